@@ -1,0 +1,648 @@
+// Node-API boundary: the Trainer class (one async native call per training step) and the raw kernels
+// (for tests). Arguments are checked here once more than in TypeScript, because a wrong length would be a
+// buffer overrun: errors are TypeError/RangeError naming the argument. Native failures become JS exceptions;
+// nothing here exits or aborts, and worker threads never touch JS values.
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "network.h"
+#include "rng.h"
+
+namespace engine {
+namespace {
+
+// ---------- argument helpers ----------
+
+[[noreturn]] void throw_type(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
+[[noreturn]] void throw_range(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
+
+template <typename T>
+struct ArrayKind;
+template <>
+struct ArrayKind<float> {
+  static constexpr napi_typedarray_type type = napi_float32_array;
+  static constexpr const char* name = "Float32Array";
+};
+template <>
+struct ArrayKind<double> {
+  static constexpr napi_typedarray_type type = napi_float64_array;
+  static constexpr const char* name = "Float64Array";
+};
+template <>
+struct ArrayKind<uint8_t> {
+  static constexpr napi_typedarray_type type = napi_uint8_array;
+  static constexpr const char* name = "Uint8Array";
+};
+
+// A typed array of element type T; `need` (if not SIZE_MAX) is the exact length required.
+template <typename T>
+Napi::TypedArrayOf<T> typed(const Napi::Value& v, const char* name, size_t need = SIZE_MAX) {
+  Napi::Env env = v.Env();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != ArrayKind<T>::type)
+    throw_type(env, std::string(name) + " must be a " + ArrayKind<T>::name);
+  auto a = v.As<Napi::TypedArrayOf<T>>();
+  if (need != SIZE_MAX && a.ElementLength() != need)
+    throw_range(env, std::string(name) + " must have " + std::to_string(need) + " elements, got " +
+                         std::to_string(a.ElementLength()));
+  return a;
+}
+
+int integer(const Napi::Value& v, const char* name, int lo, int hi) {
+  Napi::Env env = v.Env();
+  if (!v.IsNumber()) throw_type(env, std::string(name) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d == double(int64_t(d))) || d < lo || d > hi)
+    throw_range(env, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
+                         std::to_string(hi) + "], got " + v.ToString().Utf8Value());
+  return int(d);
+}
+
+double number(const Napi::Value& v, const char* name) {
+  if (!v.IsNumber()) throw_type(v.Env(), std::string(name) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) throw_range(v.Env(), std::string(name) + " must be finite");
+  return d;
+}
+
+Isa isa_arg(const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull()) return detect_isa();
+  if (!v.IsString()) throw_type(v.Env(), "isa must be 'scalar', 'avx2' or 'avx512'");
+  Isa isa;
+  if (!parse_isa(v.As<Napi::String>().Utf8Value(), &isa))
+    throw_range(v.Env(), "isa must be 'scalar', 'avx2' or 'avx512', got '" + v.As<Napi::String>().Utf8Value() + "'");
+  if (isa > cpu_isa())
+    throw_range(v.Env(), std::string("isa '") + isa_name(isa) + "' is not supported by this CPU (best: " +
+                             isa_name(cpu_isa()) + ")");
+  return isa;
+}
+
+NetSpec parse_spec(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject()) throw_type(env, "spec must be an object {input: [h, w, c], layers: [...]}");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value input = o.Get("input");
+  if (!input.IsArray() || input.As<Napi::Array>().Length() != 3) throw_type(env, "spec.input must be [height, width, channels]");
+  Napi::Array in = input.As<Napi::Array>();
+  NetSpec spec;
+  spec.height = integer(in.Get(0u), "spec.input[0]", 1, 1 << 16);
+  spec.width = integer(in.Get(1u), "spec.input[1]", 1, 1 << 16);
+  spec.channels = integer(in.Get(2u), "spec.input[2]", 1, 4096);
+  Napi::Value layers = o.Get("layers");
+  if (!layers.IsArray()) throw_type(env, "spec.layers must be an array");
+  Napi::Array ls = layers.As<Napi::Array>();
+  for (uint32_t i = 0; i < ls.Length(); i++) {
+    const std::string where = "spec.layers[" + std::to_string(i) + "]";
+    Napi::Value lv = ls.Get(i);
+    if (!lv.IsObject()) throw_type(env, where + " must be an object");
+    Napi::Object l = lv.As<Napi::Object>();
+    const std::string type = l.Get("type").ToString().Utf8Value();
+    LayerSpec s;
+    if (type == "conv3x3") {
+      s.type = LayerType::Conv3x3;
+      s.units = integer(l.Get("filters"), (where + ".filters").c_str(), 1, 4096);
+    } else if (type == "dense") {
+      s.type = LayerType::Dense;
+      s.units = integer(l.Get("units"), (where + ".units").c_str(), 1, 1 << 20);
+    } else if (type == "dropout") {
+      s.type = LayerType::Dropout;
+      s.rate = number(l.Get("rate"), (where + ".rate").c_str());
+    } else if (type == "relu") {
+      s.type = LayerType::Relu;
+    } else if (type == "maxpool2x2") {
+      s.type = LayerType::MaxPool2x2;
+    } else if (type == "flatten") {
+      s.type = LayerType::Flatten;
+    } else {
+      throw_range(env, where + ".type must be conv3x3, relu, maxpool2x2, flatten, dense or dropout, got '" + type + "'");
+    }
+    spec.layers.push_back(s);
+  }
+  return spec;
+}
+
+// ---------- Trainer ----------
+
+class Trainer : public Napi::ObjectWrap<Trainer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Trainer",
+                       {InstanceMethod("trainStep", &Trainer::TrainStep),
+                        InstanceMethod("evaluate", &Trainer::Evaluate),
+                        InstanceMethod("predict", &Trainer::Predict),
+                        InstanceMethod("computeGradients", &Trainer::ComputeGradients),
+                        InstanceMethod("getParams", &Trainer::GetParams),
+                        InstanceMethod("setParams", &Trainer::SetParams),
+                        InstanceMethod("getState", &Trainer::GetState),
+                        InstanceMethod("setState", &Trainer::SetState),
+                        InstanceMethod("paramLayout", &Trainer::ParamLayout),
+                        InstanceMethod("info", &Trainer::Info),
+                        InstanceMethod("dispose", &Trainer::Dispose)});
+  }
+
+  // new Trainer({spec, seed, threads, dtype: 'float32'|'float64', isa})
+  explicit Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw_type(env, "options must be an object {spec, seed, threads}");
+    Napi::Object o = info[0].As<Napi::Object>();
+    const NetSpec spec = parse_spec(o.Get("spec"));
+    const double seed = o.Get("seed").IsUndefined() ? 0 : number(o.Get("seed"), "seed");
+    if (seed < 0 || seed > 9007199254740991.0 || seed != double(uint64_t(seed)))
+      throw_range(env, "seed must be a non-negative safe integer");
+    const int threads = o.Get("threads").IsUndefined() ? 1 : integer(o.Get("threads"), "threads", 1, 256);
+    const std::string dtype = o.Get("dtype").IsUndefined() ? "float32" : o.Get("dtype").ToString().Utf8Value();
+    const Isa isa = isa_arg(o.Get("isa"));
+    try {
+      if (dtype == "float32") f32_ = std::make_unique<Network<float>>(spec, uint64_t(seed), threads, isa);
+      else if (dtype == "float64") f64_ = std::make_unique<Network<double>>(spec, uint64_t(seed), threads, isa);
+      else throw_range(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
+    } catch (const SpecError& e) {
+      throw_range(env, std::string("spec: ") + e.what());
+    }
+  }
+
+  // Runs fn on whichever network this trainer holds.
+  template <typename F>
+  void with(F&& fn) {
+    if (f32_) fn(*f32_);
+    else fn(*f64_);
+  }
+
+  bool busy_ = false;
+
+ private:
+  friend class BatchWorker;
+
+  void check_usable(Napi::Env env) {
+    if (!f32_ && !f64_) throw Napi::Error::New(env, "Trainer has been disposed");
+    if (busy_) throw Napi::Error::New(env, "Trainer is busy: await the pending trainStep/evaluate/predict first");
+  }
+  size_t image_size() { size_t n = 0; with([&](auto& net) { n = net.image_size(); }); return n; }
+  size_t param_count() { size_t n = 0; with([&](auto& net) { n = net.param_count(); }); return n; }
+
+  // Copies and checks (images, labels[, augment]) for a batch.
+  void read_batch(const Napi::CallbackInfo& info, bool with_labels, std::vector<uint8_t>* images,
+                  std::vector<uint8_t>* labels, std::vector<double>* augment, int* B);
+
+  Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value Evaluate(const Napi::CallbackInfo& info);
+  Napi::Value Predict(const Napi::CallbackInfo& info);
+  Napi::Value ComputeGradients(const Napi::CallbackInfo& info);
+  Napi::Value GetParams(const Napi::CallbackInfo& info);
+  void SetParams(const Napi::CallbackInfo& info);
+  Napi::Value GetState(const Napi::CallbackInfo& info);
+  void SetState(const Napi::CallbackInfo& info);
+  Napi::Value ParamLayout(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  void Dispose(const Napi::CallbackInfo& info) {
+    if (busy_) throw Napi::Error::New(info.Env(), "Trainer is busy: await the pending call before dispose()");
+    f32_.reset();
+    f64_.reset();
+  }
+
+  std::unique_ptr<Network<float>> f32_;
+  std::unique_ptr<Network<double>> f64_;
+};
+
+void Trainer::read_batch(const Napi::CallbackInfo& info, bool with_labels, std::vector<uint8_t>* images,
+                         std::vector<uint8_t>* labels, std::vector<double>* augment, int* B) {
+  Napi::Env env = info.Env();
+  const size_t isz = image_size();
+  auto img = typed<uint8_t>(info[0], "images");
+  if (img.ElementLength() == 0 || img.ElementLength() % isz != 0)
+    throw_range(env, "images must hold a whole number (>= 1) of " + std::to_string(isz) +
+                         "-byte images (H*W*C uint8), got " + std::to_string(img.ElementLength()) + " bytes");
+  *B = int(img.ElementLength() / isz);
+  images->assign(img.Data(), img.Data() + img.ElementLength());
+  if (!with_labels) return;
+  auto lab = typed<uint8_t>(info[1], "labels", size_t(*B));
+  for (size_t i = 0; i < lab.ElementLength(); i++)
+    if (lab[i] > 1) throw_range(env, "labels[" + std::to_string(i) + "] must be 0 or 1, got " + std::to_string(lab[i]));
+  labels->assign(lab.Data(), lab.Data() + lab.ElementLength());
+  if (augment && !info[2].IsUndefined() && !info[2].IsNull()) {
+    auto aug = typed<double>(info[2], "augment", 4 * size_t(*B));
+    augment->assign(aug.Data(), aug.Data() + aug.ElementLength());
+  }
+}
+
+// Runs one batch operation off the JS thread and settles a promise with its result.
+class BatchWorker : public Napi::AsyncWorker {
+ public:
+  enum Kind { kTrain, kEvaluate, kPredict };
+
+  BatchWorker(Napi::Env env, Trainer* trainer, Kind kind, std::vector<uint8_t> images, std::vector<uint8_t> labels,
+              std::vector<double> augment, int B, double lr, double rho, double eps)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), trainer_(trainer), kind_(kind),
+        images_(std::move(images)), labels_(std::move(labels)), augment_(std::move(augment)), B_(B), lr_(lr),
+        rho_(rho), eps_(eps) {
+    self_ = Napi::Persistent(trainer->Value());  // keep the Trainer alive while we run
+    trainer_->busy_ = true;
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      trainer_->with([&](auto& net) {
+        using T = std::remove_reference_t<decltype(*net.params())>;
+        const double* aug = augment_.empty() ? nullptr : augment_.data();
+        if (kind_ == kTrain) {
+          result_ = net.train_step(images_.data(), labels_.data(), aug, B_, lr_, rho_, eps_);
+          return;
+        }
+        std::vector<T> logits(B_);
+        net.predict_logits(logits.data(), images_.data(), B_);
+        probs_.resize(B_);
+        for (int b = 0; b < B_; b++) {
+          probs_[b] = double(ref::sigmoid(logits[b]));
+          if (kind_ == kEvaluate) {
+            const T label = T(labels_[b]);
+            result_.loss_sum += double(ref::sigmoid_bce<T>(nullptr, &logits[b], &label, 1, T(1)));
+            result_.correct += (ref::sigmoid(logits[b]) > T(0.5)) == (labels_[b] != 0);
+          }
+        }
+      });
+    } catch (const std::bad_alloc&) {
+      SetError("out of memory in the native engine");
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    trainer_->busy_ = false;
+    Napi::Object r = Napi::Object::New(env);
+    if (kind_ != kPredict) {
+      r.Set("loss", result_.loss_sum / B_);
+      r.Set("correct", result_.correct);
+    }
+    if (kind_ != kTrain) {
+      auto p = Napi::Float32Array::New(env, B_);
+      for (int b = 0; b < B_; b++) p[b] = float(probs_[b]);
+      if (kind_ == kPredict) return deferred_.Resolve(p);
+      r.Set("probabilities", p);
+    }
+    deferred_.Resolve(r);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    trainer_->busy_ = false;
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference self_;
+  Trainer* trainer_;
+  Kind kind_;
+  std::vector<uint8_t> images_, labels_;
+  std::vector<double> augment_;
+  int B_;
+  double lr_, rho_, eps_;
+  StepResult result_;
+  std::vector<double> probs_;
+};
+
+// trainStep(images: Uint8Array [B*H*W*C], labels: Uint8Array [B], augment?: Float64Array [B*4] | null,
+//           {lr, rho, epsilon}) -> Promise<{loss, correct}>
+Napi::Value Trainer::TrainStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_usable(env);
+  std::vector<uint8_t> images, labels;
+  std::vector<double> augment;
+  int B;
+  read_batch(info, true, &images, &labels, &augment, &B);
+  if (!info[3].IsObject()) throw_type(env, "optimizer must be an object {lr, rho, epsilon}");
+  Napi::Object opt = info[3].As<Napi::Object>();
+  const double lr = number(opt.Get("lr"), "lr"), rho = number(opt.Get("rho"), "rho"),
+               eps = number(opt.Get("epsilon"), "epsilon");
+  if (!(lr > 0)) throw_range(env, "lr must be > 0");
+  if (!(rho >= 0 && rho < 1)) throw_range(env, "rho must be in [0, 1)");
+  if (!(eps >= 0)) throw_range(env, "epsilon must be >= 0");
+  auto* w = new BatchWorker(env, this, BatchWorker::kTrain, std::move(images), std::move(labels), std::move(augment),
+                            B, lr, rho, eps);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// evaluate(images, labels) -> Promise<{loss, correct, probabilities: Float32Array}>, no dropout, no warp
+Napi::Value Trainer::Evaluate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_usable(env);
+  std::vector<uint8_t> images, labels;
+  int B;
+  read_batch(info, true, &images, &labels, nullptr, &B);
+  auto* w = new BatchWorker(env, this, BatchWorker::kEvaluate, std::move(images), std::move(labels), {}, B, 0, 0, 0);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// predict(images) -> Promise<Float32Array [B]> of P(class 1)
+Napi::Value Trainer::Predict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_usable(env);
+  std::vector<uint8_t> images;
+  int B;
+  read_batch(info, false, &images, nullptr, nullptr, &B);
+  auto* w = new BatchWorker(env, this, BatchWorker::kPredict, std::move(images), {}, {}, B, 0, 0, 0);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// computeGradients(images, labels, augment?) -> {loss, correct, gradients} (synchronous; for gradient checks):
+// the gradient of the mean loss with this step's dropout masks, without an update.
+Napi::Value Trainer::ComputeGradients(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_usable(env);
+  std::vector<uint8_t> images, labels;
+  std::vector<double> augment;
+  int B;
+  read_batch(info, true, &images, &labels, &augment, &B);
+  Napi::Object r = Napi::Object::New(env);
+  with([&](auto& net) {
+    using T = std::remove_reference_t<decltype(*net.params())>;
+    const StepResult s = net.compute_gradients(images.data(), labels.data(), augment.empty() ? nullptr : augment.data(), B);
+    auto g = Napi::TypedArrayOf<T>::New(env, net.param_count());
+    std::copy(net.gradients(), net.gradients() + net.param_count(), g.Data());
+    r.Set("loss", s.loss_sum / B);
+    r.Set("correct", s.correct);
+    r.Set("gradients", g);
+  });
+  return r;
+}
+
+Napi::Value Trainer::GetParams(const Napi::CallbackInfo& info) {
+  check_usable(info.Env());
+  Napi::Value out;
+  with([&](auto& net) {
+    using T = std::remove_reference_t<decltype(*net.params())>;
+    auto a = Napi::TypedArrayOf<T>::New(info.Env(), net.param_count());
+    std::copy(net.params(), net.params() + net.param_count(), a.Data());
+    out = a;
+  });
+  return out;
+}
+
+void Trainer::SetParams(const Napi::CallbackInfo& info) {
+  check_usable(info.Env());
+  with([&](auto& net) {
+    using T = std::remove_reference_t<decltype(*net.params())>;
+    auto a = typed<T>(info[0], "params", net.param_count());
+    for (size_t i = 0; i < a.ElementLength(); i++)
+      if (!std::isfinite(a[i])) throw_range(info.Env(), "params[" + std::to_string(i) + "] is not finite");
+    std::copy(a.Data(), a.Data() + a.ElementLength(), net.params());
+  });
+}
+
+// getState() -> {step, accumulators}: with the seed (fixed at construction) and the params, all a resumed run needs
+Napi::Value Trainer::GetState(const Napi::CallbackInfo& info) {
+  check_usable(info.Env());
+  Napi::Object r = Napi::Object::New(info.Env());
+  with([&](auto& net) {
+    using T = std::remove_reference_t<decltype(*net.params())>;
+    auto a = Napi::TypedArrayOf<T>::New(info.Env(), net.param_count());
+    std::copy(net.accumulators(), net.accumulators() + net.param_count(), a.Data());
+    r.Set("step", double(net.step()));
+    r.Set("accumulators", a);
+  });
+  return r;
+}
+
+void Trainer::SetState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_usable(env);
+  if (!info[0].IsObject()) throw_type(env, "state must be an object {step, accumulators}");
+  Napi::Object s = info[0].As<Napi::Object>();
+  const double step = number(s.Get("step"), "state.step");
+  if (step < 0 || step != double(int64_t(step)) || step >= double(uint64_t(1) << 24))
+    throw_range(env, "state.step must be an integer in [0, 2^24)");
+  with([&](auto& net) {
+    using T = std::remove_reference_t<decltype(*net.params())>;
+    auto a = typed<T>(s.Get("accumulators"), "state.accumulators", net.param_count());
+    for (size_t i = 0; i < a.ElementLength(); i++)
+      if (!(a[i] >= 0) || !std::isfinite(a[i]))
+        throw_range(env, "state.accumulators[" + std::to_string(i) + "] must be finite and >= 0");
+    std::copy(a.Data(), a.Data() + a.ElementLength(), net.accumulators());
+    net.set_step(uint64_t(step));
+  });
+}
+
+// paramLayout() -> [{name, shape, offset, size}]
+Napi::Value Trainer::ParamLayout(const Napi::CallbackInfo& info) {
+  check_usable(info.Env());
+  Napi::Array out = Napi::Array::New(info.Env());
+  with([&](auto& net) {
+    uint32_t i = 0;
+    for (const ParamInfo& p : net.param_info()) {
+      Napi::Object o = Napi::Object::New(info.Env());
+      Napi::Array shape = Napi::Array::New(info.Env(), p.shape.size());
+      for (uint32_t k = 0; k < p.shape.size(); k++) shape[k] = p.shape[k];
+      o.Set("name", p.name);
+      o.Set("shape", shape);
+      o.Set("offset", double(p.offset));
+      o.Set("size", double(p.size));
+      out[i++] = o;
+    }
+  });
+  return out;
+}
+
+Napi::Value Trainer::Info(const Napi::CallbackInfo& info) {
+  check_usable(info.Env());
+  Napi::Object r = Napi::Object::New(info.Env());
+  with([&](auto& net) {
+    r.Set("dtype", f32_ ? "float32" : "float64");
+    r.Set("isa", isa_name(net.isa()));
+    r.Set("threads", net.threads());
+    r.Set("params", double(net.param_count()));
+    r.Set("seed", double(net.seed()));
+  });
+  return r;
+}
+
+// ---------- raw kernels (for tests: fast vs reference, finite differences in double) ----------
+// Each takes typed arrays of one element type (Float32Array or Float64Array) and checks every length.
+
+template <typename T>
+using Arr = Napi::TypedArrayOf<T>;
+
+bool is_f64(const Napi::Value& v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
+}
+
+template <typename T>
+T* opt_data(const Napi::Value& v, const char* name, size_t need) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  return typed<T>(v, name, need).Data();
+}
+
+template <typename T>
+void conv_forward_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const size_t no = size_t(N) * (H - 2) * (W - 2) * Co, ni = size_t(N) * H * W * Ci;
+  conv3x3_forward(isa_arg(a[9]), typed<T>(a[0], "out", no).Data(), typed<T>(a[1], "in", ni).Data(),
+                  typed<T>(a[2], "w", size_t(9) * Ci * Co).Data(), typed<T>(a[3], "b", Co).Data(), N, H, W, Ci, Co);
+}
+
+template <typename T>
+void conv_backward_input_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
+            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
+  conv3x3_backward_input(isa_arg(a[8]), typed<T>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+                         typed<T>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                         typed<T>(a[2], "w", size_t(9) * Ci * Co).Data(), N, H, W, Ci, Co);
+}
+
+template <typename T>
+void conv_backward_weight_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  conv3x3_backward_weight(isa_arg(a[9]), typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<T>(a[1], "db", Co).Data(),
+                          typed<T>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                          typed<T>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
+}
+
+template <typename T>
+void maxpool_forward_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[2], "N", 1, 1 << 16), H = integer(a[3], "H", 2, 1 << 16), W = integer(a[4], "W", 2, 1 << 16),
+            C = integer(a[5], "C", 1, 4096);
+  ref::maxpool2x2_forward(typed<T>(a[0], "out", size_t(N) * (H / 2) * (W / 2) * C).Data(),
+                          typed<T>(a[1], "in", size_t(N) * H * W * C).Data(), N, H, W, C);
+}
+
+template <typename T>
+void maxpool_backward_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 2, 1 << 16), W = integer(a[5], "W", 2, 1 << 16),
+            C = integer(a[6], "C", 1, 4096);
+  const size_t ni = size_t(N) * H * W * C;
+  ref::maxpool2x2_backward(typed<T>(a[0], "din", ni).Data(), typed<T>(a[1], "dout", size_t(N) * (H / 2) * (W / 2) * C).Data(),
+                           typed<T>(a[2], "in", ni).Data(), N, H, W, C);
+}
+
+template <typename T>
+void relu_forward_k(const Napi::CallbackInfo& a) {
+  auto in = typed<T>(a[1], "in");
+  ref::relu_forward(typed<T>(a[0], "out", in.ElementLength()).Data(), in.Data(), in.ElementLength());
+}
+
+template <typename T>
+void relu_backward_k(const Napi::CallbackInfo& a) {
+  auto out = typed<T>(a[2], "out");
+  const size_t n = out.ElementLength();
+  ref::relu_backward(typed<T>(a[0], "din", n).Data(), typed<T>(a[1], "dout", n).Data(), out.Data(), n);
+}
+
+template <typename T>
+void dense_forward_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[4], "N", 1, 1 << 20), I = integer(a[5], "I", 1, 1 << 20), O = integer(a[6], "O", 1, 1 << 20);
+  ref::dense_forward(typed<T>(a[0], "out", size_t(N) * O).Data(), typed<T>(a[1], "in", size_t(N) * I).Data(),
+                     typed<T>(a[2], "w", size_t(I) * O).Data(), typed<T>(a[3], "b", O).Data(), N, I, O);
+}
+
+template <typename T>
+void dense_backward_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[6], "N", 1, 1 << 20), I = integer(a[7], "I", 1, 1 << 20), O = integer(a[8], "O", 1, 1 << 20);
+  ref::dense_backward(opt_data<T>(a[0], "din", size_t(N) * I), typed<T>(a[1], "dw", size_t(I) * O).Data(),
+                      typed<T>(a[2], "db", O).Data(), typed<T>(a[3], "dout", size_t(N) * O).Data(),
+                      typed<T>(a[4], "in", size_t(N) * I).Data(), typed<T>(a[5], "w", size_t(I) * O).Data(), N, I, O);
+}
+
+template <typename T>
+void dropout_mask_k(const Napi::CallbackInfo& a) {
+  auto mask = typed<T>(a[0], "mask");
+  const double rate = number(a[1], "rate");
+  if (!(rate >= 0 && rate < 1)) throw_range(a.Env(), "rate must be in [0, 1)");
+  dropout_mask(mask.Data(), mask.ElementLength(), rate, uint64_t(integer(a[2], "seed", 0, INT32_MAX)),
+               uint64_t(integer(a[3], "counter", 0, INT32_MAX)));
+}
+
+template <typename T>
+Napi::Value sigmoid_bce_k(const Napi::CallbackInfo& a) {
+  auto logit = typed<T>(a[1], "logit");
+  const size_t n = logit.ElementLength();
+  const T s = ref::sigmoid_bce(opt_data<T>(a[0], "dlogit", n), logit.Data(), typed<T>(a[2], "label", n).Data(), int(n),
+                               T(number(a[3], "scale")));
+  return Napi::Number::New(a.Env(), double(s));
+}
+
+template <typename T>
+void rmsprop_k(const Napi::CallbackInfo& a) {
+  auto p = typed<T>(a[0], "param");
+  const size_t n = p.ElementLength();
+  ref::rmsprop_update(p.Data(), typed<T>(a[1], "accum", n).Data(), typed<T>(a[2], "grad", n).Data(), n,
+                      number(a[3], "lr"), number(a[4], "rho"), number(a[5], "epsilon"));
+}
+
+template <typename T>
+void augment_k(const Napi::CallbackInfo& a) {
+  const int H = integer(a[6], "H", 1, 1 << 16), W = integer(a[7], "W", 1, 1 << 16), C = integer(a[8], "C", 1, 4096);
+  const size_t n = size_t(H) * W * C;
+  ref::augment_warp(typed<T>(a[0], "out", n).Data(), typed<uint8_t>(a[1], "in", n).Data(), number(a[2], "shear"),
+                    number(a[3], "zx"), number(a[4], "zy"), a[5].ToBoolean().Value(), H, W, C, T(number(a[9], "scale")));
+}
+
+// Binds `name` to the float or double instantiation, chosen by the type of the argument at `probe`.
+template <void (*F32)(const Napi::CallbackInfo&), void (*F64)(const Napi::CallbackInfo&)>
+Napi::Value by_dtype(const Napi::CallbackInfo& a) {
+  if (is_f64(a[0]) || is_f64(a[1])) F64(a);
+  else F32(a);
+  return a.Env().Undefined();
+}
+
+template <Napi::Value (*F32)(const Napi::CallbackInfo&), Napi::Value (*F64)(const Napi::CallbackInfo&)>
+Napi::Value by_dtype_value(const Napi::CallbackInfo& a) {
+  return (is_f64(a[0]) || is_f64(a[1])) ? F64(a) : F32(a);
+}
+
+Napi::Object Kernels(Napi::Env env) {
+  Napi::Object k = Napi::Object::New(env);
+#define ENGINE_KERNEL(js, fn) k.Set(js, Napi::Function::New(env, by_dtype<fn<float>, fn<double>>, js))
+  ENGINE_KERNEL("conv3x3Forward", conv_forward_k);
+  ENGINE_KERNEL("conv3x3BackwardInput", conv_backward_input_k);
+  ENGINE_KERNEL("conv3x3BackwardWeight", conv_backward_weight_k);
+  ENGINE_KERNEL("maxpool2x2Forward", maxpool_forward_k);
+  ENGINE_KERNEL("maxpool2x2Backward", maxpool_backward_k);
+  ENGINE_KERNEL("reluForward", relu_forward_k);
+  ENGINE_KERNEL("reluBackward", relu_backward_k);
+  ENGINE_KERNEL("denseForward", dense_forward_k);
+  ENGINE_KERNEL("denseBackward", dense_backward_k);
+  ENGINE_KERNEL("dropoutMask", dropout_mask_k);
+  ENGINE_KERNEL("rmspropUpdate", rmsprop_k);
+  ENGINE_KERNEL("augmentWarp", augment_k);
+#undef ENGINE_KERNEL
+  k.Set("sigmoidBce", Napi::Function::New(env, by_dtype_value<sigmoid_bce_k<float>, sigmoid_bce_k<double>>, "sigmoidBce"));
+  return k;
+}
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("isa", isa_name(detect_isa()));
+  r.Set("cpuIsa", isa_name(cpu_isa()));
+  r.Set("compiler", __VERSION__);
+  r.Set("napiVersion", NAPI_VERSION);
+  r.Set("cuda", false);
+  return r;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Trainer", Trainer::Define(env));
+  exports.Set("kernels", Kernels(env));
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace engine
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return engine::Init(env, exports); }
+
+NODE_API_MODULE(engine_addon, InitAddon)

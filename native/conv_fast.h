@@ -1,0 +1,26 @@
+// Fast fp32 3x3 convolution kernels, one namespace per instruction set, mirroring engine::ref::conv3x3_*.
+// Shapes they accept (the dispatcher in kernels.cpp falls back to the reference otherwise):
+//   conv3x3_forward, conv3x3_backward_weight: Cout a multiple of kLanes
+//   conv3x3_backward_input: Cin a multiple of kLanes (it runs the forward kernel with Cin and Cout swapped)
+// conv3x3_backward_input returns false when its scratch memory cannot be allocated.
+#pragma once
+
+namespace engine {
+
+#define ENGINE_DECLARE_FAST_CONV(ns, lanes)                                                                  \
+  namespace ns {                                                                                             \
+  constexpr int kLanes = lanes;                                                                              \
+  void conv3x3_forward(float* out, const float* in, const float* w, const float* b, int N, int H, int W,     \
+                       int Cin, int Cout);                                                                   \
+  bool conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin,   \
+                              int Cout);                                                                     \
+  void conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, \
+                               int Cin, int Cout);                                                           \
+  }
+
+ENGINE_DECLARE_FAST_CONV(avx512, 16)
+ENGINE_DECLARE_FAST_CONV(avx2, 8)
+
+#undef ENGINE_DECLARE_FAST_CONV
+
+}  // namespace engine

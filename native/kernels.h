@@ -1,0 +1,42 @@
+// Kernel dispatch: picks the fast fp32 convolution for the CPU's instruction set, or the reference.
+// Double precision always runs the reference (it exists for gradient checks).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kernels_ref.h"
+
+namespace engine {
+
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+const char* isa_name(Isa isa);
+// Parses "scalar" | "avx2" | "avx512"; false for anything else.
+bool parse_isa(const std::string& name, Isa* out);
+// The best instruction set this CPU supports, capped by the ENGINE_ISA environment variable when set.
+Isa detect_isa();
+// What the CPU itself supports, ignoring ENGINE_ISA.
+Isa cpu_isa();
+
+void conv3x3_forward(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
+                     int Cin, int Cout);
+void conv3x3_backward_input(Isa isa, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                            int Cout);
+void conv3x3_backward_weight(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                             int Cin, int Cout);
+
+inline void conv3x3_forward(Isa, double* out, const double* in, const double* w, const double* b, int N, int H,
+                            int W, int Cin, int Cout) {
+  ref::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout);
+}
+inline void conv3x3_backward_input(Isa, double* din, const double* dout, const double* w, int N, int H, int W,
+                                   int Cin, int Cout) {
+  ref::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
+}
+inline void conv3x3_backward_weight(Isa, double* dw, double* db, const double* dout, const double* in, int N, int H,
+                                    int W, int Cin, int Cout) {
+  ref::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout);
+}
+
+}  // namespace engine

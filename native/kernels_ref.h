@@ -1,0 +1,247 @@
+// Reference kernels: the plain, readable source of truth for every layer.
+//
+// Layout (everywhere in the engine):
+//   activations  NHWC, row-major: x[((n*H + y)*W + x)*C + c]  (channels-last, as Keras; flatten is H,W,C order)
+//   conv kernel  [3, 3, Cin, Cout]  (Keras' HWIO)          conv bias [Cout]
+//   dense kernel [In, Out]          (Keras)                dense bias [Out]
+// Signatures: outputs first, then inputs, then sizes. Gradients are prefixed `d`.
+// Backward kernels that produce a weight gradient accumulate (+=) so a batch can be summed image by image;
+// those that produce an input gradient overwrite.
+// Templated on the scalar so that the same code runs in float (training) and double (gradient checks).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+namespace engine::ref {
+
+// out [N, H-2, W-2, Cout] = valid 3x3 convolution of in [N, H, W, Cin] with w [3,3,Cin,Cout], b [Cout]
+template <typename T>
+void conv3x3_forward(T* out, const T* in, const T* w, const T* b, int N, int H, int W, int Cin, int Cout) {
+  const int Ho = H - 2, Wo = W - 2;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < Ho; y++)
+      for (int x = 0; x < Wo; x++) {
+        T* o = out + ((size_t(n) * Ho + y) * Wo + x) * Cout;
+        for (int co = 0; co < Cout; co++) o[co] = b[co];
+        for (int ky = 0; ky < 3; ky++)
+          for (int kx = 0; kx < 3; kx++) {
+            const T* px = in + ((size_t(n) * H + y + ky) * W + x + kx) * Cin;
+            const T* wk = w + size_t(ky * 3 + kx) * Cin * Cout;
+            for (int ci = 0; ci < Cin; ci++)
+              for (int co = 0; co < Cout; co++) o[co] += px[ci] * wk[size_t(ci) * Cout + co];
+          }
+      }
+}
+
+// din [N, H, W, Cin] (overwritten) from dout [N, H-2, W-2, Cout] and w [3,3,Cin,Cout]
+template <typename T>
+void conv3x3_backward_input(T* din, const T* dout, const T* w, int N, int H, int W, int Cin, int Cout) {
+  const int Ho = H - 2, Wo = W - 2;
+  for (size_t i = 0; i < size_t(N) * H * W * Cin; i++) din[i] = 0;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < Ho; y++)
+      for (int x = 0; x < Wo; x++) {
+        const T* g = dout + ((size_t(n) * Ho + y) * Wo + x) * Cout;
+        for (int ky = 0; ky < 3; ky++)
+          for (int kx = 0; kx < 3; kx++) {
+            T* d = din + ((size_t(n) * H + y + ky) * W + x + kx) * Cin;
+            const T* wk = w + size_t(ky * 3 + kx) * Cin * Cout;
+            for (int ci = 0; ci < Cin; ci++) {
+              T s = 0;
+              for (int co = 0; co < Cout; co++) s += g[co] * wk[size_t(ci) * Cout + co];
+              d[ci] += s;
+            }
+          }
+      }
+}
+
+// dw [3,3,Cin,Cout] += and db [Cout] += from dout [N, H-2, W-2, Cout] and in [N, H, W, Cin]
+template <typename T>
+void conv3x3_backward_weight(T* dw, T* db, const T* dout, const T* in, int N, int H, int W, int Cin, int Cout) {
+  const int Ho = H - 2, Wo = W - 2;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < Ho; y++)
+      for (int x = 0; x < Wo; x++) {
+        const T* g = dout + ((size_t(n) * Ho + y) * Wo + x) * Cout;
+        for (int co = 0; co < Cout; co++) db[co] += g[co];
+        for (int ky = 0; ky < 3; ky++)
+          for (int kx = 0; kx < 3; kx++) {
+            const T* px = in + ((size_t(n) * H + y + ky) * W + x + kx) * Cin;
+            T* dwk = dw + size_t(ky * 3 + kx) * Cin * Cout;
+            for (int ci = 0; ci < Cin; ci++)
+              for (int co = 0; co < Cout; co++) dwk[size_t(ci) * Cout + co] += px[ci] * g[co];
+          }
+      }
+}
+
+// out [n] = max(in, 0); in and out may alias
+template <typename T>
+void relu_forward(T* out, const T* in, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : T(0);
+}
+
+// din [n] = dout where the forward output was positive; din and dout may alias
+template <typename T>
+void relu_backward(T* din, const T* dout, const T* out, size_t n) {
+  for (size_t i = 0; i < n; i++) din[i] = out[i] > 0 ? dout[i] : T(0);
+}
+
+// out [N, H/2, W/2, C] = 2x2 max of in [N, H, W, C], stride 2, floor (an odd last row/column is dropped)
+template <typename T>
+void maxpool2x2_forward(T* out, const T* in, int N, int H, int W, int C) {
+  const int Ho = H / 2, Wo = W / 2;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < Ho; y++)
+      for (int x = 0; x < Wo; x++)
+        for (int c = 0; c < C; c++) {
+          const T* p = in + ((size_t(n) * H + 2 * y) * W + 2 * x) * C + c;
+          T m = p[0];
+          if (p[C] > m) m = p[C];
+          if (p[size_t(W) * C] > m) m = p[size_t(W) * C];
+          if (p[size_t(W) * C + C] > m) m = p[size_t(W) * C + C];
+          out[((size_t(n) * Ho + y) * Wo + x) * C + c] = m;
+        }
+}
+
+// din [N, H, W, C] (overwritten): each window's gradient goes to its first maximum in row-major order
+template <typename T>
+void maxpool2x2_backward(T* din, const T* dout, const T* in, int N, int H, int W, int C) {
+  const int Ho = H / 2, Wo = W / 2;
+  for (size_t i = 0; i < size_t(N) * H * W * C; i++) din[i] = 0;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < Ho; y++)
+      for (int x = 0; x < Wo; x++)
+        for (int c = 0; c < C; c++) {
+          const size_t base = ((size_t(n) * H + 2 * y) * W + 2 * x) * C + c;
+          const size_t cand[4] = {base, base + C, base + size_t(W) * C, base + size_t(W) * C + C};
+          size_t best = cand[0];
+          for (int k = 1; k < 4; k++)
+            if (in[cand[k]] > in[best]) best = cand[k];
+          din[best] += dout[((size_t(n) * Ho + y) * Wo + x) * C + c];
+        }
+}
+
+// out [N, O] = in [N, I] . w [I, O] + b [O]
+template <typename T>
+void dense_forward(T* out, const T* in, const T* w, const T* b, int N, int I, int O) {
+  for (int n = 0; n < N; n++) {
+    T* o = out + size_t(n) * O;
+    for (int j = 0; j < O; j++) o[j] = b[j];
+    for (int i = 0; i < I; i++) {
+      const T v = in[size_t(n) * I + i];
+      for (int j = 0; j < O; j++) o[j] += v * w[size_t(i) * O + j];
+    }
+  }
+}
+
+// din [N, I] (overwritten; may be null), dw [I, O] +=, db [O] += from dout [N, O]
+template <typename T>
+void dense_backward(T* din, T* dw, T* db, const T* dout, const T* in, const T* w, int N, int I, int O) {
+  for (int n = 0; n < N; n++) {
+    const T* g = dout + size_t(n) * O;
+    for (int j = 0; j < O; j++) db[j] += g[j];
+    for (int i = 0; i < I; i++) {
+      const T v = in[size_t(n) * I + i];
+      T s = 0;
+      for (int j = 0; j < O; j++) {
+        dw[size_t(i) * O + j] += v * g[j];
+        s += g[j] * w[size_t(i) * O + j];
+      }
+      if (din) din[size_t(n) * I + i] = s;
+    }
+  }
+}
+
+// Inverted dropout: out = in * mask, where mask [n] holds 0 or 1/(1-rate) (see dropout_mask in rng.h)
+template <typename T>
+void dropout_forward(T* out, const T* in, const T* mask, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = in[i] * mask[i];
+}
+
+template <typename T>
+void dropout_backward(T* din, const T* dout, const T* mask, size_t n) {
+  for (size_t i = 0; i < n; i++) din[i] = dout[i] * mask[i];
+}
+
+// Keras clips probabilities to [eps, 1-eps] before the log; in logit space that is |z| <= log((1-eps)/eps).
+constexpr double kProbEpsilon = 1e-7;
+inline double logit_clip() { return std::log((1.0 - kProbEpsilon) / kProbEpsilon); }
+
+// Binary cross-entropy of sigmoid(logit) against labels in {0,1}, computed stably from the logit:
+// loss_i = softplus(zc) - y*zc with zc = clamp(z); dlogit_i = scale * (sigmoid(zc) - y), 0 where clipped
+// (the clip has no gradient there). Returns the sum of losses over N (not scaled).
+template <typename T>
+T sigmoid_bce(T* dlogit, const T* logit, const T* label, int N, T scale) {
+  const T L = T(logit_clip());
+  T total = 0;
+  for (int n = 0; n < N; n++) {
+    const T z = logit[n], y = label[n];
+    const T zc = z > L ? L : (z < -L ? -L : z);
+    // softplus(zc) = max(zc,0) + log1p(exp(-|zc|))
+    const T softplus = (zc > 0 ? zc : T(0)) + std::log1p(std::exp(-std::fabs(zc)));
+    total += softplus - y * zc;
+    if (dlogit) {
+      const T p = T(1) / (T(1) + std::exp(-zc));
+      dlogit[n] = (z > -L && z < L) ? scale * (p - y) : T(0);
+    }
+  }
+  return total;
+}
+
+// P(class 1) from the logit, as the exported Sigmoid computes it
+template <typename T>
+T sigmoid(T z) {
+  return T(1) / (T(1) + std::exp(-z));
+}
+
+// Keras RMSprop: a = rho*a + (1-rho)*g^2; p -= lr*g / (sqrt(a) + eps). The hyperparameters come in as
+// doubles and are rounded to T once, as Keras' float32 constants are (1-rho is formed before rounding).
+template <typename T>
+void rmsprop_update(T* param, T* accum, const T* grad, size_t n, double lr, double rho, double eps) {
+  const T lr_t = T(lr), rho_t = T(rho), one_minus_rho = T(1.0 - rho), eps_t = T(eps);
+  for (size_t i = 0; i < n; i++) {
+    const T g = grad[i];
+    accum[i] = rho_t * accum[i] + one_minus_rho * g * g;
+    param[i] -= lr_t * g / (std::sqrt(accum[i]) + eps_t);
+  }
+}
+
+// Keras' augmentation warp (SPEC §3) fused with the scaling to float, for one image.
+// out [H, W, C] = scale * bilinear sample of in [H, W, C] (uint8) at T(row, col), edge-clamped, then
+// mirrored left-right if flip. T = offset . Shear . Zoom . reset, centred at o = H/2 + 0.5 (Keras' own
+// centre), mapping output (row, col) to input (row, col) as scipy's affine_transform does.
+template <typename T>
+void augment_warp(T* out, const uint8_t* in, double shear, double zx, double zy, bool flip, int H, int W, int C,
+                  T scale) {
+  const double orow = H / 2.0 + 0.5, ocol = W / 2.0 + 0.5;
+  // Shear . Zoom = [[zx, -sin(s)*zy], [0, cos(s)*zy]]
+  const double a00 = zx, a01 = -std::sin(shear) * zy, a11 = std::cos(shear) * zy;
+  for (int r = 0; r < H; r++)
+    for (int c = 0; c < W; c++) {
+      double sr = a00 * (r - orow) + a01 * (c - ocol) + orow;
+      double sc = a11 * (c - ocol) + ocol;
+      // mode 'nearest': coordinates outside the image sample the edge
+      sr = sr < 0 ? 0 : (sr > H - 1 ? H - 1 : sr);
+      sc = sc < 0 ? 0 : (sc > W - 1 ? W - 1 : sc);
+      const int r0 = int(sr), c0 = int(sc);
+      const int r1 = r0 + 1 < H ? r0 + 1 : r0, c1 = c0 + 1 < W ? c0 + 1 : c0;
+      const double fr = sr - r0, fc = sc - c0;
+      T* o = out + (size_t(r) * W + (flip ? W - 1 - c : c)) * C;
+      for (int ch = 0; ch < C; ch++) {
+        const double v00 = in[(size_t(r0) * W + c0) * C + ch], v01 = in[(size_t(r0) * W + c1) * C + ch];
+        const double v10 = in[(size_t(r1) * W + c0) * C + ch], v11 = in[(size_t(r1) * W + c1) * C + ch];
+        const double v = (1 - fr) * ((1 - fc) * v00 + fc * v01) + fr * ((1 - fc) * v10 + fc * v11);
+        o[ch] = T(v) * scale;
+      }
+    }
+}
+
+// out [n] = scale * in [n]: the evaluation-time preprocessing (no warp)
+template <typename T>
+void scale_pixels(T* out, const uint8_t* in, size_t n, T scale) {
+  for (size_t i = 0; i < n; i++) out[i] = T(in[i]) * scale;
+}
+
+}  // namespace engine::ref

@@ -1,0 +1,298 @@
+#include "network.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "rng.h"
+
+namespace engine {
+
+namespace {
+
+constexpr size_t kNoParams = size_t(-1);
+
+const char* layer_name(LayerType t) {
+  switch (t) {
+    case LayerType::Conv3x3: return "conv3x3";
+    case LayerType::Relu: return "relu";
+    case LayerType::MaxPool2x2: return "maxpool2x2";
+    case LayerType::Flatten: return "flatten";
+    case LayerType::Dense: return "dense";
+    case LayerType::Dropout: return "dropout";
+  }
+  return "?";
+}
+
+// ReLU works in place and Flatten is a no-op on NHWC memory, so their outputs alias their inputs.
+bool aliases_input(LayerType t) { return t == LayerType::Relu || t == LayerType::Flatten; }
+
+// Counter of the first dropout unit for (step, image, layer); units of one layer stay below 2^20.
+uint64_t dropout_counter(uint64_t step, int image, int layer) {
+  return (step << 40) ^ (uint64_t(image) << 24) ^ (uint64_t(layer) << 20);
+}
+
+}  // namespace
+
+template <typename T>
+Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa)
+    : spec_(spec), seed_(seed), isa_(isa), pool_(threads < 1 ? 1 : threads) {
+  build_shapes();
+  init_params();
+  accum_.assign(params_.size(), T(0));
+  grad_.assign(params_.size(), T(0));
+
+  // Per-thread workspaces: one image's activations (aliasing where the layer allows) and gradients.
+  const size_t L = spec_.layers.size();
+  std::vector<size_t> offset(L + 1);
+  size_t total = 0, largest = 0;
+  for (size_t i = 0; i <= L; i++) {
+    largest = std::max(largest, shapes_[i].size());
+    if (i > 0 && aliases_input(spec_.layers[i - 1].type)) {
+      offset[i] = offset[i - 1];
+    } else {
+      offset[i] = total;
+      total += shapes_[i].size();
+    }
+  }
+  ws_.resize(pool_.size());
+  for (auto& ws : ws_) {
+    ws.storage.assign(total, T(0));
+    ws.act.resize(L + 1);
+    for (size_t i = 0; i <= L; i++) ws.act[i] = ws.storage.data() + offset[i];
+    ws.grad_a.assign(largest, T(0));
+    ws.grad_b.assign(largest, T(0));
+    ws.mask.assign(mask_size_, T(0));
+    ws.dparams.assign(params_.size(), T(0));
+  }
+}
+
+template <typename T>
+void Network<T>::build_shapes() {
+  if (spec_.height < 1 || spec_.width < 1 || spec_.channels < 1)
+    throw SpecError("input shape must be positive, got " + std::to_string(spec_.height) + "x" +
+                    std::to_string(spec_.width) + "x" + std::to_string(spec_.channels));
+  if (spec_.layers.empty() || spec_.layers.back().type != LayerType::Dense || spec_.layers.back().units != 1)
+    throw SpecError("the last layer must be dense with 1 unit (the logit of class 1)");
+  Shape s{spec_.height, spec_.width, spec_.channels};
+  shapes_ = {s};
+  size_t params = 0;
+  int conv_n = 0, dense_n = 0;
+  for (size_t i = 0; i < spec_.layers.size(); i++) {
+    const LayerSpec& l = spec_.layers[i];
+    const std::string where = "layer " + std::to_string(i) + " (" + layer_name(l.type) + "): ";
+    param_offset_.push_back(kNoParams);
+    switch (l.type) {
+      case LayerType::Conv3x3: {
+        if (s.h < 3 || s.w < 3)
+          throw SpecError(where + "input " + std::to_string(s.h) + "x" + std::to_string(s.w) +
+                          " is smaller than the 3x3 kernel");
+        if (l.units < 1) throw SpecError(where + "filters must be >= 1");
+        param_offset_.back() = params;
+        const std::string name = "conv" + std::to_string(++conv_n);
+        const size_t k = size_t(9) * s.c * l.units;
+        params_info_.push_back({name + ".kernel", {3, 3, s.c, l.units}, params, k});
+        params_info_.push_back({name + ".bias", {l.units}, params + k, size_t(l.units)});
+        params += k + l.units;
+        s = {s.h - 2, s.w - 2, l.units};
+        break;
+      }
+      case LayerType::MaxPool2x2:
+        if (s.h < 2 || s.w < 2)
+          throw SpecError(where + "input " + std::to_string(s.h) + "x" + std::to_string(s.w) + " is smaller than 2x2");
+        s = {s.h / 2, s.w / 2, s.c};
+        break;
+      case LayerType::Flatten:
+        s = {1, 1, int(s.size())};
+        break;
+      case LayerType::Dense: {
+        if (s.h != 1 || s.w != 1) throw SpecError(where + "needs a flat input: put a flatten layer before it");
+        if (l.units < 1) throw SpecError(where + "units must be >= 1");
+        param_offset_.back() = params;
+        const std::string name = "dense" + std::to_string(++dense_n);
+        const size_t k = size_t(s.c) * l.units;
+        params_info_.push_back({name + ".kernel", {s.c, l.units}, params, k});
+        params_info_.push_back({name + ".bias", {l.units}, params + k, size_t(l.units)});
+        params += k + l.units;
+        s = {1, 1, l.units};
+        break;
+      }
+      case LayerType::Dropout:
+        if (!(l.rate >= 0.0 && l.rate < 1.0)) throw SpecError(where + "rate must be in [0, 1)");
+        if (s.size() >= (size_t(1) << 20)) throw SpecError(where + "more than 2^20 units");
+        mask_offset_.push_back(mask_size_);
+        mask_size_ += s.size();
+        break;
+      case LayerType::Relu:
+        break;
+    }
+    shapes_.push_back(s);
+  }
+  params_.assign(params, T(0));
+}
+
+template <typename T>
+void Network<T>::init_params() {
+  // Glorot-uniform kernels, zero biases; each kernel tensor draws from its own sub-stream.
+  uint64_t tensor = 0;
+  for (const ParamInfo& p : params_info_) {
+    tensor++;
+    if (p.shape.size() == 1) continue;  // bias: stays zero
+    const bool conv = p.shape.size() == 4;
+    const int fan_in = conv ? 9 * p.shape[2] : p.shape[0];
+    const int fan_out = conv ? 9 * p.shape[3] : p.shape[1];
+    glorot_uniform(params_.data() + p.offset, p.size, fan_in, fan_out, seed_, tensor);
+  }
+}
+
+template <typename T>
+void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const {
+  const T scale = T(1.0 / 255.0);
+  if (a) ref::augment_warp(out, image, a[0], a[1], a[2], a[3] != 0.0, spec_.height, spec_.width, spec_.channels, scale);
+  else ref::scale_pixels(out, image, image_size(), scale);
+}
+
+template <typename T>
+void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_index) {
+  int dropout_i = 0;
+  for (size_t i = 0; i < spec_.layers.size(); i++) {
+    const LayerSpec& l = spec_.layers[i];
+    const Shape& in = shapes_[i];
+    const Shape& out = shapes_[i + 1];
+    T* x = ws.act[i];
+    T* y = ws.act[i + 1];
+    const T* w = params_.data() + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
+    switch (l.type) {
+      case LayerType::Conv3x3:
+        conv3x3_forward(isa_, y, x, w, w + size_t(9) * in.c * out.c, 1, in.h, in.w, in.c, out.c);
+        break;
+      case LayerType::Relu:
+        ref::relu_forward(y, x, in.size());
+        break;
+      case LayerType::MaxPool2x2:
+        ref::maxpool2x2_forward(y, x, 1, in.h, in.w, in.c);
+        break;
+      case LayerType::Flatten:
+        break;
+      case LayerType::Dense:
+        ref::dense_forward(y, x, w, w + size_t(in.c) * out.c, 1, in.c, out.c);
+        break;
+      case LayerType::Dropout: {
+        T* mask = ws.mask.data() + mask_offset_[dropout_i++];
+        if (train) {
+          dropout_mask(mask, in.size(), l.rate, seed_, dropout_counter(step, image_index, int(i)));
+          ref::dropout_forward(y, x, mask, in.size());
+        } else {
+          std::memcpy(y, x, sizeof(T) * in.size());
+        }
+        break;
+      }
+    }
+  }
+}
+
+template <typename T>
+void Network<T>::backward(Workspace& ws, T dlogit) {
+  T* g = ws.grad_a.data();    // gradient of the current layer's output
+  T* gin = ws.grad_b.data();  // gradient of its input
+  g[0] = dlogit;
+  int dropout_i = int(mask_offset_.size());
+  // Layers up to the first one with parameters need no input gradient: the image is not trained.
+  size_t first_param_layer = 0;
+  while (param_offset_[first_param_layer] == kNoParams) first_param_layer++;
+  for (size_t i = spec_.layers.size(); i-- > first_param_layer;) {
+    const LayerSpec& l = spec_.layers[i];
+    const Shape& in = shapes_[i];
+    const Shape& out = shapes_[i + 1];
+    const bool need_din = i > first_param_layer;
+    const T* x = ws.act[i];
+    const size_t po = param_offset_[i] == kNoParams ? 0 : param_offset_[i];
+    const T* w = params_.data() + po;
+    T* dw = ws.dparams.data() + po;
+    switch (l.type) {
+      case LayerType::Conv3x3: {
+        T* db = dw + size_t(9) * in.c * out.c;
+        conv3x3_backward_weight(isa_, dw, db, g, x, 1, in.h, in.w, in.c, out.c);
+        if (need_din) conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
+        break;
+      }
+      case LayerType::Relu:
+        ref::relu_backward(g, g, ws.act[i + 1], in.size());
+        continue;  // in place: g stays the current gradient
+      case LayerType::MaxPool2x2:
+        ref::maxpool2x2_backward(gin, g, x, 1, in.h, in.w, in.c);
+        break;
+      case LayerType::Flatten:
+        continue;
+      case LayerType::Dense: {
+        T* db = dw + size_t(in.c) * out.c;
+        ref::dense_backward(need_din ? gin : static_cast<T*>(nullptr), dw, db, g, x, w, 1, in.c, out.c);
+        break;
+      }
+      case LayerType::Dropout:
+        ref::dropout_backward(gin, g, ws.mask.data() + mask_offset_[--dropout_i], in.size());
+        break;
+    }
+    std::swap(g, gin);
+  }
+}
+
+template <typename T>
+StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
+  const int nt = pool_.size();
+  std::vector<StepResult> part(nt);
+  const uint64_t step = step_;
+  pool_.run([&](int t) {
+    Workspace& ws = ws_[t];
+    std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
+    for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {
+      preprocess(ws.act[0], images + size_t(b) * image_size(), augment ? augment + 4 * size_t(b) : nullptr);
+      forward(ws, true, step, b);
+      const T logit = ws.act.back()[0], label = T(labels[b]);
+      T dlogit;
+      part[t].loss_sum += double(ref::sigmoid_bce(&dlogit, &logit, &label, 1, T(1) / T(B)));
+      part[t].correct += (ref::sigmoid(logit) > T(0.5)) == (labels[b] != 0);
+      backward(ws, dlogit);
+    }
+  });
+  StepResult r;
+  std::copy(ws_[0].dparams.begin(), ws_[0].dparams.end(), grad_.begin());
+  for (int t = 1; t < nt; t++)
+    for (size_t i = 0; i < grad_.size(); i++) grad_[i] += ws_[t].dparams[i];
+  for (const StepResult& p : part) {
+    r.loss_sum += p.loss_sum;
+    r.correct += p.correct;
+  }
+  return r;
+}
+
+template <typename T>
+StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                                  double lr, double rho, double eps) {
+  StepResult r = run_batch(images, labels, augment, B);
+  ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
+  step_++;
+  return r;
+}
+
+template <typename T>
+StepResult Network<T>::compute_gradients(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
+  return run_batch(images, labels, augment, B);
+}
+
+template <typename T>
+void Network<T>::predict_logits(T* logits, const uint8_t* images, int B) {
+  const int nt = pool_.size();
+  pool_.run([&](int t) {
+    Workspace& ws = ws_[t];
+    for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {
+      preprocess(ws.act[0], images + size_t(b) * image_size(), nullptr);
+      forward(ws, false, 0, b);
+      logits[b] = ws.act.back()[0];
+    }
+  });
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace engine

@@ -1,0 +1,122 @@
+// A sequential binary classifier built from a layer spec (data, not code), trained one batch per call.
+//
+// Every image of a batch runs forward and backward on its own (no layer mixes images), so the batch is split
+// into one contiguous chunk per thread; each thread sums its images' gradients into its own buffer and the
+// buffers are added in thread order before the RMSprop update. Same seed + same thread count = same bits.
+//
+// Buffers (P = parameter count):
+//   params_ [P]  accum_ [P] (RMSprop accumulators)  grad_ [P] (last step's summed gradient)
+//   per thread: activations of one image, two gradient buffers of the largest activation, dparams [P]
+// Parameter order: for each conv/dense layer in spec order, its kernel then its bias (layouts in kernels_ref.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "thread_pool.h"
+
+namespace engine {
+
+enum class LayerType { Conv3x3, Relu, MaxPool2x2, Flatten, Dense, Dropout };
+
+struct LayerSpec {
+  LayerType type;
+  int units = 0;      // Conv3x3: filters; Dense: output units
+  double rate = 0.0;  // Dropout: probability of dropping a unit
+};
+
+struct NetSpec {
+  int height = 0, width = 0, channels = 0;  // input image, HWC
+  std::vector<LayerSpec> layers;            // the last layer must be Dense with 1 unit (the logit)
+};
+
+struct Shape {
+  int h = 0, w = 0, c = 0;
+  size_t size() const { return size_t(h) * w * c; }
+};
+
+struct ParamInfo {
+  std::string name;          // e.g. "conv1.kernel", "dense2.bias"
+  std::vector<int> shape;    // conv kernel [3,3,Cin,Cout], dense kernel [In,Out], bias [Out]
+  size_t offset = 0, size = 0;
+};
+
+struct StepResult {
+  double loss_sum = 0;  // summed clipped binary cross-entropy over the batch
+  int correct = 0;      // images whose P(class 1) > 0.5 agrees with the label
+};
+
+// An error in the spec or the arguments; the addon turns it into a JS RangeError.
+struct SpecError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+template <typename T>
+class Network {
+ public:
+  Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa);
+
+  const NetSpec& spec() const { return spec_; }
+  const std::vector<ParamInfo>& param_info() const { return params_info_; }
+  size_t param_count() const { return params_.size(); }
+  size_t image_size() const { return shapes_[0].size(); }
+  int threads() const { return pool_.size(); }
+  Isa isa() const { return isa_; }
+
+  T* params() { return params_.data(); }
+  T* accumulators() { return accum_.data(); }
+  const T* gradients() const { return grad_.data(); }
+  uint64_t seed() const { return seed_; }
+  uint64_t step() const { return step_; }
+  void set_step(uint64_t step) { step_ = step; }
+
+  // One training step on B images [B, H, W, C] uint8 with labels [B] in {0,1}: preprocess (augment [B,4] =
+  // shear radians, zoom rows, zoom cols, flip; or null for plain scaling), forward, backward, RMSprop update.
+  StepResult train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B, double lr,
+                        double rho, double eps);
+
+  // Loss and gradient (into grad_) of the mean loss over the batch, with the dropout masks of the current
+  // step, without updating anything: for gradient checks.
+  StepResult compute_gradients(const uint8_t* images, const uint8_t* labels, const double* augment, int B);
+
+  // Inference: logits [B] of uint8 images, no dropout.
+  void predict_logits(T* logits, const uint8_t* images, int B);
+
+ private:
+  struct Workspace {
+    std::vector<T> storage;    // every non-aliased activation of one image
+    std::vector<T*> act;       // act[i] = input of layer i; act[L] = logit
+    std::vector<T> grad_a, grad_b;
+    std::vector<T> mask;       // dropout masks, one region per dropout layer
+    std::vector<T> dparams;    // [P] this thread's gradient sum
+  };
+
+  void build_shapes();
+  void init_params();
+  void preprocess(T* out, const uint8_t* image, const double* augment) const;
+  void forward(Workspace& ws, bool train, uint64_t step, int image_index);
+  void backward(Workspace& ws, T dlogit);
+  StepResult run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B);
+
+  NetSpec spec_;
+  uint64_t seed_;
+  uint64_t step_ = 0;
+  Isa isa_;
+  std::vector<Shape> shapes_;          // shapes_[i] = input shape of layer i; shapes_[L] = output
+  std::vector<size_t> param_offset_;   // per layer: offset of its kernel (bias follows), or SIZE_MAX
+  std::vector<size_t> mask_offset_;    // per dropout layer: offset into Workspace::mask
+  size_t mask_size_ = 0;
+  std::vector<ParamInfo> params_info_;
+  std::vector<T> params_, accum_, grad_;
+  std::vector<Workspace> ws_;
+  ThreadPool pool_;
+};
+
+extern template class Network<float>;
+extern template class Network<double>;
+
+}  // namespace engine

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// The `engine` command line. Exit codes: 0 success, 2 bad input (flags, files, folders), 1 internal error.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { EngineError } from './errors.js';
+import { trainCommand } from './commands/train.js';
+import { ENGINE_VERSION } from './version.js';
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`engine: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let cli = yargs(hideBin(process.argv))
+    .scriptName('engine')
+    .version(ENGINE_VERSION)
+    .strict()
+    .demandCommand(1, 'name a command: engine train --help')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((msg, err) => {
+      if (err) throw err;
+      fail(msg, 2);
+    });
+  cli = trainCommand(cli);
+  await cli.parseAsync();
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof EngineError) fail(err.message, err.exitCode);
+  // TypeError/RangeError from the addon name the argument: they are still bugs of the caller (us).
+  fail(`internal error: ${(err as Error)?.stack ?? String(err)}`, 1);
+});

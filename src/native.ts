@@ -1,0 +1,91 @@
+// Loads the native addon and types its surface. The addon checks lengths and types itself (a wrong length
+// would be a buffer overrun); user-facing validation with friendlier messages happens before, in TypeScript.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ModelSpec } from './model/spec.js';
+
+export type Isa = 'scalar' | 'avx2' | 'avx512';
+export type FloatArray = Float32Array | Float64Array;
+
+export interface StepResult {
+  /** mean clipped binary cross-entropy over the batch */
+  loss: number;
+  /** images whose P(class 1) > 0.5 agrees with the label */
+  correct: number;
+}
+
+export interface ParamEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+export interface OptimizerConfig {
+  lr: number;
+  rho: number;
+  epsilon: number;
+}
+
+export interface TrainerOptions {
+  spec: ModelSpec;
+  seed?: number;
+  threads?: number;
+  /** float64 exists for gradient checks; training uses float32 */
+  dtype?: 'float32' | 'float64';
+  /** caps the instruction set of the fast kernels (default: the best the CPU has, or ENGINE_ISA) */
+  isa?: Isa;
+}
+
+export interface NativeTrainer {
+  /** one training step: images [B*H*W*C] uint8, labels [B] in {0,1}, augment [B*4] (shear rad, zx, zy, flip) or null */
+  trainStep(images: Uint8Array, labels: Uint8Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<StepResult>;
+  evaluate(images: Uint8Array, labels: Uint8Array): Promise<StepResult & { probabilities: Float32Array }>;
+  predict(images: Uint8Array): Promise<Float32Array>;
+  computeGradients(images: Uint8Array, labels: Uint8Array, augment?: Float64Array | null): StepResult & { gradients: FloatArray };
+  getParams(): FloatArray;
+  setParams(params: FloatArray): void;
+  getState(): { step: number; accumulators: FloatArray };
+  setState(state: { step: number; accumulators: FloatArray }): void;
+  paramLayout(): ParamEntry[];
+  info(): { dtype: string; isa: Isa; threads: number; params: number; seed: number };
+  dispose(): void;
+}
+
+type A = FloatArray;
+type OptA = FloatArray | null;
+export interface NativeKernels {
+  conv3x3Forward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  conv3x3BackwardInput(din: A, dout: A, w: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  conv3x3BackwardWeight(dw: A, db: A, dout: A, inp: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  maxpool2x2Forward(out: A, inp: A, N: number, H: number, W: number, C: number): void;
+  maxpool2x2Backward(din: A, dout: A, inp: A, N: number, H: number, W: number, C: number): void;
+  reluForward(out: A, inp: A): void;
+  reluBackward(din: A, dout: A, out: A): void;
+  denseForward(out: A, inp: A, w: A, b: A, N: number, I: number, O: number): void;
+  denseBackward(din: OptA, dw: A, db: A, dout: A, inp: A, w: A, N: number, I: number, O: number): void;
+  dropoutMask(mask: A, rate: number, seed: number, counter: number): void;
+  sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): number;
+  rmspropUpdate(param: A, accum: A, grad: A, lr: number, rho: number, epsilon: number): void;
+  augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number): void;
+}
+
+export interface NativeAddon {
+  Trainer: new (options: TrainerOptions) => NativeTrainer;
+  kernels: NativeKernels;
+  buildInfo(): { isa: Isa; cpuIsa: Isa; compiler: string; napiVersion: number; cuda: boolean };
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function load(): NativeAddon {
+  const file = path.join(root, 'build', 'Release', 'engine.node');
+  try {
+    return createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (err) {
+    throw new Error(`cannot load the native addon ${file}: ${(err as Error).message}. Run \`npm run build:native\` (needs cmake and a C++17 compiler).`);
+  }
+}
+
+export const native: NativeAddon = load();

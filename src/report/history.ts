@@ -1,0 +1,81 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { formatE18 } from './savetxt.js';
+
+/** One epoch of training, as logged to history.csv. */
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  acc: number;
+  val_loss: number;
+  val_acc: number;
+  seconds: number;
+}
+
+const COLUMNS = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'seconds'] as const;
+const HEADER = COLUMNS.join(',');
+
+/** The seed's per-metric files (numpy.savetxt of Keras' History), under `<runDir>/history/`. */
+const SEED_FILES = {
+  loss: 'loss_history.txt',
+  acc: 'acc_history.txt',
+  val_loss: 'val_loss_history.txt',
+  val_acc: 'val_acc_history.txt',
+} as const;
+
+/** String(x) is the shortest text that parses back to the same double, so the CSV loses nothing. */
+export function historyCsv(rows: EpochRecord[]): string {
+  const lines = rows.map((r) =>
+    [String(r.epoch), String(r.loss), String(r.acc), String(r.val_loss), String(r.val_acc), r.seconds.toFixed(3)].join(','),
+  );
+  return [HEADER, ...lines].join('\n') + '\n';
+}
+
+// A decimal or NaN/Infinity (a diverged loss is still a record); rejects '', ' ', '0x10' that Number() accepts.
+const NUMBER = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]?Infinity)$/;
+
+/** Parses what historyCsv writes; anything else is an InputError naming the (1-based) line. */
+export function parseHistoryCsv(text: string): EpochRecord[] {
+  const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  if (lines[lines.length - 1] === '') lines.pop();
+  if (lines[0] !== HEADER) {
+    throw new InputError(`history.csv line 1: expected header '${HEADER}', got '${lines[0] ?? ''}'`);
+  }
+  const rows: EpochRecord[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const where = `history.csv line ${i + 1}`;
+    const fields = lines[i].split(',');
+    if (fields.length !== COLUMNS.length) {
+      throw new InputError(`${where}: expected ${COLUMNS.length} fields, got ${fields.length}`);
+    }
+    const values = fields.map((f, j) => {
+      if (!NUMBER.test(f)) throw new InputError(`${where}: ${COLUMNS[j]} '${f}' is not a number`);
+      return Number(f);
+    });
+    const [epoch, loss, acc, val_loss, val_acc, seconds] = values;
+    if (!Number.isInteger(epoch) || epoch < 1) throw new InputError(`${where}: epoch '${fields[0]}' is not a positive integer`);
+    const previous = rows[rows.length - 1];
+    if (previous && epoch <= previous.epoch) {
+      throw new InputError(`${where}: epoch ${epoch} does not follow epoch ${previous.epoch}`);
+    }
+    rows.push({ epoch, loss, acc, val_loss, val_acc, seconds });
+  }
+  return rows;
+}
+
+/** One number a line in '%.18e', exactly what numpy.savetxt(file, values) writes. */
+export function savetxt(values: number[]): string {
+  return values.map((v) => formatE18(v) + '\n').join('');
+}
+
+/** Writes `<runDir>/history.csv` and the seed-compatible `<runDir>/history/*_history.txt`. */
+export async function writeHistory(runDir: string, rows: EpochRecord[]): Promise<void> {
+  const seedDir = path.join(runDir, 'history');
+  await fs.mkdir(seedDir, { recursive: true });
+  await writeFileAtomic(path.join(runDir, 'history.csv'), historyCsv(rows));
+  for (const [key, name] of Object.entries(SEED_FILES) as [keyof typeof SEED_FILES, string][]) {
+    await writeFileAtomic(path.join(seedDir, name), savetxt(rows.map((r) => r[key])));
+  }
+}

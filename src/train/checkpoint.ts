@@ -1,0 +1,190 @@
+// Checkpoints are safetensors files (SPEC §6): an 8-byte little-endian header length, a JSON header, then raw
+// little-endian float32 tensors. Python reads them with `safetensors` or a few lines of numpy. Besides the
+// weights they hold the RMSprop accumulators ("optimizer.<name>") and, in __metadata__, everything a resumed
+// run needs: the model spec, the training config, the epoch, the optimizer step and the data RNG state.
+import { promises as fs } from 'node:fs';
+import { InputError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { ParamEntry } from '../native.js';
+
+export const CHECKPOINT_FORMAT = 'engine-checkpoint/1';
+export const OPTIMIZER_PREFIX = 'optimizer.';
+
+export interface CheckpointMeta {
+  spec: ModelSpec;
+  /** the training configuration that produced it (free-form, recorded for people and for resume) */
+  config: Record<string, unknown>;
+  /** class names, index = label */
+  classes: string[];
+  epoch: number;
+  /** optimizer steps taken so far (dropout masks depend on it) */
+  step: number;
+  /** state of the data-order/augmentation RNG after `epoch` */
+  rngState?: number[];
+  /** validation figures of this epoch, when known */
+  metrics?: Record<string, number>;
+}
+
+export interface Checkpoint {
+  meta: CheckpointMeta;
+  layout: ParamEntry[];
+  /** [P] in layout order */
+  params: Float32Array;
+  /** [P] RMSprop accumulators, absent in weights-only files (e.g. imported ones) */
+  accumulators?: Float32Array;
+}
+
+interface TensorHeader {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+export function encodeCheckpoint(ckpt: Checkpoint): Buffer {
+  const { meta, layout, params, accumulators } = ckpt;
+  const header: Record<string, unknown> = {
+    __metadata__: {
+      format: CHECKPOINT_FORMAT,
+      spec: JSON.stringify(meta.spec),
+      config: JSON.stringify(meta.config),
+      classes: JSON.stringify(meta.classes),
+      epoch: String(meta.epoch),
+      step: String(meta.step),
+      ...(meta.rngState ? { rng_state: JSON.stringify(meta.rngState) } : {}),
+      ...(meta.metrics ? { metrics: JSON.stringify(meta.metrics) } : {}),
+    },
+  };
+  const total = layout.reduce((s, p) => s + p.size, 0);
+  if (params.length !== total) throw new Error(`checkpoint: ${params.length} params for a layout of ${total}`);
+  const sources: Array<[string, number[], Float32Array]> = [];
+  for (const p of layout) sources.push([p.name, p.shape, params.subarray(p.offset, p.offset + p.size)]);
+  if (accumulators)
+    for (const p of layout) sources.push([OPTIMIZER_PREFIX + p.name, p.shape, accumulators.subarray(p.offset, p.offset + p.size)]);
+  let offset = 0;
+  for (const [name, shape, data] of sources) {
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] } satisfies TensorHeader;
+    offset += data.byteLength;
+  }
+  // Pad the header with spaces so the data starts 8-byte aligned, as the format recommends.
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + headerBytes.length + offset);
+  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  headerBytes.copy(out, 8);
+  let pos = 8 + headerBytes.length;
+  for (const [, , data] of sources) {
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(out, pos);
+    pos += data.byteLength;
+  }
+  return out;
+}
+
+export async function saveCheckpoint(file: string, ckpt: Checkpoint): Promise<void> {
+  await writeFileAtomic(file, encodeCheckpoint(ckpt));
+}
+
+function parseJsonField<T>(file: string, meta: Record<string, string>, key: string): T {
+  if (typeof meta[key] !== 'string') throw new InputError(`${file}: not an engine checkpoint (metadata '${key}' missing)`);
+  try {
+    return JSON.parse(meta[key]) as T;
+  } catch {
+    throw new InputError(`${file}: metadata '${key}' is not valid JSON`);
+  }
+}
+
+/**
+ * Decodes a checkpoint and checks it against `layout` (the parameter layout of the model it is loaded into),
+ * when given. Every malformation is an InputError naming the file.
+ */
+export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[]): Checkpoint {
+  if (buf.length < 8) throw new InputError(`${file}: too short to be a checkpoint (${buf.length} bytes)`);
+  const headerLen = Number(buf.readBigUInt64LE(0));
+  if (headerLen <= 0 || 8 + headerLen > buf.length)
+    throw new InputError(`${file}: not a safetensors checkpoint (header length ${headerLen} for a ${buf.length}-byte file)`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8'));
+  } catch {
+    throw new InputError(`${file}: not a safetensors checkpoint (header is not JSON)`);
+  }
+  const meta = (header.__metadata__ ?? {}) as Record<string, string>;
+  if (meta.format !== CHECKPOINT_FORMAT)
+    throw new InputError(`${file}: not an engine checkpoint (format '${meta.format ?? 'missing'}', expected '${CHECKPOINT_FORMAT}')`);
+  const spec = parseJsonField<ModelSpec>(file, meta, 'spec');
+  const dataStart = 8 + headerLen;
+  const dataLen = buf.length - dataStart;
+
+  const tensor = (name: string, shape: number[]): Float32Array | undefined => {
+    const t = header[name] as TensorHeader | undefined;
+    if (!t) return undefined;
+    const [b, e] = t.data_offsets ?? [];
+    if (t.dtype !== 'F32') throw new InputError(`${file}: tensor ${name} has dtype ${t.dtype}, expected F32`);
+    if (JSON.stringify(t.shape) !== JSON.stringify(shape))
+      throw new InputError(`${file}: tensor ${name} has shape [${t.shape}], the model expects [${shape}] (a checkpoint of another model?)`);
+    const n = shape.reduce((a, x) => a * x, 1);
+    if (!(Number.isInteger(b) && e === b + 4 * n && e <= dataLen))
+      throw new InputError(`${file}: tensor ${name} lies outside the file (truncated?)`);
+    // Copy: the buffer's data section need not be 4-byte aligned.
+    return new Float32Array(new Uint8Array(buf.buffer, buf.byteOffset + dataStart + b, 4 * n).slice().buffer);
+  };
+
+  const tensorLayout = layout ?? layoutFromHeader(file, header);
+  const total = tensorLayout.reduce((s, p) => s + p.size, 0);
+  const params = new Float32Array(total);
+  let accumulators: Float32Array | undefined = new Float32Array(total);
+  for (const p of tensorLayout) {
+    const w = tensor(p.name, p.shape);
+    if (!w) throw new InputError(`${file}: tensor ${p.name} is missing (a checkpoint of another model?)`);
+    params.set(w, p.offset);
+    const a = tensor(OPTIMIZER_PREFIX + p.name, p.shape);
+    if (a && accumulators) accumulators.set(a, p.offset);
+    else accumulators = undefined;
+  }
+  const epoch = Number(meta.epoch);
+  const step = Number(meta.step);
+  if (!Number.isInteger(epoch) || epoch < 0 || !Number.isInteger(step) || step < 0)
+    throw new InputError(`${file}: metadata epoch/step must be non-negative integers`);
+  return {
+    meta: {
+      spec,
+      config: parseJsonField(file, meta, 'config'),
+      classes: parseJsonField(file, meta, 'classes'),
+      epoch,
+      step,
+      rngState: meta.rng_state ? parseJsonField(file, meta, 'rng_state') : undefined,
+      metrics: meta.metrics ? parseJsonField(file, meta, 'metrics') : undefined,
+    },
+    layout: tensorLayout,
+    params,
+    accumulators,
+  };
+}
+
+/** The parameter layout as stored (file order of the weight tensors), for reading without a model at hand. */
+function layoutFromHeader(file: string, header: Record<string, unknown>): ParamEntry[] {
+  const entries = Object.entries(header)
+    .filter(([name]) => name !== '__metadata__' && !name.startsWith(OPTIMIZER_PREFIX))
+    .map(([name, t]) => ({ name, t: t as TensorHeader }))
+    .sort((a, b) => (a.t.data_offsets?.[0] ?? 0) - (b.t.data_offsets?.[0] ?? 0));
+  let offset = 0;
+  return entries.map(({ name, t }) => {
+    if (!Array.isArray(t.shape)) throw new InputError(`${file}: tensor ${name} has no shape`);
+    const size = t.shape.reduce((a: number, x: number) => a * x, 1);
+    const entry = { name, shape: t.shape, offset, size };
+    offset += size;
+    return entry;
+  });
+}
+
+export async function loadCheckpoint(file: string, layout?: ParamEntry[]): Promise<Checkpoint> {
+  let buf: Buffer;
+  try {
+    buf = await fs.readFile(file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new InputError(e.code === 'ENOENT' ? `checkpoint not found: ${file}` : `cannot read checkpoint ${file}: ${e.message}`);
+  }
+  return decodeCheckpoint(file, buf, layout);
+}

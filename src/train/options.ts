@@ -1,0 +1,87 @@
+// Training options: defaults and validation, shared by the CLI and the library. Checked once, here, with
+// messages that say what was expected and what came.
+import os from 'node:os';
+import { UsageError } from '../errors.js';
+import { MODEL_SPECS } from '../model/spec.js';
+import type { Isa } from '../native.js';
+
+export interface TrainOptions {
+  /** dataset root holding train/ and val/, each with one folder per class */
+  data?: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  /** RMSprop decay (Keras' rho) */
+  rho?: number;
+  /** RMSprop epsilon, added outside the square root */
+  epsilon?: number;
+  /** seeds initialisation, data order, augmentation and dropout; random when absent */
+  seed?: number;
+  /** write weights<epoch>.safetensors every N epochs (0: never) */
+  saveEvery?: number;
+  /** run directory; default runs/run-<date>-<time> under the working directory */
+  out?: string;
+  threads?: number;
+  model?: string;
+  /** the seed's shear/zoom/flip augmentation (default on) */
+  augment?: boolean;
+  /** cap the instruction set of the native kernels */
+  isa?: Isa;
+  /** leave out images that fail to decode, with a warning, instead of stopping */
+  skipBadImages?: boolean;
+}
+
+export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa'>> & { out?: string; isa?: Isa };
+
+export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads'>>> = {
+  data: './data',
+  epochs: 100,
+  batchSize: 32,
+  lr: 0.001,
+  rho: 0.9,
+  epsilon: 1e-7,
+  saveEvery: 10,
+  model: 'seed7',
+  augment: true,
+  skipBadImages: false,
+};
+
+function integerIn(name: string, value: unknown, lo: number, hi: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < lo || value > hi)
+    throw new UsageError(`--${name} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function positiveNumber(name: string, value: unknown, max = Infinity): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max)
+    throw new UsageError(`--${name} must be a number in (0, ${max}], got ${JSON.stringify(value)}`);
+  return value;
+}
+
+export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as TrainOptions;
+  const o = { ...TRAIN_DEFAULTS, ...given };
+  if (typeof o.data !== 'string' || o.data === '') throw new UsageError(`--data must be a folder path, got ${JSON.stringify(o.data)}`);
+  if (!(o.model in MODEL_SPECS))
+    throw new UsageError(`--model must be one of ${Object.keys(MODEL_SPECS).join(', ')}, got ${JSON.stringify(o.model)}`);
+  const rho = Number(o.rho);
+  if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(o.rho)}`);
+  if (o.isa !== undefined && !['scalar', 'avx2', 'avx512'].includes(o.isa))
+    throw new UsageError(`--isa must be scalar, avx2 or avx512, got ${JSON.stringify(o.isa)}`);
+  return {
+    data: o.data,
+    epochs: integerIn('epochs', o.epochs, 1, 100000),
+    batchSize: integerIn('batch-size', o.batchSize, 1, 65536),
+    lr: positiveNumber('lr', o.lr, 10),
+    rho,
+    epsilon: positiveNumber('epsilon', o.epsilon, 1),
+    seed: o.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : integerIn('seed', o.seed, 0, 2 ** 32 - 1),
+    saveEvery: integerIn('save-every', o.saveEvery, 0, 100000),
+    out: o.out,
+    threads: o.threads === undefined ? os.availableParallelism() : integerIn('threads', o.threads, 1, 256),
+    model: o.model,
+    augment: Boolean(o.augment),
+    isa: o.isa,
+    skipBadImages: Boolean(o.skipBadImages),
+  };
+}

@@ -1,0 +1,46 @@
+// The run directory: where a training run writes everything, and run.json, which says what the run was and
+// whether it finished ("running" until the last file is written; "failed" with the reason otherwise).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+
+export type RunStatus = 'running' | 'finished' | 'failed';
+
+function timestamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/**
+ * Creates the run directory. A given `out` must not exist or be an empty folder (a run never overwrites
+ * another run's files); by default a fresh runs/run-<date>-<time>[-N] under `base`.
+ */
+export async function createRunDir(out: string | undefined, base = process.cwd()): Promise<string> {
+  if (out !== undefined) {
+    const dir = path.resolve(out);
+    const entries = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      if (err.code === 'ENOTDIR') throw new UsageError(`--out ${out} is a file, expected a folder for the run`);
+      throw new UsageError(`--out ${out}: ${err.message}`);
+    });
+    if (entries && entries.length > 0) throw new UsageError(`--out ${out} already exists and is not empty: choose a new folder`);
+    await fs.mkdir(dir, { recursive: true });
+    return dir;
+  }
+  const stem = path.join(base, 'runs', `run-${timestamp(new Date())}`);
+  await fs.mkdir(path.dirname(stem), { recursive: true });
+  for (let i = 0; ; i++) {
+    const dir = i === 0 ? stem : `${stem}-${i}`;
+    try {
+      await fs.mkdir(dir);
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+export async function writeRunJson(runDir: string, record: Record<string, unknown>): Promise<void> {
+  await writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(record, null, 2) + '\n');
+}
