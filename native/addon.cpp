@@ -561,7 +561,7 @@ void dropout_mask_k(const Napi::CallbackInfo& a) {
   const double rate = number(a[1], "rate");
   if (!(rate >= 0 && rate < 1)) throw_range(a.Env(), "rate must be in [0, 1)");
   dropout_mask(mask.Data(), mask.ElementLength(), rate, uint64_t(integer(a[2], "seed", 0, INT32_MAX)),
-               uint64_t(integer(a[3], "counter", 0, INT32_MAX)));
+               uint64_t(integer(a[3], "key", 0, INT32_MAX)));
 }
 
 template <typename T>

@@ -26,11 +26,6 @@ const char* layer_name(LayerType t) {
 // ReLU works in place and Flatten is a no-op on NHWC memory, so their outputs alias their inputs.
 bool aliases_input(LayerType t) { return t == LayerType::Relu || t == LayerType::Flatten; }
 
-// Counter of the first dropout unit for (step, image, layer); units of one layer stay below 2^20.
-uint64_t dropout_counter(uint64_t step, int image, int layer) {
-  return (step << 40) ^ (uint64_t(image) << 24) ^ (uint64_t(layer) << 20);
-}
-
 }  // namespace
 
 template <typename T>
@@ -118,7 +113,6 @@ void Network<T>::build_shapes() {
       }
       case LayerType::Dropout:
         if (!(l.rate >= 0.0 && l.rate < 1.0)) throw SpecError(where + "rate must be in [0, 1)");
-        if (s.size() >= (size_t(1) << 20)) throw SpecError(where + "more than 2^20 units");
         mask_offset_.push_back(mask_size_);
         mask_size_ += s.size();
         break;
@@ -179,7 +173,7 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
       case LayerType::Dropout: {
         T* mask = ws.mask.data() + mask_offset_[dropout_i++];
         if (train) {
-          dropout_mask(mask, in.size(), l.rate, seed_, dropout_counter(step, image_index, int(i)));
+          dropout_mask(mask, in.size(), l.rate, seed_, dropout_key(step, uint64_t(image_index), i));
           ref::dropout_forward(y, x, mask, in.size());
         } else {
           std::memcpy(y, x, sizeof(T) * in.size());

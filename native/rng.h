@@ -37,13 +37,15 @@ void glorot_uniform(T* w, size_t n, int fan_in, int fan_out, uint64_t seed, uint
     w[i] = T((2.0 * uniform01(seed, (kStreamInit << 32) | tensor, i) - 1.0) * limit);
 }
 
-// Inverted-dropout mask [n]: 0 with probability `rate`, else 1/(1-rate). `counter0` names the first unit
-// (step, image and layer folded in by the caller) so each image of each step gets a fresh mask.
+// Inverted-dropout mask [n]: 0 with probability `rate`, else 1/(1-rate). `key` names the mask (the network
+// hashes step, image and layer into it, see dropout_key); distinct keys give independent masks.
 template <typename T>
-void dropout_mask(T* mask, size_t n, double rate, uint64_t seed, uint64_t counter0) {
+void dropout_mask(T* mask, size_t n, double rate, uint64_t seed, uint64_t key) {
   const T keep_scale = T(1.0 / (1.0 - rate));
-  for (size_t i = 0; i < n; i++)
-    mask[i] = uniform01(seed, kStreamDropout, counter0 + i) < rate ? T(0) : keep_scale;
+  const uint64_t stream = mix64(key ^ (uint64_t(kStreamDropout) << 56));
+  for (size_t i = 0; i < n; i++) mask[i] = uniform01(seed, stream, i) < rate ? T(0) : keep_scale;
 }
+
+inline uint64_t dropout_key(uint64_t step, uint64_t image, uint64_t layer) { return mix64(mix64(mix64(step) ^ image) ^ layer); }
 
 }  // namespace engine

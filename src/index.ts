@@ -1,5 +1,6 @@
 // Library entry: what the CLI does, callable from TypeScript.
-export { train, evaluateSplit, type TrainEvents, type TrainSummary } from './train/train.js';
+export { train, type TrainEvents, type TrainSummary } from './train/train.js';
+export { trainEpoch, evaluateSplit, type EpochConfig, type EpochResult } from './train/epoch.js';
 export { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type TrainConfig } from './train/options.js';
 export { loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './train/checkpoint.js';
 export { SEED7, SEED5, MODEL_SPECS, modelSpec, type ModelSpec, type LayerSpec } from './model/spec.js';

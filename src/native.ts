@@ -65,7 +65,7 @@ export interface NativeKernels {
   reluBackward(din: A, dout: A, out: A): void;
   denseForward(out: A, inp: A, w: A, b: A, N: number, I: number, O: number): void;
   denseBackward(din: OptA, dw: A, db: A, dout: A, inp: A, w: A, N: number, I: number, O: number): void;
-  dropoutMask(mask: A, rate: number, seed: number, counter: number): void;
+  dropoutMask(mask: A, rate: number, seed: number, key: number): void;
   sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): number;
   rmspropUpdate(param: A, accum: A, grad: A, lr: number, rho: number, epsilon: number): void;
   augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number): void;

@@ -111,6 +111,12 @@ export async function listSplit(dir: string, opts: { classes?: readonly string[]
 
 /** The folder of one split (`train`, `val`, ...) under the data folder. */
 export async function resolveSplitDir(dataDir: string, split: string): Promise<string> {
+  const root = await fs.stat(dataDir).catch(() => null);
+  if (!root?.isDirectory())
+    throw new InputError(
+      `data folder ${path.resolve(dataDir)} ${root ? 'is not a folder' : 'does not exist'}: expected DIR/train and DIR/val, ` +
+        `each with one subfolder per class (the seed's 575 CelebA images: see the README, "Dataset")`,
+    );
   const dir = path.resolve(dataDir, split);
   const stat = await fs.stat(dir).catch(() => null);
   if (!stat) throw new InputError(`missing split '${split}': ${dir} does not exist`);

@@ -4,14 +4,15 @@
 import path from 'node:path';
 import { EngineError } from '../errors.js';
 import { listSplit, resolveSplitDir } from '../data/discover.js';
-import { IMAGE_SIZE, loadSplit, type ImageSet } from '../data/decode.js';
-import { AUGMENT_STRIDE, drawAugmentation, permutation, Rng } from '../data/random.js';
+import { loadSplit } from '../data/decode.js';
+import { Rng } from '../data/random.js';
 import { modelSpec } from '../model/spec.js';
-import { native, type NativeTrainer } from '../native.js';
+import { native } from '../native.js';
 import { writeHistory, type EpochRecord } from '../report/history.js';
 import { writeHistoryPlot } from '../report/plot.js';
 import { versions } from '../version.js';
 import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
+import { evaluateSplit, trainEpoch } from './epoch.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
 import { createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
 
@@ -41,20 +42,6 @@ export interface TrainSummary {
   medianTrainSeconds: number;
   trainImagesPerSecond: number;
   files: string[];
-}
-
-/** Mean loss and accuracy of the current weights on a whole split, in chunks (no augmentation, no dropout). */
-export async function evaluateSplit(trainer: NativeTrainer, set: ImageSet, chunk = 256): Promise<{ loss: number; acc: number }> {
-  const bytes = IMAGE_SIZE * IMAGE_SIZE * 3;
-  let loss = 0;
-  let correct = 0;
-  for (let i = 0; i < set.size; i += chunk) {
-    const n = Math.min(chunk, set.size - i);
-    const r = await trainer.evaluate(set.images.subarray(i * bytes, (i + n) * bytes), set.labels.subarray(i, i + n));
-    loss += r.loss * n;
-    correct += r.correct;
-  }
-  return { loss: loss / set.size, acc: correct / set.size };
 }
 
 function median(xs: number[]): number {
@@ -111,12 +98,12 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     log(`run directory: ${runDir} (seed ${config.seed}, ${trainer.info().threads} threads, ${trainer.info().isa})`);
 
     const rng = new Rng(config.seed);
-    const optimizer = { lr: config.lr, rho: config.rho, epsilon: config.epsilon };
-    const bytes = IMAGE_SIZE * IMAGE_SIZE * 3;
+    const epochConfig = {
+      batchSize: config.batchSize,
+      augment: config.augment,
+      optimizer: { lr: config.lr, rho: config.rho, epsilon: config.epsilon },
+    };
     const batches = Math.ceil(trainSet.size / config.batchSize);
-    const batchImages = new Uint8Array(config.batchSize * bytes);
-    const batchLabels = new Uint8Array(config.batchSize);
-    const augment = new Float64Array(config.batchSize * AUGMENT_STRIDE);
     const trainSeconds: number[] = [];
 
     const checkpointMeta = (epoch: number, record: EpochRecord): CheckpointMeta => ({
@@ -141,32 +128,13 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
-      const order = permutation(trainSet.size, rng);
-      let lossSum = 0;
-      let correct = 0;
-      for (let b = 0; b < batches; b++) {
-        const start = b * config.batchSize;
-        const n = Math.min(config.batchSize, trainSet.size - start);
-        for (let i = 0; i < n; i++) {
-          const src = order[start + i];
-          batchImages.set(trainSet.images.subarray(src * bytes, (src + 1) * bytes), i * bytes);
-          batchLabels[i] = trainSet.labels[src];
-        }
-        if (config.augment) drawAugmentation(augment, n, rng);
-        const aug = config.augment ? augment.subarray(0, n * AUGMENT_STRIDE) : null;
-        const r = await trainer.trainStep(batchImages.subarray(0, n * bytes), batchLabels.subarray(0, n), aug, optimizer);
-        if (!Number.isFinite(r.loss))
-          throw new EngineError(`training diverged: the loss is ${r.loss} at epoch ${epoch}, step ${b + 1}/${batches} (try a smaller --lr)`, 1);
-        lossSum += r.loss * n;
-        correct += r.correct;
-        events.onBatch?.(epoch, b + 1, batches, lossSum / (start + n));
-      }
-      trainSeconds.push((performance.now() - t0) / 1000);
+      const epochResult = await trainEpoch(trainer, trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
+      trainSeconds.push(epochResult.seconds);
       const val = await evaluateSplit(trainer, valSet);
       const record: EpochRecord = {
         epoch,
-        loss: lossSum / trainSet.size,
-        acc: correct / trainSet.size,
+        loss: epochResult.loss,
+        acc: epochResult.acc,
         val_loss: val.loss,
         val_acc: val.acc,
         seconds: (performance.now() - t0) / 1000,

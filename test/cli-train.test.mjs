@@ -1,0 +1,75 @@
+// `engine train` on bad input: one-line messages naming the flag or file, exit code 2, no run left behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { runCli, smallDataset, tempDir } from './helpers.mjs';
+
+/** Runs train with `args`, expects exit 2 and a single-line message matching every pattern. */
+async function failsWith(args, ...patterns) {
+  const r = await runCli(['train', ...args]);
+  assert.equal(r.code, 2, `exit ${r.code}: ${r.stderr}`);
+  const msg = r.stderr.trim();
+  assert.equal(msg.split('\n').length, 1, `expected one line, got:\n${msg}`);
+  for (const p of patterns) assert.match(msg, p);
+  return msg;
+}
+
+test('non-numeric and out-of-range flags name the flag and the value', async () => {
+  await failsWith(['--epochs', 'abc'], /--epochs/, /abc/);
+  await failsWith(['--batch-size', '0'], /--batch-size/, /\b0\b/);
+  await failsWith(['--lr', 'fast'], /--lr/, /fast/);
+  await failsWith(['--lr', '-1'], /--lr/);
+  await failsWith(['--seed', '1.5'], /--seed/, /1\.5/);
+  await failsWith(['--threads', '0'], /--threads/);
+  await failsWith(['--model', 'resnet'], /--model/, /resnet/);
+  await failsWith(['--bogus-flag'], /bogus/i);
+});
+
+test('a missing data folder or split names the path', async (t) => {
+  const dir = await tempDir(t);
+  await failsWith(['--data', path.join(dir, 'nope')], /nope/);
+  await fs.mkdir(path.join(dir, 'train', 'man'), { recursive: true });
+  await failsWith(['--data', dir], /val|man|train/);
+});
+
+test('an empty class folder, a corrupt image: message names it, no run directory is left', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const runs = await tempDir(t);
+  const out = path.join(runs, 'run');
+
+  await fs.mkdir(path.join(data, 'train', 'child'));
+  await failsWith(['--data', data, '--out', out], /child/, /empty|no/i);
+  await fs.rmdir(path.join(data, 'train', 'child'));
+
+  const bad = path.join(data, 'train', 'man', 'broken.jpg');
+  await fs.writeFile(bad, Buffer.from('this is not a jpeg'));
+  await failsWith(['--data', data, '--out', out, '--epochs', '1'], /broken\.jpg/);
+  await assert.rejects(fs.access(out), 'no run directory for a run that never started');
+
+  // with --skip-bad-images the run goes through and reports the skip
+  const r = await runCli(['train', '--data', data, '--out', out, '--epochs', '1', '--skip-bad-images', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /skipped.*broken\.jpg/);
+  assert.deepEqual(JSON.parse(r.stdout).skippedImages, [bad]);
+});
+
+test('--out must be new or empty: an existing run is never overwritten', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const out = await tempDir(t);
+  await fs.writeFile(path.join(out, 'keep.txt'), 'mine');
+  await failsWith(['--data', data, '--out', out], /--out/, /not empty/);
+  assert.equal(await fs.readFile(path.join(out, 'keep.txt'), 'utf8'), 'mine');
+});
+
+test('--quiet prints nothing; plain output has one line per epoch', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const dir = await tempDir(t);
+  const quiet = await runCli(['train', '--data', data, '--epochs', '2', '--seed', '1', '--out', path.join(dir, 'q'), '--quiet']);
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.stdout + quiet.stderr, '');
+  const plain = await runCli(['train', '--data', data, '--epochs', '2', '--seed', '1', '--out', path.join(dir, 'p')]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout.match(/^epoch \d+: loss [\d.]+ acc [\d.]+ val_loss [\d.]+ val_acc [\d.]+ [\d.]+s$/gm)?.length, 2);
+  assert.doesNotMatch(plain.stdout, /\r/, 'no progress bar when stdout is not a TTY');
+});

@@ -1,0 +1,49 @@
+// Shared test helpers: where the seed's data lives, small datasets built from it, running the CLI.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, '..');
+export const SHARED = path.resolve(ROOT, '../shared');
+export const CELEBA = path.join(SHARED, 'data/celeba-575');
+export const CLI = path.join(ROOT, 'dist/src/cli.js');
+
+/** A temp folder removed after the test. */
+export async function tempDir(t, prefix = 'engine-test-') {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A dataset folder DIR/{train,val}/{man,woman}/ holding copies of the first `counts[split][class]` images of
+ * the seed's data. Returns DIR.
+ */
+export async function smallDataset(t, counts = { train: { man: 8, woman: 8 }, val: { man: 4, woman: 4 } }) {
+  const dir = await tempDir(t, 'engine-data-');
+  for (const [split, classes] of Object.entries(counts)) {
+    for (const [cls, n] of Object.entries(classes)) {
+      const src = path.join(CELEBA, split, cls);
+      const dst = path.join(dir, split, cls);
+      await fs.mkdir(dst, { recursive: true });
+      for (const f of (await fs.readdir(src)).sort().slice(0, n)) await fs.copyFile(path.join(src, f), path.join(dst, f));
+    }
+  }
+  return dir;
+}
+
+/** Runs `engine ...args`; resolves {code, stdout, stderr}. */
+export function runCli(args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
