@@ -242,7 +242,12 @@ class BatchWorker : public Napi::AsyncWorker {
     trainer_->busy_ = true;
   }
 
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  // Queues the worker (which then owns itself) and returns its promise.
+  static Napi::Promise Start(BatchWorker* w) {
+    Napi::Promise p = w->deferred_.Promise();
+    w->Queue();
+    return p;
+  }
 
   void Execute() override {
     try {
@@ -323,11 +328,8 @@ Napi::Value Trainer::TrainStep(const Napi::CallbackInfo& info) {
   if (!(lr > 0)) throw_range(env, "lr must be > 0");
   if (!(rho >= 0 && rho < 1)) throw_range(env, "rho must be in [0, 1)");
   if (!(eps >= 0)) throw_range(env, "epsilon must be >= 0");
-  auto* w = new BatchWorker(env, this, BatchWorker::kTrain, std::move(images), std::move(labels), std::move(augment),
-                            B, lr, rho, eps);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return BatchWorker::Start(new BatchWorker(env, this, BatchWorker::kTrain, std::move(images), std::move(labels),
+                                            std::move(augment), B, lr, rho, eps));
 }
 
 // evaluate(images, labels) -> Promise<{loss, correct, probabilities: Float32Array}>, no dropout, no warp
@@ -337,10 +339,8 @@ Napi::Value Trainer::Evaluate(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> images, labels;
   int B;
   read_batch(info, true, &images, &labels, nullptr, &B);
-  auto* w = new BatchWorker(env, this, BatchWorker::kEvaluate, std::move(images), std::move(labels), {}, B, 0, 0, 0);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return BatchWorker::Start(
+      new BatchWorker(env, this, BatchWorker::kEvaluate, std::move(images), std::move(labels), {}, B, 0, 0, 0));
 }
 
 // predict(images) -> Promise<Float32Array [B]> of P(class 1)
@@ -350,10 +350,7 @@ Napi::Value Trainer::Predict(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> images;
   int B;
   read_batch(info, false, &images, nullptr, nullptr, &B);
-  auto* w = new BatchWorker(env, this, BatchWorker::kPredict, std::move(images), {}, {}, B, 0, 0, 0);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return BatchWorker::Start(new BatchWorker(env, this, BatchWorker::kPredict, std::move(images), {}, {}, B, 0, 0, 0));
 }
 
 // computeGradients(images, labels, augment?) -> {loss, correct, gradients} (synchronous; for gradient checks):

@@ -8,28 +8,13 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { IMAGE_SIZE, decodeRGB, loadImage150, loadSplit, resizeNearestPIL } from '../dist/src/data/decode.js';
 import { listSplit } from '../dist/src/data/discover.js';
-import { InputError } from '../dist/src/errors.js';
+import { rejectsInput, tempDir } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SHARED_DATA = path.resolve(here, '../../shared/data');
 const CELEBA = path.join(SHARED_DATA, 'celeba-575');
 const FIXTURE = JSON.parse(await fs.readFile(path.join(here, 'fixtures/pil-nearest.json'), 'utf8'));
 const A_JPEG = path.join(CELEBA, 'train/man/121211.jpg');
-
-async function tempDir(t) {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'engine-decode-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function rejectsInput(promise, ...parts) {
-  await assert.rejects(promise, (err) => {
-    assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
-    assert.equal(err.exitCode, 2);
-    for (const part of parts) assert.ok(err.message.includes(part), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(part)}`);
-    return true;
-  });
-}
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IMAGE_EXTENSIONS, listSplit, resolveSplitDir } from '../dist/src/data/discover.js';
-import { InputError } from '../dist/src/errors.js';
+import { rejectsInput } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DATA = path.resolve(here, '../../shared/data/celeba-575');
@@ -23,16 +23,6 @@ async function tempTree(t, layout) {
     }
   }
   return root;
-}
-
-/** Asserts an InputError (exit code 2) whose message contains every one of `parts`. */
-async function rejectsInput(promise, ...parts) {
-  await assert.rejects(promise, (err) => {
-    assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
-    assert.equal(err.exitCode, 2);
-    for (const part of parts) assert.ok(err.message.includes(part), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(part)}`);
-    return true;
-  });
 }
 
 test('lists the CelebA training split class by class, sorted, like flow_from_directory', async () => {

@@ -112,7 +112,7 @@ test('drawAugmentation draws shear in radians, independent zooms and fair flips'
   const u = [rng.next(), rng.next(), rng.next(), rng.next()];
   const one = new Float64Array(4);
   drawAugmentation(one, 1, new Rng(4));
-  assert.deepEqual([...one], [...new Float64Array([(-0.2 + 0.4 * u[0]) * Math.PI / 180, 0.8 + 0.4 * u[1], 0.8 + 0.4 * u[2], u[3] < 0.5 ? 1 : 0])]);
+  assert.deepEqual([...one], [...new Float64Array([(-0.2 + 0.4 * u[0]) * Math.PI / 180, 0.8 + (1.2 - 0.8) * u[1], 0.8 + (1.2 - 0.8) * u[2], u[3] < 0.5 ? 1 : 0])]);
 });
 
 test('drawAugmentation draws nothing for disabled transforms, like Keras', () => {

@@ -1,4 +1,5 @@
 // Shared test helpers: where the seed's data lives, small datasets built from it, running the CLI.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -45,5 +46,28 @@ export function runCli(args, opts = {}) {
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** mulberry32: a small deterministic generator of test data; returns () => uniform in [0, 1). */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Asserts that `promise` rejects with an InputError (exit code 2) whose message contains every one of `parts`. */
+export async function rejectsInput(promise, ...parts) {
+  const { InputError } = await import('../dist/src/errors.js');
+  await assert.rejects(promise, (err) => {
+    assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
+    assert.equal(err.exitCode, 2);
+    for (const part of parts) assert.ok(err.message.includes(part), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(part)}`);
+    return true;
   });
 }

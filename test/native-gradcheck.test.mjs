@@ -14,22 +14,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
+import { rng } from './helpers.mjs';
 import { SEED7 } from '../dist/src/model/spec.js';
 
 const k = native.kernels;
 const EPS = 2 ** -52;
 const RTOL = 1e-6;
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand64 = (n, r, lo = -1, hi = 1) => Float64Array.from({ length: n }, () => lo + (hi - lo) * r());
 const dot = (a, b) => {
   let s = 0;

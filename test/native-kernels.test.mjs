@@ -24,22 +24,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
+import { rng } from './helpers.mjs';
 
 const k = native.kernels;
 const U = 2 ** -24;
 const gamma = (K) => (K * U) / (1 - K * U);
 
-function rng(seed) {
-  // mulberry32: small, deterministic, good enough for test data
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const randArray = (Ctor, n, r, lo = -1, hi = 1) => {
   const a = new Ctor(n);
   for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();

@@ -7,21 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from '../dist/src/native.js';
+import { rng } from './helpers.mjs';
 import { SEED7 } from '../dist/src/model/spec.js';
 
 const k = native.kernels;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const randomBytes = (n, r) => Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
 /** float32 unit in the last place of |x| (for x a float32 value; subnormals not needed here) */
 const ulp32 = (x) => (x === 0 ? 2 ** -149 : 2 ** (Math.floor(Math.log2(Math.abs(x))) - 23));
