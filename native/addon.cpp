@@ -55,7 +55,7 @@ int integer(const Napi::Value& v, const char* name, int lo, int hi) {
   Napi::Env env = v.Env();
   if (!v.IsNumber()) throw_type(env, std::string(name) + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d == double(int64_t(d))) || d < lo || d > hi)
+  if (!std::isfinite(d) || std::trunc(d) != d || d < lo || d > hi)
     throw_range(env, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
                          std::to_string(hi) + "], got " + v.ToString().Utf8Value());
   return int(d);
@@ -150,7 +150,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     Napi::Object o = info[0].As<Napi::Object>();
     const NetSpec spec = parse_spec(o.Get("spec"));
     const double seed = o.Get("seed").IsUndefined() ? 0 : number(o.Get("seed"), "seed");
-    if (seed < 0 || seed > 9007199254740991.0 || seed != double(uint64_t(seed)))
+    if (seed < 0 || seed > 9007199254740991.0 || std::trunc(seed) != seed)
       throw_range(env, "seed must be a non-negative safe integer");
     const int threads = o.Get("threads").IsUndefined() ? 1 : integer(o.Get("threads"), "threads", 1, 256);
     const std::string dtype = o.Get("dtype").IsUndefined() ? "float32" : o.Get("dtype").ToString().Utf8Value();
@@ -418,8 +418,8 @@ void Trainer::SetState(const Napi::CallbackInfo& info) {
   if (!info[0].IsObject()) throw_type(env, "state must be an object {step, accumulators}");
   Napi::Object s = info[0].As<Napi::Object>();
   const double step = number(s.Get("step"), "state.step");
-  if (step < 0 || step != double(int64_t(step)) || step >= double(uint64_t(1) << 24))
-    throw_range(env, "state.step must be an integer in [0, 2^24)");
+  if (step < 0 || std::trunc(step) != step || step > 9007199254740991.0)
+    throw_range(env, "state.step must be a non-negative safe integer");
   with([&](auto& net) {
     using T = std::remove_reference_t<decltype(*net.params())>;
     auto a = typed<T>(s.Get("accumulators"), "state.accumulators", net.param_count());

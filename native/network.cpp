@@ -122,6 +122,8 @@ void Network<T>::build_shapes() {
     shapes_.push_back(s);
   }
   params_.assign(params, T(0));
+  // Layers up to the first one with parameters need no input gradient: the image is not trained.
+  while (param_offset_[first_param_layer_] == kNoParams) first_param_layer_++;
 }
 
 template <typename T>
@@ -190,14 +192,11 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
   T* gin = ws.grad_b.data();  // gradient of its input
   g[0] = dlogit;
   int dropout_i = int(mask_offset_.size());
-  // Layers up to the first one with parameters need no input gradient: the image is not trained.
-  size_t first_param_layer = 0;
-  while (param_offset_[first_param_layer] == kNoParams) first_param_layer++;
-  for (size_t i = spec_.layers.size(); i-- > first_param_layer;) {
+  for (size_t i = spec_.layers.size(); i-- > first_param_layer_;) {
     const LayerSpec& l = spec_.layers[i];
     const Shape& in = shapes_[i];
     const Shape& out = shapes_[i + 1];
-    const bool need_din = i > first_param_layer;
+    const bool need_din = i > first_param_layer_;
     const T* x = ws.act[i];
     const size_t po = param_offset_[i] == kNoParams ? 0 : param_offset_[i];
     const T* w = params_.data() + po;

@@ -108,6 +108,7 @@ class Network {
   Isa isa_;
   std::vector<Shape> shapes_;          // shapes_[i] = input shape of layer i; shapes_[L] = output
   std::vector<size_t> param_offset_;   // per layer: offset of its kernel (bias follows), or SIZE_MAX
+  size_t first_param_layer_ = 0;       // backward stops here
   std::vector<size_t> mask_offset_;    // per dropout layer: offset into Workspace::mask
   size_t mask_size_ = 0;
   std::vector<ParamInfo> params_info_;

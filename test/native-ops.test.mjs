@@ -456,7 +456,8 @@ test('Trainer: getState/setState round-trip and resume a run exactly', async () 
   assert.notEqual(a.getState().accumulators[0], 1e9);
   const acc = new Float32Array(state.accumulators.length);
   assert.throws(() => b.setState({ step: -1, accumulators: acc }), (e) => e instanceof RangeError && /^state\.step/.test(e.message));
-  assert.throws(() => b.setState({ step: 2 ** 24, accumulators: acc }), (e) => e instanceof RangeError && /^state\.step/.test(e.message));
+  assert.throws(() => b.setState({ step: 1.5, accumulators: acc }), (e) => e instanceof RangeError && /^state\.step/.test(e.message));
+  assert.throws(() => b.setState({ step: 2 ** 53, accumulators: acc }), (e) => e instanceof RangeError && /^state\.step/.test(e.message));
   assert.throws(() => b.setState({ step: 1, accumulators: acc.subarray(1) }), (e) => e instanceof RangeError && /^state\.accumulators must have/.test(e.message));
   const neg = Float32Array.from(acc);
   neg[3] = -1;
