@@ -4,6 +4,11 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EngineError } from './errors.js';
 import { trainCommand } from './commands/train.js';
+import { importCommand } from './commands/import.js';
+import { labelsCommand } from './commands/labels.js';
+import { exportCommand } from './commands/export.js';
+import { evalCommand } from './commands/eval.js';
+import { predictCommand } from './commands/predict.js';
 import { ENGINE_VERSION } from './version.js';
 
 function fail(message: string, code: number): never {
@@ -24,6 +29,11 @@ async function main(): Promise<void> {
       fail(msg, 2);
     });
   cli = trainCommand(cli);
+  cli = importCommand(cli);
+  cli = labelsCommand(cli);
+  cli = exportCommand(cli);
+  cli = evalCommand(cli);
+  cli = predictCommand(cli);
   await cli.parseAsync();
 }
 

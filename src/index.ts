@@ -8,5 +8,28 @@ export { listSplit, resolveSplitDir, type SplitListing } from './data/discover.j
 export { loadSplit, loadImage150, decodeRGB, resizeNearestPIL, IMAGE_SIZE, type ImageSet } from './data/decode.js';
 export { Rng, permutation, drawAugmentation, SEED_AUGMENT } from './data/random.js';
 export { native, type NativeTrainer, type TrainerOptions, type Isa } from './native.js';
+export { importKeras, type ImportKerasOptions } from './keras/import.js';
+export { writeLabels, labelTableText, labelTableNpy, type LabelRow, type LabelFormat } from './labels/labels.js';
+export { buildOnnxModel, exportOnnx, readModelMetadata, loadModelInfo, type ModelInfo } from './onnx/export.js';
+export { evaluate, formatReport, resolveTarget, type EvalOptions, type EvalReport, type Misclassified } from './eval/evaluate.js';
+export {
+  accuracy,
+  averagePrecision,
+  binaryMetrics,
+  classFigures,
+  confusionMatrix,
+  predictPositive,
+  prCurve,
+  rocAuc,
+  rocCurve,
+  type BinaryMetrics,
+  type ClassFigures,
+  type Confusion,
+  type PrPoint,
+  type RocPoint,
+} from './eval/metrics.js';
+export { loadModel, type LoadedModel, type ModelChoice } from './eval/session.js';
+export { newestRunModel } from './eval/model-source.js';
+export { predict, type PredictOptions, type Prediction } from './predict/predict.js';
 export { EngineError, UsageError, InputError } from './errors.js';
 export { ENGINE_VERSION, versions } from './version.js';

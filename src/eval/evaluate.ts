@@ -1,0 +1,100 @@
+// `engine eval`: classify every image of a split (or folder) with an exported or in-memory ONNX model and
+// report the seed's figures plus the real ones. Images are preprocessed like Keras' flow_from_directory
+// (no EXIF rotation), decoding the next batch while the current one runs.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { listSplit } from '../data/discover.js';
+import { InputError, UsageError } from '../errors.js';
+import { binaryMetrics, predictPositive } from './metrics.js';
+import type { EvalReport, Misclassified } from './report.js';
+import { DEFAULT_BATCH, loadModel, scoreFiles, type LoadedModel, type ModelChoice } from './session.js';
+
+export { formatReport, type EvalReport, type Misclassified } from './report.js';
+
+export interface EvalOptions extends ModelChoice {
+  /** a split name resolved under `data` ('val' -> <data>/val), or a folder */
+  target: string;
+  /** dataset folder for split names (default ./data) */
+  data?: string;
+  /** images per inference call (default DEFAULT_BATCH) */
+  batchSize?: number;
+  /** predicted positive iff P(positive) > threshold (default 0.5, Keras' round()) */
+  threshold?: number;
+}
+
+const isDir = async (p: string) => (await fs.stat(p).catch(() => null))?.isDirectory() ?? false;
+
+/** A bare name ('val') is a split under `data`; anything with a path separator ('./val', '/x/y') is a folder. */
+export async function resolveTarget(target: string, data: string): Promise<{ dir: string; dataset: string }> {
+  const isPath = path.isAbsolute(target) || /[\\/]/.test(target) || target === '.' || target === '..';
+  const dir = path.resolve(isPath ? target : path.join(data, target));
+  if (await isDir(dir)) return { dir, dataset: isPath ? path.basename(dir) : target };
+  throw new InputError(
+    isPath
+      ? `evaluation folder ${dir} does not exist or is not a folder`
+      : `no split '${target}': ${dir} is not a folder (set --data, or write ./${target} for a folder here)`,
+  );
+}
+
+/** Label of each file as an index into the model's classes; the folder's classes must be the model's. */
+function modelLabels(folderClasses: string[], folderLabels: Uint8Array, model: LoadedModel, dir: string): Uint8Array {
+  const classes = model.info.classes;
+  const same = folderClasses.length === classes.length && folderClasses.every((c) => classes.includes(c));
+  if (!same)
+    throw new InputError(
+      `class folders of ${dir} (${folderClasses.join(', ')}) do not match the classes of ${model.source} (${classes.join(', ')})`,
+    );
+  return Uint8Array.from(folderLabels, (l) => classes.indexOf(folderClasses[l]));
+}
+
+function checkOptions(opts: EvalOptions): { batchSize: number; threshold: number } {
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH;
+  const threshold = opts.threshold ?? 0.5;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive whole number; got ${batchSize}`);
+  if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must lie in [0, 1]; got ${threshold}`);
+  return { batchSize, threshold };
+}
+
+export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
+  const started = performance.now();
+  const { batchSize, threshold } = checkOptions(opts);
+  const { dir, dataset } = await resolveTarget(opts.target, opts.data ?? './data');
+  const listing = await listSplit(dir);
+  const model = await loadModel(opts);
+  try {
+    const labels = modelLabels(listing.classes, listing.labels, model, dir);
+    const t0 = performance.now();
+    const scores = await scoreFiles(model, listing.files, batchSize);
+    const decodeAndInferSeconds = (performance.now() - t0) / 1000;
+
+    const classes = model.info.classes as [string, string];
+    const m = binaryMetrics(scores, labels, classes, threshold);
+    const misclassified: Misclassified[] = [];
+    scores.forEach((s, i) => {
+      const predicted = predictPositive(s, threshold) ? 1 : 0;
+      if (predicted !== labels[i])
+        misclassified.push({ file: path.relative(dir, listing.files[i]), label: classes[labels[i]], predicted: classes[predicted], score: s });
+    });
+    const { info } = model;
+    return {
+      dataset,
+      dir,
+      classes,
+      ...m,
+      misclassified,
+      model: {
+        source: model.source,
+        inputShape: info.inputShape,
+        layout: info.layout,
+        dtype: info.dtype,
+        provider: model.provider,
+        threads: model.threads,
+        metadata: info.metadata,
+      },
+      seconds: (performance.now() - started) / 1000,
+      decodeAndInferSeconds,
+    };
+  } finally {
+    await model.session.release();
+  }
+}

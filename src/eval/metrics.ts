@@ -1,0 +1,198 @@
+// Binary-classification figures from scores s_i = P(positive class) and labels (1 = positive), pure functions.
+// The seed called accuracy "mAP"; these are the real ones: step-wise average precision as sklearn's
+// average_precision_score computes it, ROC AUC as the Mann-Whitney statistic, and the curves behind them.
+// Undefined figures (a class with no examples, a zero denominator) are NaN, never a made-up 0 or 1.
+
+export type Scores = ArrayLike<number>;
+/** 1 = positive, 0 = negative */
+export type Labels = ArrayLike<number>;
+
+export interface RocPoint {
+  fpr: number;
+  tpr: number;
+  /** predicted positive iff score >= threshold; null for the (0, 0) start */
+  threshold: number | null;
+}
+
+export interface PrPoint {
+  recall: number;
+  precision: number;
+  /** predicted positive iff score >= threshold; null for the (recall 0, precision 1) start */
+  threshold: number | null;
+}
+
+export interface Confusion {
+  /** [negative, positive] class names: rows are true classes, columns predicted ones */
+  classes: [string, string];
+  /** [[tn, fp], [fn, tp]] */
+  matrix: [[number, number], [number, number]];
+}
+
+export interface ClassFigures {
+  precision: number;
+  recall: number;
+  /** images whose true class this is */
+  support: number;
+}
+
+export interface BinaryMetrics {
+  threshold: number;
+  images: number;
+  correct: number;
+  accuracy: number;
+  confusion: Confusion;
+  perClass: Record<string, ClassFigures>;
+  /** per class: AP of the positive class from s, of the negative class from 1 - s; ties grouped (sklearn) */
+  averagePrecision: Record<string, number>;
+  /** mean of the two APs */
+  mAP: number;
+  /** per class: AP over the ranking with equal scores kept in input (file) order, the reference's definition */
+  rankedAveragePrecision: Record<string, number>;
+  rankedMAP: number;
+  rocAuc: number;
+  curves: { roc: RocPoint[]; pr: PrPoint[] };
+}
+
+function checkInputs(scores: Scores, labels: Labels): void {
+  if (scores.length !== labels.length) throw new RangeError(`${scores.length} scores for ${labels.length} labels`);
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== 0 && labels[i] !== 1) throw new RangeError(`label ${i} is ${labels[i]}, expected 0 or 1`);
+    if (Number.isNaN(scores[i])) throw new RangeError(`score ${i} is NaN`);
+  }
+}
+
+/** Keras' round(s) as the prediction: positive iff s > threshold (0.5 rounds to 0, half to even). */
+export function predictPositive(score: number, threshold = 0.5): boolean {
+  return score > threshold;
+}
+
+export function confusionMatrix(scores: Scores, labels: Labels, classes: [string, string], threshold = 0.5): Confusion {
+  checkInputs(scores, labels);
+  const m: [[number, number], [number, number]] = [
+    [0, 0],
+    [0, 0],
+  ];
+  for (let i = 0; i < scores.length; i++) m[labels[i]][predictPositive(scores[i], threshold) ? 1 : 0]++;
+  return { classes: [...classes], matrix: m };
+}
+
+export function accuracy(scores: Scores, labels: Labels, threshold = 0.5): number {
+  const [[tn], [, tp]] = confusionMatrix(scores, labels, ['0', '1'], threshold).matrix;
+  return (tn + tp) / scores.length;
+}
+
+export function classFigures(confusion: Confusion): Record<string, ClassFigures> {
+  const [[tn, fp], [fn, tp]] = confusion.matrix;
+  const [neg, pos] = confusion.classes;
+  return {
+    [neg]: { precision: tn / (tn + fn), recall: tn / (tn + fp), support: tn + fp },
+    [pos]: { precision: tp / (tp + fp), recall: tp / (tp + fn), support: tp + fn },
+  };
+}
+
+/**
+ * Cumulative (tp, fp) at each distinct score, highest first: the operating points of "positive iff
+ * score >= t". Equal scores form one point, so ties never depend on the input order.
+ */
+function operatingPoints(scores: Scores, labels: Labels): { threshold: number; tp: number; fp: number }[] {
+  checkInputs(scores, labels);
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  const points: { threshold: number; tp: number; fp: number }[] = [];
+  let tp = 0;
+  let fp = 0;
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k];
+    if (labels[i] === 1) tp++;
+    else fp++;
+    if (k === order.length - 1 || scores[order[k + 1]] !== scores[i]) points.push({ threshold: scores[i], tp, fp });
+  }
+  return points;
+}
+
+export function prCurve(scores: Scores, labels: Labels): PrPoint[] {
+  const points = operatingPoints(scores, labels);
+  const positives = points.length ? points[points.length - 1].tp : 0;
+  return [
+    { recall: 0, precision: 1, threshold: null },
+    ...points.map((p) => ({ recall: p.tp / positives, precision: p.tp / (p.tp + p.fp), threshold: p.threshold })),
+  ];
+}
+
+/**
+ * Average precision over the ranking itself: images sorted by descending score with equal scores kept in
+ * input order (a stable sort), AP = mean over the positives of the precision at their rank. This is how the
+ * project's reference figures for the seed were computed (SPEC §2): float32 sigmoids saturate at exactly 1.0,
+ * so ties matter, and this definition charges a tie to the images listed first. NaN without positives.
+ */
+export function rankedAveragePrecision(scores: Scores, labels: Labels): number {
+  checkInputs(scores, labels);
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+  let tp = 0;
+  let sum = 0;
+  order.forEach((i, k) => {
+    if (labels[i] === 1) sum += ++tp / (k + 1);
+  });
+  return tp > 0 ? sum / tp : NaN;
+}
+
+/** sklearn's average_precision_score: sum over thresholds of (R_n - R_{n-1}) P_n. NaN without positives. */
+export function averagePrecision(scores: Scores, labels: Labels): number {
+  const curve = prCurve(scores, labels);
+  let ap = 0;
+  for (let n = 1; n < curve.length; n++) ap += (curve[n].recall - curve[n - 1].recall) * curve[n].precision;
+  return curve.length > 1 && Number.isFinite(curve[curve.length - 1].recall) ? ap : NaN;
+}
+
+export function rocCurve(scores: Scores, labels: Labels): RocPoint[] {
+  const points = operatingPoints(scores, labels);
+  const last = points[points.length - 1] ?? { tp: 0, fp: 0 };
+  return [
+    { fpr: 0, tpr: 0, threshold: null },
+    ...points.map((p) => ({ fpr: p.fp / last.fp, tpr: p.tp / last.tp, threshold: p.threshold })),
+  ];
+}
+
+/**
+ * ROC AUC as the Mann-Whitney statistic: the share of (positive, negative) pairs ranked correctly, a tie
+ * counting 1/2. Equals the trapezoidal area under rocCurve. NaN unless both classes occur.
+ */
+export function rocAuc(scores: Scores, labels: Labels): number {
+  const points = operatingPoints(scores, labels);
+  const { tp: positives, fp: negatives } = points[points.length - 1] ?? { tp: 0, fp: 0 };
+  if (positives === 0 || negatives === 0) return NaN;
+  // Each group of equal scores: its positives beat every negative scored lower and tie its own negatives.
+  let pairs = 0;
+  let prev = { tp: 0, fp: 0 };
+  for (const p of points) {
+    const groupNegatives = p.fp - prev.fp;
+    pairs += (p.tp - prev.tp) * (negatives - p.fp + groupNegatives / 2);
+    prev = p;
+  }
+  return pairs / (positives * negatives);
+}
+
+/** Every figure of the report; `classes` are [negative (label 0), positive (label 1)]. */
+export function binaryMetrics(scores: Scores, labels: Labels, classes: [string, string], threshold = 0.5): BinaryMetrics {
+  const confusion = confusionMatrix(scores, labels, classes, threshold);
+  const [[tn], [, tp]] = confusion.matrix;
+  const negScores = Float64Array.from(scores, (s) => 1 - s);
+  const negLabels = Uint8Array.from(labels, (y) => 1 - y);
+  const apPos = averagePrecision(scores, labels);
+  const apNeg = averagePrecision(negScores, negLabels);
+  const rankedPos = rankedAveragePrecision(scores, labels);
+  const rankedNeg = rankedAveragePrecision(negScores, negLabels);
+  return {
+    threshold,
+    images: scores.length,
+    correct: tn + tp,
+    accuracy: (tn + tp) / scores.length,
+    confusion,
+    perClass: classFigures(confusion),
+    averagePrecision: { [classes[0]]: apNeg, [classes[1]]: apPos },
+    mAP: (apNeg + apPos) / 2,
+    rankedAveragePrecision: { [classes[0]]: rankedNeg, [classes[1]]: rankedPos },
+    rankedMAP: (rankedNeg + rankedPos) / 2,
+    rocAuc: rocAuc(scores, labels),
+    curves: { roc: rocCurve(scores, labels), pr: prCurve(scores, labels) },
+  };
+}

@@ -1,0 +1,66 @@
+// Which model `eval` and `predict` run: an exported .onnx file, a checkpoint exported in memory (the same graph
+// `engine export` writes), or, given neither, the newest run's.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { InputError, UsageError } from '../errors.js';
+import { buildOnnxModel } from '../onnx/export.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+
+export interface ModelSource {
+  /** an exported .onnx file */
+  model?: string;
+  /** a checkpoint, exported in memory (same graph, same numbers as `engine export`) */
+  weights?: string;
+  /** where runs live when neither model nor weights is given (default: runs/ in the current folder) */
+  runsDir?: string;
+}
+
+/** The file's mtime, or null when it is not a regular file. */
+export async function fileMtime(file: string): Promise<number | null> {
+  const stat = await fs.stat(file).catch(() => null);
+  return stat?.isFile() ? stat.mtimeMs : null;
+}
+
+/**
+ * The newest run under `runsDir` (by run.json's 'started', else the folder's mtime) that holds a model: its
+ * model.onnx unless best.safetensors is newer (an export from before training improved), else best.safetensors.
+ */
+export async function newestRunModel(runsDir: string): Promise<{ model?: string; weights?: string }> {
+  const entries = await fs.readdir(runsDir, { withFileTypes: true }).catch(() => []);
+  let newest: { time: number; choice: { model?: string; weights?: string } } | undefined;
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const dir = path.join(runsDir, e.name);
+    const onnxTime = await fileMtime(path.join(dir, 'model.onnx'));
+    const bestTime = await fileMtime(path.join(dir, 'best.safetensors'));
+    if (onnxTime === null && bestTime === null) continue;
+    const started = await fs
+      .readFile(path.join(dir, 'run.json'), 'utf8')
+      .then((s) => Date.parse(JSON.parse(s).started))
+      .catch(() => NaN);
+    const time = Number.isFinite(started) ? started : (await fs.stat(dir)).mtimeMs;
+    const choice = onnxTime !== null && (bestTime === null || onnxTime >= bestTime) ? { model: path.join(dir, 'model.onnx') } : { weights: path.join(dir, 'best.safetensors') };
+    if (!newest || time > newest.time) newest = { time, choice };
+  }
+  if (!newest)
+    throw new InputError(`no model given and no trained run under ${runsDir}: pass --model FILE.onnx or --weights CHECKPOINT (or train first)`);
+  return newest.choice;
+}
+
+/** The chosen model's ONNX bytes: read from the file, or built from the checkpoint in memory. */
+export async function readModelSource(choice: ModelSource): Promise<{ bytes: Uint8Array; source: string }> {
+  if (choice.model !== undefined && choice.weights !== undefined)
+    throw new UsageError('give either --model (an .onnx file) or --weights (a checkpoint), not both');
+  const picked = choice.model === undefined && choice.weights === undefined ? await newestRunModel(path.resolve(choice.runsDir ?? 'runs')) : choice;
+  if (picked.weights !== undefined) {
+    const ckpt = await loadCheckpoint(picked.weights);
+    return { bytes: buildOnnxModel(ckpt), source: `in-memory from ${picked.weights}` };
+  }
+  const file = picked.model!;
+  try {
+    return { bytes: await fs.readFile(file), source: file };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new InputError(e.code === 'ENOENT' ? `model not found: ${file}` : `cannot read model ${file}: ${e.message}`);
+  }
+}

@@ -1,0 +1,77 @@
+// `engine predict`: classify single images (the seed's single-image prediction), optionally writing a copy of
+// each with its label drawn on it. Unlike training and eval, images are decoded upright (EXIF orientation
+// applied): a photo from a phone should be classified the way it is seen.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { InputError, UsageError } from '../errors.js';
+import { predictPositive } from '../eval/metrics.js';
+import { DEFAULT_BATCH, loadModel, scoreFiles, type ModelChoice } from '../eval/session.js';
+import { annotatedFormat, annotatedName, annotateImage, formatOfOutput, type AnnotatedFormat } from './annotate.js';
+
+export interface PredictOptions extends ModelChoice {
+  images: string[];
+  /** one image: the annotated file to write (or an existing folder); several: a folder (created) */
+  annotate?: string;
+  /** predicted classes[1] iff P(classes[1]) > threshold (default 0.5) */
+  threshold?: number;
+}
+
+export interface Prediction {
+  file: string;
+  class: string;
+  /** probability of the predicted class */
+  probability: number;
+  /** probability of each class */
+  scores: Record<string, number>;
+  /** the annotated copy, when asked for */
+  annotated?: string;
+}
+
+/** Where each annotated copy goes, and in which format; name clashes are refused before any work. */
+async function annotationTargets(images: string[], out: string): Promise<{ file: string; format: AnnotatedFormat }[]> {
+  const outIsDir = (await fs.stat(out).catch(() => null))?.isDirectory() ?? false;
+  if (images.length === 1 && !outIsDir) return [{ file: out, format: formatOfOutput(out) ?? annotatedFormat(images[0]) }];
+  const seen = new Map<string, string>();
+  return images.map((image) => {
+    const name = annotatedName(image);
+    const other = seen.get(name);
+    if (other !== undefined) throw new InputError(`${other} and ${image} would both be annotated as ${path.join(out, name)}: annotate them separately`);
+    seen.set(name, image);
+    return { file: path.join(out, name), format: annotatedFormat(image) };
+  });
+}
+
+export async function predict(opts: PredictOptions): Promise<Prediction[]> {
+  if (opts.images.length === 0) throw new UsageError('name at least one image to classify');
+  const threshold = opts.threshold ?? 0.5;
+  if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must lie in [0, 1]; got ${threshold}`);
+  const targets = opts.annotate !== undefined ? await annotationTargets(opts.images, opts.annotate) : undefined;
+
+  const model = await loadModel(opts);
+  let scores: Float32Array;
+  try {
+    scores = await scoreFiles(model, opts.images, DEFAULT_BATCH, { autoOrient: true });
+  } finally {
+    await model.session.release();
+  }
+  const [neg, pos] = model.info.classes;
+  const predictions: Prediction[] = Array.from(scores, (s, i) => {
+    const positive = predictPositive(s, threshold);
+    return {
+      file: opts.images[i],
+      class: positive ? pos : neg,
+      probability: positive ? s : 1 - s,
+      scores: { [neg]: 1 - s, [pos]: s },
+    };
+  });
+  if (targets) {
+    for (const [i, p] of predictions.entries()) {
+      await fs.mkdir(path.dirname(path.resolve(targets[i].file)), { recursive: true }).catch((err: Error) => {
+        throw new InputError(`--annotate ${opts.annotate}: cannot create ${path.dirname(targets[i].file)} (${err.message})`);
+      });
+      await annotateImage(p.file, targets[i].file, `${p.class} (p = ${p.probability.toFixed(4)})`, targets[i].format);
+      p.annotated = targets[i].file;
+    }
+  }
+  return predictions;
+}
