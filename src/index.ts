@@ -15,6 +15,7 @@ export { evaluate, formatReport, resolveTarget, type EvalOptions, type EvalRepor
 export {
   accuracy,
   averagePrecision,
+  rankedAveragePrecision,
   binaryMetrics,
   classFigures,
   confusionMatrix,
