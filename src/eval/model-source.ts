@@ -5,6 +5,8 @@ import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { buildOnnxModel } from '../onnx/export.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
+import { readInputFile } from '../io/read.js';
+import { runsNewestFirst } from '../train/run-dir.js';
 
 export interface ModelSource {
   /** an exported .onnx file */
@@ -22,29 +24,17 @@ export async function fileMtime(file: string): Promise<number | null> {
 }
 
 /**
- * The newest run under `runsDir` (by run.json's 'started', else the folder's mtime) that holds a model: its
- * model.onnx unless best.safetensors is newer (an export from before training improved), else best.safetensors.
+ * The newest run under `runsDir` that holds a model: its model.onnx unless best.safetensors is newer (an export
+ * from before training improved), else best.safetensors.
  */
 export async function newestRunModel(runsDir: string): Promise<{ model?: string; weights?: string }> {
-  const entries = await fs.readdir(runsDir, { withFileTypes: true }).catch(() => []);
-  let newest: { time: number; choice: { model?: string; weights?: string } } | undefined;
-  for (const e of entries) {
-    if (!e.isDirectory()) continue;
-    const dir = path.join(runsDir, e.name);
+  for (const dir of await runsNewestFirst(runsDir)) {
     const onnxTime = await fileMtime(path.join(dir, 'model.onnx'));
     const bestTime = await fileMtime(path.join(dir, 'best.safetensors'));
     if (onnxTime === null && bestTime === null) continue;
-    const started = await fs
-      .readFile(path.join(dir, 'run.json'), 'utf8')
-      .then((s) => Date.parse(JSON.parse(s).started))
-      .catch(() => NaN);
-    const time = Number.isFinite(started) ? started : (await fs.stat(dir)).mtimeMs;
-    const choice = onnxTime !== null && (bestTime === null || onnxTime >= bestTime) ? { model: path.join(dir, 'model.onnx') } : { weights: path.join(dir, 'best.safetensors') };
-    if (!newest || time > newest.time) newest = { time, choice };
+    return onnxTime !== null && (bestTime === null || onnxTime >= bestTime) ? { model: path.join(dir, 'model.onnx') } : { weights: path.join(dir, 'best.safetensors') };
   }
-  if (!newest)
-    throw new InputError(`no model given and no trained run under ${runsDir}: pass --model FILE.onnx or --weights CHECKPOINT (or train first)`);
-  return newest.choice;
+  throw new InputError(`no model given and no trained run under ${runsDir}: pass --model FILE.onnx or --weights CHECKPOINT (or train first)`);
 }
 
 /** The chosen model's ONNX bytes: read from the file, or built from the checkpoint in memory. */
@@ -57,10 +47,5 @@ export async function readModelSource(choice: ModelSource): Promise<{ bytes: Uin
     return { bytes: buildOnnxModel(ckpt), source: `in-memory from ${picked.weights}` };
   }
   const file = picked.model!;
-  try {
-    return { bytes: await fs.readFile(file), source: file };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new InputError(e.code === 'ENOENT' ? `model not found: ${file}` : `cannot read model ${file}: ${e.message}`);
-  }
+  return { bytes: await readInputFile(file, 'model'), source: file };
 }

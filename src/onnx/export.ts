@@ -7,8 +7,10 @@ import path from 'node:path';
 import onnxProto, { type onnx as P } from 'onnx-proto';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readInputFile } from '../io/read.js';
 import type { ModelSpec } from '../model/spec.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { runsNewestFirst } from '../train/run-dir.js';
 import { ENGINE_VERSION } from '../version.js';
 
 const { onnx } = onnxProto;
@@ -333,37 +335,19 @@ export function readModelMetadata(bytes: Uint8Array, file = '<model>'): ModelInf
 }
 
 export async function loadModelInfo(file: string): Promise<ModelInfo> {
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(file);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new InputError(e.code === 'ENOENT' ? `model not found: ${file}` : `cannot read model ${file}: ${e.message}`);
-  }
-  return readModelMetadata(bytes, file);
+  return readModelMetadata(await readInputFile(file, 'model'), file);
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // exporting a file
 
-/** best.safetensors of the newest run under `runsDir` (newest by run.json's 'started', else the file's mtime). */
+/** best.safetensors of the newest run under `runsDir` that has one. */
 async function newestRunWeights(runsDir: string): Promise<string> {
-  const entries = await fs.readdir(path.resolve(runsDir), { withFileTypes: true }).catch(() => []);
-  let best: { file: string; time: number } | undefined;
-  for (const e of entries) {
-    if (!e.isDirectory()) continue;
-    const file = path.join(runsDir, e.name, 'best.safetensors');
-    const stat = await fs.stat(file).catch(() => null);
-    if (!stat?.isFile()) continue;
-    const started = await fs
-      .readFile(path.join(runsDir, e.name, 'run.json'), 'utf8')
-      .then((s) => Date.parse(JSON.parse(s).started))
-      .catch(() => NaN);
-    const time = Number.isFinite(started) ? started : stat.mtimeMs;
-    if (!best || time > best.time) best = { file, time };
+  for (const dir of await runsNewestFirst(path.resolve(runsDir))) {
+    const file = path.join(dir, 'best.safetensors');
+    if ((await fs.stat(file).catch(() => null))?.isFile()) return file;
   }
-  if (!best) throw new InputError(`no trained run found under ${runsDir.replace(/\/+$/, '')}/: train first or pass --weights`);
-  return best.file;
+  throw new InputError(`no trained run found under ${runsDir.replace(/\/+$/, '')}/: train first or pass --weights`);
 }
 
 export interface ExportOptions {

@@ -2,9 +2,9 @@
 // little-endian float32 tensors. Python reads them with `safetensors` or a few lines of numpy. Besides the
 // weights they hold the RMSprop accumulators ("optimizer.<name>") and, in __metadata__, everything a resumed
 // run needs: the model spec, the training config, the epoch, the optimizer step and the data RNG state.
-import { promises as fs } from 'node:fs';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readInputFile } from '../io/read.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { ParamEntry } from '../native.js';
 
@@ -179,12 +179,5 @@ function layoutFromHeader(file: string, header: Record<string, unknown>): ParamE
 }
 
 export async function loadCheckpoint(file: string, layout?: ParamEntry[]): Promise<Checkpoint> {
-  let buf: Buffer;
-  try {
-    buf = await fs.readFile(file);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new InputError(e.code === 'ENOENT' ? `checkpoint not found: ${file}` : `cannot read checkpoint ${file}: ${e.message}`);
-  }
-  return decodeCheckpoint(file, buf, layout);
+  return decodeCheckpoint(file, await readInputFile(file, 'checkpoint'), layout);
 }

@@ -44,3 +44,19 @@ export async function createRunDir(out: string | undefined, base = process.cwd()
 export async function writeRunJson(runDir: string, record: Record<string, unknown>): Promise<void> {
   await writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(record, null, 2) + '\n');
 }
+
+/** The run folders under `runsDir`, newest first: by run.json's 'started', else by the folder's mtime. */
+export async function runsNewestFirst(runsDir: string): Promise<string[]> {
+  const entries = await fs.readdir(runsDir, { withFileTypes: true }).catch(() => []);
+  const runs: { dir: string; time: number }[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const dir = path.join(runsDir, e.name);
+    const started = await fs
+      .readFile(path.join(dir, 'run.json'), 'utf8')
+      .then((s) => Date.parse(JSON.parse(s).started))
+      .catch(() => NaN);
+    runs.push({ dir, time: Number.isFinite(started) ? started : (await fs.stat(dir)).mtimeMs });
+  }
+  return runs.sort((a, b) => b.time - a.time).map((r) => r.dir);
+}
