@@ -7,7 +7,8 @@ import type { SplitListing } from './discover.js';
 
 /** Side of the square network input, in pixels. */
 export const IMAGE_SIZE = 150;
-const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
+/** Bytes of one network input: [150, 150, 3] uint8. */
+export const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
 
 export interface DecodeOptions {
   /** Apply the EXIF orientation. Off by default, because Keras/PIL ignore it. */
@@ -88,11 +89,16 @@ export function resizeNearestPIL(
   }
 }
 
+/** Decodes one file and resizes it with PIL's NEAREST rule into `dst` [height, width, 3] (HWC, uint8 RGB). */
+export async function loadImageResized(file: string, width: number, height: number, dst: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
+  const img = await decodeRGB(file, opts);
+  resizeNearestPIL(dst, img.data, img.width, img.height, width, height);
+  return dst;
+}
+
 /** Decodes and resizes one file to the network's 150x150x3 RGB input (HWC, uint8). */
 export async function loadImage150(file: string, opts: DecodeOptions = {}, dst = new Uint8Array(IMAGE_BYTES)): Promise<Uint8Array> {
-  const img = await decodeRGB(file, opts);
-  resizeNearestPIL(dst, img.data, img.width, img.height, IMAGE_SIZE, IMAGE_SIZE);
-  return dst;
+  return loadImageResized(file, IMAGE_SIZE, IMAGE_SIZE, dst, opts);
 }
 
 export interface ImageSet {

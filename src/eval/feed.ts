@@ -2,7 +2,7 @@
 // rule, laid out NCHW or NHWC, float32 times its scale or raw uint8.
 import os from 'node:os';
 import { Tensor } from 'onnxruntime-node';
-import { decodeRGB, resizeNearestPIL, type DecodeOptions } from '../data/decode.js';
+import { loadImageResized, type DecodeOptions } from '../data/decode.js';
 import { InputError } from '../errors.js';
 import type { ModelInfo } from '../onnx/export.js';
 
@@ -21,8 +21,7 @@ export function imageBytes(info: ModelInfo): number {
 
 /** Decodes one file into `dst` (imageBytes long) at the model's input size, PIL-NEAREST resized. */
 export async function decodeForModel(info: ModelInfo, file: string, dst: Uint8Array, opts: DecodeOptions = {}): Promise<void> {
-  const img = await decodeRGB(file, opts);
-  resizeNearestPIL(dst, img.data, img.width, img.height, info.width, info.height);
+  await loadImageResized(file, info.width, info.height, dst, opts);
 }
 
 /**

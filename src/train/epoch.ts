@@ -1,11 +1,9 @@
 // One pass over a split: the training epoch (shuffle, augmentation draws, one native step per batch) and the
 // evaluation pass. Shared by `engine train` and the benchmarks so that both time the same work.
 import { EngineError } from '../errors.js';
-import { IMAGE_SIZE, type ImageSet } from '../data/decode.js';
+import { IMAGE_BYTES, type ImageSet } from '../data/decode.js';
 import { AUGMENT_STRIDE, drawAugmentation, permutation, type Rng } from '../data/random.js';
 import type { NativeTrainer, OptimizerConfig } from '../native.js';
-
-const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
 
 export interface EpochConfig {
   batchSize: number;
