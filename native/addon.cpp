@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "augment.h"
 #include "kernels.h"
 #include "network.h"
 #include "rng.h"
@@ -140,6 +141,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
                         InstanceMethod("setState", &Trainer::SetState),
                         InstanceMethod("paramLayout", &Trainer::ParamLayout),
                         InstanceMethod("info", &Trainer::Info),
+                        InstanceMethod("layerTimes", &Trainer::LayerTimesJs),
                         InstanceMethod("dispose", &Trainer::Dispose)});
   }
 
@@ -197,6 +199,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   void SetState(const Napi::CallbackInfo& info);
   Napi::Value ParamLayout(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value LayerTimesJs(const Napi::CallbackInfo& info);
   void Dispose(const Napi::CallbackInfo& info) {
     if (busy_) throw Napi::Error::New(info.Env(), "Trainer is busy: await the pending call before dispose()");
     f32_.reset();
@@ -464,6 +467,30 @@ Napi::Value Trainer::Info(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// layerTimes(reset?: boolean) -> {layers: [{type, forward, backward}], preprocess, update} in seconds since the
+// last reset, averaged over threads
+Napi::Value Trainer::LayerTimesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_usable(env);
+  const bool reset = info.Length() > 0 && info[0].ToBoolean();
+  Napi::Object r = Napi::Object::New(env);
+  with([&](auto& net) {
+    const LayerTimes t = net.layer_times();
+    Napi::Array layers = Napi::Array::New(env, t.forward.size());
+    for (uint32_t i = 0; i < t.forward.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("forward", t.forward[i]);
+      o.Set("backward", t.backward[i]);
+      layers[i] = o;
+    }
+    r.Set("layers", layers);
+    r.Set("preprocess", t.preprocess);
+    r.Set("update", t.update);
+    if (reset) net.reset_layer_times();
+  });
+  return r;
+}
+
 // ---------- raw kernels (for tests: fast vs reference, finite differences in double) ----------
 // Each takes typed arrays of one element type (Float32Array or Float64Array) and checks every length.
 
@@ -511,8 +538,39 @@ template <typename T>
 void maxpool_forward_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[2], "N", 1, 1 << 16), H = integer(a[3], "H", 2, 1 << 16), W = integer(a[4], "W", 2, 1 << 16),
             C = integer(a[5], "C", 1, 4096);
-  ref::maxpool2x2_forward(typed<T>(a[0], "out", size_t(N) * (H / 2) * (W / 2) * C).Data(),
-                          typed<T>(a[1], "in", size_t(N) * H * W * C).Data(), N, H, W, C);
+  maxpool2x2_forward(isa_arg(a[6]), typed<T>(a[0], "out", size_t(N) * (H / 2) * (W / 2) * C).Data(),
+                     typed<T>(a[1], "in", size_t(N) * H * W * C).Data(), N, H, W, C);
+}
+
+template <typename T>
+void conv_relu_forward_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const size_t no = size_t(N) * (H - 2) * (W - 2) * Co, ni = size_t(N) * H * W * Ci;
+  conv3x3_relu_forward(isa_arg(a[9]), typed<T>(a[0], "out", no).Data(), typed<T>(a[1], "in", ni).Data(),
+                       typed<T>(a[2], "w", size_t(9) * Ci * Co).Data(), typed<T>(a[3], "b", Co).Data(), N, H, W, Ci, Co);
+}
+
+template <typename T>
+void relu_maxpool_backward_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 2, 1 << 16), W = integer(a[5], "W", 2, 1 << 16),
+            C = integer(a[6], "C", 1, 4096);
+  const size_t ni = size_t(N) * H * W * C;
+  relu_maxpool2x2_backward(isa_arg(a[7]), typed<T>(a[0], "din", ni).Data(),
+                           typed<T>(a[1], "dout", size_t(N) * (H / 2) * (W / 2) * C).Data(),
+                           typed<T>(a[2], "in", ni).Data(), N, H, W, C);
+}
+
+// (dw, db, dpool, act, in, N, H, W, Cin, Cout, isa?): H, W are the conv's input size
+template <typename T>
+void relu_maxpool_conv_backward_weight_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
+            Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
+  const size_t nact = size_t(N) * (H - 2) * (W - 2) * Co, npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
+  relu_maxpool_conv3x3_backward_weight(isa_arg(a[10]), typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+                                       typed<T>(a[1], "db", Co).Data(), typed<T>(a[2], "dpool", npool).Data(),
+                                       typed<T>(a[3], "act", nact).Data(),
+                                       typed<T>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
 template <typename T>
@@ -582,8 +640,10 @@ template <typename T>
 void augment_k(const Napi::CallbackInfo& a) {
   const int H = integer(a[6], "H", 1, 1 << 16), W = integer(a[7], "W", 1, 1 << 16), C = integer(a[8], "C", 1, 4096);
   const size_t n = size_t(H) * W * C;
-  ref::augment_warp(typed<T>(a[0], "out", n).Data(), typed<uint8_t>(a[1], "in", n).Data(), number(a[2], "shear"),
-                    number(a[3], "zx"), number(a[4], "zy"), a[5].ToBoolean().Value(), H, W, C, T(number(a[9], "scale")));
+  // isa 'scalar' runs the reference; any other the tabled version the network uses (same results, faster)
+  auto warp = isa_arg(a[10]) == Isa::Scalar ? ref::augment_warp<T> : augment_warp_tabled<T>;
+  warp(typed<T>(a[0], "out", n).Data(), typed<uint8_t>(a[1], "in", n).Data(), number(a[2], "shear"), number(a[3], "zx"),
+       number(a[4], "zy"), a[5].ToBoolean().Value(), H, W, C, T(number(a[9], "scale")));
 }
 
 // Binds `name` to the float or double instantiation, chosen by the type of the argument at `probe`.
@@ -607,6 +667,9 @@ Napi::Object Kernels(Napi::Env env) {
   ENGINE_KERNEL("conv3x3BackwardWeight", conv_backward_weight_k);
   ENGINE_KERNEL("maxpool2x2Forward", maxpool_forward_k);
   ENGINE_KERNEL("maxpool2x2Backward", maxpool_backward_k);
+  ENGINE_KERNEL("conv3x3ReluForward", conv_relu_forward_k);
+  ENGINE_KERNEL("reluMaxpool2x2Backward", relu_maxpool_backward_k);
+  ENGINE_KERNEL("reluMaxpoolConv3x3BackwardWeight", relu_maxpool_conv_backward_weight_k);
   ENGINE_KERNEL("reluForward", relu_forward_k);
   ENGINE_KERNEL("reluBackward", relu_backward_k);
   ENGINE_KERNEL("denseForward", dense_forward_k);

@@ -46,6 +46,40 @@ void conv3x3_forward(Isa isa, float* out, const float* in, const float* w, const
   ref::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout);
 }
 
+void conv3x3_relu_forward(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H,
+                          int W, int Cin, int Cout) {
+  if (isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
+    return avx512::conv3x3_relu_forward(out, in, w, b, N, H, W, Cin, Cout);
+  if (isa >= Isa::Avx2 && Cout % avx2::kLanes == 0) return avx2::conv3x3_relu_forward(out, in, w, b, N, H, W, Cin, Cout);
+  ref::conv3x3_relu_forward(out, in, w, b, N, H, W, Cin, Cout);
+}
+
+void maxpool2x2_forward(Isa isa, float* out, const float* in, int N, int H, int W, int C) {
+  if (isa == Isa::Avx512 && C % avx512::kLanes == 0) return avx512::maxpool2x2_forward(out, in, N, H, W, C);
+  if (isa >= Isa::Avx2 && C % avx2::kLanes == 0) return avx2::maxpool2x2_forward(out, in, N, H, W, C);
+  ref::maxpool2x2_forward(out, in, N, H, W, C);
+}
+
+void relu_maxpool2x2_backward(Isa isa, float* din, const float* dout, const float* in, int N, int H, int W, int C) {
+  if (isa == Isa::Avx512 && C % avx512::kLanes == 0) return avx512::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+  if (isa >= Isa::Avx2 && C % avx2::kLanes == 0) return avx2::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+  ref::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+}
+
+void relu_maxpool_conv3x3_backward_weight(Isa isa, float* dw, float* db, const float* dpool, const float* act,
+                                          const float* in, int N, int H, int W, int Cin, int Cout) {
+  bool done = false;
+  if (isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
+    done = avx512::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
+  else if (isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
+    done = avx2::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
+  else {
+    ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
+    done = true;
+  }
+  if (!done) throw std::bad_alloc();
+}
+
 void conv3x3_backward_input(Isa isa, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
                             int Cout) {
   bool done = false;

@@ -1,4 +1,4 @@
-// Kernel dispatch: picks the fast fp32 convolution for the CPU's instruction set, or the reference.
+// Kernel dispatch: picks the fast fp32 kernel (convolution, max-pool) for the CPU's instruction set, or the reference.
 // Double precision always runs the reference (it exists for gradient checks).
 #pragma once
 
@@ -26,6 +26,28 @@ void conv3x3_backward_input(Isa isa, float* din, const float* dout, const float*
 void conv3x3_backward_weight(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
                              int Cin, int Cout);
 
+void conv3x3_relu_forward(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H,
+                          int W, int Cin, int Cout);
+void maxpool2x2_forward(Isa isa, float* out, const float* in, int N, int H, int W, int C);
+void relu_maxpool2x2_backward(Isa isa, float* din, const float* dout, const float* in, int N, int H, int W, int C);
+void relu_maxpool_conv3x3_backward_weight(Isa isa, float* dw, float* db, const float* dpool, const float* act,
+                                          const float* in, int N, int H, int W, int Cin, int Cout);
+inline void relu_maxpool_conv3x3_backward_weight(Isa, double* dw, double* db, const double* dpool, const double* act,
+                                                 const double* in, int N, int H, int W, int Cin, int Cout) {
+  ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
+}
+
+inline void conv3x3_relu_forward(Isa, double* out, const double* in, const double* w, const double* b, int N, int H,
+                                 int W, int Cin, int Cout) {
+  ref::conv3x3_relu_forward(out, in, w, b, N, H, W, Cin, Cout);
+}
+inline void maxpool2x2_forward(Isa, double* out, const double* in, int N, int H, int W, int C) {
+  ref::maxpool2x2_forward(out, in, N, H, W, C);
+}
+inline void relu_maxpool2x2_backward(Isa, double* din, const double* dout, const double* in, int N, int H, int W,
+                                     int C) {
+  ref::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+}
 inline void conv3x3_forward(Isa, double* out, const double* in, const double* w, const double* b, int N, int H,
                             int W, int Cin, int Cout) {
   ref::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout);

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace engine::ref {
 
@@ -121,6 +122,31 @@ void maxpool2x2_backward(T* din, const T* dout, const T* in, int N, int H, int W
             if (in[cand[k]] > in[best]) best = cand[k];
           din[best] += dout[((size_t(n) * Ho + y) * Wo + x) * C + c];
         }
+}
+
+// Fused pairs the network uses where one layer feeds the next; the fast kernels do each in one pass.
+// out = relu(conv3x3(in)): a conv layer followed by ReLU
+template <typename T>
+void conv3x3_relu_forward(T* out, const T* in, const T* w, const T* b, int N, int H, int W, int Cin, int Cout) {
+  conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout);
+  relu_forward(out, out, size_t(N) * (H - 2) * (W - 2) * Cout);
+}
+
+// din [N, H, W, C] = gradient through max-pool and then the ReLU before it; in = the ReLU's output (>= 0)
+template <typename T>
+void relu_maxpool2x2_backward(T* din, const T* dout, const T* in, int N, int H, int W, int C) {
+  maxpool2x2_backward(din, dout, in, N, H, W, C);
+  relu_backward(din, din, in, size_t(N) * H * W * C);
+}
+
+// dw [3,3,Cin,Cout] +=, db [Cout] += of a conv whose output went through ReLU (act [N, H-2, W-2, Cout], the
+// ReLU's output) and a max-pool with gradient dpool [N, (H-2)/2, (W-2)/2, Cout]; in [N, H, W, Cin]
+template <typename T>
+void relu_maxpool_conv3x3_backward_weight(T* dw, T* db, const T* dpool, const T* act, const T* in, int N, int H,
+                                          int W, int Cin, int Cout) {
+  std::vector<T> dconv(size_t(N) * (H - 2) * (W - 2) * Cout);
+  relu_maxpool2x2_backward(dconv.data(), dpool, act, N, H - 2, W - 2, Cout);
+  conv3x3_backward_weight(dw, db, dconv.data(), in, N, H, W, Cin, Cout);
 }
 
 // out [N, O] = in [N, I] . w [I, O] + b [O]

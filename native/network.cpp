@@ -1,8 +1,11 @@
 #include "network.h"
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <cstring>
 
+#include "augment.h"
 #include "rng.h"
 
 namespace engine {
@@ -25,6 +28,16 @@ const char* layer_name(LayerType t) {
 
 // ReLU works in place and Flatten is a no-op on NHWC memory, so their outputs alias their inputs.
 bool aliases_input(LayerType t) { return t == LayerType::Relu || t == LayerType::Flatten; }
+
+double now_seconds() {
+#ifdef ENGINE_PROFILE_CPU_TIME
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+#else
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
 
 }  // namespace
 
@@ -59,6 +72,29 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa)
     ws.mask.assign(mask_size_, T(0));
     ws.dparams.assign(params_.size(), T(0));
   }
+  reset_layer_times();
+}
+
+template <typename T>
+void Network<T>::reset_layer_times() {
+  for (auto& ws : ws_) ws.times = {std::vector<double>(spec_.layers.size()), std::vector<double>(spec_.layers.size())};
+  update_seconds_ = 0;
+}
+
+template <typename T>
+LayerTimes Network<T>::layer_times() const {
+  const size_t L = spec_.layers.size();
+  const double nt = double(ws_.size());
+  LayerTimes r{std::vector<double>(L), std::vector<double>(L)};
+  for (const auto& ws : ws_) {
+    for (size_t i = 0; i < L; i++) {
+      r.forward[i] += ws.times.forward[i] / nt;
+      r.backward[i] += ws.times.backward[i] / nt;
+    }
+    r.preprocess += ws.times.preprocess / nt;
+  }
+  r.update = update_seconds_;
+  return r;
 }
 
 template <typename T>
@@ -122,6 +158,14 @@ void Network<T>::build_shapes() {
     shapes_.push_back(s);
   }
   params_.assign(params, T(0));
+  const size_t L = spec_.layers.size();
+  relu_in_conv_forward_.assign(L, false);
+  relu_in_pool_backward_.assign(L, false);
+  for (size_t i = 0; i < L; i++) {
+    if (spec_.layers[i].type != LayerType::Relu) continue;
+    relu_in_conv_forward_[i] = i > 0 && spec_.layers[i - 1].type == LayerType::Conv3x3;
+    relu_in_pool_backward_[i] = i + 1 < L && spec_.layers[i + 1].type == LayerType::MaxPool2x2;
+  }
   // Layers up to the first one with parameters need no input gradient: the image is not trained.
   while (param_offset_[first_param_layer_] == kNoParams) first_param_layer_++;
 }
@@ -143,13 +187,14 @@ void Network<T>::init_params() {
 template <typename T>
 void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const {
   const T scale = T(1.0 / 255.0);
-  if (a) ref::augment_warp(out, image, a[0], a[1], a[2], a[3] != 0.0, spec_.height, spec_.width, spec_.channels, scale);
+  if (a) augment_warp_tabled(out, image, a[0], a[1], a[2], a[3] != 0.0, spec_.height, spec_.width, spec_.channels, scale);
   else ref::scale_pixels(out, image, image_size(), scale);
 }
 
 template <typename T>
 void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_index) {
   int dropout_i = 0;
+  double t0 = now_seconds();
   for (size_t i = 0; i < spec_.layers.size(); i++) {
     const LayerSpec& l = spec_.layers[i];
     const Shape& in = shapes_[i];
@@ -158,14 +203,19 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
     T* y = ws.act[i + 1];
     const T* w = params_.data() + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
     switch (l.type) {
-      case LayerType::Conv3x3:
-        conv3x3_forward(isa_, y, x, w, w + size_t(9) * in.c * out.c, 1, in.h, in.w, in.c, out.c);
+      case LayerType::Conv3x3: {
+        const T* b = w + size_t(9) * in.c * out.c;
+        if (i + 1 < spec_.layers.size() && relu_in_conv_forward_[i + 1])
+          conv3x3_relu_forward(isa_, y, x, w, b, 1, in.h, in.w, in.c, out.c);
+        else
+          conv3x3_forward(isa_, y, x, w, b, 1, in.h, in.w, in.c, out.c);
         break;
+      }
       case LayerType::Relu:
-        ref::relu_forward(y, x, in.size());
+        if (!relu_in_conv_forward_[i]) ref::relu_forward(y, x, in.size());
         break;
       case LayerType::MaxPool2x2:
-        ref::maxpool2x2_forward(y, x, 1, in.h, in.w, in.c);
+        maxpool2x2_forward(isa_, y, x, 1, in.h, in.w, in.c);
         break;
       case LayerType::Flatten:
         break;
@@ -183,6 +233,9 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
         break;
       }
     }
+    const double t1 = now_seconds();
+    ws.times.forward[i] += t1 - t0;
+    t0 = t1;
   }
 }
 
@@ -192,6 +245,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
   T* gin = ws.grad_b.data();  // gradient of its input
   g[0] = dlogit;
   int dropout_i = int(mask_offset_.size());
+  double t0 = now_seconds();
   for (size_t i = spec_.layers.size(); i-- > first_param_layer_;) {
     const LayerSpec& l = spec_.layers[i];
     const Shape& in = shapes_[i];
@@ -209,13 +263,25 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
         break;
       }
       case LayerType::Relu:
-        ref::relu_backward(g, g, ws.act[i + 1], in.size());
-        continue;  // in place: g stays the current gradient
+        if (!relu_in_pool_backward_[i]) ref::relu_backward(g, g, ws.act[i + 1], in.size());
+        break;
       case LayerType::MaxPool2x2:
-        ref::maxpool2x2_backward(gin, g, x, 1, in.h, in.w, in.c);
+        // x is the ReLU's output when one precedes the pool (ReLU works in place)
+        if (i >= 2 && i - 2 == first_param_layer_ && relu_in_pool_backward_[i - 1] &&
+            spec_.layers[i - 2].type == LayerType::Conv3x3) {
+          // The first conv block needs no input gradient: one fused pass gives its weight gradient.
+          const Shape& cin = shapes_[i - 2];
+          T* cdw = ws.dparams.data() + param_offset_[i - 2];
+          relu_maxpool_conv3x3_backward_weight(isa_, cdw, cdw + size_t(9) * cin.c * in.c, g, x, ws.act[i - 2], 1,
+                                               cin.h, cin.w, cin.c, in.c);
+          ws.times.backward[i] += now_seconds() - t0;
+          return;
+        }
+        if (i > 0 && relu_in_pool_backward_[i - 1]) relu_maxpool2x2_backward(isa_, gin, g, x, 1, in.h, in.w, in.c);
+        else ref::maxpool2x2_backward(gin, g, x, 1, in.h, in.w, in.c);
         break;
       case LayerType::Flatten:
-        continue;
+        break;
       case LayerType::Dense: {
         T* db = dw + size_t(in.c) * out.c;
         ref::dense_backward(need_din ? gin : static_cast<T*>(nullptr), dw, db, g, x, w, 1, in.c, out.c);
@@ -225,7 +291,10 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
         ref::dropout_backward(gin, g, ws.mask.data() + mask_offset_[--dropout_i], in.size());
         break;
     }
-    std::swap(g, gin);
+    if (!aliases_input(l.type)) std::swap(g, gin);  // ReLU and Flatten work in place: g stays current
+    const double t1 = now_seconds();
+    ws.times.backward[i] += t1 - t0;
+    t0 = t1;
   }
 }
 
@@ -238,7 +307,9 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
     Workspace& ws = ws_[t];
     std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
     for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {
+      const double t0 = now_seconds();
       preprocess(ws.act[0], images + size_t(b) * image_size(), augment ? augment + 4 * size_t(b) : nullptr);
+      ws.times.preprocess += now_seconds() - t0;
       forward(ws, true, step, b);
       const T logit = ws.act.back()[0], label = T(labels[b]);
       T dlogit;
@@ -247,6 +318,7 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
       backward(ws, dlogit);
     }
   });
+  const double t0 = now_seconds();
   StepResult r;
   std::copy(ws_[0].dparams.begin(), ws_[0].dparams.end(), grad_.begin());
   for (int t = 1; t < nt; t++)
@@ -255,6 +327,7 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
     r.loss_sum += p.loss_sum;
     r.correct += p.correct;
   }
+  update_seconds_ += now_seconds() - t0;
   return r;
 }
 
@@ -262,7 +335,9 @@ template <typename T>
 StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
                                   double lr, double rho, double eps) {
   StepResult r = run_batch(images, labels, augment, B);
+  const double t0 = now_seconds();
   ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
+  update_seconds_ += now_seconds() - t0;
   step_++;
   return r;
 }

@@ -45,6 +45,14 @@ struct ParamInfo {
   size_t offset = 0, size = 0;
 };
 
+// Seconds spent per layer since the last reset, summed over images and averaged over threads (threads run
+// side by side, so this approximates wall time). For the benchmark's per-layer table.
+struct LayerTimes {
+  std::vector<double> forward, backward;  // [layers]
+  double preprocess = 0;                  // augmentation warp or scaling
+  double update = 0;                      // summing the threads' gradients + RMSprop (one thread)
+};
+
 struct StepResult {
   double loss_sum = 0;  // summed clipped binary cross-entropy over the batch
   int correct = 0;      // images whose P(class 1) > 0.5 agrees with the label
@@ -86,6 +94,9 @@ class Network {
   // Inference: logits [B] of uint8 images, no dropout.
   void predict_logits(T* logits, const uint8_t* images, int B);
 
+  LayerTimes layer_times() const;
+  void reset_layer_times();
+
  private:
   struct Workspace {
     std::vector<T> storage;    // every non-aliased activation of one image
@@ -93,6 +104,7 @@ class Network {
     std::vector<T> grad_a, grad_b;
     std::vector<T> mask;       // dropout masks, one region per dropout layer
     std::vector<T> dparams;    // [P] this thread's gradient sum
+    LayerTimes times;
   };
 
   void build_shapes();
@@ -109,11 +121,15 @@ class Network {
   std::vector<Shape> shapes_;          // shapes_[i] = input shape of layer i; shapes_[L] = output
   std::vector<size_t> param_offset_;   // per layer: offset of its kernel (bias follows), or SIZE_MAX
   size_t first_param_layer_ = 0;       // backward stops here
+  // A ReLU right after a conv runs inside the conv's forward; one right before a max-pool runs inside the
+  // pool's backward. These flag such ReLU layers (per layer index).
+  std::vector<bool> relu_in_conv_forward_, relu_in_pool_backward_;
   std::vector<size_t> mask_offset_;    // per dropout layer: offset into Workspace::mask
   size_t mask_size_ = 0;
   std::vector<ParamInfo> params_info_;
   std::vector<T> params_, accum_, grad_;
   std::vector<Workspace> ws_;
+  double update_seconds_ = 0;
   ThreadPool pool_;
 };
 

@@ -50,6 +50,8 @@ export interface NativeTrainer {
   setState(state: { step: number; accumulators: FloatArray }): void;
   paramLayout(): ParamEntry[];
   info(): { dtype: string; isa: Isa; threads: number; params: number; seed: number };
+  /** seconds per layer (spec order) since the last reset, averaged over threads; reset=true starts over */
+  layerTimes(reset?: boolean): { layers: { forward: number; backward: number }[]; preprocess: number; update: number };
   dispose(): void;
 }
 
@@ -59,7 +61,13 @@ export interface NativeKernels {
   conv3x3Forward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
   conv3x3BackwardInput(din: A, dout: A, w: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
   conv3x3BackwardWeight(dw: A, db: A, dout: A, inp: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
-  maxpool2x2Forward(out: A, inp: A, N: number, H: number, W: number, C: number): void;
+  maxpool2x2Forward(out: A, inp: A, N: number, H: number, W: number, C: number, isa?: Isa): void;
+  /** conv3x3Forward then ReLU, in one pass in the fast kernels */
+  conv3x3ReluForward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  /** gradient through a max-pool and the ReLU before it; inp = the ReLU's output */
+  reluMaxpool2x2Backward(din: A, dout: A, inp: A, N: number, H: number, W: number, C: number, isa?: Isa): void;
+  /** weight gradient (+=) of conv -> ReLU -> max-pool from the pool's gradient; act = the ReLU's output; H, W = conv input */
+  reluMaxpoolConv3x3BackwardWeight(dw: A, db: A, dpool: A, act: A, inp: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
   maxpool2x2Backward(din: A, dout: A, inp: A, N: number, H: number, W: number, C: number): void;
   reluForward(out: A, inp: A): void;
   reluBackward(din: A, dout: A, out: A): void;
@@ -68,7 +76,8 @@ export interface NativeKernels {
   dropoutMask(mask: A, rate: number, seed: number, key: number): void;
   sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): number;
   rmspropUpdate(param: A, accum: A, grad: A, lr: number, rho: number, epsilon: number): void;
-  augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number): void;
+  /** isa 'scalar' runs the reference, anything else the tabled version the network uses (identical results) */
+  augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number, isa?: Isa): void;
 }
 
 export interface NativeAddon {

@@ -1,0 +1,130 @@
+// The fused fast kernels the network runs (native/conv_simd.inc) against the reference compositions they
+// stand for (native/kernels_ref.h), on every ISA the machine has, at shapes with odd sizes, several channel
+// vectors and the reference fallback:
+//   conv3x3ReluForward              = relu(conv3x3Forward): same tolerance as the convolution (ReLU is exact)
+//   maxpool2x2Forward               : a max is exact, so bit-identical
+//   reluMaxpool2x2Backward          : routing a gradient is exact, so bit-identical (ties: first maximum)
+//   reluMaxpoolConv3x3BackwardWeight: the weight gradient of conv -> ReLU -> pool, summed band by band; the
+//                                     same rigorous bound as conv3x3BackwardWeight (test/native-kernels.test.mjs)
+//   augmentWarp (tabled)            : the same double expressions in the same order, so bit-identical
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { native } from '../dist/src/native.js';
+import { rng } from './helpers.mjs';
+
+const k = native.kernels;
+const U = 2 ** -24;
+const gamma = (K) => (K * U) / (1 - K * U);
+const cpuIsa = native.buildInfo().cpuIsa;
+const ISAS = ['avx2', 'avx512'].filter((isa) => ['scalar', 'avx2', 'avx512'].indexOf(isa) <= ['scalar', 'avx2', 'avx512'].indexOf(cpuIsa));
+
+const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+const abs64 = (a) => Float64Array.from(a, Math.abs);
+
+// [N, H, W, C]: H or W odd (the floor drops a row/column that must get a zero gradient), C of 1, 2, 4 vectors
+// and C = 12 (the reference fallback)
+const POOL_SHAPES = [[1, 2, 2, 16], [2, 7, 9, 32], [1, 10, 5, 64], [2, 6, 6, 8], [1, 5, 4, 12]];
+
+for (const isa of ISAS) {
+  for (const [N, H, W, C] of POOL_SHAPES) {
+    const shape = `N=${N} H=${H} W=${W} C=${C}`;
+
+    test(`${isa} maxpool2x2Forward is the reference bit for bit, ${shape}`, () => {
+      const r = rng(H * 100 + W * 10 + C);
+      const x = rand(N * H * W * C, r);
+      const fast = new Float32Array(N * (H >> 1) * (W >> 1) * C).fill(NaN);
+      const ref = new Float32Array(fast.length);
+      k.maxpool2x2Forward(fast, x, N, H, W, C, isa);
+      k.maxpool2x2Forward(ref, x, N, H, W, C, 'scalar');
+      assert.deepEqual(fast, ref);
+    });
+
+    test(`${isa} reluMaxpool2x2Backward is the reference bit for bit, with ties and zeros, ${shape}`, () => {
+      const r = rng(H * 1000 + W * 10 + C);
+      // ReLU outputs: a quarter exactly 0 (no gradient), values on a coarse grid so windows have ties
+      const x = Float32Array.from({ length: N * H * W * C }, () => (r() < 0.25 ? 0 : Math.floor(r() * 4) / 4));
+      const dout = rand(N * (H >> 1) * (W >> 1) * C, r);
+      const fast = new Float32Array(x.length).fill(NaN); // every element must be written
+      const ref = new Float32Array(x.length);
+      k.reluMaxpool2x2Backward(fast, dout, x, N, H, W, C, isa);
+      k.reluMaxpool2x2Backward(ref, dout, x, N, H, W, C, 'scalar');
+      assert.deepEqual(fast, ref);
+      // and the reference is pool-then-ReLU backward
+      const pooled = new Float32Array(x.length);
+      k.maxpool2x2Backward(pooled, dout, x, N, H, W, C);
+      const composed = new Float32Array(x.length);
+      k.reluBackward(composed, pooled, x);
+      assert.deepEqual(ref, composed);
+    });
+  }
+
+  // [N, H, W, Cin, Cout] of the conv: its output (H-2, W-2) with odd sizes; Cin = 3 as the first layer
+  for (const [N, H, W, Cin, Cout] of [[1, 12, 11, 3, 32], [2, 9, 8, 3, 16], [1, 13, 13, 16, 64], [1, 6, 7, 8, 8], [1, 8, 8, 3, 12]]) {
+    const shape = `N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`;
+    const Ho = H - 2;
+    const Wo = W - 2;
+
+    test(`${isa} conv3x3ReluForward = relu(conv3x3Forward), ${shape}`, () => {
+      const r = rng(7 + H * 31 + W * 7 + Cin + Cout);
+      const x = rand(N * H * W * Cin, r);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const b = rand(Cout, r);
+      const fused = new Float32Array(N * Ho * Wo * Cout).fill(NaN);
+      const conv = new Float32Array(fused.length);
+      k.conv3x3ReluForward(fused, x, w, b, N, H, W, Cin, Cout, isa);
+      k.conv3x3Forward(conv, x, w, b, N, H, W, Cin, Cout, isa);
+      // the same kernel with ReLU on the way out: bit-identical to ReLU after it
+      assert.deepEqual(fused, conv.map((v) => (v > 0 ? v : 0)));
+      assert.ok(fused.some((v) => v === 0) && fused.some((v) => v > 0));
+    });
+
+    test(`${isa} reluMaxpoolConv3x3BackwardWeight accumulates the composed gradient, ${shape}`, () => {
+      const r = rng(11 + H * 31 + W * 7 + Cin + Cout);
+      const x = rand(N * H * W * Cin, r, 0, 1);
+      const act = Float32Array.from({ length: N * Ho * Wo * Cout }, () => (r() < 0.3 ? 0 : r()));
+      const dpool = rand(N * (Ho >> 1) * (Wo >> 1) * Cout, r);
+      const dw0 = rand(9 * Cin * Cout, r, -4, 4);
+      const db0 = rand(Cout, r, -4, 4);
+      const dw = Float32Array.from(dw0);
+      const db = Float32Array.from(db0);
+      k.reluMaxpoolConv3x3BackwardWeight(dw, db, dpool, act, x, N, H, W, Cin, Cout, isa);
+      // the composition in double: route the gradient, then the weight gradient
+      const dconv = new Float64Array(act.length);
+      k.reluMaxpool2x2Backward(dconv, Float64Array.from(dpool), Float64Array.from(act), N, Ho, Wo, Cout);
+      const dwExact = Float64Array.from(dw0);
+      const dbExact = Float64Array.from(db0);
+      k.conv3x3BackwardWeight(dwExact, dbExact, dconv, Float64Array.from(x), N, H, W, Cin, Cout);
+      const dwS = abs64(dw0);
+      const dbS = abs64(db0);
+      k.conv3x3BackwardWeight(dwS, dbS, dconv.map(Math.abs), abs64(x), N, H, W, Cin, Cout);
+      const K = N * Ho * Wo + N * Ho + 1; // per-band partial sums add one rounding per band at most
+      for (const [name, got, exact, S] of [['dw', dw, dwExact, dwS], ['db', db, dbExact, dbS]])
+        for (let i = 0; i < got.length; i++)
+          assert.ok(Math.abs(got[i] - exact[i]) <= gamma(K) * S[i] + 1e-12 * S[i], `${name}[${i}]: ${got[i]} vs ${exact[i]}`);
+      // it accumulated (an overwrite would be off by dw0) and it used the gradient (not just dw0)
+      assert.ok(dw.some((v, i) => Math.abs(v - dw0[i]) > 1e-3));
+    });
+  }
+
+  test(`${isa} augmentWarp: the tabled warp is the reference bit for bit (shear, zoom, flip, edge clamp)`, () => {
+    const r = rng(99);
+    const [H, W, C] = [150, 150, 3];
+    const img = Uint8Array.from({ length: H * W * C }, () => Math.floor(r() * 256));
+    for (const [shear, zx, zy, flip] of [[0, 1, 1, false], [0.2, 0.8, 1.2, true], [-0.2, 1.2, 0.8, false], [0.05, 1.19, 1.01, true]]) {
+      const fast = new Float32Array(H * W * C).fill(NaN);
+      const ref = new Float32Array(H * W * C);
+      k.augmentWarp(fast, img, shear, zx, zy, flip, H, W, C, 1 / 255, isa);
+      k.augmentWarp(ref, img, shear, zx, zy, flip, H, W, C, 1 / 255, 'scalar');
+      assert.deepEqual(fast, ref, `shear ${shear} zoom ${zx},${zy} flip ${flip}`);
+    }
+  });
+}
+
+test('fused kernels check their arguments like the others', () => {
+  const a = new Float32Array(16);
+  assert.throws(() => k.reluMaxpool2x2Backward(a, a, new Float32Array(3), 1, 2, 2, 4), /in/);
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeight(a, a, a, a, a, 1, 2, 4, 1, 1), RangeError);
+  const [out, x, w, b] = [new Float32Array(4), new Float32Array(16), new Float32Array(9), new Float32Array(1)];
+  assert.throws(() => k.conv3x3ReluForward(out, x, w, b, 1, 4, 4, 1, 1, 'avx9'), /isa must be/);
+  assert.throws(() => k.conv3x3ReluForward(out, x, w, new Float32Array(2), 1, 4, 4, 1, 1), /b must have 1 elements/);
+});
