@@ -11,6 +11,7 @@
 #include "augment.h"
 #include "kernels.h"
 #include "network.h"
+#include "peak.h"
 #include "rng.h"
 
 namespace engine {
@@ -682,6 +683,43 @@ Napi::Object Kernels(Napi::Env env) {
   return k;
 }
 
+// measurePeak(kind: 'fp32' | 'bf16', threads, seconds) -> Promise<GFLOP/s>, for the benchmark
+class PeakWorker : public Napi::AsyncWorker {
+ public:
+  PeakWorker(Napi::Env env, PeakKind kind, int threads, double seconds)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), kind_(kind), threads_(threads),
+        seconds_(seconds) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      gflops_ = measure_peak_gflops(kind_, threads_, seconds_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), gflops_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  PeakKind kind_;
+  int threads_;
+  double seconds_, gflops_ = 0;
+};
+
+Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string kind = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (kind != "fp32" && kind != "bf16") throw_type(env, "kind must be 'fp32' or 'bf16'");
+  const int threads = integer(info[1], "threads", 1, 1024);
+  const double seconds = number(info[2], "seconds");
+  if (!(seconds > 0 && seconds <= 10)) throw_range(env, "seconds must be in (0, 10]");
+  auto* w = new PeakWorker(env, kind == "fp32" ? PeakKind::Fp32Fma : PeakKind::Bf16Dot, threads, seconds);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
@@ -697,6 +735,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Trainer", Trainer::Define(env));
   exports.Set("kernels", Kernels(env));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
+  exports.Set("measurePeak", Napi::Function::New(env, MeasurePeak, "measurePeak"));
   return exports;
 }
 

@@ -83,6 +83,8 @@ export interface NativeKernels {
 export interface NativeAddon {
   Trainer: new (options: TrainerOptions) => NativeTrainer;
   kernels: NativeKernels;
+  /** measured peak GFLOP/s of fp32 FMA (AVX-512) or bf16 dot products (AVX512-BF16) on `threads` threads */
+  measurePeak(kind: 'fp32' | 'bf16', threads: number, seconds: number): Promise<number>;
   buildInfo(): { isa: Isa; cpuIsa: Isa; compiler: string; napiVersion: number; cuda: boolean };
 }
 

@@ -1,0 +1,20 @@
+// Measured peak arithmetic throughput of this machine, for the benchmark's "achieved vs peak" column:
+// fp32 FMA (AVX-512) and bf16 dot products (AVX512-BF16), on `threads` threads side by side.
+#pragma once
+
+#include <string>
+
+namespace engine {
+
+enum class PeakKind { Fp32Fma, Bf16Dot };
+
+// GFLOP/s summed over the threads, measured for about `seconds`; throws std::runtime_error naming the missing
+// CPU feature when the CPU lacks it.
+double measure_peak_gflops(PeakKind kind, int threads, double seconds);
+
+namespace peak {
+float fp32_fma(long iters);  // iters * 12 * 16 * 2 flops
+float bf16_dot(long iters);  // iters * 12 * 16 * 4 flops
+}  // namespace peak
+
+}  // namespace engine
