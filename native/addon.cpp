@@ -146,7 +146,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
                         InstanceMethod("dispose", &Trainer::Dispose)});
   }
 
-  // new Trainer({spec, seed, threads, dtype: 'float32'|'float64', isa})
+  // new Trainer({spec, seed, threads, dtype: 'float32'|'float64', isa, precision: 'fp32'|'bf16'})
   explicit Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) throw_type(env, "options must be an object {spec, seed, threads}");
@@ -158,12 +158,16 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     const int threads = o.Get("threads").IsUndefined() ? 1 : integer(o.Get("threads"), "threads", 1, 256);
     const std::string dtype = o.Get("dtype").IsUndefined() ? "float32" : o.Get("dtype").ToString().Utf8Value();
     const Isa isa = isa_arg(o.Get("isa"));
+    const std::string prec = o.Get("precision").IsUndefined() ? "fp32" : o.Get("precision").ToString().Utf8Value();
+    if (prec != "fp32" && prec != "bf16") throw_range(env, "precision must be 'fp32' or 'bf16', got '" + prec + "'");
+    const Precision precision = prec == "bf16" ? Precision::Bf16 : Precision::Fp32;
     try {
-      if (dtype == "float32") f32_ = std::make_unique<Network<float>>(spec, uint64_t(seed), threads, isa);
-      else if (dtype == "float64") f64_ = std::make_unique<Network<double>>(spec, uint64_t(seed), threads, isa);
+      if (dtype == "float32") f32_ = std::make_unique<Network<float>>(spec, uint64_t(seed), threads, isa, precision);
+      else if (dtype == "float64")
+        f64_ = std::make_unique<Network<double>>(spec, uint64_t(seed), threads, isa, precision);
       else throw_range(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
     } catch (const SpecError& e) {
-      throw_range(env, std::string("spec: ") + e.what());
+      throw_range(env, std::string(precision == Precision::Bf16 ? "precision: " : "spec: ") + e.what());
     }
   }
 
@@ -461,6 +465,7 @@ Napi::Value Trainer::Info(const Napi::CallbackInfo& info) {
   with([&](auto& net) {
     r.Set("dtype", f32_ ? "float32" : "float64");
     r.Set("isa", isa_name(net.isa()));
+    r.Set("precision", precision_name(net.precision()));
     r.Set("threads", net.threads());
     r.Set("params", double(net.param_count()));
     r.Set("seed", double(net.seed()));
@@ -562,13 +567,47 @@ void relu_maxpool_backward_k(const Napi::CallbackInfo& a) {
                            typed<T>(a[2], "in", ni).Data(), N, H, W, C);
 }
 
+// bf16 convolutions (AVX512-BF16; a RangeError on CPUs without it): the fp32 kernels' arguments, float32 only
+void require_bf16(Napi::Env env) {
+  if (!cpu_has_bf16()) throw_range(env, "the bf16 kernels need a CPU with AVX512-BF16");
+}
+
+void conv_forward_bf16_k(const Napi::CallbackInfo& a) {
+  require_bf16(a.Env());
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  conv3x3_forward_bf16(Isa::Avx512, typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                       typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(),
+                       typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), typed<float>(a[3], "b", Co).Data(), N, H,
+                       W, Ci, Co, a[9].ToBoolean().Value());
+}
+
+void conv_backward_input_bf16_k(const Napi::CallbackInfo& a) {
+  require_bf16(a.Env());
+  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
+            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
+  conv3x3_backward_input_bf16(Isa::Avx512, typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+                              typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                              typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), N, H, W, Ci, Co);
+}
+
+void conv_backward_weight_bf16_k(const Napi::CallbackInfo& a) {
+  require_bf16(a.Env());
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  conv3x3_backward_weight_bf16(Isa::Avx512, typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+                               typed<float>(a[1], "db", Co).Data(),
+                               typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                               typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
+}
+
 // (dw, db, dpool, act, in, N, H, W, Cin, Cout, isa?): H, W are the conv's input size
 template <typename T>
 void relu_maxpool_conv_backward_weight_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
             Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
   const size_t nact = size_t(N) * (H - 2) * (W - 2) * Co, npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
-  relu_maxpool_conv3x3_backward_weight(isa_arg(a[10]), typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+  relu_maxpool_conv3x3_backward_weight(isa_arg(a[10]), Precision::Fp32, typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
                                        typed<T>(a[1], "db", Co).Data(), typed<T>(a[2], "dpool", npool).Data(),
                                        typed<T>(a[3], "act", nact).Data(),
                                        typed<T>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
@@ -679,6 +718,13 @@ Napi::Object Kernels(Napi::Env env) {
   ENGINE_KERNEL("rmspropUpdate", rmsprop_k);
   ENGINE_KERNEL("augmentWarp", augment_k);
 #undef ENGINE_KERNEL
+  for (auto [js, fn] : {std::pair{"conv3x3ForwardBf16", conv_forward_bf16_k},
+                        std::pair{"conv3x3BackwardInputBf16", conv_backward_input_bf16_k},
+                        std::pair{"conv3x3BackwardWeightBf16", conv_backward_weight_bf16_k}})
+    k.Set(js, Napi::Function::New(env, [fn = fn](const Napi::CallbackInfo& a) -> Napi::Value {
+      fn(a);
+      return a.Env().Undefined();
+    }, js));
   k.Set("sigmoidBce", Napi::Function::New(env, by_dtype_value<sigmoid_bce_k<float>, sigmoid_bce_k<double>>, "sigmoidBce"));
   return k;
 }
@@ -728,6 +774,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   r.Set("compiler", __VERSION__);
   r.Set("napiVersion", NAPI_VERSION);
   r.Set("cuda", false);
+  r.Set("bf16", cpu_has_bf16());
   return r;
 }
 

@@ -2,9 +2,8 @@
 // Shapes they accept (the dispatcher in kernels.cpp falls back to the reference otherwise):
 //   conv3x3_forward, conv3x3_backward_weight: Cout a multiple of kLanes
 //   conv3x3_backward_input: Cin a multiple of kLanes (it runs the forward kernel with Cin and Cout swapped)
-//   maxpool2x2_forward, relu_maxpool2x2_backward, relu_maxpool_conv3x3_backward_weight: C (Cout) a multiple
-//   of kLanes
-// The functions returning bool return false when their scratch memory cannot be allocated.
+//   maxpool2x2_forward, relu_maxpool2x2_backward: C a multiple of kLanes
+// conv3x3_backward_input returns false when its scratch memory cannot be allocated.
 #pragma once
 
 namespace engine {
@@ -18,8 +17,6 @@ namespace engine {
                             int Cin, int Cout);                                                              \
   void maxpool2x2_forward(float* out, const float* in, int N, int H, int W, int C);                          \
   void relu_maxpool2x2_backward(float* din, const float* dout, const float* in, int N, int H, int W, int C); \
-  bool relu_maxpool_conv3x3_backward_weight(float* dw, float* db, const float* dpool, const float* act,      \
-                                            const float* in, int N, int H, int W, int Cin, int Cout);        \
   bool conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin,   \
                               int Cout);                                                                     \
   void conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, \

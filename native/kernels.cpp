@@ -3,6 +3,9 @@
 #include <cstdlib>
 #include <new>
 
+#include <vector>
+
+#include "conv_bf16.h"
 #include "conv_fast.h"
 
 namespace engine {
@@ -66,18 +69,51 @@ void relu_maxpool2x2_backward(Isa isa, float* din, const float* dout, const floa
   ref::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
 }
 
-void relu_maxpool_conv3x3_backward_weight(Isa isa, float* dw, float* db, const float* dpool, const float* act,
-                                          const float* in, int N, int H, int W, int Cin, int Cout) {
-  bool done = false;
-  if (isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
-    done = avx512::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
-  else if (isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
-    done = avx2::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
-  else {
-    ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
-    done = true;
-  }
-  if (!done) throw std::bad_alloc();
+const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
+
+bool cpu_has_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
+                          int Cin, int Cout, bool relu) {
+  if (Cout % avx512bf16::kLanes == 0) return avx512bf16::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout, relu);
+  if (relu) conv3x3_relu_forward(isa, out, in, w, b, N, H, W, Cin, Cout);
+  else conv3x3_forward(isa, out, in, w, b, N, H, W, Cin, Cout);
+}
+
+void conv3x3_backward_input_bf16(Isa isa, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                                 int Cout) {
+  if (Cin % avx512bf16::kLanes == 0) return avx512bf16::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
+  conv3x3_backward_input(isa, din, dout, w, N, H, W, Cin, Cout);
+}
+
+void conv3x3_backward_weight_bf16(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H,
+                                  int W, int Cin, int Cout) {
+  if (Cout % avx512bf16::kLanes == 0) return avx512bf16::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout);
+  conv3x3_backward_weight(isa, dw, db, dout, in, N, H, W, Cin, Cout);
+}
+
+void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
+                                          const float* act, const float* in, int N, int H, int W, int Cin, int Cout) {
+  constexpr int kBand = 2;  // pooled rows per band
+  const int Ho = H - 2, Wo = W - 2, Hq = Ho / 2, Wq = Wo / 2;
+  thread_local std::vector<float> band;  // [2*kBand, Wo, Cout] gradient of the conv output
+  band.resize(size_t(2 * kBand) * Wo * Cout);
+  for (int n = 0; n < N; n++)
+    for (int qy = 0; qy < Hq; qy += kBand) {
+      const int rows = 2 * (Hq - qy < kBand ? Hq - qy : kBand);  // conv output rows in this band
+      relu_maxpool2x2_backward(isa, band.data(), dpool + (size_t(n) * Hq + qy) * Wq * Cout,
+                               act + (size_t(n) * Ho + 2 * qy) * Wo * Cout, 1, rows, Wo, Cout);
+      const float* x = in + (size_t(n) * H + 2 * qy) * W * Cin;
+      if (prec == Precision::Bf16) conv3x3_backward_weight_bf16(isa, dw, db, band.data(), x, 1, rows + 2, W, Cin, Cout);
+      else conv3x3_backward_weight(isa, dw, db, band.data(), x, 1, rows + 2, W, Cin, Cout);
+    }
 }
 
 void conv3x3_backward_input(Isa isa, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,

@@ -30,10 +30,29 @@ void conv3x3_relu_forward(Isa isa, float* out, const float* in, const float* w, 
                           int W, int Cin, int Cout);
 void maxpool2x2_forward(Isa isa, float* out, const float* in, int N, int H, int W, int C);
 void relu_maxpool2x2_backward(Isa isa, float* din, const float* dout, const float* in, int N, int H, int W, int C);
-void relu_maxpool_conv3x3_backward_weight(Isa isa, float* dw, float* db, const float* dpool, const float* act,
-                                          const float* in, int N, int H, int W, int Cin, int Cout);
-inline void relu_maxpool_conv3x3_backward_weight(Isa, double* dw, double* db, const double* dpool, const double* act,
-                                                 const double* in, int N, int H, int W, int Cin, int Cout) {
+
+// Precision of the convolutions' operands: fp32, or bf16 (AVX512-BF16) with fp32 sums. Everything else (ReLU,
+// pooling, dense, loss, optimizer, master weights) stays fp32 either way.
+enum class Precision : int { Fp32 = 0, Bf16 = 1 };
+const char* precision_name(Precision p);
+bool cpu_has_bf16();  // AVX512-BF16, the bf16 kernels' instruction set
+
+// bf16 convolutions; shapes the bf16 kernels do not take (conv_bf16.h) run the fp32 kernel of `isa`
+void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
+                          int Cin, int Cout, bool relu);
+void conv3x3_backward_input_bf16(Isa isa, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                                 int Cout);
+void conv3x3_backward_weight_bf16(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H,
+                                  int W, int Cin, int Cout);
+
+// Weight gradient of a conv -> ReLU -> max-pool block whose input gradient is not needed (the first layer):
+// the pool's gradient is routed back a band of rows at a time into a buffer that stays in cache and is consumed
+// there, instead of writing and re-reading the whole full-resolution gradient.
+void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
+                                          const float* act, const float* in, int N, int H, int W, int Cin, int Cout);
+inline void relu_maxpool_conv3x3_backward_weight(Isa, Precision, double* dw, double* db, const double* dpool,
+                                                 const double* act, const double* in, int N, int H, int W, int Cin,
+                                                 int Cout) {
   ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "augment.h"
+#include "conv_bf16.h"
 #include "rng.h"
 
 namespace engine {
@@ -29,6 +30,13 @@ const char* layer_name(LayerType t) {
 // ReLU works in place and Flatten is a no-op on NHWC memory, so their outputs alias their inputs.
 bool aliases_input(LayerType t) { return t == LayerType::Relu || t == LayerType::Flatten; }
 
+// The bf16 kernels exist for float only; a double network never takes that branch (the constructor refuses
+// bf16 for it), so the casts below are never executed with T = double.
+template <typename T>
+float* f32(T* p) { return reinterpret_cast<float*>(p); }
+template <typename T>
+const float* f32(const T* p) { return reinterpret_cast<const float*>(p); }
+
 double now_seconds() {
 #ifdef ENGINE_PROFILE_CPU_TIME
   timespec ts;
@@ -42,8 +50,13 @@ double now_seconds() {
 }  // namespace
 
 template <typename T>
-Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa)
-    : spec_(spec), seed_(seed), isa_(isa), pool_(threads < 1 ? 1 : threads) {
+Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Precision precision)
+    : spec_(spec), seed_(seed), isa_(isa), precision_(precision), pool_(threads < 1 ? 1 : threads) {
+  if (precision == Precision::Bf16) {
+    if (sizeof(T) != sizeof(float)) throw SpecError("precision bf16 is for float32 networks only");
+    if (!cpu_has_bf16()) throw SpecError("precision bf16 needs a CPU with AVX512-BF16, and this one has none");
+    if (isa != Isa::Avx512) throw SpecError(std::string("precision bf16 needs the avx512 kernels, but isa is ") + isa_name(isa));
+  }
   build_shapes();
   init_params();
   accum_.assign(params_.size(), T(0));
@@ -73,6 +86,36 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa)
     ws.dparams.assign(params_.size(), T(0));
   }
   reset_layer_times();
+}
+
+// Convolutions whose channel counts are not multiples of 16 (the first, on the 3-channel image) stay fp32 in the forward pass: packing a
+// 3-channel image into bf16 pairs costs about what the bf16 arithmetic saves (measured: conv1 137 vs 138 GFLOP/s).
+template <typename T>
+bool Network<T>::bf16_forward(size_t layer) const {
+  return bf16() && shapes_[layer].c % avx512bf16::kLanes == 0 && shapes_[layer + 1].c % avx512bf16::kLanes == 0;
+}
+
+template <typename T>
+void Network<T>::pack_bf16_kernels() {
+  if (!bf16()) return;
+  if (packed_offset_.empty()) {
+    size_t total = 0;
+    packed_offset_.assign(spec_.layers.size(), kNoParams);
+    for (size_t i = 0; i < spec_.layers.size(); i++)
+      if (spec_.layers[i].type == LayerType::Conv3x3 && bf16_forward(i)) {
+        packed_offset_[i] = total;
+        total += 2 * avx512bf16::packed_kernel_size(shapes_[i].c, shapes_[i + 1].c);
+      }
+    packed_.assign(total, 0);
+  }
+  for (size_t i = 0; i < spec_.layers.size(); i++) {
+    if (packed_offset_[i] == kNoParams) continue;
+    const int Cin = shapes_[i].c, Cout = shapes_[i + 1].c;
+    const float* w = f32(params_.data() + param_offset_[i]);
+    uint32_t* wp = packed_.data() + packed_offset_[i];
+    avx512bf16::pack_kernel(wp, w, Cin, Cout);
+    avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
+  }
 }
 
 template <typename T>
@@ -205,10 +248,12 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
     switch (l.type) {
       case LayerType::Conv3x3: {
         const T* b = w + size_t(9) * in.c * out.c;
-        if (i + 1 < spec_.layers.size() && relu_in_conv_forward_[i + 1])
-          conv3x3_relu_forward(isa_, y, x, w, b, 1, in.h, in.w, in.c, out.c);
-        else
-          conv3x3_forward(isa_, y, x, w, b, 1, in.h, in.w, in.c, out.c);
+        const bool relu = i + 1 < spec_.layers.size() && relu_in_conv_forward_[i + 1];
+        if (bf16_forward(i))
+          avx512bf16::conv3x3_forward_packed(f32(y), f32(x), packed_.data() + packed_offset_[i], f32(b), 1, in.h,
+                                             in.w, in.c, out.c, relu);
+        else if (relu) conv3x3_relu_forward(isa_, y, x, w, b, 1, in.h, in.w, in.c, out.c);
+        else conv3x3_forward(isa_, y, x, w, b, 1, in.h, in.w, in.c, out.c);
         break;
       }
       case LayerType::Relu:
@@ -258,8 +303,18 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
     switch (l.type) {
       case LayerType::Conv3x3: {
         T* db = dw + size_t(9) * in.c * out.c;
-        conv3x3_backward_weight(isa_, dw, db, g, x, 1, in.h, in.w, in.c, out.c);
-        if (need_din) conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
+        if (bf16()) {
+          conv3x3_backward_weight_bf16(isa_, f32(dw), f32(db), f32(g), f32(x), 1, in.h, in.w, in.c, out.c);
+          if (need_din && bf16_forward(i))
+            avx512bf16::conv3x3_backward_input_packed(
+                f32(gin), f32(g), packed_.data() + packed_offset_[i] + avx512bf16::packed_kernel_size(in.c, out.c), 1,
+                in.h, in.w, in.c, out.c);
+          else if (need_din)
+            conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
+        } else {
+          conv3x3_backward_weight(isa_, dw, db, g, x, 1, in.h, in.w, in.c, out.c);
+          if (need_din) conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
+        }
         break;
       }
       case LayerType::Relu:
@@ -272,8 +327,8 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
           // The first conv block needs no input gradient: one fused pass gives its weight gradient.
           const Shape& cin = shapes_[i - 2];
           T* cdw = ws.dparams.data() + param_offset_[i - 2];
-          relu_maxpool_conv3x3_backward_weight(isa_, cdw, cdw + size_t(9) * cin.c * in.c, g, x, ws.act[i - 2], 1,
-                                               cin.h, cin.w, cin.c, in.c);
+          relu_maxpool_conv3x3_backward_weight(isa_, precision_, cdw, cdw + size_t(9) * cin.c * in.c, g, x,
+                                               ws.act[i - 2], 1, cin.h, cin.w, cin.c, in.c);
           ws.times.backward[i] += now_seconds() - t0;
           return;
         }
@@ -301,6 +356,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
 template <typename T>
 StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
   const int nt = pool_.size();
+  pack_bf16_kernels();
   std::vector<StepResult> part(nt);
   const uint64_t step = step_;
   pool_.run([&](int t) {
@@ -350,6 +406,7 @@ StepResult Network<T>::compute_gradients(const uint8_t* images, const uint8_t* l
 template <typename T>
 void Network<T>::predict_logits(T* logits, const uint8_t* images, int B) {
   const int nt = pool_.size();
+  pack_bf16_kernels();
   pool_.run([&](int t) {
     Workspace& ws = ws_[t];
     for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {

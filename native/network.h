@@ -66,7 +66,9 @@ struct SpecError : std::invalid_argument {
 template <typename T>
 class Network {
  public:
-  Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa);
+  // precision Bf16 (float networks on CPUs with AVX512-BF16 and isa Avx512 only) runs the convolutions with
+  // bf16 operands; a SpecError otherwise.
+  Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Precision precision = Precision::Fp32);
 
   const NetSpec& spec() const { return spec_; }
   const std::vector<ParamInfo>& param_info() const { return params_info_; }
@@ -74,6 +76,7 @@ class Network {
   size_t image_size() const { return shapes_[0].size(); }
   int threads() const { return pool_.size(); }
   Isa isa() const { return isa_; }
+  Precision precision() const { return precision_; }
 
   T* params() { return params_.data(); }
   T* accumulators() { return accum_.data(); }
@@ -107,6 +110,11 @@ class Network {
     LayerTimes times;
   };
 
+  bool bf16() const { return precision_ == Precision::Bf16; }
+  // bf16 forward (and input-gradient) kernels, packed once per step for all threads: layer i's at
+  // packed_[packed_offset_[i]] (forward) and packed_[packed_offset_[i] + packed_kernel_size] (input gradient)
+  bool bf16_forward(size_t layer) const;
+  void pack_bf16_kernels();
   void build_shapes();
   void init_params();
   void preprocess(T* out, const uint8_t* image, const double* augment) const;
@@ -118,6 +126,7 @@ class Network {
   uint64_t seed_;
   uint64_t step_ = 0;
   Isa isa_;
+  Precision precision_;
   std::vector<Shape> shapes_;          // shapes_[i] = input shape of layer i; shapes_[L] = output
   std::vector<size_t> param_offset_;   // per layer: offset of its kernel (bias follows), or SIZE_MAX
   size_t first_param_layer_ = 0;       // backward stops here
@@ -128,6 +137,8 @@ class Network {
   size_t mask_size_ = 0;
   std::vector<ParamInfo> params_info_;
   std::vector<T> params_, accum_, grad_;
+  std::vector<uint32_t> packed_;
+  std::vector<size_t> packed_offset_;
   std::vector<Workspace> ws_;
   double update_seconds_ = 0;
   ThreadPool pool_;

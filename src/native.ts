@@ -36,6 +36,8 @@ export interface TrainerOptions {
   dtype?: 'float32' | 'float64';
   /** caps the instruction set of the fast kernels (default: the best the CPU has, or ENGINE_ISA) */
   isa?: Isa;
+  /** convolution operands: fp32 (default) or bf16 with fp32 sums (needs AVX512-BF16 and isa avx512) */
+  precision?: 'fp32' | 'bf16';
 }
 
 export interface NativeTrainer {
@@ -49,7 +51,7 @@ export interface NativeTrainer {
   getState(): { step: number; accumulators: FloatArray };
   setState(state: { step: number; accumulators: FloatArray }): void;
   paramLayout(): ParamEntry[];
-  info(): { dtype: string; isa: Isa; threads: number; params: number; seed: number };
+  info(): { dtype: string; isa: Isa; precision: 'fp32' | 'bf16'; threads: number; params: number; seed: number };
   /** seconds per layer (spec order) since the last reset, averaged over threads; reset=true starts over */
   layerTimes(reset?: boolean): { layers: { forward: number; backward: number }[]; preprocess: number; update: number };
   dispose(): void;
@@ -77,6 +79,10 @@ export interface NativeKernels {
   sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): number;
   rmspropUpdate(param: A, accum: A, grad: A, lr: number, rho: number, epsilon: number): void;
   /** isa 'scalar' runs the reference, anything else the tabled version the network uses (identical results) */
+  /** bf16-operand convolutions (AVX512-BF16; a RangeError elsewhere), float32 arrays, the fp32 kernels' arguments */
+  conv3x3ForwardBf16(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean): void;
+  conv3x3BackwardInputBf16(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number): void;
+  conv3x3BackwardWeightBf16(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number): void;
   augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number, isa?: Isa): void;
 }
 
@@ -85,7 +91,7 @@ export interface NativeAddon {
   kernels: NativeKernels;
   /** measured peak GFLOP/s of fp32 FMA (AVX-512) or bf16 dot products (AVX512-BF16) on `threads` threads */
   measurePeak(kind: 'fp32' | 'bf16', threads: number, seconds: number): Promise<number>;
-  buildInfo(): { isa: Isa; cpuIsa: Isa; compiler: string; napiVersion: number; cuda: boolean };
+  buildInfo(): { isa: Isa; cpuIsa: Isa; compiler: string; napiVersion: number; cuda: boolean; bf16: boolean };
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -22,6 +22,7 @@ export function trainCommand(yargs: Argv) {
         .option('model', { type: 'string', default: 'seed7', describe: 'model spec: seed7 or seed5' })
         .option('augment', { type: 'boolean', default: true, describe: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" })
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
+        .option('precision', { type: 'string', choices: ['fp32', 'bf16'], default: 'fp32', describe: 'convolution operands: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16)' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
         .option('quiet', { type: 'boolean', default: false, describe: 'print nothing but errors (and the --json summary)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary on stdout' }),
@@ -45,6 +46,7 @@ export function trainCommand(yargs: Argv) {
           augment: argv.augment,
           isa: argv.isa as Isa | undefined,
           skipBadImages: argv['skip-bad-images'],
+          precision: argv.precision as 'fp32' | 'bf16',
         },
         {
           onLog: (line) => progress.log(line),

@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { UsageError } from '../errors.js';
 import { MODEL_SPECS } from '../model/spec.js';
-import type { Isa } from '../native.js';
+import { native, type Isa } from '../native.js';
 
 export interface TrainOptions {
   /** dataset root holding train/ and val/, each with one folder per class */
@@ -29,7 +29,11 @@ export interface TrainOptions {
   isa?: Isa;
   /** leave out images that fail to decode, with a warning, instead of stopping */
   skipBadImages?: boolean;
+  /** operands of the convolutions: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16); weights stay fp32 */
+  precision?: Precision;
 }
+
+export type Precision = 'fp32' | 'bf16';
 
 export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa'>> & { out?: string; isa?: Isa };
 
@@ -44,6 +48,7 @@ export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' 
   model: 'seed7',
   augment: true,
   skipBadImages: false,
+  precision: 'fp32',
 };
 
 function integerIn(name: string, value: unknown, lo: number, hi: number): number {
@@ -68,6 +73,12 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
   if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(o.rho)}`);
   if (o.isa !== undefined && !['scalar', 'avx2', 'avx512'].includes(o.isa))
     throw new UsageError(`--isa must be scalar, avx2 or avx512, got ${JSON.stringify(o.isa)}`);
+  if (o.precision !== 'fp32' && o.precision !== 'bf16')
+    throw new UsageError(`--precision must be fp32 or bf16, got ${JSON.stringify(o.precision)}`);
+  if (o.precision === 'bf16') {
+    if (!native.buildInfo().bf16) throw new UsageError('--precision bf16 needs a CPU with AVX512-BF16, and this one has none: use fp32');
+    if (o.isa !== undefined && o.isa !== 'avx512') throw new UsageError(`--precision bf16 runs AVX-512 kernels, so it cannot be combined with --isa ${o.isa}`);
+  }
   return {
     data: o.data,
     epochs: integerIn('epochs', o.epochs, 1, 100000),
@@ -83,5 +94,6 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     augment: Boolean(o.augment),
     isa: o.isa,
     skipBadImages: Boolean(o.skipBadImages),
+    precision: o.precision,
   };
 }

@@ -70,7 +70,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
 
   const runDir = await createRunDir(config.out);
-  const trainer = new native.Trainer({ spec, seed: config.seed, threads: config.threads, isa: config.isa });
+  const trainer = new native.Trainer({ spec, seed: config.seed, threads: config.threads, isa: config.isa, precision: config.precision });
   const started = new Date();
   const files = new Set<string>();
   const history: EpochRecord[] = [];
@@ -95,7 +95,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
 
   try {
     await writeRunJson(runDir, runRecord('running'));
-    log(`run directory: ${runDir} (seed ${config.seed}, ${trainer.info().threads} threads, ${trainer.info().isa})`);
+    log(`run directory: ${runDir} (seed ${config.seed}, ${trainer.info().threads} threads, ${trainer.info().isa}, ${trainer.info().precision})`);
 
     const rng = new Rng(config.seed);
     const epochConfig = {

@@ -1,0 +1,303 @@
+// bf16 3x3 convolutions with AVX512-BF16 (vdpbf16ps): operands rounded to bf16 (round to nearest even), products
+// summed in fp32, fp32 in and out. They mirror the fp32 kernels of conv_simd.inc function for function; the
+// reference they are tested against is ref::conv3x3_* in double on bf16-rounded operands (a bf16 x bf16
+// product is exact in fp32, so the only difference is the fp32 summation). Compiled with -mavx512f -mavx512bw
+// -mavx512bf16; called only after a CPU check. No inline templates from shared headers (see conv_simd.inc).
+//
+// vdpbf16ps acc, a, b: acc[i] += a[2i]*b[2i] + a[2i+1]*b[2i+1], 16 fp32 lanes i. The lanes hold 16 output
+// channels; the pair (2i, 2i+1) runs along the reduction:
+//   forward / input gradient: pairs of adjacent input channels, so the input keeps its NHWC layout (Cin padded
+//     to even) and a broadcast dword is one pixel's channel pair; the kernel is packed [ky][pair][Cout][2].
+//   weight gradient: pairs of horizontally adjacent output pixels, so the output gradient is packed
+//     [y][x/2][Cout][2] and the input [y][x][Cin][2] = (in[y][x][ci], in[y][x+1][ci]).
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "conv_bf16.h"
+
+namespace engine::avx512bf16 {
+namespace {
+
+constexpr int L = 16;  // fp32 lanes
+
+struct Scratch {
+  void* p;
+  explicit Scratch(size_t bytes) : p(std::aligned_alloc(64, ((bytes + 63) / 64) * 64)) {}
+  ~Scratch() { std::free(p); }
+  uint16_t* u16() const { return static_cast<uint16_t*>(p); }
+  uint32_t* u32() const { return static_cast<uint32_t*>(p); }
+};
+
+// float -> bf16 bits, round to nearest even (as vcvtneps2bf16 does for finite values)
+inline uint16_t bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// dst [n] = bf16(src [n])
+void to_bf16(uint16_t* dst, const float* src, size_t n) {
+  size_t i = 0;
+  for (; i + L <= n; i += L)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+  for (; i < n; i++) dst[i] = bf16_bits(src[i]);
+}
+
+// dst [n] dwords = (bf16(a[i]), bf16(b[i])): the low half from a
+void interleave_bf16(uint32_t* dst, const float* a, const float* b, size_t n) {
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(a + i)));
+    const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(b + i)));
+    _mm512_storeu_si512(dst + i, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+  }
+  for (; i < n; i++) dst[i] = uint32_t(bf16_bits(a[i])) | (uint32_t(bf16_bits(b[i])) << 16);
+}
+
+inline __m512bh broadcast_pair(const uint32_t* p) { return (__m512bh)_mm512_set1_epi32(int(*p)); }
+inline __m512bh load_pairs(const uint32_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
+
+// ---- forward: out[y, x0 + p, co0 + 16v] for p < PX, v < NV ----
+// in: bf16 pairs [H][W][Cp/2] at pixel (y, x0); wp: packed kernel [3][3*Cp/2][Cout] dwords at column co0.
+template <int NV, int PX>
+inline void conv_tile(float* out, const uint32_t* in, const uint32_t* wp, const float* b, bool relu, int W, int Cp2,
+                      int Cout) {
+  __m512 acc[PX][NV];
+  for (int v = 0; v < NV; v++) {
+    const __m512 bv = _mm512_loadu_ps(b + v * L);
+    for (int p = 0; p < PX; p++) acc[p][v] = bv;
+  }
+  const int span = 3 * Cp2;  // pairs of one kernel row: (kx, channel pair), contiguous in the input row
+  for (int ky = 0; ky < 3; ky++) {
+    const uint32_t* row = in + size_t(ky) * W * Cp2;
+    const uint32_t* wr = wp + size_t(ky) * span * Cout;
+    for (int j = 0; j < span; j++) {
+      __m512bh wv[NV];
+      for (int v = 0; v < NV; v++) wv[v] = load_pairs(wr + size_t(j) * Cout + v * L);
+      for (int p = 0; p < PX; p++) {
+        const __m512bh s = broadcast_pair(row + p * Cp2 + j);
+        for (int v = 0; v < NV; v++) acc[p][v] = _mm512_dpbf16_ps(acc[p][v], s, wv[v]);
+      }
+    }
+  }
+  const __m512 zero = _mm512_setzero_ps();
+  for (int p = 0; p < PX; p++)
+    for (int v = 0; v < NV; v++) {
+      __m512 a = acc[p][v];
+      if (relu) a = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ), a);  // x > 0 ? x : 0
+      _mm512_storeu_ps(out + size_t(p) * Cout + v * L, a);
+    }
+}
+
+template <int NV, int R>
+struct ConvTail {
+  static void run(int r, float* out, const uint32_t* in, const uint32_t* wp, const float* b, bool relu, int W,
+                  int Cp2, int Cout) {
+    if (r == R) conv_tile<NV, R>(out, in, wp, b, relu, W, Cp2, Cout);
+    else ConvTail<NV, R - 1>::run(r, out, in, wp, b, relu, W, Cp2, Cout);
+  }
+};
+template <int NV>
+struct ConvTail<NV, 0> {
+  static void run(int, float*, const uint32_t*, const uint32_t*, const float*, bool, int, int, int) {}
+};
+
+constexpr int tile_for(int nv) { return (32 - nv - 2) / nv; }
+
+// One image: in [H][W][Cp/2] pairs, out [H-2][W-2][Cout] fp32.
+template <int NV>
+void conv_image(float* out, const uint32_t* in, const uint32_t* wp, const float* b, bool relu, int H, int W, int Cp2,
+                int Cout) {
+  constexpr int PX = tile_for(NV);
+  const int Ho = H - 2, Wo = W - 2;
+  for (int y = 0; y < Ho; y++)
+    for (int co0 = 0; co0 < Cout; co0 += NV * L) {
+      const uint32_t* irow = in + size_t(y) * W * Cp2;
+      float* orow = out + size_t(y) * Wo * Cout + co0;
+      int x = 0;
+      for (; x + PX <= Wo; x += PX)
+        conv_tile<NV, PX>(orow + size_t(x) * Cout, irow + size_t(x) * Cp2, wp + co0, b + co0, relu, W, Cp2, Cout);
+      if (x < Wo)
+        ConvTail<NV, PX - 1>::run(Wo - x, orow + size_t(x) * Cout, irow + size_t(x) * Cp2, wp + co0, b + co0, relu,
+                                  W, Cp2, Cout);
+    }
+}
+
+void conv_image_any(float* out, const uint32_t* in, const uint32_t* wp, const float* b, bool relu, int H, int W,
+                    int Cp2, int Cout) {
+  if (Cout % (4 * L) == 0) conv_image<4>(out, in, wp, b, relu, H, W, Cp2, Cout);
+  else if (Cout % (2 * L) == 0) conv_image<2>(out, in, wp, b, relu, H, W, Cp2, Cout);
+  else conv_image<1>(out, in, wp, b, relu, H, W, Cp2, Cout);
+}
+
+// wp [3][3*Cp/2][Cout] dword = (w[ky][kx][2c][co], w[ky][kx][2c+1][co]) from w [3][3][Cin][Cout] (HWIO), with a
+// zero for the channel past an odd Cin. With transpose_flip, the kernel of the input gradient instead:
+// w'[ky][kx][co][ci] = w[2-ky][2-kx][ci][co], whose "input channels" are the Cout of w.
+void pack_kernel_impl(uint32_t* wp, const float* w, int Cin, int Cout, bool transpose_flip) {
+  const int Ci = transpose_flip ? Cout : Cin, Co = transpose_flip ? Cin : Cout;
+  const int Cp2 = (Ci + 1) / 2;
+  auto at = [&](int ky, int kx, int ci, int co) -> float {
+    if (ci >= Ci) return 0.0f;
+    return transpose_flip ? w[((size_t(2 - ky) * 3 + (2 - kx)) * Cin + co) * Cout + ci]
+                          : w[((size_t(ky) * 3 + kx) * Cin + ci) * Cout + co];
+  };
+  for (int ky = 0; ky < 3; ky++)
+    for (int kx = 0; kx < 3; kx++)
+      for (int c2 = 0; c2 < Cp2; c2++)
+        for (int co = 0; co < Co; co++)
+          wp[((size_t(ky) * 3 * Cp2) + size_t(kx) * Cp2 + c2) * Co + co] =
+              uint32_t(bf16_bits(at(ky, kx, 2 * c2, co))) | (uint32_t(bf16_bits(at(ky, kx, 2 * c2 + 1, co))) << 16);
+}
+
+// pairs [H][W][Cp/2] of one image from in [H][W][C] (C odd: a zero channel appended)
+void pack_channels(uint32_t* pairs, const float* in, size_t pixels, int C) {
+  if (C % 2 == 0) {
+    to_bf16(reinterpret_cast<uint16_t*>(pairs), in, pixels * C);
+    return;
+  }
+  const int Cp2 = (C + 1) / 2;
+  uint16_t* h = reinterpret_cast<uint16_t*>(pairs);
+  for (size_t p = 0; p < pixels; p++) {
+    for (int c = 0; c < C; c++) h[p * 2 * Cp2 + c] = bf16_bits(in[p * C + c]);
+    h[p * 2 * Cp2 + C] = 0;
+  }
+}
+
+// ---- weight gradient: dw[ky, j0 + k, co0 + 16v] for k < KB over pixel pairs ----
+// inp: input pairs (in[y][x][c], in[y][x+1][c]) as [H][W*Cin] dwords, at row ky, tap j0; g: output gradient
+// pairs [Ho][Wo2][Cout] dwords at column co0.
+template <int NV, int KB>
+inline void dw_tile(float* dw, const uint32_t* inp, const uint32_t* g, int Ho, int Wo2, int W, int Cin, int Cout) {
+  __m512 acc[KB][NV];
+  for (int k = 0; k < KB; k++)
+    for (int v = 0; v < NV; v++) acc[k][v] = _mm512_setzero_ps();
+  for (int y = 0; y < Ho; y++) {
+    const uint32_t* irow = inp + size_t(y) * W * Cin;
+    const uint32_t* grow = g + size_t(y) * Wo2 * Cout;
+    for (int x2 = 0; x2 < Wo2; x2++) {
+      __m512bh gv[NV];
+      for (int v = 0; v < NV; v++) gv[v] = load_pairs(grow + size_t(x2) * Cout + v * L);
+      const uint32_t* ip = irow + size_t(2 * x2) * Cin;
+      for (int k = 0; k < KB; k++) {
+        const __m512bh s = broadcast_pair(ip + k);
+        for (int v = 0; v < NV; v++) acc[k][v] = _mm512_dpbf16_ps(acc[k][v], s, gv[v]);
+      }
+    }
+  }
+  for (int k = 0; k < KB; k++)
+    for (int v = 0; v < NV; v++) {
+      float* d = dw + size_t(k) * Cout + v * L;
+      _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), acc[k][v]));
+    }
+}
+
+template <int NV, int R>
+struct DwTail {
+  static void run(int r, float* dw, const uint32_t* inp, const uint32_t* g, int Ho, int Wo2, int W, int Cin, int Cout) {
+    if (r == R) dw_tile<NV, R>(dw, inp, g, Ho, Wo2, W, Cin, Cout);
+    else DwTail<NV, R - 1>::run(r, dw, inp, g, Ho, Wo2, W, Cin, Cout);
+  }
+};
+template <int NV>
+struct DwTail<NV, 0> {
+  static void run(int, float*, const uint32_t*, const uint32_t*, int, int, int, int, int) {}
+};
+
+template <int NV>
+void dw_image(float* dw, const uint32_t* g, const uint32_t* inp, int H, int W, int Cin, int Cout) {
+  constexpr int KB = tile_for(NV);
+  const int Ho = H - 2, Wo2 = (W - 1) / 2, span = 3 * Cin;  // Wo2 = ceil((W-2)/2)
+  for (int ky = 0; ky < 3; ky++)
+    for (int co0 = 0; co0 < Cout; co0 += NV * L) {
+      const uint32_t* irow = inp + size_t(ky) * W * Cin;
+      float* dwr = dw + size_t(ky) * span * Cout + co0;
+      int j = 0;
+      for (; j + KB <= span; j += KB) dw_tile<NV, KB>(dwr + size_t(j) * Cout, irow + j, g + co0, Ho, Wo2, W, Cin, Cout);
+      if (j < span)
+        DwTail<NV, KB - 1>::run(span - j, dwr + size_t(j) * Cout, irow + j, g + co0, Ho, Wo2, W, Cin, Cout);
+    }
+}
+
+}  // namespace
+
+size_t packed_kernel_size(int Cin, int Cout) { return size_t(9) * ((Cin + 1) / 2) * Cout; }
+
+void pack_kernel(uint32_t* wp, const float* w, int Cin, int Cout) { pack_kernel_impl(wp, w, Cin, Cout, false); }
+
+void pack_kernel_for_input_gradient(uint32_t* wp, const float* w, int Cin, int Cout) {
+  pack_kernel_impl(wp, w, Cin, Cout, true);
+}
+
+void conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H, int W,
+                            int Cin, int Cout, bool relu) {
+  const int Cp2 = (Cin + 1) / 2;
+  Scratch pairs{size_t(H) * W * Cp2 * 4};
+  for (int n = 0; n < N; n++) {
+    pack_channels(pairs.u32(), in + size_t(n) * H * W * Cin, size_t(H) * W, Cin);
+    conv_image_any(out + size_t(n) * (H - 2) * (W - 2) * Cout, pairs.u32(), wp, b, relu, H, W, Cp2, Cout);
+  }
+}
+
+void conv3x3_forward(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                     int Cout, bool relu) {
+  Scratch wp{packed_kernel_size(Cin, Cout) * 4};
+  pack_kernel(wp.u32(), w, Cin, Cout);
+  conv3x3_forward_packed(out, in, wp.u32(), b, N, H, W, Cin, Cout, relu);
+}
+
+// As in conv_simd.inc: a forward pass over the output gradient padded by 2, with the kernel flipped in space
+// and transposed in channels.
+void conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W, int Cin,
+                                   int Cout) {
+  const int Ho = H - 2, Wo = W - 2, Hp = Ho + 4, Wp = Wo + 4, Cp2 = (Cout + 1) / 2;
+  Scratch padded{size_t(Hp) * Wp * Cp2 * 4}, zero{size_t(Cin) * 4};
+  std::memset(zero.p, 0, size_t(Cin) * 4);
+  std::memset(padded.p, 0, size_t(Hp) * Wp * Cp2 * 4);
+  for (int n = 0; n < N; n++) {
+    for (int y = 0; y < Ho; y++)
+      pack_channels(padded.u32() + ((size_t(y) + 2) * Wp + 2) * Cp2, dout + (size_t(n) * Ho + y) * Wo * Cout, Wo, Cout);
+    conv_image_any(din + size_t(n) * H * W * Cin, padded.u32(), wp, static_cast<const float*>(zero.p), false, Hp, Wp,
+                   Cp2, Cin);
+  }
+}
+
+void conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout) {
+  Scratch wp{packed_kernel_size(Cout, Cin) * 4};
+  pack_kernel_for_input_gradient(wp.u32(), w, Cin, Cout);
+  conv3x3_backward_input_packed(din, dout, wp.u32(), N, H, W, Cin, Cout);
+}
+
+void conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, int Cin,
+                             int Cout) {
+  const int Ho = H - 2, Wo = W - 2, Wo2 = (Wo + 1) / 2;
+  const size_t in_n = size_t(H) * W * Cin;
+  Scratch inp{in_n * 4}, g{size_t(Ho) * Wo2 * Cout * 4}, zero{size_t(Cout) * 4};
+  std::memset(zero.p, 0, size_t(Cout) * 4);
+  for (int n = 0; n < N; n++) {
+    const float* x = in + size_t(n) * in_n;
+    const float* gn = dout + size_t(n) * Ho * Wo * Cout;
+    for (size_t p = 0; p < size_t(Ho) * Wo; p++)
+      for (int co = 0; co < Cout; co++) db[co] += gn[p * Cout + co];
+    // input pairs along x; the last element's partner lies past the image and is taken as 0 (it only ever
+    // meets a zero gradient: the partner of the last pixel of an odd-width row)
+    interleave_bf16(inp.u32(), x, x + Cin, in_n - Cin);
+    interleave_bf16(inp.u32() + in_n - Cin, x + in_n - Cin, static_cast<const float*>(zero.p), size_t(Cin));
+    for (int y = 0; y < Ho; y++) {
+      const float* grow = gn + size_t(y) * Wo * Cout;
+      uint32_t* prow = g.u32() + size_t(y) * Wo2 * Cout;
+      for (int x2 = 0; x2 < Wo / 2; x2++)
+        interleave_bf16(prow + size_t(x2) * Cout, grow + size_t(2 * x2) * Cout, grow + size_t(2 * x2 + 1) * Cout, Cout);
+      if (Wo % 2)
+        interleave_bf16(prow + size_t(Wo / 2) * Cout, grow + size_t(Wo - 1) * Cout, static_cast<const float*>(zero.p),
+                        Cout);
+    }
+    if (Cout % (4 * L) == 0) dw_image<4>(dw, g.u32(), inp.u32(), H, W, Cin, Cout);
+    else if (Cout % (2 * L) == 0) dw_image<2>(dw, g.u32(), inp.u32(), H, W, Cin, Cout);
+    else dw_image<1>(dw, g.u32(), inp.u32(), H, W, Cin, Cout);
+  }
+}
+
+}  // namespace engine::avx512bf16
