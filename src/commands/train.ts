@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { createProgress } from '../report/progress.js';
 import { train } from '../train/train.js';
+import { withDefaultData } from '../data/fetch.js';
 import type { Isa } from '../native.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
 
@@ -11,7 +12,8 @@ export function trainCommand(yargs: Argv) {
     'train the model on DIR/train, validating on DIR/val after every epoch',
     (y) =>
       y
-        .option('data', { type: 'string', default: './data', describe: 'dataset folder with train/ and val/, one subfolder per class' })
+        .option('data', { type: 'string', describe: 'dataset folder with train/ and val/, one subfolder per class (default ./data, fetched when missing)' })
+        .option('fetch', { type: 'boolean', default: true, describe: 'without --data: download ./data when it is missing (--no-fetch: refuse)' })
         .option('epochs', { type: 'string', default: '100', describe: 'epochs (full passes over train)' })
         .option('batch-size', { type: 'string', default: '32', describe: 'images per step; the last batch may be smaller' })
         .option('lr', { type: 'string', default: '0.001', describe: 'RMSprop learning rate' })
@@ -32,7 +34,7 @@ export function trainCommand(yargs: Argv) {
       let totalSteps = 0;
       let stepsDone = 0;
       const summary = await train(
-        {
+        await withDefaultData({
           data: argv.data,
           epochs: parseIntFlag('epochs', argv.epochs),
           batchSize: parseIntFlag('batch-size', argv['batch-size']),
@@ -45,7 +47,7 @@ export function trainCommand(yargs: Argv) {
           augment: argv.augment,
           isa: argv.isa as Isa | undefined,
           skipBadImages: argv['skip-bad-images'],
-        },
+        }, { fetch: argv.fetch, onLog: (line) => progress.log(line) }),
         {
           onLog: (line) => progress.log(line),
           onDecodeProgress: (split, done, total) => {
