@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { createProgress } from '../report/progress.js';
 import { train } from '../train/train.js';
 import { withDefaultData } from '../data/fetch.js';
+import { checkHtmlTarget, writeRunHtmlReport } from '../report/html.js';
 import type { Isa } from '../native.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
 
@@ -26,6 +27,7 @@ export function trainCommand(yargs: Argv) {
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
         .option('quiet', { type: 'boolean', default: false, describe: 'print nothing but errors (and the --json summary)' })
+        .option('html', { type: 'string', describe: 'at the end, write an HTML report of best.safetensors on val (as engine eval --html)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary on stdout' }),
     async (argv) => {
       // With --json, stdout carries only the summary; human lines go to stderr.
@@ -33,6 +35,7 @@ export function trainCommand(yargs: Argv) {
       const progress = createProgress({ stream: human, quiet: argv.quiet });
       let totalSteps = 0;
       let stepsDone = 0;
+      if (argv.html !== undefined) await checkHtmlTarget(argv.html);
       const summary = await train(
         await withDefaultData({
           data: argv.data,
@@ -76,6 +79,8 @@ export function trainCommand(yargs: Argv) {
           `best val_loss ${summary.best.val_loss.toFixed(4)} at epoch ${summary.best.epoch} (val_acc ${summary.best.val_acc.toFixed(4)}), ` +
           `${summary.medianTrainSeconds.toFixed(2)} s/epoch`,
       );
+      if (argv.html !== undefined)
+        human.write(`wrote ${await writeRunHtmlReport(argv.html, { runDir: summary.runDir, data: summary.config.data, bestEpoch: summary.best.epoch })}\n`);
       if (argv.json) {
         const { history: _h, ...rest } = summary;
         process.stdout.write(JSON.stringify(rest) + '\n');
