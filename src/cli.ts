@@ -10,6 +10,7 @@ import { exportCommand } from './commands/export.js';
 import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
 import { dataCommand } from './commands/data.js';
+import { serveDemoCommand } from './commands/serve-demo.js';
 import { ENGINE_VERSION } from './version.js';
 
 function fail(message: string, code: number): never {
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
   cli = evalCommand(cli);
   cli = predictCommand(cli);
   cli = dataCommand(cli);
+  cli = serveDemoCommand(cli);
   await cli.parseAsync();
 }
 
