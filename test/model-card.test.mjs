@@ -60,6 +60,7 @@ test("engine export onnx writes MODEL_CARD.md with the exported model's own val 
     'non-commercial research purposes only',
     '500 training images (198 man, 302 woman) and 75 validation images',
     '| keras_version | 2.1.5 |',
+    '| architecture (spec) | seed7, ',
   ];
   for (const line of expected) assert.ok(card.includes(line), `card lacks ${JSON.stringify(line)}:\n${card}`);
 });

@@ -139,10 +139,11 @@ export async function fetchDataset(opts: FetchOptions = {}): Promise<FetchResult
   if (!(await isEmptyOrMissing(dest))) throw new UsageError(`${dest} already exists and is not empty: remove it or choose another --dest`);
   const manifest = await readManifest(opts.manifest);
 
-  log(`downloading ${url}`);
+  const remote = /^https?:\/\//i.test(url);
+  log(`${remote ? 'downloading' : 'reading'} ${url}`);
   const started = performance.now();
   const archive = await download(url, opts);
-  log(`downloaded ${(archive.length / 1024 / 1024).toFixed(1)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s; verifying ${manifest.size} files`);
+  log(`${remote ? 'downloaded' : 'read'} ${(archive.length / 1024 / 1024).toFixed(1)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s; verifying ${manifest.size} files`);
   const tar = tarBytes(archive, url);
 
   await fs.mkdir(path.dirname(dest), { recursive: true });

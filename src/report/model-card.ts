@@ -116,7 +116,7 @@ export function modelCardMarkdown(input: ModelCardInput): string {
     '',
     '| setting | value |',
     '| --- | --- |',
-    `| model | ${cell(meta.spec.name)} |`,
+    `| architecture (spec) | ${cell(meta.spec.name)}, ${meta.spec.layers.length} layers |`,
     ...config.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`),
     '',
   ];
