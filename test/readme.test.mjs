@@ -80,9 +80,12 @@ test("the seed's table: the README's commands print the README's lines", async (
   for (const line of all[at].lines) out += await runLine(line, cwd);
   const shown = all[at + 1].lines.filter((l) => l.trim() !== '...');
   assert.ok(shown.length > 20);
-  // The README was run in /work/wt7 with ../shared at /work/shared.
+  // Where the README's run happened: its project folder and its shared folder, read off the import line.
+  const imported = shown.map((l) => /^imported (\S+)\/seed\/keras\/weights70\.h5 .* -> (\S+)\/runs\/seed70\/weights70\.safetensors$/.exec(l)).find(Boolean);
+  assert.ok(imported, 'the output block starts with the import line');
+  const [, readmeShared, readmeRoot] = imported;
   for (const line of shown) {
-    const expected = line.replaceAll('/work/wt7', cwd).replaceAll('/work/shared', SHARED);
+    const expected = line.replaceAll(readmeRoot, cwd).replaceAll(readmeShared, SHARED);
     assert.ok(out.includes(expected), `README line not printed:\n${expected}\n--- printed:\n${out}`);
   }
 });
