@@ -9,6 +9,8 @@ import { labelsCommand } from './commands/labels.js';
 import { exportCommand } from './commands/export.js';
 import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
+import { dataCommand } from './commands/data.js';
+import { serveDemoCommand } from './commands/serve-demo.js';
 import { ENGINE_VERSION } from './version.js';
 
 function fail(message: string, code: number): never {
@@ -34,6 +36,8 @@ async function main(): Promise<void> {
   cli = exportCommand(cli);
   cli = evalCommand(cli);
   cli = predictCommand(cli);
+  cli = dataCommand(cli);
+  cli = serveDemoCommand(cli);
   await cli.parseAsync();
 }
 

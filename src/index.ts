@@ -10,7 +10,11 @@ export { Rng, permutation, drawAugmentation, SEED_AUGMENT } from './data/random.
 export { native, type NativeTrainer, type TrainerOptions, type Isa } from './native.js';
 export { importKeras, type ImportKerasOptions } from './keras/import.js';
 export { writeLabels, labelTableText, labelTableNpy, type LabelRow, type LabelFormat } from './labels/labels.js';
-export { buildOnnxModel, exportOnnx, readModelMetadata, loadModelInfo, type ModelInfo } from './onnx/export.js';
+export { buildOnnxModel, exportOnnx, readModelMetadata, loadModelInfo, type ExportOptions, type ModelInfo } from './onnx/export.js';
+export { writeModelCard, modelCardMarkdown, wilsonInterval, MODEL_CARD_NAME, type WrittenModelCard } from './report/model-card.js';
+export { renderHtmlReport, writeHtmlReport, type HtmlReportOptions } from './report/html.js';
+export { serveDemo, type DemoServer, type DemoServerOptions } from './demo/serve.js';
+export { fetchDataset, readManifest, DEFAULT_DATA_URL, type FetchOptions, type FetchResult } from './data/fetch.js';
 export { evaluate, formatReport, resolveTarget, type EvalOptions, type EvalReport, type Misclassified } from './eval/evaluate.js';
 export {
   accuracy,

@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { evaluate, formatReport } from '../eval/evaluate.js';
 import { DEFAULT_BATCH } from '../eval/session.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
+import { writeHtmlReport } from '../report/html.js';
 
 export function evalCommand(yargs: Argv) {
   return yargs.command(
@@ -20,6 +21,7 @@ export function evalCommand(yargs: Argv) {
         .option('threads', { type: 'string', describe: 'onnxruntime threads (default: all cores)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the report as one JSON object' })
         .option('curves', { type: 'boolean', default: false, describe: 'with --json: include the ROC and PR curve points' })
+        .option('html', { type: 'string', describe: 'also write a self-contained HTML page: figures, confusion matrix, curves, misclassified images' })
         .epilog(
           'Without --model or --weights: the newest run under ./runs, its model.onnx (unless best.safetensors is newer) else best.safetensors.',
         ),
@@ -34,12 +36,14 @@ export function evalCommand(yargs: Argv) {
         gpu: argv.gpu,
         threads: parseIntFlag('threads', argv.threads),
       });
+      const page = argv.html !== undefined ? await writeHtmlReport(argv.html, report) : undefined;
       if (argv.json) {
         const { curves, ...rest } = report;
         process.stdout.write(JSON.stringify(argv.curves ? report : rest) + '\n');
       } else {
         process.stdout.write(formatReport(report));
       }
+      if (page) (argv.json ? process.stderr : process.stdout).write(`wrote ${page}\n`);
     },
   );
 }

@@ -19,14 +19,23 @@ export function exportCommand(yargs: Argv) {
           default: false,
           describe: 'take raw uint8 NHWC pixels and do the /255 scaling and NCHW transpose inside the graph',
         })
+        .option('data', { type: 'string', describe: "dataset folder whose val/ MODEL_CARD.md is measured on (default: the checkpoint's training data, else ./data)" })
+        .option('card', { type: 'boolean', default: true, describe: 'write MODEL_CARD.md beside the model (--no-card: do not)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary on stdout' }),
     async (argv) => {
-      const { file, info } = await exportOnnx({ weights: argv.weights, out: argv.out, embedPreprocessing: argv['embed-preprocessing'] });
+      const { file, info, card } = await exportOnnx({
+        weights: argv.weights,
+        out: argv.out,
+        embedPreprocessing: argv['embed-preprocessing'],
+        modelCard: argv.card,
+        data: argv.data,
+      });
       const bytes = (await fs.stat(file)).size;
       const input = { name: info.inputName, dtype: info.dtype, shape: info.inputShape, layout: info.layout };
       const output = { name: info.outputName, dtype: 'float32', shape: info.outputShape };
       if (argv.json) {
-        const summary = { file, bytes, input, output, classes: info.classes, scale: info.scale, resize: info.resize, opset: info.opset, irVersion: info.irVersion };
+        const modelCard = card && { file: card.file, accuracy: card.report?.accuracy ?? null, images: card.report?.images ?? 0, note: card.missingReason };
+        const summary = { file, bytes, input, output, classes: info.classes, scale: info.scale, resize: info.resize, opset: info.opset, irVersion: info.irVersion, modelCard };
         process.stdout.write(JSON.stringify(summary) + '\n');
         return;
       }
@@ -37,6 +46,13 @@ export function exportCommand(yargs: Argv) {
           `${info.resize} resize to ${info.width}x${info.height}\n` +
           `  output ${output.name} ${output.dtype} [${output.shape}] = P(${info.classes[1]}), classes ${info.classes.map((c, i) => `${i}=${c}`).join(' ')}\n`,
       );
+      if (card) {
+        const r = card.report;
+        const figures = r
+          ? `val accuracy ${(r.accuracy * 100).toFixed(2)}% (${r.correct}/${r.images}), ROC AUC ${r.rocAuc.toFixed(4)}`
+          : `no metrics: ${card.missingReason}`;
+        process.stdout.write(`wrote ${card.file} (${figures})\n`);
+      }
     },
   );
 }

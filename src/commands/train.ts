@@ -2,6 +2,8 @@
 import type { Argv } from 'yargs';
 import { createProgress } from '../report/progress.js';
 import { train } from '../train/train.js';
+import { withDefaultData } from '../data/fetch.js';
+import { checkHtmlTarget, writeRunHtmlReport } from '../report/html.js';
 import type { Isa } from '../native.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
 
@@ -11,7 +13,8 @@ export function trainCommand(yargs: Argv) {
     'train the model on DIR/train, validating on DIR/val after every epoch',
     (y) =>
       y
-        .option('data', { type: 'string', default: './data', describe: 'dataset folder with train/ and val/, one subfolder per class' })
+        .option('data', { type: 'string', describe: 'dataset folder with train/ and val/, one subfolder per class (default ./data, fetched when missing)' })
+        .option('fetch', { type: 'boolean', default: true, describe: 'without --data: download ./data when it is missing (--no-fetch: refuse)' })
         .option('epochs', { type: 'string', default: '100', describe: 'epochs (full passes over train)' })
         .option('batch-size', { type: 'string', default: '32', describe: 'images per step; the last batch may be smaller' })
         .option('lr', { type: 'string', default: '0.001', describe: 'RMSprop learning rate' })
@@ -25,6 +28,7 @@ export function trainCommand(yargs: Argv) {
         .option('precision', { type: 'string', choices: ['fp32', 'bf16'], default: 'fp32', describe: 'convolution operands: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16)' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
         .option('quiet', { type: 'boolean', default: false, describe: 'print nothing but errors (and the --json summary)' })
+        .option('html', { type: 'string', describe: 'at the end, write an HTML report of best.safetensors on val (as engine eval --html)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary on stdout' }),
     async (argv) => {
       // With --json, stdout carries only the summary; human lines go to stderr.
@@ -32,8 +36,9 @@ export function trainCommand(yargs: Argv) {
       const progress = createProgress({ stream: human, quiet: argv.quiet });
       let totalSteps = 0;
       let stepsDone = 0;
+      if (argv.html !== undefined) await checkHtmlTarget(argv.html);
       const summary = await train(
-        {
+        await withDefaultData({
           data: argv.data,
           epochs: parseIntFlag('epochs', argv.epochs),
           batchSize: parseIntFlag('batch-size', argv['batch-size']),
@@ -47,7 +52,7 @@ export function trainCommand(yargs: Argv) {
           isa: argv.isa as Isa | undefined,
           skipBadImages: argv['skip-bad-images'],
           precision: argv.precision as 'fp32' | 'bf16',
-        },
+        }, { fetch: argv.fetch, onLog: (line) => progress.log(line) }),
         {
           onLog: (line) => progress.log(line),
           onDecodeProgress: (split, done, total) => {
@@ -76,6 +81,8 @@ export function trainCommand(yargs: Argv) {
           `best val_loss ${summary.best.val_loss.toFixed(4)} at epoch ${summary.best.epoch} (val_acc ${summary.best.val_acc.toFixed(4)}), ` +
           `${summary.medianTrainSeconds.toFixed(2)} s/epoch`,
       );
+      if (argv.html !== undefined)
+        human.write(`wrote ${await writeRunHtmlReport(argv.html, { runDir: summary.runDir, data: summary.config.data, bestEpoch: summary.best.epoch })}\n`);
       if (argv.json) {
         const { history: _h, ...rest } = summary;
         process.stdout.write(JSON.stringify(rest) + '\n');

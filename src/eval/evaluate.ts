@@ -20,6 +20,8 @@ export interface EvalOptions extends ModelChoice {
   batchSize?: number;
   /** predicted positive iff P(positive) > threshold (default 0.5, Keras' round()) */
   threshold?: number;
+  /** images classified so far, after each batch */
+  onProgress?(done: number, total: number): void;
 }
 
 const isDir = async (p: string) => (await fs.stat(p).catch(() => null))?.isDirectory() ?? false;
@@ -64,7 +66,7 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   try {
     const labels = modelLabels(listing.classes, listing.labels, model, dir);
     const t0 = performance.now();
-    const scores = await scoreFiles(model, listing.files, batchSize);
+    const scores = await scoreFiles(model, listing.files, batchSize, {}, opts.onProgress);
     const decodeAndInferSeconds = (performance.now() - t0) / 1000;
 
     const classes = model.info.classes as [string, string];

@@ -96,8 +96,14 @@ export async function runModel(model: LoadedModel, pixels: Uint8Array, n: number
  */
 export const DEFAULT_BATCH = 8;
 
-/** P(positive) for every file; batch k+1 decodes while batch k runs. */
-export async function scoreFiles(model: LoadedModel, files: readonly string[], batchSize: number, opts: DecodeOptions = {}): Promise<Float32Array> {
+/** P(positive) for every file; batch k+1 decodes while batch k runs. `onProgress` hears of each finished batch. */
+export async function scoreFiles(
+  model: LoadedModel,
+  files: readonly string[],
+  batchSize: number,
+  opts: DecodeOptions = {},
+  onProgress?: (done: number, total: number) => void,
+): Promise<Float32Array> {
   const size = imageBytes(model.info);
   const slots = Math.min(batchSize, files.length) * size;
   const buffers = [new Uint8Array(slots), new Uint8Array(slots)];
@@ -115,6 +121,7 @@ export async function scoreFiles(model: LoadedModel, files: readonly string[], b
     if (k + 1 < batches) pending = decode(k + 1);
     const n = Math.min(batchSize, files.length - k * batchSize);
     scores.set(await runModel(model, buffers[k % 2], n, scratch), k * batchSize);
+    onProgress?.(k * batchSize + n, files.length);
   }
   return scores;
 }

@@ -12,6 +12,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { runsNewestFirst } from '../train/run-dir.js';
 import { ENGINE_VERSION } from '../version.js';
+import type { WrittenModelCard } from '../report/model-card.js';
 
 const { onnx } = onnxProto;
 type Dim = number | string;
@@ -358,9 +359,13 @@ export interface ExportOptions {
   embedPreprocessing?: boolean;
   /** default: runs/ in the current folder */
   runsDir?: string;
+  /** write MODEL_CARD.md beside the model, with its figures on <data>/val (default true) */
+  modelCard?: boolean;
+  /** dataset folder whose val/ the model card measures (default: the checkpoint's training data, else ./data) */
+  data?: string;
 }
 
-export async function exportOnnx(opts: ExportOptions = {}): Promise<{ file: string; info: ModelInfo }> {
+export async function exportOnnx(opts: ExportOptions = {}): Promise<{ file: string; info: ModelInfo; card?: WrittenModelCard }> {
   const weights = opts.weights ?? (await newestRunWeights(opts.runsDir ?? 'runs'));
   const ckpt = await loadCheckpoint(weights);
   const bytes = buildOnnxModel(ckpt, { embedPreprocessing: opts.embedPreprocessing });
@@ -369,5 +374,10 @@ export async function exportOnnx(opts: ExportOptions = {}): Promise<{ file: stri
   if (stat?.isDirectory()) throw new InputError(`output ${file} is a folder: name the .onnx file to write`);
   await fs.mkdir(path.dirname(file), { recursive: true });
   await writeFileAtomic(file, bytes);
-  return { file, info: readModelMetadata(bytes, file) };
+  const info = readModelMetadata(bytes, file);
+  if (opts.modelCard === false) return { file, info };
+  // Imported at call time: the card evaluates the model, and evaluation reads models with this module.
+  const { writeModelCard } = await import('../report/model-card.js');
+  const card = await writeModelCard({ modelFile: file, weightsFile: weights, meta: ckpt.meta, params: ckpt.params.length, data: opts.data });
+  return { file, info, card };
 }

@@ -14,6 +14,8 @@ export interface PredictOptions extends ModelChoice {
   annotate?: string;
   /** predicted classes[1] iff P(classes[1]) > threshold (default 0.5) */
   threshold?: number;
+  /** images classified so far, after each batch */
+  onProgress?(done: number, total: number): void;
 }
 
 export interface Prediction {
@@ -50,7 +52,7 @@ export async function predict(opts: PredictOptions): Promise<Prediction[]> {
   const model = await loadModel(opts);
   let scores: Float32Array;
   try {
-    scores = await scoreFiles(model, opts.images, DEFAULT_BATCH, { autoOrient: true });
+    scores = await scoreFiles(model, opts.images, DEFAULT_BATCH, { autoOrient: true }, opts.onProgress);
   } finally {
     await model.session.release();
   }

@@ -1,0 +1,27 @@
+// @ts-check
+// The library in a few lines: train, export (with its model card), evaluate on val, classify an image.
+//   node examples/library.mjs [DATA=./data] [EPOCHS=3] [OUT=runs/library-example]
+// Run from the project folder (or anywhere `engine` is installed); tests run it on a small dataset.
+import { train, exportOnnx, evaluate, formatReport, predict, listSplit } from 'engine';
+
+const [data = './data', epochs = '3', out = 'runs/library-example'] = process.argv.slice(2);
+
+const run = await train(
+  { data, epochs: Number(epochs), seed: 1, out, saveEvery: 0 },
+  { onEpoch: (r) => console.log(`epoch ${r.epoch}: val_acc ${r.val_acc.toFixed(4)}`) },
+);
+const { file, card } = await exportOnnx({ weights: `${run.runDir}/best.safetensors`, data });
+console.log(`exported ${file}; model card ${card?.file}`);
+
+const report = await evaluate({
+  target: 'val',
+  data,
+  model: file,
+  onProgress: (done, total) => process.stderr.write(`\rclassified ${done}/${total}`),
+});
+process.stderr.write('\n');
+console.log(formatReport(report).split('\n').slice(0, 3).join('\n'));
+
+const { files } = await listSplit(report.dir);
+const [p] = await predict({ images: [files[0]], model: file });
+console.log(`${p.file}: ${p.class} (p = ${p.probability.toFixed(4)})`);

@@ -1,0 +1,102 @@
+// `engine serve-demo`: a local web server for demo/ (a page that classifies an image entirely in the browser
+// with onnxruntime-web), the model it runs and onnxruntime-web's WebAssembly files from node_modules. Only
+// a fixed list of files is served; nothing comes from a CDN.
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EngineError, UsageError } from '../errors.js';
+import { checkFeedable } from '../eval/feed.js';
+import { readModelSource, type ModelSource } from '../eval/model-source.js';
+import { readModelMetadata } from '../onnx/export.js';
+
+const DEMO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'demo');
+const DEMO_FILES = ['index.html', 'demo.js', 'preprocess.js'];
+/** The wasm-only ESM build of onnxruntime-web and the WebAssembly module it loads. */
+const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.onnx': 'application/octet-stream',
+};
+// Everything from this server; WebAssembly compiled in place; images the user picks shown as blob: URLs.
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:";
+
+function ortDistDir(): string {
+  try {
+    return path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+  } catch {
+    throw new EngineError('engine serve-demo needs onnxruntime-web (a devDependency: run npm ci, or npm install onnxruntime-web)');
+  }
+}
+
+export interface DemoServerOptions extends ModelSource {
+  /** default 8000; 0 picks a free port */
+  port?: number;
+  /** default 127.0.0.1 (this machine only) */
+  host?: string;
+}
+
+export interface DemoServer {
+  url: string;
+  /** the model's source: its file, or 'in-memory from <weights>' */
+  model: string;
+  close(): Promise<void>;
+}
+
+export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServer> {
+  const port = opts.port ?? 8000;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number in [0, 65535]; got ${port}`);
+  const host = opts.host ?? '127.0.0.1';
+  const { bytes, source } = await readModelSource(opts);
+  const info = readModelMetadata(bytes, source);
+  checkFeedable(info, source);
+  const modelInfo = JSON.stringify({ ...info, source });
+
+  const files = new Map<string, string>();
+  for (const f of DEMO_FILES) files.set(`/${f}`, path.join(DEMO_DIR, f));
+  const ort = ortDistDir();
+  for (const f of ORT_FILES) files.set(`/ort/${f}`, path.join(ort, f));
+  for (const [, file] of files) await fs.access(file).catch(() => {
+    throw new EngineError(`engine serve-demo: ${file} is missing from the installation`);
+  });
+
+  const server = http.createServer(async (req, res) => {
+    const headers = {
+      'content-security-policy': CSP,
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+      'cache-control': 'no-store',
+    };
+    const route = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const send = (status: number, body: string | Uint8Array, type: string) => {
+      res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(body) }).end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n', 'text/plain');
+    if (route === '/model.onnx') return send(200, bytes, TYPES['.onnx']);
+    if (route === '/model-info.json') return send(200, modelInfo, TYPES['.json']);
+    const file = files.get(route === '/' ? '/index.html' : route);
+    if (!file) return send(404, 'not found\n', 'text/plain');
+    try {
+      send(200, await fs.readFile(file), TYPES[path.extname(file)] ?? 'application/octet-stream');
+    } catch (err) {
+      send(500, `cannot read ${path.basename(file)}: ${(err as Error).message}\n`, 'text/plain');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new UsageError(`--port ${port}: the port is in use on ${host}; choose another (0 picks a free one)`) : err),
+    );
+    server.listen(port, host, resolve);
+  });
+  const address = server.address() as { port: number };
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}/`,
+    model: source,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,139 @@
+// The browser demo: demo/preprocess.js mirrors the CLI's preprocessing (checked in Node against src/), and
+// `engine serve-demo` serves a page that, in headless Chromium, classifies images exactly as `engine predict`
+// does for the same model (skipped, with the reason, where Chromium is missing).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import * as demo from '../demo/preprocess.js';
+import { loadImageResized, nearestIndicesPIL, resizeNearestPIL } from '../dist/src/data/decode.js';
+import { inputTensor } from '../dist/src/eval/feed.js';
+import { sigmoidFloat32 } from '../dist/src/eval/session.js';
+import { CELEBA, CLI, ROOT, SHARED, rng, runCli, tempDir } from './helpers.mjs';
+import { browserSkipReason, launchChromium } from './browser.mjs';
+
+const cleanups = [];
+const suite = { after: (fn) => cleanups.push(fn) };
+after(() => Promise.all(cleanups.map((fn) => fn())));
+
+test('demo/preprocess.js computes what the CLI computes: PIL-nearest indices, resize, input tensor, sigmoid', () => {
+  for (let src = 1; src <= 260; src++) for (const dst of [1, 7, 150, 151, 299]) assert.deepEqual(demo.nearestIndicesPIL(src, dst), nearestIndicesPIL(src, dst), `${src} -> ${dst}`);
+  const next = rng(3);
+  const [w, h] = [178, 218];
+  const rgba = Uint8Array.from({ length: w * h * 4 }, () => Math.floor(next() * 256));
+  const rgb = new Uint8Array(w * h * 3);
+  for (let p = 0; p < w * h; p++) rgb.set(rgba.subarray(p * 4, p * 4 + 3), p * 3);
+  const expected = new Uint8Array(150 * 150 * 3);
+  resizeNearestPIL(expected, rgb, w, h, 150, 150);
+  const resized = demo.resizeRgbaNearestPIL(rgba, w, h, 150, 150);
+  assert.deepEqual(resized, expected);
+  for (const info of [
+    { height: 150, width: 150, layout: 'NCHW', dtype: 'float32', scale: 1 / 255 },
+    { height: 150, width: 150, layout: 'NHWC', dtype: 'float32', scale: 1 / 255 },
+    { height: 150, width: 150, layout: 'NHWC', dtype: 'uint8', scale: 1 },
+    { height: 150, width: 150, layout: 'NCHW', dtype: 'uint8', scale: 1 },
+  ]) {
+    const mine = demo.inputData(info, resized);
+    const cli = inputTensor(info, resized, 1);
+    assert.deepEqual(mine.dims, cli.dims);
+    assert.equal(mine.type, cli.type);
+    assert.deepEqual(Array.from(mine.data), Array.from(cli.data), `${info.layout} ${info.dtype}`);
+  }
+  for (const z of [-30, -3.2, -1e-3, 0, 0.7, 5.5, 17, 40]) assert.equal(demo.sigmoidFloat32(z), sigmoidFloat32(z));
+  assert.deepEqual(demo.predictionOf(['man', 'woman'], 0.5).class, 'man'); // Keras' round: 0.5 is not positive
+});
+
+/** `engine serve-demo` in a child process; resolves its URL once it listens. */
+function startServer(args) {
+  const child = spawn(process.execPath, [CLI, 'serve-demo', ...args], { cwd: ROOT });
+  let out = '';
+  let err = '';
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const url = new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /demo at (http:\/\/\S+) /.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.stderr.on('data', (d) => (err += d));
+    exited.then(({ code }) => reject(new Error(`serve-demo exited with ${code}: ${err}`)));
+  });
+  return { child, url, exited, stderr: () => err };
+}
+
+let model, server, base;
+before(async () => {
+  const dir = await tempDir(suite);
+  const weights = path.join(dir, 'w70.safetensors');
+  assert.equal((await runCli(['import', 'keras', path.join(SHARED, 'seed/keras/weights70.h5'), '-o', weights])).code, 0);
+  model = path.join(dir, 'seed70.onnx');
+  assert.equal((await runCli(['export', 'onnx', '--weights', weights, '-o', model, '--no-card'])).code, 0);
+  server = startServer(['--model', model, '--port', '0']);
+  suite.after(() => server.child.exitCode === null && server.child.signalCode === null && server.child.kill('SIGKILL'));
+  base = await server.url;
+});
+
+test('engine serve-demo serves the page, the model, its metadata and onnxruntime-web, and nothing else', async () => {
+  const page = await fetch(base);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-security-policy'), /default-src 'self'/);
+  assert.match(await page.text(), /<input id="file" type="file"/);
+  const info = await (await fetch(new URL('model-info.json', base))).json();
+  assert.deepEqual(info.classes, ['man', 'woman']);
+  assert.equal(info.source, model);
+  const bytes = Buffer.from(await (await fetch(new URL('model.onnx', base))).arrayBuffer());
+  assert.deepEqual(bytes, await fs.readFile(model));
+  const wasm = await fetch(new URL('ort/ort-wasm-simd-threaded.wasm', base));
+  assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+  await wasm.arrayBuffer();
+  for (const p of ['package.json', 'ort/../../package.json', 'src/cli.ts', 'ort/ort.node.min.mjs']) assert.equal((await fetch(new URL(p, base))).status, 404, p);
+  const busy = await runCli(['serve-demo', '--model', model, '--port', new URL(base).port]);
+  assert.equal(busy.code, 2);
+  assert.match(busy.stderr, /the port is in use/);
+});
+
+test('in headless Chromium the page classifies val images exactly as engine predict does', async (t) => {
+  const reason = await browserSkipReason();
+  if (reason) return t.skip(reason);
+  const images = [];
+  for (const cls of ['man', 'woman']) {
+    const files = (await fs.readdir(path.join(CELEBA, 'val', cls))).sort();
+    images.push(...[files[0], files[5], files[11]].map((f) => path.join(CELEBA, 'val', cls, f)));
+  }
+  images.push(path.join(SHARED, 'data', 'test1.jpg')); // 600x600 with an EXIF orientation
+  const cli = await runCli(['predict', ...images, '--model', model, '--json']);
+  assert.equal(cli.code, 0, cli.stderr);
+  const expected = JSON.parse(cli.stdout);
+
+  const context = await launchChromium(t);
+  const tab = await context.newPage();
+  const requests = [];
+  const problems = [];
+  tab.on('request', (req) => requests.push(req.url()));
+  tab.on('console', (msg) => msg.type() === 'error' && problems.push(msg.text()));
+  tab.on('pageerror', (err) => problems.push(err.message));
+  await tab.goto(base);
+  await tab.waitForSelector('#status[data-state=ready]', { timeout: 60_000 });
+  let worstPixel = 0;
+  for (const [i, image] of images.entries()) {
+    await tab.setInputFiles('#file', image);
+    await tab.waitForFunction((name) => document.getElementById('result').dataset.file === name && document.getElementById('result').dataset.state === 'done', path.basename(image), { timeout: 30_000 });
+    const shown = await tab.evaluate(() => ({ ...document.getElementById('result').dataset, input: Array.from(window.engineDemoLastInput) }));
+    assert.equal(shown.class, expected[i].class, image);
+    assert.ok(Math.abs(Number(shown.probability) - expected[i].probability) <= 1e-5, `${image}: browser ${shown.probability}, CLI ${expected[i].probability}`);
+    const sharpPixels = await loadImageResized(image, 150, 150, new Uint8Array(150 * 150 * 3), { autoOrient: true });
+    worstPixel = Math.max(worstPixel, shown.input.reduce((m, v, k) => Math.max(m, Math.abs(v - sharpPixels[k])), 0));
+  }
+  t.diagnostic(`largest difference between Chromium's and sharp's decoded, resized pixels: ${worstPixel} (of 255)`);
+  assert.equal(worstPixel, 0, "Chromium's JPEG decode differs from sharp's");
+  assert.deepEqual(problems, []);
+  const origin = new URL(base).origin;
+  assert.deepEqual(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:')), []);
+  await tab.screenshot({ path: path.join(await tempDir(t), 'demo.png') });
+});
+
+test('serve-demo stops cleanly on SIGTERM', async () => {
+  server.child.kill('SIGTERM');
+  assert.deepEqual(await server.exited, { code: 0, signal: null }, server.stderr());
+});

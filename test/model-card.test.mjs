@@ -1,0 +1,95 @@
+// MODEL_CARD.md beside an exported model: the val figures are those `engine eval` reports for the same file,
+// the accuracy's Wilson interval is right, the training config comes from the checkpoint, and without val data
+// the card says why it has no figures.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { wilsonInterval } from '../dist/src/report/model-card.js';
+import { train } from '../dist/src/train/train.js';
+import { CELEBA, SHARED, runCli, smallDataset, tempDir } from './helpers.mjs';
+
+const Z = 1.959963984540054;
+const pct = (x, d = 2) => `${(x * 100).toFixed(d)}%`;
+
+test('wilsonInterval: both ends solve (p^ - p)^2 = z^2 p (1 - p) / n; 0/n and n/n end at 0 and 1', () => {
+  for (const [k, n] of [[72, 75], [1, 10], [37, 40], [5, 5], [0, 8]]) {
+    const [lo, hi] = wilsonInterval(k, n);
+    assert.ok(lo <= k / n && k / n <= hi, `${k}/${n}: [${lo}, ${hi}]`);
+    for (const p of [lo, hi]) {
+      if ((p === 0 && k === 0) || (p === 1 && k === n)) continue;
+      assert.ok(Math.abs((k / n - p) ** 2 - (Z * Z * p * (1 - p)) / n) < 1e-12, `${k}/${n} end ${p}`);
+    }
+  }
+  assert.deepEqual(wilsonInterval(0, 8).map((x) => +x.toFixed(12)), [0, +((Z * Z) / (8 + Z * Z)).toFixed(12)]);
+  assert.equal(wilsonInterval(5, 5)[1], 1);
+  const [lo, hi] = wilsonInterval(72, 75);
+  assert.equal(pct(lo, 1), '88.9%');
+  assert.equal(pct(hi, 1), '98.6%');
+  assert.ok(wilsonInterval(0, 0).every(Number.isNaN));
+});
+
+test("engine export onnx writes MODEL_CARD.md with the exported model's own val figures (= engine eval val)", async (t) => {
+  const dir = await tempDir(t);
+  const weights = path.join(dir, 'w70.safetensors');
+  const imported = await runCli(['import', 'keras', path.join(SHARED, 'seed/keras/weights70.h5'), '-o', weights]);
+  assert.equal(imported.code, 0, imported.stderr);
+  const model = path.join(dir, 'out', 'seed70.onnx');
+  const exported = await runCli(['export', 'onnx', '--weights', weights, '-o', model, '--data', CELEBA]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const cardFile = path.join(dir, 'out', 'MODEL_CARD.md');
+  assert.match(exported.stdout, /wrote .*MODEL_CARD\.md \(val accuracy 96\.00% \(72\/75\), ROC AUC 0\.9603\)/);
+  assert.deepEqual((await fs.readdir(path.join(dir, 'out'))).sort(), ['MODEL_CARD.md', 'seed70.onnx'], 'no temp files left');
+
+  const ev = await runCli(['eval', 'val', '--data', CELEBA, '--model', model, '--json']);
+  assert.equal(ev.code, 0, ev.stderr);
+  const r = JSON.parse(ev.stdout);
+  assert.equal(r.correct, 72); // the seed's own figure for its weights70.h5
+  const card = await fs.readFile(cardFile, 'utf8');
+  const [lo, hi] = wilsonInterval(r.correct, r.images);
+  const expected = [
+    `| accuracy | ${pct(r.accuracy)} (${r.correct}/${r.images}) |`,
+    `| accuracy, 95% confidence interval (Wilson) | ${pct(lo, 1)} to ${pct(hi, 1)} |`,
+    `| average precision, man | ${pct(r.rankedAveragePrecision.man)} (ties grouped: ${pct(r.averagePrecision.man)}) |`,
+    `| average precision, woman | ${pct(r.rankedAveragePrecision.woman)} (ties grouped: ${pct(r.averagePrecision.woman)}) |`,
+    `| mean average precision | ${pct(r.rankedMAP)} (ties grouped: ${pct(r.mAP)}) |`,
+    `| ROC AUC | ${r.rocAuc.toFixed(4)} |`,
+    `| man | ${r.confusion.matrix[0][0]} | ${r.confusion.matrix[0][1]} |`,
+    `| woman | ${r.confusion.matrix[1][0]} | ${r.confusion.matrix[1][1]} |`,
+    'Not for decisions about people',
+    'non-commercial research purposes only',
+    '500 training images (198 man, 302 woman) and 75 validation images',
+    '| keras_version | 2.1.5 |',
+    '| architecture (spec) | seed7, ',
+  ];
+  for (const line of expected) assert.ok(card.includes(line), `card lacks ${JSON.stringify(line)}:\n${card}`);
+});
+
+test("a trained run's card lists its config; without val data it says why; --no-card writes none", async (t) => {
+  const data = await smallDataset(t);
+  const dir = await tempDir(t);
+  const run = await train({ data, epochs: 1, batchSize: 8, seed: 11, out: path.join(dir, 'run'), saveEvery: 0 });
+  const weights = path.join(run.runDir, 'best.safetensors');
+
+  // default data: the checkpoint's own training data
+  const ok = await runCli(['export', 'onnx', '--weights', weights, '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const summary = JSON.parse(ok.stdout);
+  assert.equal(summary.modelCard.file, path.join(run.runDir, 'MODEL_CARD.md'));
+  assert.equal(summary.modelCard.images, 8);
+  const card = await fs.readFile(summary.modelCard.file, 'utf8');
+  for (const line of ['| seed | 11 |', '| epochs | 1 |', '| batchSize | 8 |', '| lr | 0.001 |', 'trained on 16 images and validated on 8', `val_acc ${run.best.val_acc.toFixed(4)}`])
+    assert.ok(card.includes(line), `card lacks ${line}:\n${card}`);
+
+  const elsewhere = path.join(dir, 'nodata');
+  const none = await runCli(['export', 'onnx', '--weights', weights, '-o', path.join(elsewhere, 'm.onnx'), '--data', path.join(dir, 'missing')]);
+  assert.equal(none.code, 0, none.stderr);
+  const noFigures = await fs.readFile(path.join(elsewhere, 'MODEL_CARD.md'), 'utf8');
+  assert.ok(noFigures.includes(`Not measured: ${path.join(dir, 'missing', 'val')} is not a folder`), noFigures);
+  assert.ok(!noFigures.includes('| accuracy |'));
+
+  const bare = path.join(dir, 'bare');
+  const noCard = await runCli(['export', 'onnx', '--weights', weights, '-o', path.join(bare, 'm.onnx'), '--no-card']);
+  assert.equal(noCard.code, 0, noCard.stderr);
+  assert.deepEqual(await fs.readdir(bare), ['m.onnx']);
+});
