@@ -4,6 +4,7 @@ import { createProgress } from '../report/progress.js';
 import { train } from '../train/train.js';
 import type { Isa } from '../native.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
+import { givenFlags, onlyGiven } from './given-flags.js';
 
 export function trainCommand(yargs: Argv) {
   return yargs.command(
@@ -23,6 +24,7 @@ export function trainCommand(yargs: Argv) {
         .option('augment', { type: 'boolean', default: true, describe: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" })
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
+        .option('resume', { type: 'string', describe: 'continue the interrupted run in this folder from its newest checkpoint (its recorded config)' })
         .option('quiet', { type: 'boolean', default: false, describe: 'print nothing but errors (and the --json summary)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary on stdout' }),
     async (argv) => {
@@ -31,8 +33,7 @@ export function trainCommand(yargs: Argv) {
       const progress = createProgress({ stream: human, quiet: argv.quiet });
       let totalSteps = 0;
       let stepsDone = 0;
-      const summary = await train(
-        {
+      const options = {
           data: argv.data,
           epochs: parseIntFlag('epochs', argv.epochs),
           batchSize: parseIntFlag('batch-size', argv['batch-size']),
@@ -45,7 +46,11 @@ export function trainCommand(yargs: Argv) {
           augment: argv.augment,
           isa: argv.isa as Isa | undefined,
           skipBadImages: argv['skip-bad-images'],
-        },
+      };
+      // Resuming: only the flags typed count (yargs' defaults would look like conflicts with the recorded config).
+      const resume = argv.resume === undefined ? {} : { ...onlyGiven(options, givenFlags(undefined, ['augment', 'skip-bad-images'])), resume: argv.resume };
+      const summary = await train(
+        argv.resume === undefined ? options : resume,
         {
           onLog: (line) => progress.log(line),
           onDecodeProgress: (split, done, total) => {
@@ -54,8 +59,8 @@ export function trainCommand(yargs: Argv) {
             if (done === total) progress.end();
           },
           onEpochStart: (epoch, epochs, batches) => {
-            if (epoch === 1) {
-              totalSteps = epochs * batches;
+            if (totalSteps === 0) {
+              totalSteps = (epochs - epoch + 1) * batches;
               progress.start(totalSteps, 'train');
             }
           },

@@ -1,6 +1,6 @@
 // One pass over a split: the training epoch (shuffle, augmentation draws, one native step per batch) and the
 // evaluation pass. Shared by `engine train` and the benchmarks so that both time the same work.
-import { EngineError } from '../errors.js';
+import { checkStepFinite } from './diverged.js';
 import { IMAGE_BYTES, type ImageSet } from '../data/decode.js';
 import { AUGMENT_STRIDE, drawAugmentation, permutation, type Rng } from '../data/random.js';
 import type { NativeTrainer, OptimizerConfig } from '../native.js';
@@ -20,7 +20,7 @@ export interface EpochResult {
 
 /**
  * Trains one epoch: a permutation of `set` drawn from `rng`, then per batch the augmentation parameters (also
- * from `rng`) and one native step. A non-finite loss stops with an error naming the epoch and step.
+ * from `rng`) and one native step. A NaN/Inf loss or weight stops with TrainingDiverged naming the epoch and step.
  */
 export async function trainEpoch(
   trainer: NativeTrainer,
@@ -49,8 +49,7 @@ export async function trainEpoch(
     if (cfg.augment) drawAugmentation(augment, n, rng);
     const aug = cfg.augment ? augment.subarray(0, n * AUGMENT_STRIDE) : null;
     const r = await trainer.trainStep(images.subarray(0, n * IMAGE_BYTES), labels.subarray(0, n), aug, cfg.optimizer);
-    if (!Number.isFinite(r.loss))
-      throw new EngineError(`training diverged: the loss is ${r.loss} at epoch ${epoch}, step ${b + 1}/${batches} (try a smaller --lr)`, 1);
+    checkStepFinite(r.loss, trainer.getParams(), epoch, b + 1, batches, () => trainer.getState().step);
     lossSum += r.loss * n;
     correct += r.correct;
     onBatch?.(b + 1, batches, lossSum / (start + n));

@@ -29,11 +29,13 @@ export interface TrainOptions {
   isa?: Isa;
   /** leave out images that fail to decode, with a warning, instead of stopping */
   skipBadImages?: boolean;
+  /** continue the interrupted run in this folder (its recorded config; see train/resume.ts) */
+  resume?: string;
 }
 
-export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa'>> & { out?: string; isa?: Isa };
+export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa' | 'resume'>> & { out?: string; isa?: Isa };
 
-export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads'>>> = {
+export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads' | 'resume'>>> = {
   data: './data',
   epochs: 100,
   batchSize: 32,
@@ -72,7 +74,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     data: o.data,
     epochs: integerIn('epochs', o.epochs, 1, 100000),
     batchSize: integerIn('batch-size', o.batchSize, 1, 65536),
-    lr: positiveNumber('lr', o.lr, 10),
+    lr: positiveNumber('lr', o.lr, 1e6),
     rho,
     epsilon: positiveNumber('epsilon', o.epsilon, 1),
     seed: o.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : integerIn('seed', o.seed, 0, 2 ** 32 - 1),

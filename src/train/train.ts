@@ -1,6 +1,8 @@
 // `engine train` as a library function: load and check the data, then one native call per batch, with
 // validation, history, plots, checkpoints and run.json after each epoch. Data order and augmentation are drawn
 // here from a seeded RNG; the native engine owns the weights, the optimizer state and the dropout masks.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
 import { listSplit, resolveSplitDir } from '../data/discover.js';
@@ -15,6 +17,8 @@ import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { evaluateSplit, trainEpoch } from './epoch.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
 import { createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
+import { openResume } from './resume.js';
+import { TrainingDiverged } from './diverged.js';
 
 export interface TrainEvents {
   /** one line of news (data loaded, files written, warnings) */
@@ -50,7 +54,8 @@ function median(xs: number[]): number {
 }
 
 export async function train(options: TrainOptions = {}, events: TrainEvents = {}): Promise<TrainSummary> {
-  const config = resolveTrainOptions(options);
+  const resume = options.resume !== undefined ? await openResume(options.resume, options) : undefined;
+  const config = resume?.config ?? resolveTrainOptions(options);
   const log = (line: string) => events.onLog?.(line);
   const spec = modelSpec(config.model);
 
@@ -69,15 +74,21 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     if (set.size === 0) throw new EngineError(`no usable images in the ${name} split`);
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
 
-  const runDir = await createRunDir(config.out);
+  if (resume) checkSameData(resume.record, trainSet.size, valSet.size, trainList.classes);
+  const runDir = resume?.runDir ?? (await createRunDir(config.out));
   const trainer = new native.Trainer({ spec, seed: config.seed, threads: config.threads, isa: config.isa });
   const started = new Date();
-  const files = new Set<string>();
-  const history: EpochRecord[] = [];
-  let best: EpochRecord | undefined;
+  const files = new Set<string>(resume ? await existingRunFiles(runDir) : []);
+  const history: EpochRecord[] = resume ? [...resume.history] : [];
+  let best: EpochRecord | undefined = resume?.best;
+  let newestSaved = resume?.checkpointFile ? { name: path.basename(resume.checkpointFile), epoch: resume.history.length } : undefined;
+  const resumes = resume ? [...((resume.record.resumes as unknown[]) ?? []), { at: started.toISOString(), fromEpoch: history.length }] : undefined;
   const runRecord = (status: RunStatus, extra: Record<string, unknown> = {}) => ({
     status,
-    started: started.toISOString(),
+    pid: process.pid,
+    host: os.hostname(),
+    started: resume ? String(resume.record.started) : started.toISOString(),
+    ...(resumes ? { resumes } : {}),
     updated: new Date().toISOString(),
     model: spec.name,
     config: { ...config, data: path.resolve(config.data) },
@@ -98,6 +109,16 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     log(`run directory: ${runDir} (seed ${config.seed}, ${trainer.info().threads} threads, ${trainer.info().isa})`);
 
     const rng = new Rng(config.seed);
+    if (resume) {
+      for (const note of resume.notes) log(note);
+      const ckpt = resume.checkpoint;
+      if (ckpt) {
+        trainer.setParams(ckpt.params);
+        trainer.setState({ step: ckpt.meta.step, accumulators: ckpt.accumulators! });
+        rng.setState(ckpt.meta.rngState!);
+      }
+      log(ckpt ? `resuming after epoch ${ckpt.meta.epoch} from ${path.basename(resume.checkpointFile!)} (step ${ckpt.meta.step})` : 'resuming from the start: the run had no checkpoint yet');
+    }
     const epochConfig = {
       batchSize: config.batchSize,
       augment: config.augment,
@@ -115,8 +136,8 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
       rngState: rng.getState(),
       metrics: { loss: record.loss, acc: record.acc, val_loss: record.val_loss, val_acc: record.val_acc },
     });
-    const save = (name: string, meta: CheckpointMeta) =>
-      write(name, (file) =>
+    const save = async (name: string, meta: CheckpointMeta) => {
+      await write(name, (file) =>
         saveCheckpoint(file, {
           meta,
           layout: trainer.paramLayout(),
@@ -124,8 +145,10 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
           accumulators: trainer.getState().accumulators as Float32Array,
         }),
       );
+      newestSaved = { name, epoch: meta.epoch };
+    };
 
-    for (let epoch = 1; epoch <= config.epochs; epoch++) {
+    for (let epoch = history.length + 1; epoch <= config.epochs; epoch++) {
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
       const epochResult = await trainEpoch(trainer, trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
@@ -179,9 +202,32 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     await writeRunJson(runDir, runRecord('finished', { finished: new Date().toISOString(), results: figures }));
     return summary;
   } catch (err) {
+    if (err instanceof TrainingDiverged) {
+      err.message += newestSaved
+        ? `; the newest good checkpoint is ${path.join(runDir, newestSaved.name)} (epoch ${newestSaved.epoch})`
+        : '; no checkpoint was written';
+    }
     await writeRunJson(runDir, runRecord('failed', { error: (err as Error).message })).catch(() => undefined);
     throw err;
   } finally {
     trainer.dispose();
   }
+}
+
+/** A resumed run must see the data it started with, or its numbers would silently change. */
+function checkSameData(record: Record<string, unknown>, train: number, val: number, classes: string[]): void {
+  const was = (record.dataset ?? {}) as { train?: number; val?: number };
+  const wasClasses = record.classes as string[] | undefined;
+  if (was.train !== train || was.val !== val || JSON.stringify(wasClasses) !== JSON.stringify(classes))
+    throw new EngineError(
+      `--resume: the data changed since the run started: now ${train} train / ${val} val images, classes ${classes.join(',')}; ` +
+        `the run had ${was.train} / ${was.val}, classes ${wasClasses?.join(',')}`,
+    );
+}
+
+/** Files a resumed run already has, for the summary's file list. */
+async function existingRunFiles(runDir: string): Promise<string[]> {
+  const top = (await fs.readdir(runDir)).filter((n) => !n.startsWith('.') && n !== 'run.json' && n !== 'history');
+  const seed = (await fs.readdir(path.join(runDir, 'history')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).map((n) => `history/${n}`);
+  return [...top, ...seed];
 }
