@@ -77,7 +77,8 @@ export function trainCommand(yargs: Argv) {
       progress.end(
         `done: ${summary.history.length} epochs in ${summary.runDir}; last val_acc ${summary.final.val_acc.toFixed(4)}, ` +
           `best val_loss ${summary.best.val_loss.toFixed(4)} at epoch ${summary.best.epoch} (val_acc ${summary.best.val_acc.toFixed(4)}), ` +
-          `${summary.medianTrainSeconds.toFixed(2)} s/epoch`,
+          `${summary.medianTrainSeconds.toFixed(2)} s/epoch` +
+          (summary.skippedImages.length ? `; ${summary.skippedImages.length} unreadable images skipped` : ''),
       );
       if (argv.json) {
         const { history: _h, ...rest } = summary;

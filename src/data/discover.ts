@@ -44,14 +44,17 @@ async function readFolder(dir: string, what: string): Promise<Dirent[]> {
   }
 }
 
-/** Follows symbolic links, as Keras' os.path.isdir / os.walk checks do. */
+/**
+ * Follows symbolic links, as Keras' os.path.isdir / os.walk checks do. A link that leads nowhere (dangling, or
+ * a loop) counts as a file, as os.walk lists it: reading it then fails with a message naming it.
+ */
 async function entryKind(dir: string, entry: Dirent): Promise<'dir' | 'file' | 'other'> {
   if (entry.isDirectory()) return 'dir';
   if (entry.isFile()) return 'file';
   if (entry.isSymbolicLink()) {
     const stat = await fs.stat(path.join(dir, entry.name)).catch(() => null);
     if (stat?.isDirectory()) return 'dir';
-    if (stat?.isFile()) return 'file';
+    if (stat?.isFile() || !stat) return 'file';
   }
   return 'other';
 }

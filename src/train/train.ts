@@ -69,7 +69,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   const trainSet = await load(trainList, 'train');
   const valSet = await load(valList, 'val');
   const skipped = [...trainSet.skipped, ...valSet.skipped];
-  for (const f of skipped) log(`warning: skipped unreadable image ${f}`);
+  for (const why of [...trainSet.skipReasons, ...valSet.skipReasons]) log(`warning: skipped ${why}`);
   for (const [name, set] of [['train', trainSet], ['val', valSet]] as const)
     if (set.size === 0) throw new EngineError(`no usable images in the ${name} split`);
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
