@@ -118,7 +118,8 @@ export async function resolveSplitDir(dataDir: string, split: string): Promise<s
   if (!root?.isDirectory())
     throw new InputError(
       `data folder ${path.resolve(dataDir)} ${root ? 'is not a folder' : 'does not exist'}: expected DIR/train and DIR/val, ` +
-        `each with one subfolder per class (the seed's 575 CelebA images: see the README, "Dataset")`,
+        `each with one subfolder per class (the seed's 575 CelebA images: see the README, "Dataset"), or CelebA's own ` +
+        `img_align_celeba/ with list_attr_celeba.txt and list_eval_partition.txt`,
     );
   const dir = path.resolve(dataDir, split);
   const stat = await fs.stat(dir).catch(() => null);

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
-import { listSplit, resolveSplitDir } from '../data/discover.js';
+import { listDataSplit } from '../data/dataset.js';
 import { loadSplit } from '../data/decode.js';
 import { Rng } from '../data/random.js';
 import { modelSpec } from '../model/spec.js';
@@ -60,8 +60,8 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   const spec = modelSpec(config.model);
 
   // Everything that can be wrong with the data is found before the run directory exists.
-  const trainList = await listSplit(await resolveSplitDir(config.data, 'train'));
-  const valList = await listSplit(await resolveSplitDir(config.data, 'val'), { classes: trainList.classes });
+  const trainList = await listDataSplit(config.data, 'train');
+  const valList = await listDataSplit(config.data, 'val', { classes: trainList.classes });
   if (trainList.classes.length !== 2)
     throw new EngineError(`the model is a binary classifier: expected 2 class folders, found ${trainList.classes.length} (${trainList.classes.join(', ')})`);
   const load = (list: typeof trainList, split: string) =>
