@@ -24,6 +24,8 @@ export function trainCommand(yargs: Argv) {
         .option('augment', { type: 'boolean', default: true, describe: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" })
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
+        .option('cache', { type: 'boolean', describe: 'on-disk image cache: --cache always, --no-cache never (default: for splits over 512 MiB)' })
+        .option('cache-dir', { type: 'string', describe: 'image cache folder (implies --cache; default $XDG_CACHE_HOME/engine or ~/.cache/engine)' })
         .option('resume', { type: 'string', describe: 'continue the interrupted run in this folder from its newest checkpoint (its recorded config)' })
         .option('quiet', { type: 'boolean', default: false, describe: 'print nothing but errors (and the --json summary)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary on stdout' }),
@@ -46,9 +48,11 @@ export function trainCommand(yargs: Argv) {
           augment: argv.augment,
           isa: argv.isa as Isa | undefined,
           skipBadImages: argv['skip-bad-images'],
+          cache: argv.cache,
+          cacheDir: argv['cache-dir'],
       };
       // Resuming: only the flags typed count (yargs' defaults would look like conflicts with the recorded config).
-      const resume = argv.resume === undefined ? {} : { ...onlyGiven(options, givenFlags(undefined, ['augment', 'skip-bad-images'])), resume: argv.resume };
+      const resume = argv.resume === undefined ? {} : { ...onlyGiven(options, givenFlags(undefined, ['augment', 'skip-bad-images', 'cache'])), resume: argv.resume };
       const summary = await train(
         argv.resume === undefined ? options : resume,
         {

@@ -31,11 +31,20 @@ export interface TrainOptions {
   skipBadImages?: boolean;
   /** continue the interrupted run in this folder (its recorded config; see train/resume.ts) */
   resume?: string;
+  /** the on-disk image cache: true always, false never (decode into memory), absent: for splits over 512 MiB */
+  cache?: boolean;
+  /** where the image cache lives (implies cache: true); default $XDG_CACHE_HOME/engine or ~/.cache/engine */
+  cacheDir?: string;
 }
 
-export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa' | 'resume'>> & { out?: string; isa?: Isa };
+export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa' | 'resume' | 'cache' | 'cacheDir'>> & {
+  out?: string;
+  isa?: Isa;
+  cache?: boolean;
+  cacheDir?: string;
+};
 
-export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads' | 'resume'>>> = {
+export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads' | 'resume' | 'cache' | 'cacheDir'>>> = {
   data: './data',
   epochs: 100,
   batchSize: 32,
@@ -68,6 +77,9 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     throw new UsageError(`--model must be one of ${Object.keys(MODEL_SPECS).join(', ')}, got ${JSON.stringify(o.model)}`);
   const rho = Number(o.rho);
   if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(o.rho)}`);
+  if (o.cache === false && o.cacheDir !== undefined) throw new UsageError('--no-cache and --cache-dir contradict each other: give one');
+  if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === ''))
+    throw new UsageError(`--cache-dir must be a folder path, got ${JSON.stringify(o.cacheDir)}`);
   if (o.isa !== undefined && !['scalar', 'avx2', 'avx512'].includes(o.isa))
     throw new UsageError(`--isa must be scalar, avx2 or avx512, got ${JSON.stringify(o.isa)}`);
   return {
@@ -85,5 +97,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     augment: Boolean(o.augment),
     isa: o.isa,
     skipBadImages: Boolean(o.skipBadImages),
+    cache: o.cache ?? (o.cacheDir !== undefined ? true : undefined),
+    cacheDir: o.cacheDir,
   };
 }

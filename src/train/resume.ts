@@ -9,7 +9,7 @@ import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
 
 /** Options that may differ on resume: they change speed, length or bookkeeping, not the numbers of an epoch. */
-const FREE_ON_RESUME = new Set<keyof TrainOptions>(['epochs', 'threads', 'isa', 'saveEvery', 'out', 'resume']);
+const FREE_ON_RESUME = new Set<keyof TrainOptions>(['epochs', 'threads', 'isa', 'saveEvery', 'out', 'resume', 'cache', 'cacheDir']);
 
 const FLAG_NAMES: Partial<Record<keyof TrainOptions, string>> = {
   batchSize: 'batch-size',

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
 import { listDataSplit } from '../data/dataset.js';
-import { loadSplit } from '../data/decode.js';
+import { openTrainingSplit } from '../data/cache.js';
 import { Rng } from '../data/random.js';
 import { modelSpec } from '../model/spec.js';
 import { native } from '../native.js';
@@ -65,7 +65,13 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   if (trainList.classes.length !== 2)
     throw new EngineError(`the model is a binary classifier: expected 2 class folders, found ${trainList.classes.length} (${trainList.classes.join(', ')})`);
   const load = (list: typeof trainList, split: string) =>
-    loadSplit(list, { skipBadImages: config.skipBadImages, onProgress: (d, t) => events.onDecodeProgress?.(split, d, t) });
+    openTrainingSplit(list, {
+      cache: config.cache,
+      cacheDir: config.cacheDir,
+      skipBadImages: config.skipBadImages,
+      onProgress: (d, t) => events.onDecodeProgress?.(split, d, t),
+      onLog: log,
+    });
   const trainSet = await load(trainList, 'train');
   const valSet = await load(valList, 'val');
   const skipped = [...trainSet.skipped, ...valSet.skipped];
@@ -211,6 +217,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     throw err;
   } finally {
     trainer.dispose();
+    await Promise.all([trainSet.close(), valSet.close()]);
   }
 }
 
