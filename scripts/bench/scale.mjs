@@ -72,11 +72,11 @@ async function child(cfg) {
     { data: cfg.data, epochs: 1, batchSize: 32, seed: 1, threads: cfg.threads, saveEvery: 0, cacheDir: cfg.cacheDir, out: cfg.out },
     {
       onLog: (l) => {
+        if (l.startsWith('image cache: building') && l.includes(`${path.sep}train`)) buildStart ??= performance.now();
         log.push(l);
         process.stderr.write(l + '\n');
       },
       onDecodeProgress: (split, done, total) => {
-        if (done === Math.min(64, total) && split === 'train') buildStart ??= performance.now();
         if (done === total) buildEnd = performance.now();
         if (done % 10000 < 64 || done === total) process.stderr.write(`  decoding ${split}: ${done}/${total}\n`);
       },

@@ -130,6 +130,11 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
 
   const allowed = Object.fromEntries(Object.entries(overrides).filter(([k, v]) => v !== undefined && FREE_ON_RESUME.has(k as keyof TrainOptions)));
   const { out: _o, resume: _r, ...base } = recorded as TrainOptions;
+  // the cache flags travel together: a new choice replaces the recorded pair
+  if ('cache' in allowed || 'cacheDir' in allowed) {
+    delete base.cache;
+    delete base.cacheDir;
+  }
   const config = resolveTrainOptions({ ...base, ...allowed, out: dir });
 
   const notes = (await removeStaleTempFiles(dir)).map((n) => `removed ${n}, a partial write of the interrupted run`);
