@@ -4,6 +4,8 @@ import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
+import type { Rng } from '../data/random.js';
+import type { NativeTrainer } from '../native.js';
 import { parseHistoryCsv, type EpochRecord } from '../report/history.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
@@ -162,4 +164,38 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
   let best: EpochRecord | undefined;
   for (const r of history) if (!best || r.val_loss < best.val_loss) best = r;
   return { runDir: dir, config, record, checkpoint: found?.ckpt, checkpointFile: found?.file, history, best, notes };
+}
+
+/** A resumed run must see the data it started with, or its numbers would silently change. */
+export function checkSameData(record: Record<string, unknown>, train: number, val: number, classes: string[]): void {
+  const was = (record.dataset ?? {}) as { train?: number; val?: number };
+  const wasClasses = record.classes as string[] | undefined;
+  if (was.train !== train || was.val !== val || JSON.stringify(wasClasses) !== JSON.stringify(classes))
+    throw new InputError(
+      `--resume: the data changed since the run started: now ${train} train / ${val} val images, classes ${classes.join(',')}; ` +
+        `the run had ${was.train} / ${was.val}, classes ${wasClasses?.join(',')}`,
+    );
+}
+
+/** Files a resumed run already has, for the summary's file list. */
+export async function existingRunFiles(runDir: string): Promise<string[]> {
+  const top = (await fs.readdir(runDir)).filter((n) => !n.startsWith('.') && n !== 'run.json' && n !== 'history');
+  const seed = (await fs.readdir(path.join(runDir, 'history')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).map((n) => `history/${n}`);
+  return [...top, ...seed];
+}
+
+/** Puts the checkpoint's weights, RMSprop state, step and data-RNG state back, and says where training goes on. */
+export function restoreResumePoint(resume: ResumePoint, trainer: NativeTrainer, rng: Rng, log: (line: string) => void): void {
+  for (const note of resume.notes) log(note);
+  const ckpt = resume.checkpoint;
+  if (ckpt) {
+    trainer.setParams(ckpt.params);
+    trainer.setState({ step: ckpt.meta.step, accumulators: ckpt.accumulators! });
+    rng.setState(ckpt.meta.rngState!);
+  }
+  log(
+    ckpt
+      ? `resuming after epoch ${ckpt.meta.epoch} from ${path.basename(resume.checkpointFile!)} (step ${ckpt.meta.step})`
+      : 'resuming from the start: the run had no checkpoint yet',
+  );
 }

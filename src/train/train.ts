@@ -1,7 +1,6 @@
 // `engine train` as a library function: load and check the data, then one native call per batch, with
 // validation, history, plots, checkpoints and run.json after each epoch. Data order and augmentation are drawn
 // here from a seeded RNG; the native engine owns the weights, the optimizer state and the dropout masks.
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
@@ -17,7 +16,7 @@ import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { evaluateSplit, trainEpoch } from './epoch.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
 import { createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
-import { openResume } from './resume.js';
+import { checkSameData, existingRunFiles, openResume, restoreResumePoint } from './resume.js';
 import { TrainingDiverged } from './diverged.js';
 
 export interface TrainEvents {
@@ -115,16 +114,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     log(`run directory: ${runDir} (seed ${config.seed}, ${trainer.info().threads} threads, ${trainer.info().isa})`);
 
     const rng = new Rng(config.seed);
-    if (resume) {
-      for (const note of resume.notes) log(note);
-      const ckpt = resume.checkpoint;
-      if (ckpt) {
-        trainer.setParams(ckpt.params);
-        trainer.setState({ step: ckpt.meta.step, accumulators: ckpt.accumulators! });
-        rng.setState(ckpt.meta.rngState!);
-      }
-      log(ckpt ? `resuming after epoch ${ckpt.meta.epoch} from ${path.basename(resume.checkpointFile!)} (step ${ckpt.meta.step})` : 'resuming from the start: the run had no checkpoint yet');
-    }
+    if (resume) restoreResumePoint(resume, trainer, rng, log);
     const epochConfig = {
       batchSize: config.batchSize,
       augment: config.augment,
@@ -221,20 +211,3 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   }
 }
 
-/** A resumed run must see the data it started with, or its numbers would silently change. */
-function checkSameData(record: Record<string, unknown>, train: number, val: number, classes: string[]): void {
-  const was = (record.dataset ?? {}) as { train?: number; val?: number };
-  const wasClasses = record.classes as string[] | undefined;
-  if (was.train !== train || was.val !== val || JSON.stringify(wasClasses) !== JSON.stringify(classes))
-    throw new EngineError(
-      `--resume: the data changed since the run started: now ${train} train / ${val} val images, classes ${classes.join(',')}; ` +
-        `the run had ${was.train} / ${was.val}, classes ${wasClasses?.join(',')}`,
-    );
-}
-
-/** Files a resumed run already has, for the summary's file list. */
-async function existingRunFiles(runDir: string): Promise<string[]> {
-  const top = (await fs.readdir(runDir)).filter((n) => !n.startsWith('.') && n !== 'run.json' && n !== 'history');
-  const seed = (await fs.readdir(path.join(runDir, 'history')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).map((n) => `history/${n}`);
-  return [...top, ...seed];
-}
