@@ -6,6 +6,7 @@ import { withDefaultData } from '../data/fetch.js';
 import { checkHtmlTarget, writeRunHtmlReport } from '../report/html.js';
 import type { Isa } from '../native.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
+import { givenFlags, onlyGiven } from './given-flags.js';
 
 export function trainCommand(yargs: Argv) {
   return yargs.command(
@@ -27,6 +28,9 @@ export function trainCommand(yargs: Argv) {
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
         .option('precision', { type: 'string', choices: ['fp32', 'bf16'], default: 'fp32', describe: 'convolution operands: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16)' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
+        .option('cache', { type: 'boolean', describe: 'on-disk image cache: --cache always, --no-cache never (default: for splits over 512 MiB)' })
+        .option('cache-dir', { type: 'string', describe: 'image cache folder (implies --cache; default $XDG_CACHE_HOME/engine or ~/.cache/engine)' })
+        .option('resume', { type: 'string', describe: 'continue the interrupted run in this folder from its newest checkpoint (its recorded config)' })
         .option('quiet', { type: 'boolean', default: false, describe: 'print nothing but errors (and the --json summary)' })
         .option('html', { type: 'string', describe: 'at the end, write an HTML report of best.safetensors on val (as engine eval --html)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary on stdout' }),
@@ -37,8 +41,7 @@ export function trainCommand(yargs: Argv) {
       let totalSteps = 0;
       let stepsDone = 0;
       if (argv.html !== undefined) await checkHtmlTarget(argv.html);
-      const summary = await train(
-        await withDefaultData({
+      const options = {
           data: argv.data,
           epochs: parseIntFlag('epochs', argv.epochs),
           batchSize: parseIntFlag('batch-size', argv['batch-size']),
@@ -52,7 +55,13 @@ export function trainCommand(yargs: Argv) {
           isa: argv.isa as Isa | undefined,
           skipBadImages: argv['skip-bad-images'],
           precision: argv.precision as 'fp32' | 'bf16',
-        }, { fetch: argv.fetch, onLog: (line) => progress.log(line) }),
+          cache: argv.cache,
+          cacheDir: argv['cache-dir'],
+      };
+      // Resuming: only the flags typed count (yargs' defaults would look like conflicts with the recorded config).
+      const resume = argv.resume === undefined ? {} : { ...onlyGiven(options, givenFlags(undefined, ['augment', 'skip-bad-images', 'cache'])), resume: argv.resume };
+      const summary = await train(
+        argv.resume === undefined ? await withDefaultData(options, { fetch: argv.fetch, onLog: (line) => progress.log(line) }) : resume,
         {
           onLog: (line) => progress.log(line),
           onDecodeProgress: (split, done, total) => {
@@ -61,8 +70,8 @@ export function trainCommand(yargs: Argv) {
             if (done === total) progress.end();
           },
           onEpochStart: (epoch, epochs, batches) => {
-            if (epoch === 1) {
-              totalSteps = epochs * batches;
+            if (totalSteps === 0) {
+              totalSteps = (epochs - epoch + 1) * batches;
               progress.start(totalSteps, 'train');
             }
           },
@@ -79,7 +88,8 @@ export function trainCommand(yargs: Argv) {
       progress.end(
         `done: ${summary.history.length} epochs in ${summary.runDir}; last val_acc ${summary.final.val_acc.toFixed(4)}, ` +
           `best val_loss ${summary.best.val_loss.toFixed(4)} at epoch ${summary.best.epoch} (val_acc ${summary.best.val_acc.toFixed(4)}), ` +
-          `${summary.medianTrainSeconds.toFixed(2)} s/epoch`,
+          `${summary.medianTrainSeconds.toFixed(2)} s/epoch` +
+          (summary.skippedImages.length ? `; ${summary.skippedImages.length} unreadable images skipped` : ''),
       );
       if (argv.html !== undefined)
         human.write(`wrote ${await writeRunHtmlReport(argv.html, { runDir: summary.runDir, data: summary.config.data, bestEpoch: summary.best.epoch })}\n`);

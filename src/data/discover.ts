@@ -44,21 +44,26 @@ async function readFolder(dir: string, what: string): Promise<Dirent[]> {
   }
 }
 
-/** Follows symbolic links, as Keras' os.path.isdir / os.walk checks do. */
+/**
+ * Follows symbolic links, as Keras' os.path.isdir / os.walk checks do. A link that leads nowhere (dangling, or
+ * a loop) counts as a file, as os.walk lists it: reading it then fails with a message naming it.
+ */
 async function entryKind(dir: string, entry: Dirent): Promise<'dir' | 'file' | 'other'> {
   if (entry.isDirectory()) return 'dir';
   if (entry.isFile()) return 'file';
   if (entry.isSymbolicLink()) {
     const stat = await fs.stat(path.join(dir, entry.name)).catch(() => null);
     if (stat?.isDirectory()) return 'dir';
-    if (stat?.isFile()) return 'file';
+    if (stat?.isFile() || !stat) return 'file';
   }
   return 'other';
 }
 
 async function namesOfKind(dir: string, entries: Dirent[], kind: 'dir' | 'file'): Promise<string[]> {
   const visible = entries.filter((e) => !e.name.startsWith('.'));
-  const kinds = await Promise.all(visible.map((e) => entryKind(dir, e)));
+  // In slices: 100,000 symbolic links stat'ed at once would hold 100,000 requests (hundreds of MB) in flight.
+  const kinds: Array<'dir' | 'file' | 'other'> = [];
+  for (let i = 0; i < visible.length; i += 256) kinds.push(...(await Promise.all(visible.slice(i, i + 256).map((e) => entryKind(dir, e)))));
   return sortNames(visible.filter((_, i) => kinds[i] === kind).map((e) => e.name));
 }
 
@@ -115,7 +120,8 @@ export async function resolveSplitDir(dataDir: string, split: string): Promise<s
   if (!root?.isDirectory())
     throw new InputError(
       `data folder ${path.resolve(dataDir)} ${root ? 'is not a folder' : 'does not exist'}: expected DIR/train and DIR/val, ` +
-        `each with one subfolder per class (the seed's 575 CelebA images: see the README, "Dataset")`,
+        `each with one subfolder per class (the seed's 575 CelebA images: see the README, "Dataset"), or CelebA's own ` +
+        `img_align_celeba/ with list_attr_celeba.txt and list_eval_partition.txt`,
     );
   const dir = path.resolve(dataDir, split);
   const stat = await fs.stat(dir).catch(() => null);

@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { listSplit } from '../data/discover.js';
+import { CELEBA_IMAGES, isCelebaLayout, listCelebaSplit } from '../data/celeba-layout.js';
 import { InputError, UsageError } from '../errors.js';
 import { binaryMetrics, predictPositive } from './metrics.js';
 import type { EvalReport, Misclassified } from './report.js';
@@ -60,8 +61,11 @@ function checkOptions(opts: EvalOptions): { batchSize: number; threshold: number
 export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   const started = performance.now();
   const { batchSize, threshold } = checkOptions(opts);
-  const { dir, dataset } = await resolveTarget(opts.target, opts.data ?? './data');
-  const listing = await listSplit(dir);
+  const data = opts.data ?? './data';
+  // A split name under a CelebA-layout --data comes from its partition list, not from a folder.
+  const celeba = !/[\\/]/.test(opts.target) && !['.', '..'].includes(opts.target) && (await isCelebaLayout(data));
+  const { dir, dataset } = celeba ? { dir: path.resolve(data, CELEBA_IMAGES), dataset: opts.target } : await resolveTarget(opts.target, data);
+  const listing = celeba ? await listCelebaSplit(data, opts.target) : await listSplit(dir);
   const model = await loadModel(opts);
   try {
     const labels = modelLabels(listing.classes, listing.labels, model, dir);

@@ -31,13 +31,24 @@ export interface TrainOptions {
   skipBadImages?: boolean;
   /** operands of the convolutions: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16); weights stay fp32 */
   precision?: Precision;
+  /** continue the interrupted run in this folder (its recorded config; see train/resume.ts) */
+  resume?: string;
+  /** the on-disk image cache: true always, false never (decode into memory), absent: for splits over 512 MiB */
+  cache?: boolean;
+  /** where the image cache lives (implies cache: true); default $XDG_CACHE_HOME/engine or ~/.cache/engine */
+  cacheDir?: string;
 }
 
 export type Precision = 'fp32' | 'bf16';
 
-export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa'>> & { out?: string; isa?: Isa };
+export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa' | 'resume' | 'cache' | 'cacheDir'>> & {
+  out?: string;
+  isa?: Isa;
+  cache?: boolean;
+  cacheDir?: string;
+};
 
-export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads'>>> = {
+export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads' | 'resume' | 'cache' | 'cacheDir'>>> = {
   data: './data',
   epochs: 100,
   batchSize: 32,
@@ -71,6 +82,9 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     throw new UsageError(`--model must be one of ${Object.keys(MODEL_SPECS).join(', ')}, got ${JSON.stringify(o.model)}`);
   const rho = Number(o.rho);
   if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(o.rho)}`);
+  if (o.cache === false && o.cacheDir !== undefined) throw new UsageError('--no-cache and --cache-dir contradict each other: give one');
+  if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === ''))
+    throw new UsageError(`--cache-dir must be a folder path, got ${JSON.stringify(o.cacheDir)}`);
   if (o.isa !== undefined && !['scalar', 'avx2', 'avx512'].includes(o.isa))
     throw new UsageError(`--isa must be scalar, avx2 or avx512, got ${JSON.stringify(o.isa)}`);
   if (o.precision !== 'fp32' && o.precision !== 'bf16')
@@ -83,7 +97,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     data: o.data,
     epochs: integerIn('epochs', o.epochs, 1, 100000),
     batchSize: integerIn('batch-size', o.batchSize, 1, 65536),
-    lr: positiveNumber('lr', o.lr, 10),
+    lr: positiveNumber('lr', o.lr, 1e6),
     rho,
     epsilon: positiveNumber('epsilon', o.epsilon, 1),
     seed: o.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : integerIn('seed', o.seed, 0, 2 ** 32 - 1),
@@ -95,5 +109,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     isa: o.isa,
     skipBadImages: Boolean(o.skipBadImages),
     precision: o.precision,
+    cache: o.cache ?? (o.cacheDir !== undefined ? true : undefined),
+    cacheDir: o.cacheDir,
   };
 }

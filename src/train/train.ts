@@ -1,10 +1,11 @@
 // `engine train` as a library function: load and check the data, then one native call per batch, with
 // validation, history, plots, checkpoints and run.json after each epoch. Data order and augmentation are drawn
 // here from a seeded RNG; the native engine owns the weights, the optimizer state and the dropout masks.
+import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
-import { listSplit, resolveSplitDir } from '../data/discover.js';
-import { loadSplit } from '../data/decode.js';
+import { listDataSplit } from '../data/dataset.js';
+import { openTrainingSplit } from '../data/cache.js';
 import { Rng } from '../data/random.js';
 import { modelSpec } from '../model/spec.js';
 import { native } from '../native.js';
@@ -15,6 +16,8 @@ import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { evaluateSplit, trainEpoch } from './epoch.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
 import { createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
+import { checkSameData, existingRunFiles, openResume, restoreResumePoint } from './resume.js';
+import { TrainingDiverged } from './diverged.js';
 
 export interface TrainEvents {
   /** one line of news (data loaded, files written, warnings) */
@@ -50,34 +53,47 @@ function median(xs: number[]): number {
 }
 
 export async function train(options: TrainOptions = {}, events: TrainEvents = {}): Promise<TrainSummary> {
-  const config = resolveTrainOptions(options);
+  const resume = options.resume !== undefined ? await openResume(options.resume, options) : undefined;
+  const config = resume?.config ?? resolveTrainOptions(options);
   const log = (line: string) => events.onLog?.(line);
   const spec = modelSpec(config.model);
 
   // Everything that can be wrong with the data is found before the run directory exists.
-  const trainList = await listSplit(await resolveSplitDir(config.data, 'train'));
-  const valList = await listSplit(await resolveSplitDir(config.data, 'val'), { classes: trainList.classes });
+  const trainList = await listDataSplit(config.data, 'train');
+  const valList = await listDataSplit(config.data, 'val', { classes: trainList.classes });
   if (trainList.classes.length !== 2)
     throw new EngineError(`the model is a binary classifier: expected 2 class folders, found ${trainList.classes.length} (${trainList.classes.join(', ')})`);
   const load = (list: typeof trainList, split: string) =>
-    loadSplit(list, { skipBadImages: config.skipBadImages, onProgress: (d, t) => events.onDecodeProgress?.(split, d, t) });
+    openTrainingSplit(list, {
+      cache: config.cache,
+      cacheDir: config.cacheDir,
+      skipBadImages: config.skipBadImages,
+      onProgress: (d, t) => events.onDecodeProgress?.(split, d, t),
+      onLog: log,
+    });
   const trainSet = await load(trainList, 'train');
   const valSet = await load(valList, 'val');
   const skipped = [...trainSet.skipped, ...valSet.skipped];
-  for (const f of skipped) log(`warning: skipped unreadable image ${f}`);
+  for (const why of [...trainSet.skipReasons, ...valSet.skipReasons]) log(`warning: skipped ${why}`);
   for (const [name, set] of [['train', trainSet], ['val', valSet]] as const)
     if (set.size === 0) throw new EngineError(`no usable images in the ${name} split`);
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
 
-  const runDir = await createRunDir(config.out);
+  if (resume) checkSameData(resume.record, trainSet.size, valSet.size, trainList.classes);
+  const runDir = resume?.runDir ?? (await createRunDir(config.out));
   const trainer = new native.Trainer({ spec, seed: config.seed, threads: config.threads, isa: config.isa, precision: config.precision });
   const started = new Date();
-  const files = new Set<string>();
-  const history: EpochRecord[] = [];
-  let best: EpochRecord | undefined;
+  const files = new Set<string>(resume ? await existingRunFiles(runDir) : []);
+  const history: EpochRecord[] = resume ? [...resume.history] : [];
+  let best: EpochRecord | undefined = resume?.best;
+  let newestSaved = resume?.checkpointFile ? { name: path.basename(resume.checkpointFile), epoch: resume.history.length } : undefined;
+  const resumes = resume ? [...((resume.record.resumes as unknown[]) ?? []), { at: started.toISOString(), fromEpoch: history.length }] : undefined;
   const runRecord = (status: RunStatus, extra: Record<string, unknown> = {}) => ({
     status,
-    started: started.toISOString(),
+    pid: process.pid,
+    host: os.hostname(),
+    started: resume ? String(resume.record.started) : started.toISOString(),
+    ...(resumes ? { resumes } : {}),
     updated: new Date().toISOString(),
     model: spec.name,
     config: { ...config, data: path.resolve(config.data) },
@@ -98,6 +114,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     log(`run directory: ${runDir} (seed ${config.seed}, ${trainer.info().threads} threads, ${trainer.info().isa}, ${trainer.info().precision})`);
 
     const rng = new Rng(config.seed);
+    if (resume) restoreResumePoint(resume, trainer, rng, log);
     const epochConfig = {
       batchSize: config.batchSize,
       augment: config.augment,
@@ -115,8 +132,8 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
       rngState: rng.getState(),
       metrics: { loss: record.loss, acc: record.acc, val_loss: record.val_loss, val_acc: record.val_acc },
     });
-    const save = (name: string, meta: CheckpointMeta) =>
-      write(name, (file) =>
+    const save = async (name: string, meta: CheckpointMeta) => {
+      await write(name, (file) =>
         saveCheckpoint(file, {
           meta,
           layout: trainer.paramLayout(),
@@ -124,8 +141,10 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
           accumulators: trainer.getState().accumulators as Float32Array,
         }),
       );
+      newestSaved = { name, epoch: meta.epoch };
+    };
 
-    for (let epoch = 1; epoch <= config.epochs; epoch++) {
+    for (let epoch = history.length + 1; epoch <= config.epochs; epoch++) {
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
       const epochResult = await trainEpoch(trainer, trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
@@ -179,9 +198,16 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     await writeRunJson(runDir, runRecord('finished', { finished: new Date().toISOString(), results: figures }));
     return summary;
   } catch (err) {
+    if (err instanceof TrainingDiverged) {
+      err.message += newestSaved
+        ? `; the newest good checkpoint is ${path.join(runDir, newestSaved.name)} (epoch ${newestSaved.epoch})`
+        : '; no checkpoint was written';
+    }
     await writeRunJson(runDir, runRecord('failed', { error: (err as Error).message })).catch(() => undefined);
     throw err;
   } finally {
     trainer.dispose();
+    await Promise.all([trainSet.close(), valSet.close()]);
   }
 }
+

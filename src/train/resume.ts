@@ -1,0 +1,201 @@
+// `engine train --resume RUN_DIR`: reopen an interrupted run where its newest checkpoint left it. The recorded
+// config is the truth; flags given again must agree with it, except the few that do not change the numbers.
+import { promises as fs, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InputError, UsageError } from '../errors.js';
+import type { Rng } from '../data/random.js';
+import type { NativeTrainer } from '../native.js';
+import { parseHistoryCsv, type EpochRecord } from '../report/history.js';
+import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
+import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
+
+/** Options that may differ on resume: they change speed, length or bookkeeping, not the numbers of an epoch. */
+const FREE_ON_RESUME = new Set<keyof TrainOptions>(['epochs', 'threads', 'isa', 'saveEvery', 'out', 'resume', 'cache', 'cacheDir']);
+
+const FLAG_NAMES: Partial<Record<keyof TrainOptions, string>> = {
+  batchSize: 'batch-size',
+  saveEvery: 'save-every',
+  skipBadImages: 'skip-bad-images',
+};
+const flagName = (key: string) => `--${FLAG_NAMES[key as keyof TrainOptions] ?? key}`;
+
+export interface ResumePoint {
+  runDir: string;
+  /** the recorded config, with the allowed overrides applied */
+  config: TrainConfig;
+  /** run.json as found (its 'started', 'resumes', dataset sizes) */
+  record: Record<string, unknown>;
+  /** the newest checkpoint, or undefined when the run died before its first one (it restarts from epoch 1) */
+  checkpoint?: Checkpoint;
+  checkpointFile?: string;
+  /** epochs whose history is kept (those up to the checkpoint's epoch) */
+  history: EpochRecord[];
+  /** the lowest-val-loss epoch of `history`, as the uninterrupted run chose it (first of equals) */
+  best?: EpochRecord;
+  /** warnings for the log */
+  notes: string[];
+}
+
+async function readRunJson(runDir: string): Promise<Record<string, unknown>> {
+  const file = path.join(runDir, 'run.json');
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      const dir = await fs.stat(runDir).catch(() => null);
+      throw new InputError(
+        dir?.isDirectory() ? `--resume ${runDir}: no run.json there, not a run directory` : `--resume ${runDir}: no such run directory`,
+      );
+    }
+    throw new InputError(`--resume ${runDir}: cannot read run.json: ${(err as Error).message}`);
+  }
+  try {
+    const record = JSON.parse(text);
+    if (record && typeof record === 'object' && record.config && typeof record.config === 'object') return record;
+  } catch {
+    /* reported below */
+  }
+  throw new InputError(`--resume ${runDir}: run.json is not a run record (no config)`);
+}
+
+/** Is the process that wrote run.json still training here? */
+function stillRunning(record: Record<string, unknown>): boolean {
+  const pid = record.pid;
+  if (record.status !== 'running' || typeof pid !== 'number' || pid === process.pid || record.host !== os.hostname()) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed process that its parent has not reaped yet still answers signal 0: state Z in /proc.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** The checkpoint with the highest epoch: last, best or weights<N> (best can be newer than last with --save-every > 1). */
+async function newestCheckpoint(runDir: string): Promise<{ file: string; ckpt: Checkpoint } | undefined> {
+  const names = (await fs.readdir(runDir)).filter((n) => /^(last|best|weights\d+)\.safetensors$/.test(n));
+  let newest: { file: string; ckpt: Checkpoint } | undefined;
+  for (const name of names.sort()) {
+    const file = path.join(runDir, name);
+    const ckpt = await loadCheckpoint(file);
+    if (!newest || ckpt.meta.epoch > newest.ckpt.meta.epoch || (ckpt.meta.epoch === newest.ckpt.meta.epoch && name === 'last.safetensors'))
+      newest = { file, ckpt };
+  }
+  return newest;
+}
+
+/** Temp files of atomic writes that a kill left behind: never complete, never read, safe to remove. */
+export async function removeStaleTempFiles(runDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const dir of [runDir, path.join(runDir, 'history')]) {
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const n of names)
+      if (n.startsWith('.') && n.endsWith('.tmp')) {
+        await fs.rm(path.join(dir, n), { force: true });
+        removed.push(n);
+      }
+  }
+  return removed;
+}
+
+/**
+ * Reads RUN_DIR and decides where training continues. `overrides` are the options given with --resume; any
+ * that would change the numbers and differ from the recorded config is refused, naming the flags.
+ */
+export async function openResume(runDir: string, overrides: TrainOptions): Promise<ResumePoint> {
+  const dir = path.resolve(runDir);
+  const record = await readRunJson(dir);
+  if (record.status === 'finished')
+    throw new UsageError(`--resume ${runDir}: the run finished (${record.epochsDone ?? '?'} epochs); nothing to resume (start a new run with --out)`);
+  if (stillRunning(record)) throw new UsageError(`--resume ${runDir}: the run is still going (pid ${record.pid}); stop it first`);
+  if (overrides.out !== undefined && path.resolve(overrides.out) !== dir)
+    throw new UsageError(`--out ${overrides.out} conflicts with --resume ${runDir}: a resumed run stays in its own folder`);
+
+  const recorded = record.config as Record<string, unknown>;
+  const conflicts: string[] = [];
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined || FREE_ON_RESUME.has(key as keyof TrainOptions)) continue;
+    const was = recorded[key];
+    const same = key === 'data' ? path.resolve(String(value)) === path.resolve(String(was)) : value === was;
+    if (!same) conflicts.push(`${flagName(key)} ${JSON.stringify(value)} (the run has ${JSON.stringify(was)})`);
+  }
+  if (conflicts.length)
+    throw new UsageError(`--resume ${runDir}: flags conflict with the recorded config: ${conflicts.join('; ')}; drop them to continue the run as it was`);
+
+  const allowed = Object.fromEntries(Object.entries(overrides).filter(([k, v]) => v !== undefined && FREE_ON_RESUME.has(k as keyof TrainOptions)));
+  const { out: _o, resume: _r, ...base } = recorded as TrainOptions;
+  // the cache flags travel together: a new choice replaces the recorded pair
+  if ('cache' in allowed || 'cacheDir' in allowed) {
+    delete base.cache;
+    delete base.cacheDir;
+  }
+  const config = resolveTrainOptions({ ...base, ...allowed, out: dir });
+
+  const notes = (await removeStaleTempFiles(dir)).map((n) => `removed ${n}, a partial write of the interrupted run`);
+  const found = await newestCheckpoint(dir);
+  if (found) {
+    const { ckpt, file } = found;
+    if (ckpt.meta.spec.name !== config.model)
+      throw new InputError(`${file}: a checkpoint of model '${ckpt.meta.spec.name}', but the run trains '${config.model}'`);
+    if (!ckpt.accumulators || !ckpt.meta.rngState)
+      throw new InputError(`${file}: no optimizer or RNG state, cannot resume from it (weights-only checkpoint)`);
+    const ckptConfig = ckpt.meta.config as Record<string, unknown>;
+    for (const key of ['seed', 'model', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'] as const)
+      if (ckptConfig[key] !== config[key])
+        throw new InputError(`${file}: its ${flagName(key)} ${JSON.stringify(ckptConfig[key])} differs from run.json's ${JSON.stringify(config[key])} (a checkpoint of another run?)`);
+    if (ckpt.meta.epoch >= config.epochs)
+      throw new UsageError(`--resume ${runDir}: the checkpoint is at epoch ${ckpt.meta.epoch} of ${config.epochs}; raise --epochs to train further`);
+  }
+  const epoch = found?.ckpt.meta.epoch ?? 0;
+
+  let history: EpochRecord[] = [];
+  const csv = await fs.readFile(path.join(dir, 'history.csv'), 'utf8').catch(() => undefined);
+  if (csv !== undefined) history = parseHistoryCsv(csv).filter((r) => r.epoch <= epoch);
+  if (history.length !== epoch || history.some((r, i) => r.epoch !== i + 1))
+    throw new InputError(`${dir}/history.csv: holds epochs ${history.map((r) => r.epoch).join(',') || 'none'} up to the checkpoint's epoch ${epoch}`);
+  let best: EpochRecord | undefined;
+  for (const r of history) if (!best || r.val_loss < best.val_loss) best = r;
+  return { runDir: dir, config, record, checkpoint: found?.ckpt, checkpointFile: found?.file, history, best, notes };
+}
+
+/** A resumed run must see the data it started with, or its numbers would silently change. */
+export function checkSameData(record: Record<string, unknown>, train: number, val: number, classes: string[]): void {
+  const was = (record.dataset ?? {}) as { train?: number; val?: number };
+  const wasClasses = record.classes as string[] | undefined;
+  if (was.train !== train || was.val !== val || JSON.stringify(wasClasses) !== JSON.stringify(classes))
+    throw new InputError(
+      `--resume: the data changed since the run started: now ${train} train / ${val} val images, classes ${classes.join(',')}; ` +
+        `the run had ${was.train} / ${was.val}, classes ${wasClasses?.join(',')}`,
+    );
+}
+
+/** Files a resumed run already has, for the summary's file list. */
+export async function existingRunFiles(runDir: string): Promise<string[]> {
+  const top = (await fs.readdir(runDir)).filter((n) => !n.startsWith('.') && n !== 'run.json' && n !== 'history');
+  const seed = (await fs.readdir(path.join(runDir, 'history')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).map((n) => `history/${n}`);
+  return [...top, ...seed];
+}
+
+/** Puts the checkpoint's weights, RMSprop state, step and data-RNG state back, and says where training goes on. */
+export function restoreResumePoint(resume: ResumePoint, trainer: NativeTrainer, rng: Rng, log: (line: string) => void): void {
+  for (const note of resume.notes) log(note);
+  const ckpt = resume.checkpoint;
+  if (ckpt) {
+    trainer.setParams(ckpt.params);
+    trainer.setState({ step: ckpt.meta.step, accumulators: ckpt.accumulators! });
+    rng.setState(ckpt.meta.rngState!);
+  }
+  log(
+    ckpt
+      ? `resuming after epoch ${ckpt.meta.epoch} from ${path.basename(resume.checkpointFile!)} (step ${ckpt.meta.step})`
+      : 'resuming from the start: the run had no checkpoint yet',
+  );
+}

@@ -1,0 +1,178 @@
+// Crash safety and resume: SIGKILL a run at random moments, resume it, and get the uninterrupted run's weights
+// bit for bit; no file in the run directory is ever torn. Numerical faults stop the run cleanly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { loadCheckpoint } from '../dist/src/train/checkpoint.js';
+import { parseHistoryCsv } from '../dist/src/report/history.js';
+import { CLI, ROOT, runCli, smallDataset, tempDir } from './helpers.mjs';
+
+const ARGS = ['--epochs', '8', '--batch-size', '4', '--seed', '5', '--save-every', '1', '--threads', '2'];
+
+/** Parses every file of a run directory the way its readers would; fails on a torn or unknown file. */
+async function checkRunDirIntact(dir) {
+  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath ?? entry.path, entry.name);
+    const rel = path.relative(dir, file);
+    if (entry.name.startsWith('.')) {
+      assert.match(entry.name, /\.tmp$/, `unexpected hidden file ${rel}`);
+      continue; // an atomic write's temp file: never read, removed on resume
+    }
+    if (rel.endsWith('.safetensors')) await loadCheckpoint(file);
+    else if (rel === 'run.json') JSON.parse(await fs.readFile(file, 'utf8'));
+    else if (rel === 'history.csv') parseHistoryCsv(await fs.readFile(file, 'utf8'));
+    else if (rel.startsWith('history/') && rel.endsWith('_history.txt')) {
+      for (const line of (await fs.readFile(file, 'utf8')).split('\n').filter(Boolean)) assert.ok(Number.isFinite(Number(line)), `${rel}: '${line}'`);
+    } else if (rel === 'history.png') assert.equal((await sharp(file).metadata()).format, 'png');
+    else assert.fail(`unexpected file ${rel}`);
+  }
+}
+
+/**
+ * Starts `engine train ...args`; kills it `delayMs` after it reports its run directory (never when null).
+ * Resolves {code, signal, out, trainMs: from that report to the exit}.
+ */
+function runAndKill(args, delayMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'train', ...args], { cwd: ROOT });
+    let out = '';
+    let timer;
+    let started;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (started === undefined && /run directory:/.test(out)) {
+        started = performance.now();
+        if (delayMs !== null) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    });
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, out, trainMs: performance.now() - started });
+    });
+  });
+}
+
+const tensorsEqual = (a, b) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+
+test('SIGKILLed at random moments and resumed, a run ends with the uninterrupted weights bit for bit', async (t) => {
+  const data = await smallDataset(t);
+  const dir = await tempDir(t);
+  const whole = path.join(dir, 'whole');
+  const ref = await runAndKill(['--data', data, ...ARGS, '--out', whole], null);
+  assert.equal(ref.code, 0, ref.out);
+  const trainMs = ref.trainMs;
+
+  const cut = path.join(dir, 'cut');
+  const kills = [];
+  let args = ['--data', data, ...ARGS, '--out', cut];
+  for (let attempt = 0; attempt < 6; attempt++) {
+    // a random moment within the epochs still to run (run.json counts the checkpointed ones)
+    const done = attempt === 0 ? 0 : JSON.parse(await fs.readFile(path.join(cut, 'run.json'), 'utf8')).epochsDone;
+    const delay = Math.random() * trainMs * 0.8 * ((8 - done) / 8);
+    const r = await runAndKill(args, delay);
+    if (r.signal !== 'SIGKILL') {
+      assert.equal(r.code, 0, r.out);
+      break;
+    }
+    kills.push(Math.round(delay));
+    await checkRunDirIntact(cut);
+    args = ['--resume', cut];
+    if (kills.length === 4) break;
+  }
+  const status = JSON.parse(await fs.readFile(path.join(cut, 'run.json'), 'utf8')).status;
+  if (status !== 'finished') {
+    const r = await runCli(['train', '--resume', cut]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  t.diagnostic(`killed after ${kills.join(', ')} ms (uninterrupted training: ${Math.round(trainMs)} ms)`);
+  assert.ok(kills.length >= 2, `only ${kills.length} kills landed before the run finished`);
+  await checkRunDirIntact(cut);
+
+  const [a, b] = await Promise.all([whole, cut].map((d) => loadCheckpoint(path.join(d, 'last.safetensors'))));
+  assert.ok(tensorsEqual(a.params, b.params), 'weights differ');
+  assert.ok(tensorsEqual(a.accumulators, b.accumulators), 'RMSprop state differs');
+  assert.equal(b.meta.step, a.meta.step);
+  assert.deepEqual(b.meta.rngState, a.meta.rngState);
+  const [ha, hb] = await Promise.all([whole, cut].map(async (d) => parseHistoryCsv(await fs.readFile(path.join(d, 'history.csv'), 'utf8'))));
+  assert.deepEqual(hb.map((h) => h.epoch), [1, 2, 3, 4, 5, 6, 7, 8], 'no epoch missing or repeated');
+  assert.deepEqual(hb.map(({ seconds, ...h }) => h), ha.map(({ seconds, ...h }) => h));
+  for (const f of ['loss', 'acc', 'val_loss', 'val_acc']) {
+    const read = (d) => fs.readFile(path.join(d, 'history', `${f}_history.txt`), 'utf8');
+    assert.equal(await read(cut), await read(whole), `${f}_history.txt`);
+  }
+  assert.equal((await loadCheckpoint(path.join(cut, 'best.safetensors'))).meta.epoch, (await loadCheckpoint(path.join(whole, 'best.safetensors'))).meta.epoch);
+  const run = JSON.parse(await fs.readFile(path.join(cut, 'run.json'), 'utf8'));
+  assert.equal(run.status, 'finished');
+  assert.ok(run.resumes.length >= kills.length);
+  assert.deepEqual((await fs.readdir(cut)).filter((n) => n.startsWith('.')), [], 'temp files removed');
+});
+
+test('--resume refuses a finished run, conflicting flags (naming them) and a folder that is not a run', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const dir = await tempDir(t);
+  const out = path.join(dir, 'run');
+  assert.equal((await runCli(['train', '--data', data, '--epochs', '2', '--seed', '1', '--out', out])).code, 0);
+
+  const finished = await runCli(['train', '--resume', out]);
+  assert.equal(finished.code, 2);
+  assert.match(finished.stderr, /finished/);
+
+  // a run that died after epoch 1: mark it running again (as a SIGKILL leaves it) and drop epoch 2's files
+  const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+  await fs.writeFile(path.join(out, 'run.json'), JSON.stringify({ ...run, status: 'running', pid: 999999999 }));
+  await fs.rm(path.join(out, 'last.safetensors'));
+  const conflict = await runCli(['train', '--resume', out, '--lr', '0.5', '--model', 'seed5', '--epochs', '3']);
+  assert.equal(conflict.code, 2, conflict.stderr);
+  assert.match(conflict.stderr, /--lr 0\.5.*0\.001/);
+  assert.match(conflict.stderr, /--model "seed5".*"seed7"/);
+  assert.doesNotMatch(conflict.stderr, /--epochs/, '--epochs may change on resume');
+  const elsewhere = await runCli(['train', '--resume', out, '--out', path.join(dir, 'other')]);
+  assert.equal(elsewhere.code, 2);
+  assert.match(elsewhere.stderr, /--out/);
+
+  const notRun = await runCli(['train', '--resume', data]);
+  assert.equal(notRun.code, 2);
+  assert.match(notRun.stderr, /no run\.json/);
+  const missing = await runCli(['train', '--resume', path.join(dir, 'nope')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /no such run directory/);
+
+  // flags equal to the recorded ones are fine, and --epochs extends the run
+  const ok = await runCli(['train', '--resume', out, '--lr', '0.001', '--epochs', '3', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(JSON.parse(ok.stdout).final.epoch, 3);
+  assert.match(ok.stderr, /resuming after epoch \d/);
+});
+
+test('a diverging --lr stops with the epoch and step, exit 1, run.json failed, earlier checkpoints intact', async (t) => {
+  const data = await smallDataset(t);
+  const dir = await tempDir(t);
+  // one step per epoch: epoch 1's step is still finite, epoch 2's first step turns weights into NaN
+  const out = path.join(dir, 'run');
+  const r = await runCli(['train', '--data', data, '--epochs', '4', '--batch-size', '16', '--lr', '1e6', '--seed', '1', '--save-every', '1', '--out', out]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /training diverged at epoch 2, step 1\/1/);
+  assert.match(r.stderr, /NaN or Inf/);
+  assert.match(r.stderr, /newest good checkpoint .*last\.safetensors \(epoch 1\)/);
+  const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+  assert.equal(run.status, 'failed');
+  assert.match(run.error, /epoch 2, step 1/);
+  const last = await loadCheckpoint(path.join(out, 'last.safetensors'));
+  assert.equal(last.meta.epoch, 1);
+  assert.ok(last.params.every(Number.isFinite), 'the saved checkpoint holds finite weights');
+  assert.deepEqual((await fs.readdir(out)).sort(), ['best.safetensors', 'history', 'history.csv', 'history.png', 'last.safetensors', 'run.json', 'weights1.safetensors']);
+  assert.equal(parseHistoryCsv(await fs.readFile(path.join(out, 'history.csv'), 'utf8')).length, 1);
+
+  // diverging in the first epoch leaves only run.json
+  const early = path.join(dir, 'early');
+  const e = await runCli(['train', '--data', data, '--epochs', '2', '--batch-size', '4', '--lr', '1e6', '--seed', '1', '--out', early]);
+  assert.equal(e.code, 1);
+  assert.match(e.stderr, /epoch 1, step 2\/4.*no checkpoint was written/);
+  assert.deepEqual(await fs.readdir(early), ['run.json']);
+});
