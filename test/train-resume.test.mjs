@@ -150,6 +150,29 @@ test('--resume refuses a finished run, conflicting flags (naming them) and a fol
   assert.match(ok.stderr, /resuming after epoch \d/);
 });
 
+test('a run killed after its last checkpoint but before it was marked finished: --resume finishes it', async (t) => {
+  const data = await smallDataset(t);
+  const out = path.join(await tempDir(t), 'run');
+  const first = await runCli(['train', '--data', data, '--epochs', '2', '--batch-size', '4', '--seed', '3', '--save-every', '1', '--out', out, '--quiet']);
+  assert.equal(first.code, 0, first.stderr);
+  const weights = await fs.readFile(path.join(out, 'last.safetensors'));
+  // what a kill between saving last.safetensors and writing the final run.json leaves
+  const record = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+  const { results: _r, finished: _f, ...running } = record;
+  await fs.writeFile(path.join(out, 'run.json'), JSON.stringify({ ...running, status: 'running' }));
+  await fs.rm(path.join(out, 'history.png'));
+  const r = await runCli(['train', '--resume', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /finishing the run/);
+  const after = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+  assert.equal(after.status, 'finished');
+  assert.equal(after.epochsDone, 2);
+  assert.ok(Number.isFinite(after.results.medianTrainSeconds));
+  await fs.access(path.join(out, 'history.png'));
+  assert.deepEqual(await fs.readFile(path.join(out, 'last.safetensors')), weights, 'nothing was trained again');
+  assert.equal(parseHistoryCsv(await fs.readFile(path.join(out, 'history.csv'), 'utf8')).length, 2);
+});
+
 test('a diverging --lr stops with the epoch and step, exit 1, run.json failed, earlier checkpoints intact', async (t) => {
   const data = await smallDataset(t);
   const dir = await tempDir(t);

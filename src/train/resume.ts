@@ -151,8 +151,10 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
     for (const key of ['seed', 'model', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'] as const)
       if (ckptConfig[key] !== config[key])
         throw new InputError(`${file}: its ${flagName(key)} ${JSON.stringify(ckptConfig[key])} differs from run.json's ${JSON.stringify(config[key])} (a checkpoint of another run?)`);
-    if (ckpt.meta.epoch >= config.epochs)
+    if (ckpt.meta.epoch > config.epochs)
       throw new UsageError(`--resume ${runDir}: the checkpoint is at epoch ${ckpt.meta.epoch} of ${config.epochs}; raise --epochs to train further`);
+    // Killed after its last checkpoint but before it was marked finished: resuming only finishes it.
+    if (ckpt.meta.epoch === config.epochs) notes.push(`the checkpoint holds the last epoch (${config.epochs}): finishing the run`);
   }
   const epoch = found?.ckpt.meta.epoch ?? 0;
 

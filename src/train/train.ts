@@ -177,6 +177,12 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
       }
     }
 
+    // A resumed run that had every epoch checkpointed trained nothing now: redo the last save point's plot (the
+    // kill may have come before it) and take the epoch times from the history.
+    if (trainSeconds.length === 0) {
+      trainSeconds.push(...history.map((r) => r.seconds));
+      await write('history.png', (file) => writeHistoryPlot(file, history, { title: `${spec.name}, seed ${config.seed}` }));
+    }
     const final = history[history.length - 1];
     const tail = history.slice(-20);
     const summary: TrainSummary = {
