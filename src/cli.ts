@@ -9,6 +9,7 @@ import { labelsCommand } from './commands/labels.js';
 import { exportCommand } from './commands/export.js';
 import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
+import { infoCommand } from './commands/info.js';
 import { ENGINE_VERSION } from './version.js';
 
 function fail(message: string, code: number): never {
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   cli = exportCommand(cli);
   cli = evalCommand(cli);
   cli = predictCommand(cli);
+  cli = infoCommand(cli);
   await cli.parseAsync();
 }
 

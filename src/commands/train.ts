@@ -4,6 +4,13 @@ import { createProgress } from '../report/progress.js';
 import { train } from '../train/train.js';
 import type { Isa } from '../native.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
+import { UsageError } from '../errors.js';
+import type { DeviceChoice } from '../train/options.js';
+
+function deviceFlag(gpu: boolean, device: string | undefined): DeviceChoice | undefined {
+  if (gpu && device !== undefined && device !== 'cuda') throw new UsageError(`--gpu means --device cuda, but --device ${device} was also given`);
+  return gpu ? 'cuda' : (device as DeviceChoice | undefined);
+}
 
 export function trainCommand(yargs: Argv) {
   return yargs.command(
@@ -22,6 +29,8 @@ export function trainCommand(yargs: Argv) {
         .option('model', { type: 'string', default: 'seed7', describe: 'model spec: seed7 or seed5' })
         .option('augment', { type: 'boolean', default: true, describe: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" })
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
+        .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], describe: 'where to train (default cpu; auto: cuda when usable)' })
+        .option('gpu', { type: 'boolean', default: false, describe: 'train on the CUDA device (= --device cuda)' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
         .option('quiet', { type: 'boolean', default: false, describe: 'print nothing but errors (and the --json summary)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable summary on stdout' }),
@@ -45,6 +54,7 @@ export function trainCommand(yargs: Argv) {
           augment: argv.augment,
           isa: argv.isa as Isa | undefined,
           skipBadImages: argv['skip-bad-images'],
+          device: deviceFlag(argv.gpu, argv.device),
         },
         {
           onLog: (line) => progress.log(line),

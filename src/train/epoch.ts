@@ -59,7 +59,7 @@ export async function trainEpoch(
 }
 
 /** Mean loss and accuracy of the current weights on a whole split, in chunks (no augmentation, no dropout). */
-export async function evaluateSplit(trainer: NativeTrainer, set: ImageSet, chunk = 256): Promise<{ loss: number; acc: number }> {
+export async function evaluateSplit(trainer: Pick<NativeTrainer, 'evaluate'>, set: ImageSet, chunk = 256): Promise<{ loss: number; acc: number }> {
   let loss = 0;
   let correct = 0;
   for (let i = 0; i < set.size; i += chunk) {

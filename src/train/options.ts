@@ -5,6 +5,10 @@ import { UsageError } from '../errors.js';
 import { MODEL_SPECS } from '../model/spec.js';
 import type { Isa } from '../native.js';
 
+/** Where training runs: cpu, cuda, or auto (cuda when usable, else cpu); see device.ts. */
+export type DeviceChoice = 'cpu' | 'cuda' | 'auto';
+export const DEVICE_CHOICES: readonly DeviceChoice[] = ['cpu', 'cuda', 'auto'];
+
 export interface TrainOptions {
   /** dataset root holding train/ and val/, each with one folder per class */
   data?: string;
@@ -29,6 +33,8 @@ export interface TrainOptions {
   isa?: Isa;
   /** leave out images that fail to decode, with a warning, instead of stopping */
   skipBadImages?: boolean;
+  /** where to train: cpu (default), cuda, or auto (cuda when usable) */
+  device?: DeviceChoice;
 }
 
 export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa'>> & { out?: string; isa?: Isa };
@@ -44,6 +50,7 @@ export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' 
   model: 'seed7',
   augment: true,
   skipBadImages: false,
+  device: 'cpu',
 };
 
 function integerIn(name: string, value: unknown, lo: number, hi: number): number {
@@ -68,6 +75,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
   if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(o.rho)}`);
   if (o.isa !== undefined && !['scalar', 'avx2', 'avx512'].includes(o.isa))
     throw new UsageError(`--isa must be scalar, avx2 or avx512, got ${JSON.stringify(o.isa)}`);
+  if (!DEVICE_CHOICES.includes(o.device)) throw new UsageError(`--device must be cpu, cuda or auto, got ${JSON.stringify(o.device)}`);
   return {
     data: o.data,
     epochs: integerIn('epochs', o.epochs, 1, 100000),
@@ -83,5 +91,6 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     augment: Boolean(o.augment),
     isa: o.isa,
     skipBadImages: Boolean(o.skipBadImages),
+    device: o.device,
   };
 }

@@ -7,12 +7,12 @@ import { listSplit, resolveSplitDir } from '../data/discover.js';
 import { loadSplit } from '../data/decode.js';
 import { Rng } from '../data/random.js';
 import { modelSpec } from '../model/spec.js';
-import { native } from '../native.js';
 import { writeHistory, type EpochRecord } from '../report/history.js';
 import { writeHistoryPlot } from '../report/plot.js';
 import { versions } from '../version.js';
 import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
-import { evaluateSplit, trainEpoch } from './epoch.js';
+import { evaluateSplit } from './epoch.js';
+import { openTrainer, resolveDevice } from './device.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
 import { createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
 
@@ -53,6 +53,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   const config = resolveTrainOptions(options);
   const log = (line: string) => events.onLog?.(line);
   const spec = modelSpec(config.model);
+  const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
 
   // Everything that can be wrong with the data is found before the run directory exists.
   const trainList = await listSplit(await resolveSplitDir(config.data, 'train'));
@@ -69,8 +70,12 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     if (set.size === 0) throw new EngineError(`no usable images in the ${name} split`);
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
 
-  const runDir = await createRunDir(config.out);
-  const trainer = new native.Trainer({ spec, seed: config.seed, threads: config.threads, isa: config.isa });
+  const { trainer, runEpoch, describe } = openTrainer(device.device, { spec, seed: config.seed, threads: config.threads, isa: config.isa }, trainSet);
+  log(device.note);
+  const runDir = await createRunDir(config.out).catch((err) => {
+    trainer.dispose();
+    throw err;
+  });
   const started = new Date();
   const files = new Set<string>();
   const history: EpochRecord[] = [];
@@ -95,7 +100,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
 
   try {
     await writeRunJson(runDir, runRecord('running'));
-    log(`run directory: ${runDir} (seed ${config.seed}, ${trainer.info().threads} threads, ${trainer.info().isa})`);
+    log(`run directory: ${runDir} (seed ${config.seed}, ${describe})`);
 
     const rng = new Rng(config.seed);
     const epochConfig = {
@@ -128,7 +133,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
-      const epochResult = await trainEpoch(trainer, trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
+      const epochResult = await runEpoch(trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
       trainSeconds.push(epochResult.seconds);
       const val = await evaluateSplit(trainer, valSet);
       const record: EpochRecord = {

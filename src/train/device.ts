@@ -1,0 +1,129 @@
+// Where training runs: `--device cpu|cuda|auto` (`--gpu` = cuda). The choice is checked before anything is
+// loaded or written: asking for CUDA where it cannot run is a usage error naming the reason (never a silent
+// fallback to the CPU); `auto` takes CUDA when it is usable and says which it took.
+import { EngineError, UsageError } from '../errors.js';
+import { IMAGE_BYTES, type ImageSet } from '../data/decode.js';
+import { AUGMENT_STRIDE, drawAugmentation, permutation, type Rng } from '../data/random.js';
+import type { ModelSpec } from '../model/spec.js';
+import { native, type CudaDevice, type Isa, type NativeGpuTrainer, type NativeTrainer } from '../native.js';
+import { trainEpoch, type EpochConfig, type EpochResult } from './epoch.js';
+import type { DeviceChoice } from './options.js';
+
+
+export interface CudaStatus {
+  usable: boolean;
+  devices: CudaDevice[];
+  /** why CUDA is not usable (absent when it is) */
+  reason?: string;
+}
+
+/** Whether this addon can train on a CUDA device here, and if not, why. */
+export function cudaStatus(): CudaStatus {
+  if (!native.buildInfo().cuda || !native.GpuTrainer)
+    return { usable: false, devices: [], reason: 'the addon was built without CUDA (no nvcc found at build time, or ENGINE_CUDA=OFF)' };
+  const list = native.cudaDevices();
+  if (list.devices.length === 0) return { usable: false, devices: [], reason: list.reason ?? 'no CUDA device is visible' };
+  return { usable: true, devices: list.devices };
+}
+
+export interface ResolvedDevice {
+  device: 'cpu' | 'cuda';
+  /** one line for the log: what runs where, and why for auto */
+  note: string;
+}
+
+/** Resolves --device; throws a UsageError (exit 2) when CUDA is asked for and cannot run. */
+export function resolveDevice(choice: DeviceChoice): ResolvedDevice {
+  if (choice === 'cpu') return { device: 'cpu', note: 'device: cpu' };
+  const status = cudaStatus();
+  if (choice === 'cuda') {
+    if (!status.usable) throw new UsageError(`--device cuda (--gpu): no usable CUDA device: ${status.reason}. Use --device cpu or auto.`);
+    return { device: 'cuda', note: `device: cuda (${status.devices[0].name})` };
+  }
+  return status.usable
+    ? { device: 'cuda', note: `device: cuda (auto: ${status.devices[0].name})` }
+    : { device: 'cpu', note: `device: cpu (auto: no usable CUDA device: ${status.reason})` };
+}
+
+export type EpochRunner = (
+  set: ImageSet,
+  rng: Rng,
+  cfg: EpochConfig,
+  epoch: number,
+  onBatch?: (batch: number, batches: number, meanLoss: number) => void,
+) => Promise<EpochResult>;
+
+export interface OpenedTrainer {
+  trainer: NativeTrainer | NativeGpuTrainer;
+  /** trains one epoch on `trainSet` with this trainer */
+  runEpoch: EpochRunner;
+  /** e.g. "8 threads, avx512" or "cuda:0 NVIDIA H100 80GB HBM3" */
+  describe: string;
+}
+
+/**
+ * Creates the trainer for `device`. On CUDA the training images go to the device once and each step sends only
+ * indices and augmentation parameters; the epoch draws exactly what trainEpoch draws from `rng` (the permutation,
+ * then per batch the augmentation), so a GPU run sees the same batches as a CPU run with the same seed.
+ */
+export function openTrainer(
+  device: 'cpu' | 'cuda',
+  opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa },
+  trainSet: ImageSet,
+): OpenedTrainer {
+  if (device === 'cpu') {
+    const trainer = new native.Trainer({ spec: opts.spec, seed: opts.seed, threads: opts.threads, isa: opts.isa });
+    const info = trainer.info();
+    return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}` };
+  }
+  const Gpu = native.GpuTrainer;
+  if (!Gpu) throw new UsageError('--device cuda: the addon was built without CUDA');
+  const trainer = new Gpu({ spec: opts.spec, seed: opts.seed });
+  try {
+    trainer.uploadImages(trainSet.images.subarray(0, trainSet.size * IMAGE_BYTES), trainSet.labels.subarray(0, trainSet.size));
+  } catch (err) {
+    trainer.dispose();
+    throw err;
+  }
+  const info = trainer.info();
+  return {
+    trainer,
+    runEpoch: (set, rng, cfg, epoch, onBatch) => {
+      if (set !== trainSet) throw new RangeError('the CUDA trainer holds the training set it was opened with');
+      return trainEpochIndexed(trainer, set, rng, cfg, epoch, onBatch);
+    },
+    describe: `cuda:${info.cudaDevice} ${info.deviceName}`,
+  };
+}
+
+/** trainEpoch for a trainer that holds `set` on the device: per step only indices and augmentation go up. */
+export async function trainEpochIndexed(
+  trainer: NativeGpuTrainer,
+  set: ImageSet,
+  rng: Rng,
+  cfg: EpochConfig,
+  epoch: number,
+  onBatch?: (batch: number, batches: number, meanLoss: number) => void,
+): Promise<EpochResult> {
+  const t0 = performance.now();
+  const batches = Math.ceil(set.size / cfg.batchSize);
+  const indices = new Int32Array(cfg.batchSize); // [B]
+  const augment = new Float64Array(cfg.batchSize * AUGMENT_STRIDE); // [B, 4]
+  const order = permutation(set.size, rng);
+  let lossSum = 0;
+  let correct = 0;
+  for (let b = 0; b < batches; b++) {
+    const start = b * cfg.batchSize;
+    const n = Math.min(cfg.batchSize, set.size - start);
+    for (let i = 0; i < n; i++) indices[i] = order[start + i];
+    if (cfg.augment) drawAugmentation(augment, n, rng);
+    const aug = cfg.augment ? augment.subarray(0, n * AUGMENT_STRIDE) : null;
+    const r = await trainer.trainStepIndexed(indices.subarray(0, n), aug, cfg.optimizer);
+    if (!Number.isFinite(r.loss))
+      throw new EngineError(`training diverged: the loss is ${r.loss} at epoch ${epoch}, step ${b + 1}/${batches} (try a smaller --lr)`, 1);
+    lossSum += r.loss * n;
+    correct += r.correct;
+    onBatch?.(b + 1, batches, lossSum / (start + n));
+  }
+  return { loss: lossSum / set.size, acc: correct / set.size, seconds: (performance.now() - t0) / 1000 };
+}
