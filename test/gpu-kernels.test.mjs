@@ -18,6 +18,8 @@ import { cudaStatus } from '../dist/src/train/device.js';
 import { rng } from './helpers.mjs';
 
 const status = cudaStatus();
+// On the GPU machine (scripts/device/gpu-check.sh) a missing device is a failure, not a skip.
+if (process.env.ENGINE_REQUIRE_CUDA === '1') assert.ok(status.usable, `ENGINE_REQUIRE_CUDA=1 but no CUDA device: ${status.reason}`);
 const skip = status.usable ? false : `no CUDA device: ${status.reason}`;
 if (skip) console.log(`# gpu-kernels: skipped (${skip})`);
 
