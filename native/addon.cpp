@@ -17,6 +17,7 @@ namespace engine {
 #if ENGINE_CUDA
 void register_cuda(Napi::Env env, Napi::Object exports);
 #endif
+void register_cuda_emulation(Napi::Env env, Napi::Object exports);
 namespace {
 
 // ---------- Trainer ----------
@@ -544,6 +545,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Trainer", Trainer::Define(env));
   exports.Set("kernels", Kernels(env));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
+  register_cuda_emulation(env, exports);  // cudaKernelsEmulated: the CUDA kernels on a CPU emulator, for tests
 #if ENGINE_CUDA
   register_cuda(env, exports);  // GpuTrainer, cudaKernels, cudaDevices (native/cuda/addon_cuda.cpp)
 #else

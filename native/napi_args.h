@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include <cmath>
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "kernels.h"
@@ -125,6 +127,22 @@ inline NetSpec parse_spec(const Napi::Value& v) {
     spec.layers.push_back(s);
   }
   return spec;
+}
+
+// Runs fn, turning C++ exceptions into JS ones (node-addon-api rethrows only Napi::Error by itself).
+template <typename F>
+inline auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const SpecError& e) {
+    throw Napi::RangeError::New(env, e.what());
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "out of host memory in the CUDA backend");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
 }
 
 }  // namespace engine

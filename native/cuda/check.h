@@ -2,7 +2,11 @@
 // addon turns into a JS exception) naming the file, the line, the call and a hint. Nothing here exits or aborts.
 #pragma once
 
+#if ENGINE_CUDA_EMULATION
+#include "emulate.h"
+#else
 #include <cuda_runtime.h>
+#endif
 
 #include <stdexcept>
 #include <string>

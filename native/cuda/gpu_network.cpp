@@ -2,15 +2,13 @@
 // enqueues the launchers of kernels_cuda.h on one stream, mirroring Network<float>'s forward and backward.
 #include "gpu_network.h"
 
-#include <cuda_runtime.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
 #include "../rng.h"
-#include "check.h"
+#include "check.h"  // the CUDA runtime (or, under ENGINE_CUDA_EMULATION, its CPU emulation)
 
 namespace engine::cuda {
 
@@ -108,6 +106,9 @@ GpuNetwork::GpuNetwork(const NetSpec& spec, uint64_t seed, int device) : spec_(s
   while (param_offset_[first_param_layer_] == kNoParams) first_param_layer_++;
   const char* graphs = std::getenv("ENGINE_CUDA_GRAPHS");
   use_graphs_ = !(graphs && std::strcmp(graphs, "0") == 0);
+#if ENGINE_CUDA_EMULATION
+  use_graphs_ = false;  // the emulator has no graphs
+#endif
 
   int count = 0;
   CUDA_CHECK(cudaGetDeviceCount(&count));

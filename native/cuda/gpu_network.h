@@ -8,7 +8,8 @@
 // Per step only the batch's indices, warp coefficients and the step counter go up (one pinned buffer) and
 // {loss, correct} comes back; the indexed step is captured in a CUDA graph per (B, augment, optimizer) and
 // replayed (ENGINE_CUDA_GRAPHS=0 turns that off).
-// Plain C++ header: the addon's host code includes it; only kernels_cuda.cu is compiled by nvcc.
+// Plain C++ header: the addon's host code includes it; only kernels_cuda.cu is compiled by nvcc. The same
+// source also runs on the CPU emulator (emulated.cpp), for tests where no GPU exists.
 #pragma once
 
 #include <cstdint>

@@ -20,6 +20,10 @@
 #include "check.h"
 #include "kernels_cuda.h"
 
+#if !ENGINE_CUDA_EMULATION
+#define ENGINE_LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<grid, block, 0, stream>>>
+#endif
+
 namespace engine::cuda {
 
 namespace {
@@ -27,7 +31,13 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int BK = 16;  // reduction depth of one shared-memory tile
 
-unsigned blocks_for(size_t n) { return unsigned(std::min<size_t>((n + kThreads - 1) / kThreads, 65535u * 16)); }
+// Elementwise kernels loop over their range (grid-stride), so the grid is capped; under emulation, hard.
+#if ENGINE_CUDA_EMULATION
+constexpr size_t kMaxBlocks = 8;
+#else
+constexpr size_t kMaxBlocks = 65535u * 16;
+#endif
+unsigned blocks_for(size_t n) { return unsigned(std::min<size_t>((n + kThreads - 1) / kThreads, kMaxBlocks)); }
 
 // ---------- the implicit GEMM ----------
 
@@ -100,11 +110,11 @@ void gemm(int M, int Ncols, int K, Split split, LoadA la, LoadB lb, Store st, cu
   if (Ncols <= 32) {
     constexpr int BN = 32;
     const dim3 grid((M + BM - 1) / BM, (Ncols + BN - 1) / BN, split.slices);
-    gemm_kernel<BM, BN><<<grid, (BM / 4) * (BN / 4), 0, stream>>>(M, Ncols, K, split.chunk, la, lb, st);
+    ENGINE_LAUNCH(grid, (BM / 4) * (BN / 4), stream, gemm_kernel<BM, BN>)(M, Ncols, K, split.chunk, la, lb, st);
   } else {
     constexpr int BN = 64;
     const dim3 grid((M + BM - 1) / BM, (Ncols + BN - 1) / BN, split.slices);
-    gemm_kernel<BM, BN><<<grid, (BM / 4) * (BN / 4), 0, stream>>>(M, Ncols, K, split.chunk, la, lb, st);
+    ENGINE_LAUNCH(grid, (BM / 4) * (BN / 4), stream, gemm_kernel<BM, BN>)(M, Ncols, K, split.chunk, la, lb, st);
   }
   CUDA_CHECK_LAUNCH("gemm_kernel");
 }
@@ -213,7 +223,7 @@ void weight_grad(float* dw, float* db, int rows, int cols, long long K, A a, Row
   const Split split = split_plan(K, rows + 1, cols, 64, bn_for(cols));
   gemm(rows + 1, cols, int(K), split, TransposedWithOnes<A>{a, rows}, dout, StorePartial{scratch, rows + 1, cols},
        stream);
-  reduce_weight_grad<<<blocks_for(size_t(rows + 1) * cols), kThreads, 0, stream>>>(dw, db, scratch, split.slices,
+  ENGINE_LAUNCH(blocks_for(size_t(rows + 1) * cols), kThreads, stream, reduce_weight_grad)(dw, db, scratch, split.slices,
                                                                                    rows + 1, cols);
   CUDA_CHECK_LAUNCH("reduce_weight_grad");
 }
@@ -343,7 +353,7 @@ __global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit
   correct_s[threadIdx.x] = correct;
   __syncthreads();
   for (int s = blockDim.x / 2; s > 0; s /= 2) {
-    if (threadIdx.x < s) {
+    if (threadIdx.x < unsigned(s)) {
       loss_s[threadIdx.x] += loss_s[threadIdx.x + s];
       correct_s[threadIdx.x] += correct_s[threadIdx.x + s];
     }
@@ -436,23 +446,23 @@ void conv3x3_backward_weight_cuda(float* dw, float* db, const float* dout, const
 }
 
 void relu_forward_cuda(float* out, const float* in, size_t n, cudaStream_t stream) {
-  relu_forward_k<<<blocks_for(n), kThreads, 0, stream>>>(out, in, n);
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, relu_forward_k)(out, in, n);
   CUDA_CHECK_LAUNCH("relu_forward_k");
 }
 
 void relu_backward_cuda(float* din, const float* dout, const float* out, size_t n, cudaStream_t stream) {
-  relu_backward_k<<<blocks_for(n), kThreads, 0, stream>>>(din, dout, out, n);
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, relu_backward_k)(din, dout, out, n);
   CUDA_CHECK_LAUNCH("relu_backward_k");
 }
 
 void maxpool2x2_forward_cuda(float* out, const float* in, int N, int H, int W, int C, cudaStream_t stream) {
-  maxpool_forward_k<<<blocks_for(size_t(N) * (H / 2) * (W / 2) * C), kThreads, 0, stream>>>(out, in, N, H, W, C);
+  ENGINE_LAUNCH(blocks_for(size_t(N) * (H / 2) * (W / 2) * C), kThreads, stream, maxpool_forward_k)(out, in, N, H, W, C);
   CUDA_CHECK_LAUNCH("maxpool_forward_k");
 }
 
 void maxpool2x2_backward_cuda(float* din, const float* dout, const float* in, int N, int H, int W, int C,
                               cudaStream_t stream) {
-  maxpool_backward_k<<<blocks_for(size_t(N) * H * W * C), kThreads, 0, stream>>>(din, dout, in, N, H, W, C);
+  ENGINE_LAUNCH(blocks_for(size_t(N) * H * W * C), kThreads, stream, maxpool_backward_k)(din, dout, in, N, H, W, C);
   CUDA_CHECK_LAUNCH("maxpool_backward_k");
 }
 
@@ -473,31 +483,31 @@ void dense_backward_cuda(float* din, float* dw, float* db, const float* dout, co
 void dropout_forward_cuda(float* out, float* mask, const float* in, int N, size_t n, double rate, uint64_t seed,
                           const uint64_t* step, uint64_t layer, cudaStream_t stream) {
   const float keep = float(1.0 / (1.0 - rate));
-  dropout_forward_k<<<blocks_for(size_t(N) * n), kThreads, 0, stream>>>(out, mask, in, N, n, rate, keep, seed, step,
+  ENGINE_LAUNCH(blocks_for(size_t(N) * n), kThreads, stream, dropout_forward_k)(out, mask, in, N, n, rate, keep, seed, step,
                                                                         layer);
   CUDA_CHECK_LAUNCH("dropout_forward_k");
 }
 
 void dropout_mask_cuda(float* mask, size_t n, double rate, uint64_t seed, uint64_t key, cudaStream_t stream) {
-  dropout_mask_k<<<blocks_for(n), kThreads, 0, stream>>>(mask, n, rate, float(1.0 / (1.0 - rate)), seed, key);
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, dropout_mask_k)(mask, n, rate, float(1.0 / (1.0 - rate)), seed, key);
   CUDA_CHECK_LAUNCH("dropout_mask_k");
 }
 
 void dropout_backward_cuda(float* din, const float* dout, const float* mask, size_t n, cudaStream_t stream) {
-  dropout_backward_k<<<blocks_for(n), kThreads, 0, stream>>>(din, dout, mask, n);
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, dropout_backward_k)(din, dout, mask, n);
   CUDA_CHECK_LAUNCH("dropout_backward_k");
 }
 
 void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const float* label, const uint8_t* label_u8,
                       const int32_t* index, int N, float scale, cudaStream_t stream) {
-  sigmoid_bce_k<<<1, kThreads, 0, stream>>>(dlogit, result, logit, label, label_u8, index, N, scale,
+  ENGINE_LAUNCH(1, kThreads, stream, sigmoid_bce_k)(dlogit, result, logit, label, label_u8, index, N, scale,
                                             float(ref::logit_clip()));
   CUDA_CHECK_LAUNCH("sigmoid_bce_k");
 }
 
 void rmsprop_update_cuda(float* param, float* accum, const float* grad, size_t n, double lr, double rho, double eps,
                          cudaStream_t stream) {
-  rmsprop_k<<<blocks_for(n), kThreads, 0, stream>>>(param, accum, grad, n, float(lr), float(rho), float(1.0 - rho),
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, rmsprop_k)(param, accum, grad, n, float(lr), float(rho), float(1.0 - rho),
                                                     float(eps));
   CUDA_CHECK_LAUNCH("rmsprop_k");
 }
@@ -510,11 +520,11 @@ WarpCoeffs warp_coeffs(double shear, double zx, double zy, bool flip) {
 void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs, int N,
                        int H, int W, int C, float scale, cudaStream_t stream) {
   if (coeffs) {
-    augment_warp_k<<<blocks_for(size_t(N) * H * W), kThreads, 0, stream>>>(out, images, index, coeffs, N, H, W, C,
+    ENGINE_LAUNCH(blocks_for(size_t(N) * H * W), kThreads, stream, augment_warp_k)(out, images, index, coeffs, N, H, W, C,
                                                                            scale);
     CUDA_CHECK_LAUNCH("augment_warp_k");
   } else {
-    scale_pixels_k<<<blocks_for(size_t(N) * H * W * C), kThreads, 0, stream>>>(out, images, index, N,
+    ENGINE_LAUNCH(blocks_for(size_t(N) * H * W * C), kThreads, stream, scale_pixels_k)(out, images, index, N,
                                                                                size_t(H) * W * C, scale);
     CUDA_CHECK_LAUNCH("scale_pixels_k");
   }

@@ -12,7 +12,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#if !ENGINE_CUDA_EMULATION
 typedef struct CUstream_st* cudaStream_t;
+#endif
 
 namespace engine::cuda {
 
