@@ -134,6 +134,9 @@ export interface NativeAddon {
   /** only when built with CUDA */
   GpuTrainer?: new (options: GpuTrainerOptions) => NativeGpuTrainer;
   cudaKernels?: NativeCudaKernels;
+  /** the CUDA backend's code on a CPU emulator (every build; slow, for tests) */
+  GpuTrainerEmulated: new (options: GpuTrainerOptions) => NativeGpuTrainer;
+  cudaKernelsEmulated: NativeCudaKernels;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -8,6 +8,7 @@ import { native } from '../dist/src/native.js';
 import { cudaStatus } from '../dist/src/train/device.js';
 import { runCli, smallDataset, tempDir } from './helpers.mjs';
 
+delete process.env.ENGINE_CUDA_EMULATE; // the real device's status: the emulator is tested by name here
 const status = cudaStatus();
 
 // CMake looks for /usr/local/cuda/bin/nvcc, then nvcc on the PATH (or $CUDACXX).

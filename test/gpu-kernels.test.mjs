@@ -19,6 +19,7 @@ import { native } from '../dist/src/native.js';
 import { cudaStatus } from '../dist/src/train/device.js';
 import { rng } from './helpers.mjs';
 
+delete process.env.ENGINE_CUDA_EMULATE; // the real device's status: the emulator is tested by name here
 const status = cudaStatus();
 // On the GPU machine (scripts/device/gpu-check.sh) a missing device is a failure, not a skip.
 if (process.env.ENGINE_REQUIRE_CUDA === '1') assert.ok(status.usable, `ENGINE_REQUIRE_CUDA=1 but no CUDA device: ${status.reason}`);

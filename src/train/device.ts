@@ -17,8 +17,16 @@ export interface CudaStatus {
   reason?: string;
 }
 
+/**
+ * ENGINE_CUDA_EMULATE=1 makes the CUDA device the CPU emulator of the CUDA backend (GpuTrainerEmulated: the
+ * backend's own code, slowly, on the CPU), so that the whole `--gpu` path can be tested where no GPU exists.
+ */
+const emulate = () => process.env.ENGINE_CUDA_EMULATE === '1';
+const EMULATED_DEVICE: CudaDevice = { index: 0, name: 'CUDA emulation on the CPU (ENGINE_CUDA_EMULATE=1)', computeCapability: '0.0', memoryBytes: 0, multiprocessors: 1 };
+
 /** Whether this addon can train on a CUDA device here, and if not, why. */
 export function cudaStatus(): CudaStatus {
+  if (emulate()) return { usable: true, devices: [EMULATED_DEVICE] };
   if (!native.buildInfo().cuda || !native.GpuTrainer)
     return { usable: false, devices: [], reason: 'the addon was built without CUDA (no nvcc found at build time, or ENGINE_CUDA=OFF)' };
   const list = native.cudaDevices();
@@ -76,7 +84,7 @@ export function openTrainer(
     const info = trainer.info();
     return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}` };
   }
-  const Gpu = native.GpuTrainer;
+  const Gpu = emulate() ? native.GpuTrainerEmulated : native.GpuTrainer;
   if (!Gpu) throw new UsageError('--device cuda: the addon was built without CUDA');
   const trainer = new Gpu({ spec: opts.spec, seed: opts.seed });
   try {
