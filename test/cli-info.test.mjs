@@ -85,3 +85,25 @@ test('engine train --device auto trains on the CPU here and says why', async (t)
   assert.equal(run.status, 'finished');
   assert.equal(run.config.device, 'auto');
 });
+
+test('cudaStatus/resolveDevice: a device older than the built architectures is not usable, and says how to rebuild', async (t) => {
+  const { resolveDevice } = await import('../dist/src/train/device.js');
+  const { UsageError } = await import('../dist/src/errors.js');
+  const saved = { buildInfo: native.buildInfo, cudaDevices: native.cudaDevices, GpuTrainer: native.GpuTrainer };
+  t.after(() => Object.assign(native, saved));
+  const device = (cc, index = 0) => ({ index, name: `GPU ${cc}`, computeCapability: cc, memoryBytes: 1, multiprocessors: 1 });
+  native.buildInfo = () => ({ ...saved.buildInfo(), cuda: true, cudaArchitectures: '90' });
+  native.GpuTrainer = function fake() {};
+  native.cudaDevices = () => ({ devices: [device('8.6')] });
+  const old = cudaStatus();
+  assert.equal(old.usable, false);
+  assert.match(old.reason, /GPU 8\.6 has compute capability 8\.6 but the addon was built for 90 \(rebuild with CMAKE_CUDA_ARCHITECTURES=86\)/);
+  assert.throws(() => resolveDevice('cuda'), (e) => e instanceof UsageError && /no usable CUDA device: GPU 8\.6/.test(e.message));
+  assert.match(resolveDevice('auto').note, /^device: cpu \(auto: no usable CUDA device: GPU 8\.6/);
+  native.cudaDevices = () => ({ devices: [device('8.6'), device('9.0', 1), device('10.0', 2)] });
+  const ok = cudaStatus();
+  assert.deepEqual(ok.devices.map((d) => d.index), [1, 2]);
+  assert.deepEqual(resolveDevice('cuda'), { device: 'cuda', index: 1, note: 'device: cuda:1 (GPU 9.0)' });
+  assert.equal(resolveDevice('auto').index, 1);
+  assert.deepEqual(resolveDevice('cpu'), { device: 'cpu', note: 'device: cpu' });
+});

@@ -15,7 +15,7 @@ test('engine train --gpu on the emulated CUDA backend follows the CPU run with t
   const common = ['--data', data, '--epochs', '1', '--seed', '5', '--threads', '1', '--batch-size', '2', '--json', '--save-every', '0'];
   const gpu = await runCli(['train', '--gpu', '--out', path.join(out, 'gpu'), ...common], { env: { ENGINE_CUDA_EMULATE: '1' } });
   assert.equal(gpu.code, 0, gpu.stderr);
-  assert.match(gpu.stderr, /device: cuda \(CUDA emulation on the CPU/);
+  assert.match(gpu.stderr, /device: cuda:0 \(CUDA emulation on the CPU/);
   const cpu = await runCli(['train', '--device', 'cpu', '--out', path.join(out, 'cpu'), ...common]);
   assert.equal(cpu.code, 0, cpu.stderr);
   const a = JSON.parse(gpu.stdout).final;

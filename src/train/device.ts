@@ -31,11 +31,25 @@ export function cudaStatus(): CudaStatus {
     return { usable: false, devices: [], reason: 'the addon was built without CUDA (no nvcc found at build time, or ENGINE_CUDA=OFF)' };
   const list = native.cudaDevices();
   if (list.devices.length === 0) return { usable: false, devices: [], reason: list.reason ?? 'no CUDA device is visible' };
-  return { usable: true, devices: list.devices };
+  // Machine code for an architecture runs on it; PTX for compute_XY is compiled by the driver for XY and newer.
+  const archs = (native.buildInfo().cudaArchitectures ?? '').match(/\d+/g)?.map(Number) ?? [];
+  const lowest = Math.min(...archs);
+  const capable = list.devices.filter((d) => !archs.length || Math.round(Number(d.computeCapability) * 10) >= lowest);
+  if (capable.length === 0) {
+    const d = list.devices[0];
+    return {
+      usable: false,
+      devices: [],
+      reason: `${d.name} has compute capability ${d.computeCapability} but the addon was built for ${archs.join(', ')} (rebuild with CMAKE_CUDA_ARCHITECTURES=${d.computeCapability.replace('.', '')})`,
+    };
+  }
+  return { usable: true, devices: capable };
 }
 
 export interface ResolvedDevice {
   device: 'cpu' | 'cuda';
+  /** the CUDA device's index (cuda only) */
+  index?: number;
   /** one line for the log: what runs where, and why for auto */
   note: string;
 }
@@ -46,10 +60,10 @@ export function resolveDevice(choice: DeviceChoice): ResolvedDevice {
   const status = cudaStatus();
   if (choice === 'cuda') {
     if (!status.usable) throw new UsageError(`--device cuda (--gpu): no usable CUDA device: ${status.reason}. Use --device cpu or auto.`);
-    return { device: 'cuda', note: `device: cuda (${status.devices[0].name})` };
+    return { device: 'cuda', index: status.devices[0].index, note: `device: cuda:${status.devices[0].index} (${status.devices[0].name})` };
   }
   return status.usable
-    ? { device: 'cuda', note: `device: cuda (auto: ${status.devices[0].name})` }
+    ? { device: 'cuda', index: status.devices[0].index, note: `device: cuda:${status.devices[0].index} (auto: ${status.devices[0].name})` }
     : { device: 'cpu', note: `device: cpu (auto: no usable CUDA device: ${status.reason})` };
 }
 
@@ -75,23 +89,30 @@ export interface OpenedTrainer {
  * then per batch the augmentation), so a GPU run sees the same batches as a CPU run with the same seed.
  */
 export function openTrainer(
-  device: 'cpu' | 'cuda',
+  device: ResolvedDevice,
   opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa },
   trainSet: ImageSet,
 ): OpenedTrainer {
-  if (device === 'cpu') {
+  if (device.device === 'cpu') {
     const trainer = new native.Trainer({ spec: opts.spec, seed: opts.seed, threads: opts.threads, isa: opts.isa });
     const info = trainer.info();
     return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}` };
   }
   const Gpu = emulate() ? native.GpuTrainerEmulated : native.GpuTrainer;
   if (!Gpu) throw new UsageError('--device cuda: the addon was built without CUDA');
-  const trainer = new Gpu({ spec: opts.spec, seed: opts.seed });
+  // A CUDA failure here (out of memory, a driver problem) names its call and a hint; it stops the run (exit 1).
+  const failed = (err: unknown) => new EngineError(`cannot train on the CUDA device: ${(err as Error).message}`, 1);
+  let trainer: NativeGpuTrainer;
+  try {
+    trainer = new Gpu({ spec: opts.spec, seed: opts.seed, device: device.index ?? 0 });
+  } catch (err) {
+    throw failed(err);
+  }
   try {
     trainer.uploadImages(trainSet.images.subarray(0, trainSet.size * IMAGE_BYTES), trainSet.labels.subarray(0, trainSet.size));
   } catch (err) {
     trainer.dispose();
-    throw err;
+    throw failed(err);
   }
   const info = trainer.info();
   return {

@@ -70,7 +70,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     if (set.size === 0) throw new EngineError(`no usable images in the ${name} split`);
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
 
-  const { trainer, runEpoch, describe } = openTrainer(device.device, { spec, seed: config.seed, threads: config.threads, isa: config.isa }, trainSet);
+  const { trainer, runEpoch, describe } = openTrainer(device, { spec, seed: config.seed, threads: config.threads, isa: config.isa }, trainSet);
   log(device.note);
   const runDir = await createRunDir(config.out).catch((err) => {
     trainer.dispose();
