@@ -11,6 +11,7 @@ import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
 import { dataCommand } from './commands/data.js';
 import { serveDemoCommand } from './commands/serve-demo.js';
+import { infoCommand } from './commands/info.js';
 import { ENGINE_VERSION } from './version.js';
 
 function fail(message: string, code: number): never {
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
   cli = predictCommand(cli);
   cli = dataCommand(cli);
   cli = serveDemoCommand(cli);
+  cli = infoCommand(cli);
   await cli.parseAsync();
 }
 

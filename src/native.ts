@@ -86,12 +86,76 @@ export interface NativeKernels {
   augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number, isa?: Isa): void;
 }
 
+export interface GpuTrainerOptions {
+  spec: ModelSpec;
+  seed?: number;
+  /** CUDA device index (default 0) */
+  device?: number;
+}
+
+/** The CPU trainer's surface on a CUDA device (float32 only), plus a dataset kept on the device. */
+export interface NativeGpuTrainer extends Omit<NativeTrainer, 'info' | 'layerTimes'> {
+  /** copies images [N*H*W*C] uint8 and labels [N] to the device once; returns N */
+  uploadImages(images: Uint8Array, labels: Uint8Array): number;
+  /** one training step on uploaded images: indices [B] into them, augment [B*4] or null */
+  trainStepIndexed(indices: Int32Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<StepResult>;
+  info(): { dtype: string; device: 'cuda'; cudaDevice: number; deviceName: string; cudaGraphs: boolean; params: number; seed: number; datasetImages: number };
+}
+
+/** The CUDA launchers on host arrays (copied in and out), argument for argument as `kernels` (float32 only). */
+export interface NativeCudaKernels extends Omit<NativeKernels, 'conv3x3Forward' | 'sigmoidBce' | 'augmentWarp'> {
+  conv3x3Forward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, fuseRelu?: boolean): void;
+  sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): { loss: number; correct: number };
+  /** shear null: plain scaling */
+  augmentWarp(out: A, inp: Uint8Array, shear: number | null, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number): void;
+  /** the training dropout layer: image b of N uses the mask of dropout_key(step, b, layer) */
+  dropoutForward(out: A, mask: A, inp: A, N: number, rate: number, seed: number, step: number, layer: number): void;
+  dropoutBackward(din: A, dout: A, mask: A): void;
+}
+
+export interface CudaDevice {
+  index: number;
+  name: string;
+  computeCapability: string;
+  memoryBytes: number;
+  multiprocessors: number;
+}
+
+export interface CudaDeviceList {
+  devices: CudaDevice[];
+  /** why there are no devices (no driver, no device, built without CUDA) */
+  reason?: string;
+  runtimeVersion?: number;
+  driverVersion?: number;
+}
+
+export interface BuildInfo {
+  isa: Isa;
+  cpuIsa: Isa;
+  compiler: string;
+  napiVersion: number;
+  /** whether the CUDA backend was compiled in */
+  cuda: boolean;
+  /** CMAKE_CUDA_ARCHITECTURES, comma-separated (with cuda) */
+  cudaArchitectures?: string;
+  cudaCompiler?: string;
+  /** whether this CPU has AVX512-BF16 (the bf16 training precision) */
+  bf16: boolean;
+}
+
 export interface NativeAddon {
   Trainer: new (options: TrainerOptions) => NativeTrainer;
   kernels: NativeKernels;
   /** measured peak GFLOP/s of fp32 FMA (AVX-512) or bf16 dot products (AVX512-BF16) on `threads` threads */
   measurePeak(kind: 'fp32' | 'bf16', threads: number, seconds: number): Promise<number>;
-  buildInfo(): { isa: Isa; cpuIsa: Isa; compiler: string; napiVersion: number; cuda: boolean; bf16: boolean };
+  buildInfo(): BuildInfo;
+  cudaDevices(): CudaDeviceList;
+  /** only when built with CUDA */
+  GpuTrainer?: new (options: GpuTrainerOptions) => NativeGpuTrainer;
+  cudaKernels?: NativeCudaKernels;
+  /** the CUDA backend's code on a CPU emulator (every build; slow, for tests) */
+  GpuTrainerEmulated: new (options: GpuTrainerOptions) => NativeGpuTrainer;
+  cudaKernelsEmulated: NativeCudaKernels;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

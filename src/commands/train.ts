@@ -7,6 +7,13 @@ import { checkHtmlTarget, writeRunHtmlReport } from '../report/html.js';
 import type { Isa } from '../native.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
 import { givenFlags, onlyGiven } from './given-flags.js';
+import { UsageError } from '../errors.js';
+import type { DeviceChoice } from '../train/options.js';
+
+function deviceFlag(gpu: boolean, device: string | undefined): DeviceChoice | undefined {
+  if (gpu && device !== undefined && device !== 'cuda') throw new UsageError(`--gpu means --device cuda, but --device ${device} was also given`);
+  return gpu ? 'cuda' : (device as DeviceChoice | undefined);
+}
 
 export function trainCommand(yargs: Argv) {
   return yargs.command(
@@ -27,6 +34,8 @@ export function trainCommand(yargs: Argv) {
         .option('augment', { type: 'boolean', default: true, describe: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" })
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
         .option('precision', { type: 'string', choices: ['fp32', 'bf16'], default: 'fp32', describe: 'convolution operands: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16)' })
+        .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], describe: 'where to train (default cpu; auto: cuda when usable)' })
+        .option('gpu', { type: 'boolean', default: false, describe: 'train on the CUDA device (= --device cuda)' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
         .option('cache', { type: 'boolean', describe: 'on-disk image cache: --cache always, --no-cache never (default: for splits over 512 MiB)' })
         .option('cache-dir', { type: 'string', describe: 'image cache folder (implies --cache; default $XDG_CACHE_HOME/engine or ~/.cache/engine)' })
@@ -57,6 +66,7 @@ export function trainCommand(yargs: Argv) {
           precision: argv.precision as 'fp32' | 'bf16',
           cache: argv.cache,
           cacheDir: argv['cache-dir'],
+          device: deviceFlag(argv.gpu, argv.device),
       };
       // Resuming: only the flags typed count (yargs' defaults would look like conflicts with the recorded config).
       const resume = argv.resume === undefined ? {} : { ...onlyGiven(options, givenFlags(undefined, ['augment', 'skip-bad-images', 'cache'])), resume: argv.resume };

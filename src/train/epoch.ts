@@ -71,7 +71,7 @@ export async function trainEpoch(
 }
 
 /** Mean loss and accuracy of the current weights on a whole split, in chunks (no augmentation, no dropout). */
-export async function evaluateSplit(trainer: NativeTrainer, set: ImageSet | ImageSource, chunk = 256): Promise<{ loss: number; acc: number }> {
+export async function evaluateSplit(trainer: Pick<NativeTrainer, 'evaluate'>, set: ImageSet | ImageSource, chunk = 256): Promise<{ loss: number; acc: number }> {
   const source = isImageSource(set) ? set : memorySource(set);
   const scratch = new Uint8Array(source.inMemory ? 0 : chunk * IMAGE_BYTES); // [chunk, 150, 150, 3] when read from disk
   let loss = 0;

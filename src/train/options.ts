@@ -5,6 +5,10 @@ import { UsageError } from '../errors.js';
 import { MODEL_SPECS } from '../model/spec.js';
 import { native, type Isa } from '../native.js';
 
+/** Where training runs: cpu, cuda, or auto (cuda when usable, else cpu); see device.ts. */
+export type DeviceChoice = 'cpu' | 'cuda' | 'auto';
+export const DEVICE_CHOICES: readonly DeviceChoice[] = ['cpu', 'cuda', 'auto'];
+
 export interface TrainOptions {
   /** dataset root holding train/ and val/, each with one folder per class */
   data?: string;
@@ -37,6 +41,8 @@ export interface TrainOptions {
   cache?: boolean;
   /** where the image cache lives (implies cache: true); default $XDG_CACHE_HOME/engine or ~/.cache/engine */
   cacheDir?: string;
+  /** where to train: cpu (default), cuda, or auto (cuda when usable) */
+  device?: DeviceChoice;
 }
 
 export type Precision = 'fp32' | 'bf16';
@@ -60,6 +66,7 @@ export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' 
   augment: true,
   skipBadImages: false,
   precision: 'fp32',
+  device: 'cpu',
 };
 
 function integerIn(name: string, value: unknown, lo: number, hi: number): number {
@@ -87,11 +94,13 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     throw new UsageError(`--cache-dir must be a folder path, got ${JSON.stringify(o.cacheDir)}`);
   if (o.isa !== undefined && !['scalar', 'avx2', 'avx512'].includes(o.isa))
     throw new UsageError(`--isa must be scalar, avx2 or avx512, got ${JSON.stringify(o.isa)}`);
+  if (!DEVICE_CHOICES.includes(o.device)) throw new UsageError(`--device must be cpu, cuda or auto, got ${JSON.stringify(o.device)}`);
   if (o.precision !== 'fp32' && o.precision !== 'bf16')
     throw new UsageError(`--precision must be fp32 or bf16, got ${JSON.stringify(o.precision)}`);
   if (o.precision === 'bf16') {
     if (!native.buildInfo().bf16) throw new UsageError('--precision bf16 needs a CPU with AVX512-BF16, and this one has none: use fp32');
     if (o.isa !== undefined && o.isa !== 'avx512') throw new UsageError(`--precision bf16 runs AVX-512 kernels, so it cannot be combined with --isa ${o.isa}`);
+    if (o.device !== 'cpu') throw new UsageError(`--precision bf16 is a CPU mode (AVX512-BF16); the CUDA path trains in fp32: drop --device ${o.device}`);
   }
   return {
     data: o.data,
@@ -111,5 +120,6 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     precision: o.precision,
     cache: o.cache ?? (o.cacheDir !== undefined ? true : undefined),
     cacheDir: o.cacheDir,
+    device: o.device,
   };
 }

@@ -187,7 +187,7 @@ export async function existingRunFiles(runDir: string): Promise<string[]> {
 }
 
 /** Puts the checkpoint's weights, RMSprop state, step and data-RNG state back, and says where training goes on. */
-export function restoreResumePoint(resume: ResumePoint, trainer: NativeTrainer, rng: Rng, log: (line: string) => void): void {
+export function restoreResumePoint(resume: ResumePoint, trainer: Pick<NativeTrainer, 'setParams' | 'setState'>, rng: Rng, log: (line: string) => void): void {
   for (const note of resume.notes) log(note);
   const ckpt = resume.checkpoint;
   if (ckpt) {

@@ -8,12 +8,12 @@ import { listDataSplit } from '../data/dataset.js';
 import { openTrainingSplit } from '../data/cache.js';
 import { Rng } from '../data/random.js';
 import { modelSpec } from '../model/spec.js';
-import { native } from '../native.js';
 import { writeHistory, type EpochRecord } from '../report/history.js';
 import { writeHistoryPlot } from '../report/plot.js';
 import { versions } from '../version.js';
 import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
-import { evaluateSplit, trainEpoch } from './epoch.js';
+import { evaluateSplit } from './epoch.js';
+import { openTrainer, resolveDevice } from './device.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
 import { createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
 import { checkSameData, existingRunFiles, openResume, restoreResumePoint } from './resume.js';
@@ -57,6 +57,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   const config = resume?.config ?? resolveTrainOptions(options);
   const log = (line: string) => events.onLog?.(line);
   const spec = modelSpec(config.model);
+  const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
 
   // Everything that can be wrong with the data is found before the run directory exists.
   const trainList = await listDataSplit(config.data, 'train');
@@ -80,8 +81,18 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
 
   if (resume) checkSameData(resume.record, trainSet.size, valSet.size, trainList.classes);
-  const runDir = resume?.runDir ?? (await createRunDir(config.out));
-  const trainer = new native.Trainer({ spec, seed: config.seed, threads: config.threads, isa: config.isa, precision: config.precision });
+  const { trainer, runEpoch, describe } = await openTrainer(
+    device,
+    { spec, seed: config.seed, threads: config.threads, isa: config.isa, precision: config.precision },
+    trainSet,
+  );
+  log(device.note);
+  const runDir =
+    resume?.runDir ??
+    (await createRunDir(config.out).catch((err) => {
+      trainer.dispose();
+      throw err;
+    }));
   const started = new Date();
   const files = new Set<string>(resume ? await existingRunFiles(runDir) : []);
   const history: EpochRecord[] = resume ? [...resume.history] : [];
@@ -111,7 +122,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
 
   try {
     await writeRunJson(runDir, runRecord('running'));
-    log(`run directory: ${runDir} (seed ${config.seed}, ${trainer.info().threads} threads, ${trainer.info().isa}, ${trainer.info().precision})`);
+    log(`run directory: ${runDir} (seed ${config.seed}, ${describe})`);
 
     const rng = new Rng(config.seed);
     if (resume) restoreResumePoint(resume, trainer, rng, log);
@@ -147,7 +158,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     for (let epoch = history.length + 1; epoch <= config.epochs; epoch++) {
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
-      const epochResult = await trainEpoch(trainer, trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
+      const epochResult = await runEpoch(trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
       trainSeconds.push(epochResult.seconds);
       const val = await evaluateSplit(trainer, valSet);
       const record: EpochRecord = {

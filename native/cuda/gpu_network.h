@@ -1,0 +1,139 @@
+// The network of network.h on one CUDA device: the same spec, parameter layout, Glorot init (from the same seed),
+// dropout masks and RMSprop, with the whole batch in each kernel instead of one image per thread.
+//
+// Device buffers (P = parameter count, B = batch capacity, S(i) = size of layer i's input for one image):
+//   params_ [P]  accum_ [P]  grad_ [P]               act_[i] [B, S(i)] (ReLU and Flatten alias their input)
+//   grad_a_, grad_b_ [B * max S]  masks_ [B, sum of dropout sizes]  scratch_ (weight-gradient slice sums)
+//   input staging: images [B, H, W, C] u8, labels [B]; the uploaded dataset [n, H, W, C] u8 and labels [n]
+// Per step only the batch's indices, warp coefficients and the step counter go up (one pinned buffer) and
+// {loss, correct} comes back; the indexed step is captured in a CUDA graph per (B, augment, optimizer) and
+// replayed (ENGINE_CUDA_GRAPHS=0 turns that off).
+// Plain C++ header: the addon's host code includes it; only kernels_cuda.cu is compiled by nvcc. The same
+// source also runs on the CPU emulator (emulated.cpp), for tests where no GPU exists.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "../network.h"
+#include "kernels_cuda.h"
+
+namespace engine::cuda {
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int major = 0, minor = 0;      // compute capability
+  double memory_bytes = 0;
+  int multiprocessors = 0;
+};
+
+// The visible CUDA devices, or (devices empty) the reason there are none: no driver, no device, a driver
+// older than the runtime.
+struct DeviceList {
+  std::vector<DeviceInfo> devices;
+  std::string reason;
+  int runtime_version = 0, driver_version = 0;
+};
+DeviceList list_devices();
+
+class GpuNetwork {
+ public:
+  // Throws SpecError for a bad spec, CudaError when the device cannot be used.
+  GpuNetwork(const NetSpec& spec, uint64_t seed, int device);
+  ~GpuNetwork();
+  GpuNetwork(const GpuNetwork&) = delete;
+  GpuNetwork& operator=(const GpuNetwork&) = delete;
+
+  const std::vector<ParamInfo>& param_info() const { return params_info_; }
+  size_t param_count() const { return param_count_; }
+  size_t image_size() const { return shapes_[0].size(); }
+  uint64_t seed() const { return seed_; }
+  uint64_t step() const { return step_; }
+  void set_step(uint64_t step) { step_ = step; }
+  int device() const { return device_; }
+  const std::string& device_name() const { return device_name_; }
+  int dataset_size() const { return dataset_n_; }
+  bool graphs_enabled() const { return use_graphs_; }
+
+  void get_params(float* out);
+  void set_params(const float* in);
+  void get_accumulators(float* out);
+  void set_accumulators(const float* in);
+  void get_gradients(float* out);
+
+  // Uploads the dataset once: images [n, H, W, C] uint8, labels [n] in {0,1}.
+  void upload_dataset(const uint8_t* images, const uint8_t* labels, int n);
+
+  // One step on host images [B, H, W, C] u8, labels [B], augment [B, 4] or null (as Network::train_step).
+  StepResult train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B, double lr,
+                        double rho, double eps);
+  // One step on dataset images indices [B] (each in [0, dataset_size())), augment [B, 4] or null.
+  StepResult train_step_indexed(const int32_t* indices, const double* augment, int B, double lr, double rho,
+                                double eps);
+  // Gradient of the mean loss (into the gradient buffer, see get_gradients) with this step's masks, no update.
+  StepResult compute_gradients(const uint8_t* images, const uint8_t* labels, const double* augment, int B);
+  // logits [B] of host images, no dropout, no warp
+  void predict_logits(float* logits, const uint8_t* images, int B);
+
+ private:
+  struct StepKey {
+    int B;
+    bool augment;
+    double lr, rho, eps;
+    bool operator<(const StepKey& o) const {
+      return std::tie(B, augment, lr, rho, eps) < std::tie(o.B, o.augment, o.lr, o.rho, o.eps);
+    }
+  };
+
+  void release();  // frees every device resource (destructor, failed constructor)
+  void ensure_batch(int B);
+  void free_batch();
+  void clear_graphs();
+  void stage(const int32_t* indices, const double* augment, int B);
+  void upload_batch(const uint8_t* images, const uint8_t* labels, int B);
+  // Enqueues preprocessing, forward, loss, backward and (if update) RMSprop for B images read through index.
+  void enqueue_step(const uint8_t* images, const uint8_t* labels, const int32_t* index, bool augment, int B,
+                    bool update, double lr, double rho, double eps);
+  void enqueue_forward(int B, bool train);
+  void enqueue_backward(int B);
+  StepResult finish_step(int B);
+
+  NetSpec spec_;
+  uint64_t seed_;
+  uint64_t step_ = 0;
+  int device_;
+  std::string device_name_;
+  std::vector<Shape> shapes_;             // shapes_[i] = input of layer i
+  std::vector<size_t> param_offset_;      // per layer, or SIZE_MAX
+  std::vector<size_t> mask_offset_;       // per layer (dropout only): offset of its mask in one image's masks
+  size_t mask_size_ = 0, largest_ = 0;
+  size_t first_param_layer_ = 0;
+  std::vector<ParamInfo> params_info_;
+  size_t param_count_ = 0;
+  cudaStream_t stream_ = nullptr;
+
+  float *params_ = nullptr, *accum_ = nullptr, *grad_ = nullptr;
+  // batch buffers, for capacity_ images
+  int capacity_ = 0;
+  std::vector<float*> act_;               // act_[i]: input of layer i (aliases share one allocation)
+  std::vector<float*> act_alloc_;
+  float *grad_a_ = nullptr, *grad_b_ = nullptr, *masks_ = nullptr, *scratch_ = nullptr;
+  uint8_t *batch_images_ = nullptr, *batch_labels_ = nullptr;
+  // what goes up per step (pinned on the host, mirrored on the device): step, indices [B], coeffs [B]
+  void* staging_host_ = nullptr;
+  void* staging_dev_ = nullptr;
+  size_t staging_bytes_ = 0;
+  LossOut* result_host_ = nullptr;
+  LossOut* result_dev_ = nullptr;
+  uint8_t *dataset_ = nullptr, *dataset_labels_ = nullptr;
+  int dataset_n_ = 0;
+
+  bool use_graphs_ = true;
+  std::map<StepKey, void*> graphs_;       // cudaGraphExec_t per step shape
+};
+
+}  // namespace engine::cuda

@@ -1,0 +1,533 @@
+// CUDA kernels mirroring native/kernels_ref.h (see kernels_cuda.h for the contract of each launcher).
+//
+// Convolutions and dense layers are one tiled implicit GEMM, C[m][n] = sum_k A(m, k) * B(k, n), whose operands
+// are gathered on the fly by small loader functors (no im2col buffer in device memory):
+//   conv forward         m = output pixel (N*Ho*Wo), n = Cout, k = (ky*3 + kx)*Cin + ci   (the HWIO row)
+//   conv input gradient  m = input pixel (N*H*W),    n = Cin,  k = (ky*3 + kx)*Cout + co  (dout shifted back)
+//   conv weight gradient m = HWIO row (+1 bias row), n = Cout, k = output pixel           (split over k)
+//   dense                the same three with pixels replaced by images
+// Weight gradients split the long pixel reduction into fixed slices whose partial sums one more kernel adds in
+// slice order: deterministic, no float atomics.
+//
+// Elementwise kernels that have an exact CPU counterpart (ReLU, max-pool, dropout, RMSprop, the warp) use the
+// same operations in the same order with explicitly rounded intrinsics (no FMA contraction), so they give the
+// CPU reference's bits.
+#include <algorithm>
+#include <cmath>
+
+#include "../kernels_ref.h"
+#include "../rng.h"
+#include "check.h"
+#include "kernels_cuda.h"
+
+#if !ENGINE_CUDA_EMULATION
+#define ENGINE_LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<grid, block, 0, stream>>>
+#endif
+
+namespace engine::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int BK = 16;  // reduction depth of one shared-memory tile
+
+// Elementwise kernels loop over their range (grid-stride), so the grid is capped; under emulation, hard.
+#if ENGINE_CUDA_EMULATION
+constexpr size_t kMaxBlocks = 8;
+#else
+constexpr size_t kMaxBlocks = 65535u * 16;
+#endif
+unsigned blocks_for(size_t n) { return unsigned(std::min<size_t>((n + kThreads - 1) / kThreads, kMaxBlocks)); }
+
+// ---------- the implicit GEMM ----------
+
+// Block tile BM x BN, each thread 4x4 outputs strided across the tile (rows ty + i*TY, columns tx + j*TX) so a
+// warp's shared-memory reads are broadcasts or consecutive words. blockIdx.z picks a slice of the reduction.
+template <int BM, int BN, class LoadA, class LoadB, class Store>
+__global__ void __launch_bounds__((BM / 4) * (BN / 4))
+    gemm_kernel(int M, int Ncols, int K, int k_chunk, LoadA la, LoadB lb, Store st) {
+  constexpr int TX = BN / 4, TY = BM / 4, NT = TX * TY;
+  __shared__ float As[BK][BM + 1];  // [k][m]
+  __shared__ float Bs[BK][BN];      // [k][n]
+  const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
+  const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+  const int kbeg = blockIdx.z * k_chunk, kend = min(K, kbeg + k_chunk);
+  float acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+  for (int k0 = kbeg; k0 < kend; k0 += BK) {
+    for (int t = tid; t < BM * BK; t += NT) {  // k fastest: consecutive channels are consecutive in memory
+      const int kk = t % BK, mm = t / BK, m = m0 + mm, k = k0 + kk;
+      As[kk][mm] = (m < M && k < kend) ? la(m, k) : 0.f;
+    }
+    for (int t = tid; t < BN * BK; t += NT) {
+      const int nn = t % BN, kk = t / BN, n = n0 + nn, k = k0 + kk;
+      Bs[kk][nn] = (n < Ncols && k < kend) ? lb(k, n) : 0.f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk++) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = As[kk][ty + i * TY];
+#pragma unroll
+      for (int j = 0; j < 4; j++) b[j] = Bs[kk][tx + j * TX];
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int m = m0 + ty + i * TY, n = n0 + tx + j * TX;
+      if (m < M && n < Ncols) st(m, n, acc[i][j], int(blockIdx.z));
+    }
+}
+
+// How a reduction of length K is cut into slices: enough blocks to fill a large GPU, slices a whole number of
+// BK tiles and at least 256 long. Depends on the sizes only, so results repeat on any GPU.
+struct Split {
+  int slices, chunk;
+};
+Split split_plan(long long K, int M, int Ncols, int BM, int BN) {
+  const long long tiles = ((M + BM - 1) / BM) * (long long)((Ncols + BN - 1) / BN);
+  long long s = std::max<long long>(1, (512 + tiles - 1) / tiles);
+  s = std::min<long long>(s, std::max<long long>(1, K / 256));
+  long long chunk = (K + s - 1) / s;
+  chunk = (chunk + BK - 1) / BK * BK;
+  return {int((K + chunk - 1) / chunk), int(chunk)};
+}
+
+template <class LoadA, class LoadB, class Store>
+void gemm(int M, int Ncols, int K, Split split, LoadA la, LoadB lb, Store st, cudaStream_t stream) {
+  constexpr int BM = 64;
+  if (Ncols <= 32) {
+    constexpr int BN = 32;
+    const dim3 grid((M + BM - 1) / BM, (Ncols + BN - 1) / BN, split.slices);
+    ENGINE_LAUNCH(grid, (BM / 4) * (BN / 4), stream, gemm_kernel<BM, BN>)(M, Ncols, K, split.chunk, la, lb, st);
+  } else {
+    constexpr int BN = 64;
+    const dim3 grid((M + BM - 1) / BM, (Ncols + BN - 1) / BN, split.slices);
+    ENGINE_LAUNCH(grid, (BM / 4) * (BN / 4), stream, gemm_kernel<BM, BN>)(M, Ncols, K, split.chunk, la, lb, st);
+  }
+  CUDA_CHECK_LAUNCH("gemm_kernel");
+}
+
+Split whole(int K) { return {1, std::max(K, 1)}; }
+int bn_for(int Ncols) { return Ncols <= 32 ? 32 : 64; }
+
+// ---------- operand loaders ----------
+
+// in [N, H, W, Cin] seen as the im2col matrix A(pixel m of [N, Ho, Wo], HWIO row k)
+struct ConvPatch {
+  const float* in;
+  int H, W, Cin, Ho, Wo;
+  __device__ float operator()(int m, int k) const {
+    const int hw = Ho * Wo, n = m / hw, p = m - n * hw, y = p / Wo, x = p - y * Wo;
+    const int tap = k / Cin, ci = k - tap * Cin, ky = tap / 3, kx = tap - ky * 3;
+    return in[((size_t(n) * H + y + ky) * W + x + kx) * Cin + ci];
+  }
+};
+
+// dout [N, Ho, Wo, Cout] seen from input pixel m of [N, H, W]: A(m, (ky*3+kx)*Cout + co) = dout[n, y-ky, x-kx, co]
+struct ConvGradPatch {
+  const float* dout;
+  int H, W, Cout, Ho, Wo;
+  __device__ float operator()(int m, int k) const {
+    const int hw = H * W, n = m / hw, p = m - n * hw, Y = p / W, X = p - Y * W;
+    const int tap = k / Cout, co = k - tap * Cout, ky = tap / 3, kx = tap - ky * 3;
+    const int y = Y - ky, x = X - kx;
+    if (y < 0 || y >= Ho || x < 0 || x >= Wo) return 0.f;
+    return dout[((size_t(n) * Ho + y) * Wo + x) * Cout + co];
+  }
+};
+
+// w [3,3,Cin,Cout] as B(k = (ky*3+kx)*Cout + co, ci): the kernel transposed per tap
+struct ConvWeightT {
+  const float* w;
+  int Cin, Cout;
+  __device__ float operator()(int k, int ci) const {
+    const int tap = k / Cout, co = k - tap * Cout;
+    return w[(size_t(tap) * Cin + ci) * Cout + co];
+  }
+};
+
+// A row-major [rows, cols] matrix read as (r, c), or transposed as (c, r)
+struct RowMajor {
+  const float* a;
+  int cols;
+  __device__ float operator()(int r, int c) const { return a[size_t(r) * cols + c]; }
+};
+struct ColMajor {
+  const float* a;
+  int cols;
+  __device__ float operator()(int r, int c) const { return a[size_t(c) * cols + r]; }
+};
+
+// A transposed, with one extra row of ones: A'(i, m) = A(m, i) for i < rows, 1 for i == rows (the bias gradient)
+template <class A>
+struct TransposedWithOnes {
+  A a;
+  int rows;
+  __device__ float operator()(int i, int m) const { return i < rows ? a(m, i) : 1.f; }
+};
+
+// ---------- stores ----------
+
+struct StoreBias {
+  float* out;
+  const float* b;
+  int cols;
+  bool relu;
+  __device__ void operator()(int m, int n, float v, int) const {
+    v += b[n];
+    out[size_t(m) * cols + n] = relu ? fmaxf(v, 0.f) : v;
+  }
+};
+
+struct StorePlain {
+  float* out;
+  int cols;
+  __device__ void operator()(int m, int n, float v, int) const { out[size_t(m) * cols + n] = v; }
+};
+
+struct StorePartial {
+  float* partial;  // [slices, rows, cols]
+  int rows, cols;
+  __device__ void operator()(int m, int n, float v, int z) const {
+    partial[(size_t(z) * rows + m) * cols + n] = v;
+  }
+};
+
+// dw [rows-1, cols] += and db [cols] += the slice sums of partial [slices, rows, cols], added in slice order
+__global__ void reduce_weight_grad(float* dw, float* db, const float* partial, int slices, int rows, int cols) {
+  const size_t n = size_t(rows) * cols;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    float s = 0.f;
+    for (int z = 0; z < slices; z++) s += partial[z * n + i];
+    const size_t r = i / cols;
+    if (r + 1 < size_t(rows)) dw[i] += s;
+    else db[i - r * cols] += s;
+  }
+}
+
+template <class A>
+void weight_grad(float* dw, float* db, int rows, int cols, long long K, A a, RowMajor dout, float* scratch,
+                 cudaStream_t stream) {
+  const Split split = split_plan(K, rows + 1, cols, 64, bn_for(cols));
+  gemm(rows + 1, cols, int(K), split, TransposedWithOnes<A>{a, rows}, dout, StorePartial{scratch, rows + 1, cols},
+       stream);
+  ENGINE_LAUNCH(blocks_for(size_t(rows + 1) * cols), kThreads, stream, reduce_weight_grad)(dw, db, scratch, split.slices,
+                                                                                   rows + 1, cols);
+  CUDA_CHECK_LAUNCH("reduce_weight_grad");
+}
+
+size_t weight_grad_scratch(int rows, int cols, long long K) {
+  const Split split = split_plan(K, rows + 1, cols, 64, bn_for(cols));
+  return size_t(split.slices) * (rows + 1) * cols;
+}
+
+// ---------- elementwise ----------
+
+__global__ void relu_forward_k(float* out, const float* in, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    out[i] = in[i] > 0.f ? in[i] : 0.f;
+}
+
+__global__ void relu_backward_k(float* din, const float* dout, const float* out, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    din[i] = out[i] > 0.f ? dout[i] : 0.f;
+}
+
+__global__ void maxpool_forward_k(float* out, const float* in, int N, int H, int W, int C) {
+  const int Ho = H / 2, Wo = W / 2;
+  const size_t n = size_t(N) * Ho * Wo * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = int(i % C);
+    size_t r = i / C;
+    const int x = int(r % Wo);
+    r /= Wo;
+    const int y = int(r % Ho);
+    const size_t img = r / Ho;
+    const float* p = in + ((img * H + 2 * y) * W + 2 * x) * C + c;
+    float m = p[0];
+    if (p[C] > m) m = p[C];
+    if (p[size_t(W) * C] > m) m = p[size_t(W) * C];
+    if (p[size_t(W) * C + C] > m) m = p[size_t(W) * C + C];
+    out[i] = m;
+  }
+}
+
+// One thread per input element: windows do not overlap, so each element takes its window's gradient if it is
+// the window's first maximum and 0 otherwise (also 0 in a dropped odd row or column). No atomics, no memset.
+__global__ void maxpool_backward_k(float* din, const float* dout, const float* in, int N, int H, int W, int C) {
+  const int Ho = H / 2, Wo = W / 2;
+  const size_t n = size_t(N) * H * W * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = int(i % C);
+    size_t r = i / C;
+    const int x = int(r % W);
+    r /= W;
+    const int y = int(r % H);
+    const size_t img = r / H;
+    const int oy = y / 2, ox = x / 2;
+    float g = 0.f;
+    if (oy < Ho && ox < Wo) {
+      const size_t base = ((img * H + 2 * oy) * W + 2 * ox) * C + c;
+      const size_t cand[4] = {base, base + C, base + size_t(W) * C, base + size_t(W) * C + C};
+      size_t best = cand[0];
+#pragma unroll
+      for (int k = 1; k < 4; k++)
+        if (in[cand[k]] > in[best]) best = cand[k];
+      if (best == i) g = dout[((img * Ho + oy) * Wo + ox) * C + c];
+    }
+    din[i] = g;
+  }
+}
+
+// rng.h, on the device: the same integer arithmetic, so the same numbers
+__device__ __forceinline__ uint64_t mix64_d(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+__device__ __forceinline__ double uniform01_d(uint64_t seed, uint64_t stream, uint64_t counter) {
+  const uint64_t h = mix64_d(mix64_d(mix64_d(seed) ^ stream) ^ counter);
+  return double(h >> 11) * (1.0 / 9007199254740992.0);
+}
+__device__ __forceinline__ uint64_t dropout_stream_d(uint64_t key) {
+  return mix64_d(key ^ (uint64_t(kStreamDropout) << 56));
+}
+
+__global__ void dropout_forward_k(float* out, float* mask, const float* in, int N, size_t n, double rate,
+                                  float keep_scale, uint64_t seed, const uint64_t* step, uint64_t layer) {
+  const size_t total = size_t(N) * n;
+  const uint64_t s = *step;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const uint64_t b = i / n, j = i - b * n;
+    const uint64_t key = mix64_d(mix64_d(mix64_d(s) ^ b) ^ layer);  // dropout_key(step, image, layer)
+    const float m = uniform01_d(seed, dropout_stream_d(key), j) < rate ? 0.f : keep_scale;
+    mask[i] = m;
+    out[i] = __fmul_rn(in[i], m);
+  }
+}
+
+__global__ void dropout_mask_k(float* mask, size_t n, double rate, float keep_scale, uint64_t seed, uint64_t key) {
+  const uint64_t stream = dropout_stream_d(key);
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    mask[i] = uniform01_d(seed, stream, i) < rate ? 0.f : keep_scale;
+}
+
+__global__ void dropout_backward_k(float* din, const float* dout, const float* mask, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    din[i] = __fmul_rn(dout[i], mask[i]);
+}
+
+// One block: per-image losses in float (as the CPU computes them), summed in double in a fixed tree order.
+__global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit, const float* label,
+                              const uint8_t* label_u8, const int32_t* index, int N, float scale, float L) {
+  __shared__ double loss_s[kThreads];
+  __shared__ int correct_s[kThreads];
+  double loss = 0;
+  int correct = 0;
+  for (int b = threadIdx.x; b < N; b += blockDim.x) {
+    const float z = logit[b];
+    const float y = label_u8 ? float(label_u8[index ? index[b] : b]) : label[b];
+    const float zc = z > L ? L : (z < -L ? -L : z);
+    const float softplus = (zc > 0.f ? zc : 0.f) + log1pf(expf(-fabsf(zc)));
+    loss += double(softplus - y * zc);
+    if (dlogit) {
+      const float p = 1.f / (1.f + expf(-zc));
+      dlogit[b] = (z > -L && z < L) ? scale * (p - y) : 0.f;
+    }
+    correct += ((1.f / (1.f + expf(-z))) > 0.5f) == (y != 0.f);
+  }
+  loss_s[threadIdx.x] = loss;
+  correct_s[threadIdx.x] = correct;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (threadIdx.x < unsigned(s)) {
+      loss_s[threadIdx.x] += loss_s[threadIdx.x + s];
+      correct_s[threadIdx.x] += correct_s[threadIdx.x + s];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    result->loss_sum = loss_s[0];
+    result->correct = correct_s[0];
+  }
+}
+
+__global__ void rmsprop_k(float* param, float* accum, const float* grad, size_t n, float lr, float rho,
+                          float one_minus_rho, float eps) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const float g = grad[i];
+    // accum = rho*accum + (1-rho)*g*g;  param -= lr*g / (sqrt(accum) + eps), rounded step by step as the CPU
+    const float a = __fadd_rn(__fmul_rn(rho, accum[i]), __fmul_rn(__fmul_rn(one_minus_rho, g), g));
+    accum[i] = a;
+    param[i] = __fsub_rn(param[i], __fdiv_rn(__fmul_rn(lr, g), __fadd_rn(__fsqrt_rn(a), eps)));
+  }
+}
+
+// One thread per output pixel; the arithmetic of ref::augment_warp, each double operation rounded on its own.
+__global__ void augment_warp_k(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs,
+                               int N, int H, int W, int C, float scale) {
+  const size_t pixels = size_t(N) * H * W, isz = size_t(H) * W * C;
+  const double orow = H / 2.0 + 0.5, ocol = W / 2.0 + 0.5;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < pixels; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = int(i % W);
+    const size_t rr = i / W;
+    const int r = int(rr % H);
+    const int b = int(rr / H);
+    const uint8_t* in = images + size_t(index ? index[b] : b) * isz;
+    const WarpCoeffs k = coeffs[b];
+    double sr = __dadd_rn(__dadd_rn(__dmul_rn(k.a00, double(r) - orow), __dmul_rn(k.a01, double(c) - ocol)), orow);
+    double sc = __dadd_rn(__dmul_rn(k.a11, double(c) - ocol), ocol);
+    sr = sr < 0 ? 0 : (sr > H - 1 ? H - 1 : sr);
+    sc = sc < 0 ? 0 : (sc > W - 1 ? W - 1 : sc);
+    const int r0 = int(sr), c0 = int(sc);
+    const int r1 = r0 + 1 < H ? r0 + 1 : r0, c1 = c0 + 1 < W ? c0 + 1 : c0;
+    const double fr = sr - r0, fc = sc - c0, gr = 1 - fr, gc = 1 - fc;
+    float* o = out + (size_t(b) * H * W + size_t(r) * W + (k.flip != 0.0 ? W - 1 - c : c)) * C;
+    for (int ch = 0; ch < C; ch++) {
+      const double v00 = in[(size_t(r0) * W + c0) * C + ch], v01 = in[(size_t(r0) * W + c1) * C + ch];
+      const double v10 = in[(size_t(r1) * W + c0) * C + ch], v11 = in[(size_t(r1) * W + c1) * C + ch];
+      const double top = __dadd_rn(__dmul_rn(gc, v00), __dmul_rn(fc, v01));
+      const double bottom = __dadd_rn(__dmul_rn(gc, v10), __dmul_rn(fc, v11));
+      const double v = __dadd_rn(__dmul_rn(gr, top), __dmul_rn(fr, bottom));
+      o[ch] = __fmul_rn(float(v), scale);
+    }
+  }
+}
+
+__global__ void scale_pixels_k(float* out, const uint8_t* images, const int32_t* index, int N, size_t isz,
+                               float scale) {
+  const size_t n = size_t(N) * isz;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t b = i / isz, j = i - b * isz;
+    out[i] = __fmul_rn(float(images[size_t(index ? index[b] : int32_t(b)) * isz + j]), scale);
+  }
+}
+
+}  // namespace
+
+// ---------- launchers ----------
+
+void conv3x3_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                          int Cout, bool fuse_relu, cudaStream_t stream) {
+  const int Ho = H - 2, Wo = W - 2, M = N * Ho * Wo, K = 9 * Cin;
+  gemm(M, Cout, K, whole(K), ConvPatch{in, H, W, Cin, Ho, Wo}, RowMajor{w, Cout}, StoreBias{out, b, Cout, fuse_relu},
+       stream);
+}
+
+void conv3x3_backward_input_cuda(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout,
+                                 cudaStream_t stream) {
+  const int M = N * H * W, K = 9 * Cout;
+  gemm(M, Cin, K, whole(K), ConvGradPatch{dout, H, W, Cout, H - 2, W - 2}, ConvWeightT{w, Cin, Cout},
+       StorePlain{din, Cin}, stream);
+}
+
+size_t conv3x3_backward_weight_scratch(int N, int H, int W, int Cin, int Cout) {
+  return weight_grad_scratch(9 * Cin, Cout, (long long)N * (H - 2) * (W - 2));
+}
+
+void conv3x3_backward_weight_cuda(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                                  int Cin, int Cout, float* scratch, cudaStream_t stream) {
+  const int Ho = H - 2, Wo = W - 2;
+  weight_grad(dw, db, 9 * Cin, Cout, (long long)N * Ho * Wo, ConvPatch{in, H, W, Cin, Ho, Wo}, RowMajor{dout, Cout},
+              scratch, stream);
+}
+
+void relu_forward_cuda(float* out, const float* in, size_t n, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, relu_forward_k)(out, in, n);
+  CUDA_CHECK_LAUNCH("relu_forward_k");
+}
+
+void relu_backward_cuda(float* din, const float* dout, const float* out, size_t n, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, relu_backward_k)(din, dout, out, n);
+  CUDA_CHECK_LAUNCH("relu_backward_k");
+}
+
+void maxpool2x2_forward_cuda(float* out, const float* in, int N, int H, int W, int C, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(size_t(N) * (H / 2) * (W / 2) * C), kThreads, stream, maxpool_forward_k)(out, in, N, H, W, C);
+  CUDA_CHECK_LAUNCH("maxpool_forward_k");
+}
+
+void maxpool2x2_backward_cuda(float* din, const float* dout, const float* in, int N, int H, int W, int C,
+                              cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(size_t(N) * H * W * C), kThreads, stream, maxpool_backward_k)(din, dout, in, N, H, W, C);
+  CUDA_CHECK_LAUNCH("maxpool_backward_k");
+}
+
+void dense_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int I, int O,
+                        cudaStream_t stream) {
+  gemm(N, O, I, whole(I), RowMajor{in, I}, RowMajor{w, O}, StoreBias{out, b, O, false}, stream);
+}
+
+size_t dense_backward_scratch(int N, int I, int O) { return weight_grad_scratch(I, O, N); }
+
+void dense_backward_cuda(float* din, float* dw, float* db, const float* dout, const float* in, const float* w, int N,
+                         int I, int O, float* scratch, cudaStream_t stream) {
+  weight_grad(dw, db, I, O, N, RowMajor{in, I}, RowMajor{dout, O}, scratch, stream);
+  // din [N, I] = dout [N, O] . w^T
+  if (din) gemm(N, I, O, whole(O), RowMajor{dout, O}, ColMajor{w, O}, StorePlain{din, I}, stream);
+}
+
+void dropout_forward_cuda(float* out, float* mask, const float* in, int N, size_t n, double rate, uint64_t seed,
+                          const uint64_t* step, uint64_t layer, cudaStream_t stream) {
+  const float keep = float(1.0 / (1.0 - rate));
+  ENGINE_LAUNCH(blocks_for(size_t(N) * n), kThreads, stream, dropout_forward_k)(out, mask, in, N, n, rate, keep, seed, step,
+                                                                        layer);
+  CUDA_CHECK_LAUNCH("dropout_forward_k");
+}
+
+void dropout_mask_cuda(float* mask, size_t n, double rate, uint64_t seed, uint64_t key, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, dropout_mask_k)(mask, n, rate, float(1.0 / (1.0 - rate)), seed, key);
+  CUDA_CHECK_LAUNCH("dropout_mask_k");
+}
+
+void dropout_backward_cuda(float* din, const float* dout, const float* mask, size_t n, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, dropout_backward_k)(din, dout, mask, n);
+  CUDA_CHECK_LAUNCH("dropout_backward_k");
+}
+
+void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const float* label, const uint8_t* label_u8,
+                      const int32_t* index, int N, float scale, cudaStream_t stream) {
+  ENGINE_LAUNCH(1, kThreads, stream, sigmoid_bce_k)(dlogit, result, logit, label, label_u8, index, N, scale,
+                                            float(ref::logit_clip()));
+  CUDA_CHECK_LAUNCH("sigmoid_bce_k");
+}
+
+void rmsprop_update_cuda(float* param, float* accum, const float* grad, size_t n, double lr, double rho, double eps,
+                         cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, rmsprop_k)(param, accum, grad, n, float(lr), float(rho), float(1.0 - rho),
+                                                    float(eps));
+  CUDA_CHECK_LAUNCH("rmsprop_k");
+}
+
+WarpCoeffs warp_coeffs(double shear, double zx, double zy, bool flip) {
+  // as ref::augment_warp forms them: Shear . Zoom = [[zx, -sin(s)*zy], [0, cos(s)*zy]]
+  return {zx, -std::sin(shear) * zy, std::cos(shear) * zy, flip ? 1.0 : 0.0};
+}
+
+void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs, int N,
+                       int H, int W, int C, float scale, cudaStream_t stream) {
+  if (coeffs) {
+    ENGINE_LAUNCH(blocks_for(size_t(N) * H * W), kThreads, stream, augment_warp_k)(out, images, index, coeffs, N, H, W, C,
+                                                                           scale);
+    CUDA_CHECK_LAUNCH("augment_warp_k");
+  } else {
+    ENGINE_LAUNCH(blocks_for(size_t(N) * H * W * C), kThreads, stream, scale_pixels_k)(out, images, index, N,
+                                                                               size_t(H) * W * C, scale);
+    CUDA_CHECK_LAUNCH("scale_pixels_k");
+  }
+}
+
+}  // namespace engine::cuda

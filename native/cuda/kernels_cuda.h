@@ -1,0 +1,90 @@
+// CUDA launchers mirroring native/kernels_ref.h function for function: the same names with a _cuda suffix, the
+// same argument order (outputs, inputs, sizes) and layouts (activations NHWC, conv kernel HWIO [3,3,Cin,Cout],
+// dense kernel [In, Out]), the same accumulate-or-overwrite rule. Every pointer is device memory; trailing
+// arguments after the sizes are the GPU's own (stream, scratch, fusion flags). Launches are asynchronous on
+// `stream`; each is checked (CudaError with file and line on failure).
+//
+// Reductions are deterministic: weight gradients sum fixed slices of the batch into scratch partials that one
+// more kernel adds in slice order (no float atomics), so the same inputs give the same bits on the same GPU.
+// This header is plain C++ (no CUDA syntax) so host code compiled by the C++ compiler can include it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#if !ENGINE_CUDA_EMULATION
+typedef struct CUstream_st* cudaStream_t;
+#endif
+
+namespace engine::cuda {
+
+// out [N, H-2, W-2, Cout] = conv3x3(in [N, H, W, Cin], w [3,3,Cin,Cout]) + b [Cout]; with fuse_relu the ReLU of
+// it (the next layer's in-place ReLU folded into the store)
+void conv3x3_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                          int Cout, bool fuse_relu, cudaStream_t stream);
+
+// din [N, H, W, Cin] (overwritten) from dout [N, H-2, W-2, Cout] and w [3,3,Cin,Cout]
+void conv3x3_backward_input_cuda(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout,
+                                 cudaStream_t stream);
+
+// Floats of scratch conv3x3_backward_weight_cuda needs for these sizes.
+size_t conv3x3_backward_weight_scratch(int N, int H, int W, int Cin, int Cout);
+// dw [3,3,Cin,Cout] += and db [Cout] += from dout [N, H-2, W-2, Cout] and in [N, H, W, Cin]
+void conv3x3_backward_weight_cuda(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                                  int Cin, int Cout, float* scratch, cudaStream_t stream);
+
+// out [n] = max(in, 0); may alias
+void relu_forward_cuda(float* out, const float* in, size_t n, cudaStream_t stream);
+// din [n] = dout where out > 0; din and dout may alias
+void relu_backward_cuda(float* din, const float* dout, const float* out, size_t n, cudaStream_t stream);
+
+// out [N, H/2, W/2, C] = 2x2 max of in [N, H, W, C]
+void maxpool2x2_forward_cuda(float* out, const float* in, int N, int H, int W, int C, cudaStream_t stream);
+// din [N, H, W, C] (overwritten): each window's gradient to its first maximum in row-major order
+void maxpool2x2_backward_cuda(float* din, const float* dout, const float* in, int N, int H, int W, int C,
+                              cudaStream_t stream);
+
+// out [N, O] = in [N, I] . w [I, O] + b [O]
+void dense_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int I, int O,
+                        cudaStream_t stream);
+size_t dense_backward_scratch(int N, int I, int O);
+// din [N, I] (overwritten; may be null), dw [I, O] +=, db [O] += from dout [N, O], in [N, I], w [I, O]
+void dense_backward_cuda(float* din, float* dw, float* db, const float* dout, const float* in, const float* w, int N,
+                         int I, int O, float* scratch, cudaStream_t stream);
+
+// mask [N, n]: image b's mask is dropout_mask(n, rate, seed, dropout_key(*step, b, layer)) of rng.h (the same
+// bits as the CPU's); out = in * mask. `step` is read on the device so a captured graph can replay it.
+void dropout_forward_cuda(float* out, float* mask, const float* in, int N, size_t n, double rate, uint64_t seed,
+                          const uint64_t* step, uint64_t layer, cudaStream_t stream);
+// mask [n] alone, for one key (the dropoutMask test binding)
+void dropout_mask_cuda(float* mask, size_t n, double rate, uint64_t seed, uint64_t key, cudaStream_t stream);
+void dropout_backward_cuda(float* din, const float* dout, const float* mask, size_t n, cudaStream_t stream);
+
+// Per image: dlogit [N] (may be null) = scale * (sigmoid(zc) - y), 0 where clipped; the sum of the clipped BCE
+// over N (summed in double, fixed order) to *loss_sum, and the count of right answers (P > 0.5 agrees with the
+// label) to *correct. label [N] is float (the kernel binding) or, when label_u8 is set, uint8 labels gathered
+// through index [N] (may be null: image b's label is label_u8[b]).
+struct LossOut {
+  double loss_sum;
+  int correct;
+};
+void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const float* label, const uint8_t* label_u8,
+                      const int32_t* index, int N, float scale, cudaStream_t stream);
+
+// Keras RMSprop, with the float constants formed on the host exactly as rmsprop_update forms them
+void rmsprop_update_cuda(float* param, float* accum, const float* grad, size_t n, double lr, double rho, double eps,
+                         cudaStream_t stream);
+
+// The warp of one image, as the host precomputes it from (shear, zx, zy, flip): the CPU's double-precision
+// coefficients, so the device needs no sin/cos of its own.
+struct WarpCoeffs {
+  double a00, a01, a11, flip;
+};
+WarpCoeffs warp_coeffs(double shear, double zx, double zy, bool flip);
+
+// out [N, H, W, C] = scale * warp of image index[b] (or b when index is null) of images [*, H, W, C] uint8,
+// with coeffs [N] (null: no warp, plain scaling as scale_pixels). Bit-identical to augment_warp/scale_pixels.
+void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs, int N,
+                       int H, int W, int C, float scale, cudaStream_t stream);
+
+}  // namespace engine::cuda

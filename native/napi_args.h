@@ -1,0 +1,148 @@
+// Argument checks shared by the addon's bindings (CPU and CUDA): typed arrays of an exact type and length,
+// integers and numbers in range, the instruction set, the layer spec. Errors are TypeError/RangeError naming
+// the argument.
+#pragma once
+
+#include <napi.h>
+
+#include <cmath>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "kernels.h"
+#include "network.h"
+
+namespace engine {
+
+// ---------- argument helpers ----------
+
+[[noreturn]] inline void throw_type(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
+[[noreturn]] inline void throw_range(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
+
+template <typename T>
+struct ArrayKind;
+template <>
+struct ArrayKind<float> {
+  static constexpr napi_typedarray_type type = napi_float32_array;
+  static constexpr const char* name = "Float32Array";
+};
+template <>
+struct ArrayKind<double> {
+  static constexpr napi_typedarray_type type = napi_float64_array;
+  static constexpr const char* name = "Float64Array";
+};
+template <>
+struct ArrayKind<int32_t> {
+  static constexpr napi_typedarray_type type = napi_int32_array;
+  static constexpr const char* name = "Int32Array";
+};
+template <>
+struct ArrayKind<uint8_t> {
+  static constexpr napi_typedarray_type type = napi_uint8_array;
+  static constexpr const char* name = "Uint8Array";
+};
+
+// A typed array of element type T; `need` (if not SIZE_MAX) is the exact length required.
+template <typename T>
+Napi::TypedArrayOf<T> typed(const Napi::Value& v, const char* name, size_t need = SIZE_MAX) {
+  Napi::Env env = v.Env();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != ArrayKind<T>::type)
+    throw_type(env, std::string(name) + " must be a " + ArrayKind<T>::name);
+  auto a = v.As<Napi::TypedArrayOf<T>>();
+  if (need != SIZE_MAX && a.ElementLength() != need)
+    throw_range(env, std::string(name) + " must have " + std::to_string(need) + " elements, got " +
+                         std::to_string(a.ElementLength()));
+  return a;
+}
+
+inline int integer(const Napi::Value& v, const char* name, int lo, int hi) {
+  Napi::Env env = v.Env();
+  if (!v.IsNumber()) throw_type(env, std::string(name) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::trunc(d) != d || d < lo || d > hi)
+    throw_range(env, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
+                         std::to_string(hi) + "], got " + v.ToString().Utf8Value());
+  return int(d);
+}
+
+inline double number(const Napi::Value& v, const char* name) {
+  if (!v.IsNumber()) throw_type(v.Env(), std::string(name) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) throw_range(v.Env(), std::string(name) + " must be finite");
+  return d;
+}
+
+inline Isa isa_arg(const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull()) return detect_isa();
+  if (!v.IsString()) throw_type(v.Env(), "isa must be 'scalar', 'avx2' or 'avx512'");
+  Isa isa;
+  if (!parse_isa(v.As<Napi::String>().Utf8Value(), &isa))
+    throw_range(v.Env(), "isa must be 'scalar', 'avx2' or 'avx512', got '" + v.As<Napi::String>().Utf8Value() + "'");
+  if (isa > cpu_isa())
+    throw_range(v.Env(), std::string("isa '") + isa_name(isa) + "' is not supported by this CPU (best: " +
+                             isa_name(cpu_isa()) + ")");
+  return isa;
+}
+
+inline NetSpec parse_spec(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject()) throw_type(env, "spec must be an object {input: [h, w, c], layers: [...]}");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value input = o.Get("input");
+  if (!input.IsArray() || input.As<Napi::Array>().Length() != 3) throw_type(env, "spec.input must be [height, width, channels]");
+  Napi::Array in = input.As<Napi::Array>();
+  NetSpec spec;
+  spec.height = integer(in.Get(0u), "spec.input[0]", 1, 1 << 16);
+  spec.width = integer(in.Get(1u), "spec.input[1]", 1, 1 << 16);
+  spec.channels = integer(in.Get(2u), "spec.input[2]", 1, 4096);
+  Napi::Value layers = o.Get("layers");
+  if (!layers.IsArray()) throw_type(env, "spec.layers must be an array");
+  Napi::Array ls = layers.As<Napi::Array>();
+  for (uint32_t i = 0; i < ls.Length(); i++) {
+    const std::string where = "spec.layers[" + std::to_string(i) + "]";
+    Napi::Value lv = ls.Get(i);
+    if (!lv.IsObject()) throw_type(env, where + " must be an object");
+    Napi::Object l = lv.As<Napi::Object>();
+    const std::string type = l.Get("type").ToString().Utf8Value();
+    LayerSpec s;
+    if (type == "conv3x3") {
+      s.type = LayerType::Conv3x3;
+      s.units = integer(l.Get("filters"), (where + ".filters").c_str(), 1, 4096);
+    } else if (type == "dense") {
+      s.type = LayerType::Dense;
+      s.units = integer(l.Get("units"), (where + ".units").c_str(), 1, 1 << 20);
+    } else if (type == "dropout") {
+      s.type = LayerType::Dropout;
+      s.rate = number(l.Get("rate"), (where + ".rate").c_str());
+    } else if (type == "relu") {
+      s.type = LayerType::Relu;
+    } else if (type == "maxpool2x2") {
+      s.type = LayerType::MaxPool2x2;
+    } else if (type == "flatten") {
+      s.type = LayerType::Flatten;
+    } else {
+      throw_range(env, where + ".type must be conv3x3, relu, maxpool2x2, flatten, dense or dropout, got '" + type + "'");
+    }
+    spec.layers.push_back(s);
+  }
+  return spec;
+}
+
+// Runs fn, turning C++ exceptions into JS ones (node-addon-api rethrows only Napi::Error by itself).
+template <typename F>
+inline auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const SpecError& e) {
+    throw Napi::RangeError::New(env, e.what());
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "out of host memory in the CUDA backend");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+}  // namespace engine

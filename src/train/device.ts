@@ -1,0 +1,162 @@
+// Where training runs: `--device cpu|cuda|auto` (`--gpu` = cuda). The choice is checked before anything is
+// loaded or written: asking for CUDA where it cannot run is a usage error naming the reason (never a silent
+// fallback to the CPU); `auto` takes CUDA when it is usable and says which it took.
+import { EngineError, UsageError } from '../errors.js';
+import { IMAGE_BYTES, type ImageSet } from '../data/decode.js';
+import { isImageSource, type ImageSource } from '../data/image-store.js';
+import { AUGMENT_STRIDE, drawAugmentation, permutation, type Rng } from '../data/random.js';
+import type { ModelSpec } from '../model/spec.js';
+import { native, type CudaDevice, type Isa, type NativeGpuTrainer, type NativeTrainer } from '../native.js';
+import { trainEpoch, type EpochConfig, type EpochResult } from './epoch.js';
+import type { DeviceChoice } from './options.js';
+
+
+export interface CudaStatus {
+  usable: boolean;
+  devices: CudaDevice[];
+  /** why CUDA is not usable (absent when it is) */
+  reason?: string;
+}
+
+/**
+ * ENGINE_CUDA_EMULATE=1 makes the CUDA device the CPU emulator of the CUDA backend (GpuTrainerEmulated: the
+ * backend's own code, slowly, on the CPU), so that the whole `--gpu` path can be tested where no GPU exists.
+ */
+const emulate = () => process.env.ENGINE_CUDA_EMULATE === '1';
+const EMULATED_DEVICE: CudaDevice = { index: 0, name: 'CUDA emulation on the CPU (ENGINE_CUDA_EMULATE=1)', computeCapability: '0.0', memoryBytes: 0, multiprocessors: 1 };
+
+/** Whether this addon can train on a CUDA device here, and if not, why. */
+export function cudaStatus(): CudaStatus {
+  if (emulate()) return { usable: true, devices: [EMULATED_DEVICE] };
+  if (!native.buildInfo().cuda || !native.GpuTrainer)
+    return { usable: false, devices: [], reason: 'the addon was built without CUDA (no nvcc found at build time, or ENGINE_CUDA=OFF)' };
+  const list = native.cudaDevices();
+  if (list.devices.length === 0) return { usable: false, devices: [], reason: list.reason ?? 'no CUDA device is visible' };
+  // Machine code for an architecture runs on it; PTX for compute_XY is compiled by the driver for XY and newer.
+  const archs = (native.buildInfo().cudaArchitectures ?? '').match(/\d+/g)?.map(Number) ?? [];
+  const lowest = Math.min(...archs);
+  const capable = list.devices.filter((d) => !archs.length || Math.round(Number(d.computeCapability) * 10) >= lowest);
+  if (capable.length === 0) {
+    const d = list.devices[0];
+    return {
+      usable: false,
+      devices: [],
+      reason: `${d.name} has compute capability ${d.computeCapability} but the addon was built for ${archs.join(', ')} (rebuild with CMAKE_CUDA_ARCHITECTURES=${d.computeCapability.replace('.', '')})`,
+    };
+  }
+  return { usable: true, devices: capable };
+}
+
+export interface ResolvedDevice {
+  device: 'cpu' | 'cuda';
+  /** the CUDA device's index (cuda only) */
+  index?: number;
+  /** one line for the log: what runs where, and why for auto */
+  note: string;
+}
+
+/** Resolves --device; throws a UsageError (exit 2) when CUDA is asked for and cannot run. */
+export function resolveDevice(choice: DeviceChoice): ResolvedDevice {
+  if (choice === 'cpu') return { device: 'cpu', note: 'device: cpu' };
+  const status = cudaStatus();
+  if (choice === 'cuda') {
+    if (!status.usable) throw new UsageError(`--device cuda (--gpu): no usable CUDA device: ${status.reason}. Use --device cpu or auto.`);
+    return { device: 'cuda', index: status.devices[0].index, note: `device: cuda:${status.devices[0].index} (${status.devices[0].name})` };
+  }
+  return status.usable
+    ? { device: 'cuda', index: status.devices[0].index, note: `device: cuda:${status.devices[0].index} (auto: ${status.devices[0].name})` }
+    : { device: 'cpu', note: `device: cpu (auto: no usable CUDA device: ${status.reason})` };
+}
+
+export type EpochRunner = (
+  set: ImageSet | ImageSource,
+  rng: Rng,
+  cfg: EpochConfig,
+  epoch: number,
+  onBatch?: (batch: number, batches: number, meanLoss: number) => void,
+) => Promise<EpochResult>;
+
+export interface OpenedTrainer {
+  trainer: NativeTrainer | NativeGpuTrainer;
+  /** trains one epoch on `trainSet` with this trainer */
+  runEpoch: EpochRunner;
+  /** e.g. "8 threads, avx512" or "cuda:0 NVIDIA H100 80GB HBM3" */
+  describe: string;
+}
+
+/**
+ * Creates the trainer for `device`. On CUDA the training images go to the device once and each step sends only
+ * indices and augmentation parameters; the epoch draws exactly what trainEpoch draws from `rng` (the permutation,
+ * then per batch the augmentation), so a GPU run sees the same batches as a CPU run with the same seed.
+ */
+export async function openTrainer(
+  device: ResolvedDevice,
+  opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa; precision?: 'fp32' | 'bf16' },
+  trainSet: ImageSet | ImageSource,
+): Promise<OpenedTrainer> {
+  if (device.device === 'cpu') {
+    const trainer = new native.Trainer({ spec: opts.spec, seed: opts.seed, threads: opts.threads, isa: opts.isa, precision: opts.precision });
+    const info = trainer.info();
+    return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}, ${info.precision}` };
+  }
+  const Gpu = emulate() ? native.GpuTrainerEmulated : native.GpuTrainer;
+  if (!Gpu) throw new UsageError('--device cuda: the addon was built without CUDA');
+  if (isImageSource(trainSet) && !trainSet.inMemory)
+    throw new UsageError(`--device cuda keeps the training images in memory to upload them, but this split (${trainSet.size} images) is read from the on-disk cache: add --no-cache`);
+  const images = isImageSource(trainSet) ? await trainSet.range(0, trainSet.size, new Uint8Array(0)) : trainSet.images;
+  // A CUDA failure here (out of memory, a driver problem) names its call and a hint; it stops the run (exit 1).
+  const failed = (err: unknown) => new EngineError(`cannot train on the CUDA device: ${(err as Error).message}`, 1);
+  let trainer: NativeGpuTrainer;
+  try {
+    trainer = new Gpu({ spec: opts.spec, seed: opts.seed, device: device.index ?? 0 });
+  } catch (err) {
+    throw failed(err);
+  }
+  try {
+    trainer.uploadImages(images.subarray(0, trainSet.size * IMAGE_BYTES), trainSet.labels.subarray(0, trainSet.size));
+  } catch (err) {
+    trainer.dispose();
+    throw failed(err);
+  }
+  const info = trainer.info();
+  return {
+    trainer,
+    runEpoch: (set, rng, cfg, epoch, onBatch) => {
+      if (set !== trainSet) throw new RangeError('the CUDA trainer holds the training set it was opened with');
+      return trainEpochIndexed(trainer, set, rng, cfg, epoch, onBatch);
+    },
+    describe: `cuda:${info.cudaDevice} ${info.deviceName}`,
+  };
+}
+
+/** trainEpoch for a trainer that holds `set` on the device: per step only indices and augmentation go up. */
+export async function trainEpochIndexed(
+  trainer: NativeGpuTrainer,
+  set: ImageSet | ImageSource,
+  rng: Rng,
+  cfg: EpochConfig,
+  epoch: number,
+  onBatch?: (batch: number, batches: number, meanLoss: number) => void,
+): Promise<EpochResult> {
+  const t0 = performance.now();
+  const batches = Math.ceil(set.size / cfg.batchSize);
+  const indices = new Int32Array(cfg.batchSize); // [B]
+  const augment = new Float64Array(cfg.batchSize * AUGMENT_STRIDE); // [B, 4]
+  const order = permutation(set.size, rng);
+  let lossSum = 0;
+  let correct = 0;
+  for (let b = 0; b < batches; b++) {
+    const start = b * cfg.batchSize;
+    const n = Math.min(cfg.batchSize, set.size - start);
+    for (let i = 0; i < n; i++) indices[i] = order[start + i];
+    if (cfg.augment) drawAugmentation(augment, n, rng);
+    const aug = cfg.augment ? augment.subarray(0, n * AUGMENT_STRIDE) : null;
+    const r = await trainer.trainStepIndexed(indices.subarray(0, n), aug, cfg.optimizer);
+    if (!Number.isFinite(r.loss))
+      throw new EngineError(`training diverged: the loss is ${r.loss} at epoch ${epoch}, step ${b + 1}/${batches} (try a smaller --lr)`, 1);
+    lossSum += r.loss * n;
+    correct += r.correct;
+    onBatch?.(b + 1, batches, lossSum / (start + n));
+  }
+  return { loss: lossSum / set.size, acc: correct / set.size, seconds: (performance.now() - t0) / 1000 };
+}
