@@ -8,6 +8,10 @@
 
 namespace engine {
 
+// wflip [3][3][Cout][Cin] = w [2-ky][2-kx][Cin][Cout]: the kernel of the input gradient's forward pass (defined
+// once, in kernels.cpp, for the baseline ISA)
+void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout);
+
 #define ENGINE_DECLARE_FAST_CONV(ns, lanes)                                                                  \
   namespace ns {                                                                                             \
   constexpr int kLanes = lanes;                                                                              \
@@ -19,6 +23,8 @@ namespace engine {
   void relu_maxpool2x2_backward(float* din, const float* dout, const float* in, int N, int H, int W, int C); \
   bool conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin,   \
                               int Cout);                                                                     \
+  bool conv3x3_backward_input_flipped(float* din, const float* dout, const float* wflip, int N, int H, int W,\
+                                      int Cin, int Cout);                                                    \
   void conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, \
                                int Cin, int Cout);                                                           \
   }

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 
 #include <vector>
 
@@ -67,6 +68,30 @@ void relu_maxpool2x2_backward(Isa isa, float* din, const float* dout, const floa
   if (isa == Isa::Avx512 && C % avx512::kLanes == 0) return avx512::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
   if (isa >= Isa::Avx2 && C % avx2::kLanes == 0) return avx2::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
   ref::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+}
+
+void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout) {
+  for (int ky = 0; ky < 3; ky++)
+    for (int kx = 0; kx < 3; kx++)
+      for (int ci = 0; ci < Cin; ci++)
+        for (int co = 0; co < Cout; co++)
+          wflip[((size_t(ky) * 3 + kx) * Cout + co) * Cin + ci] = w[((size_t(2 - ky) * 3 + (2 - kx)) * Cin + ci) * Cout + co];
+}
+
+bool fast_backward_input(Isa isa, int Cin) {
+  return (isa == Isa::Avx512 && Cin % avx512::kLanes == 0) || (isa >= Isa::Avx2 && Cin % avx2::kLanes == 0);
+}
+
+void conv3x3_backward_input_flipped(Isa isa, float* din, const float* dout, const float* wflip, int N, int H, int W,
+                                    int Cin, int Cout) {
+  bool done = false;
+  if (isa == Isa::Avx512 && Cin % avx512::kLanes == 0)
+    done = avx512::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout);
+  else if (isa >= Isa::Avx2 && Cin % avx2::kLanes == 0)
+    done = avx2::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout);
+  else
+    throw std::logic_error("conv3x3_backward_input_flipped: no fast kernel for this ISA and Cin (check fast_backward_input)");
+  if (!done) throw std::bad_alloc();
 }
 
 const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }

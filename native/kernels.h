@@ -31,6 +31,13 @@ void conv3x3_relu_forward(Isa isa, float* out, const float* in, const float* w, 
 void maxpool2x2_forward(Isa isa, float* out, const float* in, int N, int H, int W, int C);
 void relu_maxpool2x2_backward(Isa isa, float* din, const float* dout, const float* in, int N, int H, int W, int C);
 
+// The input gradient with the kernel already flipped and transposed (flip_kernel_for_input_gradient), so a
+// network does that once per step rather than once per image; only where fast_backward_input(isa, Cin).
+bool fast_backward_input(Isa isa, int Cin);
+void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout);
+void conv3x3_backward_input_flipped(Isa isa, float* din, const float* dout, const float* wflip, int N, int H, int W,
+                                    int Cin, int Cout);
+
 // Precision of the convolutions' operands: fp32, or bf16 (AVX512-BF16) with fp32 sums. Everything else (ReLU,
 // pooling, dense, loss, optimizer, master weights) stays fp32 either way.
 enum class Precision : int { Fp32 = 0, Bf16 = 1 };

@@ -96,25 +96,37 @@ bool Network<T>::bf16_forward(size_t layer) const {
 }
 
 template <typename T>
-void Network<T>::pack_bf16_kernels() {
-  if (!bf16()) return;
+void Network<T>::prepare_step_kernels() {
+  if (sizeof(T) != sizeof(float)) return;  // double networks run the reference
+  const size_t L = spec_.layers.size();
   if (packed_offset_.empty()) {
-    size_t total = 0;
-    packed_offset_.assign(spec_.layers.size(), kNoParams);
-    for (size_t i = 0; i < spec_.layers.size(); i++)
-      if (spec_.layers[i].type == LayerType::Conv3x3 && bf16_forward(i)) {
-        packed_offset_[i] = total;
-        total += 2 * avx512bf16::packed_kernel_size(shapes_[i].c, shapes_[i + 1].c);
+    size_t packed = 0, flipped = 0;
+    packed_offset_.assign(L, kNoParams);
+    flipped_offset_.assign(L, kNoParams);
+    for (size_t i = first_param_layer_; i < L; i++) {
+      if (spec_.layers[i].type != LayerType::Conv3x3) continue;
+      const int Cin = shapes_[i].c, Cout = shapes_[i + 1].c;
+      if (bf16_forward(i)) {
+        packed_offset_[i] = packed;
+        packed += 2 * avx512bf16::packed_kernel_size(Cin, Cout);
+      } else if (i > first_param_layer_ && fast_backward_input(isa_, Cin)) {
+        flipped_offset_[i] = flipped;
+        flipped += size_t(9) * Cin * Cout;
       }
-    packed_.assign(total, 0);
+    }
+    packed_.assign(packed, 0);
+    flipped_.assign(flipped, 0.0f);
   }
-  for (size_t i = 0; i < spec_.layers.size(); i++) {
-    if (packed_offset_[i] == kNoParams) continue;
+  for (size_t i = 0; i < L; i++) {
+    if (packed_offset_[i] == kNoParams && flipped_offset_[i] == kNoParams) continue;
     const int Cin = shapes_[i].c, Cout = shapes_[i + 1].c;
     const float* w = f32(params_.data() + param_offset_[i]);
-    uint32_t* wp = packed_.data() + packed_offset_[i];
-    avx512bf16::pack_kernel(wp, w, Cin, Cout);
-    avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
+    if (packed_offset_[i] != kNoParams) {
+      uint32_t* wp = packed_.data() + packed_offset_[i];
+      avx512bf16::pack_kernel(wp, w, Cin, Cout);
+      avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
+    }
+    if (flipped_offset_[i] != kNoParams) flip_kernel_for_input_gradient(flipped_.data() + flipped_offset_[i], w, Cin, Cout);
   }
 }
 
@@ -313,7 +325,11 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
             conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
         } else {
           conv3x3_backward_weight(isa_, dw, db, g, x, 1, in.h, in.w, in.c, out.c);
-          if (need_din) conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
+          if (need_din && flipped_offset_.size() && flipped_offset_[i] != kNoParams)
+            conv3x3_backward_input_flipped(isa_, f32(gin), f32(g), flipped_.data() + flipped_offset_[i], 1, in.h, in.w,
+                                           in.c, out.c);
+          else if (need_din)
+            conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
         }
         break;
       }
@@ -356,7 +372,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
 template <typename T>
 StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
   const int nt = pool_.size();
-  pack_bf16_kernels();
+  prepare_step_kernels();
   std::vector<StepResult> part(nt);
   const uint64_t step = step_;
   pool_.run([&](int t) {
@@ -406,7 +422,7 @@ StepResult Network<T>::compute_gradients(const uint8_t* images, const uint8_t* l
 template <typename T>
 void Network<T>::predict_logits(T* logits, const uint8_t* images, int B) {
   const int nt = pool_.size();
-  pack_bf16_kernels();
+  prepare_step_kernels();
   pool_.run([&](int t) {
     Workspace& ws = ws_[t];
     for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {

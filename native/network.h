@@ -111,10 +111,11 @@ class Network {
   };
 
   bool bf16() const { return precision_ == Precision::Bf16; }
-  // bf16 forward (and input-gradient) kernels, packed once per step for all threads: layer i's at
-  // packed_[packed_offset_[i]] (forward) and packed_[packed_offset_[i] + packed_kernel_size] (input gradient)
+  // Kernels rearranged once per step for all threads and images: bf16 forward (and input-gradient) kernels at
+  // packed_[packed_offset_[i]] (forward) and packed_[packed_offset_[i] + packed_kernel_size] (input gradient);
+  // fp32 flipped input-gradient kernels at flipped_[flipped_offset_[i]].
   bool bf16_forward(size_t layer) const;
-  void pack_bf16_kernels();
+  void prepare_step_kernels();
   void build_shapes();
   void init_params();
   void preprocess(T* out, const uint8_t* image, const double* augment) const;
@@ -139,6 +140,8 @@ class Network {
   std::vector<T> params_, accum_, grad_;
   std::vector<uint32_t> packed_;
   std::vector<size_t> packed_offset_;
+  std::vector<float> flipped_;
+  std::vector<size_t> flipped_offset_;
   std::vector<Workspace> ws_;
   double update_seconds_ = 0;
   ThreadPool pool_;
