@@ -502,11 +502,35 @@ template <typename T>
 void relu_maxpool_conv_backward_weight_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
             Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
-  const size_t nact = size_t(N) * (H - 2) * (W - 2) * Co, npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
+  const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
   relu_maxpool_conv3x3_backward_weight(isa_arg(a[10]), Precision::Fp32, typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
                                        typed<T>(a[1], "db", Co).Data(), typed<T>(a[2], "dpool", npool).Data(),
-                                       typed<T>(a[3], "act", nact).Data(),
+                                       typed<uint8_t>(a[3], "code", npool).Data(),
                                        typed<T>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
+}
+
+// (out, code, in, w, b, N, H, W, Cin, Cout, isa?): H, W are the conv's input size; out and code [N, (H-2)/2,
+// (W-2)/2, Cout]
+template <typename T>
+void conv_relu_maxpool_forward_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
+            Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
+  const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
+  conv3x3_relu_maxpool_forward(isa_arg(a[10]), typed<T>(a[0], "out", npool).Data(),
+                               typed<uint8_t>(a[1], "code", npool).Data(),
+                               typed<T>(a[2], "in", size_t(N) * H * W * Ci).Data(),
+                               typed<T>(a[3], "w", size_t(9) * Ci * Co).Data(), typed<T>(a[4], "b", Co).Data(), N, H, W,
+                               Ci, Co);
+}
+
+// (din, dout, code, N, H, W, C, isa?)
+template <typename T>
+void maxpool_backward_code_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 2, 1 << 16), W = integer(a[5], "W", 2, 1 << 16),
+            C = integer(a[6], "C", 1, 4096);
+  const size_t npool = size_t(N) * (H / 2) * (W / 2) * C;
+  maxpool2x2_backward_code(isa_arg(a[7]), typed<T>(a[0], "din", size_t(N) * H * W * C).Data(),
+                           typed<T>(a[1], "dout", npool).Data(), typed<uint8_t>(a[2], "code", npool).Data(), N, H, W, C);
 }
 
 template <typename T>
@@ -606,6 +630,8 @@ Napi::Object Kernels(Napi::Env env) {
   ENGINE_KERNEL("conv3x3ReluForward", conv_relu_forward_k);
   ENGINE_KERNEL("reluMaxpool2x2Backward", relu_maxpool_backward_k);
   ENGINE_KERNEL("reluMaxpoolConv3x3BackwardWeight", relu_maxpool_conv_backward_weight_k);
+  ENGINE_KERNEL("conv3x3ReluMaxpoolForward", conv_relu_maxpool_forward_k);
+  ENGINE_KERNEL("maxpool2x2BackwardCode", maxpool_backward_code_k);
   ENGINE_KERNEL("reluForward", relu_forward_k);
   ENGINE_KERNEL("reluBackward", relu_backward_k);
   ENGINE_KERNEL("denseForward", dense_forward_k);

@@ -124,8 +124,28 @@ void conv3x3_backward_weight_bf16(Isa isa, float* dw, float* db, const float* do
   conv3x3_backward_weight(isa, dw, db, dout, in, N, H, W, Cin, Cout);
 }
 
+void conv3x3_relu_maxpool_forward(Isa isa, float* out, uint8_t* code, const float* in, const float* w, const float* b,
+                                  int N, int H, int W, int Cin, int Cout) {
+  bool done = false;
+  if (isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
+    done = avx512::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
+  else if (isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
+    done = avx2::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
+  else {
+    ref::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
+    done = true;
+  }
+  if (!done) throw std::bad_alloc();
+}
+
+void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C) {
+  if (isa == Isa::Avx512 && C % avx512::kLanes == 0) return avx512::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+  if (isa >= Isa::Avx2 && C % avx2::kLanes == 0) return avx2::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+  ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+}
+
 void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
-                                          const float* act, const float* in, int N, int H, int W, int Cin, int Cout) {
+                                          const uint8_t* code, const float* in, int N, int H, int W, int Cin, int Cout) {
   constexpr int kBand = 2;  // pooled rows per band
   const int Ho = H - 2, Wo = W - 2, Hq = Ho / 2, Wq = Wo / 2;
   thread_local std::vector<float> band;  // [2*kBand, Wo, Cout] gradient of the conv output
@@ -133,8 +153,8 @@ void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, fl
   for (int n = 0; n < N; n++)
     for (int qy = 0; qy < Hq; qy += kBand) {
       const int rows = 2 * (Hq - qy < kBand ? Hq - qy : kBand);  // conv output rows in this band
-      relu_maxpool2x2_backward(isa, band.data(), dpool + (size_t(n) * Hq + qy) * Wq * Cout,
-                               act + (size_t(n) * Ho + 2 * qy) * Wo * Cout, 1, rows, Wo, Cout);
+      const size_t q = (size_t(n) * Hq + qy) * Wq * Cout;
+      maxpool2x2_backward_code(isa, band.data(), dpool + q, code + q, 1, rows, Wo, Cout);
       const float* x = in + (size_t(n) * H + 2 * qy) * W * Cin;
       if (prec == Precision::Bf16) conv3x3_backward_weight_bf16(isa, dw, db, band.data(), x, 1, rows + 2, W, Cin, Cout);
       else conv3x3_backward_weight(isa, dw, db, band.data(), x, 1, rows + 2, W, Cin, Cout);

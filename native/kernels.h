@@ -52,15 +52,27 @@ void conv3x3_backward_input_bf16(Isa isa, float* din, const float* dout, const f
 void conv3x3_backward_weight_bf16(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H,
                                   int W, int Cin, int Cout);
 
-// Weight gradient of a conv -> ReLU -> max-pool block whose input gradient is not needed (the first layer):
-// the pool's gradient is routed back a band of rows at a time into a buffer that stays in cache and is consumed
-// there, instead of writing and re-reading the whole full-resolution gradient.
+// The first conv block (conv -> ReLU -> max-pool, no input gradient needed) without its full-resolution
+// activation: the forward computes two conv rows at a time into a buffer that stays in cache and pools them,
+// keeping a 1-byte code per pooled value (ref::maxpool2x2_forward_code); the backward routes the pool's
+// gradient a band of rows at a time by that code into a buffer the weight gradient consumes while in cache.
+void conv3x3_relu_maxpool_forward(Isa isa, float* out, uint8_t* code, const float* in, const float* w, const float* b,
+                                  int N, int H, int W, int Cin, int Cout);
+void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C);
 void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
-                                          const float* act, const float* in, int N, int H, int W, int Cin, int Cout);
+                                          const uint8_t* code, const float* in, int N, int H, int W, int Cin, int Cout);
+inline void conv3x3_relu_maxpool_forward(Isa, double* out, uint8_t* code, const double* in, const double* w,
+                                         const double* b, int N, int H, int W, int Cin, int Cout) {
+  ref::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
+}
+inline void maxpool2x2_backward_code(Isa, double* din, const double* dout, const uint8_t* code, int N, int H, int W,
+                                     int C) {
+  ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+}
 inline void relu_maxpool_conv3x3_backward_weight(Isa, Precision, double* dw, double* db, const double* dpool,
-                                                 const double* act, const double* in, int N, int H, int W, int Cin,
+                                                 const uint8_t* code, const double* in, int N, int H, int W, int Cin,
                                                  int Cout) {
-  ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, act, in, N, H, W, Cin, Cout);
+  ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout);
 }
 
 inline void conv3x3_relu_forward(Isa, double* out, const double* in, const double* w, const double* b, int N, int H,

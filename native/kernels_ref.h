@@ -139,13 +139,59 @@ void relu_maxpool2x2_backward(T* din, const T* dout, const T* in, int N, int H, 
   relu_backward(din, din, in, size_t(N) * H * W * C);
 }
 
-// dw [3,3,Cin,Cout] +=, db [Cout] += of a conv whose output went through ReLU (act [N, H-2, W-2, Cout], the
-// ReLU's output) and a max-pool with gradient dpool [N, (H-2)/2, (W-2)/2, Cout]; in [N, H, W, Cin]
+// out [N, H/2, W/2, C] = 2x2 max of in, as maxpool2x2_forward; code [N, H/2, W/2, C] = which of the window's four
+// (row-major) holds its first maximum, or 4 where that maximum is not positive (after a ReLU: no gradient)
 template <typename T>
-void relu_maxpool_conv3x3_backward_weight(T* dw, T* db, const T* dpool, const T* act, const T* in, int N, int H,
-                                          int W, int Cin, int Cout) {
+void maxpool2x2_forward_code(T* out, uint8_t* code, const T* in, int N, int H, int W, int C) {
+  const int Ho = H / 2, Wo = W / 2;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < Ho; y++)
+      for (int x = 0; x < Wo; x++)
+        for (int c = 0; c < C; c++) {
+          const T* p = in + ((size_t(n) * H + 2 * y) * W + 2 * x) * C + c;
+          const T v[4] = {p[0], p[C], p[size_t(W) * C], p[size_t(W) * C + C]};
+          int k = 0;
+          for (int i = 1; i < 4; i++)
+            if (v[i] > v[k]) k = i;
+          const size_t o = ((size_t(n) * Ho + y) * Wo + x) * C + c;
+          out[o] = v[k];
+          code[o] = uint8_t(v[k] > 0 ? k : 4);
+        }
+}
+
+// din [N, H, W, C] (overwritten) = dout routed to the position code names (0 elsewhere, in an odd last
+// row/column, and where code is 4): the backward of maxpool2x2_forward_code and of the ReLU before it
+template <typename T>
+void maxpool2x2_backward_code(T* din, const T* dout, const uint8_t* code, int N, int H, int W, int C) {
+  const int Ho = H / 2, Wo = W / 2;
+  for (size_t i = 0; i < size_t(N) * H * W * C; i++) din[i] = 0;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < Ho; y++)
+      for (int x = 0; x < Wo; x++)
+        for (int c = 0; c < C; c++) {
+          const size_t o = ((size_t(n) * Ho + y) * Wo + x) * C + c;
+          if (code[o] > 3) continue;
+          const size_t base = ((size_t(n) * H + 2 * y) * W + 2 * x) * C + c;
+          din[base + size_t(code[o] >> 1) * W * C + size_t(code[o] & 1) * C] = dout[o];
+        }
+}
+
+// The first conv block (conv -> ReLU -> max-pool) in one pass: out [N, (H-2)/2, (W-2)/2, Cout] and code as
+// maxpool2x2_forward_code; the full-resolution activation is never stored
+template <typename T>
+void conv3x3_relu_maxpool_forward(T* out, uint8_t* code, const T* in, const T* w, const T* b, int N, int H, int W,
+                                  int Cin, int Cout) {
+  std::vector<T> conv(size_t(N) * (H - 2) * (W - 2) * Cout);
+  conv3x3_relu_forward(conv.data(), in, w, b, N, H, W, Cin, Cout);
+  maxpool2x2_forward_code(out, code, conv.data(), N, H - 2, W - 2, Cout);
+}
+
+// dw [3,3,Cin,Cout] +=, db [Cout] += of that block from the pool's gradient dpool and its code; in [N, H, W, Cin]
+template <typename T>
+void relu_maxpool_conv3x3_backward_weight(T* dw, T* db, const T* dpool, const uint8_t* code, const T* in, int N,
+                                          int H, int W, int Cin, int Cout) {
   std::vector<T> dconv(size_t(N) * (H - 2) * (W - 2) * Cout);
-  relu_maxpool2x2_backward(dconv.data(), dpool, act, N, H - 2, W - 2, Cout);
+  maxpool2x2_backward_code(dconv.data(), dpool, code, N, H - 2, W - 2, Cout);
   conv3x3_backward_weight(dw, db, dconv.data(), in, N, H, W, Cin, Cout);
 }
 

@@ -83,6 +83,7 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
     ws.grad_a.assign(largest, T(0));
     ws.grad_b.assign(largest, T(0));
     ws.mask.assign(mask_size_, T(0));
+    if (first_block_fused_) ws.code.assign(shapes_[first_param_layer_ + 3].size(), 0);
     ws.dparams.assign(params_.size(), T(0));
   }
   reset_layer_times();
@@ -223,6 +224,9 @@ void Network<T>::build_shapes() {
   }
   // Layers up to the first one with parameters need no input gradient: the image is not trained.
   while (param_offset_[first_param_layer_] == kNoParams) first_param_layer_++;
+  const size_t f = first_param_layer_;
+  first_block_fused_ = f + 2 < L && spec_.layers[f].type == LayerType::Conv3x3 && spec_.layers[f + 1].type == LayerType::Relu &&
+                       spec_.layers[f + 2].type == LayerType::MaxPool2x2;
 }
 
 template <typename T>
@@ -257,6 +261,15 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
     T* x = ws.act[i];
     T* y = ws.act[i + 1];
     const T* w = params_.data() + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
+    if (first_block_fused_ && i == first_param_layer_) {
+      conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], ws.code.data(), x, w, w + size_t(9) * in.c * out.c, 1, in.h,
+                                   in.w, in.c, out.c);
+      const double t1 = now_seconds();
+      ws.times.forward[i] += t1 - t0;
+      t0 = t1;
+      i += 2;  // the ReLU and the pool ran inside
+      continue;
+    }
     switch (l.type) {
       case LayerType::Conv3x3: {
         const T* b = w + size_t(9) * in.c * out.c;
@@ -338,13 +351,12 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
         break;
       case LayerType::MaxPool2x2:
         // x is the ReLU's output when one precedes the pool (ReLU works in place)
-        if (i >= 2 && i - 2 == first_param_layer_ && relu_in_pool_backward_[i - 1] &&
-            spec_.layers[i - 2].type == LayerType::Conv3x3) {
+        if (first_block_fused_ && i == first_param_layer_ + 2) {
           // The first conv block needs no input gradient: one fused pass gives its weight gradient.
           const Shape& cin = shapes_[i - 2];
           T* cdw = ws.dparams.data() + param_offset_[i - 2];
-          relu_maxpool_conv3x3_backward_weight(isa_, precision_, cdw, cdw + size_t(9) * cin.c * in.c, g, x,
-                                               ws.act[i - 2], 1, cin.h, cin.w, cin.c, in.c);
+          relu_maxpool_conv3x3_backward_weight(isa_, precision_, cdw, cdw + size_t(9) * cin.c * in.c, g,
+                                               ws.code.data(), ws.act[i - 2], 1, cin.h, cin.w, cin.c, in.c);
           ws.times.backward[i] += now_seconds() - t0;
           return;
         }

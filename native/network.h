@@ -106,6 +106,7 @@ class Network {
     std::vector<T*> act;       // act[i] = input of layer i; act[L] = logit
     std::vector<T> grad_a, grad_b;
     std::vector<T> mask;       // dropout masks, one region per dropout layer
+    std::vector<uint8_t> code; // the fused first block's pool code [H/2, W/2, C] (first_block_fused_)
     std::vector<T> dparams;    // [P] this thread's gradient sum
     LayerTimes times;
   };
@@ -134,6 +135,10 @@ class Network {
   // A ReLU right after a conv runs inside the conv's forward; one right before a max-pool runs inside the
   // pool's backward. These flag such ReLU layers (per layer index).
   std::vector<bool> relu_in_conv_forward_, relu_in_pool_backward_;
+  // The first trained layer is a conv followed by ReLU and max-pool: those three run as one block that never
+  // stores the conv's full-resolution output, only the pool's and a 1-byte code per pooled value
+  // (kernels.h conv3x3_relu_maxpool_forward). The ReLU's and the pool's own outputs are then unused.
+  bool first_block_fused_ = false;
   std::vector<size_t> mask_offset_;    // per dropout layer: offset into Workspace::mask
   size_t mask_size_ = 0;
   std::vector<ParamInfo> params_info_;

@@ -68,8 +68,12 @@ export interface NativeKernels {
   conv3x3ReluForward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
   /** gradient through a max-pool and the ReLU before it; inp = the ReLU's output */
   reluMaxpool2x2Backward(din: A, dout: A, inp: A, N: number, H: number, W: number, C: number, isa?: Isa): void;
-  /** weight gradient (+=) of conv -> ReLU -> max-pool from the pool's gradient; act = the ReLU's output; H, W = conv input */
-  reluMaxpoolConv3x3BackwardWeight(dw: A, db: A, dpool: A, act: A, inp: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  /** the first conv block (conv -> ReLU -> max-pool): pooled out and code [N, (H-2)/2, (W-2)/2, Cout] (code: the window's first maximum 0-3, or 4 where it is not positive); H, W = conv input */
+  conv3x3ReluMaxpoolForward(out: A, code: Uint8Array, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  /** din [N, H, W, C] = dout routed by code, 0 elsewhere */
+  maxpool2x2BackwardCode(din: A, dout: A, code: Uint8Array, N: number, H: number, W: number, C: number, isa?: Isa): void;
+  /** weight gradient (+=) of that block from the pool's gradient and code; H, W = conv input */
+  reluMaxpoolConv3x3BackwardWeight(dw: A, db: A, dpool: A, code: Uint8Array, inp: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
   maxpool2x2Backward(din: A, dout: A, inp: A, N: number, H: number, W: number, C: number): void;
   reluForward(out: A, inp: A): void;
   reluBackward(din: A, dout: A, out: A): void;

@@ -4,6 +4,9 @@
 //   conv3x3ReluForward              = relu(conv3x3Forward): same tolerance as the convolution (ReLU is exact)
 //   maxpool2x2Forward               : a max is exact, so bit-identical
 //   reluMaxpool2x2Backward          : routing a gradient is exact, so bit-identical (ties: first maximum)
+//   conv3x3ReluMaxpoolForward       : the first block in one pass: bit-identical pooled values, and the code of
+//                                     each window's first maximum (4 where it is not positive)
+//   maxpool2x2BackwardCode          : routing by that code is routing by the activations, bit for bit
 //   reluMaxpoolConv3x3BackwardWeight: the weight gradient of conv -> ReLU -> pool, summed band by band; the
 //                                     same rigorous bound as conv3x3BackwardWeight (test/native-kernels.test.mjs)
 //   augmentWarp (tabled)            : the same double expressions in the same order, so bit-identical
@@ -17,6 +20,20 @@ const U = 2 ** -24;
 const gamma = (K) => (K * U) / (1 - K * U);
 const cpuIsa = native.buildInfo().cpuIsa;
 const ISAS = ['avx2', 'avx512'].filter((isa) => ['scalar', 'avx2', 'avx512'].indexOf(isa) <= ['scalar', 'avx2', 'avx512'].indexOf(cpuIsa));
+
+/** code [N, H/2, W/2, C] of act: the window's first maximum (row-major), or 4 where it is not positive */
+function codeOf(code, act, N, H, W, C) {
+  const [Hq, Wq] = [H >> 1, W >> 1];
+  for (let n = 0; n < N; n++)
+    for (let qy = 0; qy < Hq; qy++)
+      for (let qx = 0; qx < Wq; qx++)
+        for (let c = 0; c < C; c++) {
+          const v = [0, 1, 2, 3].map((i) => act[((n * H + 2 * qy + (i >> 1)) * W + 2 * qx + (i & 1)) * C + c]);
+          let first = 0;
+          for (let i = 1; i < 4; i++) if (v[i] > v[first]) first = i;
+          code[((n * Hq + qy) * Wq + qx) * C + c] = v[first] > 0 ? first : 4;
+        }
+}
 
 const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 const abs64 = (a) => Float64Array.from(a, Math.abs);
@@ -78,16 +95,58 @@ for (const isa of ISAS) {
       assert.ok(fused.some((v) => v === 0) && fused.some((v) => v > 0));
     });
 
+    test(`${isa} conv3x3ReluMaxpoolForward = pool(relu(conv)), with the code of each window's first maximum, ${shape}`, () => {
+      const r = rng(13 + H * 31 + W * 7 + Cin + Cout);
+      const x = rand(N * H * W * Cin, r);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const b = rand(Cout, r);
+      const [Hq, Wq] = [Ho >> 1, Wo >> 1];
+      const out = new Float32Array(N * Hq * Wq * Cout).fill(NaN);
+      const code = new Uint8Array(out.length).fill(99);
+      k.conv3x3ReluMaxpoolForward(out, code, x, w, b, N, H, W, Cin, Cout, isa);
+      // the same fast conv, then the pool: bit-identical values
+      const conv = new Float32Array(N * Ho * Wo * Cout);
+      k.conv3x3ReluForward(conv, x, w, b, N, H, W, Cin, Cout, isa);
+      const pooled = new Float32Array(out.length);
+      k.maxpool2x2Forward(pooled, conv, N, Ho, Wo, Cout);
+      assert.deepEqual(out, pooled);
+      // the code names the first maximum (4 where it is 0: the ReLU passes no gradient)
+      let zeros = 0;
+      for (let n = 0; n < N; n++)
+        for (let qy = 0; qy < Hq; qy++)
+          for (let qx = 0; qx < Wq; qx++)
+            for (let c = 0; c < Cout; c++) {
+              const o = ((n * Hq + qy) * Wq + qx) * Cout + c;
+              const at = (i) => ((n * Ho + 2 * qy + (i >> 1)) * Wo + 2 * qx + (i & 1)) * Cout + c;
+              const v = [0, 1, 2, 3].map((i) => conv[at(i)]);
+              let first = 0;
+              for (let i = 1; i < 4; i++) if (v[i] > v[first]) first = i;
+              assert.equal(code[o], v[first] > 0 ? first : 4, `code[${o}]`);
+              if (code[o] === 4) zeros++;
+            }
+      assert.ok(zeros > 0 && zeros < code.length, 'both kinds of code occur');
+    });
+
     test(`${isa} reluMaxpoolConv3x3BackwardWeight accumulates the composed gradient, ${shape}`, () => {
       const r = rng(11 + H * 31 + W * 7 + Cin + Cout);
       const x = rand(N * H * W * Cin, r, 0, 1);
-      const act = Float32Array.from({ length: N * Ho * Wo * Cout }, () => (r() < 0.3 ? 0 : r()));
-      const dpool = rand(N * (Ho >> 1) * (Wo >> 1) * Cout, r);
+      // ReLU outputs with zeros and ties, and their pool code
+      const act = Float32Array.from({ length: N * Ho * Wo * Cout }, () => (r() < 0.3 ? 0 : Math.floor(r() * 4) / 4));
+      const npool = N * (Ho >> 1) * (Wo >> 1) * Cout;
+      const code = new Uint8Array(npool);
+      codeOf(code, act, N, Ho, Wo, Cout);
+      const dpool = rand(npool, r);
+      // routing by code is routing by the activations, bit for bit
+      const byCode = new Float32Array(act.length).fill(NaN);
+      k.maxpool2x2BackwardCode(byCode, dpool, code, N, Ho, Wo, Cout, isa);
+      const byAct = new Float32Array(act.length);
+      k.reluMaxpool2x2Backward(byAct, dpool, act, N, Ho, Wo, Cout, 'scalar');
+      assert.deepEqual(byCode, byAct);
       const dw0 = rand(9 * Cin * Cout, r, -4, 4);
       const db0 = rand(Cout, r, -4, 4);
       const dw = Float32Array.from(dw0);
       const db = Float32Array.from(db0);
-      k.reluMaxpoolConv3x3BackwardWeight(dw, db, dpool, act, x, N, H, W, Cin, Cout, isa);
+      k.reluMaxpoolConv3x3BackwardWeight(dw, db, dpool, code, x, N, H, W, Cin, Cout, isa);
       // the composition in double: route the gradient, then the weight gradient
       const dconv = new Float64Array(act.length);
       k.reluMaxpool2x2Backward(dconv, Float64Array.from(dpool), Float64Array.from(act), N, Ho, Wo, Cout);
@@ -123,7 +182,11 @@ for (const isa of ISAS) {
 test('fused kernels check their arguments like the others', () => {
   const a = new Float32Array(16);
   assert.throws(() => k.reluMaxpool2x2Backward(a, a, new Float32Array(3), 1, 2, 2, 4), /in/);
-  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeight(a, a, a, a, a, 1, 2, 4, 1, 1), RangeError);
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeight(a, a, a, new Uint8Array(16), a, 1, 2, 4, 1, 1), RangeError);
+  // the first block at N=1, 6x6x1 -> 4 channels: out and code [1, 2, 2, 4]
+  const [pooled, img, w36, b4] = [new Float32Array(16), new Float32Array(36), new Float32Array(36), new Float32Array(4)];
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeight(w36, b4, pooled, new Float32Array(16), img, 1, 6, 6, 1, 4), /code/);
+  assert.throws(() => k.conv3x3ReluMaxpoolForward(pooled, new Uint8Array(1), img, w36, b4, 1, 6, 6, 1, 4), /code/);
   const [out, x, w, b] = [new Float32Array(4), new Float32Array(16), new Float32Array(9), new Float32Array(1)];
   assert.throws(() => k.conv3x3ReluForward(out, x, w, b, 1, 4, 4, 1, 1, 'avx9'), /isa must be/);
   assert.throws(() => k.conv3x3ReluForward(out, x, w, new Float32Array(2), 1, 4, 4, 1, 1), /b must have 1 elements/);
