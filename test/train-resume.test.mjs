@@ -155,12 +155,18 @@ test('a run killed after its last checkpoint but before it was marked finished: 
   const out = path.join(await tempDir(t), 'run');
   const first = await runCli(['train', '--data', data, '--epochs', '2', '--batch-size', '4', '--seed', '3', '--save-every', '1', '--out', out, '--quiet']);
   assert.equal(first.code, 0, first.stderr);
-  const weights = await fs.readFile(path.join(out, 'last.safetensors'));
-  // what a kill between saving last.safetensors and writing the final run.json leaves
+  const epoch2 = await loadCheckpoint(path.join(out, 'last.safetensors'));
+  assert.equal(epoch2.meta.epoch, 2);
+  // what a kill between best.safetensors and last.safetensors of the last epoch leaves (say epoch 2 was the
+  // best): best at epoch 2, last still at epoch 1, no weights2 yet, no plot, run.json still running
+  await fs.copyFile(path.join(out, 'weights2.safetensors'), path.join(out, 'best.safetensors'));
+  await fs.copyFile(path.join(out, 'weights1.safetensors'), path.join(out, 'last.safetensors'));
+  await fs.rm(path.join(out, 'weights2.safetensors'));
+  await fs.rm(path.join(out, 'history.png'));
   const record = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
   const { results: _r, finished: _f, ...running } = record;
   await fs.writeFile(path.join(out, 'run.json'), JSON.stringify({ ...running, status: 'running' }));
-  await fs.rm(path.join(out, 'history.png'));
+
   const r = await runCli(['train', '--resume', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout + r.stderr, /finishing the run/);
@@ -169,7 +175,14 @@ test('a run killed after its last checkpoint but before it was marked finished: 
   assert.equal(after.epochsDone, 2);
   assert.ok(Number.isFinite(after.results.medianTrainSeconds));
   await fs.access(path.join(out, 'history.png'));
-  assert.deepEqual(await fs.readFile(path.join(out, 'last.safetensors')), weights, 'nothing was trained again');
+  // last and weights2 now hold epoch 2's state again, and nothing was trained
+  for (const f of ['last', 'weights2']) {
+    const c = await loadCheckpoint(path.join(out, `${f}.safetensors`));
+    assert.equal(c.meta.epoch, 2, f);
+    assert.equal(c.meta.step, epoch2.meta.step, f);
+    assert.deepEqual(c.params, epoch2.params, `${f}: the epoch-2 weights`);
+    assert.deepEqual(c.accumulators, epoch2.accumulators, `${f}: the epoch-2 RMSprop state`);
+  }
   assert.equal(parseHistoryCsv(await fs.readFile(path.join(out, 'history.csv'), 'utf8')).length, 2);
 });
 

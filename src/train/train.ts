@@ -192,6 +192,13 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     // kill may have come before it) and take the epoch times from the history.
     if (trainSeconds.length === 0) {
       trainSeconds.push(...history.map((r) => r.seconds));
+      // The kill may also have come between best.safetensors and last (or weights<N>) of the last epoch: the
+      // trainer holds the checkpoint it resumed from, which is that epoch's state, so write them from it.
+      const meta = resume?.checkpoint?.meta;
+      if (meta) {
+        if (config.saveEvery > 0 && meta.epoch % config.saveEvery === 0) await save(`weights${meta.epoch}.safetensors`, meta);
+        await save('last.safetensors', meta);
+      }
       await write('history.png', (file) => writeHistoryPlot(file, history, { title: `${spec.name}, seed ${config.seed}` }));
     }
     const final = history[history.length - 1];
