@@ -44,3 +44,13 @@ export async function launchChromium(t, options = {}) {
   });
   return context;
 }
+
+/** Records what `tab` asks the network for and every console error or uncaught exception on it. */
+export function watchPage(tab) {
+  const requests = [];
+  const problems = [];
+  tab.on('request', (req) => requests.push(req.url()));
+  tab.on('console', (msg) => msg.type() === 'error' && problems.push(msg.text()));
+  tab.on('pageerror', (err) => problems.push(err.message));
+  return { requests, problems };
+}

@@ -11,7 +11,7 @@ import { loadImageResized, nearestIndicesPIL, resizeNearestPIL } from '../dist/s
 import { inputTensor } from '../dist/src/eval/feed.js';
 import { sigmoidFloat32 } from '../dist/src/eval/session.js';
 import { CELEBA, CLI, ROOT, SHARED, rng, runCli, tempDir } from './helpers.mjs';
-import { browserSkipReason, launchChromium } from './browser.mjs';
+import { browserSkipReason, launchChromium, watchPage } from './browser.mjs';
 
 const cleanups = [];
 const suite = { after: (fn) => cleanups.push(fn) };
@@ -108,11 +108,7 @@ test('in headless Chromium the page classifies val images exactly as engine pred
 
   const context = await launchChromium(t);
   const tab = await context.newPage();
-  const requests = [];
-  const problems = [];
-  tab.on('request', (req) => requests.push(req.url()));
-  tab.on('console', (msg) => msg.type() === 'error' && problems.push(msg.text()));
-  tab.on('pageerror', (err) => problems.push(err.message));
+  const { requests, problems } = watchPage(tab);
   await tab.goto(base);
   await tab.waitForSelector('#status[data-state=ready]', { timeout: 60_000 });
   let worstPixel = 0;

@@ -38,8 +38,13 @@ export async function smallDataset(t, counts = { train: { man: 8, woman: 8 }, va
 
 /** Runs `engine ...args`; resolves {code, stdout, stderr}. */
 export function runCli(args, opts = {}) {
+  return runNode([CLI, ...args], opts);
+}
+
+/** Runs `node ...args` (in ROOT unless opts.cwd); resolves {code, stdout, stderr}. */
+export function runNode(args, opts = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env } });
+    const child = spawn(process.execPath, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -2,13 +2,12 @@
 // --skip-bad-images a warning, a skip and a count; odd-but-valid images decode as PIL's convert('RGB') would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { decodeRGB, loadImage150, cmykToRgbPIL } from '../dist/src/data/decode.js';
-import { CELEBA, ROOT, rejectsInput, runCli, smallDataset, tempDir } from './helpers.mjs';
+import { CELEBA, ROOT, rejectsInput, runCli, runNode, smallDataset, tempDir } from './helpers.mjs';
 
 const FACE = path.join(CELEBA, 'train', 'man', '121211.jpg');
 
@@ -128,17 +127,9 @@ test('a 10,000 x 10,000 image decodes in bounded memory, one large image at a ti
     const set = await loadSplit({ dir: '.', classes: ['a', 'b'], files, labels: Uint8Array.from([0, 1, 0]) }, { concurrency: 3 });
     let sum = 0; for (const v of set.images) sum += v;
     console.log(JSON.stringify({ size: set.size, sum, maxRssMB: process.resourceUsage().maxRSS / 1024 }));`;
-  const r = await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-  assert.equal(r.code, 0, r.err);
-  const { size, sum, maxRssMB } = JSON.parse(r.out);
+  const r = await runNode(['--input-type=module', '-e', script]);
+  assert.equal(r.code, 0, r.stderr);
+  const { size, sum, maxRssMB } = JSON.parse(r.stdout);
   t.diagnostic(`peak RSS decoding three 10,000^2 images: ${maxRssMB.toFixed(0)} MB`);
   assert.equal(size, 3);
   assert.equal(sum, 0, 'black in, black out');

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CELEBA, SHARED, runCli, smallDataset, tempDir } from './helpers.mjs';
-import { browserSkipReason, launchChromium } from './browser.mjs';
+import { browserSkipReason, launchChromium, watchPage } from './browser.mjs';
 
 const cleanups = [];
 const suite = { after: (fn) => cleanups.push(fn) };
@@ -63,11 +63,7 @@ test('the page renders in headless Chromium without a request or an error; scree
   if (reason) return t.skip(reason);
   const context = await launchChromium(t, { viewport: { width: 1100, height: 900 } });
   const tab = await context.newPage();
-  const requests = [];
-  const problems = [];
-  tab.on('request', (req) => requests.push(req.url()));
-  tab.on('console', (msg) => msg.type() === 'error' && problems.push(msg.text()));
-  tab.on('pageerror', (err) => problems.push(err.message));
+  const { requests, problems } = watchPage(tab);
   const url = pathToFileURL(page).href;
   await tab.goto(url);
   assert.deepEqual(requests.filter((u) => !u.startsWith('data:')), [url]);

@@ -2,22 +2,9 @@
 // (examples/library.mjs) run end to end, and the progress callbacks of evaluate and predict.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT, runCli, smallDataset, tempDir } from './helpers.mjs';
-
-function runNode(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ROOT, runCli, runNode, smallDataset, tempDir } from './helpers.mjs';
 
 test("`import ... from 'engine'` gives the typed library: train, exportOnnx, evaluate, predict, fetchDataset", async () => {
   const lib = await import('engine');
