@@ -106,6 +106,18 @@ void maxpool2x2_forward(T* out, const T* in, int N, int H, int W, int C) {
         }
 }
 
+// Offset of element k (0..3, row-major) of a 2x2 window from its top-left, in an [.., W, C] layout
+inline size_t window_offset(int k, int W, int C) { return size_t(k >> 1) * W * C + size_t(k & 1) * C; }
+
+// Which element of the 2x2 window at p (its top-left) holds the window's first maximum, row-major
+template <typename T>
+int window_first_max(const T* p, int W, int C) {
+  int k = 0;
+  for (int i = 1; i < 4; i++)
+    if (p[window_offset(i, W, C)] > p[window_offset(k, W, C)]) k = i;
+  return k;
+}
+
 // din [N, H, W, C] (overwritten): each window's gradient goes to its first maximum in row-major order
 template <typename T>
 void maxpool2x2_backward(T* din, const T* dout, const T* in, int N, int H, int W, int C) {
@@ -116,11 +128,8 @@ void maxpool2x2_backward(T* din, const T* dout, const T* in, int N, int H, int W
       for (int x = 0; x < Wo; x++)
         for (int c = 0; c < C; c++) {
           const size_t base = ((size_t(n) * H + 2 * y) * W + 2 * x) * C + c;
-          const size_t cand[4] = {base, base + C, base + size_t(W) * C, base + size_t(W) * C + C};
-          size_t best = cand[0];
-          for (int k = 1; k < 4; k++)
-            if (in[cand[k]] > in[best]) best = cand[k];
-          din[best] += dout[((size_t(n) * Ho + y) * Wo + x) * C + c];
+          din[base + window_offset(window_first_max(in + base, W, C), W, C)] +=
+              dout[((size_t(n) * Ho + y) * Wo + x) * C + c];
         }
 }
 
@@ -149,13 +158,11 @@ void maxpool2x2_forward_code(T* out, uint8_t* code, const T* in, int N, int H, i
       for (int x = 0; x < Wo; x++)
         for (int c = 0; c < C; c++) {
           const T* p = in + ((size_t(n) * H + 2 * y) * W + 2 * x) * C + c;
-          const T v[4] = {p[0], p[C], p[size_t(W) * C], p[size_t(W) * C + C]};
-          int k = 0;
-          for (int i = 1; i < 4; i++)
-            if (v[i] > v[k]) k = i;
+          const int k = window_first_max(p, W, C);
+          const T m = p[window_offset(k, W, C)];
           const size_t o = ((size_t(n) * Ho + y) * Wo + x) * C + c;
-          out[o] = v[k];
-          code[o] = uint8_t(v[k] > 0 ? k : 4);
+          out[o] = m;
+          code[o] = uint8_t(m > 0 ? k : 4);
         }
 }
 
@@ -171,8 +178,7 @@ void maxpool2x2_backward_code(T* din, const T* dout, const uint8_t* code, int N,
         for (int c = 0; c < C; c++) {
           const size_t o = ((size_t(n) * Ho + y) * Wo + x) * C + c;
           if (code[o] > 3) continue;
-          const size_t base = ((size_t(n) * H + 2 * y) * W + 2 * x) * C + c;
-          din[base + size_t(code[o] >> 1) * W * C + size_t(code[o] & 1) * C] = dout[o];
+          din[((size_t(n) * H + 2 * y) * W + 2 * x) * C + c + window_offset(code[o], W, C)] = dout[o];
         }
 }
 
