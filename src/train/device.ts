@@ -4,10 +4,10 @@
 import { EngineError, UsageError } from '../errors.js';
 import { IMAGE_BYTES, type ImageSet } from '../data/decode.js';
 import { isImageSource, type ImageSource } from '../data/image-store.js';
-import { AUGMENT_STRIDE, drawAugmentation, permutation, type Rng } from '../data/random.js';
+import type { Rng } from '../data/random.js';
 import type { ModelSpec } from '../model/spec.js';
 import { native, type CudaDevice, type Isa, type NativeGpuTrainer, type NativeTrainer } from '../native.js';
-import { trainEpoch, type EpochConfig, type EpochResult } from './epoch.js';
+import { runEpochSteps, trainEpoch, type EpochConfig, type EpochResult } from './epoch.js';
 import type { DeviceChoice } from './options.js';
 
 
@@ -138,25 +138,18 @@ export async function trainEpochIndexed(
   epoch: number,
   onBatch?: (batch: number, batches: number, meanLoss: number) => void,
 ): Promise<EpochResult> {
-  const t0 = performance.now();
-  const batches = Math.ceil(set.size / cfg.batchSize);
   const indices = new Int32Array(cfg.batchSize); // [B]
-  const augment = new Float64Array(cfg.batchSize * AUGMENT_STRIDE); // [B, 4]
-  const order = permutation(set.size, rng);
-  let lossSum = 0;
-  let correct = 0;
-  for (let b = 0; b < batches; b++) {
-    const start = b * cfg.batchSize;
-    const n = Math.min(cfg.batchSize, set.size - start);
-    for (let i = 0; i < n; i++) indices[i] = order[start + i];
-    if (cfg.augment) drawAugmentation(augment, n, rng);
-    const aug = cfg.augment ? augment.subarray(0, n * AUGMENT_STRIDE) : null;
-    const r = await trainer.trainStepIndexed(indices.subarray(0, n), aug, cfg.optimizer);
-    if (!Number.isFinite(r.loss))
-      throw new EngineError(`training diverged: the loss is ${r.loss} at epoch ${epoch}, step ${b + 1}/${batches} (try a smaller --lr)`, 1);
-    lossSum += r.loss * n;
-    correct += r.correct;
-    onBatch?.(b + 1, batches, lossSum / (start + n));
-  }
-  return { loss: lossSum / set.size, acc: correct / set.size, seconds: (performance.now() - t0) / 1000 };
+  return runEpochSteps(
+    set.size,
+    rng,
+    cfg,
+    async ({ b, batches, order, start, n, augment }) => {
+      for (let i = 0; i < n; i++) indices[i] = order[start + i];
+      const r = await trainer.trainStepIndexed(indices.subarray(0, n), augment, cfg.optimizer);
+      if (!Number.isFinite(r.loss))
+        throw new EngineError(`training diverged: the loss is ${r.loss} at epoch ${epoch}, step ${b + 1}/${batches} (try a smaller --lr)`, 1);
+      return r;
+    },
+    onBatch,
+  );
 }

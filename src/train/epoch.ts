@@ -19,9 +19,50 @@ export interface EpochResult {
   seconds: number;
 }
 
+/** One training step of an epoch: batch `b` of `batches` holds the images order[start, start + n). */
+export interface EpochStep {
+  b: number;
+  batches: number;
+  order: Uint32Array;
+  start: number;
+  n: number;
+  /** [n, 4] augmentation parameters, or null without augmentation */
+  augment: Float64Array | null;
+}
+
 /**
- * Trains one epoch: a permutation of `set` drawn from `rng`, then per batch the augmentation parameters (also
- * from `rng`) and one native step. A NaN/Inf loss or weight stops with TrainingDiverged naming the epoch and step.
+ * The skeleton of every training epoch, whatever runs the step: a permutation of `size` images drawn from
+ * `rng`, then per batch the augmentation parameters (also from `rng`, in this order, so that every trainer sees
+ * the same batches and warps for a seed), one step, and the running mean loss and accuracy.
+ */
+export async function runEpochSteps(
+  size: number,
+  rng: Rng,
+  cfg: EpochConfig,
+  step: (s: EpochStep) => Promise<{ loss: number; correct: number }>,
+  onBatch?: (batch: number, batches: number, meanLoss: number) => void,
+): Promise<EpochResult> {
+  const t0 = performance.now();
+  const batches = Math.ceil(size / cfg.batchSize);
+  const augment = new Float64Array(cfg.batchSize * AUGMENT_STRIDE); // [B, 4]
+  const order = permutation(size, rng);
+  let lossSum = 0;
+  let correct = 0;
+  for (let b = 0; b < batches; b++) {
+    const start = b * cfg.batchSize;
+    const n = Math.min(cfg.batchSize, size - start);
+    if (cfg.augment) drawAugmentation(augment, n, rng);
+    const r = await step({ b, batches, order, start, n, augment: cfg.augment ? augment.subarray(0, n * AUGMENT_STRIDE) : null });
+    lossSum += r.loss * n;
+    correct += r.correct;
+    onBatch?.(b + 1, batches, lossSum / (start + n));
+  }
+  return { loss: lossSum / size, acc: correct / size, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Trains one epoch on the CPU trainer (runEpochSteps), the batch's images copied from `set`. A NaN/Inf loss or
+ * weight stops with TrainingDiverged naming the epoch and step.
  */
 export async function trainEpoch(
   trainer: NativeTrainer,
@@ -31,43 +72,37 @@ export async function trainEpoch(
   epoch: number,
   onBatch?: (batch: number, batches: number, meanLoss: number) => void,
 ): Promise<EpochResult> {
-  const t0 = performance.now();
   const source = isImageSource(set) ? set : memorySource(set);
-  const batches = Math.ceil(set.size / cfg.batchSize);
   // Two batch buffers: the next batch is read (from disk, for a cached split) while the current step runs.
   const slots = [0, 1].map(() => ({
     images: new Uint8Array(cfg.batchSize * IMAGE_BYTES), // [B, 150, 150, 3]
     labels: new Uint8Array(cfg.batchSize), // [B]
   }));
-  const augment = new Float64Array(cfg.batchSize * AUGMENT_STRIDE); // [B, 4]
-  const order = permutation(set.size, rng);
-  const fill = async (b: number) => {
+  const fill = async (order: Uint32Array, b: number) => {
     const slot = slots[b % 2];
     const picks = order.subarray(b * cfg.batchSize, Math.min((b + 1) * cfg.batchSize, set.size));
     for (let i = 0; i < picks.length; i++) slot.labels[i] = source.labels[picks[i]];
     await source.gather(slot.images, picks);
   };
-  let lossSum = 0;
-  let correct = 0;
-  let pending = fill(0);
-  for (let b = 0; b < batches; b++) {
-    const start = b * cfg.batchSize;
-    const n = Math.min(cfg.batchSize, set.size - start);
-    await pending;
-    const { images, labels } = slots[b % 2];
-    if (b + 1 < batches) {
-      pending = fill(b + 1);
-      pending.catch(() => undefined); // awaited next iteration; this only keeps a failed read from being "unhandled"
-    }
-    if (cfg.augment) drawAugmentation(augment, n, rng);
-    const aug = cfg.augment ? augment.subarray(0, n * AUGMENT_STRIDE) : null;
-    const r = await trainer.trainStep(images.subarray(0, n * IMAGE_BYTES), labels.subarray(0, n), aug, cfg.optimizer);
-    checkStepFinite(r.loss, trainer.getParams(), epoch, b + 1, batches, () => trainer.getState().step);
-    lossSum += r.loss * n;
-    correct += r.correct;
-    onBatch?.(b + 1, batches, lossSum / (start + n));
-  }
-  return { loss: lossSum / set.size, acc: correct / set.size, seconds: (performance.now() - t0) / 1000 };
+  let pending: Promise<void> | undefined;
+  return runEpochSteps(
+    set.size,
+    rng,
+    cfg,
+    async ({ b, batches, order, n, augment }) => {
+      await (pending ?? fill(order, 0));
+      const { images, labels } = slots[b % 2];
+      pending = undefined;
+      if (b + 1 < batches) {
+        pending = fill(order, b + 1);
+        pending.catch(() => undefined); // awaited next step; this only keeps a failed read from being "unhandled"
+      }
+      const r = await trainer.trainStep(images.subarray(0, n * IMAGE_BYTES), labels.subarray(0, n), augment, cfg.optimizer);
+      checkStepFinite(r.loss, trainer.getParams(), epoch, b + 1, batches, () => trainer.getState().step);
+      return r;
+    },
+    onBatch,
+  );
 }
 
 /** Mean loss and accuracy of the current weights on a whole split, in chunks (no augmentation, no dropout). */
