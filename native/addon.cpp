@@ -42,7 +42,8 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
                         InstanceMethod("dispose", &Trainer::Dispose)});
   }
 
-  // new Trainer({spec, seed, threads, dtype: 'float32'|'float64', isa, precision: 'fp32'|'bf16'})
+  // new Trainer({spec, seed, threads, dtype: 'float32'|'float64', isa, precision: 'fp32'|'bf16',
+  //              conv: 'winograd'|'direct'})
   explicit Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) throw_type(env, "options must be an object {spec, seed, threads}");
@@ -57,13 +58,20 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     const std::string prec = o.Get("precision").IsUndefined() ? "fp32" : o.Get("precision").ToString().Utf8Value();
     if (prec != "fp32" && prec != "bf16") throw_range(env, "precision must be 'fp32' or 'bf16', got '" + prec + "'");
     const Precision precision = prec == "bf16" ? Precision::Bf16 : Precision::Fp32;
+    // conv: 'winograd' by default where it applies (float32, fp32), else 'direct'
+    const bool winograd_applies = dtype == "float32" && precision == Precision::Fp32;
+    const std::string conv = o.Get("conv").IsUndefined() ? (winograd_applies ? "winograd" : "direct")
+                                                         : o.Get("conv").ToString().Utf8Value();
+    if (conv != "winograd" && conv != "direct") throw_range(env, "conv must be 'winograd' or 'direct', got '" + conv + "'");
+    const ConvAlgorithm algo = conv == "winograd" ? ConvAlgorithm::Winograd : ConvAlgorithm::Direct;
     try {
-      if (dtype == "float32") f32_ = std::make_unique<Network<float>>(spec, uint64_t(seed), threads, isa, precision);
+      if (dtype == "float32")
+        f32_ = std::make_unique<Network<float>>(spec, uint64_t(seed), threads, isa, precision, algo);
       else if (dtype == "float64")
-        f64_ = std::make_unique<Network<double>>(spec, uint64_t(seed), threads, isa, precision);
+        f64_ = std::make_unique<Network<double>>(spec, uint64_t(seed), threads, isa, precision, algo);
       else throw_range(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
     } catch (const SpecError& e) {
-      throw_range(env, std::string(precision == Precision::Bf16 ? "precision: " : "spec: ") + e.what());
+      throw_range(env, std::string(precision == Precision::Bf16 ? "precision: " : algo == ConvAlgorithm::Winograd ? "conv: " : "spec: ") + e.what());
     }
   }
 
@@ -362,6 +370,7 @@ Napi::Value Trainer::Info(const Napi::CallbackInfo& info) {
     r.Set("dtype", f32_ ? "float32" : "float64");
     r.Set("isa", isa_name(net.isa()));
     r.Set("precision", precision_name(net.precision()));
+    r.Set("conv", conv_algorithm_name(net.conv_algorithm()));
     r.Set("threads", net.threads());
     r.Set("params", double(net.param_count()));
     r.Set("seed", double(net.seed()));
@@ -495,6 +504,50 @@ void conv_backward_weight_bf16_k(const Napi::CallbackInfo& a) {
                                typed<float>(a[1], "db", Co).Data(),
                                typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                                typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
+}
+
+// Winograd convolutions (float32 only; a RangeError where winograd_fits says no): the fp32 kernels' arguments
+// with the raw kernel w, which the binding transforms as the network does once per step
+Isa require_winograd(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int H, int W, int Ci, int Co) {
+  const Isa isa = isa_arg(isa_v);
+  if (!winograd_fits(isa, H, W, Ci, Co))
+    throw_range(a.Env(), "the Winograd kernels need an avx2 or avx512 tier, channel counts that are multiples of its "
+                         "vector and an even H and W; got " + std::string(isa_name(isa)) + ", H=" + std::to_string(H) +
+                         " W=" + std::to_string(W) + " Cin=" + std::to_string(Ci) + " Cout=" + std::to_string(Co));
+  return isa;
+}
+
+void conv_forward_winograd_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const Isa isa = require_winograd(a, a[10], H, W, Ci, Co);
+  std::vector<float> v(size_t(16) * Ci * Co);
+  winograd_kernel_transform(v.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  conv3x3_forward_winograd(isa, typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                           typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), v.data(),
+                           typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value());
+}
+
+void conv_backward_input_winograd_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
+            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
+  const Isa isa = require_winograd(a, a[8], H, W, Ci, Co);
+  std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(16) * Ci * Co);
+  flip_kernel_for_input_gradient(flipped.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  winograd_kernel_transform(v.data(), flipped.data(), Co, Ci);
+  conv3x3_backward_input_winograd(isa, typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+                                  typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(), v.data(), N,
+                                  H, W, Ci, Co);
+}
+
+void conv_backward_weight_winograd_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const Isa isa = require_winograd(a, a[9], H, W, Ci, Co);
+  conv3x3_backward_weight_winograd(isa, typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+                                   typed<float>(a[1], "db", Co).Data(),
+                                   typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                                   typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
 // (dw, db, dpool, act, in, N, H, W, Cin, Cout, isa?): H, W are the conv's input size
@@ -642,7 +695,10 @@ Napi::Object Kernels(Napi::Env env) {
 #undef ENGINE_KERNEL
   for (auto [js, fn] : {std::pair{"conv3x3ForwardBf16", conv_forward_bf16_k},
                         std::pair{"conv3x3BackwardInputBf16", conv_backward_input_bf16_k},
-                        std::pair{"conv3x3BackwardWeightBf16", conv_backward_weight_bf16_k}})
+                        std::pair{"conv3x3BackwardWeightBf16", conv_backward_weight_bf16_k},
+                        std::pair{"conv3x3ForwardWinograd", conv_forward_winograd_k},
+                        std::pair{"conv3x3BackwardInputWinograd", conv_backward_input_winograd_k},
+                        std::pair{"conv3x3BackwardWeightWinograd", conv_backward_weight_winograd_k}})
     k.Set(js, Napi::Function::New(env, [fn = fn](const Napi::CallbackInfo& a) -> Napi::Value {
       fn(a);
       return a.Env().Undefined();

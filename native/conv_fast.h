@@ -5,6 +5,7 @@
 //   maxpool2x2_forward, relu_maxpool2x2_backward, maxpool2x2_backward_code: C a multiple of kLanes
 //   conv3x3_relu_maxpool_forward: Cout a multiple of kLanes (returns false when its scratch cannot be allocated)
 // conv3x3_backward_input returns false when its scratch memory cannot be allocated.
+//   conv3x3_*_winograd: Cin and Cout multiples of kLanes, H and W even (false when scratch cannot be allocated)
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,12 @@ void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int C
                                       int Cin, int Cout);                                                    \
   void conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, \
                                int Cin, int Cout);                                                           \
+  bool conv3x3_forward_winograd(float* out, const float* in, const float* v, const float* b, int N, int H,   \
+                                int W, int Cin, int Cout, bool relu);                                        \
+  bool conv3x3_backward_input_winograd(float* din, const float* dout, const float* vflip, int N, int H,      \
+                                       int W, int Cin, int Cout);                                            \
+  bool conv3x3_backward_weight_winograd(float* dw, float* db, const float* dout, const float* in, int N,     \
+                                        int H, int W, int Cin, int Cout);                                    \
   }
 
 ENGINE_DECLARE_FAST_CONV(avx512, 16)

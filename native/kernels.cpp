@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #include <vector>
 
@@ -91,6 +92,62 @@ void conv3x3_backward_input_flipped(Isa isa, float* din, const float* dout, cons
     done = avx2::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout);
   else
     throw std::logic_error("conv3x3_backward_input_flipped: no fast kernel for this ISA and Cin (check fast_backward_input)");
+  if (!done) throw std::bad_alloc();
+}
+
+bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout) {
+  const int lanes = isa == Isa::Avx512 ? avx512::kLanes : avx2::kLanes;
+  return isa >= Isa::Avx2 && Cin % lanes == 0 && Cout % lanes == 0 && H % 2 == 0 && W % 2 == 0 && H > 2 && W > 2;
+}
+
+const char* conv_algorithm_name(ConvAlgorithm a) { return a == ConvAlgorithm::Winograd ? "winograd" : "direct"; }
+
+void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout) {
+  const size_t pos = size_t(Cin) * Cout;
+  for (size_t e = 0; e < pos; e++) {
+    float g[3][3], t[4][3];
+    for (int k = 0; k < 9; k++) g[k / 3][k % 3] = w[k * pos + e];
+    for (int j = 0; j < 3; j++) {  // G g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+      t[0][j] = g[0][j];
+      t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+      t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+      t[3][j] = g[2][j];
+    }
+    for (int i = 0; i < 4; i++) {  // (G g) G^T
+      v[(4 * i + 0) * pos + e] = t[i][0];
+      v[(4 * i + 1) * pos + e] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+      v[(4 * i + 2) * pos + e] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+      v[(4 * i + 3) * pos + e] = t[i][2];
+    }
+  }
+}
+
+static void require_winograd(Isa isa, int H, int W, int Cin, int Cout, const char* fn) {
+  if (!winograd_fits(isa, H, W, Cin, Cout))
+    throw std::logic_error(std::string(fn) + ": no Winograd kernel for this ISA and shape (check winograd_fits)");
+}
+
+void conv3x3_forward_winograd(Isa isa, float* out, const float* in, const float* v, const float* b, int N, int H,
+                              int W, int Cin, int Cout, bool relu) {
+  require_winograd(isa, H, W, Cin, Cout, "conv3x3_forward_winograd");
+  const bool done = isa == Isa::Avx512 ? avx512::conv3x3_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu)
+                                       : avx2::conv3x3_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu);
+  if (!done) throw std::bad_alloc();
+}
+
+void conv3x3_backward_input_winograd(Isa isa, float* din, const float* dout, const float* vflip, int N, int H, int W,
+                                     int Cin, int Cout) {
+  require_winograd(isa, H, W, Cin, Cout, "conv3x3_backward_input_winograd");
+  const bool done = isa == Isa::Avx512 ? avx512::conv3x3_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout)
+                                       : avx2::conv3x3_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout);
+  if (!done) throw std::bad_alloc();
+}
+
+void conv3x3_backward_weight_winograd(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H,
+                                      int W, int Cin, int Cout) {
+  require_winograd(isa, H, W, Cin, Cout, "conv3x3_backward_weight_winograd");
+  const bool done = isa == Isa::Avx512 ? avx512::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout)
+                                       : avx2::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout);
   if (!done) throw std::bad_alloc();
 }
 

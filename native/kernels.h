@@ -38,6 +38,24 @@ void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int C
 void conv3x3_backward_input_flipped(Isa isa, float* din, const float* dout, const float* wflip, int N, int H, int W,
                                     int Cin, int Cout);
 
+// Winograd F(2x2, 3x3) convolutions (fp32): 16 products per 2x2 output tile and channel pair instead of 36,
+// with results equal to the direct kernels' up to rounding. They take the kernel already transformed
+// (winograd_kernel_transform: v [16][Cin][Cout] = G g G^T), so a network does that once per step; the input
+// gradient takes the transform of the flipped kernel (flip_kernel_for_input_gradient, then the transform with
+// Cin and Cout swapped). Only where winograd_fits: an AVX2 or AVX-512 tier, channel counts that are multiples
+// of its vector, and an even H and W (whole 2x2 output tiles).
+bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout);
+// How a network runs its fp32 convolutions: Winograd where winograd_fits (direct elsewhere), or direct everywhere.
+enum class ConvAlgorithm : int { Direct = 0, Winograd = 1 };
+const char* conv_algorithm_name(ConvAlgorithm a);
+void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout);
+void conv3x3_forward_winograd(Isa isa, float* out, const float* in, const float* v, const float* b, int N, int H,
+                              int W, int Cin, int Cout, bool relu);
+void conv3x3_backward_input_winograd(Isa isa, float* din, const float* dout, const float* vflip, int N, int H, int W,
+                                     int Cin, int Cout);
+void conv3x3_backward_weight_winograd(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H,
+                                      int W, int Cin, int Cout);
+
 // Precision of the convolutions' operands: fp32, or bf16 (AVX512-BF16) with fp32 sums. Everything else (ReLU,
 // pooling, dense, loss, optimizer, master weights) stays fp32 either way.
 enum class Precision : int { Fp32 = 0, Bf16 = 1 };

@@ -50,8 +50,12 @@ double now_seconds() {
 }  // namespace
 
 template <typename T>
-Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Precision precision)
-    : spec_(spec), seed_(seed), isa_(isa), precision_(precision), pool_(threads < 1 ? 1 : threads) {
+Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Precision precision, ConvAlgorithm conv)
+    : spec_(spec), seed_(seed), isa_(isa), precision_(precision), conv_(conv), pool_(threads < 1 ? 1 : threads) {
+  if (conv == ConvAlgorithm::Winograd) {
+    if (sizeof(T) != sizeof(float)) throw SpecError("conv winograd is for float32 networks only");
+    if (precision != Precision::Fp32) throw SpecError("conv winograd runs fp32 convolutions; bf16 ones are direct");
+  }
   if (precision == Precision::Bf16) {
     if (sizeof(T) != sizeof(float)) throw SpecError("precision bf16 is for float32 networks only");
     if (!cpu_has_bf16()) throw SpecError("precision bf16 needs a CPU with AVX512-BF16, and this one has none");
@@ -96,14 +100,23 @@ bool Network<T>::bf16_forward(size_t layer) const {
   return bf16() && shapes_[layer].c % avx512bf16::kLanes == 0 && shapes_[layer + 1].c % avx512bf16::kLanes == 0;
 }
 
+// The first conv block is fused (and its 3-channel input fits no Winograd kernel); later convolutions whose
+// output is made of whole 2x2 tiles (the seed's conv2 and conv3) run Winograd.
+template <typename T>
+bool Network<T>::winograd(size_t layer) const {
+  return conv_ == ConvAlgorithm::Winograd && layer > first_param_layer_ &&
+         winograd_fits(isa_, shapes_[layer].h, shapes_[layer].w, shapes_[layer].c, shapes_[layer + 1].c);
+}
+
 template <typename T>
 void Network<T>::prepare_step_kernels() {
   if (sizeof(T) != sizeof(float)) return;  // double networks run the reference
   const size_t L = spec_.layers.size();
   if (packed_offset_.empty()) {
-    size_t packed = 0, flipped = 0;
+    size_t packed = 0, flipped = 0, wino = 0;
     packed_offset_.assign(L, kNoParams);
     flipped_offset_.assign(L, kNoParams);
+    winograd_offset_.assign(L, kNoParams);
     for (size_t i = first_param_layer_; i < L; i++) {
       if (spec_.layers[i].type != LayerType::Conv3x3) continue;
       const int Cin = shapes_[i].c, Cout = shapes_[i + 1].c;
@@ -114,9 +127,14 @@ void Network<T>::prepare_step_kernels() {
         flipped_offset_[i] = flipped;
         flipped += size_t(9) * Cin * Cout;
       }
+      if (winograd(i)) {
+        winograd_offset_[i] = wino;
+        wino += size_t(2) * 16 * Cin * Cout;
+      }
     }
     packed_.assign(packed, 0);
     flipped_.assign(flipped, 0.0f);
+    winograd_.assign(wino, 0.0f);
   }
   for (size_t i = 0; i < L; i++) {
     if (packed_offset_[i] == kNoParams && flipped_offset_[i] == kNoParams) continue;
@@ -127,7 +145,14 @@ void Network<T>::prepare_step_kernels() {
       avx512bf16::pack_kernel(wp, w, Cin, Cout);
       avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
     }
-    if (flipped_offset_[i] != kNoParams) flip_kernel_for_input_gradient(flipped_.data() + flipped_offset_[i], w, Cin, Cout);
+    if (flipped_offset_[i] == kNoParams) continue;
+    float* wflip = flipped_.data() + flipped_offset_[i];
+    flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
+    if (winograd_offset_[i] != kNoParams) {
+      float* v = winograd_.data() + winograd_offset_[i];
+      winograd_kernel_transform(v, w, Cin, Cout);
+      winograd_kernel_transform(v + size_t(16) * Cin * Cout, wflip, Cout, Cin);
+    }
   }
 }
 
@@ -277,6 +302,9 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
         if (bf16_forward(i))
           avx512bf16::conv3x3_forward_packed(f32(y), f32(x), packed_.data() + packed_offset_[i], f32(b), 1, in.h,
                                              in.w, in.c, out.c, relu);
+        else if (winograd(i))
+          conv3x3_forward_winograd(isa_, f32(y), f32(x), winograd_.data() + winograd_offset_[i], f32(b), 1, in.h, in.w,
+                                   in.c, out.c, relu);
         else if (relu) conv3x3_relu_forward(isa_, y, x, w, b, 1, in.h, in.w, in.c, out.c);
         else conv3x3_forward(isa_, y, x, w, b, 1, in.h, in.w, in.c, out.c);
         break;
@@ -336,6 +364,12 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
                 in.h, in.w, in.c, out.c);
           else if (need_din)
             conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
+        } else if (winograd(i)) {
+          conv3x3_backward_weight_winograd(isa_, f32(dw), f32(db), f32(g), f32(x), 1, in.h, in.w, in.c, out.c);
+          if (need_din)
+            conv3x3_backward_input_winograd(isa_, f32(gin), f32(g),
+                                            winograd_.data() + winograd_offset_[i] + size_t(16) * in.c * out.c, 1,
+                                            in.h, in.w, in.c, out.c);
         } else {
           conv3x3_backward_weight(isa_, dw, db, g, x, 1, in.h, in.w, in.c, out.c);
           if (need_din && flipped_offset_.size() && flipped_offset_[i] != kNoParams)

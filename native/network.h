@@ -67,8 +67,10 @@ template <typename T>
 class Network {
  public:
   // precision Bf16 (float networks on CPUs with AVX512-BF16 and isa Avx512 only) runs the convolutions with
-  // bf16 operands; a SpecError otherwise.
-  Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Precision precision = Precision::Fp32);
+  // bf16 operands; a SpecError otherwise. conv Winograd (float networks in fp32 only, else a SpecError) runs the
+  // convolutions that winograd_fits with Winograd F(2x2, 3x3) and the others direct.
+  Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Precision precision = Precision::Fp32,
+          ConvAlgorithm conv = ConvAlgorithm::Direct);
 
   const NetSpec& spec() const { return spec_; }
   const std::vector<ParamInfo>& param_info() const { return params_info_; }
@@ -77,6 +79,7 @@ class Network {
   int threads() const { return pool_.size(); }
   Isa isa() const { return isa_; }
   Precision precision() const { return precision_; }
+  ConvAlgorithm conv_algorithm() const { return conv_; }
 
   T* params() { return params_.data(); }
   T* accumulators() { return accum_.data(); }
@@ -114,8 +117,10 @@ class Network {
   bool bf16() const { return precision_ == Precision::Bf16; }
   // Kernels rearranged once per step for all threads and images: bf16 forward (and input-gradient) kernels at
   // packed_[packed_offset_[i]] (forward) and packed_[packed_offset_[i] + packed_kernel_size] (input gradient);
-  // fp32 flipped input-gradient kernels at flipped_[flipped_offset_[i]].
+  // fp32 flipped input-gradient kernels at flipped_[flipped_offset_[i]]; Winograd-transformed kernels at
+  // winograd_[winograd_offset_[i]] (forward, [16][Cin][Cout]) and right after it (input gradient, [16][Cout][Cin]).
   bool bf16_forward(size_t layer) const;
+  bool winograd(size_t layer) const;
   void prepare_step_kernels();
   void build_shapes();
   void init_params();
@@ -129,6 +134,7 @@ class Network {
   uint64_t step_ = 0;
   Isa isa_;
   Precision precision_;
+  ConvAlgorithm conv_;
   std::vector<Shape> shapes_;          // shapes_[i] = input shape of layer i; shapes_[L] = output
   std::vector<size_t> param_offset_;   // per layer: offset of its kernel (bias follows), or SIZE_MAX
   size_t first_param_layer_ = 0;       // backward stops here
@@ -147,6 +153,8 @@ class Network {
   std::vector<size_t> packed_offset_;
   std::vector<float> flipped_;
   std::vector<size_t> flipped_offset_;
+  std::vector<float> winograd_;
+  std::vector<size_t> winograd_offset_;
   std::vector<Workspace> ws_;
   double update_seconds_ = 0;
   ThreadPool pool_;

@@ -38,6 +38,11 @@ export interface TrainerOptions {
   isa?: Isa;
   /** convolution operands: fp32 (default) or bf16 with fp32 sums (needs AVX512-BF16 and isa avx512) */
   precision?: 'fp32' | 'bf16';
+  /**
+   * fp32 convolutions: 'winograd' (default for float32 fp32: Winograd F(2x2, 3x3) where the output has whole 2x2
+   * tiles and the ISA is avx2 or avx512, direct elsewhere) or 'direct' (default, and the only choice, otherwise)
+   */
+  conv?: 'winograd' | 'direct';
 }
 
 export interface NativeTrainer {
@@ -51,7 +56,7 @@ export interface NativeTrainer {
   getState(): { step: number; accumulators: FloatArray };
   setState(state: { step: number; accumulators: FloatArray }): void;
   paramLayout(): ParamEntry[];
-  info(): { dtype: string; isa: Isa; precision: 'fp32' | 'bf16'; threads: number; params: number; seed: number };
+  info(): { dtype: string; isa: Isa; precision: 'fp32' | 'bf16'; conv: 'winograd' | 'direct'; threads: number; params: number; seed: number };
   /** seconds per layer (spec order) since the last reset, averaged over threads; reset=true starts over */
   layerTimes(reset?: boolean): { layers: { forward: number; backward: number }[]; preprocess: number; update: number };
   dispose(): void;

@@ -73,3 +73,17 @@ test('--quiet prints nothing; plain output has one line per epoch', async (t) =>
   assert.equal(plain.stdout.match(/^epoch \d+: loss [\d.]+ acc [\d.]+ val_loss [\d.]+ val_acc [\d.]+ [\d.]+s$/gm)?.length, 2);
   assert.doesNotMatch(plain.stdout, /\r/, 'no progress bar when stdout is not a TTY');
 });
+
+test('--conv: winograd by default, direct on request (recorded in run.json and named on the first line); bad values refused', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const dir = await tempDir(t);
+  for (const [flags, conv] of [[[], 'winograd'], [['--conv', 'direct'], 'direct']]) {
+    const out = path.join(dir, conv);
+    const r = await runCli(['train', '--data', data, '--epochs', '1', '--seed', '1', '--out', out, ...flags]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`run directory: .*, ${conv} conv\\)`));
+    assert.equal(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8')).config.conv, conv);
+  }
+  await failsWith(['--conv', 'fft'], /--conv must be winograd or direct, got "fft"/);
+  await failsWith(['--conv', 'winograd', '--device', 'cuda'], /--conv chooses the CPU convolutions/);
+});

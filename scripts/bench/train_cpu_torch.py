@@ -8,6 +8,11 @@ same work on the same machine.
 
 Benchmark mode (default): `--warmup` untimed epochs, then `--epochs` timed
 epochs; prints one JSON line on stdout.
+Serve mode (`--serve`): `--warmup` untimed epochs, then one JSON line
+({"ready": true, "torch": version}); after that each line "epoch" read on stdin
+runs one timed epoch and answers {"seconds": s}, until stdin closes. The engine's
+benchmark uses it to interleave PyTorch's epochs with its own, so both see the
+same moments of a noisy machine.
 Replica mode (`--train-epochs K --val-images F --val-labels F`): trains K epochs
 and prints one JSON line per epoch with the validation accuracy, as a reference
 learning curve for the recipe.
@@ -214,6 +219,7 @@ def parse_args():
     p.add_argument('--malloc-tuning', action=argparse.BooleanOptionalAction, default=True,
                    help='keep freed memory in the process (default on; see keep_freed_memory)')
     p.add_argument('--bf16', action='store_true', help='bf16 autocast around forward and loss')
+    p.add_argument('--serve', action='store_true', help='serve mode: one timed epoch per "epoch" line on stdin')
     p.add_argument('--seed', type=int, default=1, help='seeds init, shuffling, augmentation and dropout (default 1)')
     p.add_argument('--train-epochs', type=int, metavar='K',
                    help='replica mode: train K epochs, report val accuracy per epoch')
@@ -264,6 +270,15 @@ def main():
         t0 = time.perf_counter()
         train_epoch(model, optimizer, images, labels, args, generator)
         print(f'warmup epoch {i + 1}: {time.perf_counter() - t0:.3f} s', file=sys.stderr)
+    if args.serve:
+        print(json.dumps({'ready': True, 'torch': torch.__version__, 'malloc_tuned': malloc_tuned}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != 'epoch':
+                fail(f'serve mode reads "epoch" lines, got {line.strip()!r}')
+            t0 = time.perf_counter()
+            train_epoch(model, optimizer, images, labels, args, generator)
+            print(json.dumps({'seconds': round(time.perf_counter() - t0, 4)}), flush=True)
+        return
     epoch_seconds = []
     for i in range(args.epochs):
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ export function trainCommand(yargs: Argv) {
         .option('augment', { type: 'boolean', default: true, describe: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" })
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
         .option('precision', { type: 'string', choices: ['fp32', 'bf16'], default: 'fp32', describe: 'convolution operands: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16)' })
+        .option('conv', { type: 'string', describe: 'CPU fp32 convolutions: winograd (default; direct where a shape has no whole 2x2 tiles) or direct' })
         .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], describe: 'where to train (default cpu; auto: cuda when usable)' })
         .option('gpu', { type: 'boolean', default: false, describe: 'train on the CUDA device (= --device cuda)' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })
@@ -64,6 +65,7 @@ export function trainCommand(yargs: Argv) {
           isa: argv.isa as Isa | undefined,
           skipBadImages: argv['skip-bad-images'],
           precision: argv.precision as 'fp32' | 'bf16',
+          conv: argv.conv as 'winograd' | 'direct' | undefined,
           cache: argv.cache,
           cacheDir: argv['cache-dir'],
           device: deviceFlag(argv.gpu, argv.device),

@@ -91,13 +91,14 @@ export interface OpenedTrainer {
  */
 export async function openTrainer(
   device: ResolvedDevice,
-  opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa; precision?: 'fp32' | 'bf16' },
+  opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa; precision?: 'fp32' | 'bf16'; conv?: 'winograd' | 'direct' },
   trainSet: ImageSet | ImageSource,
 ): Promise<OpenedTrainer> {
   if (device.device === 'cpu') {
-    const trainer = new native.Trainer({ spec: opts.spec, seed: opts.seed, threads: opts.threads, isa: opts.isa, precision: opts.precision });
+    const { spec, seed, threads, isa, precision, conv } = opts;
+    const trainer = new native.Trainer({ spec, seed, threads, isa, precision, conv });
     const info = trainer.info();
-    return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}, ${info.precision}` };
+    return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}, ${info.precision}, ${info.conv} conv` };
   }
   const Gpu = emulate() ? native.GpuTrainerEmulated : native.GpuTrainer;
   if (!Gpu) throw new UsageError('--device cuda: the addon was built without CUDA');

@@ -35,6 +35,11 @@ export interface TrainOptions {
   skipBadImages?: boolean;
   /** operands of the convolutions: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16); weights stay fp32 */
   precision?: Precision;
+  /**
+   * how the CPU runs fp32 convolutions: winograd (default in fp32: Winograd F(2x2, 3x3) where the shape has whole
+   * 2x2 output tiles, direct elsewhere) or direct (every convolution direct; the only choice with bf16)
+   */
+  conv?: ConvAlgorithm;
   /** continue the interrupted run in this folder (its recorded config; see train/resume.ts) */
   resume?: string;
   /** the on-disk image cache: true always, false never (decode into memory), absent: for splits over 512 MiB */
@@ -46,6 +51,7 @@ export interface TrainOptions {
 }
 
 export type Precision = 'fp32' | 'bf16';
+export type ConvAlgorithm = 'winograd' | 'direct';
 
 export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa' | 'resume' | 'cache' | 'cacheDir'>> & {
   out?: string;
@@ -54,7 +60,7 @@ export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'isa' | 'resume' |
   cacheDir?: string;
 };
 
-export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads' | 'resume' | 'cache' | 'cacheDir'>>> = {
+export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' | 'seed' | 'threads' | 'resume' | 'cache' | 'cacheDir' | 'conv'>>> = {
   data: './data',
   epochs: 100,
   batchSize: 32,
@@ -97,6 +103,12 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
   if (!DEVICE_CHOICES.includes(o.device)) throw new UsageError(`--device must be cpu, cuda or auto, got ${JSON.stringify(o.device)}`);
   if (o.precision !== 'fp32' && o.precision !== 'bf16')
     throw new UsageError(`--precision must be fp32 or bf16, got ${JSON.stringify(o.precision)}`);
+  if (o.conv !== undefined && o.conv !== 'winograd' && o.conv !== 'direct')
+    throw new UsageError(`--conv must be winograd or direct, got ${JSON.stringify(o.conv)}`);
+  if (o.conv === 'winograd' && o.precision === 'bf16')
+    throw new UsageError('--conv winograd runs fp32 convolutions; with --precision bf16 they are direct: drop one of the two');
+  if (o.conv === 'winograd' && o.device === 'cuda')
+    throw new UsageError('--conv chooses the CPU convolutions; the CUDA path runs its own kernels: drop --conv or --device cuda');
   if (o.precision === 'bf16') {
     if (!native.buildInfo().bf16) throw new UsageError('--precision bf16 needs a CPU with AVX512-BF16, and this one has none: use fp32');
     if (o.isa !== undefined && o.isa !== 'avx512') throw new UsageError(`--precision bf16 runs AVX-512 kernels, so it cannot be combined with --isa ${o.isa}`);
@@ -118,6 +130,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     isa: o.isa,
     skipBadImages: Boolean(o.skipBadImages),
     precision: o.precision,
+    conv: o.conv ?? (o.precision === 'bf16' ? 'direct' : 'winograd'),
     cache: o.cache ?? (o.cacheDir !== undefined ? true : undefined),
     cacheDir: o.cacheDir,
     device: o.device,

@@ -132,6 +132,8 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
 
   const allowed = Object.fromEntries(Object.entries(overrides).filter(([k, v]) => v !== undefined && FREE_ON_RESUME.has(k as keyof TrainOptions)));
   const { out: _o, resume: _r, ...base } = recorded as TrainOptions;
+  // runs recorded before --conv existed ran every convolution direct
+  if (base.conv === undefined) base.conv = 'direct';
   // the cache flags travel together: a new choice replaces the recorded pair
   if ('cache' in allowed || 'cacheDir' in allowed) {
     delete base.cache;

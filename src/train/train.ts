@@ -83,7 +83,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   if (resume) checkSameData(resume.record, trainSet.size, valSet.size, trainList.classes);
   const { trainer, runEpoch, describe } = await openTrainer(
     device,
-    { spec, seed: config.seed, threads: config.threads, isa: config.isa, precision: config.precision },
+    { spec, seed: config.seed, threads: config.threads, isa: config.isa, precision: config.precision, conv: config.conv },
     trainSet,
   );
   log(device.note);
