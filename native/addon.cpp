@@ -653,10 +653,15 @@ template <typename T>
 void augment_k(const Napi::CallbackInfo& a) {
   const int H = integer(a[6], "H", 1, 1 << 16), W = integer(a[7], "W", 1, 1 << 16), C = integer(a[8], "C", 1, 4096);
   const size_t n = size_t(H) * W * C;
-  // isa 'scalar' runs the reference; any other the tabled version the network uses (same results, faster)
-  auto warp = isa_arg(a[10]) == Isa::Scalar ? ref::augment_warp<T> : augment_warp_tabled<T>;
-  warp(typed<T>(a[0], "out", n).Data(), typed<uint8_t>(a[1], "in", n).Data(), number(a[2], "shear"), number(a[3], "zx"),
-       number(a[4], "zy"), a[5].ToBoolean().Value(), H, W, C, T(number(a[9], "scale")));
+  // isa 'scalar' runs the reference; any other the version the network uses for that tier (same results, faster)
+  const Isa isa = isa_arg(a[10]);
+  T* out = typed<T>(a[0], "out", n).Data();
+  const uint8_t* in = typed<uint8_t>(a[1], "in", n).Data();
+  const double shear = number(a[2], "shear"), zx = number(a[3], "zx"), zy = number(a[4], "zy");
+  const bool flip = a[5].ToBoolean().Value();
+  const T scale = T(number(a[9], "scale"));
+  if (isa == Isa::Scalar) ref::augment_warp(out, in, shear, zx, zy, flip, H, W, C, scale);
+  else augment_warp_fast(isa, out, in, shear, zx, zy, flip, H, W, C, scale);
 }
 
 // Binds `name` to the float or double instantiation, chosen by the type of the argument at `probe`.

@@ -271,7 +271,7 @@ void Network<T>::init_params() {
 template <typename T>
 void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const {
   const T scale = T(1.0 / 255.0);
-  if (a) augment_warp_tabled(out, image, a[0], a[1], a[2], a[3] != 0.0, spec_.height, spec_.width, spec_.channels, scale);
+  if (a) augment_warp_fast(isa_, out, image, a[0], a[1], a[2], a[3] != 0.0, spec_.height, spec_.width, spec_.channels, scale);
   else ref::scale_pixels(out, image, image_size(), scale);
 }
 

@@ -9,7 +9,7 @@
 //   maxpool2x2BackwardCode          : routing by that code is routing by the activations, bit for bit
 //   reluMaxpoolConv3x3BackwardWeight: the weight gradient of conv -> ReLU -> pool, summed band by band; the
 //                                     same rigorous bound as conv3x3BackwardWeight (test/native-kernels.test.mjs)
-//   augmentWarp (tabled)            : the same double expressions in the same order, so bit-identical
+//   augmentWarp (tabled; AVX-512 rows): the same double expressions in the same order, so bit-identical
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
@@ -165,18 +165,21 @@ for (const isa of ISAS) {
     });
   }
 
-  test(`${isa} augmentWarp: the tabled warp is the reference bit for bit (shear, zoom, flip, edge clamp)`, () => {
-    const r = rng(99);
-    const [H, W, C] = [150, 150, 3];
-    const img = Uint8Array.from({ length: H * W * C }, () => Math.floor(r() * 256));
-    for (const [shear, zx, zy, flip] of [[0, 1, 1, false], [0.2, 0.8, 1.2, true], [-0.2, 1.2, 0.8, false], [0.05, 1.19, 1.01, true]]) {
-      const fast = new Float32Array(H * W * C).fill(NaN);
-      const ref = new Float32Array(H * W * C);
-      k.augmentWarp(fast, img, shear, zx, zy, flip, H, W, C, 1 / 255, isa);
-      k.augmentWarp(ref, img, shear, zx, zy, flip, H, W, C, 1 / 255, 'scalar');
-      assert.deepEqual(fast, ref, `shear ${shear} zoom ${zx},${zy} flip ${flip}`);
-    }
-  });
+  // [H, W, C]: the seed's images; widths that leave 8-column blocks a tail (13), have no block (5, 1) or one
+  // exactly (8); grey and 4-channel images (the scalar rows on every tier)
+  for (const [H, W, C] of [[150, 150, 3], [7, 13, 3], [9, 5, 3], [1, 1, 3], [6, 8, 3], [11, 10, 1], [5, 9, 4]])
+    test(`${isa} augmentWarp: the tier's warp is the reference bit for bit (shear, zoom, flip, edge clamp), ${H}x${W}x${C}`, () => {
+      const r = rng(99 + H + W + C);
+      const img = Uint8Array.from({ length: H * W * C }, () => Math.floor(r() * 256));
+      // a zoom of 0.5 / 2 reaches past both edges, so the clamps and the first and last pixels are sampled
+      for (const [shear, zx, zy, flip] of [[0, 1, 1, false], [0.2, 0.8, 1.2, true], [-0.2, 1.2, 0.8, false], [0.05, 1.19, 1.01, true], [0.3, 2, 0.5, true], [-0.3, 0.5, 2, false]]) {
+        const fast = new Float32Array(H * W * C).fill(NaN);
+        const ref = new Float32Array(H * W * C);
+        k.augmentWarp(fast, img, shear, zx, zy, flip, H, W, C, 1 / 255, isa);
+        k.augmentWarp(ref, img, shear, zx, zy, flip, H, W, C, 1 / 255, 'scalar');
+        assert.deepEqual(fast, ref, `shear ${shear} zoom ${zx},${zy} flip ${flip}`);
+      }
+    });
 }
 
 test('fused kernels check their arguments like the others', () => {

@@ -1,0 +1,91 @@
+// The augmentation warp's rows (augment.h) 8 output columns at a time with AVX-512 doubles, bit-identical to the
+// scalar rows: each lane forms every double with the same expression in the same order (this file is compiled
+// with -ffp-contract=off, so no product is fused into an add), the clamps are compares and blends (so -0.0 stays
+// -0.0 as in the scalar code), and the truncation to a source row is cvttpd.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace engine::avx512 {
+namespace {
+
+// The 3 bytes of the pixels at byte offsets idx of in, in the low 24 bits of each lane: 4-byte gathers that
+// start one byte early (at the byte before the pixel) so they never read past the image's end; a pixel at
+// offset 0 is gathered from 0 and not shifted, so nothing before the image is read either.
+inline __m256i gather_rgb(const uint8_t* in, __m256i idx) {
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i at_start = _mm256_cmpgt_epi32(one, idx);  // idx < 1
+  const __m256i from = _mm256_max_epi32(_mm256_sub_epi32(idx, one), _mm256_setzero_si256());
+  const __m256i word = _mm256_i32gather_epi32(reinterpret_cast<const int*>(in), from, 1);
+  const __m256i shift = _mm256_andnot_si256(at_start, _mm256_set1_epi32(8));
+  return _mm256_srlv_epi32(word, shift);
+}
+
+inline __m512d channel(__m256i rgb, int ch) {
+  const __m256i v = _mm256_and_si256(_mm256_srli_epi32(rgb, 8 * ch), _mm256_set1_epi32(0xff));
+  return _mm512_cvtepi32_pd(v);
+}
+
+}  // namespace
+
+void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, const double* fc, const int32_t* c0,
+                           const int32_t* c1, const int32_t* to, double a00, double orow, int H, int W, float scale) {
+  const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0), last_row = _mm512_set1_pd(H - 1),
+                orow_v = _mm512_set1_pd(orow);
+  const __m256i W3 = _mm256_set1_epi32(3 * W), three = _mm256_set1_epi32(3), max_row = _mm256_set1_epi32(H - 1);
+  const __m256 scale_v = _mm256_set1_ps(scale);
+  for (int r = 0; r < H; r++) {
+    const double rterm = a00 * (r - orow);
+    const __m512d rterm_v = _mm512_set1_pd(rterm);
+    float* orow_out = out + size_t(r) * W * 3;
+    int c = 0;
+    for (; c + 8 <= W; c += 8) {
+      __m512d sr = _mm512_add_pd(_mm512_add_pd(rterm_v, _mm512_loadu_pd(term + c)), orow_v);
+      sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, last_row, _CMP_GT_OQ), sr, last_row);
+      sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, zero, _CMP_LT_OQ), sr, zero);
+      const __m256i r0 = _mm512_cvttpd_epi32(sr);
+      const __m256i r1 = _mm256_min_epi32(_mm256_add_epi32(r0, _mm256_set1_epi32(1)), max_row);
+      const __m512d fr = _mm512_sub_pd(sr, _mm512_cvtepi32_pd(r0));
+      const __m512d fcv = _mm512_loadu_pd(fc + c);
+      const __m512d wr0 = _mm512_sub_pd(one, fr), wc0 = _mm512_sub_pd(one, fcv);
+      const __m256i col0 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + c)), three);
+      const __m256i col1 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1 + c)), three);
+      const __m256i row0 = _mm256_mullo_epi32(r0, W3), row1 = _mm256_mullo_epi32(r1, W3);
+      const __m256i p00 = gather_rgb(in, _mm256_add_epi32(row0, col0)), p01 = gather_rgb(in, _mm256_add_epi32(row0, col1));
+      const __m256i p10 = gather_rgb(in, _mm256_add_epi32(row1, col0)), p11 = gather_rgb(in, _mm256_add_epi32(row1, col1));
+      alignas(32) float rgb[3][8];
+      for (int ch = 0; ch < 3; ch++) {
+        // (1 - fr) * ((1 - fc) * v00 + fc * v01) + fr * ((1 - fc) * v10 + fc * v11), as the scalar code
+        const __m512d top = _mm512_add_pd(_mm512_mul_pd(wc0, channel(p00, ch)), _mm512_mul_pd(fcv, channel(p01, ch)));
+        const __m512d bottom = _mm512_add_pd(_mm512_mul_pd(wc0, channel(p10, ch)), _mm512_mul_pd(fcv, channel(p11, ch)));
+        const __m512d v = _mm512_add_pd(_mm512_mul_pd(wr0, top), _mm512_mul_pd(fr, bottom));
+        _mm256_store_ps(rgb[ch], _mm256_mul_ps(_mm512_cvtpd_ps(v), scale_v));
+      }
+      for (int k = 0; k < 8; k++) {
+        float* o = orow_out + size_t(to[c + k]) * 3;
+        o[0] = rgb[0][k];
+        o[1] = rgb[1][k];
+        o[2] = rgb[2][k];
+      }
+    }
+    for (; c < W; c++) {  // the last W % 8 columns, as augment.h's scalar rows
+      double sr = rterm + term[c] + orow;
+      sr = sr < 0 ? 0 : (sr > H - 1 ? H - 1 : sr);
+      const int r0 = int(sr), r1 = r0 + 1 < H ? r0 + 1 : r0;
+      const double fr = sr - r0, f = fc[c];
+      const uint8_t* q00 = in + (size_t(r0) * W + c0[c]) * 3;
+      const uint8_t* q01 = in + (size_t(r0) * W + c1[c]) * 3;
+      const uint8_t* q10 = in + (size_t(r1) * W + c0[c]) * 3;
+      const uint8_t* q11 = in + (size_t(r1) * W + c1[c]) * 3;
+      float* o = orow_out + size_t(to[c]) * 3;
+      for (int ch = 0; ch < 3; ch++) {
+        const double v00 = q00[ch], v01 = q01[ch], v10 = q10[ch], v11 = q11[ch];
+        const double v = (1 - fr) * ((1 - f) * v00 + f * v01) + fr * ((1 - f) * v10 + f * v11);
+        o[ch] = float(v) * scale;
+      }
+    }
+  }
+}
+
+}  // namespace engine::avx512
