@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "augment.h"
+#include "conv_amx.h"
+#include "conv_bf16.h"
 #include "kernels.h"
 #include "napi_args.h"
 #include "network.h"
@@ -371,6 +373,8 @@ Napi::Value Trainer::Info(const Napi::CallbackInfo& info) {
     r.Set("isa", isa_name(net.isa()));
     r.Set("precision", precision_name(net.precision()));
     r.Set("conv", conv_algorithm_name(net.conv_algorithm()));
+    if (net.precision() == Precision::Bf16) r.Set("bf16Kernels", bf16_kernels_name(net.bf16_kernels()));
+    else r.Set("bf16Kernels", info.Env().Null());
     r.Set("threads", net.threads());
     r.Set("params", double(net.param_count()));
     r.Set("seed", double(net.seed()));
@@ -504,6 +508,48 @@ void conv_backward_weight_bf16_k(const Napi::CallbackInfo& a) {
                                typed<float>(a[1], "db", Co).Data(),
                                typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                                typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
+}
+
+// AMX bf16 convolutions (float32 only): the fp32 kernels' arguments plus kernels 'amx' (a RangeError where
+// amx_usable() is false) or 'amx-emulated' (any CPU); a RangeError for shapes they do not take (conv_amx.h)
+bool amx_real(const Napi::CallbackInfo& a, const Napi::Value& v, bool fits) {
+  const std::string k = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (k != "amx" && k != "amx-emulated") throw_range(a.Env(), "kernels must be 'amx' or 'amx-emulated', got '" + k + "'");
+  if (k == "amx" && !amx_usable()) throw_range(a.Env(), "this CPU has no AMX-BF16 or the kernel refused the tile state");
+  if (!fits) throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32 and (forward, input gradient) an output 16 or more pixels wide");
+  return k == "amx";
+}
+
+void conv_forward_amx_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const bool real = amx_real(a, a[10], amx_fits_forward(W, Ci, Co));
+  std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Ci, Co));
+  avx512bf16::pack_kernel(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  auto fn = real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed;
+  fn(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(), typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(),
+     wp.data(), typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value());
+}
+
+void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
+            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
+  const bool real = amx_real(a, a[8], amx_fits_backward_input(W, Ci, Co));
+  std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
+  avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  auto fn = real ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed;
+  fn(typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(), typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+     wp.data(), N, H, W, Ci, Co);
+}
+
+void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
+            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const bool real = amx_real(a, a[9], amx_fits_backward_weight(Ci, Co));
+  auto fn = real ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight;
+  fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
+     typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(), typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(),
+     N, H, W, Ci, Co);
 }
 
 // Winograd convolutions (float32 only; a RangeError where winograd_fits says no): the fp32 kernels' arguments
@@ -703,7 +749,10 @@ Napi::Object Kernels(Napi::Env env) {
                         std::pair{"conv3x3BackwardWeightBf16", conv_backward_weight_bf16_k},
                         std::pair{"conv3x3ForwardWinograd", conv_forward_winograd_k},
                         std::pair{"conv3x3BackwardInputWinograd", conv_backward_input_winograd_k},
-                        std::pair{"conv3x3BackwardWeightWinograd", conv_backward_weight_winograd_k}})
+                        std::pair{"conv3x3BackwardWeightWinograd", conv_backward_weight_winograd_k},
+                        std::pair{"conv3x3ForwardAmx", conv_forward_amx_k},
+                        std::pair{"conv3x3BackwardInputAmx", conv_backward_input_amx_k},
+                        std::pair{"conv3x3BackwardWeightAmx", conv_backward_weight_amx_k}})
     k.Set(js, Napi::Function::New(env, [fn = fn](const Napi::CallbackInfo& a) -> Napi::Value {
       fn(a);
       return a.Env().Undefined();
@@ -754,6 +803,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("isa", isa_name(detect_isa()));
   r.Set("cpuIsa", isa_name(cpu_isa()));
+  r.Set("amx", amx_usable());
   r.Set("compiler", __VERSION__);
   r.Set("napiVersion", NAPI_VERSION);
 #if ENGINE_CUDA

@@ -31,6 +31,25 @@ struct Scratch {
   uint32_t* u32() const { return static_cast<uint32_t*>(p); }
 };
 
+// Grow-only scratch kept by a thread for one purpose (a thread_local where it is used): the network calls these
+// kernels once per image, and a fresh buffer there costs a page fault per 4 KiB each time.
+struct ThreadScratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~ThreadScratch() { std::free(p); }
+  void* get(size_t n) {
+    n = ((n + 63) / 64) * 64;
+    if (n > bytes) {
+      std::free(p);
+      p = std::aligned_alloc(64, n);
+      bytes = p ? n : 0;
+    }
+    return p;
+  }
+  uint32_t* u32(size_t count) { return static_cast<uint32_t*>(get(count * 4)); }
+  float* f32(size_t count) { return static_cast<float*>(get(count * 4)); }
+};
+
 // float -> bf16 bits, round to nearest even (as vcvtneps2bf16 does for finite values)
 inline uint16_t bf16_bits(float f) {
   uint32_t u;
@@ -136,22 +155,6 @@ void conv_image_any(float* out, const uint32_t* in, const uint32_t* wp, const fl
 // wp [3][3*Cp/2][Cout] dword = (w[ky][kx][2c][co], w[ky][kx][2c+1][co]) from w [3][3][Cin][Cout] (HWIO), with a
 // zero for the channel past an odd Cin. With transpose_flip, the kernel of the input gradient instead:
 // w'[ky][kx][co][ci] = w[2-ky][2-kx][ci][co], whose "input channels" are the Cout of w.
-void pack_kernel_impl(uint32_t* wp, const float* w, int Cin, int Cout, bool transpose_flip) {
-  const int Ci = transpose_flip ? Cout : Cin, Co = transpose_flip ? Cin : Cout;
-  const int Cp2 = (Ci + 1) / 2;
-  auto at = [&](int ky, int kx, int ci, int co) -> float {
-    if (ci >= Ci) return 0.0f;
-    return transpose_flip ? w[((size_t(2 - ky) * 3 + (2 - kx)) * Cin + co) * Cout + ci]
-                          : w[((size_t(ky) * 3 + kx) * Cin + ci) * Cout + co];
-  };
-  for (int ky = 0; ky < 3; ky++)
-    for (int kx = 0; kx < 3; kx++)
-      for (int c2 = 0; c2 < Cp2; c2++)
-        for (int co = 0; co < Co; co++)
-          wp[((size_t(ky) * 3 * Cp2) + size_t(kx) * Cp2 + c2) * Co + co] =
-              uint32_t(bf16_bits(at(ky, kx, 2 * c2, co))) | (uint32_t(bf16_bits(at(ky, kx, 2 * c2 + 1, co))) << 16);
-}
-
 // pairs [H][W][Cp/2] of one image from in [H][W][C] (C odd: a zero channel appended)
 void pack_channels(uint32_t* pairs, const float* in, size_t pixels, int C) {
   if (C % 2 == 0) {
@@ -223,21 +226,14 @@ void dw_image(float* dw, const uint32_t* g, const uint32_t* inp, int H, int W, i
 
 }  // namespace
 
-size_t packed_kernel_size(int Cin, int Cout) { return size_t(9) * ((Cin + 1) / 2) * Cout; }
-
-void pack_kernel(uint32_t* wp, const float* w, int Cin, int Cout) { pack_kernel_impl(wp, w, Cin, Cout, false); }
-
-void pack_kernel_for_input_gradient(uint32_t* wp, const float* w, int Cin, int Cout) {
-  pack_kernel_impl(wp, w, Cin, Cout, true);
-}
-
 void conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H, int W,
                             int Cin, int Cout, bool relu) {
   const int Cp2 = (Cin + 1) / 2;
-  Scratch pairs{size_t(H) * W * Cp2 * 4};
+  thread_local ThreadScratch pairs_s;
+  uint32_t* pairs = pairs_s.u32(size_t(H) * W * Cp2);
   for (int n = 0; n < N; n++) {
-    pack_channels(pairs.u32(), in + size_t(n) * H * W * Cin, size_t(H) * W, Cin);
-    conv_image_any(out + size_t(n) * (H - 2) * (W - 2) * Cout, pairs.u32(), wp, b, relu, H, W, Cp2, Cout);
+    pack_channels(pairs, in + size_t(n) * H * W * Cin, size_t(H) * W, Cin);
+    conv_image_any(out + size_t(n) * (H - 2) * (W - 2) * Cout, pairs, wp, b, relu, H, W, Cp2, Cout);
   }
 }
 
@@ -253,13 +249,15 @@ void conv3x3_forward(float* out, const float* in, const float* w, const float* b
 void conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W, int Cin,
                                    int Cout) {
   const int Ho = H - 2, Wo = W - 2, Hp = Ho + 4, Wp = Wo + 4, Cp2 = (Cout + 1) / 2;
-  Scratch padded{size_t(Hp) * Wp * Cp2 * 4}, zero{size_t(Cin) * 4};
-  std::memset(zero.p, 0, size_t(Cin) * 4);
-  std::memset(padded.p, 0, size_t(Hp) * Wp * Cp2 * 4);
+  thread_local ThreadScratch padded_s, zero_s;
+  uint32_t* padded = padded_s.u32(size_t(Hp) * Wp * Cp2);
+  float* zero = zero_s.f32(size_t(Cin));
+  std::memset(zero, 0, size_t(Cin) * 4);
+  std::memset(padded, 0, size_t(Hp) * Wp * Cp2 * 4);
   for (int n = 0; n < N; n++) {
     for (int y = 0; y < Ho; y++)
-      pack_channels(padded.u32() + ((size_t(y) + 2) * Wp + 2) * Cp2, dout + (size_t(n) * Ho + y) * Wo * Cout, Wo, Cout);
-    conv_image_any(din + size_t(n) * H * W * Cin, padded.u32(), wp, static_cast<const float*>(zero.p), false, Hp, Wp,
+      pack_channels(padded + ((size_t(y) + 2) * Wp + 2) * Cp2, dout + (size_t(n) * Ho + y) * Wo * Cout, Wo, Cout);
+    conv_image_any(din + size_t(n) * H * W * Cin, padded, wp, zero, false, Hp, Wp,
                    Cp2, Cin);
   }
 }
@@ -274,8 +272,11 @@ void conv3x3_backward_weight(float* dw, float* db, const float* dout, const floa
                              int Cout) {
   const int Ho = H - 2, Wo = W - 2, Wo2 = (Wo + 1) / 2;
   const size_t in_n = size_t(H) * W * Cin;
-  Scratch inp{in_n * 4}, g{size_t(Ho) * Wo2 * Cout * 4}, zero{size_t(Cout) * 4};
-  std::memset(zero.p, 0, size_t(Cout) * 4);
+  thread_local ThreadScratch inp_s, g_s, zero_s;
+  uint32_t* inp = inp_s.u32(in_n);
+  uint32_t* gp = g_s.u32(size_t(Ho) * Wo2 * Cout);
+  float* zero = zero_s.f32(size_t(Cout));
+  std::memset(zero, 0, size_t(Cout) * 4);
   for (int n = 0; n < N; n++) {
     const float* x = in + size_t(n) * in_n;
     const float* gn = dout + size_t(n) * Ho * Wo * Cout;
@@ -283,20 +284,20 @@ void conv3x3_backward_weight(float* dw, float* db, const float* dout, const floa
       for (int co = 0; co < Cout; co++) db[co] += gn[p * Cout + co];
     // input pairs along x; the last element's partner lies past the image and is taken as 0 (it only ever
     // meets a zero gradient: the partner of the last pixel of an odd-width row)
-    interleave_bf16(inp.u32(), x, x + Cin, in_n - Cin);
-    interleave_bf16(inp.u32() + in_n - Cin, x + in_n - Cin, static_cast<const float*>(zero.p), size_t(Cin));
+    interleave_bf16(inp, x, x + Cin, in_n - Cin);
+    interleave_bf16(inp + in_n - Cin, x + in_n - Cin, zero, size_t(Cin));
     for (int y = 0; y < Ho; y++) {
       const float* grow = gn + size_t(y) * Wo * Cout;
-      uint32_t* prow = g.u32() + size_t(y) * Wo2 * Cout;
+      uint32_t* prow = gp + size_t(y) * Wo2 * Cout;
       for (int x2 = 0; x2 < Wo / 2; x2++)
         interleave_bf16(prow + size_t(x2) * Cout, grow + size_t(2 * x2) * Cout, grow + size_t(2 * x2 + 1) * Cout, Cout);
       if (Wo % 2)
-        interleave_bf16(prow + size_t(Wo / 2) * Cout, grow + size_t(Wo - 1) * Cout, static_cast<const float*>(zero.p),
+        interleave_bf16(prow + size_t(Wo / 2) * Cout, grow + size_t(Wo - 1) * Cout, zero,
                         Cout);
     }
-    if (Cout % (4 * L) == 0) dw_image<4>(dw, g.u32(), inp.u32(), H, W, Cin, Cout);
-    else if (Cout % (2 * L) == 0) dw_image<2>(dw, g.u32(), inp.u32(), H, W, Cin, Cout);
-    else dw_image<1>(dw, g.u32(), inp.u32(), H, W, Cin, Cout);
+    if (Cout % (4 * L) == 0) dw_image<4>(dw, gp, inp, H, W, Cin, Cout);
+    else if (Cout % (2 * L) == 0) dw_image<2>(dw, gp, inp, H, W, Cin, Cout);
+    else dw_image<1>(dw, gp, inp, H, W, Cin, Cout);
   }
 }
 

@@ -1,12 +1,19 @@
 #include "kernels.h"
 
 #include <cstdlib>
+#include <cstring>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <new>
 #include <stdexcept>
 #include <string>
 
 #include <vector>
 
+#include "conv_amx.h"
 #include "conv_bf16.h"
 #include "conv_fast.h"
 
@@ -160,6 +167,69 @@ bool cpu_has_bf16() {
 #else
   return false;
 #endif
+}
+
+const char* bf16_kernels_name(Bf16Kernels k) {
+  switch (k) {
+    case Bf16Kernels::Amx: return "amx";
+    case Bf16Kernels::AmxEmulated: return "amx-emulated";
+    default: return "avx512-bf16";
+  }
+}
+
+bool amx_usable() {
+  static const bool usable = [] {
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    if (!((d >> 22) & 1u) || !((d >> 24) & 1u)) return false;  // AMX-BF16, AMX-TILE
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+  }();
+  return usable;
+}
+
+Bf16Kernels detect_bf16_kernels() {
+  const char* env = std::getenv("ENGINE_BF16");
+  if (!env || !*env) return amx_usable() ? Bf16Kernels::Amx : Bf16Kernels::Avx512Bf16;
+  if (!std::strcmp(env, "avx512-bf16")) return Bf16Kernels::Avx512Bf16;
+  if (!std::strcmp(env, "amx-emulated")) return Bf16Kernels::AmxEmulated;
+  if (!std::strcmp(env, "amx")) {
+    if (!amx_usable())
+      throw std::invalid_argument("ENGINE_BF16=amx, but this CPU has no AMX-BF16 or the kernel refused the tile state");
+    return Bf16Kernels::Amx;
+  }
+  throw std::invalid_argument(std::string("ENGINE_BF16 must be avx512-bf16, amx or amx-emulated, got '") + env + "'");
+}
+
+void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
+                                 int H, int W, int Cin, int Cout, bool relu) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_forward(W, Cin, Cout)) {
+    if (k == Bf16Kernels::Amx) return amx::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
+    return amx_emulated::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
+  }
+  avx512bf16::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
+}
+
+void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* dout, const uint32_t* wp, int H,
+                                        int W, int Cin, int Cout) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_backward_input(W, Cin, Cout)) {
+    if (k == Bf16Kernels::Amx) return amx::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
+    return amx_emulated::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
+  }
+  avx512bf16::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
+}
+
+void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
+                                  int W, int Cin, int Cout) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_backward_weight(Cin, Cout)) {
+    if (k == Bf16Kernels::Amx) return amx::conv3x3_backward_weight(dw, db, dout, in, 1, H, W, Cin, Cout);
+    return amx_emulated::conv3x3_backward_weight(dw, db, dout, in, 1, H, W, Cin, Cout);
+  }
+  conv3x3_backward_weight_bf16(Isa::Avx512, dw, db, dout, in, 1, H, W, Cin, Cout);
 }
 
 void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,

@@ -62,6 +62,26 @@ enum class Precision : int { Fp32 = 0, Bf16 = 1 };
 const char* precision_name(Precision p);
 bool cpu_has_bf16();  // AVX512-BF16, the bf16 kernels' instruction set
 
+// Which kernels run bf16 convolutions: AMX tiles (conv_amx.h) where the CPU has AMX and Linux grants the tile
+// state, else AVX512-BF16 (conv_bf16.h); AmxEmulated runs the AMX code on a C++ model of the tiles (tests).
+// Chosen by detect_bf16_kernels: ENGINE_BF16=avx512-bf16|amx|amx-emulated, else the best the CPU allows.
+enum class Bf16Kernels : int { Avx512Bf16 = 0, Amx = 1, AmxEmulated = 2 };
+const char* bf16_kernels_name(Bf16Kernels k);
+// AMX-TILE and AMX-BF16 in cpuid, and the tile data state granted (arch_prctl ARCH_REQ_XCOMP_PERM, asked once).
+bool amx_usable();
+// The ENGINE_BF16 choice (refused, with the reason, when it names AMX on a CPU without it or an unknown value),
+// or AMX where usable, else AVX512-BF16. Throws std::invalid_argument.
+Bf16Kernels detect_bf16_kernels();
+
+// bf16 convolutions with kernels packed once per step (avx512bf16::pack_kernel*); AMX where k says so and the
+// shape fits (conv_amx.h), else AVX512-BF16
+void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
+                                 int H, int W, int Cin, int Cout, bool relu);
+void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* dout, const uint32_t* wp, int H,
+                                        int W, int Cin, int Cout);
+void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
+                                  int W, int Cin, int Cout);
+
 // bf16 convolutions; shapes the bf16 kernels do not take (conv_bf16.h) run the fp32 kernel of `isa`
 void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
                           int Cin, int Cout, bool relu);

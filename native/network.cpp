@@ -60,6 +60,11 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
     if (sizeof(T) != sizeof(float)) throw SpecError("precision bf16 is for float32 networks only");
     if (!cpu_has_bf16()) throw SpecError("precision bf16 needs a CPU with AVX512-BF16, and this one has none");
     if (isa != Isa::Avx512) throw SpecError(std::string("precision bf16 needs the avx512 kernels, but isa is ") + isa_name(isa));
+    try {
+      bf16_kernels_ = detect_bf16_kernels();
+    } catch (const std::invalid_argument& e) {
+      throw SpecError(e.what());
+    }
   }
   build_shapes();
   init_params();
@@ -300,8 +305,8 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
         const T* b = w + size_t(9) * in.c * out.c;
         const bool relu = i + 1 < spec_.layers.size() && relu_in_conv_forward_[i + 1];
         if (bf16_forward(i))
-          avx512bf16::conv3x3_forward_packed(f32(y), f32(x), packed_.data() + packed_offset_[i], f32(b), 1, in.h,
-                                             in.w, in.c, out.c, relu);
+          conv3x3_forward_bf16_packed(bf16_kernels_, f32(y), f32(x), packed_.data() + packed_offset_[i], f32(b), in.h,
+                                      in.w, in.c, out.c, relu);
         else if (winograd(i))
           conv3x3_forward_winograd(isa_, f32(y), f32(x), winograd_.data() + winograd_offset_[i], f32(b), 1, in.h, in.w,
                                    in.c, out.c, relu);
@@ -357,10 +362,10 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
       case LayerType::Conv3x3: {
         T* db = dw + size_t(9) * in.c * out.c;
         if (bf16()) {
-          conv3x3_backward_weight_bf16(isa_, f32(dw), f32(db), f32(g), f32(x), 1, in.h, in.w, in.c, out.c);
+          conv3x3_backward_weight_bf16(bf16_kernels_, f32(dw), f32(db), f32(g), f32(x), in.h, in.w, in.c, out.c);
           if (need_din && bf16_forward(i))
-            avx512bf16::conv3x3_backward_input_packed(
-                f32(gin), f32(g), packed_.data() + packed_offset_[i] + avx512bf16::packed_kernel_size(in.c, out.c), 1,
+            conv3x3_backward_input_bf16_packed(
+                bf16_kernels_, f32(gin), f32(g), packed_.data() + packed_offset_[i] + avx512bf16::packed_kernel_size(in.c, out.c),
                 in.h, in.w, in.c, out.c);
           else if (need_din)
             conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);

@@ -80,6 +80,7 @@ class Network {
   Isa isa() const { return isa_; }
   Precision precision() const { return precision_; }
   ConvAlgorithm conv_algorithm() const { return conv_; }
+  Bf16Kernels bf16_kernels() const { return bf16_kernels_; }
 
   T* params() { return params_.data(); }
   T* accumulators() { return accum_.data(); }
@@ -135,6 +136,7 @@ class Network {
   Isa isa_;
   Precision precision_;
   ConvAlgorithm conv_;
+  Bf16Kernels bf16_kernels_ = Bf16Kernels::Avx512Bf16;  // with precision Bf16: detect_bf16_kernels()
   std::vector<Shape> shapes_;          // shapes_[i] = input shape of layer i; shapes_[L] = output
   std::vector<size_t> param_offset_;   // per layer: offset of its kernel (bias follows), or SIZE_MAX
   size_t first_param_layer_ = 0;       // backward stops here

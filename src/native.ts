@@ -56,7 +56,17 @@ export interface NativeTrainer {
   getState(): { step: number; accumulators: FloatArray };
   setState(state: { step: number; accumulators: FloatArray }): void;
   paramLayout(): ParamEntry[];
-  info(): { dtype: string; isa: Isa; precision: 'fp32' | 'bf16'; conv: 'winograd' | 'direct'; threads: number; params: number; seed: number };
+  info(): {
+    dtype: string;
+    isa: Isa;
+    precision: 'fp32' | 'bf16';
+    conv: 'winograd' | 'direct';
+    /** with precision bf16: the kernels that run it (ENGINE_BF16, else AMX where usable); null in fp32 */
+    bf16Kernels: 'avx512-bf16' | 'amx' | 'amx-emulated' | null;
+    threads: number;
+    params: number;
+    seed: number;
+  };
   /** seconds per layer (spec order) since the last reset, averaged over threads; reset=true starts over */
   layerTimes(reset?: boolean): { layers: { forward: number; backward: number }[]; preprocess: number; update: number };
   dispose(): void;
@@ -150,6 +160,8 @@ export interface BuildInfo {
   cudaCompiler?: string;
   /** whether this CPU has AVX512-BF16 (the bf16 training precision) */
   bf16: boolean;
+  /** whether this CPU has AMX-BF16 and Linux granted the tile state (the AMX tier of precision bf16) */
+  amx: boolean;
 }
 
 export interface NativeAddon {

@@ -43,6 +43,8 @@ test('engine info prints the build and the devices; --json is the same as data',
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^engine \d+\.\d+\.\d+/);
   assert.match(text.stdout, /cpu: kernels use (scalar|avx2|avx512)/);
+  const { amx, bf16 } = native.buildInfo();
+  assert.ok(text.stdout.includes(`cpu bf16 (--precision bf16): ${amx ? 'AMX tiles' : bf16 ? 'AVX512-BF16 (no AMX)' : 'not available'}`), text.stdout);
   assert.match(text.stdout, native.buildInfo().cuda ? /cuda: built in \(nvcc [\d.]+, architectures 90/ : /cuda: not built in/);
   if (status.usable) assert.match(text.stdout, /cuda device 0: /);
   else assert.ok(text.stdout.includes(`cuda devices: none (${status.reason})`), text.stdout);

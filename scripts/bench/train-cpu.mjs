@@ -56,7 +56,7 @@ async function engineTrainer(set, options) {
   trainer.layerTimes(true);
   const info = trainer.info();
   return {
-    label: `${info.isa}, ${info.conv}`,
+    label: info.bf16Kernels ?? `${info.isa}, ${info.conv}`,
     epoch: async () => (await trainEpoch(trainer, set, rng, cfg, epoch++)).seconds,
     finish() {
       const t = trainer.layerTimes();

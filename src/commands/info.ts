@@ -40,6 +40,7 @@ export function infoCommand(yargs: Argv) {
       const lines = [
         `engine ${info.version} (node ${info.node}, N-API ${b.napiVersion}, g++ ${b.compiler})`,
         `cpu: kernels use ${b.isa} (the CPU supports ${b.cpuIsa}${b.isa !== b.cpuIsa ? '; capped by ENGINE_ISA' : ''})`,
+        `cpu bf16 (--precision bf16): ${b.amx ? 'AMX tiles' : b.bf16 ? 'AVX512-BF16 (no AMX)' : 'not available (no AVX512-BF16)'}`,
         b.cuda
           ? `cuda: built in (${b.cudaCompiler}, architectures ${b.cudaArchitectures}); runtime ${cudaVersion(info.cuda.runtimeVersion)}, driver ${cudaVersion(info.cuda.driverVersion)}`
           : 'cuda: not built in (no nvcc at build time, or ENGINE_CUDA=OFF)',

@@ -98,7 +98,7 @@ export async function openTrainer(
     const { spec, seed, threads, isa, precision, conv } = opts;
     const trainer = new native.Trainer({ spec, seed, threads, isa, precision, conv });
     const info = trainer.info();
-    return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}, ${info.precision}, ${info.conv} conv` };
+    return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}, ${info.bf16Kernels ? `bf16 (${info.bf16Kernels})` : `fp32, ${info.conv} conv`}` };
   }
   const Gpu = emulate() ? native.GpuTrainerEmulated : native.GpuTrainer;
   if (!Gpu) throw new UsageError('--device cuda: the addon was built without CUDA');

@@ -1,0 +1,78 @@
+// The AMX kernels with the real tile instructions (compiled with -mamx-tile -mamx-bf16); called only where
+// amx_usable() (kernels.cpp: the CPU has AMX-TILE and AMX-BF16 and Linux granted the tile state).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace engine::amx {
+namespace {
+
+// The 64-byte tile configuration (palette 1) of the Intel SDM, volume 1, 3.2
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// GCC's tile intrinsics are macros that paste their tile number into the instruction text, so every tile
+// number used gets its own specialisation.
+struct Tiles {
+  static void start() {
+    TileConfig c;
+    for (int t = 0; t < 8; t++) {
+      c.colsb[t] = 64;
+      c.rows[t] = 16;
+    }
+    _tile_loadconfig(&c);
+  }
+  static void stop() { _tile_release(); }
+  template <int T>
+  static void zero();
+  template <int T>
+  static void load(const void* p, size_t stride);
+  template <int T>
+  static void store(void* p, size_t stride);
+  template <int C, int A, int B>
+  static void dot();
+};
+
+#define ENGINE_AMX_TILE(t)                                                                      \
+  template <>                                                                                   \
+  void Tiles::zero<t>() {                                                                       \
+    _tile_zero(t);                                                                              \
+  }                                                                                             \
+  template <>                                                                                   \
+  void Tiles::load<t>(const void* p, size_t stride) {                                           \
+    _tile_loadd(t, p, stride);                                                                  \
+  }                                                                                             \
+  template <>                                                                                   \
+  void Tiles::store<t>(void* p, size_t stride) {                                                \
+    _tile_stored(t, p, stride);                                                                 \
+  }
+ENGINE_AMX_TILE(0)
+ENGINE_AMX_TILE(1)
+ENGINE_AMX_TILE(2)
+ENGINE_AMX_TILE(3)
+ENGINE_AMX_TILE(4)
+ENGINE_AMX_TILE(5)
+ENGINE_AMX_TILE(6)
+ENGINE_AMX_TILE(7)
+#undef ENGINE_AMX_TILE
+
+#define ENGINE_AMX_DOT(c, a, b)  \
+  template <>                    \
+  void Tiles::dot<c, a, b>() {   \
+    _tile_dpbf16ps(c, a, b);     \
+  }
+ENGINE_AMX_DOT(0, 4, 6)
+ENGINE_AMX_DOT(1, 4, 7)
+ENGINE_AMX_DOT(2, 5, 6)
+ENGINE_AMX_DOT(3, 5, 7)
+#undef ENGINE_AMX_DOT
+
+}  // namespace
+}  // namespace engine::amx
+
+#define AMX_NAMESPACE amx
+#include "conv_amx.inc"

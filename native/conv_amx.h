@@ -1,0 +1,32 @@
+// bf16 3x3 convolutions on AMX tiles (conv_amx.inc), the bf16 tier for CPUs with AMX; same arguments and packed
+// kernels as avx512bf16 (conv_bf16.h). engine::amx runs the real instructions (only where amx_usable(), see
+// kernels.h); engine::amx_emulated runs the same code on a C++ model of the tiles, on any CPU, for tests.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace engine {
+
+// Shapes the AMX kernels take (the network uses the AVX512-BF16 ones elsewhere): channel counts in blocks of 32,
+// and for the forward (and input gradient, whose output is the layer's input) an output 16 pixels wide or more.
+inline bool amx_fits_forward(int W, int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0 && W - 2 >= 16; }
+inline bool amx_fits_backward_input(int W, int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0 && W >= 16; }
+inline bool amx_fits_backward_weight(int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0; }
+
+#define ENGINE_DECLARE_AMX_CONV(ns)                                                                            \
+  namespace ns {                                                                                               \
+  void conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H,    \
+                              int W, int Cin, int Cout, bool relu);                                            \
+  void conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W,   \
+                                     int Cin, int Cout);                                                       \
+  void conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,   \
+                               int Cin, int Cout);                                                             \
+  }
+
+ENGINE_DECLARE_AMX_CONV(amx)
+ENGINE_DECLARE_AMX_CONV(amx_emulated)
+
+#undef ENGINE_DECLARE_AMX_CONV
+
+}  // namespace engine

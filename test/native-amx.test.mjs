@@ -1,0 +1,174 @@
+// bf16 convolutions on AMX tiles (native/conv_amx.inc). 'amx-emulated' runs the kernels' own code on a C++ model
+// of the tile registers, so it is tested on every CPU; 'amx' runs the real instructions where the CPU has AMX
+// and Linux grants the tile state (buildInfo().amx), and is skipped elsewhere. As in native-bf16.test.mjs the
+// reference is the double convolution on bf16-rounded operands: bf16 x bf16 products are exact in fp32, so the
+// kernels may differ from it only by their fp32 summation, |got - exact| <= gamma_K * S (K additions per output,
+// S the sum of the absolute values of its terms).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { native } from '../dist/src/native.js';
+import { SEED7 } from '../dist/src/model/spec.js';
+import { listSplit } from '../dist/src/data/discover.js';
+import { loadSplit } from '../dist/src/data/decode.js';
+import { CELEBA, rng } from './helpers.mjs';
+
+const k = native.kernels;
+const hasAmx = native.buildInfo().amx;
+if (!hasAmx) console.log('# real AMX kernels skipped: this CPU has no AMX-BF16 (or the tile state was refused); the emulated ones run');
+const MODES = ['amx-emulated', ...(hasAmx ? ['amx'] : [])];
+const U = 2 ** -24;
+const gamma = (K) => (K * U) / (1 - K * U);
+
+const u32 = new Uint32Array(1);
+const f32 = new Float32Array(u32.buffer);
+/** float32 -> bf16 -> float, round to nearest even */
+const bf16 = (x) => {
+  f32[0] = x;
+  const u = u32[0];
+  u32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
+  return f32[0];
+};
+const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+const rounded = (a) => Float64Array.from(a, bf16);
+const absRounded = (a) => Float64Array.from(a, (v) => Math.abs(bf16(v)));
+
+function within(name, got, exact, S, K) {
+  for (let i = 0; i < got.length; i++)
+    assert.ok(Math.abs(got[i] - exact[i]) <= gamma(K) * S[i] + 1e-12 * S[i], `${name}[${i}]: ${got[i]} vs ${exact[i]} (S ${S[i]}, K ${K})`);
+}
+
+// [N, H, W, Cin, Cout]: an output exactly one 16-pixel block wide; 38 wide (the last block shifted left over
+// pixels already done) with two blocks of output channels; 64 input channels (two 16-pair chunks) and an odd
+// output width (the weight gradient's last pixel pairs with a zero)
+const SHAPES = [[1, 5, 18, 32, 32], [2, 4, 40, 32, 64], [1, 4, 21, 64, 32]];
+
+for (const mode of MODES)
+  for (const [N, H, W, Cin, Cout] of SHAPES) {
+    const shape = `${mode} N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`;
+    const [Ho, Wo] = [H - 2, W - 2];
+
+    test(`conv3x3ForwardAmx (and with ReLU) within gamma * S of the bf16-operand convolution, ${shape}`, () => {
+      const r = rng(H * 7 + W + Cin * 3 + Cout);
+      const x = rand(N * H * W * Cin, r);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const b = rand(Cout, r);
+      const exact = new Float64Array(N * Ho * Wo * Cout);
+      k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
+      const S = new Float64Array(exact.length);
+      k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
+      for (const relu of [false, true]) {
+        const out = new Float32Array(exact.length).fill(NaN);
+        k.conv3x3ForwardAmx(out, x, w, b, N, H, W, Cin, Cout, relu, mode);
+        within(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, S, 9 * Cin + 1);
+      }
+    });
+
+    test(`conv3x3BackwardInputAmx within gamma * S of the bf16-operand input gradient, ${shape}`, () => {
+      const r = rng(H * 11 + W + Cin + Cout);
+      const g = rand(N * Ho * Wo * Cout, r);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const exact = new Float64Array(N * H * W * Cin);
+      k.conv3x3BackwardInput(exact, rounded(g), rounded(w), N, H, W, Cin, Cout);
+      const S = new Float64Array(exact.length);
+      k.conv3x3BackwardInput(S, absRounded(g), absRounded(w), N, H, W, Cin, Cout);
+      const din = new Float32Array(exact.length).fill(NaN);
+      k.conv3x3BackwardInputAmx(din, g, w, N, H, W, Cin, Cout, mode);
+      within('din', din, exact, S, 9 * Cout);
+    });
+
+    test(`conv3x3BackwardWeightAmx accumulates within gamma * S of the bf16-operand weight gradient, ${shape}`, () => {
+      const r = rng(H * 13 + W + Cin + Cout);
+      const x = rand(N * H * W * Cin, r);
+      const g = rand(N * Ho * Wo * Cout, r);
+      const dw0 = rand(9 * Cin * Cout, r, -4, 4);
+      const db0 = rand(Cout, r, -4, 4);
+      const exactW = Float64Array.from(dw0);
+      const exactB = Float64Array.from(db0);
+      // the bias gradient sums the fp32 gradient itself (no operand is rounded)
+      k.conv3x3BackwardWeight(exactW, new Float64Array(Cout), rounded(g), rounded(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, Float64Array.from(g), rounded(x), N, H, W, Cin, Cout);
+      const SW = Float64Array.from(dw0, Math.abs);
+      const SB = Float64Array.from(db0, Math.abs);
+      k.conv3x3BackwardWeight(SW, SB, absRounded(g), absRounded(x), N, H, W, Cin, Cout);
+      const dw = Float32Array.from(dw0);
+      const db = Float32Array.from(db0);
+      k.conv3x3BackwardWeightAmx(dw, db, g, x, N, H, W, Cin, Cout, mode);
+      within('dw', dw, exactW, SW, N * Ho * Wo + 1);
+      within('db', db, exactB, SB, N * Ho * Wo + 1);
+    });
+  }
+
+test('the AMX kernels refuse, with the reason, shapes they do not take, an unknown mode, and real AMX where there is none', () => {
+  const [N, H, W, Cin, Cout] = [1, 4, 17, 32, 32]; // output 15 wide: under one 16-pixel block
+  const x = new Float32Array(N * H * W * Cin);
+  const w = new Float32Array(9 * Cin * Cout);
+  const b = new Float32Array(Cout);
+  const out = new Float32Array(N * (H - 2) * (W - 2) * Cout);
+  assert.throws(() => k.conv3x3ForwardAmx(out, x, w, b, N, H, W, Cin, Cout, false, 'amx-emulated'), (e) => e instanceof RangeError && /16 or more pixels wide/.test(e.message));
+  const w16 = new Float32Array(9 * 16 * Cout);
+  assert.throws(() => k.conv3x3BackwardWeightAmx(w16, b, out, new Float32Array(N * H * W * 16), N, H, W, 16, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
+  assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'tiles'), (e) => e instanceof RangeError && /'amx' or 'amx-emulated', got 'tiles'/.test(e.message));
+  if (!hasAmx) assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'amx'), (e) => e instanceof RangeError && /no AMX-BF16/.test(e.message));
+});
+
+const bf16Skip = native.buildInfo().bf16 ? false : 'this CPU has no AVX512-BF16 (precision bf16)';
+
+/** a Trainer created with ENGINE_BF16 set to `choice` (undefined: unset) */
+function trainerWith(choice, options) {
+  const before = process.env.ENGINE_BF16;
+  if (choice === undefined) delete process.env.ENGINE_BF16;
+  else process.env.ENGINE_BF16 = choice;
+  try {
+    return new native.Trainer(options);
+  } finally {
+    if (before === undefined) delete process.env.ENGINE_BF16;
+    else process.env.ENGINE_BF16 = before;
+  }
+}
+
+test('ENGINE_BF16 picks the bf16 kernels: AMX by default where usable, AVX512-BF16 otherwise; bad choices are RangeErrors', { skip: bf16Skip }, () => {
+  const opts = { spec: SEED7, seed: 1, precision: 'bf16' };
+  const auto = trainerWith(undefined, opts);
+  assert.equal(auto.info().bf16Kernels, hasAmx ? 'amx' : 'avx512-bf16');
+  auto.dispose();
+  const avx = trainerWith('avx512-bf16', opts);
+  assert.equal(avx.info().bf16Kernels, 'avx512-bf16');
+  avx.dispose();
+  assert.equal(new native.Trainer({ spec: SEED7, seed: 1 }).info().bf16Kernels, null);
+  assert.throws(() => trainerWith('tiles', opts), (e) => e instanceof RangeError && /ENGINE_BF16 must be avx512-bf16, amx or amx-emulated, got 'tiles'/.test(e.message));
+  if (!hasAmx) assert.throws(() => trainerWith('amx', opts), (e) => e instanceof RangeError && /ENGINE_BF16=amx, but this CPU has no AMX-BF16/.test(e.message));
+});
+
+test('Trainer bf16 on emulated AMX tiles: the same loss and gradients as the AVX512-BF16 kernels, up to fp32 summation order', { skip: bf16Skip }, async () => {
+  // 2 real images, one per class (the emulator is slow)
+  const list = await listSplit(path.join(CELEBA, 'train'));
+  const pick = [0, list.files.length - 1];
+  const set = await loadSplit({ ...list, files: pick.map((i) => list.files[i]), labels: Uint8Array.from(pick, (i) => list.labels[i]) });
+  const opts = { spec: SEED7, seed: 3, threads: 2, precision: 'bf16' };
+  const tiles = trainerWith('amx-emulated', opts);
+  const avx = trainerWith('avx512-bf16', opts);
+  assert.equal(tiles.info().bf16Kernels, 'amx-emulated');
+  const gt = tiles.computeGradients(set.images, set.labels);
+  const ga = avx.computeGradients(set.images, set.labels);
+  assert.ok(Math.abs(gt.loss - ga.loss) <= 1e-5 * ga.loss, `loss ${gt.loss} vs ${ga.loss}`);
+  for (const p of avx.paramLayout()) {
+    let num = 0;
+    let den = 0;
+    for (let i = p.offset; i < p.offset + p.size; i++) {
+      num += (gt.gradients[i] - ga.gradients[i]) ** 2;
+      den += ga.gradients[i] ** 2;
+    }
+    const rel = Math.sqrt(num / den);
+    // both round the same operands to bf16 and may differ only in the order of fp32 sums (measured: 0 for the
+    // kernels, whose sums run in the same order, 5e-8 for the conv biases); a wrong gradient is off by ~1
+    assert.ok(rel < 1e-4, `${p.name}: relative difference ${rel}`);
+  }
+  // The results cannot tell the two apart, the time can: the emulator is ~20x slower, so conv2 (AMX in all three
+  // passes) ran on the tiles
+  const [tt, ta] = [tiles.layerTimes(), avx.layerTimes()];
+  const conv2 = (t) => t.layers[3].forward + t.layers[3].backward;
+  assert.ok(conv2(tt) > 4 * conv2(ta), `conv2: ${conv2(tt)} s on emulated tiles vs ${conv2(ta)} s with AVX512-BF16`);
+  tiles.dispose();
+  avx.dispose();
+});
