@@ -557,9 +557,8 @@ void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
 Isa require_winograd(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int H, int W, int Ci, int Co) {
   const Isa isa = isa_arg(isa_v);
   if (!winograd_fits(isa, H, W, Ci, Co))
-    throw_range(a.Env(), "the Winograd kernels need an avx2 or avx512 tier, channel counts that are multiples of its "
-                         "vector and an even H and W; got " + std::string(isa_name(isa)) + ", H=" + std::to_string(H) +
-                         " W=" + std::to_string(W) + " Cin=" + std::to_string(Ci) + " Cout=" + std::to_string(Co));
+    throw_range(a.Env(), "the Winograd kernels need an avx2 or avx512 tier and channel counts that are multiples of its "
+                         "vector; got " + std::string(isa_name(isa)) + ", Cin=" + std::to_string(Ci) + " Cout=" + std::to_string(Co));
   return isa;
 }
 

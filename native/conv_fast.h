@@ -5,7 +5,7 @@
 //   maxpool2x2_forward, relu_maxpool2x2_backward, maxpool2x2_backward_code: C a multiple of kLanes
 //   conv3x3_relu_maxpool_forward: Cout a multiple of kLanes (returns false when its scratch cannot be allocated)
 // conv3x3_backward_input returns false when its scratch memory cannot be allocated.
-//   conv3x3_*_winograd: Cin and Cout multiples of kLanes, H and W even (false when scratch cannot be allocated)
+//   conv3x3_*_winograd: Cin and Cout multiples of kLanes (false when scratch cannot be allocated)
 #pragma once
 
 #include <cstdint>

@@ -104,7 +104,7 @@ void conv3x3_backward_input_flipped(Isa isa, float* din, const float* dout, cons
 
 bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout) {
   const int lanes = isa == Isa::Avx512 ? avx512::kLanes : avx2::kLanes;
-  return isa >= Isa::Avx2 && Cin % lanes == 0 && Cout % lanes == 0 && H % 2 == 0 && W % 2 == 0 && H > 2 && W > 2;
+  return isa >= Isa::Avx2 && Cin % lanes == 0 && Cout % lanes == 0 && H > 2 && W > 2;
 }
 
 const char* conv_algorithm_name(ConvAlgorithm a) { return a == ConvAlgorithm::Winograd ? "winograd" : "direct"; }

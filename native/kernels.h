@@ -42,8 +42,8 @@ void conv3x3_backward_input_flipped(Isa isa, float* din, const float* dout, cons
 // with results equal to the direct kernels' up to rounding. They take the kernel already transformed
 // (winograd_kernel_transform: v [16][Cin][Cout] = G g G^T), so a network does that once per step; the input
 // gradient takes the transform of the flipped kernel (flip_kernel_for_input_gradient, then the transform with
-// Cin and Cout swapped). Only where winograd_fits: an AVX2 or AVX-512 tier, channel counts that are multiples
-// of its vector, and an even H and W (whole 2x2 output tiles).
+// Cin and Cout swapped). An odd output size is padded to whole tiles. Only where winograd_fits: an AVX2 or
+// AVX-512 tier and channel counts that are multiples of its vector.
 bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout);
 // How a network runs its fp32 convolutions: Winograd where winograd_fits (direct elsewhere), or direct everywhere.
 enum class ConvAlgorithm : int { Direct = 0, Winograd = 1 };

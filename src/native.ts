@@ -39,8 +39,9 @@ export interface TrainerOptions {
   /** convolution operands: fp32 (default) or bf16 with fp32 sums (needs AVX512-BF16 and isa avx512) */
   precision?: 'fp32' | 'bf16';
   /**
-   * fp32 convolutions: 'winograd' (default for float32 fp32: Winograd F(2x2, 3x3) where the output has whole 2x2
-   * tiles and the ISA is avx2 or avx512, direct elsewhere) or 'direct' (default, and the only choice, otherwise)
+   * fp32 convolutions: 'winograd' (default for float32 fp32: Winograd F(2x2, 3x3) for the convolutions after the
+   * first with an output of 8x8 or more, where the ISA is avx2 or avx512 and the channels fill its vectors; direct
+   * elsewhere) or 'direct' (default, and the only choice, otherwise)
    */
   conv?: 'winograd' | 'direct';
 }

@@ -34,7 +34,7 @@ export function trainCommand(yargs: Argv) {
         .option('augment', { type: 'boolean', default: true, describe: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" })
         .option('isa', { type: 'string', choices: ['scalar', 'avx2', 'avx512'], describe: 'cap the instruction set of the native kernels' })
         .option('precision', { type: 'string', choices: ['fp32', 'bf16'], default: 'fp32', describe: 'convolution operands: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16)' })
-        .option('conv', { type: 'string', describe: 'CPU fp32 convolutions: winograd (default; direct where a shape has no whole 2x2 tiles) or direct' })
+        .option('conv', { type: 'string', describe: 'CPU fp32 convolutions: winograd (default; the first conv stays direct) or direct' })
         .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], describe: 'where to train (default cpu; auto: cuda when usable)' })
         .option('gpu', { type: 'boolean', default: false, describe: 'train on the CUDA device (= --device cuda)' })
         .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip images that fail to decode (with a warning) instead of stopping' })

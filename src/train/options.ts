@@ -36,8 +36,8 @@ export interface TrainOptions {
   /** operands of the convolutions: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16); weights stay fp32 */
   precision?: Precision;
   /**
-   * how the CPU runs fp32 convolutions: winograd (default in fp32: Winograd F(2x2, 3x3) where the shape has whole
-   * 2x2 output tiles, direct elsewhere) or direct (every convolution direct; the only choice with bf16)
+   * how the CPU runs fp32 convolutions: winograd (default in fp32: Winograd F(2x2, 3x3) for the convolutions after
+   * the first with an output of 8x8 or more) or direct (every convolution direct; the only choice with bf16)
    */
   conv?: ConvAlgorithm;
   /** continue the interrupted run in this folder (its recorded config; see train/resume.ts) */
