@@ -6,37 +6,16 @@
 // S the sum of the absolute values of its terms).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { listSplit } from '../dist/src/data/discover.js';
-import { loadSplit } from '../dist/src/data/decode.js';
-import { CELEBA, rng } from './helpers.mjs';
+import { rng } from './helpers.mjs';
+import { absRounded, assertWithinGamma as within, relativeDifferences, rounded, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
 const hasAmx = native.buildInfo().amx;
 if (!hasAmx) console.log('# real AMX kernels skipped: this CPU has no AMX-BF16 (or the tile state was refused); the emulated ones run');
 const MODES = ['amx-emulated', ...(hasAmx ? ['amx'] : [])];
-const U = 2 ** -24;
-const gamma = (K) => (K * U) / (1 - K * U);
-
-const u32 = new Uint32Array(1);
-const f32 = new Float32Array(u32.buffer);
-/** float32 -> bf16 -> float, round to nearest even */
-const bf16 = (x) => {
-  f32[0] = x;
-  const u = u32[0];
-  u32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-  return f32[0];
-};
 const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
-const rounded = (a) => Float64Array.from(a, bf16);
-const absRounded = (a) => Float64Array.from(a, (v) => Math.abs(bf16(v)));
-
-function within(name, got, exact, S, K) {
-  for (let i = 0; i < got.length; i++)
-    assert.ok(Math.abs(got[i] - exact[i]) <= gamma(K) * S[i] + 1e-12 * S[i], `${name}[${i}]: ${got[i]} vs ${exact[i]} (S ${S[i]}, K ${K})`);
-}
 
 // [N, H, W, Cin, Cout]: an output exactly one 16-pixel block wide; 38 wide (the last block shifted left over
 // pixels already done) with two blocks of output channels; 64 input channels (two 16-pair chunks) and an odd
@@ -141,10 +120,7 @@ test('ENGINE_BF16 picks the bf16 kernels: AMX by default where usable, AVX512-BF
 });
 
 test('Trainer bf16 on emulated AMX tiles: the same loss and gradients as the AVX512-BF16 kernels, up to fp32 summation order', { skip: bf16Skip }, async () => {
-  // 2 real images, one per class (the emulator is slow)
-  const list = await listSplit(path.join(CELEBA, 'train'));
-  const pick = [0, list.files.length - 1];
-  const set = await loadSplit({ ...list, files: pick.map((i) => list.files[i]), labels: Uint8Array.from(pick, (i) => list.labels[i]) });
+  const set = await trainImages(2); // one per class: the emulator is slow
   const opts = { spec: SEED7, seed: 3, threads: 2, precision: 'bf16' };
   const tiles = trainerWith('amx-emulated', opts);
   const avx = trainerWith('avx512-bf16', opts);
@@ -152,18 +128,10 @@ test('Trainer bf16 on emulated AMX tiles: the same loss and gradients as the AVX
   const gt = tiles.computeGradients(set.images, set.labels);
   const ga = avx.computeGradients(set.images, set.labels);
   assert.ok(Math.abs(gt.loss - ga.loss) <= 1e-5 * ga.loss, `loss ${gt.loss} vs ${ga.loss}`);
-  for (const p of avx.paramLayout()) {
-    let num = 0;
-    let den = 0;
-    for (let i = p.offset; i < p.offset + p.size; i++) {
-      num += (gt.gradients[i] - ga.gradients[i]) ** 2;
-      den += ga.gradients[i] ** 2;
-    }
-    const rel = Math.sqrt(num / den);
-    // both round the same operands to bf16 and may differ only in the order of fp32 sums (measured: 0 for the
-    // kernels, whose sums run in the same order, 5e-8 for the conv biases); a wrong gradient is off by ~1
-    assert.ok(rel < 1e-4, `${p.name}: relative difference ${rel}`);
-  }
+  // both round the same operands to bf16 and may differ only in the order of fp32 sums (measured: 0 for the
+  // kernels, whose sums run in the same order, 5e-8 for the conv biases); a wrong gradient is off by ~1
+  for (const { name, rel } of relativeDifferences(gt.gradients, ga.gradients, avx.paramLayout()))
+    assert.ok(rel < 1e-4, `${name}: relative difference ${rel}`);
   // The results cannot tell the two apart, the time can: the emulator is ~20x slower, so conv2 (AMX in all three
   // passes) ran on the tiles
   const [tt, ta] = [tiles.layerTimes(), avx.layerTimes()];

@@ -6,35 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import path from 'node:path';
-import { listSplit } from '../dist/src/data/discover.js';
-import { loadSplit } from '../dist/src/data/decode.js';
-import { CELEBA, rng } from './helpers.mjs';
+import { rng } from './helpers.mjs';
+import { absRounded, assertWithinGamma as within, bf16, rounded, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
 const hasBf16 = native.buildInfo().bf16;
 const skip = hasBf16 ? false : 'this CPU has no AVX512-BF16';
 if (skip) console.log(`# skipping bf16 kernels: ${skip}`);
-const U = 2 ** -24;
-const gamma = (K) => (K * U) / (1 - K * U);
-
-const u32 = new Uint32Array(1);
-const f32 = new Float32Array(u32.buffer);
-/** float32 -> bf16 -> float, round to nearest even */
-const bf16 = (x) => {
-  f32[0] = x;
-  const u = u32[0];
-  u32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-  return f32[0];
-};
 const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
-const rounded = (a) => Float64Array.from(a, bf16);
-const absRounded = (a) => Float64Array.from(a, (v) => Math.abs(bf16(v)));
-
-function within(name, got, exact, S, K) {
-  for (let i = 0; i < got.length; i++)
-    assert.ok(Math.abs(got[i] - exact[i]) <= gamma(K) * S[i] + 1e-12 * S[i], `${name}[${i}]: ${got[i]} vs ${exact[i]} (S ${S[i]}, K ${K})`);
-}
 
 test('bf16 rounding in this test is round-to-nearest-even on the upper 16 bits', () => {
   assert.equal(bf16(1 + 2 ** -8), 1); // halfway: to even
@@ -106,10 +85,7 @@ for (const [N, H, W, Cin, Cout] of [[2, 12, 11, 3, 32], [1, 10, 13, 32, 32], [1,
 }
 
 test('Trainer precision bf16: same init, info says bf16, gradients close to fp32 on real images', { skip }, async () => {
-  // 8 real training images (4 per class): gradients of random-noise images cancel too much to compare
-  const list = await listSplit(path.join(CELEBA, 'train'));
-  const pick = [0, 1, 2, 3, list.files.length - 4, list.files.length - 3, list.files.length - 2, list.files.length - 1];
-  const set = await loadSplit({ ...list, files: pick.map((i) => list.files[i]), labels: Uint8Array.from(pick, (i) => list.labels[i]) });
+  const set = await trainImages(8);
   const t32 = new native.Trainer({ spec: SEED7, seed: 9, threads: 2 });
   const t16 = new native.Trainer({ spec: SEED7, seed: 9, threads: 2, precision: 'bf16' });
   assert.equal(t16.info().precision, 'bf16');

@@ -8,16 +8,12 @@
 // or doubled product changes an output by about S/(9K), far above gamma_n * S_w (measured: S_w/S is 3-8 here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { listSplit } from '../dist/src/data/discover.js';
-import { loadSplit } from '../dist/src/data/decode.js';
-import { CELEBA, rng } from './helpers.mjs';
+import { rng } from './helpers.mjs';
+import { gamma, relativeDifferences, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
-const U = 2 ** -24;
-const gamma = (n) => (n * U) / (1 - n * U);
 const TIERS = ['scalar', 'avx2', 'avx512'];
 const cpuIsa = native.buildInfo().cpuIsa;
 const ISAS = ['avx2', 'avx512'].filter((isa) => TIERS.indexOf(isa) <= TIERS.indexOf(cpuIsa));
@@ -232,30 +228,20 @@ test('Trainer conv: Winograd by default for float32 fp32, direct for float64; ba
 });
 
 test('Trainer conv winograd: same loss and gradients as direct on real images, up to rounding', async () => {
-  // 8 real training images (4 per class), so the gradients are not sums that cancel to noise
-  const list = await listSplit(path.join(CELEBA, 'train'));
-  const pick = [0, 1, 2, 3, list.files.length - 4, list.files.length - 3, list.files.length - 2, list.files.length - 1];
-  const set = await loadSplit({ ...list, files: pick.map((i) => list.files[i]), labels: Uint8Array.from(pick, (i) => list.labels[i]) });
+  const set = await trainImages(8);
   const wino = new native.Trainer({ spec: SEED7, seed: 5, threads: 2, conv: 'winograd' });
   const direct = new native.Trainer({ spec: SEED7, seed: 5, threads: 2, conv: 'direct' });
   assert.equal(direct.info().conv, 'direct');
   const gw = wino.computeGradients(set.images, set.labels);
   const gd = direct.computeGradients(set.images, set.labels);
   assert.ok(Math.abs(gw.loss - gd.loss) <= 1e-5 * gd.loss, `loss ${gw.loss} vs ${gd.loss}`);
-  for (const p of direct.paramLayout()) {
-    let num = 0;
-    let den = 0;
-    for (let i = p.offset; i < p.offset + p.size; i++) {
-      num += (gw.gradients[i] - gd.gradients[i]) ** 2;
-      den += gd.gradients[i] ** 2;
-    }
-    const rel = Math.sqrt(num / den);
+  for (const { name, rel } of relativeDifferences(gw.gradients, gd.gradients, direct.paramLayout())) {
     // fp32 rounding of sums that cancel at initialisation: measured 1e-6 to 1e-4 per tensor; a wrong
     // gradient is off by ~1
-    assert.ok(rel < 1e-3, `${p.name}: relative difference ${rel}`);
+    assert.ok(rel < 1e-3, `${name}: relative difference ${rel}`);
     // conv2 to conv4 run Winograd: their kernels' gradients are not the direct ones bit for bit; conv5 (a 5x5
     // output, under the network's 8x8 minimum) stays direct
-    if (/^conv[2-4]\.kernel$/.test(p.name)) assert.ok(rel > 0, `${p.name}: bit-identical, so Winograd did not run`);
+    if (/^conv[2-4]\.kernel$/.test(name)) assert.ok(rel > 0, `${name}: bit-identical, so Winograd did not run`);
   }
   wino.dispose();
   direct.dispose();

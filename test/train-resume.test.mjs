@@ -212,3 +212,19 @@ test('a diverging --lr stops with the epoch and step, exit 1, run.json failed, e
   assert.match(e.stderr, /epoch 1, step 2\/4.*no checkpoint was written/);
   assert.deepEqual(await fs.readdir(early), ['run.json']);
 });
+
+test('a run recorded before --conv existed resumes with direct convolutions, the ones it ran with', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const out = path.join(await tempDir(t), 'run');
+  assert.equal((await runCli(['train', '--data', data, '--epochs', '1', '--seed', '1', '--conv', 'direct', '--out', out])).code, 0);
+  const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+  const { conv: _c, ...oldConfig } = run.config;
+  await fs.writeFile(path.join(out, 'run.json'), JSON.stringify({ ...run, config: oldConfig, status: 'running', pid: 999999999 }));
+  const conflict = await runCli(['train', '--resume', out, '--conv', 'winograd', '--epochs', '2']);
+  assert.equal(conflict.code, 2, conflict.stderr);
+  assert.match(conflict.stderr, /--conv "winograd" \(the run has "direct"\)/);
+  const r = await runCli(['train', '--resume', out, '--epochs', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /direct conv/);
+  assert.equal(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8')).config.conv, 'direct');
+});

@@ -119,7 +119,8 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
   if (overrides.out !== undefined && path.resolve(overrides.out) !== dir)
     throw new UsageError(`--out ${overrides.out} conflicts with --resume ${runDir}: a resumed run stays in its own folder`);
 
-  const recorded = record.config as Record<string, unknown>;
+  // runs recorded before --conv existed ran every convolution direct
+  const recorded: Record<string, unknown> = { conv: 'direct', ...(record.config as Record<string, unknown>) };
   const conflicts: string[] = [];
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined || FREE_ON_RESUME.has(key as keyof TrainOptions)) continue;
@@ -132,8 +133,6 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
 
   const allowed = Object.fromEntries(Object.entries(overrides).filter(([k, v]) => v !== undefined && FREE_ON_RESUME.has(k as keyof TrainOptions)));
   const { out: _o, resume: _r, ...base } = recorded as TrainOptions;
-  // runs recorded before --conv existed ran every convolution direct
-  if (base.conv === undefined) base.conv = 'direct';
   // the cache flags travel together: a new choice replaces the recorded pair
   if ('cache' in allowed || 'cacheDir' in allowed) {
     delete base.cache;
