@@ -153,7 +153,7 @@ void Network<T>::prepare_step_kernels() {
       avx512bf16::pack_kernel(wp, w, Cin, Cout);
       avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
     }
-    if (flipped_offset_[i] == kNoParams) continue;
+    if (flipped_offset_[i] == kNoParams) continue;  // (every Winograd layer has a flipped kernel: see winograd())
     float* wflip = flipped_.data() + flipped_offset_[i];
     flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
     if (winograd_offset_[i] != kNoParams) {
