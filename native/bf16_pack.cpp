@@ -4,17 +4,11 @@
 #include <cstdint>
 #include <cstring>
 
+#include "bf16_bits.h"
 #include "conv_bf16.h"
 
 namespace engine::avx512bf16 {
 namespace {
-
-// float -> bf16 bits, round to nearest even (as vcvtneps2bf16 does for finite values)
-uint16_t bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 
 void pack_kernel_impl(uint32_t* wp, const float* w, int Cin, int Cout, bool transpose_flip) {
   const int Ci = transpose_flip ? Cout : Cin, Co = transpose_flip ? Cin : Cout;

@@ -37,28 +37,31 @@ struct Tiles {
   static void dot();
 };
 
-#define ENGINE_AMX_TILE(t)                                                                      \
-  template <>                                                                                   \
-  void Tiles::zero<t>() {                                                                       \
-    _tile_zero(t);                                                                              \
-  }                                                                                             \
-  template <>                                                                                   \
-  void Tiles::load<t>(const void* p, size_t stride) {                                           \
-    _tile_loadd(t, p, stride);                                                                  \
-  }                                                                                             \
-  template <>                                                                                   \
-  void Tiles::store<t>(void* p, size_t stride) {                                                \
-    _tile_stored(t, p, stride);                                                                 \
+// Tiles 0-3 accumulate (zero, store); tiles 4-7 hold operands (load).
+#define ENGINE_AMX_ACCUMULATOR(t)                      \
+  template <>                                          \
+  void Tiles::zero<t>() {                              \
+    _tile_zero(t);                                     \
+  }                                                    \
+  template <>                                          \
+  void Tiles::store<t>(void* p, size_t stride) {       \
+    _tile_stored(t, p, stride);                        \
   }
-ENGINE_AMX_TILE(0)
-ENGINE_AMX_TILE(1)
-ENGINE_AMX_TILE(2)
-ENGINE_AMX_TILE(3)
-ENGINE_AMX_TILE(4)
-ENGINE_AMX_TILE(5)
-ENGINE_AMX_TILE(6)
-ENGINE_AMX_TILE(7)
-#undef ENGINE_AMX_TILE
+#define ENGINE_AMX_OPERAND(t)                          \
+  template <>                                          \
+  void Tiles::load<t>(const void* p, size_t stride) {  \
+    _tile_loadd(t, p, stride);                         \
+  }
+ENGINE_AMX_ACCUMULATOR(0)
+ENGINE_AMX_ACCUMULATOR(1)
+ENGINE_AMX_ACCUMULATOR(2)
+ENGINE_AMX_ACCUMULATOR(3)
+ENGINE_AMX_OPERAND(4)
+ENGINE_AMX_OPERAND(5)
+ENGINE_AMX_OPERAND(6)
+ENGINE_AMX_OPERAND(7)
+#undef ENGINE_AMX_ACCUMULATOR
+#undef ENGINE_AMX_OPERAND
 
 #define ENGINE_AMX_DOT(c, a, b)  \
   template <>                    \

@@ -16,7 +16,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "bf16_bits.h"
 #include "conv_bf16.h"
+#include "thread_scratch.h"
+#include "tile_size.h"
 
 namespace engine::avx512bf16 {
 namespace {
@@ -27,35 +30,8 @@ struct Scratch {
   void* p;
   explicit Scratch(size_t bytes) : p(std::aligned_alloc(64, ((bytes + 63) / 64) * 64)) {}
   ~Scratch() { std::free(p); }
-  uint16_t* u16() const { return static_cast<uint16_t*>(p); }
   uint32_t* u32() const { return static_cast<uint32_t*>(p); }
 };
-
-// Grow-only scratch kept by a thread for one purpose (a thread_local where it is used): the network calls these
-// kernels once per image, and a fresh buffer there costs a page fault per 4 KiB each time.
-struct ThreadScratch {
-  void* p = nullptr;
-  size_t bytes = 0;
-  ~ThreadScratch() { std::free(p); }
-  void* get(size_t n) {
-    n = ((n + 63) / 64) * 64;
-    if (n > bytes) {
-      std::free(p);
-      p = std::aligned_alloc(64, n);
-      bytes = p ? n : 0;
-    }
-    return p;
-  }
-  uint32_t* u32(size_t count) { return static_cast<uint32_t*>(get(count * 4)); }
-  float* f32(size_t count) { return static_cast<float*>(get(count * 4)); }
-};
-
-// float -> bf16 bits, round to nearest even (as vcvtneps2bf16 does for finite values)
-inline uint16_t bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 
 // dst [n] = bf16(src [n])
 void to_bf16(uint16_t* dst, const float* src, size_t n) {
@@ -111,19 +87,6 @@ inline void conv_tile(float* out, const uint32_t* in, const uint32_t* wp, const 
     }
 }
 
-template <int NV, int R>
-struct ConvTail {
-  static void run(int r, float* out, const uint32_t* in, const uint32_t* wp, const float* b, bool relu, int W,
-                  int Cp2, int Cout) {
-    if (r == R) conv_tile<NV, R>(out, in, wp, b, relu, W, Cp2, Cout);
-    else ConvTail<NV, R - 1>::run(r, out, in, wp, b, relu, W, Cp2, Cout);
-  }
-};
-template <int NV>
-struct ConvTail<NV, 0> {
-  static void run(int, float*, const uint32_t*, const uint32_t*, const float*, bool, int, int, int) {}
-};
-
 constexpr int tile_for(int nv) { return (32 - nv - 2) / nv; }
 
 // One image: in [H][W][Cp/2] pairs, out [H-2][W-2][Cout] fp32.
@@ -139,9 +102,10 @@ void conv_image(float* out, const uint32_t* in, const uint32_t* wp, const float*
       int x = 0;
       for (; x + PX <= Wo; x += PX)
         conv_tile<NV, PX>(orow + size_t(x) * Cout, irow + size_t(x) * Cp2, wp + co0, b + co0, relu, W, Cp2, Cout);
-      if (x < Wo)
-        ConvTail<NV, PX - 1>::run(Wo - x, orow + size_t(x) * Cout, irow + size_t(x) * Cp2, wp + co0, b + co0, relu,
-                                  W, Cp2, Cout);
+      with_tile_size<PX - 1>(Wo - x, [&](auto px) {
+        conv_tile<NV, decltype(px)::value>(orow + size_t(x) * Cout, irow + size_t(x) * Cp2, wp + co0, b + co0, relu, W,
+                                           Cp2, Cout);
+      });
     }
 }
 
@@ -197,18 +161,6 @@ inline void dw_tile(float* dw, const uint32_t* inp, const uint32_t* g, int Ho, i
     }
 }
 
-template <int NV, int R>
-struct DwTail {
-  static void run(int r, float* dw, const uint32_t* inp, const uint32_t* g, int Ho, int Wo2, int W, int Cin, int Cout) {
-    if (r == R) dw_tile<NV, R>(dw, inp, g, Ho, Wo2, W, Cin, Cout);
-    else DwTail<NV, R - 1>::run(r, dw, inp, g, Ho, Wo2, W, Cin, Cout);
-  }
-};
-template <int NV>
-struct DwTail<NV, 0> {
-  static void run(int, float*, const uint32_t*, const uint32_t*, int, int, int, int, int) {}
-};
-
 template <int NV>
 void dw_image(float* dw, const uint32_t* g, const uint32_t* inp, int H, int W, int Cin, int Cout) {
   constexpr int KB = tile_for(NV);
@@ -219,8 +171,9 @@ void dw_image(float* dw, const uint32_t* g, const uint32_t* inp, int H, int W, i
       float* dwr = dw + size_t(ky) * span * Cout + co0;
       int j = 0;
       for (; j + KB <= span; j += KB) dw_tile<NV, KB>(dwr + size_t(j) * Cout, irow + j, g + co0, Ho, Wo2, W, Cin, Cout);
-      if (j < span)
-        DwTail<NV, KB - 1>::run(span - j, dwr + size_t(j) * Cout, irow + j, g + co0, Ho, Wo2, W, Cin, Cout);
+      with_tile_size<KB - 1>(span - j, [&](auto kb) {
+        dw_tile<NV, decltype(kb)::value>(dwr + size_t(j) * Cout, irow + j, g + co0, Ho, Wo2, W, Cin, Cout);
+      });
     }
 }
 
@@ -230,7 +183,7 @@ void conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, con
                             int Cin, int Cout, bool relu) {
   const int Cp2 = (Cin + 1) / 2;
   thread_local ThreadScratch pairs_s;
-  uint32_t* pairs = pairs_s.u32(size_t(H) * W * Cp2);
+  uint32_t* pairs = pairs_s.get<uint32_t>(size_t(H) * W * Cp2);
   for (int n = 0; n < N; n++) {
     pack_channels(pairs, in + size_t(n) * H * W * Cin, size_t(H) * W, Cin);
     conv_image_any(out + size_t(n) * (H - 2) * (W - 2) * Cout, pairs, wp, b, relu, H, W, Cp2, Cout);
@@ -250,8 +203,8 @@ void conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t
                                    int Cout) {
   const int Ho = H - 2, Wo = W - 2, Hp = Ho + 4, Wp = Wo + 4, Cp2 = (Cout + 1) / 2;
   thread_local ThreadScratch padded_s, zero_s;
-  uint32_t* padded = padded_s.u32(size_t(Hp) * Wp * Cp2);
-  float* zero = zero_s.f32(size_t(Cin));
+  uint32_t* padded = padded_s.get<uint32_t>(size_t(Hp) * Wp * Cp2);
+  float* zero = zero_s.get<float>(size_t(Cin));
   std::memset(zero, 0, size_t(Cin) * 4);
   std::memset(padded, 0, size_t(Hp) * Wp * Cp2 * 4);
   for (int n = 0; n < N; n++) {
@@ -273,9 +226,9 @@ void conv3x3_backward_weight(float* dw, float* db, const float* dout, const floa
   const int Ho = H - 2, Wo = W - 2, Wo2 = (Wo + 1) / 2;
   const size_t in_n = size_t(H) * W * Cin;
   thread_local ThreadScratch inp_s, g_s, zero_s;
-  uint32_t* inp = inp_s.u32(in_n);
-  uint32_t* gp = g_s.u32(size_t(Ho) * Wo2 * Cout);
-  float* zero = zero_s.f32(size_t(Cout));
+  uint32_t* inp = inp_s.get<uint32_t>(in_n);
+  uint32_t* gp = g_s.get<uint32_t>(size_t(Ho) * Wo2 * Cout);
+  float* zero = zero_s.get<float>(size_t(Cout));
   std::memset(zero, 0, size_t(Cout) * 4);
   for (int n = 0; n < N; n++) {
     const float* x = in + size_t(n) * in_n;
