@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { rng } from './helpers.mjs';
-import { gamma, relativeDifferences, trainImages } from './numerics.mjs';
+import { assertWithinGamma as within, relativeDifferences, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
 const TIERS = ['scalar', 'avx2', 'avx512'];
@@ -80,17 +80,6 @@ function absWinogradForward(x, w, b, N, H, W, Cin, Cout) {
         }
       }
   return out;
-}
-
-/** |fast - exact| <= gamma_n * S_w + 1e-12 * S_w (the second term: the double reference's own rounding) */
-function within(name, fast, exact, Sw, n) {
-  let worst = 0;
-  let at = 0;
-  for (let i = 0; i < fast.length; i++) {
-    const e = Math.abs(fast[i] - exact[i]) / (gamma(n) * Sw[i] + 1e-12 * Sw[i] || 1e-300);
-    if (!(e <= worst)) [worst, at] = [e, i];
-  }
-  assert.ok(worst <= 1, `${name}[${at}]: ${fast[at]} vs exact ${exact[at]}, over gamma_${n} * S_w = ${gamma(n) * Sw[at]}`);
 }
 
 /** p [N, H+4, W+4, C]: x [N, H, W, C] zero-padded by 2 */
