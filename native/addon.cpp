@@ -10,6 +10,7 @@
 
 #include "augment.h"
 #include "conv_amx.h"
+#include "bf16_convert.h"
 #include "conv_bf16.h"
 #include "kernels.h"
 #include "napi_args.h"
@@ -510,20 +511,64 @@ void conv_backward_weight_bf16_k(const Napi::CallbackInfo& a) {
                                typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
+// The bf16 operand conversions (bf16_convert.h), impl 'avx512-bf16' (a RangeError on CPUs without it) or
+// 'portable', so that tests hold both to one rounding
+template <typename Fn>
+Fn* bf16_convert_impl(const Napi::Value& v, Fn* avx512, Fn* portable) {
+  const std::string k = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (k == "portable") return portable;
+  if (k != "avx512-bf16") throw_range(v.Env(), "impl must be 'avx512-bf16' or 'portable', got '" + k + "'");
+  require_bf16(v.Env());
+  return avx512;
+}
+
+// toBf16(dst: Uint16Array [n], src: Float32Array [n], impl)
+void to_bf16_k(const Napi::CallbackInfo& a) {
+  auto src = typed<float>(a[1], "src");
+  bf16_convert_impl(a[2], avx512bf16::to_bf16, portable::to_bf16)(
+      typed<uint16_t>(a[0], "dst", src.ElementLength()).Data(), src.Data(), src.ElementLength());
+}
+
+// interleaveBf16(dst: Uint32Array [n], a: Float32Array [n] | null, b: Float32Array [n] | null, impl)
+void interleave_bf16_k(const Napi::CallbackInfo& a) {
+  auto dst = typed<uint32_t>(a[0], "dst");
+  const size_t n = dst.ElementLength();
+  const float* x = a[1].IsNull() ? nullptr : typed<float>(a[1], "a", n).Data();
+  const float* y = a[2].IsNull() ? nullptr : typed<float>(a[2], "b", n).Data();
+  bf16_convert_impl(a[3], avx512bf16::interleave_bf16, portable::interleave_bf16)(dst.Data(), x, y, n);
+}
+
+// pairPixelsBf16(dst: Uint32Array [pairs * C], src: Float32Array [2 * pairs * C], pairs, C, impl)
+void pair_pixels_bf16_k(const Napi::CallbackInfo& a) {
+  const int pairs = integer(a[2], "pairs", 0, 1 << 24), C = integer(a[3], "C", 1, 4096);
+  bf16_convert_impl(a[4], avx512bf16::pair_pixels_bf16, portable::pair_pixels_bf16)(
+      typed<uint32_t>(a[0], "dst", size_t(pairs) * C).Data(), typed<float>(a[1], "src", size_t(2) * pairs * C).Data(),
+      size_t(pairs), C);
+}
+
+// transposeToBf16(dst: Uint16Array [C * dstStride], dstStride, src: Float32Array [pixels * C], pixels, C, impl)
+void transpose_to_bf16_k(const Napi::CallbackInfo& a) {
+  const int pixels = integer(a[3], "pixels", 0, 1 << 24), C = integer(a[4], "C", 1, 4096);
+  const int stride = integer(a[1], "dstStride", pixels, 1 << 24);
+  bf16_convert_impl(a[5], avx512bf16::transpose_to_bf16, portable::transpose_to_bf16)(
+      typed<uint16_t>(a[0], "dst", size_t(C) * stride).Data(), size_t(stride),
+      typed<float>(a[2], "src", size_t(pixels) * C).Data(), size_t(pixels), C);
+}
+
 // AMX bf16 convolutions (float32 only): the fp32 kernels' arguments plus kernels 'amx' (a RangeError where
 // amx_usable() is false) or 'amx-emulated' (any CPU); a RangeError for shapes they do not take (conv_amx.h)
 bool amx_real(const Napi::CallbackInfo& a, const Napi::Value& v, bool fits) {
   const std::string k = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   if (k != "amx" && k != "amx-emulated") throw_range(a.Env(), "kernels must be 'amx' or 'amx-emulated', got '" + k + "'");
   if (k == "amx" && !amx_usable()) throw_range(a.Env(), "this CPU has no AMX-BF16 or the kernel refused the tile state");
-  if (!fits) throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32 and (forward, input gradient) an output 16 or more pixels wide");
+  if (!fits) throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32");
   return k == "amx";
 }
 
 void conv_forward_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
             Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[10], amx_fits_forward(W, Ci, Co));
+  const bool real = amx_real(a, a[10], amx_fits(Ci, Co));
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Ci, Co));
   avx512bf16::pack_kernel(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed;
@@ -534,7 +579,7 @@ void conv_forward_amx_k(const Napi::CallbackInfo& a) {
 void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
             Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[8], amx_fits_backward_input(W, Ci, Co));
+  const bool real = amx_real(a, a[8], amx_fits(Ci, Co));
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
   avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed;
@@ -545,7 +590,7 @@ void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
 void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
             Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[9], amx_fits_backward_weight(Ci, Co));
+  const bool real = amx_real(a, a[9], amx_fits(Ci, Co));
   auto fn = real ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight;
   fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
      typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(), typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(),
@@ -751,7 +796,11 @@ Napi::Object Kernels(Napi::Env env) {
                         std::pair{"conv3x3BackwardWeightWinograd", conv_backward_weight_winograd_k},
                         std::pair{"conv3x3ForwardAmx", conv_forward_amx_k},
                         std::pair{"conv3x3BackwardInputAmx", conv_backward_input_amx_k},
-                        std::pair{"conv3x3BackwardWeightAmx", conv_backward_weight_amx_k}})
+                        std::pair{"conv3x3BackwardWeightAmx", conv_backward_weight_amx_k},
+                        std::pair{"toBf16", to_bf16_k},
+                        std::pair{"interleaveBf16", interleave_bf16_k},
+                        std::pair{"pairPixelsBf16", pair_pixels_bf16_k},
+                        std::pair{"transposeToBf16", transpose_to_bf16_k}})
     k.Set(js, Napi::Function::New(env, [fn = fn](const Napi::CallbackInfo& a) -> Napi::Value {
       fn(a);
       return a.Env().Undefined();

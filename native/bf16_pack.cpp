@@ -1,15 +1,20 @@
-// The bf16 kernels' packed layout (conv_bf16.h), shared by the AVX512-BF16 and AMX kernels: plain C++ for the
-// baseline ISA, run once per step, so that the AMX emulator (and its tests) never execute AVX-512 code.
+// The bf16 kernels' packed layout (conv_bf16.h), shared by the AVX512-BF16 and AMX kernels, and the portable
+// conversions (bf16_convert.h) of the AMX tile model: plain C++ for the baseline ISA, so that the AMX emulator
+// (and its tests) never execute AVX-512 code. The packing runs once per step.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "bf16_bits.h"
+#include "bf16_convert.h"
 #include "conv_bf16.h"
 
 namespace engine::avx512bf16 {
 namespace {
 
+// wp [3][3*Cp/2][Cout] dword = (w[ky][kx][2c][co], w[ky][kx][2c+1][co]) from w [3][3][Cin][Cout] (HWIO), with a
+// zero for the channel past an odd Cin. With transpose_flip, the kernel of the input gradient instead:
+// w'[ky][kx][co][ci] = w[2-ky][2-kx][ci][co], whose "input channels" are the Cout of w.
 void pack_kernel_impl(uint32_t* wp, const float* w, int Cin, int Cout, bool transpose_flip) {
   const int Ci = transpose_flip ? Cout : Cin, Co = transpose_flip ? Cin : Cout;
   const int Cp2 = (Ci + 1) / 2;
@@ -37,3 +42,28 @@ void pack_kernel_for_input_gradient(uint32_t* wp, const float* w, int Cin, int C
 }
 
 }  // namespace engine::avx512bf16
+
+namespace engine::portable {
+
+void to_bf16(uint16_t* dst, const float* src, size_t n) {
+  for (size_t i = 0; i < n; i++) dst[i] = bf16_bits(src[i]);
+}
+
+void interleave_bf16(uint32_t* dst, const float* a, const float* b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = (a ? uint32_t(bf16_bits(a[i])) : 0u) | (b ? uint32_t(bf16_bits(b[i])) << 16 : 0u);
+}
+
+void pair_pixels_bf16(uint32_t* dst, const float* src, size_t pairs, int C) {
+  for (size_t k = 0; k < pairs; k++) interleave_bf16(dst + k * C, src + 2 * k * C, src + (2 * k + 1) * C, size_t(C));
+}
+
+void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels, int C) {
+  for (int c = 0; c < C; c++) {
+    uint16_t* row = dst + size_t(c) * dst_stride;
+    for (size_t p = 0; p < pixels; p++) row[p] = bf16_bits(src[p * C + c]);
+    std::memset(row + pixels, 0, (dst_stride - pixels) * 2);
+  }
+}
+
+}  // namespace engine::portable

@@ -1,9 +1,11 @@
 // The AMX kernels with the real tile instructions (compiled with -mamx-tile -mamx-bf16); called only where
-// amx_usable() (kernels.cpp: the CPU has AMX-TILE and AMX-BF16 and Linux granted the tile state).
+// amx_usable() (kernels.cpp: the CPU has AMX-TILE, AMX-BF16 and AVX512-BF16 and Linux granted the tile state).
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
+
+#include "bf16_convert.h"
 
 namespace engine::amx {
 namespace {
@@ -75,6 +77,8 @@ ENGINE_AMX_DOT(3, 5, 7)
 #undef ENGINE_AMX_DOT
 
 }  // namespace
+
+namespace convert = avx512bf16;  // every CPU with AMX-BF16 has AVX512-BF16 (amx_usable checks both)
 }  // namespace engine::amx
 
 #define AMX_NAMESPACE amx

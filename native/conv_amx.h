@@ -8,11 +8,8 @@
 
 namespace engine {
 
-// Shapes the AMX kernels take (the network uses the AVX512-BF16 ones elsewhere): channel counts in blocks of 32,
-// and for the forward (and input gradient, whose output is the layer's input) an output 16 pixels wide or more.
-inline bool amx_fits_forward(int W, int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0 && W - 2 >= 16; }
-inline bool amx_fits_backward_input(int W, int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0 && W >= 16; }
-inline bool amx_fits_backward_weight(int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0; }
+// Shapes the AMX kernels take (the network uses the AVX512-BF16 ones elsewhere): channel counts in blocks of 32.
+inline bool amx_fits(int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0; }
 
 #define ENGINE_DECLARE_AMX_CONV(ns)                                                                            \
   namespace ns {                                                                                               \

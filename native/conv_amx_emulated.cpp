@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "bf16_convert.h"
+
 namespace engine::amx_emulated {
 namespace {
 
@@ -55,6 +57,8 @@ struct Tiles {
 };
 
 }  // namespace
+
+namespace convert = portable;
 }  // namespace engine::amx_emulated
 
 #define AMX_NAMESPACE amx_emulated

@@ -2,7 +2,9 @@
 // summed in fp32, fp32 in and out. They mirror the fp32 kernels of conv_simd.inc function for function; the
 // reference they are tested against is ref::conv3x3_* in double on bf16-rounded operands (a bf16 x bf16
 // product is exact in fp32, so the only difference is the fp32 summation). Compiled with -mavx512f -mavx512bw
-// -mavx512bf16; called only after a CPU check. No inline templates from shared headers (see conv_simd.inc).
+// -mavx512vl -mavx512bf16; called only after a CPU check. No inline templates from shared headers (see
+// conv_simd.inc). The file also holds the AVX512-BF16 build of the operand conversions (bf16_convert.h), which
+// the AMX kernels call too.
 //
 // vdpbf16ps acc, a, b: acc[i] += a[2i]*b[2i] + a[2i+1]*b[2i+1], 16 fp32 lanes i. The lanes hold 16 output
 // channels; the pair (2i, 2i+1) runs along the reduction:
@@ -17,23 +19,16 @@
 #include <cstring>
 
 #include "bf16_bits.h"
+#include "bf16_convert.h"
 #include "conv_bf16.h"
 #include "thread_scratch.h"
 #include "tile_size.h"
+#include "zero_border.h"
 
 namespace engine::avx512bf16 {
-namespace {
 
 constexpr int L = 16;  // fp32 lanes
 
-struct Scratch {
-  void* p;
-  explicit Scratch(size_t bytes) : p(std::aligned_alloc(64, ((bytes + 63) / 64) * 64)) {}
-  ~Scratch() { std::free(p); }
-  uint32_t* u32() const { return static_cast<uint32_t*>(p); }
-};
-
-// dst [n] = bf16(src [n])
 void to_bf16(uint16_t* dst, const float* src, size_t n) {
   size_t i = 0;
   for (; i + L <= n; i += L)
@@ -41,16 +36,90 @@ void to_bf16(uint16_t* dst, const float* src, size_t n) {
   for (; i < n; i++) dst[i] = bf16_bits(src[i]);
 }
 
-// dst [n] dwords = (bf16(a[i]), bf16(b[i])): the low half from a
 void interleave_bf16(uint32_t* dst, const float* a, const float* b, size_t n) {
+  auto half = [](const float* x) {  // 16 bf16 in the low halves of 16 dwords; zeros for a null x
+    return x ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x))) : _mm512_setzero_si512();
+  };
   size_t i = 0;
-  for (; i + L <= n; i += L) {
-    const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(a + i)));
-    const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(b + i)));
-    _mm512_storeu_si512(dst + i, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
-  }
-  for (; i < n; i++) dst[i] = uint32_t(bf16_bits(a[i])) | (uint32_t(bf16_bits(b[i])) << 16);
+  for (; i + L <= n; i += L)
+    _mm512_storeu_si512(dst + i, _mm512_or_si512(half(a ? a + i : nullptr), _mm512_slli_epi32(half(b ? b + i : nullptr), 16)));
+  for (; i < n; i++)
+    dst[i] = (a ? uint32_t(bf16_bits(a[i])) : 0u) | (b ? uint32_t(bf16_bits(b[i])) << 16 : 0u);
 }
+
+void pair_pixels_bf16(uint32_t* dst, const float* src, size_t pairs, int C) {
+  for (size_t k = 0; k < pairs; k++) interleave_bf16(dst + k * C, src + 2 * k * C, src + (2 * k + 1) * C, size_t(C));
+}
+
+namespace {
+
+// r [16] rows of 16 dwords to its transpose: unpacks of dwords and of qwords within 128-bit lanes, then a 4 x 4
+// transpose of the lanes
+inline void transpose16x16_epi32(__m512i r[16]) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 8; i++) {
+    a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {  // b[4i + m], lane l: column 4l + m of rows 4i .. 4i + 3
+    b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+    b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+  }
+  for (int m = 0; m < 4; m++) {
+    const __m512i c0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44), c1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xEE);
+    const __m512i c2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44);
+    const __m512i c3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
+    r[m] = _mm512_shuffle_i32x4(c0, c2, 0x88);
+    r[4 + m] = _mm512_shuffle_i32x4(c0, c2, 0xDD);
+    r[8 + m] = _mm512_shuffle_i32x4(c1, c3, 0x88);
+    r[12 + m] = _mm512_shuffle_i32x4(c1, c3, 0xDD);
+  }
+}
+
+}  // namespace
+
+// 16 pixels x 32 channels at a time: each pixel's channels become one register of 16 channel pairs (dwords),
+// a 16 x 16 dword transpose makes each register one pair's 16 pixels, and a word permutation separates the
+// pair's two channels into the halves stored to their rows.
+void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels, int C) {
+  const int Cv = C / 32 * 32;
+  alignas(64) static constexpr uint16_t kSeparate[32] = {0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20,
+                                                          22, 24, 26, 28, 30, 1,  3,  5,  7,  9,  11,
+                                                          13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+  const __m512i separate = _mm512_load_si512(kSeparate);
+  for (size_t p = 0; p < pixels; p += L) {
+    const int np = pixels - p < size_t(L) ? int(pixels - p) : L;
+    const __mmask16 keep = __mmask16((1u << np) - 1);
+    for (int c0 = 0; c0 < Cv; c0 += 32) {
+      __m512i r[16];
+      for (int i = 0; i < 16; i++) {
+        const float* s = src + (p + i) * C + c0;
+        r[i] = i < np ? (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + 16), _mm512_loadu_ps(s)) : _mm512_setzero_si512();
+      }
+      transpose16x16_epi32(r);
+      for (int j = 0; j < 16; j++) {
+        const __m512i v = _mm512_permutexvar_epi16(separate, r[j]);
+        uint16_t* d = dst + size_t(c0 + 2 * j) * dst_stride + p;
+        _mm256_mask_storeu_epi16(d, keep, _mm512_castsi512_si256(v));
+        _mm256_mask_storeu_epi16(d + dst_stride, keep, _mm512_extracti64x4_epi64(v, 1));
+      }
+    }
+    for (int c = Cv; c < C; c++)
+      for (int i = 0; i < np; i++) dst[size_t(c) * dst_stride + p + i] = bf16_bits(src[(p + i) * C + c]);
+  }
+  for (int c = 0; c < C; c++) std::memset(dst + size_t(c) * dst_stride + pixels, 0, (dst_stride - pixels) * 2);
+}
+
+namespace {
+
+struct Scratch {
+  void* p;
+  explicit Scratch(size_t bytes) : p(std::aligned_alloc(64, ((bytes + 63) / 64) * 64)) {}
+  ~Scratch() { std::free(p); }
+  uint32_t* u32() const { return static_cast<uint32_t*>(p); }
+};
 
 inline __m512bh broadcast_pair(const uint32_t* p) { return (__m512bh)_mm512_set1_epi32(int(*p)); }
 inline __m512bh load_pairs(const uint32_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
@@ -116,9 +185,6 @@ void conv_image_any(float* out, const uint32_t* in, const uint32_t* wp, const fl
   else conv_image<1>(out, in, wp, b, relu, H, W, Cp2, Cout);
 }
 
-// wp [3][3*Cp/2][Cout] dword = (w[ky][kx][2c][co], w[ky][kx][2c+1][co]) from w [3][3][Cin][Cout] (HWIO), with a
-// zero for the channel past an odd Cin. With transpose_flip, the kernel of the input gradient instead:
-// w'[ky][kx][co][ci] = w[2-ky][2-kx][ci][co], whose "input channels" are the Cout of w.
 // pairs [H][W][Cp/2] of one image from in [H][W][C] (C odd: a zero channel appended)
 void pack_channels(uint32_t* pairs, const float* in, size_t pixels, int C) {
   if (C % 2 == 0) {
@@ -206,7 +272,7 @@ void conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t
   uint32_t* padded = padded_s.get<uint32_t>(size_t(Hp) * Wp * Cp2);
   float* zero = zero_s.get<float>(size_t(Cin));
   std::memset(zero, 0, size_t(Cin) * 4);
-  std::memset(padded, 0, size_t(Hp) * Wp * Cp2 * 4);
+  zero_border(padded, Hp, Wp, size_t(Cp2) * 4);
   for (int n = 0; n < N; n++) {
     for (int y = 0; y < Ho; y++)
       pack_channels(padded + ((size_t(y) + 2) * Wp + 2) * Cp2, dout + (size_t(n) * Ho + y) * Wo * Cout, Wo, Cout);
@@ -225,11 +291,9 @@ void conv3x3_backward_weight(float* dw, float* db, const float* dout, const floa
                              int Cout) {
   const int Ho = H - 2, Wo = W - 2, Wo2 = (Wo + 1) / 2;
   const size_t in_n = size_t(H) * W * Cin;
-  thread_local ThreadScratch inp_s, g_s, zero_s;
+  thread_local ThreadScratch inp_s, g_s;
   uint32_t* inp = inp_s.get<uint32_t>(in_n);
   uint32_t* gp = g_s.get<uint32_t>(size_t(Ho) * Wo2 * Cout);
-  float* zero = zero_s.get<float>(size_t(Cout));
-  std::memset(zero, 0, size_t(Cout) * 4);
   for (int n = 0; n < N; n++) {
     const float* x = in + size_t(n) * in_n;
     const float* gn = dout + size_t(n) * Ho * Wo * Cout;
@@ -238,15 +302,13 @@ void conv3x3_backward_weight(float* dw, float* db, const float* dout, const floa
     // input pairs along x; the last element's partner lies past the image and is taken as 0 (it only ever
     // meets a zero gradient: the partner of the last pixel of an odd-width row)
     interleave_bf16(inp, x, x + Cin, in_n - Cin);
-    interleave_bf16(inp + in_n - Cin, x + in_n - Cin, zero, size_t(Cin));
+    interleave_bf16(inp + in_n - Cin, x + in_n - Cin, nullptr, size_t(Cin));
     for (int y = 0; y < Ho; y++) {
       const float* grow = gn + size_t(y) * Wo * Cout;
       uint32_t* prow = gp + size_t(y) * Wo2 * Cout;
-      for (int x2 = 0; x2 < Wo / 2; x2++)
-        interleave_bf16(prow + size_t(x2) * Cout, grow + size_t(2 * x2) * Cout, grow + size_t(2 * x2 + 1) * Cout, Cout);
+      pair_pixels_bf16(prow, grow, size_t(Wo / 2), Cout);
       if (Wo % 2)
-        interleave_bf16(prow + size_t(Wo / 2) * Cout, grow + size_t(Wo - 1) * Cout, zero,
-                        Cout);
+        interleave_bf16(prow + size_t(Wo / 2) * Cout, grow + size_t(Wo - 1) * Cout, nullptr, Cout);
     }
     if (Cout % (4 * L) == 0) dw_image<4>(dw, gp, inp, H, W, Cin, Cout);
     else if (Cout % (2 * L) == 0) dw_image<2>(dw, gp, inp, H, W, Cin, Cout);

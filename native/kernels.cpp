@@ -163,7 +163,8 @@ const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" :
 bool cpu_has_bf16() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 #else
   return false;
 #endif
@@ -183,6 +184,7 @@ bool amx_usable() {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
     if (!((d >> 22) & 1u) || !((d >> 24) & 1u)) return false;  // AMX-BF16, AMX-TILE
+    if (!cpu_has_bf16()) return false;  // the AMX kernels convert their operands with AVX512-BF16
     constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 #else
@@ -207,7 +209,7 @@ Bf16Kernels detect_bf16_kernels() {
 
 void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
                                  int H, int W, int Cin, int Cout, bool relu) {
-  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_forward(W, Cin, Cout)) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout)) {
     if (k == Bf16Kernels::Amx) return amx::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
     return amx_emulated::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
   }
@@ -216,7 +218,7 @@ void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, con
 
 void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* dout, const uint32_t* wp, int H,
                                         int W, int Cin, int Cout) {
-  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_backward_input(W, Cin, Cout)) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout)) {
     if (k == Bf16Kernels::Amx) return amx::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
     return amx_emulated::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
   }
@@ -225,7 +227,7 @@ void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* 
 
 void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
                                   int W, int Cin, int Cout) {
-  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_backward_weight(Cin, Cout)) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout)) {
     if (k == Bf16Kernels::Amx) return amx::conv3x3_backward_weight(dw, db, dout, in, 1, H, W, Cin, Cout);
     return amx_emulated::conv3x3_backward_weight(dw, db, dout, in, 1, H, W, Cin, Cout);
   }

@@ -60,14 +60,15 @@ void conv3x3_backward_weight_winograd(Isa isa, float* dw, float* db, const float
 // pooling, dense, loss, optimizer, master weights) stays fp32 either way.
 enum class Precision : int { Fp32 = 0, Bf16 = 1 };
 const char* precision_name(Precision p);
-bool cpu_has_bf16();  // AVX512-BF16, the bf16 kernels' instruction set
+bool cpu_has_bf16();  // AVX512-BF16 (with AVX512-BW and -VL), the bf16 kernels' instruction set
 
 // Which kernels run bf16 convolutions: AMX tiles (conv_amx.h) where the CPU has AMX and Linux grants the tile
 // state, else AVX512-BF16 (conv_bf16.h); AmxEmulated runs the AMX code on a C++ model of the tiles (tests).
 // Chosen by detect_bf16_kernels: ENGINE_BF16=avx512-bf16|amx|amx-emulated, else the best the CPU allows.
 enum class Bf16Kernels : int { Avx512Bf16 = 0, Amx = 1, AmxEmulated = 2 };
 const char* bf16_kernels_name(Bf16Kernels k);
-// AMX-TILE and AMX-BF16 in cpuid, and the tile data state granted (arch_prctl ARCH_REQ_XCOMP_PERM, asked once).
+// AMX-TILE, AMX-BF16 and AVX512-BF16 in cpuid, and the tile data state granted (arch_prctl ARCH_REQ_XCOMP_PERM,
+// asked once).
 bool amx_usable();
 // The ENGINE_BF16 choice (refused, with the reason, when it names AMX on a CPU without it or an unknown value),
 // or AMX where usable, else AVX512-BF16. Throws std::invalid_argument.

@@ -38,6 +38,16 @@ struct ArrayKind<int32_t> {
   static constexpr const char* name = "Int32Array";
 };
 template <>
+struct ArrayKind<uint32_t> {
+  static constexpr napi_typedarray_type type = napi_uint32_array;
+  static constexpr const char* name = "Uint32Array";
+};
+template <>
+struct ArrayKind<uint16_t> {
+  static constexpr napi_typedarray_type type = napi_uint16_array;
+  static constexpr const char* name = "Uint16Array";
+};
+template <>
 struct ArrayKind<uint8_t> {
   static constexpr napi_typedarray_type type = napi_uint8_array;
   static constexpr const char* name = "Uint8Array";

@@ -17,10 +17,12 @@ if (!hasAmx) console.log('# real AMX kernels skipped: this CPU has no AMX-BF16 (
 const MODES = ['amx-emulated', ...(hasAmx ? ['amx'] : [])];
 const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 
-// [N, H, W, Cin, Cout]: an output exactly one 16-pixel block wide; 38 wide (the last block shifted left over
-// pixels already done) with two blocks of output channels; 64 input channels (two 16-pair chunks) and an odd
-// output width (the weight gradient's last pixel pairs with a zero)
-const SHAPES = [[1, 5, 18, 32, 32], [2, 4, 40, 32, 64], [1, 4, 21, 64, 32]];
+// [N, H, W, Cin, Cout]. The kernels take 32 outputs at a time on the flat pixel index y * W + x, so blocks span
+// rows and wrap past row ends: an output 16 wide (two rows and a wrapped pair per block); 38 wide with two
+// images and two blocks of output channels; 64 input channels (two 16-pair chunks) and an odd width (pixel
+// pairs of the weight gradient cross rows); the seed's conv4 (17x17, 32 -> 64) and conv5 (7x7, 64 -> 64,
+// fewer outputs than one block); a single output pixel.
+const SHAPES = [[1, 5, 18, 32, 32], [2, 4, 40, 32, 64], [1, 4, 21, 64, 32], [1, 17, 17, 32, 64], [2, 7, 7, 64, 64], [1, 3, 3, 32, 32]];
 
 for (const mode of MODES)
   for (const [N, H, W, Cin, Cout] of SHAPES) {
@@ -78,15 +80,16 @@ for (const mode of MODES)
     });
   }
 
-test('the AMX kernels refuse, with the reason, shapes they do not take, an unknown mode, and real AMX where there is none', () => {
-  const [N, H, W, Cin, Cout] = [1, 4, 17, 32, 32]; // output 15 wide: under one 16-pixel block
+test('the AMX kernels refuse, with the reason, channel counts they do not take, an unknown mode, and real AMX where there is none', () => {
+  const [N, H, W, Cin, Cout] = [1, 4, 17, 32, 32];
   const x = new Float32Array(N * H * W * Cin);
   const w = new Float32Array(9 * Cin * Cout);
   const b = new Float32Array(Cout);
   const out = new Float32Array(N * (H - 2) * (W - 2) * Cout);
-  assert.throws(() => k.conv3x3ForwardAmx(out, x, w, b, N, H, W, Cin, Cout, false, 'amx-emulated'), (e) => e instanceof RangeError && /16 or more pixels wide/.test(e.message));
   const w16 = new Float32Array(9 * 16 * Cout);
   assert.throws(() => k.conv3x3BackwardWeightAmx(w16, b, out, new Float32Array(N * H * W * 16), N, H, W, 16, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
+  const b48 = new Float32Array(48);
+  assert.throws(() => k.conv3x3ForwardAmx(new Float32Array(N * (H - 2) * (W - 2) * 48), x, new Float32Array(9 * Cin * 48), b48, N, H, W, Cin, 48, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
   assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'tiles'), (e) => e instanceof RangeError && /'amx' or 'amx-emulated', got 'tiles'/.test(e.message));
   if (!hasAmx) assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'amx'), (e) => e instanceof RangeError && /no AMX-BF16/.test(e.message));
 });

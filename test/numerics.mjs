@@ -18,11 +18,15 @@ export function assertWithinGamma(name, got, exact, S, K) {
 
 const u32 = new Uint32Array(1);
 const f32 = new Float32Array(u32.buffer);
-/** float32 -> bf16 -> float, round to nearest even */
-export function bf16(x) {
+/** float32 -> bf16 bits, round to nearest even (finite inputs) */
+export function bf16Bits(x) {
   f32[0] = x;
   const u = u32[0];
-  u32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+/** float32 -> bf16 -> float, round to nearest even */
+export function bf16(x) {
+  u32[0] = bf16Bits(x) << 16;
   return f32[0];
 }
 export const rounded = (a) => Float64Array.from(a, bf16);
