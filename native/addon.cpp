@@ -561,19 +561,43 @@ bool amx_real(const Napi::CallbackInfo& a, const Napi::Value& v, bool fits) {
   const std::string k = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   if (k != "amx" && k != "amx-emulated") throw_range(a.Env(), "kernels must be 'amx' or 'amx-emulated', got '" + k + "'");
   if (k == "amx" && !amx_usable()) throw_range(a.Env(), "this CPU has no AMX-BF16 or the kernel refused the tile state");
-  if (!fits) throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32");
+  if (!fits)
+    throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32 (the forward also takes Cin <= 10 with "
+                         "Cout a multiple of 32)");
   return k == "amx";
 }
 
 void conv_forward_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
             Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[10], amx_fits(Ci, Co));
-  std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Ci, Co));
-  avx512bf16::pack_kernel(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
-  auto fn = real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed;
+  const bool narrow = amx_fits_narrow(Ci, Co), real = amx_real(a, a[10], narrow || amx_fits(Ci, Co));
+  const float* w = typed<float>(a[2], "w", size_t(9) * Ci * Co).Data();
+  std::vector<uint32_t> wp(narrow ? amx_narrow_kernel_size(Co) : avx512bf16::packed_kernel_size(Ci, Co));
+  if (narrow) amx_pack_kernel_narrow(wp.data(), w, Ci, Co);
+  else avx512bf16::pack_kernel(wp.data(), w, Ci, Co);
+  auto fn = narrow ? (real ? amx::conv3x3_forward_narrow_packed : amx_emulated::conv3x3_forward_narrow_packed)
+                   : (real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed);
   fn(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(), typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(),
      wp.data(), typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value());
+}
+
+// (out, code, in, w, b, N, H, W, Cin, Cout, kernels): the first conv block with its convolution on tiles
+// (amx_fits_narrow), as conv3x3ReluMaxpoolForward
+void conv_relu_maxpool_forward_amx_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
+            Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
+  const bool real = amx_real(a, a[10], amx_fits_narrow(Ci, Co));
+  const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co, nin = size_t(H) * W * Ci;
+  float* out = typed<float>(a[0], "out", npool).Data();
+  uint8_t* code = typed<uint8_t>(a[1], "code", npool).Data();
+  const float* in = typed<float>(a[2], "in", N * nin).Data();
+  std::vector<uint32_t> wpn(amx_narrow_kernel_size(Co));
+  amx_pack_kernel_narrow(wpn.data(), typed<float>(a[3], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  const float* b = typed<float>(a[4], "b", Co).Data();
+  for (int n = 0; n < N; n++)
+    conv3x3_relu_maxpool_forward_amx(real ? Bf16Kernels::Amx : Bf16Kernels::AmxEmulated, detect_isa(),
+                                     out + n * npool / N, code + n * npool / N, in + n * nin, wpn.data(), b, H, W, Ci,
+                                     Co);
 }
 
 void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
@@ -796,6 +820,7 @@ Napi::Object Kernels(Napi::Env env) {
                         std::pair{"conv3x3BackwardWeightWinograd", conv_backward_weight_winograd_k},
                         std::pair{"conv3x3ForwardAmx", conv_forward_amx_k},
                         std::pair{"conv3x3BackwardInputAmx", conv_backward_input_amx_k},
+                        std::pair{"conv3x3ReluMaxpoolForwardAmx", conv_relu_maxpool_forward_amx_k},
                         std::pair{"conv3x3BackwardWeightAmx", conv_backward_weight_amx_k},
                         std::pair{"toBf16", to_bf16_k},
                         std::pair{"interleaveBf16", interleave_bf16_k},

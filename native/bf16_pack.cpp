@@ -7,6 +7,7 @@
 
 #include "bf16_bits.h"
 #include "bf16_convert.h"
+#include "conv_amx.h"
 #include "conv_bf16.h"
 
 namespace engine::avx512bf16 {
@@ -42,6 +43,20 @@ void pack_kernel_for_input_gradient(uint32_t* wp, const float* w, int Cin, int C
 }
 
 }  // namespace engine::avx512bf16
+
+namespace engine {
+
+void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout) {
+  const int span = 3 * Cin;  // one kernel row's inputs (kx, c), w [ky][kx][c][co] = w [ky][e][co]
+  auto at = [&](int ky, int e, int co) { return e < span ? w[(size_t(ky) * span + e) * Cout + co] : 0.0f; };
+  for (int ky = 0; ky < 3; ky++)
+    for (int j = 0; j < 16; j++)
+      for (int co = 0; co < Cout; co++)
+        wpn[(size_t(ky) * 16 + j) * Cout + co] =
+            uint32_t(bf16_bits(at(ky, 2 * j, co))) | (uint32_t(bf16_bits(at(ky, 2 * j + 1, co))) << 16);
+}
+
+}  // namespace engine
 
 namespace engine::portable {
 

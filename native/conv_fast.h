@@ -2,7 +2,8 @@
 // Shapes they accept (the dispatcher in kernels.cpp falls back to the reference otherwise):
 //   conv3x3_forward, conv3x3_backward_weight: Cout a multiple of kLanes
 //   conv3x3_backward_input: Cin a multiple of kLanes (it runs the forward kernel with Cin and Cout swapped)
-//   maxpool2x2_forward, relu_maxpool2x2_backward, maxpool2x2_backward_code: C a multiple of kLanes
+//   maxpool2x2_forward, relu_maxpool2x2_backward, maxpool2x2_forward_code, maxpool2x2_backward_code: C a
+//     multiple of kLanes
 //   conv3x3_relu_maxpool_forward: Cout a multiple of kLanes (returns false when its scratch cannot be allocated)
 // conv3x3_backward_input returns false when its scratch memory cannot be allocated.
 //   conv3x3_*_winograd: Cin and Cout multiples of kLanes (false when scratch cannot be allocated)
@@ -27,6 +28,7 @@ void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int C
   void relu_maxpool2x2_backward(float* din, const float* dout, const float* in, int N, int H, int W, int C); \
   bool conv3x3_relu_maxpool_forward(float* out, uint8_t* code, const float* in, const float* w,              \
                                     const float* b, int N, int H, int W, int Cin, int Cout);                 \
+  void maxpool2x2_forward_code(float* out, uint8_t* code, const float* in, int N, int H, int W, int C);    \
   void maxpool2x2_backward_code(float* din, const float* dout, const uint8_t* code, int N, int H, int W,     \
                                 int C);                                                                      \
   bool conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin,   \

@@ -267,6 +267,25 @@ void conv3x3_relu_maxpool_forward(Isa isa, float* out, uint8_t* code, const floa
   if (!done) throw std::bad_alloc();
 }
 
+void maxpool2x2_forward_code(Isa isa, float* out, uint8_t* code, const float* in, int N, int H, int W, int C) {
+  if (isa == Isa::Avx512 && C % avx512::kLanes == 0) return avx512::maxpool2x2_forward_code(out, code, in, N, H, W, C);
+  if (isa >= Isa::Avx2 && C % avx2::kLanes == 0) return avx2::maxpool2x2_forward_code(out, code, in, N, H, W, C);
+  ref::maxpool2x2_forward_code(out, code, in, N, H, W, C);
+}
+
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, Isa isa, float* out, uint8_t* code, const float* in,
+                                      const uint32_t* wpn, const float* b, int H, int W, int Cin, int Cout) {
+  const int Wo = W - 2, Hq = (H - 2) / 2, Wq = Wo / 2;
+  auto conv = k == Bf16Kernels::Amx ? amx::conv3x3_forward_narrow_packed : amx_emulated::conv3x3_forward_narrow_packed;
+  thread_local std::vector<float> rows;  // [2][Wo][Cout]: two conv rows, pooled while in cache
+  rows.resize(size_t(2) * Wo * Cout);
+  for (int qy = 0; qy < Hq; qy++) {
+    conv(rows.data(), in + size_t(2) * qy * W * Cin, wpn, b, 1, 4, W, Cin, Cout, true);
+    const size_t o = size_t(qy) * Wq * Cout;
+    maxpool2x2_forward_code(isa, out + o, code + o, rows.data(), 1, 2, Wo, Cout);
+  }
+}
+
 void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C) {
   if (isa == Isa::Avx512 && C % avx512::kLanes == 0) return avx512::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
   if (isa >= Isa::Avx2 && C % avx2::kLanes == 0) return avx2::maxpool2x2_backward_code(din, dout, code, N, H, W, C);

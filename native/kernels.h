@@ -82,6 +82,11 @@ void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* 
                                         int W, int Cin, int Cout);
 void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
                                   int W, int Cin, int Cout);
+// The first conv block's forward (conv3x3_relu_maxpool_forward below) with its convolution on AMX tiles (k Amx or
+// AmxEmulated, amx_fits_narrow; the kernel packed by amx_pack_kernel_narrow), two conv rows at a time, pooled by
+// the fp32 kernel of `isa`
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, Isa isa, float* out, uint8_t* code, const float* in,
+                                      const uint32_t* wpn, const float* b, int H, int W, int Cin, int Cout);
 
 // bf16 convolutions; shapes the bf16 kernels do not take (conv_bf16.h) run the fp32 kernel of `isa`
 void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
@@ -97,6 +102,7 @@ void conv3x3_backward_weight_bf16(Isa isa, float* dw, float* db, const float* do
 // gradient a band of rows at a time by that code into a buffer the weight gradient consumes while in cache.
 void conv3x3_relu_maxpool_forward(Isa isa, float* out, uint8_t* code, const float* in, const float* w, const float* b,
                                   int N, int H, int W, int Cin, int Cout);
+void maxpool2x2_forward_code(Isa isa, float* out, uint8_t* code, const float* in, int N, int H, int W, int C);
 void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C);
 void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
                                           const uint8_t* code, const float* in, int N, int H, int W, int Cin, int Cout);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "augment.h"
+#include "conv_amx.h"
 #include "conv_bf16.h"
 #include "rng.h"
 
@@ -98,11 +99,21 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
   reset_layer_times();
 }
 
-// Convolutions whose channel counts are not multiples of 16 (the first, on the 3-channel image) stay fp32 in the forward pass: packing a
-// 3-channel image into bf16 pairs costs about what the bf16 arithmetic saves (measured: conv1 137 vs 138 GFLOP/s).
+// Convolutions whose channel counts are not multiples of 16 (the first, on the 3-channel image) stay fp32 in the
+// forward pass of the AVX512-BF16 kernels: packing a 3-channel image into bf16 pairs costs about what the bf16
+// arithmetic saves (measured: conv1 137 vs 138 GFLOP/s). On AMX tiles the first block runs in bf16
+// (amx_first_block).
 template <typename T>
 bool Network<T>::bf16_forward(size_t layer) const {
   return bf16() && shapes_[layer].c % avx512bf16::kLanes == 0 && shapes_[layer + 1].c % avx512bf16::kLanes == 0;
+}
+
+// The first block's convolution on AMX tiles: one tile dot per kernel row of 9 inputs (conv_amx.inc).
+template <typename T>
+bool Network<T>::amx_first_block() const {
+  const size_t f = first_param_layer_;
+  return first_block_fused_ && bf16() && bf16_kernels_ != Bf16Kernels::Avx512Bf16 &&
+         amx_fits_narrow(shapes_[f].c, shapes_[f + 1].c);
 }
 
 // The first conv block is fused (and its 3-channel input suits no Winograd kernel); the later convolutions run
@@ -128,7 +139,10 @@ void Network<T>::prepare_step_kernels() {
     for (size_t i = first_param_layer_; i < L; i++) {
       if (spec_.layers[i].type != LayerType::Conv3x3) continue;
       const int Cin = shapes_[i].c, Cout = shapes_[i + 1].c;
-      if (bf16_forward(i)) {
+      if (i == first_param_layer_ && amx_first_block()) {
+        packed_offset_[i] = packed;
+        packed += amx_narrow_kernel_size(Cout);
+      } else if (bf16_forward(i)) {
         packed_offset_[i] = packed;
         packed += 2 * avx512bf16::packed_kernel_size(Cin, Cout);
       } else if (i > first_param_layer_ && fast_backward_input(isa_, Cin)) {
@@ -148,7 +162,9 @@ void Network<T>::prepare_step_kernels() {
     if (packed_offset_[i] == kNoParams && flipped_offset_[i] == kNoParams) continue;
     const int Cin = shapes_[i].c, Cout = shapes_[i + 1].c;
     const float* w = f32(params_.data() + param_offset_[i]);
-    if (packed_offset_[i] != kNoParams) {
+    if (packed_offset_[i] != kNoParams && i == first_param_layer_ && amx_first_block()) {
+      amx_pack_kernel_narrow(packed_.data() + packed_offset_[i], w, Cin, Cout);
+    } else if (packed_offset_[i] != kNoParams) {
       uint32_t* wp = packed_.data() + packed_offset_[i];
       avx512bf16::pack_kernel(wp, w, Cin, Cout);
       avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
@@ -295,8 +311,13 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
     T* y = ws.act[i + 1];
     const T* w = params_.data() + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
     if (first_block_fused_ && i == first_param_layer_) {
-      conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], ws.code.data(), x, w, w + size_t(9) * in.c * out.c, 1, in.h,
-                                   in.w, in.c, out.c);
+      if (amx_first_block())
+        conv3x3_relu_maxpool_forward_amx(bf16_kernels_, isa_, f32(ws.act[i + 3]), ws.code.data(), f32(x),
+                                         packed_.data() + packed_offset_[i], f32(w + size_t(9) * in.c * out.c), in.h,
+                                         in.w, in.c, out.c);
+      else
+        conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], ws.code.data(), x, w, w + size_t(9) * in.c * out.c, 1,
+                                     in.h, in.w, in.c, out.c);
       const double t1 = now_seconds();
       ws.times.forward[i] += t1 - t0;
       t0 = t1;

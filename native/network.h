@@ -119,8 +119,10 @@ class Network {
   // Kernels rearranged once per step for all threads and images: bf16 forward (and input-gradient) kernels at
   // packed_[packed_offset_[i]] (forward) and packed_[packed_offset_[i] + packed_kernel_size] (input gradient);
   // fp32 flipped input-gradient kernels at flipped_[flipped_offset_[i]]; Winograd-transformed kernels at
-  // winograd_[winograd_offset_[i]] (forward, [16][Cin][Cout]) and right after it (input gradient, [16][Cout][Cin]).
+  // winograd_[winograd_offset_[i]] (forward, [16][Cin][Cout]) and right after it (input gradient, [16][Cout][Cin]);
+  // the AMX first block's narrow kernel at packed_[packed_offset_[first_param_layer_]] (amx_first_block()).
   bool bf16_forward(size_t layer) const;
+  bool amx_first_block() const;
   bool winograd(size_t layer) const;
   void prepare_step_kernels();
   void build_shapes();

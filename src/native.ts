@@ -107,10 +107,12 @@ export interface NativeKernels {
   conv3x3ForwardWinograd(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean, isa?: Isa): void;
   conv3x3BackwardInputWinograd(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
   conv3x3BackwardWeightWinograd(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
-  /** AMX bf16 convolutions, Cin and Cout multiples of 32: the real tiles ('amx', a RangeError without them) or their C++ model */
+  /** AMX bf16 convolutions, Cin and Cout multiples of 32 (the forward also Cin <= 10): the real tiles ('amx', a RangeError without them) or their C++ model */
   conv3x3ForwardAmx(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean, kernels: AmxKernels): void;
   conv3x3BackwardInputAmx(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   conv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
+  /** the first conv block (as conv3x3ReluMaxpoolForward) with its convolution on AMX tiles, Cin <= 10 */
+  conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   /** the bf16 kernels' operand conversions (round to nearest even), in AVX512-BF16 or plain C++ */
   toBf16(dst: Uint16Array, src: Float32Array, impl: Bf16ConvertImpl): void;
   /** dst[i] = bf16(a[i]) | bf16(b[i]) << 16; a null a or b gives zeros */

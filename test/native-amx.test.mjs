@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { rng } from './helpers.mjs';
-import { absRounded, assertWithinGamma as within, relativeDifferences, rounded, trainImages } from './numerics.mjs';
+import { absRounded, assertWithinGamma as within, gamma, relativeDifferences, rounded, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
 const hasAmx = native.buildInfo().amx;
@@ -80,6 +80,64 @@ for (const mode of MODES)
     });
   }
 
+// The forward with few input channels (the first layer's image: 3 * Cin <= 32 inputs per kernel row, one tile
+// dot per row): the seed's 3 channels, 1 channel with two images and two blocks of output channels, 10 channels
+// (30 of a tile row's 32 elements) at an odd width.
+const NARROW = [[1, 6, 20, 3, 32], [2, 5, 9, 1, 64], [1, 4, 7, 10, 32]];
+
+for (const mode of MODES)
+  for (const [N, H, W, Cin, Cout] of NARROW) {
+    const shape = `${mode} N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`;
+    const [Ho, Wo] = [H - 2, W - 2];
+
+    test(`conv3x3ForwardAmx with ${Cin} input channels (one tile row per kernel row) within gamma * S, ${shape}`, () => {
+      const r = rng(H * 5 + W + Cin * 7 + Cout);
+      const x = rand(N * H * W * Cin, r, 0, 1);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const b = rand(Cout, r);
+      const exact = new Float64Array(N * Ho * Wo * Cout);
+      k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
+      const S = new Float64Array(exact.length);
+      k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
+      for (const relu of [false, true]) {
+        const out = new Float32Array(exact.length).fill(NaN);
+        k.conv3x3ForwardAmx(out, x, w, b, N, H, W, Cin, Cout, relu, mode);
+        within(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, S, 32 + 1);
+      }
+    });
+  }
+
+for (const mode of MODES)
+  test(`conv3x3ReluMaxpoolForwardAmx: the first block with its convolution on tiles pools the bf16-operand convolution, and its code points at the maximum (${mode})`, () => {
+    const [N, H, W, Cin, Cout] = [2, 12, 15, 3, 32]; // conv 10x13: an odd conv width, whose last column no window takes
+    const [Ho, Wo, Hq, Wq] = [H - 2, W - 2, (H - 2) >> 1, (W - 2) >> 1];
+    const r = rng(77);
+    const x = rand(N * H * W * Cin, r, 0, 1);
+    const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+    const b = rand(Cout, r, -0.2, 0.2);
+    const conv = new Float64Array(N * Ho * Wo * Cout);
+    k.conv3x3Forward(conv, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
+    const S = new Float64Array(conv.length);
+    k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
+    const out = new Float32Array(N * Hq * Wq * Cout).fill(NaN);
+    const code = new Uint8Array(out.length).fill(9);
+    k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode);
+    const tol = (i) => gamma(33) * S[i] + 1e-12 * S[i];
+    for (let n = 0; n < N; n++)
+      for (let qy = 0; qy < Hq; qy++)
+        for (let qx = 0; qx < Wq; qx++)
+          for (let c = 0; c < Cout; c++) {
+            const o = ((n * Hq + qy) * Wq + qx) * Cout + c;
+            const at = [0, 1, 2, 3].map((j) => ((n * Ho + 2 * qy + (j >> 1)) * Wo + 2 * qx + (j & 1)) * Cout + c);
+            const best = Math.max(0, ...at.map((i) => conv[i]));
+            const slack = Math.max(...at.map(tol));
+            assert.ok(Math.abs(out[o] - best) <= 2 * slack, `pooled[${o}] ${out[o]} vs ${best}`);
+            assert.ok(code[o] <= 4, `code[${o}] = ${code[o]}`);
+            if (code[o] === 4) assert.equal(out[o], 0, `code 4 (no positive maximum) at ${o} pooled ${out[o]}`);
+            else assert.ok(out[o] > 0 && Math.abs(conv[at[code[o]]] - out[o]) <= tol(at[code[o]]), `code[${o}] = ${code[o]} names ${conv[at[code[o]]]}, pooled ${out[o]}`);
+          }
+  });
+
 test('the AMX kernels refuse, with the reason, channel counts they do not take, an unknown mode, and real AMX where there is none', () => {
   const [N, H, W, Cin, Cout] = [1, 4, 17, 32, 32];
   const x = new Float32Array(N * H * W * Cin);
@@ -122,7 +180,7 @@ test('ENGINE_BF16 picks the bf16 kernels: AMX by default where usable, AVX512-BF
   if (!hasAmx) assert.throws(() => trainerWith('amx', opts), (e) => e instanceof RangeError && /ENGINE_BF16=amx, but this CPU has no AMX-BF16/.test(e.message));
 });
 
-test('Trainer bf16 on emulated AMX tiles: the same loss and gradients as the AVX512-BF16 kernels, up to fp32 summation order', { skip: bf16Skip }, async () => {
+test('Trainer bf16 on emulated AMX tiles: the loss and gradients of the AVX512-BF16 kernels up to bf16 noise, with every convolution on the tiles', { skip: bf16Skip }, async () => {
   const set = await trainImages(2); // one per class: the emulator is slow
   const opts = { spec: SEED7, seed: 3, threads: 2, precision: 'bf16' };
   const tiles = trainerWith('amx-emulated', opts);
@@ -130,16 +188,18 @@ test('Trainer bf16 on emulated AMX tiles: the same loss and gradients as the AVX
   assert.equal(tiles.info().bf16Kernels, 'amx-emulated');
   const gt = tiles.computeGradients(set.images, set.labels);
   const ga = avx.computeGradients(set.images, set.labels);
-  assert.ok(Math.abs(gt.loss - ga.loss) <= 1e-5 * ga.loss, `loss ${gt.loss} vs ${ga.loss}`);
-  // both round the same operands to bf16 and may differ only in the order of fp32 sums (measured: 0 for the
-  // kernels, whose sums run in the same order, 5e-8 for the conv biases); a wrong gradient is off by ~1
+  // On tiles the first convolution takes bf16 operands too (fp32 with AVX512-BF16), so the two differ by bf16
+  // rounding, which moves max-pool choices: measured 3e-4 in the loss and 0.01-0.19 in the gradient tensors
+  // (AVX512-BF16 against fp32: up to 0.15); a wrong kernel gives differences of 1 or more
+  assert.ok(Math.abs(gt.loss - ga.loss) <= 2e-3 * ga.loss, `loss ${gt.loss} vs ${ga.loss}`);
   for (const { name, rel } of relativeDifferences(gt.gradients, ga.gradients, avx.paramLayout()))
-    assert.ok(rel < 1e-4, `${name}: relative difference ${rel}`);
-  // The results cannot tell the two apart, the time can: the emulator is ~20x slower, so conv2 (AMX in all three
-  // passes) ran on the tiles
+    assert.ok(rel < 0.5, `${name}: relative difference ${rel}`);
+  // The emulator is ~20x slower than the AVX512-BF16 kernels and ~1000x slower than the fp32 first block, so the
+  // times tell that conv1 (the first block's forward) and conv2 (all three passes) ran on the tiles
   const [tt, ta] = [tiles.layerTimes(), avx.layerTimes()];
   const conv2 = (t) => t.layers[3].forward + t.layers[3].backward;
   assert.ok(conv2(tt) > 4 * conv2(ta), `conv2: ${conv2(tt)} s on emulated tiles vs ${conv2(ta)} s with AVX512-BF16`);
+  assert.ok(tt.layers[0].forward > 20 * ta.layers[0].forward, `conv1 forward: ${tt.layers[0].forward} s on emulated tiles vs ${ta.layers[0].forward} s in fp32`);
   tiles.dispose();
   avx.dispose();
 });

@@ -1,6 +1,6 @@
 // The AMX kernels' work apart from the tile arithmetic, measurable on any CPU: conv_amx.inc compiled against
 // a tile backend whose operations do nothing but count the TDPBF16PS it would issue. For each convolution of the
-// seed's model that runs on tiles (conv2-conv5: Cin and Cout multiples of 32) it prints the time of everything
+// seed's model that runs on tiles (conv2-conv5, and conv1's forward) it prints the time of everything
 // else (bf16 conversion of the operands, transposes, bias sums, writing results) in ms per epoch of 500 images
 // on 2 threads (one image per call, as the network calls them, on buffers that stay in cache), and the tile
 // dot products per image with the share of their arithmetic that is useful. Built and run by amx-work.mjs.
@@ -85,6 +85,28 @@ int main() {
     total_ms += (t[0] + t[1] + t[2]) * k;
     useful += 3.0 * Ho * Wo * 9 * l.Cin * l.Cout;  // multiply-adds of the three passes
     issued += double(dots[0] + dots[1] + dots[2]) * 16 * 16 * 32;
+  }
+  {  // conv1, the first block's forward: two conv rows (four input rows) per call, as kernels.cpp calls it
+    const int H = 150, W = 150, Cin = 3, Cout = 32, Wo = W - 2, bands = (H - 2) / 2;
+    std::vector<float> in(size_t(H) * W * Cin), rows(size_t(2) * Wo * Cout), b(Cout);
+    std::vector<uint32_t> wpn(size_t(3) * 16 * Cout);
+    for (float& v : in) v = u(gen);
+    double t = 0;
+    long dots = 0;
+    for (int rep = 0; rep <= kReps; rep++) {
+      const double t0 = now();
+      Tiles::dots = 0;
+      for (int qy = 0; qy < bands; qy++)
+        conv3x3_forward_narrow_packed(rows.data(), in.data() + size_t(2) * qy * W * Cin, wpn.data(), b.data(), 1, 4, W,
+                                      Cin, Cout, true);
+      dots = Tiles::dots;
+      if (rep) t += now() - t0;
+    }
+    const double ms = t * kImagesPerThread / kReps * 1e3;
+    printf("%-6s %8.1f /   -   /   -   %14ld /     - /     -\n", "conv1", ms, dots);
+    total_ms += ms;
+    useful += double(H - 2) * Wo * 27 * Cout;
+    issued += double(dots) * 16 * 16 * 32;
   }
   printf("total: %.1f ms/epoch besides the tiles; %.0f M tile multiply-adds per image, %.0f%% of them useful\n",
          total_ms, issued / 1e6, 100 * useful / issued);
