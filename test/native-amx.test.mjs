@@ -17,6 +17,22 @@ if (!hasAmx) console.log('# real AMX kernels skipped: this CPU has no AMX-BF16 (
 const MODES = ['amx-emulated', ...(hasAmx ? ['amx'] : [])];
 const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 
+// The forward (without and with ReLU) on input x against the double convolution of the rounded operands, with
+// random weights and bias drawn from r; `terms` additions per output bound its fp32 summation.
+function checkForward(mode, N, H, W, Cin, Cout, x, r, terms) {
+  const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+  const b = rand(Cout, r);
+  const exact = new Float64Array(N * (H - 2) * (W - 2) * Cout);
+  k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
+  const S = new Float64Array(exact.length);
+  k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
+  for (const relu of [false, true]) {
+    const out = new Float32Array(exact.length).fill(NaN);
+    k.conv3x3ForwardAmx(out, x, w, b, N, H, W, Cin, Cout, relu, mode);
+    within(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, S, terms);
+  }
+}
+
 // [N, H, W, Cin, Cout]. The kernels take 32 outputs at a time on the flat pixel index y * W + x, so blocks span
 // rows and wrap past row ends: an output 16 wide (two rows and a wrapped pair per block); 38 wide with two
 // images and two blocks of output channels; 64 input channels (two 16-pair chunks) and an odd width (pixel
@@ -31,18 +47,7 @@ for (const mode of MODES)
 
     test(`conv3x3ForwardAmx (and with ReLU) within gamma * S of the bf16-operand convolution, ${shape}`, () => {
       const r = rng(H * 7 + W + Cin * 3 + Cout);
-      const x = rand(N * H * W * Cin, r);
-      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
-      const b = rand(Cout, r);
-      const exact = new Float64Array(N * Ho * Wo * Cout);
-      k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
-      const S = new Float64Array(exact.length);
-      k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
-      for (const relu of [false, true]) {
-        const out = new Float32Array(exact.length).fill(NaN);
-        k.conv3x3ForwardAmx(out, x, w, b, N, H, W, Cin, Cout, relu, mode);
-        within(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, S, 9 * Cin + 1);
-      }
+      checkForward(mode, N, H, W, Cin, Cout, rand(N * H * W * Cin, r), r, 9 * Cin + 1);
     });
 
     test(`conv3x3BackwardInputAmx within gamma * S of the bf16-operand input gradient, ${shape}`, () => {
@@ -88,22 +93,9 @@ const NARROW = [[1, 6, 20, 3, 32], [2, 5, 9, 1, 64], [1, 4, 7, 10, 32]];
 for (const mode of MODES)
   for (const [N, H, W, Cin, Cout] of NARROW) {
     const shape = `${mode} N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`;
-    const [Ho, Wo] = [H - 2, W - 2];
-
     test(`conv3x3ForwardAmx with ${Cin} input channels (one tile row per kernel row) within gamma * S, ${shape}`, () => {
       const r = rng(H * 5 + W + Cin * 7 + Cout);
-      const x = rand(N * H * W * Cin, r, 0, 1);
-      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
-      const b = rand(Cout, r);
-      const exact = new Float64Array(N * Ho * Wo * Cout);
-      k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
-      const S = new Float64Array(exact.length);
-      k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
-      for (const relu of [false, true]) {
-        const out = new Float32Array(exact.length).fill(NaN);
-        k.conv3x3ForwardAmx(out, x, w, b, N, H, W, Cin, Cout, relu, mode);
-        within(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, S, 32 + 1);
-      }
+      checkForward(mode, N, H, W, Cin, Cout, rand(N * H * W * Cin, r, 0, 1), r, 32 + 1);
     });
   }
 
