@@ -402,6 +402,9 @@ Napi::Value Trainer::LayerTimesJs(const Napi::CallbackInfo& info) {
     r.Set("layers", layers);
     r.Set("preprocess", t.preprocess);
     r.Set("update", t.update);
+    r.Set("kernels", t.kernels);
+    r.Set("idle", t.idle);
+    r.Set("step", t.step);
     if (reset) net.reset_layer_times();
   });
   return r;

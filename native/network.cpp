@@ -183,7 +183,7 @@ void Network<T>::prepare_step_kernels() {
 template <typename T>
 void Network<T>::reset_layer_times() {
   for (auto& ws : ws_) ws.times = {std::vector<double>(spec_.layers.size()), std::vector<double>(spec_.layers.size())};
-  update_seconds_ = 0;
+  update_seconds_ = kernels_seconds_ = idle_seconds_ = step_seconds_ = 0;
 }
 
 template <typename T>
@@ -199,6 +199,9 @@ LayerTimes Network<T>::layer_times() const {
     r.preprocess += ws.times.preprocess / nt;
   }
   r.update = update_seconds_;
+  r.kernels = kernels_seconds_;
+  r.idle = idle_seconds_;
+  r.step = step_seconds_;
   return r;
 }
 
@@ -447,10 +450,15 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
 template <typename T>
 StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
   const int nt = pool_.size();
+  const double t_kernels = now_seconds();
   prepare_step_kernels();
+  const double t_pool = now_seconds();
+  kernels_seconds_ += t_pool - t_kernels;
   std::vector<StepResult> part(nt);
+  std::vector<double> busy(nt);  // [threads] seconds each thread worked in this batch
   const uint64_t step = step_;
   pool_.run([&](int t) {
+    const double t_start = now_seconds();
     Workspace& ws = ws_[t];
     std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
     for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {
@@ -464,8 +472,10 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
       part[t].correct += (ref::sigmoid(logit) > T(0.5)) == (labels[b] != 0);
       backward(ws, dlogit);
     }
+    busy[t] = now_seconds() - t_start;
   });
   const double t0 = now_seconds();
+  for (int t = 0; t < nt; t++) idle_seconds_ += (t0 - t_pool - busy[t]) / nt;
   StepResult r;
   std::copy(ws_[0].dparams.begin(), ws_[0].dparams.end(), grad_.begin());
   for (int t = 1; t < nt; t++)
@@ -481,10 +491,13 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
 template <typename T>
 StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
                                   double lr, double rho, double eps) {
+  const double t_step = now_seconds();
   StepResult r = run_batch(images, labels, augment, B);
   const double t0 = now_seconds();
   ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
-  update_seconds_ += now_seconds() - t0;
+  const double t1 = now_seconds();
+  update_seconds_ += t1 - t0;
+  step_seconds_ += t1 - t_step;
   step_++;
   return r;
 }

@@ -51,6 +51,9 @@ struct LayerTimes {
   std::vector<double> forward, backward;  // [layers]
   double preprocess = 0;                  // augmentation warp or scaling
   double update = 0;                      // summing the threads' gradients + RMSprop (one thread)
+  double kernels = 0;                     // rearranging the kernels for the step (prepare_step_kernels, one thread)
+  double idle = 0;                        // threads waiting for the batch's slowest thread (mean over threads)
+  double step = 0;                        // wall time of the native steps, all of the above included
 };
 
 struct StepResult {
@@ -160,7 +163,7 @@ class Network {
   std::vector<float> winograd_;
   std::vector<size_t> winograd_offset_;
   std::vector<Workspace> ws_;
-  double update_seconds_ = 0;
+  double update_seconds_ = 0, kernels_seconds_ = 0, idle_seconds_ = 0, step_seconds_ = 0;
   ThreadPool pool_;
 };
 

@@ -46,6 +46,22 @@ export interface TrainerOptions {
   conv?: 'winograd' | 'direct';
 }
 
+/** Seconds of the native training steps since the last reset (LayerTimes in native/network.h). */
+export interface LayerTimes {
+  /** per layer in spec order, summed over images and averaged over threads */
+  layers: { forward: number; backward: number }[];
+  /** augmentation warp or scaling, averaged over threads */
+  preprocess: number;
+  /** summing the threads' gradients and RMSprop */
+  update: number;
+  /** rearranging the kernels once per step (bf16 packing, Winograd transforms) */
+  kernels: number;
+  /** threads waiting for the batch's slowest thread, averaged over threads */
+  idle: number;
+  /** wall time of the steps, all of the above included */
+  step: number;
+}
+
 export interface NativeTrainer {
   /** one training step: images [B*H*W*C] uint8, labels [B] in {0,1}, augment [B*4] (shear rad, zx, zy, flip) or null */
   trainStep(images: Uint8Array, labels: Uint8Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<StepResult>;
@@ -69,7 +85,7 @@ export interface NativeTrainer {
     seed: number;
   };
   /** seconds per layer (spec order) since the last reset, averaged over threads; reset=true starts over */
-  layerTimes(reset?: boolean): { layers: { forward: number; backward: number }[]; preprocess: number; update: number };
+  layerTimes(reset?: boolean): LayerTimes;
   dispose(): void;
 }
 

@@ -559,3 +559,22 @@ test('determinism: the scalar ISA and the default ISA agree to 1e-4 on the loss 
   fast.dispose();
   scalar.dispose();
 });
+
+test('layerTimes: the step time holds the layers, preprocessing, update, kernel rearrangement and idle threads; reset zeroes all', async () => {
+  const a = new native.Trainer({ spec: SEED7, seed: 3, threads: 2 });
+  const before = a.layerTimes();
+  assert.deepEqual([before.step, before.kernels, before.idle, before.update], [0, 0, 0, 0]);
+  const wall0 = performance.now();
+  for (const { images, labels, augment } of seed7Batches(2, 4, 13)) await a.trainStep(images, labels, augment, OPT);
+  const wall = (performance.now() - wall0) / 1000;
+  const t = a.layerTimes(true);
+  const parts = t.layers.reduce((s, l) => s + l.forward + l.backward, 0) + t.preprocess + t.update + t.kernels;
+  assert.ok(t.layers[0].forward > 0 && t.update > 0 && t.kernels > 0, JSON.stringify(t));
+  assert.ok(t.idle >= 0, `idle ${t.idle}`);
+  // each part is measured inside the step, so together (idle included) they fit in it, and it fits in the wall time
+  assert.ok(parts + t.idle <= t.step * (1 + 1e-9), `parts ${parts} + idle ${t.idle} > step ${t.step}`);
+  assert.ok(t.step <= wall, `step ${t.step} > wall ${wall}`);
+  const after = a.layerTimes();
+  assert.deepEqual([after.step, after.kernels, after.idle, after.layers[0].forward], [0, 0, 0, 0]);
+  a.dispose();
+});

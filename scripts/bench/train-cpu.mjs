@@ -52,20 +52,33 @@ async function engineTrainer(set, options) {
   const rng = new Rng(1);
   const cfg = { batchSize, augment: true, optimizer: { lr: 0.001, rho: 0.9, epsilon: 1e-7 } };
   let epoch = 0;
+  let timed = 0; // seconds of the timed epochs
   await trainEpoch(trainer, set, rng, cfg, epoch++); // warm-up
   trainer.layerTimes(true);
   const info = trainer.info();
   return {
     label: info.bf16Kernels ?? `${info.isa}, ${info.conv}`,
-    epoch: async () => (await trainEpoch(trainer, set, rng, cfg, epoch++)).seconds,
+    epoch: async () => {
+      const s = (await trainEpoch(trainer, set, rng, cfg, epoch++)).seconds;
+      timed += s;
+      return s;
+    },
     finish() {
       const t = trainer.layerTimes();
       const perEpoch = (x) => (x / (epoch - 1)) * 1000;
       trainer.dispose();
+      const layerSum = t.layers.reduce((sum, l) => sum + l.forward + l.backward, 0);
       return {
         layers: t.layers.map((l, i) => ({ layer: layerName(SEED7.layers[i]), forwardMs: perEpoch(l.forward), backwardMs: perEpoch(l.backward) })),
         preprocessMs: perEpoch(t.preprocess),
         updateMs: perEpoch(t.update),
+        kernelsMs: perEpoch(t.kernels),
+        idleMs: perEpoch(t.idle),
+        // the native step's time in none of the rows above: the thread pool's fork and join, zeroing buffers
+        otherNativeMs: perEpoch(t.step - layerSum - t.preprocess - t.update - t.kernels - t.idle),
+        // the epoch's time outside the native steps: drawing augmentations, copying batches, the step's promise
+        outsideMs: perEpoch(timed - t.step),
+        epochMs: perEpoch(timed),
       };
     },
   };
@@ -153,7 +166,7 @@ const fmt = (x, d = 1) => (x === null || x === undefined ? '-' : x.toFixed(d));
 if (args.json) {
   console.log(JSON.stringify({ cpu, threads, batchSize, images: set.size, epochs, peakGflops: peak, rows, layers,
     preprocessMs: Object.fromEntries(columns.map((c) => [c, detail[c].preprocessMs ?? null])),
-    updateMs: Object.fromEntries(columns.map((c) => [c, detail[c].updateMs ?? null])) }));
+    ...Object.fromEntries(['updateMs', 'kernelsMs', 'idleMs', 'otherNativeMs', 'outsideMs', 'epochMs'].map((k) => [k, Object.fromEntries(columns.map((c) => [c, detail[c][k] ?? null]))])) }));
 } else {
   console.log(`CPU: ${cpu}, ${threads} threads; ${set.size} images, batch ${batchSize}, augmentation on; ${epochs} rounds of one epoch per trainer, interleaved, after 1 warm-up each`);
   console.log(`measured peak (${threads} threads): fp32 FMA ${fmt(peak.fp32, 0)} GFLOP/s, bf16 dot ${fmt(peak.bf16, 0)} GFLOP/s`);
@@ -163,6 +176,12 @@ if (args.json) {
   for (const l of layers) console.log(`| ${l.layer} | ` + columns.map((c) => `${fmt(l[c]?.forwardMs)} | ${fmt(l[c]?.backwardMs)}`).join(' | ') + ' |');
   console.log('| augmentation + scaling | ' + columns.map((c) => `${fmt(detail[c].preprocessMs)} | `).join(' | ') + ' |');
   console.log('| gradient sum + RMSprop | ' + columns.map((c) => ` | ${fmt(detail[c].updateMs)}`).join(' | ') + ' |');
+  const stepRow = (name, key) => console.log(`| ${name} | ` + columns.map((c) => `${fmt(detail[c][key])} | `).join(' | ') + ' |');
+  stepRow('kernels rearranged per step', 'kernelsMs');
+  stepRow('threads waiting for the slowest', 'idleMs');
+  stepRow('rest of the native step', 'otherNativeMs');
+  stepRow('outside the native step (JS)', 'outsideMs');
+  stepRow('**epoch** (mean; the rows add up to it)', 'epochMs');
   console.log('(per-layer times are summed over images and averaged over threads; a ReLU fused into its neighbour shows ~0;');
   console.log(" the first conv block's backward is booked on its max-pool)");
   console.log('');
