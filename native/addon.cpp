@@ -199,6 +199,7 @@ class BatchWorker : public Napi::AsyncWorker {
     if (kind_ != kPredict) {
       r.Set("loss", result_.loss_sum / B_);
       r.Set("correct", result_.correct);
+      if (kind_ == kTrain) r.Set("nonFiniteWeights", double(result_.non_finite_params));
     }
     if (kind_ != kTrain) {
       auto p = Napi::Float32Array::New(env, B_);
@@ -228,7 +229,7 @@ class BatchWorker : public Napi::AsyncWorker {
 };
 
 // trainStep(images: Uint8Array [B*H*W*C], labels: Uint8Array [B], augment?: Float64Array [B*4] | null,
-//           {lr, rho, epsilon}) -> Promise<{loss, correct}>
+//           {lr, rho, epsilon}) -> Promise<{loss, correct, nonFiniteWeights}>
 Napi::Value Trainer::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check_usable(env);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <cstring>
 
@@ -495,6 +496,8 @@ StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, 
   StepResult r = run_batch(images, labels, augment, B);
   const double t0 = now_seconds();
   ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
+  // A NaN or Inf gradient turns into a NaN weight; counted here so that JS need not copy the weights each step.
+  for (const T p : params_) r.non_finite_params += !std::isfinite(p);
   const double t1 = now_seconds();
   update_seconds_ += t1 - t0;
   step_seconds_ += t1 - t_step;

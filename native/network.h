@@ -59,6 +59,7 @@ struct LayerTimes {
 struct StepResult {
   double loss_sum = 0;  // summed clipped binary cross-entropy over the batch
   int correct = 0;      // images whose P(class 1) > 0.5 agrees with the label
+  size_t non_finite_params = 0;  // train_step: NaN/Inf parameters after the update (a diverged step)
 };
 
 // An error in the spec or the arguments; the addon turns it into a JS RangeError.

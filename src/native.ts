@@ -15,6 +15,11 @@ export interface StepResult {
   correct: number;
 }
 
+export interface TrainStepResult extends StepResult {
+  /** NaN/Inf weights after the step's update (a diverged step), counted natively */
+  nonFiniteWeights: number;
+}
+
 export interface ParamEntry {
   name: string;
   shape: number[];
@@ -64,7 +69,7 @@ export interface LayerTimes {
 
 export interface NativeTrainer {
   /** one training step: images [B*H*W*C] uint8, labels [B] in {0,1}, augment [B*4] (shear rad, zx, zy, flip) or null */
-  trainStep(images: Uint8Array, labels: Uint8Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<StepResult>;
+  trainStep(images: Uint8Array, labels: Uint8Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<TrainStepResult>;
   evaluate(images: Uint8Array, labels: Uint8Array): Promise<StepResult & { probabilities: Float32Array }>;
   predict(images: Uint8Array): Promise<Float32Array>;
   computeGradients(images: Uint8Array, labels: Uint8Array, augment?: Float64Array | null): StepResult & { gradients: FloatArray };

@@ -578,3 +578,16 @@ test('layerTimes: the step time holds the layers, preprocessing, update, kernel 
   assert.deepEqual([after.step, after.kernels, after.idle, after.layers[0].forward], [0, 0, 0, 0]);
   a.dispose();
 });
+
+test('Trainer: trainStep counts the NaN/Inf weights after its update (0 while finite, as many as getParams holds once diverged)', async () => {
+  const t = new native.Trainer({ spec: SMALL, seed: 4 });
+  const { images, labels, augment } = batch(4, 9);
+  const nonFinite = () => t.getParams().filter((v) => !Number.isFinite(v)).length;
+  const ok = await t.trainStep(images, labels, augment, OPT);
+  assert.equal(ok.nonFiniteWeights, 0);
+  let r = ok;
+  for (let i = 0; i < 5 && r.nonFiniteWeights === 0; i++) r = await t.trainStep(images, labels, augment, { ...OPT, lr: 1e37 });
+  assert.ok(r.nonFiniteWeights > 0, 'a step with lr 1e37 never made a weight NaN or Inf');
+  assert.equal(r.nonFiniteWeights, nonFinite());
+  t.dispose();
+});

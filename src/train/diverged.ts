@@ -2,7 +2,6 @@
 // logit is clipped like any other), so the loss alone cannot tell: the weights are checked after every step,
 // which also catches a NaN or Inf gradient (RMSprop turns either into a NaN weight).
 import { EngineError } from '../errors.js';
-import type { FloatArray } from '../native.js';
 
 /** Training stopped on a NaN/Inf. Exit code 1: not bad input, but not a crash either. */
 export class TrainingDiverged extends EngineError {
@@ -16,18 +15,10 @@ export class TrainingDiverged extends EngineError {
   }
 }
 
-/** Number of NaN/Inf entries of `values`. */
-export function countNonFinite(values: FloatArray): number {
-  let bad = 0;
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
-  return bad;
-}
-
-/** Throws TrainingDiverged when the step's loss or the updated weights hold a NaN or Inf. */
-export function checkStepFinite(loss: number, params: FloatArray, epoch: number, batch: number, batches: number, step: () => number): void {
-  const badWeights = countNonFinite(params);
+/** Throws TrainingDiverged when the step's loss or its updated weights (badWeights of totalWeights NaN or Inf) are not finite. */
+export function checkStepFinite(loss: number, badWeights: number, totalWeights: number, epoch: number, batch: number, batches: number, step: () => number): void {
   if (Number.isFinite(loss) && badWeights === 0) return;
-  const what = Number.isFinite(loss) ? `${badWeights} of ${params.length} weights became NaN or Inf` : `the loss is ${loss}`;
+  const what = Number.isFinite(loss) ? `${badWeights} of ${totalWeights} weights became NaN or Inf` : `the loss is ${loss}`;
   throw new TrainingDiverged(
     `training diverged at epoch ${epoch}, step ${batch}/${batches} (optimizer step ${step()}): ${what} (a NaN or Inf in the loss or the gradients; try a smaller --lr)`,
     epoch,

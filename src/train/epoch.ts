@@ -85,6 +85,7 @@ export async function trainEpoch(
     await source.gather(slot.images, picks);
   };
   let pending: Promise<void> | undefined;
+  const weights = trainer.info().params;
   return runEpochSteps(
     set.size,
     rng,
@@ -98,7 +99,7 @@ export async function trainEpoch(
         pending.catch(() => undefined); // awaited next step; this only keeps a failed read from being "unhandled"
       }
       const r = await trainer.trainStep(images.subarray(0, n * IMAGE_BYTES), labels.subarray(0, n), augment, cfg.optimizer);
-      checkStepFinite(r.loss, trainer.getParams(), epoch, b + 1, batches, () => trainer.getState().step);
+      checkStepFinite(r.loss, r.nonFiniteWeights, weights, epoch, b + 1, batches, () => trainer.getState().step);
       return r;
     },
     onBatch,
