@@ -160,7 +160,7 @@ export interface NativeGpuTrainer extends Omit<NativeTrainer, 'info' | 'layerTim
   /** copies images [N*H*W*C] uint8 and labels [N] to the device once; returns N */
   uploadImages(images: Uint8Array, labels: Uint8Array): number;
   /** one training step on uploaded images: indices [B] into them, augment [B*4] or null */
-  trainStepIndexed(indices: Int32Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<StepResult>;
+  trainStepIndexed(indices: Int32Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<TrainStepResult>;
   info(): { dtype: string; device: 'cuda'; cudaDevice: number; deviceName: string; cudaGraphs: boolean; params: number; seed: number; datasetImages: number };
 }
 

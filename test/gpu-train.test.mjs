@@ -18,7 +18,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { cudaStatus } from '../dist/src/train/device.js';
+import { cudaStatus, trainEpochIndexed } from '../dist/src/train/device.js';
+import { TrainingDiverged } from '../dist/src/train/diverged.js';
+import { Rng } from '../dist/src/data/random.js';
 import { rng } from './helpers.mjs';
 
 delete process.env.ENGINE_CUDA_EMULATE; // the real device's status: the emulator is tested by name here
@@ -169,6 +171,28 @@ for (const [backend, Gpu, spec, backendSkip] of BACKENDS) {
     } finally {
       a.dispose();
       b.dispose();
+    }
+  });
+
+  test(`${backend}: ` + 'a step counts the NaN/Inf weights after its update; an indexed epoch that meets one stops with TrainingDiverged', { skip: backendSkip }, async () => {
+    const gpu = new Gpu({ spec: spec, seed: 4 });
+    try {
+      const { images, labels, augment } = batch(spec, 4, 30);
+      const nonFinite = () => gpu.getParams().filter((v) => !Number.isFinite(v)).length;
+      assert.equal((await gpu.trainStep(images, labels, augment, OPT)).nonFiniteWeights, 0);
+      let r = { nonFiniteWeights: 0 };
+      for (let i = 0; i < 5 && r.nonFiniteWeights === 0; i++) r = await gpu.trainStep(images, labels, augment, { ...OPT, lr: 1e37 });
+      assert.ok(r.nonFiniteWeights > 0, 'steps with lr 1e37 never made a weight NaN or Inf');
+      assert.equal(r.nonFiniteWeights, nonFinite());
+      gpu.uploadImages(images, labels);
+      const cfg = { batchSize: 2, augment: false, optimizer: OPT };
+      await assert.rejects(trainEpochIndexed(gpu, { size: 4, images, labels }, new Rng(1), cfg, 3), (e) => {
+        assert.ok(e instanceof TrainingDiverged, String(e));
+        assert.match(e.message, /^training diverged at epoch 3, step 1\/2 \(optimizer step \d+\): \d+ of \d+ weights became NaN or Inf/);
+        return true;
+      });
+    } finally {
+      gpu.dispose();
     }
   });
 }

@@ -45,6 +45,7 @@ inline float __fsqrt_rn(float a) { return std::sqrt(a); }
 inline double __dmul_rn(double a, double b) { return a * b; }
 inline double __dadd_rn(double a, double b) { return a + b; }
 inline int min(int a, int b) { return a < b ? a : b; }
+using std::isfinite;  // a device function in CUDA
 
 // ---------- the runtime API subset ----------
 

@@ -353,13 +353,16 @@ void GpuNetwork::enqueue_step(const uint8_t* images, const uint8_t* labels, cons
   sigmoid_bce_cuda(grad_a_, result_dev_, act_.back(), nullptr, labels, index, B, 1.f / float(B), stream_);
   CUDA_CHECK(cudaMemsetAsync(grad_, 0, param_count_ * sizeof(float), stream_));
   enqueue_backward(B);
-  if (update) rmsprop_update_cuda(params_, accum_, grad_, param_count_, lr, rho, eps, stream_);
+  if (update) {
+    rmsprop_update_cuda(params_, accum_, grad_, param_count_, lr, rho, eps, stream_);
+    count_non_finite_cuda(result_dev_, params_, param_count_, stream_);
+  }
   CUDA_CHECK(cudaMemcpyAsync(result_host_, result_dev_, sizeof(LossOut), cudaMemcpyDeviceToHost, stream_));
 }
 
 StepResult GpuNetwork::finish_step(int B) {
   CUDA_CHECK(cudaStreamSynchronize(stream_));
-  return {result_host_->loss_sum, result_host_->correct};
+  return {result_host_->loss_sum, result_host_->correct, size_t(result_host_->non_finite)};
 }
 
 StepResult GpuNetwork::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,

@@ -362,7 +362,22 @@ __global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit
   if (threadIdx.x == 0) {
     result->loss_sum = loss_s[0];
     result->correct = correct_s[0];
+    result->non_finite = 0;
   }
+}
+
+// One block: the parameters are few (the seed's 91k), and a single block needs no atomics to sum its count.
+__global__ void count_non_finite_k(LossOut* result, const float* x, size_t n) {
+  __shared__ int count_s[kThreads];
+  int count = 0;
+  for (size_t i = threadIdx.x; i < n; i += blockDim.x) count += !isfinite(x[i]);
+  count_s[threadIdx.x] = count;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (threadIdx.x < unsigned(s)) count_s[threadIdx.x] += count_s[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) result->non_finite = count_s[0];
 }
 
 __global__ void rmsprop_k(float* param, float* accum, const float* grad, size_t n, float lr, float rho,
@@ -503,6 +518,11 @@ void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const 
   ENGINE_LAUNCH(1, kThreads, stream, sigmoid_bce_k)(dlogit, result, logit, label, label_u8, index, N, scale,
                                             float(ref::logit_clip()));
   CUDA_CHECK_LAUNCH("sigmoid_bce_k");
+}
+
+void count_non_finite_cuda(LossOut* result, const float* x, size_t n, cudaStream_t stream) {
+  ENGINE_LAUNCH(1, kThreads, stream, count_non_finite_k)(result, x, n);
+  CUDA_CHECK_LAUNCH("count_non_finite_k");
 }
 
 void rmsprop_update_cuda(float* param, float* accum, const float* grad, size_t n, double lr, double rho, double eps,

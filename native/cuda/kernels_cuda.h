@@ -67,9 +67,13 @@ void dropout_backward_cuda(float* din, const float* dout, const float* mask, siz
 struct LossOut {
   double loss_sum;
   int correct;
+  int non_finite;  // NaN/Inf parameters after the update (count_non_finite_cuda; 0 when none ran)
 };
 void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const float* label, const uint8_t* label_u8,
                       const int32_t* index, int N, float scale, cudaStream_t stream);
+
+// result->non_finite = the number of NaN/Inf elements of x [n] (one block; run after the update)
+void count_non_finite_cuda(LossOut* result, const float* x, size_t n, cudaStream_t stream);
 
 // Keras RMSprop, with the float constants formed on the host exactly as rmsprop_update forms them
 void rmsprop_update_cuda(float* param, float* accum, const float* grad, size_t n, double lr, double rho, double eps,

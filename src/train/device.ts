@@ -7,6 +7,7 @@ import { isImageSource, type ImageSource } from '../data/image-store.js';
 import type { Rng } from '../data/random.js';
 import type { ModelSpec } from '../model/spec.js';
 import { native, type CudaDevice, type Isa, type NativeGpuTrainer, type NativeTrainer } from '../native.js';
+import { checkStepFinite } from './diverged.js';
 import { runEpochSteps, trainEpoch, type EpochConfig, type EpochResult } from './epoch.js';
 import type { DeviceChoice } from './options.js';
 
@@ -140,6 +141,7 @@ export async function trainEpochIndexed(
   onBatch?: (batch: number, batches: number, meanLoss: number) => void,
 ): Promise<EpochResult> {
   const indices = new Int32Array(cfg.batchSize); // [B]
+  const weights = trainer.info().params;
   return runEpochSteps(
     set.size,
     rng,
@@ -147,8 +149,7 @@ export async function trainEpochIndexed(
     async ({ b, batches, order, start, n, augment }) => {
       for (let i = 0; i < n; i++) indices[i] = order[start + i];
       const r = await trainer.trainStepIndexed(indices.subarray(0, n), augment, cfg.optimizer);
-      if (!Number.isFinite(r.loss))
-        throw new EngineError(`training diverged: the loss is ${r.loss} at epoch ${epoch}, step ${b + 1}/${batches} (try a smaller --lr)`, 1);
+      checkStepFinite(r.loss, r.nonFiniteWeights, weights, epoch, b + 1, batches, () => trainer.getState().step);
       return r;
     },
     onBatch,
