@@ -1,7 +1,6 @@
 #include "network.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -372,7 +371,7 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
 }
 
 template <typename T>
-void Network<T>::backward(Workspace& ws, T* dparams, T dlogit) {
+void Network<T>::backward(Workspace& ws, T dlogit) {
   T* g = ws.grad_a.data();    // gradient of the current layer's output
   T* gin = ws.grad_b.data();  // gradient of its input
   g[0] = dlogit;
@@ -386,7 +385,7 @@ void Network<T>::backward(Workspace& ws, T* dparams, T dlogit) {
     const T* x = ws.act[i];
     const size_t po = param_offset_[i] == kNoParams ? 0 : param_offset_[i];
     const T* w = params_.data() + po;
-    T* dw = dparams + po;
+    T* dw = ws.dparams.data() + po;
     switch (l.type) {
       case LayerType::Conv3x3: {
         T* db = dw + size_t(9) * in.c * out.c;
@@ -422,7 +421,7 @@ void Network<T>::backward(Workspace& ws, T* dparams, T dlogit) {
         if (first_block_fused_ && i == first_param_layer_ + 2) {
           // The first conv block needs no input gradient: one fused pass gives its weight gradient.
           const Shape& cin = shapes_[i - 2];
-          T* cdw = dparams + param_offset_[i - 2];
+          T* cdw = ws.dparams.data() + param_offset_[i - 2];
           relu_maxpool_conv3x3_backward_weight(isa_, precision_, cdw, cdw + size_t(9) * cin.c * in.c, g,
                                                ws.code.data(), ws.act[i - 2], 1, cin.h, cin.w, cin.c, in.c);
           ws.times.backward[i] += now_seconds() - t0;
@@ -449,59 +448,39 @@ void Network<T>::backward(Workspace& ws, T* dparams, T dlogit) {
   }
 }
 
-// The batch's last images are shared: each thread first runs its fixed part of the head, summing into its own
-// buffer (which stays in cache), then takes tail images one at a time, each into a buffer of its own, so a thread
-// slowed by something else on the machine does not hold the batch up. The sum is in a fixed order (thread
-// buffers, then tail images), so the bits do not depend on which thread ran which tail image.
 template <typename T>
 StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
-  constexpr int kTailPerThread = 2;
   const int nt = pool_.size();
-  const int tail = nt > 1 ? std::min(B, nt * kTailPerThread) : 0, head = B - tail;
-  const size_t P = params_.size();
-  if (tail_grads_.size() < size_t(tail) * P) tail_grads_.resize(size_t(tail) * P);
   const double t_kernels = now_seconds();
   prepare_step_kernels();
   const double t_pool = now_seconds();
   kernels_seconds_ += t_pool - t_kernels;
-  std::vector<StepResult> part(nt + tail);  // [threads + tail]
-  std::vector<double> busy(nt);             // [threads] seconds each thread worked in this batch
-  std::atomic<int> next_tail{head};
+  std::vector<StepResult> part(nt);
+  std::vector<double> busy(nt);  // [threads] seconds each thread worked in this batch
   const uint64_t step = step_;
   pool_.run([&](int t) {
     const double t_start = now_seconds();
     Workspace& ws = ws_[t];
-    const auto train_image = [&](int b, T* dparams, StepResult& r) {
+    std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
+    for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {
       const double t0 = now_seconds();
       preprocess(ws.act[0], images + size_t(b) * image_size(), augment ? augment + 4 * size_t(b) : nullptr);
       ws.times.preprocess += now_seconds() - t0;
       forward(ws, true, step, b);
       const T logit = ws.act.back()[0], label = T(labels[b]);
       T dlogit;
-      r.loss_sum += double(ref::sigmoid_bce(&dlogit, &logit, &label, 1, T(1) / T(B)));
-      r.correct += (ref::sigmoid(logit) > T(0.5)) == (labels[b] != 0);
-      backward(ws, dparams, dlogit);
-    };
-    std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
-    for (int b = head * t / nt; b < head * (t + 1) / nt; b++) train_image(b, ws.dparams.data(), part[t]);
-    for (int b; (b = next_tail.fetch_add(1, std::memory_order_relaxed)) < B;) {
-      T* dparams = tail_grads_.data() + size_t(b - head) * P;
-      std::fill(dparams, dparams + P, T(0));
-      train_image(b, dparams, part[nt + b - head]);
+      part[t].loss_sum += double(ref::sigmoid_bce(&dlogit, &logit, &label, 1, T(1) / T(B)));
+      part[t].correct += (ref::sigmoid(logit) > T(0.5)) == (labels[b] != 0);
+      backward(ws, dlogit);
     }
     busy[t] = now_seconds() - t_start;
   });
   const double t0 = now_seconds();
   for (int t = 0; t < nt; t++) idle_seconds_ += (t0 - t_pool - busy[t]) / nt;
-  // grad_ = the threads' sums, then the tail images', in that order
+  StepResult r;
   std::copy(ws_[0].dparams.begin(), ws_[0].dparams.end(), grad_.begin());
   for (int t = 1; t < nt; t++)
-    for (size_t i = 0; i < P; i++) grad_[i] += ws_[t].dparams[i];
-  for (int k = 0; k < tail; k++) {
-    const T* d = tail_grads_.data() + size_t(k) * P;
-    for (size_t i = 0; i < P; i++) grad_[i] += d[i];
-  }
-  StepResult r;
+    for (size_t i = 0; i < grad_.size(); i++) grad_[i] += ws_[t].dparams[i];
   for (const StepResult& p : part) {
     r.loss_sum += p.loss_sum;
     r.correct += p.correct;

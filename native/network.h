@@ -1,14 +1,11 @@
 // A sequential binary classifier built from a layer spec (data, not code), trained one batch per call.
 //
-// Every image of a batch runs forward and backward on its own (no layer mixes images), so the batch's head is
-// split into one contiguous chunk per thread, each thread summing its images' gradients into its own buffer, and
-// its last 2 images per thread (the tail) go to whichever thread is free, each image's gradient into a buffer of
-// its own. The buffers are added in a fixed order (threads, then tail images) before the RMSprop update. Same
-// seed + same thread count = same bits.
+// Every image of a batch runs forward and backward on its own (no layer mixes images), so the batch is split
+// into one contiguous chunk per thread; each thread sums its images' gradients into its own buffer and the
+// buffers are added in thread order before the RMSprop update. Same seed + same thread count = same bits.
 //
 // Buffers (P = parameter count):
 //   params_ [P]  accum_ [P] (RMSprop accumulators)  grad_ [P] (last step's summed gradient)
-//   tail_grads_ [tail, P] (the tail images' gradients)
 //   per thread: activations of one image, two gradient buffers of the largest activation, dparams [P]
 // Parameter order: for each conv/dense layer in spec order, its kernel then its bias (layouts in kernels_ref.h).
 #pragma once
@@ -136,7 +133,7 @@ class Network {
   void init_params();
   void preprocess(T* out, const uint8_t* image, const double* augment) const;
   void forward(Workspace& ws, bool train, uint64_t step, int image_index);
-  void backward(Workspace& ws, T* dparams, T dlogit);  // adds the image's gradient to dparams [P]
+  void backward(Workspace& ws, T dlogit);
   StepResult run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B);
 
   NetSpec spec_;
@@ -160,7 +157,6 @@ class Network {
   size_t mask_size_ = 0;
   std::vector<ParamInfo> params_info_;
   std::vector<T> params_, accum_, grad_;
-  std::vector<T> tail_grads_;  // [tail, P]: the gradient of each of the batch's shared last images (run_batch)
   std::vector<uint32_t> packed_;
   std::vector<size_t> packed_offset_;
   std::vector<float> flipped_;
