@@ -52,18 +52,15 @@ async function engineTrainer(set, options) {
   const rng = new Rng(1);
   const cfg = { batchSize, augment: true, optimizer: { lr: 0.001, rho: 0.9, epsilon: 1e-7 } };
   let epoch = 0;
-  let timed = 0; // seconds of the timed epochs
   await trainEpoch(trainer, set, rng, cfg, epoch++); // warm-up
   trainer.layerTimes(true);
   const info = trainer.info();
   return {
     label: info.bf16Kernels ?? `${info.isa}, ${info.conv}`,
-    epoch: async () => {
-      const s = (await trainEpoch(trainer, set, rng, cfg, epoch++)).seconds;
-      timed += s;
-      return s;
-    },
-    finish() {
+    epoch: async () => (await trainEpoch(trainer, set, rng, cfg, epoch++)).seconds,
+    /** epochSeconds: what epoch() returned, one per timed epoch */
+    finish(epochSeconds) {
+      const timed = epochSeconds.reduce((a, b) => a + b, 0);
       const t = trainer.layerTimes();
       const perEpoch = (x) => (x / (epoch - 1)) * 1000;
       trainer.dispose();
@@ -137,7 +134,7 @@ for (let round = 0; round < epochs; round++)
     await sleep(SETTLE_MS);
     seconds[key].push(await t.epoch());
   }
-const detail = Object.fromEntries(trainers.map(([key, , , t]) => [key, t.skipped ? {} : t.finish()]));
+const detail = Object.fromEntries(trainers.map(([key, , , t]) => [key, t.skipped ? {} : t.finish(seconds[key])]));
 fs.rmSync(dir, { recursive: true, force: true });
 
 const peerOf = { fp32: 'torch32', bf16: 'torch16' };
@@ -165,8 +162,7 @@ const fmt = (x, d = 1) => (x === null || x === undefined ? '-' : x.toFixed(d));
 
 if (args.json) {
   console.log(JSON.stringify({ cpu, threads, batchSize, images: set.size, epochs, peakGflops: peak, rows, layers,
-    preprocessMs: Object.fromEntries(columns.map((c) => [c, detail[c].preprocessMs ?? null])),
-    ...Object.fromEntries(['updateMs', 'kernelsMs', 'idleMs', 'otherNativeMs', 'outsideMs', 'epochMs'].map((k) => [k, Object.fromEntries(columns.map((c) => [c, detail[c][k] ?? null]))])) }));
+    ...Object.fromEntries(['preprocessMs', 'updateMs', 'kernelsMs', 'idleMs', 'otherNativeMs', 'outsideMs', 'epochMs'].map((k) => [k, Object.fromEntries(columns.map((c) => [c, detail[c][k] ?? null]))])) }));
 } else {
   console.log(`CPU: ${cpu}, ${threads} threads; ${set.size} images, batch ${batchSize}, augmentation on; ${epochs} rounds of one epoch per trainer, interleaved, after 1 warm-up each`);
   console.log(`measured peak (${threads} threads): fp32 FMA ${fmt(peak.fp32, 0)} GFLOP/s, bf16 dot ${fmt(peak.bf16, 0)} GFLOP/s`);
