@@ -4,7 +4,8 @@
 //   conv3x3_backward_input: Cin a multiple of kLanes (it runs the forward kernel with Cin and Cout swapped)
 //   maxpool2x2_forward, relu_maxpool2x2_backward, maxpool2x2_forward_code, maxpool2x2_backward_code: C a
 //     multiple of kLanes
-//   conv3x3_relu_maxpool_forward: Cout a multiple of kLanes (returns false when its scratch cannot be allocated)
+//   conv3x3_relu_maxpool_forward, relu_maxpool_conv3x3_backward_weight: Cout a multiple of kLanes (false when
+//     their scratch cannot be allocated)
 // conv3x3_backward_input returns false when its scratch memory cannot be allocated.
 //   conv3x3_*_winograd: Cin and Cout multiples of kLanes (false when scratch cannot be allocated)
 #pragma once
@@ -16,6 +17,10 @@ namespace engine {
 // wflip [3][3][Cout][Cin] = w [2-ky][2-kx][Cin][Cout]: the kernel of the input gradient's forward pass (defined
 // once, in kernels.cpp, for the baseline ISA)
 void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout);
+
+// Pooled rows per band of the first block's weight gradient: one partial sum of dw and db per band, so the band
+// fixes the rounding (relu_maxpool_conv3x3_backward_weight here and in kernels.cpp)
+constexpr int kFirstBlockBand = 2;
 
 #define ENGINE_DECLARE_FAST_CONV(ns, lanes)                                                                  \
   namespace ns {                                                                                             \
@@ -31,6 +36,8 @@ void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int C
   void maxpool2x2_forward_code(float* out, uint8_t* code, const float* in, int N, int H, int W, int C);    \
   void maxpool2x2_backward_code(float* din, const float* dout, const uint8_t* code, int N, int H, int W,     \
                                 int C);                                                                      \
+  bool relu_maxpool_conv3x3_backward_weight(float* dw, float* db, const float* dpool, const uint8_t* code,   \
+                                            const float* in, int N, int H, int W, int Cin, int Cout);        \
   bool conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin,   \
                               int Cout);                                                                     \
   bool conv3x3_backward_input_flipped(float* din, const float* dout, const float* wflip, int N, int H, int W,\

@@ -294,7 +294,17 @@ void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint
 
 void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
                                           const uint8_t* code, const float* in, int N, int H, int W, int Cin, int Cout) {
-  constexpr int kBand = 2;  // pooled rows per band
+  if (prec == Precision::Fp32) {  // the fast fp32 kernels run these bands themselves, with the same sums
+    bool done = false, fast = true;
+    if (isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
+      done = avx512::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout);
+    else if (isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
+      done = avx2::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout);
+    else fast = false;
+    if (fast && !done) throw std::bad_alloc();
+    if (fast) return;
+  }
+  constexpr int kBand = kFirstBlockBand;
   const int Ho = H - 2, Wo = W - 2, Hq = Ho / 2, Wq = Wo / 2;
   thread_local std::vector<float> band;  // [2*kBand, Wo, Cout] gradient of the conv output
   band.resize(size_t(2 * kBand) * Wo * Cout);

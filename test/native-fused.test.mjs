@@ -8,7 +8,8 @@
 //                                     each window's first maximum (4 where it is not positive)
 //   maxpool2x2BackwardCode          : routing by that code is routing by the activations, bit for bit
 //   reluMaxpoolConv3x3BackwardWeight: the weight gradient of conv -> ReLU -> pool, summed band by band; the
-//                                     same rigorous bound as conv3x3BackwardWeight (test/native-kernels.test.mjs)
+//                                     same rigorous bound as conv3x3BackwardWeight (test/native-kernels.test.mjs),
+//                                     and bit for bit the band loop of route-then-conv3x3BackwardWeight
 //   augmentWarp (tabled; AVX-512 rows): the same double expressions in the same order, so bit-identical
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -162,6 +163,22 @@ for (const isa of ISAS) {
           assert.ok(Math.abs(got[i] - exact[i]) <= gamma(K) * S[i] + 1e-12 * S[i], `${name}[${i}]: ${got[i]} vs ${exact[i]}`);
       // it accumulated (an overwrite would be off by dw0) and it used the gradient (not just dw0)
       assert.ok(dw.some((v, i) => Math.abs(v - dw0[i]) > 1e-3));
+      // and its sums are the band loop's, bit for bit (the fast kernels route and consume a band a pooled row at a
+      // time): per band of 2 pooled rows, route by the code, then one weight gradient of the band on this ISA
+      const dwBands = Float32Array.from(dw0);
+      const dbBands = Float32Array.from(db0);
+      const [Hq, Wq] = [Ho >> 1, Wo >> 1];
+      for (let n = 0; n < N; n++)
+        for (let qy = 0; qy < Hq; qy += 2) {
+          const rows = Math.min(2, Hq - qy);
+          const q = (n * Hq + qy) * Wq * Cout;
+          const band = new Float32Array(2 * rows * Wo * Cout);
+          k.maxpool2x2BackwardCode(band, dpool.subarray(q, q + rows * Wq * Cout), code.subarray(q, q + rows * Wq * Cout), 1, 2 * rows, Wo, Cout, isa);
+          const xBand = x.subarray((n * H + 2 * qy) * W * Cin, (n * H + 2 * qy + 2 * rows + 2) * W * Cin);
+          k.conv3x3BackwardWeight(dwBands, dbBands, band, xBand, 1, 2 * rows + 2, W, Cin, Cout, isa);
+        }
+      assert.deepEqual(dw, dwBands);
+      assert.deepEqual(db, dbBands);
     });
   }
 
