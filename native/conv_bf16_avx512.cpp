@@ -243,6 +243,20 @@ void dw_image(float* dw, const uint32_t* g, const uint32_t* inp, int H, int W, i
     }
 }
 
+// db [Cout] += the sum over pixels of g [pixels, Cout], each channel's in pixel order: NV vectors of channels at a
+// time, their running sums in registers (summed through memory, every pixel waited on the last one's store:
+// measured, the first block's weight gradient 0.23 -> 0.16 ms per image, 1 thread).
+template <int NV>
+void add_channel_sums_in_order(float* db, const float* g, size_t pixels, int Cout) {
+  for (int c = 0; c < Cout; c += NV * L) {
+    __m512 a[NV];
+    for (int v = 0; v < NV; v++) a[v] = _mm512_loadu_ps(db + c + v * L);
+    for (size_t p = 0; p < pixels; p++)
+      for (int v = 0; v < NV; v++) a[v] = _mm512_add_ps(a[v], _mm512_loadu_ps(g + p * Cout + c + v * L));
+    for (int v = 0; v < NV; v++) _mm512_storeu_ps(db + c + v * L, a[v]);
+  }
+}
+
 }  // namespace
 
 void conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H, int W,
@@ -297,8 +311,9 @@ void conv3x3_backward_weight(float* dw, float* db, const float* dout, const floa
   for (int n = 0; n < N; n++) {
     const float* x = in + size_t(n) * in_n;
     const float* gn = dout + size_t(n) * Ho * Wo * Cout;
-    for (size_t p = 0; p < size_t(Ho) * Wo; p++)
-      for (int co = 0; co < Cout; co++) db[co] += gn[p * Cout + co];
+    if (Cout % (4 * L) == 0) add_channel_sums_in_order<4>(db, gn, size_t(Ho) * Wo, Cout);
+    else if (Cout % (2 * L) == 0) add_channel_sums_in_order<2>(db, gn, size_t(Ho) * Wo, Cout);
+    else add_channel_sums_in_order<1>(db, gn, size_t(Ho) * Wo, Cout);
     // input pairs along x; the last element's partner lies past the image and is taken as 0 (it only ever
     // meets a zero gradient: the partner of the last pixel of an odd-width row)
     interleave_bf16(inp, x, x + Cin, in_n - Cin);

@@ -67,6 +67,10 @@ for (const [N, H, W, Cin, Cout] of [[2, 12, 11, 3, 32], [1, 10, 13, 32, 32], [1,
     const dbS = Float64Array.from(db0, Math.abs);
     k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), dbS, Float64Array.from(g, Math.abs), Float64Array.from(x), N, H, W, Cin, Cout);
     within('db', db, dbExact, dbS, N * Ho * Wo + N + 1);
+    // and bit for bit the reference's order: each channel's fp32 running sum, from db0, pixel by pixel
+    const dbInOrder = Float32Array.from(db0);
+    for (let p = 0; p < N * Ho * Wo; p++) for (let c = 0; c < Cout; c++) dbInOrder[c] = Math.fround(dbInOrder[c] + g[p * Cout + c]);
+    assert.deepEqual(db, dbInOrder);
   });
 
   if (Cin % 16 === 0)
