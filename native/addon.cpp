@@ -67,15 +67,17 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
                                                          : o.Get("conv").ToString().Utf8Value();
     if (conv != "winograd" && conv != "direct") throw_range(env, "conv must be 'winograd' or 'direct', got '" + conv + "'");
     const ConvAlgorithm algo = conv == "winograd" ? ConvAlgorithm::Winograd : ConvAlgorithm::Direct;
-    try {
-      if (dtype == "float32")
-        f32_ = std::make_unique<Network<float>>(spec, uint64_t(seed), threads, isa, precision, algo);
-      else if (dtype == "float64")
-        f64_ = std::make_unique<Network<double>>(spec, uint64_t(seed), threads, isa, precision, algo);
-      else throw_range(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
-    } catch (const SpecError& e) {
-      throw_range(env, std::string(precision == Precision::Bf16 ? "precision: " : algo == ConvAlgorithm::Winograd ? "conv: " : "spec: ") + e.what());
-    }
+    if (dtype != "float32" && dtype != "float64")
+      throw_range(env, "dtype must be 'float32' or 'float64', got '" + dtype + "'");
+    guarded(env, [&] {  // a workspace too large for memory, or threads the system refuses, become JS errors
+      try {
+        if (dtype == "float32")
+          f32_ = std::make_unique<Network<float>>(spec, uint64_t(seed), threads, isa, precision, algo);
+        else f64_ = std::make_unique<Network<double>>(spec, uint64_t(seed), threads, isa, precision, algo);
+      } catch (const SpecError& e) {
+        throw_range(env, std::string(e.field) + ": " + e.what());
+      }
+    });
   }
 
   // Runs fn on whichever network this trainer holds.
@@ -127,10 +129,7 @@ void Trainer::read_batch(const Napi::CallbackInfo& info, bool with_labels, std::
   Napi::Env env = info.Env();
   const size_t isz = image_size();
   auto img = typed<uint8_t>(info[0], "images");
-  if (img.ElementLength() == 0 || img.ElementLength() % isz != 0)
-    throw_range(env, "images must hold a whole number (>= 1) of " + std::to_string(isz) +
-                         "-byte images (H*W*C uint8), got " + std::to_string(img.ElementLength()) + " bytes");
-  *B = int(img.ElementLength() / isz);
+  *B = image_count(env, img.ElementLength(), isz);
   images->assign(img.Data(), img.Data() + img.ElementLength());
   if (!with_labels) return;
   auto lab = typed<uint8_t>(info[1], "labels", size_t(*B));
@@ -139,6 +138,7 @@ void Trainer::read_batch(const Napi::CallbackInfo& info, bool with_labels, std::
   labels->assign(lab.Data(), lab.Data() + lab.ElementLength());
   if (augment && !info[2].IsUndefined() && !info[2].IsNull()) {
     auto aug = typed<double>(info[2], "augment", 4 * size_t(*B));
+    require_finite(aug, "augment");
     augment->assign(aug.Data(), aug.Data() + aug.ElementLength());
   }
 }
@@ -281,7 +281,9 @@ Napi::Value Trainer::ComputeGradients(const Napi::CallbackInfo& info) {
   Napi::Object r = Napi::Object::New(env);
   with([&](auto& net) {
     using T = std::remove_reference_t<decltype(*net.params())>;
-    const StepResult s = net.compute_gradients(images.data(), labels.data(), augment.empty() ? nullptr : augment.data(), B);
+    const StepResult s = guarded(env, [&] {
+      return net.compute_gradients(images.data(), labels.data(), augment.empty() ? nullptr : augment.data(), B);
+    });
     auto g = Napi::TypedArrayOf<T>::New(env, net.param_count());
     std::copy(net.gradients(), net.gradients() + net.param_count(), g.Data());
     r.Set("loss", s.loss_sum / B);
@@ -581,8 +583,10 @@ void conv_forward_amx_k(const Napi::CallbackInfo& a) {
   else avx512bf16::pack_kernel(wp.data(), w, Ci, Co);
   auto fn = narrow ? (real ? amx::conv3x3_forward_narrow_packed : amx_emulated::conv3x3_forward_narrow_packed)
                    : (real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed);
-  fn(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(), typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(),
-     wp.data(), typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value());
+  if (!fn(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+          typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), wp.data(), typed<float>(a[3], "b", Co).Data(), N, H,
+          W, Ci, Co, a[9].ToBoolean().Value()))
+    throw std::bad_alloc();
 }
 
 // (out, code, in, w, b, N, H, W, Cin, Cout, kernels): the first conv block with its convolution on tiles
@@ -611,8 +615,9 @@ void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
   avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed;
-  fn(typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(), typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
-     wp.data(), N, H, W, Ci, Co);
+  if (!fn(typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+          typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(), wp.data(), N, H, W, Ci, Co))
+    throw std::bad_alloc();
 }
 
 void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
@@ -620,9 +625,10 @@ void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
             Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
   const bool real = amx_real(a, a[9], amx_fits(Ci, Co));
   auto fn = real ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight;
-  fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
-     typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(), typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(),
-     N, H, W, Ci, Co);
+  if (!fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
+          typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+          typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co))
+    throw std::bad_alloc();
 }
 
 // Winograd convolutions (float32 only; a RangeError where winograd_fits says no): the fp32 kernels' arguments
@@ -782,17 +788,20 @@ void augment_k(const Napi::CallbackInfo& a) {
   else augment_warp_fast(isa, out, in, shear, zx, zy, flip, H, W, C, scale);
 }
 
-// Binds `name` to the float or double instantiation, chosen by the type of the argument at `probe`.
+// Binds `name` to the float or double instantiation, chosen by the type of the argument at `probe`; the kernels'
+// C++ exceptions (scratch memory refused, a shape no kernel takes) become JS ones.
 template <void (*F32)(const Napi::CallbackInfo&), void (*F64)(const Napi::CallbackInfo&)>
 Napi::Value by_dtype(const Napi::CallbackInfo& a) {
-  if (is_f64(a[0]) || is_f64(a[1])) F64(a);
-  else F32(a);
+  guarded(a.Env(), [&] {
+    if (is_f64(a[0]) || is_f64(a[1])) F64(a);
+    else F32(a);
+  });
   return a.Env().Undefined();
 }
 
 template <Napi::Value (*F32)(const Napi::CallbackInfo&), Napi::Value (*F64)(const Napi::CallbackInfo&)>
 Napi::Value by_dtype_value(const Napi::CallbackInfo& a) {
-  return (is_f64(a[0]) || is_f64(a[1])) ? F64(a) : F32(a);
+  return guarded(a.Env(), [&] { return (is_f64(a[0]) || is_f64(a[1])) ? F64(a) : F32(a); });
 }
 
 Napi::Object Kernels(Napi::Env env) {
@@ -831,7 +840,7 @@ Napi::Object Kernels(Napi::Env env) {
                         std::pair{"pairPixelsBf16", pair_pixels_bf16_k},
                         std::pair{"transposeToBf16", transpose_to_bf16_k}})
     k.Set(js, Napi::Function::New(env, [fn = fn](const Napi::CallbackInfo& a) -> Napi::Value {
-      fn(a);
+      guarded(a.Env(), [&] { fn(a); });
       return a.Env().Undefined();
     }, js));
   k.Set("sigmoidBce", Napi::Function::New(env, by_dtype_value<sigmoid_bce_k<float>, sigmoid_bce_k<double>>, "sigmoidBce"));

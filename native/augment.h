@@ -38,7 +38,7 @@ void augment_warp_fast(Isa isa, T* out, const uint8_t* in, double shear, double 
   for (auto* v : {&cols.c0, &cols.c1, &cols.to}) v->resize(size_t(W));
   for (int c = 0; c < W; c++) {
     double sc = a11 * (c - ocol) + ocol;
-    sc = sc < 0 ? 0 : (sc > W - 1 ? W - 1 : sc);
+    sc = !(sc >= 0) ? 0 : (sc > W - 1 ? W - 1 : sc);  // NaN -> 0, as the reference
     const int c0 = int(sc);
     cols.term[c] = a01 * (c - ocol);
     cols.fc[c] = sc - c0;
@@ -56,7 +56,7 @@ void augment_warp_fast(Isa isa, T* out, const uint8_t* in, double shear, double 
     T* orow_out = out + size_t(r) * W * C;
     for (int c = 0; c < W; c++) {
       double sr = rterm + cols.term[c] + orow;
-      sr = sr < 0 ? 0 : (sr > H - 1 ? H - 1 : sr);
+      sr = !(sr >= 0) ? 0 : (sr > H - 1 ? H - 1 : sr);
       const int r0 = int(sr), r1 = r0 + 1 < H ? r0 + 1 : r0;
       const double fr = sr - r0, fc = cols.fc[c];
       const uint8_t* p00 = in + (size_t(r0) * W + cols.c0[c]) * C;

@@ -1,7 +1,7 @@
 // The augmentation warp's rows (augment.h) 8 output columns at a time with AVX-512 doubles, bit-identical to the
 // scalar rows: each lane forms every double with the same expression in the same order (this file is compiled
 // with -ffp-contract=off, so no product is fused into an add), the clamps are compares and blends (so -0.0 stays
-// -0.0 as in the scalar code), and the truncation to a source row is cvttpd.
+// -0.0 and NaN becomes 0 as in the scalar code), and the truncation to a source row is cvttpd.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -43,7 +43,7 @@ void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, co
     for (; c + 8 <= W; c += 8) {
       __m512d sr = _mm512_add_pd(_mm512_add_pd(rterm_v, _mm512_loadu_pd(term + c)), orow_v);
       sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, last_row, _CMP_GT_OQ), sr, last_row);
-      sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, zero, _CMP_LT_OQ), sr, zero);
+      sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, zero, _CMP_NGE_UQ), sr, zero);  // !(sr >= 0): NaN too
       const __m256i r0 = _mm512_cvttpd_epi32(sr);
       const __m256i r1 = _mm256_min_epi32(_mm256_add_epi32(r0, _mm256_set1_epi32(1)), max_row);
       const __m512d fr = _mm512_sub_pd(sr, _mm512_cvtepi32_pd(r0));
@@ -71,7 +71,7 @@ void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, co
     }
     for (; c < W; c++) {  // the last W % 8 columns, as augment.h's scalar rows
       double sr = rterm + term[c] + orow;
-      sr = sr < 0 ? 0 : (sr > H - 1 ? H - 1 : sr);
+      sr = !(sr >= 0) ? 0 : (sr > H - 1 ? H - 1 : sr);
       const int r0 = int(sr), r1 = r0 + 1 < H ? r0 + 1 : r0;
       const double fr = sr - r0, f = fc[c];
       const uint8_t* q00 = in + (size_t(r0) * W + c0[c]) * 3;

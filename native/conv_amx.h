@@ -1,6 +1,7 @@
 // bf16 3x3 convolutions on AMX tiles (conv_amx.inc), the bf16 tier for CPUs with AMX; same arguments and packed
-// kernels as avx512bf16 (conv_bf16.h). engine::amx runs the real instructions (only where amx_usable(), see
-// kernels.h); engine::amx_emulated runs the same code on a C++ model of the tiles, on any CPU, for tests.
+// kernels as avx512bf16 (conv_bf16.h), and false when their scratch memory cannot be allocated. engine::amx runs
+// the real instructions (only where amx_usable(), see kernels.h); engine::amx_emulated runs the same code on a
+// C++ model of the tiles, on any CPU, for tests.
 #pragma once
 
 #include <cstddef>
@@ -20,13 +21,13 @@ void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout);
 
 #define ENGINE_DECLARE_AMX_CONV(ns)                                                                            \
   namespace ns {                                                                                               \
-  void conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H,    \
+  bool conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H,    \
                               int W, int Cin, int Cout, bool relu);                                            \
-  void conv3x3_forward_narrow_packed(float* out, const float* in, const uint32_t* wpn, const float* b, int N,   \
+  bool conv3x3_forward_narrow_packed(float* out, const float* in, const uint32_t* wpn, const float* b, int N,   \
                                      int H, int W, int Cin, int Cout, bool relu);                              \
-  void conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W,   \
+  bool conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W,   \
                                      int Cin, int Cout);                                                       \
-  void conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,   \
+  bool conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,   \
                                int Cin, int Cout);                                                             \
   }
 

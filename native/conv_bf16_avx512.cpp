@@ -259,32 +259,36 @@ void add_channel_sums_in_order(float* db, const float* g, size_t pixels, int Cou
 
 }  // namespace
 
-void conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H, int W,
+bool conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H, int W,
                             int Cin, int Cout, bool relu) {
   const int Cp2 = (Cin + 1) / 2;
   thread_local ThreadScratch pairs_s;
   uint32_t* pairs = pairs_s.get<uint32_t>(size_t(H) * W * Cp2);
+  if (!pairs) return false;
   for (int n = 0; n < N; n++) {
     pack_channels(pairs, in + size_t(n) * H * W * Cin, size_t(H) * W, Cin);
     conv_image_any(out + size_t(n) * (H - 2) * (W - 2) * Cout, pairs, wp, b, relu, H, W, Cp2, Cout);
   }
+  return true;
 }
 
-void conv3x3_forward(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+bool conv3x3_forward(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
                      int Cout, bool relu) {
   Scratch wp{packed_kernel_size(Cin, Cout) * 4};
+  if (!wp.p) return false;
   pack_kernel(wp.u32(), w, Cin, Cout);
-  conv3x3_forward_packed(out, in, wp.u32(), b, N, H, W, Cin, Cout, relu);
+  return conv3x3_forward_packed(out, in, wp.u32(), b, N, H, W, Cin, Cout, relu);
 }
 
 // As in conv_simd.inc: a forward pass over the output gradient padded by 2, with the kernel flipped in space
 // and transposed in channels.
-void conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W, int Cin,
+bool conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W, int Cin,
                                    int Cout) {
   const int Ho = H - 2, Wo = W - 2, Hp = Ho + 4, Wp = Wo + 4, Cp2 = (Cout + 1) / 2;
   thread_local ThreadScratch padded_s, zero_s;
   uint32_t* padded = padded_s.get<uint32_t>(size_t(Hp) * Wp * Cp2);
   float* zero = zero_s.get<float>(size_t(Cin));
+  if (!padded || !zero) return false;
   std::memset(zero, 0, size_t(Cin) * 4);
   zero_border(padded, Hp, Wp, size_t(Cp2) * 4);
   for (int n = 0; n < N; n++) {
@@ -293,21 +297,24 @@ void conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t
     conv_image_any(din + size_t(n) * H * W * Cin, padded, wp, zero, false, Hp, Wp,
                    Cp2, Cin);
   }
+  return true;
 }
 
-void conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout) {
+bool conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout) {
   Scratch wp{packed_kernel_size(Cout, Cin) * 4};
+  if (!wp.p) return false;
   pack_kernel_for_input_gradient(wp.u32(), w, Cin, Cout);
-  conv3x3_backward_input_packed(din, dout, wp.u32(), N, H, W, Cin, Cout);
+  return conv3x3_backward_input_packed(din, dout, wp.u32(), N, H, W, Cin, Cout);
 }
 
-void conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, int Cin,
+bool conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, int Cin,
                              int Cout) {
   const int Ho = H - 2, Wo = W - 2, Wo2 = (Wo + 1) / 2;
   const size_t in_n = size_t(H) * W * Cin;
   thread_local ThreadScratch inp_s, g_s;
   uint32_t* inp = inp_s.get<uint32_t>(in_n);
   uint32_t* gp = g_s.get<uint32_t>(size_t(Ho) * Wo2 * Cout);
+  if (!inp || !gp) return false;
   for (int n = 0; n < N; n++) {
     const float* x = in + size_t(n) * in_n;
     const float* gn = dout + size_t(n) * Ho * Wo * Cout;
@@ -329,6 +336,7 @@ void conv3x3_backward_weight(float* dw, float* db, const float* dout, const floa
     else if (Cout % (2 * L) == 0) dw_image<2>(dw, gp, inp, H, W, Cin, Cout);
     else dw_image<1>(dw, gp, inp, H, W, Cin, Cout);
   }
+  return true;
 }
 
 }  // namespace engine::avx512bf16

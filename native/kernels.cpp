@@ -207,49 +207,63 @@ Bf16Kernels detect_bf16_kernels() {
   throw std::invalid_argument(std::string("ENGINE_BF16 must be avx512-bf16, amx or amx-emulated, got '") + env + "'");
 }
 
+// The bf16 and AMX kernels return false when their scratch memory cannot be allocated, as the fast fp32 ones.
 void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
                                  int H, int W, int Cin, int Cout, bool relu) {
-  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout)) {
-    if (k == Bf16Kernels::Amx) return amx::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
-    return amx_emulated::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
-  }
-  avx512bf16::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
+  bool done;
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
+    done = (k == Bf16Kernels::Amx ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed)(
+        out, in, wp, b, 1, H, W, Cin, Cout, relu);
+  else done = avx512bf16::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
+  if (!done) throw std::bad_alloc();
 }
 
 void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* dout, const uint32_t* wp, int H,
                                         int W, int Cin, int Cout) {
-  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout)) {
-    if (k == Bf16Kernels::Amx) return amx::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
-    return amx_emulated::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
-  }
-  avx512bf16::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
+  bool done;
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
+    done = (k == Bf16Kernels::Amx ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed)(
+        din, dout, wp, 1, H, W, Cin, Cout);
+  else done = avx512bf16::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
+  if (!done) throw std::bad_alloc();
 }
 
 void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
                                   int W, int Cin, int Cout) {
   if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout)) {
-    if (k == Bf16Kernels::Amx) return amx::conv3x3_backward_weight(dw, db, dout, in, 1, H, W, Cin, Cout);
-    return amx_emulated::conv3x3_backward_weight(dw, db, dout, in, 1, H, W, Cin, Cout);
+    const bool done = (k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight)(
+        dw, db, dout, in, 1, H, W, Cin, Cout);
+    if (!done) throw std::bad_alloc();
+    return;
   }
   conv3x3_backward_weight_bf16(Isa::Avx512, dw, db, dout, in, 1, H, W, Cin, Cout);
 }
 
 void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
                           int Cin, int Cout, bool relu) {
-  if (Cout % avx512bf16::kLanes == 0) return avx512bf16::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout, relu);
+  if (Cout % avx512bf16::kLanes == 0) {
+    if (!avx512bf16::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout, relu)) throw std::bad_alloc();
+    return;
+  }
   if (relu) conv3x3_relu_forward(isa, out, in, w, b, N, H, W, Cin, Cout);
   else conv3x3_forward(isa, out, in, w, b, N, H, W, Cin, Cout);
 }
 
 void conv3x3_backward_input_bf16(Isa isa, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
                                  int Cout) {
-  if (Cin % avx512bf16::kLanes == 0) return avx512bf16::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
+  if (Cin % avx512bf16::kLanes == 0) {
+    if (!avx512bf16::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout)) throw std::bad_alloc();
+    return;
+  }
   conv3x3_backward_input(isa, din, dout, w, N, H, W, Cin, Cout);
 }
 
 void conv3x3_backward_weight_bf16(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H,
                                   int W, int Cin, int Cout) {
-  if (Cout % avx512bf16::kLanes == 0) return avx512bf16::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout);
+  if (Cout % avx512bf16::kLanes == 0) {
+    if (!avx512bf16::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout)) throw std::bad_alloc();
+    return;
+  }
   conv3x3_backward_weight(isa, dw, db, dout, in, N, H, W, Cin, Cout);
 }
 
@@ -280,7 +294,7 @@ void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, Isa isa, float* out, uint8_
   thread_local std::vector<float> rows;  // [2][Wo][Cout]: two conv rows, pooled while in cache
   rows.resize(size_t(2) * Wo * Cout);
   for (int qy = 0; qy < Hq; qy++) {
-    conv(rows.data(), in + size_t(2) * qy * W * Cin, wpn, b, 1, 4, W, Cin, Cout, true);
+    if (!conv(rows.data(), in + size_t(2) * qy * W * Cin, wpn, b, 1, 4, W, Cin, Cout, true)) throw std::bad_alloc();
     const size_t o = size_t(qy) * Wq * Cout;
     maxpool2x2_forward_code(isa, out + o, code + o, rows.data(), 1, 2, Wo, Cout);
   }

@@ -300,9 +300,10 @@ void augment_warp(T* out, const uint8_t* in, double shear, double zx, double zy,
     for (int c = 0; c < W; c++) {
       double sr = a00 * (r - orow) + a01 * (c - ocol) + orow;
       double sc = a11 * (c - ocol) + ocol;
-      // mode 'nearest': coordinates outside the image sample the edge
-      sr = sr < 0 ? 0 : (sr > H - 1 ? H - 1 : sr);
-      sc = sc < 0 ? 0 : (sc > W - 1 ? W - 1 : sc);
+      // mode 'nearest': coordinates outside the image sample the edge; NaN (from Inf - Inf in an extreme zoom)
+      // samples row or column 0 (`!(v >= 0)` is `v < 0` but for NaN, so -0.0 stays -0.0 as before)
+      sr = !(sr >= 0) ? 0 : (sr > H - 1 ? H - 1 : sr);
+      sc = !(sc >= 0) ? 0 : (sc > W - 1 ? W - 1 : sc);
       const int r0 = int(sr), c0 = int(sc);
       const int r1 = r0 + 1 < H ? r0 + 1 : r0, c1 = c0 + 1 < W ? c0 + 1 : c0;
       const double fr = sr - r0, fc = sc - c0;

@@ -83,6 +83,22 @@ inline double number(const Napi::Value& v, const char* name) {
   return d;
 }
 
+// Every element of a Float64Array finite: the augmentation warp's clamps would otherwise meet NaN
+inline void require_finite(const Napi::TypedArrayOf<double>& a, const char* name) {
+  for (size_t i = 0; i < a.ElementLength(); i++)
+    if (!std::isfinite(a[i]))
+      throw_range(a.Env(), std::string(name) + "[" + std::to_string(i) + "] must be finite, got " +
+                               Napi::Number::New(a.Env(), a[i]).ToString().Utf8Value());
+}
+
+// The batch size of `bytes` of images of `image_size` bytes each: a whole number from 1 to INT32_MAX
+inline int image_count(Napi::Env env, size_t bytes, size_t image_size) {
+  if (bytes == 0 || bytes % image_size != 0 || bytes / image_size > size_t(INT32_MAX))
+    throw_range(env, "images must hold a whole number (1 to 2^31 - 1) of " + std::to_string(image_size) +
+                         "-byte images (H*W*C uint8), got " + std::to_string(bytes) + " bytes");
+  return int(bytes / image_size);
+}
+
 inline Isa isa_arg(const Napi::Value& v) {
   if (v.IsUndefined() || v.IsNull()) return detect_isa();
   if (!v.IsString()) throw_type(v.Env(), "isa must be 'scalar', 'avx2' or 'avx512'");
@@ -149,7 +165,7 @@ inline auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
   } catch (const SpecError& e) {
     throw Napi::RangeError::New(env, e.what());
   } catch (const std::bad_alloc&) {
-    throw Napi::Error::New(env, "out of host memory in the CUDA backend");
+    throw Napi::Error::New(env, "out of host memory");
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }

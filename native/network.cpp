@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <ctime>
 #include <cstring>
@@ -55,17 +56,20 @@ template <typename T>
 Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Precision precision, ConvAlgorithm conv)
     : spec_(spec), seed_(seed), isa_(isa), precision_(precision), conv_(conv), pool_(threads < 1 ? 1 : threads) {
   if (conv == ConvAlgorithm::Winograd) {
-    if (sizeof(T) != sizeof(float)) throw SpecError("conv winograd is for float32 networks only");
-    if (precision != Precision::Fp32) throw SpecError("conv winograd runs fp32 convolutions; bf16 ones are direct");
+    if (sizeof(T) != sizeof(float)) throw SpecError("conv winograd is for float32 networks only", "conv");
+    if (precision != Precision::Fp32)
+      throw SpecError("conv winograd runs fp32 convolutions; bf16 ones are direct", "conv");
   }
   if (precision == Precision::Bf16) {
-    if (sizeof(T) != sizeof(float)) throw SpecError("precision bf16 is for float32 networks only");
-    if (!cpu_has_bf16()) throw SpecError("precision bf16 needs a CPU with AVX512-BF16, and this one has none");
-    if (isa != Isa::Avx512) throw SpecError(std::string("precision bf16 needs the avx512 kernels, but isa is ") + isa_name(isa));
+    if (sizeof(T) != sizeof(float)) throw SpecError("precision bf16 is for float32 networks only", "precision");
+    if (!cpu_has_bf16())
+      throw SpecError("precision bf16 needs a CPU with AVX512-BF16, and this one has none", "precision");
+    if (isa != Isa::Avx512)
+      throw SpecError(std::string("precision bf16 needs the avx512 kernels, but isa is ") + isa_name(isa), "precision");
     try {
       bf16_kernels_ = detect_bf16_kernels();
     } catch (const std::invalid_argument& e) {
-      throw SpecError(e.what());
+      throw SpecError(e.what(), "precision");
     }
   }
   build_shapes();
@@ -220,6 +224,12 @@ void Network<T>::build_shapes() {
   for (size_t i = 0; i < spec_.layers.size(); i++) {
     const LayerSpec& l = spec_.layers[i];
     const std::string where = "layer " + std::to_string(i) + " (" + layer_name(l.type) + "): ";
+    // The kernels index one image's activations with int, and flatten makes the size a channel count.
+    auto require_int_size = [&](const Shape& o) {
+      if (o.size() > size_t(INT_MAX))
+        throw SpecError(where + "output " + std::to_string(o.h) + "x" + std::to_string(o.w) + "x" +
+                        std::to_string(o.c) + " has " + std::to_string(o.size()) + " values, more than 2^31 - 1");
+    };
     param_offset_.push_back(kNoParams);
     switch (l.type) {
       case LayerType::Conv3x3: {
@@ -242,6 +252,7 @@ void Network<T>::build_shapes() {
         s = {s.h / 2, s.w / 2, s.c};
         break;
       case LayerType::Flatten:
+        require_int_size(s);  // before the narrowing
         s = {1, 1, int(s.size())};
         break;
       case LayerType::Dense: {
@@ -264,6 +275,7 @@ void Network<T>::build_shapes() {
       case LayerType::Relu:
         break;
     }
+    require_int_size(s);
     shapes_.push_back(s);
   }
   params_.assign(params, T(0));
@@ -462,7 +474,7 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
     const double t_start = now_seconds();
     Workspace& ws = ws_[t];
     std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
-    for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {
+    for (int b = int(int64_t(B) * t / nt); b < int(int64_t(B) * (t + 1) / nt); b++) {  // B * nt may pass INT_MAX
       const double t0 = now_seconds();
       preprocess(ws.act[0], images + size_t(b) * image_size(), augment ? augment + 4 * size_t(b) : nullptr);
       ws.times.preprocess += now_seconds() - t0;
@@ -516,7 +528,7 @@ void Network<T>::predict_logits(T* logits, const uint8_t* images, int B) {
   prepare_step_kernels();
   pool_.run([&](int t) {
     Workspace& ws = ws_[t];
-    for (int b = B * t / nt; b < B * (t + 1) / nt; b++) {
+    for (int b = int(int64_t(B) * t / nt); b < int(int64_t(B) * (t + 1) / nt); b++) {
       preprocess(ws.act[0], images + size_t(b) * image_size(), nullptr);
       forward(ws, false, 0, b);
       logits[b] = ws.act.back()[0];

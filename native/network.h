@@ -62,9 +62,11 @@ struct StepResult {
   size_t non_finite_params = 0;  // train_step: NaN/Inf parameters after the update (a diverged step)
 };
 
-// An error in the spec or the arguments; the addon turns it into a JS RangeError.
+// An error in the spec or the arguments; the addon turns it into a JS RangeError whose message starts with the
+// option at fault (field: "spec", or "precision" / "conv" for the Trainer's options of those names).
 struct SpecError : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
+  explicit SpecError(const std::string& what, const char* field = "spec") : std::invalid_argument(what), field(field) {}
+  const char* field;
 };
 
 template <typename T>

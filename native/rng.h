@@ -32,7 +32,7 @@ enum RngStream : uint64_t { kStreamInit = 1, kStreamDropout = 2 };
 // sub-stream so that each parameter tensor gets its own numbers.
 template <typename T>
 void glorot_uniform(T* w, size_t n, int fan_in, int fan_out, uint64_t seed, uint64_t tensor) {
-  const double limit = std::sqrt(6.0 / double(fan_in + fan_out));
+  const double limit = std::sqrt(6.0 / (double(fan_in) + fan_out));  // (a flattened fan_in may be near INT_MAX)
   for (size_t i = 0; i < n; i++)
     w[i] = T((2.0 * uniform01(seed, (kStreamInit << 32) | tensor, i) - 1.0) * limit);
 }

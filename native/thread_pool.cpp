@@ -3,10 +3,19 @@
 namespace engine {
 
 ThreadPool::ThreadPool(int threads) {
-  for (int t = 1; t < threads; t++) workers_.emplace_back([this, t] { worker_loop(t); });
+  try {
+    for (int t = 1; t < threads; t++) workers_.emplace_back([this, t] { worker_loop(t); });
+  } catch (...) {
+    // The system refused a thread: no destructor runs for a constructor that throws, and destroying the joinable
+    // threads already started would call std::terminate.
+    stop();
+    throw;
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop(); }
+
+void ThreadPool::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;

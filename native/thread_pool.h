@@ -24,6 +24,7 @@ class ThreadPool {
 
  private:
   void worker_loop(int t);
+  void stop();  // wakes the workers to return and joins them
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;

@@ -87,7 +87,7 @@ GpuNetwork::GpuNetwork(const NetSpec& spec, uint64_t seed, int device) : spec_(s
         s = {s.h - 2, s.w - 2, l.units};
         break;
       case LayerType::MaxPool2x2: s = {s.h / 2, s.w / 2, s.c}; break;
-      case LayerType::Flatten: s = {1, 1, int(s.size())}; break;
+      case LayerType::Flatten: s = {1, 1, int(s.size())}; break;  // the twin has checked that it fits
       case LayerType::Dense:
         param_offset_.back() = params;
         params += size_t(s.c) * l.units + l.units;
@@ -102,6 +102,10 @@ GpuNetwork::GpuNetwork(const NetSpec& spec, uint64_t seed, int device) : spec_(s
     shapes_.push_back(s);
   }
   if (params != param_count_) throw SpecError("internal: GPU and CPU parameter layouts disagree");
+  for (size_t i = 0; i < spec.layers.size(); i++)  // a dense layer's inputs are rows of its weight-gradient GEMM
+    if (spec.layers[i].type == LayerType::Dense && shapes_[i].c > kMaxGemmSize)
+      throw SpecError("layer " + std::to_string(i) + " (dense): " + std::to_string(shapes_[i].c) +
+                      " inputs pass the GPU GEMM's int indices (at most " + std::to_string(kMaxGemmSize) + ")");
   for (const Shape& sh : shapes_) largest_ = std::max(largest_, sh.size());
   while (param_offset_[first_param_layer_] == kNoParams) first_param_layer_++;
   const char* graphs = std::getenv("ENGINE_CUDA_GRAPHS");
@@ -177,6 +181,12 @@ void GpuNetwork::free_batch() {
 
 void GpuNetwork::ensure_batch(int B) {
   if (B <= capacity_) return;
+  for (size_t i = 0; i < spec_.layers.size(); i++)
+    if (spec_.layers[i].type == LayerType::Conv3x3 && (long long)B * shapes_[i].h * shapes_[i].w > kMaxGemmSize)
+      throw SpecError("a batch of " + std::to_string(B) + " images is too large for layer " + std::to_string(i) +
+                      " (conv3x3) on the GPU: its " + std::to_string((long long)B * shapes_[i].h * shapes_[i].w) +
+                      " input pixels pass the GEMM's int indices (at most " + std::to_string(kMaxGemmSize) +
+                      "); use a smaller batch size");
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   clear_graphs();  // they hold the old pointers
   free_batch();

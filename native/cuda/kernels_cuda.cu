@@ -14,6 +14,8 @@
 // CPU reference's bits.
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "../kernels_ref.h"
 #include "../rng.h"
@@ -122,6 +124,15 @@ void gemm(int M, int Ncols, int K, Split split, LoadA la, LoadB lb, Store st, cu
 Split whole(int K) { return {1, std::max(K, 1)}; }
 int bn_for(int Ncols) { return Ncols <= 32 ? 32 : 64; }
 
+// A GEMM's rows or reduction length, formed in int64 from the batch, as the int the GEMM takes
+int gemm_size(long long n, const char* what) {
+  if (n > kMaxGemmSize)
+    throw std::length_error(std::string(what) + ": a GEMM of " + std::to_string(n) +
+                            " pixels, more than its int indices take (" + std::to_string(kMaxGemmSize) +
+                            "): use a smaller batch");
+  return int(n);
+}
+
 // ---------- operand loaders ----------
 
 // in [N, H, W, Cin] seen as the im2col matrix A(pixel m of [N, Ho, Wo], HWIO row k)
@@ -221,8 +232,8 @@ template <class A>
 void weight_grad(float* dw, float* db, int rows, int cols, long long K, A a, RowMajor dout, float* scratch,
                  cudaStream_t stream) {
   const Split split = split_plan(K, rows + 1, cols, 64, bn_for(cols));
-  gemm(rows + 1, cols, int(K), split, TransposedWithOnes<A>{a, rows}, dout, StorePartial{scratch, rows + 1, cols},
-       stream);
+  gemm(rows + 1, cols, gemm_size(K, "weight gradient"), split, TransposedWithOnes<A>{a, rows}, dout,
+       StorePartial{scratch, rows + 1, cols}, stream);
   ENGINE_LAUNCH(blocks_for(size_t(rows + 1) * cols), kThreads, stream, reduce_weight_grad)(dw, db, scratch, split.slices,
                                                                                    rows + 1, cols);
   CUDA_CHECK_LAUNCH("reduce_weight_grad");
@@ -405,8 +416,8 @@ __global__ void augment_warp_k(float* out, const uint8_t* images, const int32_t*
     const WarpCoeffs k = coeffs[b];
     double sr = __dadd_rn(__dadd_rn(__dmul_rn(k.a00, double(r) - orow), __dmul_rn(k.a01, double(c) - ocol)), orow);
     double sc = __dadd_rn(__dmul_rn(k.a11, double(c) - ocol), ocol);
-    sr = sr < 0 ? 0 : (sr > H - 1 ? H - 1 : sr);
-    sc = sc < 0 ? 0 : (sc > W - 1 ? W - 1 : sc);
+    sr = !(sr >= 0) ? 0 : (sr > H - 1 ? H - 1 : sr);  // NaN -> 0, as ref::augment_warp
+    sc = !(sc >= 0) ? 0 : (sc > W - 1 ? W - 1 : sc);
     const int r0 = int(sr), c0 = int(sc);
     const int r1 = r0 + 1 < H ? r0 + 1 : r0, c1 = c0 + 1 < W ? c0 + 1 : c0;
     const double fr = sr - r0, fc = sc - c0, gr = 1 - fr, gc = 1 - fc;
@@ -437,14 +448,15 @@ __global__ void scale_pixels_k(float* out, const uint8_t* images, const int32_t*
 
 void conv3x3_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
                           int Cout, bool fuse_relu, cudaStream_t stream) {
-  const int Ho = H - 2, Wo = W - 2, M = N * Ho * Wo, K = 9 * Cin;
+  // (M fitting int, so do the loaders' per-image pixel counts Ho * Wo and H * W)
+  const int Ho = H - 2, Wo = W - 2, M = gemm_size((long long)N * Ho * Wo, "conv3x3_forward_cuda"), K = 9 * Cin;
   gemm(M, Cout, K, whole(K), ConvPatch{in, H, W, Cin, Ho, Wo}, RowMajor{w, Cout}, StoreBias{out, b, Cout, fuse_relu},
        stream);
 }
 
 void conv3x3_backward_input_cuda(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout,
                                  cudaStream_t stream) {
-  const int M = N * H * W, K = 9 * Cout;
+  const int M = gemm_size((long long)N * H * W, "conv3x3_backward_input_cuda"), K = 9 * Cout;
   gemm(M, Cin, K, whole(K), ConvGradPatch{dout, H, W, Cout, H - 2, W - 2}, ConvWeightT{w, Cin, Cout},
        StorePlain{din, Cin}, stream);
 }

@@ -18,6 +18,11 @@ typedef struct CUstream_st* cudaStream_t;
 
 namespace engine::cuda {
 
+// The implicit GEMM indexes its rows and its reduction with int, with a tile of headroom for its loops' last step:
+// a convolution's N * H * W (input pixels of the batch) may not exceed this. GpuNetwork::ensure_batch refuses
+// larger batches; the conv launchers throw std::length_error.
+constexpr long long kMaxGemmSize = 2147483647LL - 64;
+
 // out [N, H-2, W-2, Cout] = conv3x3(in [N, H, W, Cin], w [3,3,Cin,Cout]) + b [Cout]; with fuse_relu the ReLU of
 // it (the next layer's in-place ReLU folded into the store)
 void conv3x3_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
