@@ -29,8 +29,16 @@ test('non-numeric and out-of-range flags name the flag and the value', async () 
 test('a missing data folder or split names the path', async (t) => {
   const dir = await tempDir(t);
   await failsWith(['--data', path.join(dir, 'nope')], /nope/);
+  const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // one class folder in train/: the binary classifier needs two
   await fs.mkdir(path.join(dir, 'train', 'man'), { recursive: true });
-  await failsWith(['--data', dir], /val|man|train/);
+  await failsWith(['--data', dir], new RegExp(`^engine: ${esc(path.join(dir, 'train'))} needs at least 2 class subfolders \\(one per class of the binary classifier\\); found 1: 'man'$`));
+  // train/ complete, val/ missing
+  const data = await smallDataset(t, { train: { man: 1, woman: 1 } });
+  await failsWith(['--data', data], new RegExp(`^engine: missing split 'val': ${esc(path.join(data, 'val'))} does not exist$`));
+  // val/ with other classes than train/
+  await fs.mkdir(path.join(data, 'val', 'cat'), { recursive: true });
+  await failsWith(['--data', data], new RegExp(`^engine: class folders in ${esc(path.join(data, 'val'))} do not match: expected 'man', 'woman', found 'cat'$`));
 });
 
 test('an empty class folder, a corrupt image: message names it, no run directory is left', async (t) => {

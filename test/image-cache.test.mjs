@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { openCachedSplit, openTrainingSplit, resolveCacheDir } from '../dist/src/data/cache.js';
 import { listSplit } from '../dist/src/data/discover.js';
@@ -101,4 +102,64 @@ test('training from the cache gives the in-memory run bit for bit; small splits 
 test('cache folder: an unwritable --cache-dir is a UsageError; --no-cache with --cache-dir is refused', async () => {
   await assert.rejects(resolveCacheDir('/dev/null/cache'), (e) => e instanceof UsageError && /--cache-dir/.test(e.message));
   await assert.rejects(train({ data: '.', cache: false, cacheDir: '/tmp/x' }), (e) => e instanceof UsageError && /--no-cache/.test(e.message));
+});
+
+/** Sets (or, for undefined, deletes) environment variables until the test ends. */
+function setEnv(t, vars) {
+  for (const [key, value] of Object.entries(vars)) {
+    const was = process.env[key];
+    t.after(() => (was === undefined ? delete process.env[key] : (process.env[key] = was)));
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+}
+
+test('default cache folder: $ENGINE_CACHE_DIR, else $XDG_CACHE_HOME/engine, else ~/.cache/engine, else <tmp>/engine-cache-<uid>', async (t) => {
+  const data = await smallDataset(t, { train: { man: 1, woman: 1 } });
+  const listing = await listSplit(path.join(data, 'train'));
+  const dir = await tempDir(t);
+  const notADir = path.join(dir, 'a-file');
+  await fs.writeFile(notADir, 'a regular file: nothing can be made under it');
+  const uid = os.userInfo().uid;
+  /** Opens the split through the cache with no --cache-dir; returns the folder its .npy landed in and the log. */
+  const open = async () => {
+    const log = logs();
+    const split = await openCachedSplit(listing, { onLog: log.onLog });
+    await split.close();
+    const where = path.dirname(split.cacheFile);
+    assert.deepEqual((await fs.readdir(where)).filter((n) => n.endsWith('.npy')), [path.basename(split.cacheFile)]);
+    assert.match(log.lines.at(-1), new RegExp(`^image cache: (building|reusing) ${where.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[0-9a-f]{32}\\.npy`));
+    return { where, lines: log.lines };
+  };
+
+  setEnv(t, { ENGINE_CACHE_DIR: path.join(dir, 'engine-env'), XDG_CACHE_HOME: path.join(dir, 'xdg'), HOME: path.join(dir, 'home'), TMPDIR: path.join(dir, 'tmp') });
+  assert.equal((await open()).where, path.join(dir, 'engine-env'));
+  process.env.ENGINE_CACHE_DIR = '';
+  assert.equal((await open()).where, path.join(dir, 'xdg', 'engine'), 'an empty ENGINE_CACHE_DIR counts as unset');
+  delete process.env.ENGINE_CACHE_DIR;
+  assert.equal((await open()).where, path.join(dir, 'xdg', 'engine'));
+  delete process.env.XDG_CACHE_HOME;
+  assert.equal((await open()).where, path.join(dir, 'home', '.cache', 'engine'));
+
+  // the default folder cannot be made (XDG_CACHE_HOME is a file): the temp folder, saying so
+  process.env.XDG_CACHE_HOME = notADir;
+  const fallback = path.join(dir, 'tmp', `engine-cache-${uid}`);
+  const { where, lines } = await open();
+  assert.equal(where, fallback);
+  assert.equal(lines[0], `image cache: ${path.join(notADir, 'engine')} is not writable, using ${fallback}`);
+
+  // neither can be made: a UsageError naming both and the way out
+  process.env.TMPDIR = path.join(notADir, 'tmp');
+  await assert.rejects(openCachedSplit(listing), (e) => {
+    assert.ok(e instanceof UsageError, String(e));
+    assert.equal(e.message, `no writable cache folder (${path.join(notADir, 'engine')}, ${path.join(notADir, 'tmp', `engine-cache-${uid}`)}): pass --cache-dir or --no-cache`);
+    return true;
+  });
+
+  // without TMPDIR the fallback is the README's /tmp/engine-cache-<uid> (only the folder is made here)
+  delete process.env.TMPDIR;
+  const tmpFallback = `/tmp/engine-cache-${uid}`;
+  const existed = await fs.stat(tmpFallback).then(() => true, () => false);
+  if (!existed) t.after(() => fs.rmdir(tmpFallback).catch(() => undefined));
+  assert.equal(await resolveCacheDir(undefined), tmpFallback);
 });

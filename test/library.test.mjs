@@ -44,3 +44,45 @@ test('evaluate and predict report progress after each batch', async (t) => {
   await predict({ images: files, weights, onProgress: (d, n) => heard.push([d, n]) });
   assert.deepEqual(heard, [[5, 5]]);
 });
+
+test("train's events come in order: decode progress per split, then per epoch onEpochStart, onBatch per step, onEpoch", async (t) => {
+  const { train } = await import('engine');
+  const data = await smallDataset(t, { train: { man: 3, woman: 2 }, val: { man: 1, woman: 1 } });
+  const dir = await tempDir(t);
+  const calls = [];
+  const logs = [];
+  const events = {
+    onLog: (line) => logs.push(line),
+    onDecodeProgress: (...a) => calls.push(['decode', ...a]),
+    onEpochStart: (...a) => calls.push(['epochStart', ...a]),
+    onBatch: (...a) => calls.push(['batch', ...a]),
+    onEpoch: (r) => calls.push(['epoch', r]),
+  };
+  const run = await train({ data, epochs: 2, batchSize: 2, seed: 4, threads: 1, saveEvery: 0, out: path.join(dir, 'run') }, events);
+  // losses are checked below; the shape of the sequence first
+  const shape = calls.map(([kind, ...a]) => (kind === 'batch' ? [kind, a[0], a[1], a[2]] : kind === 'epoch' ? [kind, a[0].epoch] : [kind, ...a]));
+  assert.deepEqual(shape, [
+    ['decode', 'train', 1, 5], ['decode', 'train', 2, 5], ['decode', 'train', 3, 5], ['decode', 'train', 4, 5], ['decode', 'train', 5, 5],
+    ['decode', 'val', 1, 2], ['decode', 'val', 2, 2],
+    ['epochStart', 1, 2, 3], ['batch', 1, 1, 3], ['batch', 1, 2, 3], ['batch', 1, 3, 3], ['epoch', 1],
+    ['epochStart', 2, 2, 3], ['batch', 2, 1, 3], ['batch', 2, 2, 3], ['batch', 2, 3, 3], ['epoch', 2],
+  ]);
+  // onBatch's loss is the running mean of the epoch: after its last step, the epoch's training loss
+  for (const epoch of [1, 2]) {
+    const losses = calls.filter(([k, e]) => k === 'batch' && e === epoch).map((c) => c[4]);
+    assert.ok(losses.every((l) => Number.isFinite(l) && l > 0), `${losses}`);
+    assert.equal(losses.at(-1), run.history[epoch - 1].loss);
+  }
+  assert.deepEqual(calls.filter(([k]) => k === 'epoch').map(([, r]) => r), run.history);
+  assert.ok(logs.some((l) => l === 'data: 5 train and 2 val images, classes 0=man 1=woman'), logs.join('\n'));
+  assert.ok(logs.some((l) => l.startsWith(`run directory: ${path.join(dir, 'run')} (seed 4, 1 threads,`)), logs.join('\n'));
+
+  // through the on-disk cache the decode progress comes per chunk of the build (here one), and not at all on reuse
+  const cacheDir = path.join(dir, 'cache');
+  const cached = [];
+  await train({ data, epochs: 1, batchSize: 2, seed: 4, threads: 1, saveEvery: 0, out: path.join(dir, 'c1'), cacheDir }, { onDecodeProgress: (...a) => cached.push(a) });
+  assert.deepEqual(cached, [['train', 5, 5], ['val', 2, 2]]);
+  cached.length = 0;
+  await train({ data, epochs: 1, batchSize: 2, seed: 4, threads: 1, saveEvery: 0, out: path.join(dir, 'c2'), cacheDir }, { onDecodeProgress: (...a) => cached.push(a) });
+  assert.deepEqual(cached, []);
+});

@@ -7,7 +7,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
-import { CELEBA, rejectsInput, rng, runCli, smallDataset, tempDir } from './helpers.mjs';
+import { CELEBA, SHARED, rejectsInput, rng, runCli, smallDataset, tempDir } from './helpers.mjs';
 import { native } from '../dist/src/native.js';
 import { SEED5, SEED7 } from '../dist/src/model/spec.js';
 import { loadImage150 } from '../dist/src/data/decode.js';
@@ -144,6 +144,85 @@ test('onnxruntime-node and onnxruntime-web reproduce the native engine on random
     `# seed7 max |onnx - engine| over ${expected.length} images (P in [${Math.min(...expected).toFixed(4)}, ${Math.max(...expected).toFixed(4)}]): node ${figures.node.toExponential(2)}, web ${figures.web.toExponential(2)}; ` +
       `|embedded - float|: node ${figures['node-embedded']}, web ${figures['web-embedded']}`,
   );
+});
+
+/**
+ * The seed's trained weights (weights70.h5, imported) on the 75 val images, through the native engine and the
+ * exported model under onnxruntime-node and -web: their P(woman) spreads over [0, 1], unlike the 1-epoch
+ * model's. Computed once, for the two tests below.
+ */
+let seedParity;
+async function seedWeightsParity(t) {
+  if (seedParity) return seedParity;
+  const { importKeras } = await import('../dist/src/keras/import.js');
+  const { sigmoidFloat32 } = await import('../dist/src/eval/session.js');
+  const { checkpoint } = await importKeras({ weights: path.join(SHARED, 'seed/keras/weights70.h5'), out: path.join(await tempDir(t), 'w70.safetensors') });
+  const files = [];
+  for (const cls of ['man', 'woman'])
+    for (const f of (await fs.readdir(path.join(CELEBA, 'val', cls))).sort()) files.push(path.join(CELEBA, 'val', cls, f));
+  const n = files.length;
+  const images = new Uint8Array(n * 67500); // [75,150,150,3]
+  for (const [i, f] of files.entries()) await loadImage150(f, {}, images.subarray(i * 67500, (i + 1) * 67500));
+  const trainer = new native.Trainer({ spec: SEED7, seed: 1 });
+  trainer.setParams(checkpoint.params);
+  const engine = await trainer.predict(images);
+  trainer.dispose();
+  const bytes = buildOnnxModel(checkpoint);
+  const runtimes = {};
+  for (const [name, ort] of [['node', ortNode], ['web', ortWeb]]) {
+    const session = await ort.InferenceSession.create(bytes);
+    const out = await session.run({ image: new ort.Tensor('float32', toNCHW(images, n, 150, 150, 3), [n, 3, 150, 150]) });
+    await session.release();
+    runtimes[name] = { prob: out.prob_woman.data, logit: out.dense2.data, scores: out.dense2.data.map(sigmoidFloat32) };
+  }
+  seedParity = { n, engine, runtimes };
+  return seedParity;
+}
+
+// Measured here (onnxruntime 1.30, AMD EPYC): max |P_onnx - P_engine| 9.5e-7 (node) and 1.43e-6 (web),
+// max |logit_onnx - logit_engine| 6.2e-6 for P in [0.01, 0.99]: float32 sums in another order. The bounds
+// below hold that with some margin; the README's "within 1e-7" is checked separately (todo below).
+const PROB_BOUND = 2e-6;
+const LOGIT_BOUND = 1e-5;
+
+test("seed weights70: both ONNX outputs (P(woman) and its logit) match the native engine's predict over the 75 val images", async (t) => {
+  const { n, engine, runtimes } = await seedWeightsParity(t);
+  // the parity means something only if the scores cover the whole range, not only 0.5
+  assert.ok(Math.min(...engine) < 0.01 && Math.max(...engine) > 0.99, `P from ${Math.min(...engine)} to ${Math.max(...engine)}`);
+  const mid = engine.filter((p) => p >= 0.01 && p <= 0.99).length;
+  assert.ok(mid >= 5, `only ${mid} images with P in [0.01, 0.99]`);
+  const ulp = (p) => 2 ** (Math.floor(Math.log2(p)) - 23);
+  const figures = [];
+  for (const [name, { prob, logit, scores }] of Object.entries(runtimes)) {
+    assert.equal(prob.length, n);
+    let worstP = 0;
+    let worstScore = 0;
+    let worstLogit = 0;
+    for (let i = 0; i < n; i++) {
+      worstP = Math.max(worstP, Math.abs(prob[i] - engine[i]));
+      // what `engine eval` scores with: the float32 sigmoid of the logit output
+      worstScore = Math.max(worstScore, Math.abs(scores[i] - engine[i]));
+      // the engine's logit, from its float32 P where that still pins it down (up to half an ulp of P)
+      const p = engine[i];
+      if (p < 0.01 || p > 0.99) {
+        assert.equal(Math.sign(logit[i]), p < 0.5 ? -1 : 1, `${name} image ${i}: logit ${logit[i]} for P ${p}`);
+        continue;
+      }
+      const z = Math.log(p) - Math.log1p(-p);
+      const slack = ulp(p) / 2 / (p * (1 - p));
+      assert.ok(Math.abs(logit[i] - z) <= LOGIT_BOUND + slack, `${name} image ${i}: logit ${logit[i]}, engine ${z} (P ${p})`);
+      worstLogit = Math.max(worstLogit, Math.abs(logit[i] - z));
+    }
+    assert.ok(worstP <= PROB_BOUND, `${name}: max |P_onnx - P_engine| ${worstP}`);
+    assert.ok(worstScore <= PROB_BOUND, `${name}: max |sigmoid(logit_onnx) - P_engine| ${worstScore}`);
+    figures.push(`${name}: P ${worstP.toExponential(2)}, sigmoid(logit) ${worstScore.toExponential(2)}, logit ${worstLogit.toExponential(2)}`);
+  }
+  t.diagnostic(`weights70 on val (P ${Math.min(...engine).toExponential(1)} to ${Math.max(...engine)}, ${mid} in [0.01, 0.99]): ${figures.join('; ')}`);
+});
+
+test("seed weights70: onnxruntime reproduces the native engine within 1e-7, as the README says", { todo: 'measured 9.5e-7 (node) and 1.4e-6 (web) on the seed weights: the README claim does not hold; fix the claim or the export' }, async (t) => {
+  const { engine, runtimes } = await seedWeightsParity(t);
+  for (const [name, { prob }] of Object.entries(runtimes)) assert.ok(maxDiff(prob, engine) <= 1e-7, `${name}: ${maxDiff(prob, engine)}`);
 });
 
 test('other specs export and match: seed5 and a small non-square net with odd sizes', async () => {

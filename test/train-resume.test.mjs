@@ -4,9 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { loadCheckpoint } from '../dist/src/train/checkpoint.js';
+import { encodeCheckpoint, loadCheckpoint } from '../dist/src/train/checkpoint.js';
+import { native } from '../dist/src/native.js';
+import { SEED5 } from '../dist/src/model/spec.js';
 import { parseHistoryCsv } from '../dist/src/report/history.js';
 import { CLI, ROOT, runCli, smallDataset, tempDir } from './helpers.mjs';
 
@@ -227,4 +230,71 @@ test('a run recorded before --conv existed resumes with direct convolutions, the
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /direct conv/);
   assert.equal(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8')).config.conv, 'direct');
+});
+
+test('--resume refuses, exit 2 with the reason: a run still going, changed data, a checkpoint of another run, too few --epochs', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const out = path.join(await tempDir(t), 'run');
+  const first = await runCli(['train', '--data', data, '--epochs', '2', '--seed', '1', '--save-every', '1', '--threads', '1', '--out', out, '--quiet']);
+  assert.equal(first.code, 0, first.stderr);
+  const { results: _r, finished: _f, ...record } = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+  /** run.json as a run killed after its epoch-2 checkpoint leaves it, with `changes` */
+  const setRunJson = (changes = {}) => fs.writeFile(path.join(out, 'run.json'), JSON.stringify({ ...record, status: 'running', pid: 999999999, ...changes }));
+  const refused = async (args, message) => {
+    const r = await runCli(['train', '--resume', out, ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim(), `engine: ${message}`);
+    assert.doesNotMatch(r.stdout, /resuming|epoch \d/, 'nothing trained');
+  };
+
+  // a finished run is refused even with more --epochs
+  await refused(['--epochs', '3'], `--resume ${out}: the run finished (2 epochs); nothing to resume (start a new run with --out)`);
+
+  // the process that wrote run.json is alive on this host (this test's own process)
+  await setRunJson({ pid: process.pid, host: os.hostname() });
+  await refused([], `--resume ${out}: the run is still going (pid ${process.pid}); stop it first`);
+
+  // an image deleted since the run started
+  await setRunJson();
+  const victim = path.join(data, 'train', 'woman', (await fs.readdir(path.join(data, 'train', 'woman'))).sort()[0]);
+  const saved = await fs.readFile(victim);
+  await fs.rm(victim);
+  await refused([], '--resume: the data changed since the run started: now 3 train / 2 val images, classes man,woman; the run had 4 / 2, classes man,woman');
+  await fs.writeFile(victim, saved);
+
+  // the newest checkpoint (last, epoch 2) is not this run's: another seed, another model, no optimizer state
+  const lastFile = path.join(out, 'last.safetensors');
+  const last = await loadCheckpoint(lastFile);
+  const lastBytes = await fs.readFile(lastFile);
+  await fs.writeFile(lastFile, encodeCheckpoint({ ...last, meta: { ...last.meta, config: { ...last.meta.config, seed: 2 } } }));
+  await refused([], `${lastFile}: its --seed 2 differs from run.json's 1 (a checkpoint of another run?)`);
+  await fs.writeFile(lastFile, encodeCheckpoint({ ...last, accumulators: undefined }));
+  await refused([], `${lastFile}: no optimizer or RNG state, cannot resume from it (weights-only checkpoint)`);
+  const seed5 = new native.Trainer({ spec: SEED5, seed: 1, threads: 1 });
+  const other = { meta: { ...last.meta, spec: SEED5 }, layout: seed5.paramLayout(), params: seed5.getParams(), accumulators: seed5.getState().accumulators };
+  seed5.dispose();
+  await fs.writeFile(lastFile, encodeCheckpoint(other));
+  await refused([], `${lastFile}: a checkpoint of model 'seed5', but the run trains 'seed7'`);
+  await fs.writeFile(lastFile, lastBytes);
+
+  // the checkpoint is past the --epochs asked for; history.csv that lacks a checkpointed epoch
+  await refused(['--epochs', '1'], `--resume ${out}: the checkpoint is at epoch 2 of 1; raise --epochs to train further`);
+  const csv = await fs.readFile(path.join(out, 'history.csv'), 'utf8');
+  await fs.writeFile(path.join(out, 'history.csv'), csv.split('\n').slice(0, 2).join('\n') + '\n');
+  await refused([], `${out}/history.csv: holds epochs 1 up to the checkpoint's epoch 2`);
+  await fs.writeFile(path.join(out, 'history.csv'), csv);
+
+  // after all that the run is intact: with temp files a kill left behind, it resumes, removes them and trains on
+  await fs.writeFile(path.join(out, '.run.json.999999999.0.tmp'), '{"stat');
+  await fs.writeFile(path.join(out, 'history', '.acc_history.txt.999999999.3.tmp'), '0.5');
+  const ok = await runCli(['train', '--resume', out, '--epochs', '3']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^removed \.run\.json\.999999999\.0\.tmp, a partial write of the interrupted run$/m);
+  assert.match(ok.stdout, /^removed \.acc_history\.txt\.999999999\.3\.tmp, a partial write of the interrupted run$/m);
+  assert.match(ok.stdout, /^resuming after epoch 2 from last\.safetensors \(step 2\)$/m);
+  assert.deepEqual((await fs.readdir(out)).filter((n) => n.startsWith('.')), []);
+  assert.deepEqual((await fs.readdir(path.join(out, 'history'))).filter((n) => n.startsWith('.')), []);
+  const after = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+  assert.equal(after.status, 'finished');
+  assert.equal(after.epochsDone, 3);
 });

@@ -50,6 +50,7 @@ export function trainCommand(yargs: Argv) {
       const progress = createProgress({ stream: human, quiet: argv.quiet });
       let totalSteps = 0;
       let stepsDone = 0;
+      let decoding: string | undefined;
       if (argv.html !== undefined) await checkHtmlTarget(argv.html);
       const options = {
           data: argv.data,
@@ -77,7 +78,11 @@ export function trainCommand(yargs: Argv) {
         {
           onLog: (line) => progress.log(line),
           onDecodeProgress: (split, done, total) => {
-            if (done === 1) progress.start(total, `decoding ${split}`);
+            // a split's first report starts its bar: 1 when decoding into memory, a whole chunk (up to 64) when building the cache
+            if (split !== decoding) {
+              decoding = split;
+              progress.start(total, `decoding ${split}`);
+            }
             progress.update(done);
             if (done === total) progress.end();
           },
