@@ -92,7 +92,7 @@ test("resolveTrainOptions' defaults are the README table's", async () => {
   for (const [key, value] of Object.entries(TRAIN_DEFAULTS)) assert.deepEqual(value, documented[key], key);
   // the README's default out folder and cache folder (checked where they are made: here and in cache-dir tests)
   assert.equal(flags['--out'].default, '`runs/run-<date>-<time>`');
-  assert.equal(flags['--cache-dir'].default, '`$XDG_CACHE_HOME/engine` or `~/.cache/engine`');
+  assert.equal(flags['--cache-dir'].default, '`$ENGINE_CACHE_DIR`, `$XDG_CACHE_HOME/engine` or `~/.cache/engine`');
 });
 
 test('a run with no flag but --data records the documented defaults in run.json (runs/run-<date>-<time>)', async (t) => {
