@@ -30,3 +30,21 @@ test('engine train --gpu on the emulated CUDA backend follows the CPU run with t
   assert.equal(run.engine.datasetImages, 4);
   assert.ok(fs.existsSync(path.join(out, 'gpu', 'last.safetensors')));
 });
+
+test('--gpu with --resume counts as --device cuda: a CPU run refuses it as a conflict, it never trains on the CPU', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const run = path.join(await tempDir(t), 'run');
+  const first = await runCli(['train', '--data', data, '--epochs', '1', '--seed', '3', '--threads', '1', '--batch-size', '2', '--out', run, '--quiet']);
+  assert.equal(first.code, 0, first.stderr);
+  // an interrupted CPU run: resumable
+  const record = path.join(run, 'run.json');
+  fs.writeFileSync(record, JSON.stringify({ ...JSON.parse(fs.readFileSync(record, 'utf8')), status: 'failed' }));
+  const before = fs.readFileSync(record, 'utf8');
+  for (const flags of [['--gpu'], ['--device', 'cuda'], ['--gpu', '--device', 'cuda']]) {
+    const r = await runCli(['train', '--resume', run, ...flags]);
+    assert.equal(r.code, 2, `${flags.join(' ')}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /^engine: --resume .*: flags conflict with the recorded config: --device "cuda" \(= --gpu\) \(the run has "cpu"\)/);
+    assert.equal(r.stdout, '', 'nothing trained');
+    assert.equal(fs.readFileSync(record, 'utf8'), before, 'run.json untouched');
+  }
+});

@@ -95,3 +95,16 @@ test('--conv: winograd by default, direct on request (recorded in run.json and n
   await failsWith(['--conv', 'fft'], /--conv must be winograd or direct, got "fft"/);
   await failsWith(['--conv', 'winograd', '--device', 'cuda'], /--conv chooses the CPU convolutions/);
 });
+
+test("--model takes only the engine's own spec names: toString, __proto__, constructor are refused before any work", async () => {
+  for (const name of ['toString', '__proto__', 'constructor', 'hasOwnProperty'])
+    await failsWith(['--model', name, '--data', '/nonexistent-data'], /--model must be one of seed7, seed5/, new RegExp(`got "${name}"`));
+  const { resolveTrainOptions } = await import('../dist/src/train/options.js');
+  const { modelSpec, SEED5 } = await import('../dist/src/model/spec.js');
+  const { UsageError } = await import('../dist/src/errors.js');
+  for (const name of ['toString', '__proto__', 'valueOf']) {
+    assert.throws(() => resolveTrainOptions({ model: name }), UsageError);
+    assert.throws(() => modelSpec(name), (e) => e instanceof UsageError && e.message.includes(`unknown model '${name}'`));
+  }
+  assert.equal(modelSpec('seed5'), SEED5);
+});

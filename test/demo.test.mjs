@@ -133,3 +133,19 @@ test('serve-demo stops cleanly on SIGTERM', async () => {
   server.child.kill('SIGTERM');
   assert.deepEqual(await server.exited, { code: 0, signal: null }, server.stderr());
 });
+
+test('a --host that is not this machine or does not resolve: exit 2 with one line naming --host, no stack trace', async () => {
+  for (const [host, reason] of [
+    ['10.255.255.1', /not an address of this machine \(EADDRNOTAVAIL\)/],
+    ['no.such.host.invalid', /no such host \((ENOTFOUND|EAI_AGAIN|EAI_FAIL|EAI_NONAME)\)/],
+  ]) {
+    const r = await runCli(['serve-demo', '--model', model, '--port', '0', '--host', host]);
+    assert.equal(r.code, 2, `${host}: exit ${r.code}\n${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^engine: --host ${host.replace(/\./g, '\\.')}: `));
+    assert.match(r.stderr, reason);
+  }
+  const { serveDemo } = await import('../dist/src/demo/serve.js');
+  const { UsageError } = await import('../dist/src/errors.js');
+  await assert.rejects(serveDemo({ model, port: 0, host: '10.255.255.1' }), (e) => e instanceof UsageError && /--host 10\.255\.255\.1/.test(e.message));
+});

@@ -184,3 +184,20 @@ test('a folder without images, an unreadable image, other classes: InputError na
   await fs.cp(path.join(data, 'val', 'woman'), path.join(pets, 'dog'), { recursive: true });
   await rejectsInput(evaluate({ target: pets, weights: last }), 'cat, dog', 'man, woman');
 });
+
+test('--threads has the bounds of training: [1, 256], the same message; refused before any image is read', async () => {
+  const { predict } = await import('../dist/src/predict/predict.js');
+  const { UsageError } = await import('../dist/src/errors.js');
+  for (const n of ['99999999', '257', '0']) {
+    await failsWith(['val', '--data', data, '--model', modelFile, '--threads', n], new RegExp(`^engine: --threads must be an integer in \\[1, 256\\], got ${n}$`));
+    const p = await runCli(['predict', path.join(data, 'val'), '--model', modelFile, '--threads', n]);
+    assert.equal(p.code, 2, p.stderr);
+    assert.equal(p.stderr.trim(), `engine: --threads must be an integer in [1, 256], got ${n}`, 'refused before the (folder) image is read');
+  }
+  await assert.rejects(evaluate({ target: 'val', data, model: modelFile, threads: 1e8 }), UsageError);
+  await assert.rejects(predict({ images: ['missing.jpg'], model: modelFile, threads: 1e8 }), UsageError);
+  const { threadsOption, MAX_THREADS } = await import('../dist/src/checks.js');
+  assert.equal(MAX_THREADS, 256);
+  assert.equal(threadsOption(256, 2), 256);
+  assert.equal(threadsOption(undefined, 2), 2);
+});

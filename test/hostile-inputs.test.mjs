@@ -202,3 +202,18 @@ test('truncated and wrong-model checkpoints and ONNX files, out-of-range flags: 
   await expect2(['eval', 'val', '--data', data, '--model', onnxFile, '--threshold', '2'], /--threshold/);
   await expect2(['eval', 'val', '--data', data, '--model', onnxFile, '--batch-size', '0'], /--batch-size/);
 });
+
+test('--skip-bad-images that leaves a class without a usable image stops with exit 2 naming the class and the count', async (t) => {
+  for (const [split, cls, n] of [['train', 'woman', 3], ['val', 'man', 1]]) {
+    const data = await smallDataset(t, { train: { man: 3, woman: 3 }, val: { man: 1, woman: 1 } });
+    const folder = path.join(data, split, cls);
+    for (const f of await fs.readdir(folder)) await fs.writeFile(path.join(folder, f), 'not an image');
+    const out = path.join(await tempDir(t), 'run');
+    const r = await runCli(['train', '--data', data, '--epochs', '1', '--out', out, '--skip-bad-images']);
+    assert.equal(r.code, 2, `${split}/${cls}: exit ${r.code}\n${r.stderr}`);
+    const which = split === 'train' ? 'training' : 'validation';
+    assert.match(r.stderr, new RegExp(`^engine: no usable ${which} image of class '${cls}': all ${n} of its images in the ${split} split are unreadable`, 'm'));
+    assert.equal(r.stderr.match(/^engine: /gm).length, 1);
+    await assert.rejects(fs.access(out), 'no run directory');
+  }
+});

@@ -112,7 +112,7 @@ test('--model-h5: the architecture is checked and its (epoch 100) weights are ta
   tensors.forEach(([name, data], i) => assert.deepEqual(params.subarray(layout[i].offset, layout[i].offset + layout[i].size), data, name));
   const w70 = await importKeras({ weights: WEIGHTS70, out: path.join(dir, 'w.safetensors') });
   assert.notDeepEqual(params, w70.checkpoint.params);
-  assert.equal(meta.epoch, 0); // "model.h5" names no epoch
+  assert.equal(meta.epoch, undefined); // "model.h5" names no epoch: unknown
   assert.equal(meta.config.file, MODEL);
 
   const both = await importKeras({ weights: WEIGHTS70, modelH5: MODEL, out: path.join(dir, 'b.safetensors') });
@@ -182,7 +182,7 @@ test('bad weight files are InputErrors naming the file and what was expected', a
   await writeKerasFile(synthetic, seed7Layers(), { keras_version: '2.2.4' });
   const { checkpoint } = await importKeras({ weights: synthetic, out });
   assert.ok(checkpoint.params.every((x) => x === 0.5));
-  assert.equal(checkpoint.meta.epoch, 7);
+  assert.equal(checkpoint.meta.epoch, undefined); // "synthetic7.h5" is not the seed's weights<N>.h5
   assert.equal(checkpoint.meta.config.keras_version, '2.2.4');
 });
 
@@ -197,7 +197,7 @@ test('CLI: import keras writes <name>.safetensors here by default; errors exit 2
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(JSON.parse(json.stdout), {
     checkpoint: path.join(dir, 'm.safetensors'),
-    epoch: 0,
+    epoch: null,
     params: 91329,
     config: { source: 'keras', file: MODEL, keras_version: '2.1.5', backend: 'tensorflow' },
   });
@@ -215,4 +215,48 @@ test('CLI: import keras writes <name>.safetensors here by default; errors exit 2
     assert.ok(r.stderr.includes(part), r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
+});
+
+test("the epoch comes from the seed's weights<N>.h5 name or --epoch; any other name records it as unknown", async (t) => {
+  const dir = await tempDir(t);
+  const renamed = path.join(dir, 'myweights_v2.h5');
+  await fs.symlink(WEIGHTS70, renamed);
+  const r = await runCli(['import', 'keras', renamed], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\(Keras 2\.1\.5, epoch unknown, 91,329 parameters\)/);
+  const ckpt = path.join(dir, 'myweights_v2.safetensors');
+  const { meta } = await loadCheckpoint(ckpt);
+  assert.equal(meta.epoch, undefined, 'not epoch 2');
+
+  // the consumers: the ONNX metadata has no epoch, the model card says "epoch unknown"
+  const model = path.join(dir, 'out', 'model.onnx');
+  const exported = await runCli(['export', 'onnx', '--weights', ckpt, '-o', model, '--data', path.join(dir, 'none')]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const { loadModelInfo } = await import('../dist/src/onnx/export.js');
+  assert.ok(!('epoch' in (await loadModelInfo(model)).metadata));
+  assert.match(await fs.readFile(path.join(dir, 'out', 'MODEL_CARD.md'), 'utf8'), /\(epoch unknown, 0 optimizer steps\)/);
+  // resume: a run folder holding an epoch-less checkpoint is refused with a message, not resumed from epoch "undefined"
+  const { openResume } = await import('../dist/src/train/resume.js');
+  const run = path.join(dir, 'run');
+  await fs.mkdir(run);
+  await fs.copyFile(ckpt, path.join(run, 'last.safetensors'));
+  await fs.writeFile(path.join(run, 'run.json'), JSON.stringify({ status: 'failed', config: { data: CELEBA, epochs: 3, seed: 1 } }));
+  await rejectsInput(openResume(run, {}), 'last.safetensors', 'records no epoch');
+
+  // given explicitly; the seed's own name
+  const given = await runCli(['import', 'keras', renamed, '-o', path.join(dir, 'e12.safetensors'), '--epoch', '12', '--json']);
+  assert.equal(given.code, 0, given.stderr);
+  assert.equal(JSON.parse(given.stdout).epoch, 12);
+  assert.equal((await loadCheckpoint(path.join(dir, 'e12.safetensors'))).meta.epoch, 12);
+  const { epochFromName } = await import('../dist/src/keras/import.js');
+  assert.deepEqual(
+    ['weights70.h5', '/x/weights5.h5', 'weights70_v2.h5', 'myweights2.h5', 'weights.h5', 'run3.h5', 'weights70.keras'].map(epochFromName),
+    [70, 5, undefined, undefined, undefined, undefined, undefined],
+  );
+  for (const bad of ['-1', 'two', '1.5']) {
+    const e = await runCli(['import', 'keras', renamed, '-o', path.join(dir, 'bad.safetensors'), '--epoch', bad]);
+    assert.equal(e.code, 2, e.stderr);
+    assert.match(e.stderr, /--epoch/);
+  }
+  await assert.rejects(fs.access(path.join(dir, 'bad.safetensors')));
 });

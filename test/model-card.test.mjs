@@ -59,6 +59,8 @@ test("engine export onnx writes MODEL_CARD.md with the exported model's own val 
     'Not for decisions about people',
     'non-commercial research purposes only',
     '500 training images (198 man, 302 woman) and 75 validation images',
+    'every file matches manifests/celeba-575.sha256',
+    'the classes are imbalanced (60% woman in training, 69% in validation)',
     '| keras_version | 2.1.5 |',
     '| architecture (spec) | seed7, ',
   ];
@@ -92,4 +94,93 @@ test("a trained run's card lists its config; without val data it says why; --no-
   const noCard = await runCli(['export', 'onnx', '--weights', weights, '-o', path.join(bare, 'm.onnx'), '--no-card']);
   assert.equal(noCard.code, 0, noCard.stderr);
   assert.deepEqual(await fs.readdir(bare), ['m.onnx']);
+});
+
+/**
+ * A cat/dog dataset (the classes are just folder names; the pictures are CelebA faces): train 3 cat, 5 dog;
+ * val 1 cat, 2 dog.
+ */
+async function petsDataset(t) {
+  const dir = await tempDir(t, 'engine-pets-');
+  const take = { train: { cat: ['man', 3], dog: ['woman', 5] }, val: { cat: ['man', 1], dog: ['woman', 2] } };
+  for (const [split, classes] of Object.entries(take))
+    for (const [cls, [from, n]] of Object.entries(classes)) {
+      await fs.mkdir(path.join(dir, split, cls), { recursive: true });
+      for (const f of (await fs.readdir(path.join(CELEBA, split, from))).sort().slice(0, n))
+        await fs.copyFile(path.join(CELEBA, split, from, f), path.join(dir, split, cls, f));
+    }
+  return dir;
+}
+
+test('a card that cannot be made (data of other classes) leaves the previous model and card as they were', async (t) => {
+  const dir = await tempDir(t);
+  const weights = path.join(dir, 'w70.safetensors');
+  assert.equal((await runCli(['import', 'keras', path.join(SHARED, 'seed/keras/weights70.h5'), '-o', weights])).code, 0);
+  const out = path.join(dir, 'rp');
+  const model = path.join(out, 'model.onnx');
+  const first = await runCli(['export', 'onnx', '--weights', weights, '-o', model, '--data', CELEBA]);
+  assert.equal(first.code, 0, first.stderr);
+  const before = { model: await fs.readFile(model), card: await fs.readFile(path.join(out, 'MODEL_CARD.md')) };
+
+  // another graph (raw pixels in) measured on data whose classes are not the model's: refused, nothing replaced
+  const pets = await petsDataset(t);
+  const failed = await runCli(['export', 'onnx', '--weights', weights, '-o', model, '--data', pets, '--embed-preprocessing']);
+  assert.equal(failed.code, 2, failed.stderr);
+  assert.match(failed.stderr, /class folders of .*pets.*\(cat, dog\) do not match the classes of .*model\.onnx \(man, woman\)/);
+  assert.deepEqual(await fs.readFile(model), before.model, 'the previous model is intact');
+  assert.deepEqual(await fs.readFile(path.join(out, 'MODEL_CARD.md')), before.card, 'the previous card is intact');
+  assert.deepEqual((await fs.readdir(out)).sort(), ['MODEL_CARD.md', 'model.onnx'], 'no temp files left');
+});
+
+test('writeFilesAtomic: a pair is renamed into place only once both are written; a failure leaves the old files', async (t) => {
+  const { writeFilesAtomic } = await import('../dist/src/io/atomic.js');
+  const dir = await tempDir(t);
+  const a = path.join(dir, 'model.onnx');
+  await fs.writeFile(a, 'old model');
+  await assert.rejects(writeFilesAtomic([{ file: a, data: 'new model' }, { file: path.join(dir, 'missing', 'MODEL_CARD.md'), data: 'card' }]));
+  assert.equal(await fs.readFile(a, 'utf8'), 'old model');
+  assert.deepEqual(await fs.readdir(dir), ['model.onnx'], 'temp files removed');
+  const b = path.join(dir, 'MODEL_CARD.md');
+  await writeFilesAtomic([{ file: a, data: 'new model' }, { file: b, data: 'card' }]);
+  assert.deepEqual([await fs.readFile(a, 'utf8'), await fs.readFile(b, 'utf8')], ['new model', 'card']);
+});
+
+test("the card's data section is computed from the data; the CelebA prose only for the seed's own files", async (t) => {
+  // a model trained on 8 cat/dog images: its counts and shares, no word of CelebA, faces or gender
+  const pets = await petsDataset(t);
+  const dir = await tempDir(t);
+  const run = await train({ data: pets, epochs: 1, batchSize: 4, seed: 2, threads: 1, out: path.join(dir, 'run'), saveEvery: 0 });
+  const exported = await runCli(['export', 'onnx', '--weights', path.join(run.runDir, 'best.safetensors'), '--json']);
+  assert.equal(exported.code, 0, exported.stderr);
+  const card = await fs.readFile(path.join(run.runDir, 'MODEL_CARD.md'), 'utf8');
+  for (const line of [
+    `Trained on \`${pets}\`: 8 training images (3 cat, 5 dog) and 3 validation images (1 cat, 2 dog)`,
+    'class shares: 63% dog in training, 67% in validation',
+    'Nothing else about this data is recorded',
+    'a binary cat/dog label from an image',
+  ])
+    assert.ok(card.includes(line), `card lacks ${JSON.stringify(line)}:\n${card}`);
+  for (const word of ['CelebA', 'celebrit', 'gender', 'face', '575', 'man'])
+    assert.ok(!new RegExp(`\\b${word}`).test(card), `card says ${JSON.stringify(word)}:\n${card}`);
+
+  // the seed's files but one (symbolic links to them, one replaced by another photo): the same counts, computed,
+  // but not the seed's dataset, so no CelebA prose
+  const copy = await tempDir(t, 'engine-almost-seed-');
+  for (const split of ['train', 'val'])
+    for (const cls of ['man', 'woman']) {
+      await fs.mkdir(path.join(copy, split, cls), { recursive: true });
+      for (const f of await fs.readdir(path.join(CELEBA, split, cls))) await fs.symlink(path.join(CELEBA, split, cls, f), path.join(copy, split, cls, f));
+    }
+  const [first, second] = (await fs.readdir(path.join(copy, 'val', 'man'))).sort();
+  await fs.rm(path.join(copy, 'val', 'man', first));
+  await fs.copyFile(path.join(CELEBA, 'val', 'man', second), path.join(copy, 'val', 'man', first));
+  const weights = path.join(dir, 'w70.safetensors');
+  assert.equal((await runCli(['import', 'keras', path.join(SHARED, 'seed/keras/weights70.h5'), '-o', weights])).code, 0);
+  const almost = await runCli(['export', 'onnx', '--weights', weights, '-o', path.join(dir, 'almost', 'm.onnx'), '--data', copy]);
+  assert.equal(almost.code, 0, almost.stderr);
+  const neutral = await fs.readFile(path.join(dir, 'almost', 'MODEL_CARD.md'), 'utf8');
+  assert.ok(neutral.includes(`Measured on \`${copy}\`: 500 training images (198 man, 302 woman) and 75 validation images (23 man, 52 woman)`), neutral);
+  assert.ok(neutral.includes('class shares: 60% woman in training, 69% in validation'), neutral);
+  assert.ok(neutral.includes('Imported from the Keras file'), neutral);
+  assert.ok(!neutral.includes('CelebA'), neutral);
 });

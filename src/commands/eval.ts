@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { evaluate, formatReport } from '../eval/evaluate.js';
 import { DEFAULT_BATCH } from '../eval/session.js';
 import { parseIntFlag, parseNumberFlag } from './args.js';
-import { writeHtmlReport } from '../report/html.js';
+import { checkHtmlTarget, writeHtmlReport } from '../report/html.js';
 
 export function evalCommand(yargs: Argv) {
   return yargs.command(
@@ -26,6 +26,8 @@ export function evalCommand(yargs: Argv) {
           'Without --model or --weights: the newest run under ./runs, its model.onnx (unless best.safetensors is newer) else best.safetensors.',
         ),
     async (argv) => {
+      // An --html page that cannot be written is refused before the evaluation, not after it.
+      if (argv.html !== undefined) await checkHtmlTarget(argv.html);
       const report = await evaluate({
         target: argv.target,
         data: argv.data,
@@ -35,6 +37,7 @@ export function evalCommand(yargs: Argv) {
         threshold: parseNumberFlag('threshold', argv.threshold),
         gpu: argv.gpu,
         threads: parseIntFlag('threads', argv.threads),
+        outputs: argv.html !== undefined ? [{ name: '--html', file: argv.html }] : undefined,
       });
       const page = argv.html !== undefined ? await writeHtmlReport(argv.html, report) : undefined;
       if (argv.json) {

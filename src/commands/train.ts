@@ -72,7 +72,11 @@ export function trainCommand(yargs: Argv) {
           device: deviceFlag(argv.gpu, argv.device),
       };
       // Resuming: only the flags typed count (yargs' defaults would look like conflicts with the recorded config).
-      const resume = argv.resume === undefined ? {} : { ...onlyGiven(options, givenFlags(undefined, ['augment', 'skip-bad-images', 'cache'])), resume: argv.resume };
+      // --gpu is typed as `gpu` but is the option `device`: it counts as giving --device cuda, so a resumed CPU run
+      // refuses it as a conflict instead of dropping it and training on the CPU.
+      const typed = givenFlags(undefined, ['augment', 'skip-bad-images', 'cache', 'gpu']);
+      if (argv.gpu) typed.add('device');
+      const resume = argv.resume === undefined ? {} : { ...onlyGiven(options, typed), resume: argv.resume };
       const summary = await train(
         argv.resume === undefined ? await withDefaultData(options, { fetch: argv.fetch, onLog: (line) => progress.log(line) }) : resume,
         {

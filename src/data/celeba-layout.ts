@@ -71,7 +71,7 @@ export async function readCelebaMale(file: string): Promise<Map<string, 1 | -1>>
 /** The images of one split (train, val, test or all) of a CelebA-layout folder, as a SplitListing. */
 export async function listCelebaSplit(dataDir: string, split: string): Promise<SplitListing> {
   const root = path.resolve(dataDir);
-  if (!(split in CELEBA_SPLITS))
+  if (!Object.hasOwn(CELEBA_SPLITS, split))
     throw new InputError(`no split '${split}' in the CelebA layout of ${root}: expected ${Object.keys(CELEBA_SPLITS).join(', ')}`);
   const want = CELEBA_SPLITS[split];
   const partition = await readCelebaPartition(path.join(root, CELEBA_PARTITION));

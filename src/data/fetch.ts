@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { EngineError, InputError, UsageError } from '../errors.js';
 import { resolveTrainOptions, type TrainOptions } from '../train/options.js';
+import { listSplit } from './discover.js';
 import { readTar, TarError } from './tar.js';
 
 /** The seed's repository as GitHub serves it: a tar.gz of its default branch (master). */
@@ -60,6 +61,30 @@ export async function readManifest(file = MANIFEST_FILE): Promise<Map<string, st
   }
   if (entries.size === 0) throw new EngineError(`${file}: the manifest is empty`, 1);
   return entries;
+}
+
+/**
+ * Is `dir` the seed's dataset: do its `splits` hold exactly the manifest's files under them (same relative
+ * paths, as listed for training), each with the manifest's SHA-256? False when anything differs or cannot be read.
+ */
+export async function matchesSeedManifest(dir: string, splits: readonly string[] = ['train', 'val'], manifestFile = MANIFEST_FILE): Promise<boolean> {
+  const manifest = await readManifest(manifestFile).catch(() => null);
+  if (!manifest) return false;
+  const root = path.resolve(dir);
+  const expected = [...manifest.keys()].filter((k) => splits.includes(k.split('/')[0])).sort();
+  const found: string[] = [];
+  for (const split of splits) {
+    const listing = await listSplit(path.join(root, split)).catch(() => null);
+    if (!listing) return false;
+    found.push(...listing.files.map((f) => path.relative(root, f).split(path.sep).join('/')));
+  }
+  found.sort();
+  if (expected.length === 0 || found.length !== expected.length || found.some((f, i) => f !== expected[i])) return false;
+  for (const rel of expected) {
+    const bytes = await fs.readFile(path.join(root, ...rel.split('/'))).catch(() => null);
+    if (!bytes || createHash('sha256').update(bytes).digest('hex') !== manifest.get(rel)) return false;
+  }
+  return true;
 }
 
 /** The archive's bytes: from an http(s) URL (redirects followed) or a local file. */

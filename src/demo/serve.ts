@@ -48,6 +48,28 @@ export interface DemoServer {
   close(): Promise<void>;
 }
 
+/** Why the server cannot listen on host:port, naming the flag to change; other errors are passed on. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new UsageError(`--port ${port}: the port is in use on ${host}; choose another (0 picks a free one)`);
+    case 'EACCES':
+      return new UsageError(`--port ${port}: permission denied to listen on ${host}:${port} (ports below 1024 need privileges); choose another`);
+    case 'EADDRNOTAVAIL':
+      return new UsageError(`--host ${host}: not an address of this machine (EADDRNOTAVAIL); use 127.0.0.1, 0.0.0.0 (every interface) or one of its addresses`);
+    case 'ENOTFOUND':
+    case 'EAI_NONAME':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+      return new UsageError(`--host ${host}: no such host (${err.code}); give an address of this machine, e.g. 127.0.0.1`);
+    case 'EINVAL':
+    case 'EAFNOSUPPORT':
+      return new UsageError(`--host ${host} --port ${port}: cannot listen there (${err.code}: ${err.message})`);
+    default:
+      return err.code ? new UsageError(`--host ${host} --port ${port}: cannot listen there (${err.code}: ${err.message})`) : err;
+  }
+}
+
 export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServer> {
   const port = opts.port ?? 8000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number in [0, 65535]; got ${port}`);
@@ -88,9 +110,7 @@ export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServe
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new UsageError(`--port ${port}: the port is in use on ${host}; choose another (0 picks a free one)`) : err),
-    );
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
     server.listen(port, host, resolve);
   });
   const address = server.address() as { port: number };

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { listSplit } from '../data/discover.js';
 import { CELEBA_IMAGES, isCelebaLayout, listCelebaSplit } from '../data/celeba-layout.js';
 import { InputError, UsageError } from '../errors.js';
+import { refuseInputsAsOutputs, type NamedPath } from '../io/output.js';
 import { binaryMetrics, predictPositive } from './metrics.js';
 import type { EvalReport, Misclassified } from './report.js';
-import { DEFAULT_BATCH, loadModel, scoreFiles, type LoadedModel, type ModelChoice } from './session.js';
+import { DEFAULT_BATCH, checkModelChoice, loadModel, scoreFiles, type LoadedModel, type ModelChoice } from './session.js';
 
 export { formatReport, type EvalReport, type Misclassified } from './report.js';
 
@@ -23,6 +24,11 @@ export interface EvalOptions extends ModelChoice {
   threshold?: number;
   /** images classified so far, after each batch */
   onProgress?(done: number, total: number): void;
+  /**
+   * files the caller writes afterwards (`--html`): refused before any inference when one is the model, the
+   * checkpoint or an image being evaluated
+   */
+  outputs?: NamedPath[];
 }
 
 const isDir = async (p: string) => (await fs.stat(p).catch(() => null))?.isDirectory() ?? false;
@@ -55,6 +61,7 @@ function checkOptions(opts: EvalOptions): { batchSize: number; threshold: number
   const threshold = opts.threshold ?? 0.5;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive whole number; got ${batchSize}`);
   if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must lie in [0, 1]; got ${threshold}`);
+  checkModelChoice(opts);
   return { batchSize, threshold };
 }
 
@@ -66,6 +73,12 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   const celeba = !/[\\/]/.test(opts.target) && !['.', '..'].includes(opts.target) && (await isCelebaLayout(data));
   const { dir, dataset } = celeba ? { dir: path.resolve(data, CELEBA_IMAGES), dataset: opts.target } : await resolveTarget(opts.target, data);
   const listing = celeba ? await listCelebaSplit(data, opts.target) : await listSplit(dir);
+  if (opts.outputs?.length)
+    await refuseInputsAsOutputs(opts.outputs, [
+      ...(opts.model !== undefined ? [{ name: 'the model', file: opts.model }] : []),
+      ...(opts.weights !== undefined ? [{ name: 'the checkpoint', file: opts.weights }] : []),
+      ...listing.files.map((file) => ({ name: 'an evaluated image,', file })),
+    ]);
   const model = await loadModel(opts);
   try {
     const labels = modelLabels(listing.classes, listing.labels, model, dir);

@@ -15,6 +15,8 @@ export interface ModelSource {
   weights?: string;
   /** where runs live when neither model nor weights is given (default: runs/ in the current folder) */
   runsDir?: string;
+  /** the bytes of `model`, not (yet) on disk: `engine export` measures the file it is about to write */
+  modelBytes?: Uint8Array;
 }
 
 /** The file's mtime, or null when it is not a regular file. */
@@ -41,6 +43,7 @@ export async function newestRunModel(runsDir: string): Promise<{ model?: string;
 export async function readModelSource(choice: ModelSource): Promise<{ bytes: Uint8Array; source: string }> {
   if (choice.model !== undefined && choice.weights !== undefined)
     throw new UsageError('give either --model (an .onnx file) or --weights (a checkpoint), not both');
+  if (choice.modelBytes !== undefined) return { bytes: choice.modelBytes, source: choice.model ?? 'in-memory model' };
   const picked = choice.model === undefined && choice.weights === undefined ? await newestRunModel(path.resolve(choice.runsDir ?? 'runs')) : choice;
   if (picked.weights !== undefined) {
     const ckpt = await loadCheckpoint(picked.weights);

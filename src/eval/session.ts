@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import type { DecodeOptions } from '../data/decode.js';
+import { threadsOption } from '../checks.js';
 import { EngineError, InputError, UsageError } from '../errors.js';
 import { readModelMetadata, type ModelInfo } from '../onnx/export.js';
 import { checkFeedable, decodeMany, imageBytes, inputTensor } from './feed.js';
@@ -13,8 +14,15 @@ import { fileMtime, readModelSource, type ModelSource } from './model-source.js'
 export interface ModelChoice extends ModelSource {
   /** run on CUDA; an error where onnxruntime has no CUDA provider */
   gpu?: boolean;
-  /** onnxruntime intra-op threads (default: all cores) */
+  /** onnxruntime intra-op threads (default: all cores; at most MAX_THREADS, as for training) */
   threads?: number;
+}
+
+/** Checks the choice's flags (not its files): cheap, so callers run it before any work. */
+export function checkModelChoice(choice: ModelChoice): void {
+  threadsOption(choice.threads, 1);
+  if (choice.model !== undefined && choice.weights !== undefined)
+    throw new UsageError('give either --model (an .onnx file) or --weights (a checkpoint), not both');
 }
 
 export interface LoadedModel {
@@ -45,8 +53,7 @@ async function checkCuda(): Promise<void> {
 }
 
 export async function loadModel(choice: ModelChoice): Promise<LoadedModel> {
-  const threads = choice.threads ?? os.availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads must be a positive whole number; got ${threads}`);
+  const threads = threadsOption(choice.threads, os.availableParallelism());
   const { bytes, source } = await readModelSource(choice);
   const info = readModelMetadata(bytes, source);
   checkFeedable(info, source);

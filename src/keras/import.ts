@@ -11,7 +11,9 @@
 // but another flatten order, which only the model_config check (--model-h5) can rule out.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { integerIn } from '../checks.js';
 import { InputError, UsageError } from '../errors.js';
+import { checkOutputFile, describeWriteError, refuseInputsAsOutputs } from '../io/output.js';
 import { SEED7 } from '../model/spec.js';
 import { native, type ParamEntry } from '../native.js';
 import { saveCheckpoint, type Checkpoint } from '../train/checkpoint.js';
@@ -25,18 +27,16 @@ export interface ImportKerasOptions {
   modelH5?: string;
   /** default: `<weights file name without .h5>.safetensors` in the current directory (or in `out`, a folder) */
   out?: string;
+  /**
+   * the epoch the weights are from; default: N for the seed's own file names `weights<N>.h5`, else unknown
+   * (recorded as such: the checkpoint, its ONNX export and model card say "epoch unknown")
+   */
+  epoch?: number;
 }
 
 const WEIGHTS_FILE = "a Keras weights file written by save_weights() or save()";
 const MODEL_FILE = 'a Keras model file written by model.save()';
 const CLASSES = ['man', 'woman'];
-const WRITE_ERRORS: Record<string, string> = {
-  ENOENT: 'its folder does not exist',
-  ENOTDIR: 'its folder is not a folder',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'read-only file system',
-};
 
 /** The engine's parameters grouped per layer, in model order: [[conv1.kernel, conv1.bias], ...]. */
 function engineLayers(): { layout: ParamEntry[]; layers: ParamEntry[][] } {
@@ -122,16 +122,35 @@ async function withHdf5<T>(file: string, expected: string, read: (root: Group) =
 
 const stem = (file: string): string => path.basename(file).replace(/\.(h5|hdf5|keras)$/i, '');
 
-/** "weights70.h5" -> 70 (the seed saved weights<epoch>.h5); 0 when the name carries no number. */
-function epochFromName(file: string): number {
-  const match = /(\d+)$/.exec(stem(file));
-  return match ? Number(match[1]) : 0;
+/**
+ * "weights70.h5" -> 70: the seed's training script saved its checkpoints as weights<epoch>.h5 (the seed ships
+ * weights70.h5). Any other name says nothing reliable about the epoch ("myweights_v2.h5" is not epoch 2): undefined.
+ */
+export function epochFromName(file: string): number | undefined {
+  const match = /^weights(\d{1,6})\.h5$/.exec(path.basename(file));
+  return match ? Number(match[1]) : undefined;
 }
 
 export async function importKeras(opts: ImportKerasOptions): Promise<{ file: string; checkpoint: Checkpoint }> {
   if (opts.weights === undefined && opts.modelH5 === undefined) throw new UsageError('import keras: name a weights file (or --model-h5)');
+  if (opts.epoch !== undefined) integerIn('epoch', opts.epoch, 0, 1_000_000);
   const modelFile = opts.modelH5 === undefined ? undefined : path.resolve(opts.modelH5);
   const source = path.resolve(opts.weights ?? opts.modelH5!);
+
+  // Where the checkpoint goes, checked before anything is read: it must not replace one of the inputs.
+  const name = `${stem(source)}.safetensors`;
+  const outIsDir = opts.out !== undefined && (await fs.stat(opts.out).catch(() => null))?.isDirectory();
+  const file = path.resolve(opts.out === undefined ? name : outIsDir ? path.join(opts.out, name) : opts.out);
+  const shown = opts.out !== undefined && !outIsDir ? opts.out : file; // messages name the path as typed
+  await checkOutputFile('--out', shown, { createParent: false });
+  await refuseInputsAsOutputs(
+    [{ name: opts.out === undefined ? 'the checkpoint to write' : '--out', file: shown }],
+    [
+      { name: 'the weights file', file: source },
+      ...(modelFile ? [{ name: '--model-h5', file: modelFile }] : []),
+    ],
+  );
+
   if (modelFile) await withHdf5(modelFile, MODEL_FILE, (root) => checkArchitecture(modelFile, root));
 
   const { layout, layers } = engineLayers();
@@ -150,20 +169,17 @@ export async function importKeras(opts: ImportKerasOptions): Promise<{ file: str
       spec: SEED7,
       config: { source: 'keras', file: source, ...attrs, ...(modelFile && modelFile !== source ? { model_file: modelFile } : {}) },
       classes: CLASSES,
-      epoch: epochFromName(source),
+      epoch: opts.epoch ?? epochFromName(source),
       step: 0,
     },
     layout,
     params,
   };
-  const name = `${stem(source)}.safetensors`;
-  const outIsDir = opts.out !== undefined && (await fs.stat(opts.out).catch(() => null))?.isDirectory();
-  const file = path.resolve(opts.out === undefined ? name : outIsDir ? path.join(opts.out, name) : opts.out);
   try {
     await saveCheckpoint(file, checkpoint);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const reason = WRITE_ERRORS[code] ?? (err as Error).message;
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'its folder does not exist' : describeWriteError(err);
     throw new InputError(`cannot write ${file}: ${reason} (choose another path with --out)`);
   }
   return { file, checkpoint };

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { listSplit } from '../data/discover.js';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { describeWriteError } from '../io/output.js';
 
 export interface LabelRow {
   /** the image's base name */
@@ -80,14 +81,6 @@ const WRITERS: Record<LabelFormat, (rows: readonly LabelRow[]) => string | Uint8
   csv: labelTableCsv,
   json: labelTableJson,
 };
-
-function describeWriteError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EROFS') return 'read-only file system';
-  if (code === 'ENOTDIR' || code === 'EEXIST') return 'not a folder';
-  return (err as Error).message;
-}
 
 /** The rows of a split folder `<dir>/<class>/<image>`, sorted by file name. */
 export async function labelRows(dir: string): Promise<{ classes: string[]; rows: LabelRow[] }> {

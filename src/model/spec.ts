@@ -43,7 +43,8 @@ export const SEED5: ModelSpec = {
 export const MODEL_SPECS: Record<string, ModelSpec> = { seed7: SEED7, seed5: SEED5 };
 
 export function modelSpec(name: string): ModelSpec {
-  const spec = MODEL_SPECS[name];
+  // Own keys only: 'toString' or '__proto__' are properties of every object, not models.
+  const spec = typeof name === 'string' && Object.hasOwn(MODEL_SPECS, name) ? MODEL_SPECS[name] : undefined;
   if (!spec) throw new UsageError(`unknown model '${name}': expected one of ${Object.keys(MODEL_SPECS).join(', ')}`);
   return spec;
 }

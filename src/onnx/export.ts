@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import onnxProto, { type onnx as P } from 'onnx-proto';
 import { InputError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { checkOutputFile, refuseInputsAsOutputs, writeOutputFile, writeOutputFiles } from '../io/output.js';
 import { readInputFile } from '../io/read.js';
 import type { ModelSpec } from '../model/spec.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
@@ -123,7 +123,8 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
     positive_class: classes[1],
     producer: `engine ${ENGINE_VERSION}`,
     training_config: JSON.stringify(config),
-    epoch: String(epoch),
+    // no key when the epoch is unknown (imported weights whose file name does not say it)
+    ...(epoch !== undefined ? { epoch: String(epoch) } : {}),
     ...(metrics?.val_acc !== undefined ? { val_accuracy: String(metrics.val_acc) } : {}),
     model: spec.name,
   };
@@ -367,17 +368,39 @@ export interface ExportOptions {
 
 export async function exportOnnx(opts: ExportOptions = {}): Promise<{ file: string; info: ModelInfo; card?: WrittenModelCard }> {
   const weights = opts.weights ?? (await newestRunWeights(opts.runsDir ?? 'runs'));
+  const file = path.resolve(opts.out ?? path.join(path.dirname(weights), 'model.onnx'));
+  const withCard = opts.modelCard !== false;
+  // Imported at call time: the card evaluates the model, and evaluation reads models with this module.
+  const { MODEL_CARD_NAME, prepareModelCard } = await import('../report/model-card.js');
+  const cardFile = path.join(path.dirname(file), MODEL_CARD_NAME);
+
+  // Everything that can fail is checked or computed before anything is written, so a failure leaves the
+  // previous model and card as they were: the output paths, the checkpoint, the graph, the card's figures.
+  const shown = opts.out ?? file; // messages name the path as the user typed it
+  await checkOutputFile('--out', shown, { folderHint: 'name the .onnx file to write' });
+  if (withCard) await checkOutputFile('--out', cardFile, { folderHint: `${MODEL_CARD_NAME} is written beside the model (--no-card: none)` });
+  const outputs = [{ name: opts.out === undefined ? 'the model to write' : '--out', file: shown }];
+  if (withCard) outputs.push({ name: 'the model card to write', file: cardFile });
+  await refuseInputsAsOutputs(outputs, [{ name: 'the checkpoint', file: weights }]);
   const ckpt = await loadCheckpoint(weights);
   const bytes = buildOnnxModel(ckpt, { embedPreprocessing: opts.embedPreprocessing });
-  const file = path.resolve(opts.out ?? path.join(path.dirname(weights), 'model.onnx'));
-  const stat = await fs.stat(file).catch(() => null);
-  if (stat?.isDirectory()) throw new InputError(`output ${file} is a folder: name the .onnx file to write`);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await writeFileAtomic(file, bytes);
   const info = readModelMetadata(bytes, file);
-  if (opts.modelCard === false) return { file, info };
-  // Imported at call time: the card evaluates the model, and evaluation reads models with this module.
-  const { writeModelCard } = await import('../report/model-card.js');
-  const card = await writeModelCard({ modelFile: file, weightsFile: weights, meta: ckpt.meta, params: ckpt.params.length, data: opts.data });
+  if (!withCard) {
+    await writeOutputFile('--out', file, bytes);
+    return { file, info };
+  }
+  // The card measures these very bytes (not yet on disk); then model and card are written as a pair.
+  const { text, ...card } = await prepareModelCard({
+    modelFile: file,
+    modelBytes: bytes,
+    weightsFile: weights,
+    meta: ckpt.meta,
+    params: ckpt.params.length,
+    data: opts.data,
+  });
+  await writeOutputFiles('--out', [
+    { file, data: bytes },
+    { file: card.file, data: text },
+  ]);
   return { file, info, card };
 }

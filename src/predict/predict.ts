@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { predictPositive } from '../eval/metrics.js';
-import { DEFAULT_BATCH, loadModel, scoreFiles, type ModelChoice } from '../eval/session.js';
+import { DEFAULT_BATCH, checkModelChoice, loadModel, scoreFiles, type ModelChoice } from '../eval/session.js';
+import { checkOutputFile, checkOutputFolder, makeOutputFolder, refuseInputsAsOutputs } from '../io/output.js';
 import { annotatedFormat, annotatedName, annotateImage, formatOfOutput, type AnnotatedFormat } from './annotate.js';
 
 export interface PredictOptions extends ModelChoice {
@@ -29,25 +30,46 @@ export interface Prediction {
   annotated?: string;
 }
 
-/** Where each annotated copy goes, and in which format; name clashes are refused before any work. */
-async function annotationTargets(images: string[], out: string): Promise<{ file: string; format: AnnotatedFormat }[]> {
-  const outIsDir = (await fs.stat(out).catch(() => null))?.isDirectory() ?? false;
-  if (images.length === 1 && !outIsDir) return [{ file: out, format: formatOfOutput(out) ?? annotatedFormat(images[0]) }];
-  const seen = new Map<string, string>();
-  return images.map((image) => {
-    const name = annotatedName(image);
-    const other = seen.get(name);
-    if (other !== undefined) throw new InputError(`${other} and ${image} would both be annotated as ${path.join(out, name)}: annotate them separately`);
-    seen.set(name, image);
-    return { file: path.join(out, name), format: annotatedFormat(image) };
-  });
+/**
+ * Where each annotated copy goes, and in which format. Everything that would make writing them fail or destroy
+ * something is refused here, before any inference: a name clash, a file where a folder is needed, a folder that
+ * cannot be created, a copy that would replace one of the inputs.
+ */
+async function annotationTargets(opts: PredictOptions, out: string): Promise<{ file: string; format: AnnotatedFormat }[]> {
+  const { images } = opts;
+  const stat = await fs.stat(out).catch(() => null);
+  let targets: { file: string; format: AnnotatedFormat }[];
+  if (images.length === 1 && !stat?.isDirectory()) {
+    await checkOutputFile('--annotate', out);
+    targets = [{ file: out, format: formatOfOutput(out) ?? annotatedFormat(images[0]) }];
+  } else {
+    await checkOutputFolder('--annotate', out, `a folder for the annotated copies of the ${images.length} images (created if missing)`);
+    const seen = new Map<string, string>();
+    targets = images.map((image) => {
+      const name = annotatedName(image);
+      const other = seen.get(name);
+      if (other !== undefined) throw new InputError(`${other} and ${image} would both be annotated as ${path.join(out, name)}: annotate them separately`);
+      seen.set(name, image);
+      return { file: path.join(out, name), format: annotatedFormat(image) };
+    });
+  }
+  await refuseInputsAsOutputs(
+    targets.map((t) => ({ name: '--annotate', file: t.file })),
+    [
+      ...images.map((file) => ({ name: 'the input image', file })),
+      ...(opts.model !== undefined ? [{ name: 'the model', file: opts.model }] : []),
+      ...(opts.weights !== undefined ? [{ name: 'the checkpoint', file: opts.weights }] : []),
+    ],
+  );
+  return targets;
 }
 
 export async function predict(opts: PredictOptions): Promise<Prediction[]> {
   if (opts.images.length === 0) throw new UsageError('name at least one image to classify');
   const threshold = opts.threshold ?? 0.5;
   if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must lie in [0, 1]; got ${threshold}`);
-  const targets = opts.annotate !== undefined ? await annotationTargets(opts.images, opts.annotate) : undefined;
+  checkModelChoice(opts);
+  const targets = opts.annotate !== undefined ? await annotationTargets(opts, opts.annotate) : undefined;
 
   const model = await loadModel(opts);
   let scores: Float32Array;
@@ -68,10 +90,8 @@ export async function predict(opts: PredictOptions): Promise<Prediction[]> {
   });
   if (targets) {
     for (const [i, p] of predictions.entries()) {
-      await fs.mkdir(path.dirname(path.resolve(targets[i].file)), { recursive: true }).catch((err: Error) => {
-        throw new InputError(`--annotate ${opts.annotate}: cannot create ${path.dirname(targets[i].file)} (${err.message})`);
-      });
-      await annotateImage(p.file, targets[i].file, `${p.class} (p = ${p.probability.toFixed(4)})`, targets[i].format);
+      await makeOutputFolder('--annotate', path.dirname(path.resolve(targets[i].file)));
+      await annotateImage(p.file, path.resolve(targets[i].file), `${p.class} (p = ${p.probability.toFixed(4)})`, targets[i].format);
       p.annotated = targets[i].file;
     }
   }

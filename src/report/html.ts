@@ -2,13 +2,11 @@
 // curves as inline SVG, and the misclassified images as base64 thumbnails. Nothing is fetched: a
 // Content-Security-Policy forbids every network source, so the page renders the same offline, in a mail
 // attachment or in a CI artefact.
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { evaluate } from '../eval/evaluate.js';
 import type { EvalReport } from '../eval/report.js';
-import { UsageError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { checkOutputFile, writeOutputFile } from '../io/output.js';
 import { wilsonInterval } from './model-card.js';
 
 /** Longest side of a thumbnail, in pixels. */
@@ -184,18 +182,17 @@ ${misses}
 `;
 }
 
-/** Writes the page atomically; returns its path. */
+/** Writes the page atomically (creating its folder); returns its path. A failure is an InputError naming --html. */
 export async function writeHtmlReport(file: string, r: EvalReport, opts: HtmlReportOptions = {}): Promise<string> {
   const out = path.resolve(file);
-  await checkHtmlTarget(out);
-  await fs.mkdir(path.dirname(out), { recursive: true });
-  await writeFileAtomic(out, await renderHtmlReport(r, opts));
+  await checkHtmlTarget(file);
+  await writeOutputFile('--html', out, await renderHtmlReport(r, opts));
   return out;
 }
 
-/** Refuses an --html target that cannot be written, before any long work. */
+/** Refuses an --html target that cannot be written (a folder, a parent that cannot be created), before any long work. */
 export async function checkHtmlTarget(file: string): Promise<void> {
-  if ((await fs.stat(path.resolve(file)).catch(() => null))?.isDirectory()) throw new UsageError(`--html ${file} is a folder: name the .html file to write`);
+  await checkOutputFile('--html', file, { folderHint: 'name the .html file to write' });
 }
 
 /** The page for a finished training run: its best.safetensors (the lowest validation loss) on <data>/val. */

@@ -4,7 +4,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { evaluate, type EvalReport } from '../eval/evaluate.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { isCelebaLayout } from '../data/celeba-layout.js';
+import { listDataSplit } from '../data/dataset.js';
+import { matchesSeedManifest } from '../data/fetch.js';
+import { EngineError } from '../errors.js';
+import { writeOutputFile } from '../io/output.js';
 import type { CheckpointMeta } from '../train/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
 
@@ -23,6 +27,30 @@ export function wilsonInterval(k: number, n: number, z = Z95): [number, number] 
   return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
+/** Images per class of one split, as listed now. */
+export interface SplitCounts {
+  classes: string[];
+  /** images per class, in `classes` order */
+  counts: number[];
+}
+
+/** What the card says about a data folder: computed from its listing, never assumed. */
+export interface DatasetDescription {
+  /** the folder, resolved */
+  dir: string;
+  /** 'training': the checkpoint's recorded training data; 'measured': only the data the figures are measured on */
+  role: 'training' | 'measured';
+  /**
+   * 'seed-extract': the seed's 575 CelebA images (every train/ and val/ file matches manifests/celeba-575.sha256);
+   * 'celeba': CelebA's own layout (img_align_celeba/ and its lists); 'other': anything else
+   */
+  kind: 'seed-extract' | 'celeba' | 'other';
+  train?: SplitCounts;
+  val?: SplitCounts;
+  /** splits that could not be listed, with the reason */
+  problems: string[];
+}
+
 export interface ModelCardInput {
   modelFile: string;
   weightsFile: string;
@@ -34,6 +62,8 @@ export interface ModelCardInput {
   missingReason?: string;
   /** image counts from the run's run.json, when the checkpoint sits in a run directory */
   runDataset?: { train: number; val: number };
+  /** the data folder described under "Data": the training data when recorded and present, else the measured one */
+  dataset?: DatasetDescription;
 }
 
 const pct = (x: number, digits = 2) => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a');
@@ -70,6 +100,106 @@ function metricsSection(r: EvalReport): string[] {
   ];
 }
 
+const share = (n: number, total: number) => `${Math.round((100 * n) / total)}%`;
+const total = (c: SplitCounts) => c.counts.reduce((a, b) => a + b, 0);
+const perClass = (c: SplitCounts) => c.classes.map((name, i) => `${c.counts[i]} ${name}`).join(', ');
+
+/** "500 training images (198 man, 302 woman) and 75 validation images (23 man, 52 woman)" from the listing. */
+function countsText(d: DatasetDescription): string {
+  const parts = [
+    ...(d.train ? [`${total(d.train)} training images (${perClass(d.train)})`] : []),
+    ...(d.val ? [`${total(d.val)} validation images (${perClass(d.val)})`] : []),
+  ];
+  return parts.length ? parts.join(' and ') : 'no images that could be listed';
+}
+
+/** "60% woman in training, 69% in validation": the share of the positive class (the one the model outputs). */
+function sharesText(d: DatasetDescription, pos: string): string {
+  const parts: string[] = [];
+  for (const [c, where] of [[d.train, 'in training'], [d.val, 'in validation']] as const) {
+    const i = c?.classes.indexOf(pos) ?? -1;
+    if (c && i >= 0 && total(c) > 0) parts.push(`${share(c.counts[i], total(c))}${parts.length ? '' : ` ${pos}`} ${where}`);
+  }
+  return parts.join(', ');
+}
+
+/** Is the split far from balanced (a class under 40%)? */
+const imbalanced = (c: SplitCounts | undefined) => Boolean(c && total(c) > 0 && c.counts.some((n) => n / total(c) < 0.4));
+
+function provenanceLines(input: ModelCardInput): string[] {
+  const { meta, dataset } = input;
+  const source = meta.config.source;
+  if (source === 'keras') {
+    const from = typeof meta.config.file === 'string' ? ` \`${meta.config.file}\`` : '';
+    return [
+      `- Imported from the Keras file${from}: the data it was trained on is not recorded in it.` +
+        (dataset ? ' The data described here is the data its figures are measured on.' : ''),
+    ];
+  }
+  if (typeof meta.config.data === 'string') {
+    if (dataset?.role === 'training') return [];
+    return [
+      `- Trained on \`${meta.config.data}\` (the checkpoint's training config), which is not there to describe now.` +
+        (dataset ? ' The data described here is the data its figures are measured on.' : ''),
+    ];
+  }
+  return ['- The checkpoint does not record the data it was trained on.' + (dataset ? ' The data described here is the data its figures are measured on.' : '')];
+}
+
+function dataLines(input: ModelCardInput, pos: string): string[] {
+  const d = input.dataset;
+  if (!d) return ['- No data folder to describe.'];
+  const trained = d.role === 'training' ? 'Trained on' : 'Measured on';
+  const problems = d.problems.map((p) => `- ${p}`);
+  const shares = sharesText(d, pos);
+  if (d.kind === 'seed-extract' || d.kind === 'celeba') {
+    const size = (d.train ? total(d.train) : 0) + (d.val ? total(d.val) : 0);
+    const origin =
+      d.kind === 'seed-extract'
+        ? [
+            `- ${trained} \`${d.dir}\`: a ${size}-image extract of CelebA (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015):`,
+            '  celebrity face photos, 178x218 pixels, aligned and cropped; the extract is the one of the seed project',
+            `  (github.com/CZhihao/gender-prediction; every file matches manifests/celeba-575.sha256): ${countsText(d)}.`,
+          ]
+        : [
+            `- ${trained} \`${d.dir}\`: CelebA in its own layout (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015):`,
+            `  celebrity face photos, aligned and cropped; partitions from list_eval_partition.txt: ${countsText(d)}.`,
+          ];
+    return [
+      ...origin,
+      ...problems,
+      "- Labels are CelebA's binary `Male` attribute, set by human annotators: a perceived, binary label, with known",
+      '  annotation noise in CelebA attributes.',
+      '- Demographic skew: CelebA holds celebrities, mostly young, mostly light-skinned, often made up and',
+      `  professionally photographed${shares ? `; the classes are ${imbalanced(d.train) || imbalanced(d.val) ? 'imbalanced' : 'shared'} (${shares})` : ''}. Figures`,
+      '  for under-represented groups are unknown and likely worse.',
+      '- Licence: CelebA is available for non-commercial research purposes only; so is this model.',
+    ];
+  }
+  return [
+    `- ${trained} \`${d.dir}\`: ${countsText(d)}. The labels are the names of the class folders${shares ? `; class shares: ${shares}` : ''}.`,
+    ...problems,
+    '- Nothing else about this data is recorded (where the images come from, how they were labelled, what or whom',
+    '  they show, their licence): whoever shares this model should add it here.',
+  ];
+}
+
+function intendedUseLines(input: ModelCardInput, neg: string, pos: string): string[] {
+  const faces = input.dataset?.kind === 'seed-extract' || input.dataset?.kind === 'celeba';
+  if (faces)
+    return [
+      `- Not for decisions about people. It guesses a binary ${neg}/${pos} label from a face photo; gender is not`,
+      '  binary and is not visible in a face, and the guess is wrong on some photos even like its training data',
+      '  (see the metrics below). Do not use it to identify, sort, admit, refuse or profile anyone.',
+      '- Out of scope: photos unlike CelebA (non-frontal faces, children, other lighting, cameras or crops).',
+    ];
+  return [
+    `- It guesses a binary ${neg}/${pos} label from an image, and the guess is wrong on some images even like its`,
+    '  training data (see the metrics below); it has not been validated for decisions of any consequence.',
+    '- Out of scope: images unlike its training data.',
+  ];
+}
+
 export function modelCardMarkdown(input: ModelCardInput): string {
   const { meta, report } = input;
   const [neg, pos] = meta.classes;
@@ -80,30 +210,19 @@ export function modelCardMarkdown(input: ModelCardInput): string {
   const lines = [
     `# Model card: ${meta.spec.name} ${neg}/${pos} classifier`,
     '',
-    `\`${path.basename(input.modelFile)}\`, exported by engine ${ENGINE_VERSION} from \`${input.weightsFile}\` (epoch ${meta.epoch}, ` +
+    `\`${path.basename(input.modelFile)}\`, exported by engine ${ENGINE_VERSION} from \`${input.weightsFile}\` (epoch ${meta.epoch ?? 'unknown'}, ` +
       `${meta.step} optimizer steps). ${input.params.toLocaleString('en-US')} parameters; input: an RGB image resized to ` +
       `${meta.spec.input[1]}x${meta.spec.input[0]} with PIL's nearest rule, pixels / 255; output: P(${pos}).`,
     '',
     '## Intended use',
     '',
     '- Research and teaching on small convolutional networks: training speed, reproducibility, export, evaluation.',
-    `- Not for decisions about people. It guesses a binary ${neg}/${pos} label from a face photo; gender is not`,
-    '  binary and is not visible in a face, and the guess is wrong on some photos even like its training data',
-    '  (see the metrics below). Do not use it to identify, sort, admit, refuse or profile anyone.',
-    '- Out of scope: photos unlike CelebA (non-frontal faces, children, other lighting, cameras or crops).',
+    ...intendedUseLines(input, neg, pos),
     '',
     '## Data',
     '',
-    '- A 575-image extract of CelebA (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015): celebrity',
-    '  face photos, 178x218 pixels, aligned and cropped; the extract is the one of the seed project',
-    '  (github.com/CZhihao/gender-prediction): 500 training images (198 man, 302 woman) and 75 validation images',
-    '  (23 man, 52 woman).',
-    "- Labels are CelebA's binary `Male` attribute, set by human annotators: a perceived, binary label, with known",
-    '  annotation noise in CelebA attributes.',
-    '- Demographic skew: CelebA holds celebrities, mostly young, mostly light-skinned, often made up and',
-    '  professionally photographed; the classes are imbalanced (60% woman in training, 69% in validation). Figures',
-    '  for under-represented groups are unknown and likely worse.',
-    '- Licence: CelebA is available for non-commercial research purposes only; so is this model.',
+    ...provenanceLines(input),
+    ...dataLines(input, pos),
     ...(input.runDataset ? [`- This checkpoint's run (run.json beside it) trained on ${input.runDataset.train} images and validated on ${input.runDataset.val}.`] : []),
     '',
     '## Metrics on val',
@@ -123,23 +242,57 @@ export function modelCardMarkdown(input: ModelCardInput): string {
   return lines.join('\n');
 }
 
-const hasVal = async (data: string) => (await fs.stat(path.join(data, 'val')).catch(() => null))?.isDirectory() ?? false;
+/** Can `data` be measured on: a val/ folder, or CelebA's own layout (its val partition)? */
+const hasVal = async (data: string) =>
+  ((await fs.stat(path.join(data, 'val')).catch(() => null))?.isDirectory() ?? false) || (await isCelebaLayout(data));
 
 /** The dataset folder to measure on: the one given, else the checkpoint's training data, else ./data. */
-export async function cardDataFolder(given: string | undefined, meta: CheckpointMeta): Promise<string> {
+export async function cardDataFolder(given: string | undefined, meta: CheckpointMeta, trainedOn = recordedData(meta)): Promise<string> {
   if (given !== undefined) return given;
-  const trainedOn = meta.config.data;
-  if (typeof trainedOn === 'string' && (await hasVal(trainedOn))) return trainedOn;
+  if (trainedOn !== undefined && (await hasVal(trainedOn))) return trainedOn;
   return './data';
 }
 
-async function readRunDataset(runDir: string): Promise<{ train: number; val: number } | undefined> {
+/** The training data folder the checkpoint records (its config's `data`), if any. */
+const recordedData = (meta: CheckpointMeta): string | undefined => (typeof meta.config.data === 'string' ? meta.config.data : undefined);
+
+interface RunRecord {
+  dataset?: { train: number; val: number };
+  /** config.data, resolved when the run was made: the checkpoint's own copy may be relative */
+  data?: string;
+}
+
+async function readRunRecord(runDir: string): Promise<RunRecord> {
   try {
-    const d = JSON.parse(await fs.readFile(path.join(runDir, 'run.json'), 'utf8')).dataset;
-    return Number.isInteger(d?.train) && Number.isInteger(d?.val) ? { train: d.train, val: d.val } : undefined;
+    const record = JSON.parse(await fs.readFile(path.join(runDir, 'run.json'), 'utf8'));
+    const d = record?.dataset;
+    return {
+      dataset: Number.isInteger(d?.train) && Number.isInteger(d?.val) ? { train: d.train, val: d.val } : undefined,
+      data: typeof record?.config?.data === 'string' ? record.config.data : undefined,
+    };
   } catch {
-    return undefined; // not a run directory, or not ours: the card just says less
+    return {}; // not a run directory, or not ours: the card just says less
   }
+}
+
+const isDir = async (dir: string) => (await fs.stat(dir).catch(() => null))?.isDirectory() ?? false;
+
+/** Lists train/ and val/ of `dir` and counts each class; checks whether it is the seed's own dataset. */
+export async function describeDataset(dir: string, role: DatasetDescription['role']): Promise<DatasetDescription> {
+  const out: DatasetDescription = { dir: path.resolve(dir), role, kind: 'other', problems: [] };
+  const celeba = await isCelebaLayout(dir);
+  for (const split of ['train', 'val'] as const) {
+    if (!celeba && !(await isDir(path.join(dir, split)))) continue;
+    try {
+      const listing = await listDataSplit(dir, split);
+      out[split] = { classes: listing.classes, counts: listing.classes.map((_, i) => listing.labels.filter((l) => l === i).length) };
+    } catch (err) {
+      if (!(err instanceof EngineError)) throw err;
+      out.problems.push(`${split}/ could not be listed: ${err.message}`);
+    }
+  }
+  out.kind = celeba ? 'celeba' : (await matchesSeedManifest(dir)) ? 'seed-extract' : 'other';
+  return out;
 }
 
 export interface WrittenModelCard {
@@ -150,21 +303,46 @@ export interface WrittenModelCard {
   missingReason?: string;
 }
 
-/** Evaluates the exported model on <data>/val and writes MODEL_CARD.md beside it. */
-export async function writeModelCard(opts: {
+export interface ModelCardOptions {
   modelFile: string;
+  /** the model's bytes when they are not yet written at modelFile (engine export measures them first) */
+  modelBytes?: Uint8Array;
   weightsFile: string;
   meta: CheckpointMeta;
   params: number;
+  /** the data folder whose val/ the card measures (default: the training data, else ./data) */
   data?: string;
-}): Promise<WrittenModelCard> {
-  const data = await cardDataFolder(opts.data, opts.meta);
+}
+
+/**
+ * MODEL_CARD.md's text, without writing it: evaluates the model on <data>/val and describes the data. Every
+ * error (data whose classes are not the model's, say) comes from here, before anything is written.
+ */
+export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenModelCard & { text: string }> {
+  const run = await readRunRecord(path.dirname(opts.weightsFile));
+  const recorded = recordedData(opts.meta);
+  // run.json holds the folder resolved when training started; the checkpoint's copy is as typed.
+  const trainedOn = run.data ?? (recorded !== undefined ? path.resolve(recorded) : undefined);
+  const data = await cardDataFolder(opts.data, opts.meta, trainedOn);
   let report: EvalReport | null = null;
   let missingReason: string | undefined;
-  if (await hasVal(data)) report = await evaluate({ target: 'val', data, model: opts.modelFile });
+  if (await hasVal(data)) report = await evaluate({ target: 'val', data, model: opts.modelFile, modelBytes: opts.modelBytes });
   else missingReason = `${path.resolve(data, 'val')} is not a folder (export with --data DIR to measure on DIR/val)`;
+  const dataset =
+    trainedOn !== undefined && (await isDir(trainedOn))
+      ? await describeDataset(trainedOn, 'training')
+      : (await isDir(data))
+        ? await describeDataset(data, 'measured')
+        : undefined;
   const file = path.join(path.dirname(opts.modelFile), MODEL_CARD_NAME);
-  const runDataset = await readRunDataset(path.dirname(opts.weightsFile));
-  await writeFileAtomic(file, modelCardMarkdown({ ...opts, report, missingReason, runDataset }));
-  return { file, report, missingReason };
+  const { modelBytes: _b, data: _d, ...rest } = opts;
+  const text = modelCardMarkdown({ ...rest, report, missingReason, runDataset: run.dataset, dataset });
+  return { file, text, report, missingReason };
+}
+
+/** Evaluates the exported model on <data>/val and writes MODEL_CARD.md beside it. */
+export async function writeModelCard(opts: ModelCardOptions): Promise<WrittenModelCard> {
+  const { text, ...card } = await prepareModelCard(opts);
+  await writeOutputFile('MODEL_CARD.md', card.file, text);
+  return card;
 }

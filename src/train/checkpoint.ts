@@ -17,7 +17,11 @@ export interface CheckpointMeta {
   config: Record<string, unknown>;
   /** class names, index = label */
   classes: string[];
-  epoch: number;
+  /**
+   * epochs of training behind these weights; undefined when unknown (weights imported from a file whose name
+   * does not say it): the metadata then has no 'epoch' key, and the model card says "epoch unknown"
+   */
+  epoch?: number;
   /** optimizer steps taken so far (dropout masks depend on it) */
   step: number;
   /** state of the data-order/augmentation RNG after `epoch` */
@@ -49,7 +53,7 @@ export function encodeCheckpoint(ckpt: Checkpoint): Buffer {
       spec: JSON.stringify(meta.spec),
       config: JSON.stringify(meta.config),
       classes: JSON.stringify(meta.classes),
-      epoch: String(meta.epoch),
+      ...(meta.epoch !== undefined ? { epoch: String(meta.epoch) } : {}),
       step: String(meta.step),
       ...(meta.rngState ? { rng_state: JSON.stringify(meta.rngState) } : {}),
       ...(meta.metrics ? { metrics: JSON.stringify(meta.metrics) } : {}),
@@ -142,9 +146,9 @@ export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[
     if (a && accumulators) accumulators.set(a, p.offset);
     else accumulators = undefined;
   }
-  const epoch = Number(meta.epoch);
+  const epoch = meta.epoch === undefined ? undefined : Number(meta.epoch);
   const step = Number(meta.step);
-  if (!Number.isInteger(epoch) || epoch < 0 || !Number.isInteger(step) || step < 0)
+  if ((epoch !== undefined && (!Number.isInteger(epoch) || epoch < 0)) || !Number.isInteger(step) || step < 0)
     throw new InputError(`${file}: metadata epoch/step must be non-negative integers`);
   return {
     meta: {

@@ -1,6 +1,7 @@
 // Training options: defaults and validation, shared by the CLI and the library. Checked once, here, with
 // messages that say what was expected and what came.
 import os from 'node:os';
+import { integerIn, positiveNumber, threadsOption } from '../checks.js';
 import { UsageError } from '../errors.js';
 import { MODEL_SPECS } from '../model/spec.js';
 import { native, type Isa } from '../native.js';
@@ -75,23 +76,11 @@ export const TRAIN_DEFAULTS: Readonly<Required<Omit<TrainOptions, 'out' | 'isa' 
   device: 'cpu',
 };
 
-function integerIn(name: string, value: unknown, lo: number, hi: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < lo || value > hi)
-    throw new UsageError(`--${name} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(value)}`);
-  return value;
-}
-
-function positiveNumber(name: string, value: unknown, max = Infinity): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max)
-    throw new UsageError(`--${name} must be a number in (0, ${max}], got ${JSON.stringify(value)}`);
-  return value;
-}
-
 export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
   const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as TrainOptions;
   const o = { ...TRAIN_DEFAULTS, ...given };
   if (typeof o.data !== 'string' || o.data === '') throw new UsageError(`--data must be a folder path, got ${JSON.stringify(o.data)}`);
-  if (!(o.model in MODEL_SPECS))
+  if (typeof o.model !== 'string' || !Object.hasOwn(MODEL_SPECS, o.model))
     throw new UsageError(`--model must be one of ${Object.keys(MODEL_SPECS).join(', ')}, got ${JSON.stringify(o.model)}`);
   const rho = Number(o.rho);
   if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(o.rho)}`);
@@ -124,7 +113,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     seed: o.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : integerIn('seed', o.seed, 0, 2 ** 32 - 1),
     saveEvery: integerIn('save-every', o.saveEvery, 0, 100000),
     out: o.out,
-    threads: o.threads === undefined ? os.availableParallelism() : integerIn('threads', o.threads, 1, 256),
+    threads: threadsOption(o.threads, os.availableParallelism()),
     model: o.model,
     augment: Boolean(o.augment),
     isa: o.isa,

@@ -80,14 +80,16 @@ function stillRunning(record: Record<string, unknown>): boolean {
 }
 
 /** The checkpoint with the highest epoch: last, best or weights<N> (best can be newer than last with --save-every > 1). */
-async function newestCheckpoint(runDir: string): Promise<{ file: string; ckpt: Checkpoint } | undefined> {
+async function newestCheckpoint(runDir: string): Promise<{ file: string; ckpt: Checkpoint; epoch: number } | undefined> {
   const names = (await fs.readdir(runDir)).filter((n) => /^(last|best|weights\d+)\.safetensors$/.test(n));
-  let newest: { file: string; ckpt: Checkpoint } | undefined;
+  let newest: { file: string; ckpt: Checkpoint; epoch: number } | undefined;
   for (const name of names.sort()) {
     const file = path.join(runDir, name);
     const ckpt = await loadCheckpoint(file);
-    if (!newest || ckpt.meta.epoch > newest.ckpt.meta.epoch || (ckpt.meta.epoch === newest.ckpt.meta.epoch && name === 'last.safetensors'))
-      newest = { file, ckpt };
+    const epoch = ckpt.meta.epoch;
+    // The trainer always records the epoch; a checkpoint without one was put here from elsewhere (an import).
+    if (epoch === undefined) throw new InputError(`${file}: records no epoch (not written by this run?), cannot resume from it`);
+    if (!newest || epoch > newest.epoch || (epoch === newest.epoch && name === 'last.safetensors')) newest = { file, ckpt, epoch };
   }
   return newest;
 }
@@ -126,7 +128,8 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
     if (value === undefined || FREE_ON_RESUME.has(key as keyof TrainOptions)) continue;
     const was = recorded[key];
     const same = key === 'data' ? path.resolve(String(value)) === path.resolve(String(was)) : value === was;
-    if (!same) conflicts.push(`${flagName(key)} ${JSON.stringify(value)} (the run has ${JSON.stringify(was)})`);
+    const alias = key === 'device' && value === 'cuda' ? ' (= --gpu)' : '';
+    if (!same) conflicts.push(`${flagName(key)} ${JSON.stringify(value)}${alias} (the run has ${JSON.stringify(was)})`);
   }
   if (conflicts.length)
     throw new UsageError(`--resume ${runDir}: flags conflict with the recorded config: ${conflicts.join('; ')}; drop them to continue the run as it was`);
@@ -152,12 +155,12 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
     for (const key of ['seed', 'model', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'] as const)
       if (ckptConfig[key] !== config[key])
         throw new InputError(`${file}: its ${flagName(key)} ${JSON.stringify(ckptConfig[key])} differs from run.json's ${JSON.stringify(config[key])} (a checkpoint of another run?)`);
-    if (ckpt.meta.epoch > config.epochs)
-      throw new UsageError(`--resume ${runDir}: the checkpoint is at epoch ${ckpt.meta.epoch} of ${config.epochs}; raise --epochs to train further`);
+    if (found.epoch > config.epochs)
+      throw new UsageError(`--resume ${runDir}: the checkpoint is at epoch ${found.epoch} of ${config.epochs}; raise --epochs to train further`);
     // Killed after its last checkpoint but before it was marked finished: resuming only finishes it.
-    if (ckpt.meta.epoch === config.epochs) notes.push(`the checkpoint holds the last epoch (${config.epochs}): finishing the run`);
+    if (found.epoch === config.epochs) notes.push(`the checkpoint holds the last epoch (${config.epochs}): finishing the run`);
   }
-  const epoch = found?.ckpt.meta.epoch ?? 0;
+  const epoch = found?.epoch ?? 0;
 
   let history: EpochRecord[] = [];
   const csv = await fs.readFile(path.join(dir, 'history.csv'), 'utf8').catch(() => undefined);

@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { checkOutputFolder, makeOutputFolder } from '../io/output.js';
 
 export type RunStatus = 'running' | 'finished' | 'failed';
 
@@ -13,19 +14,29 @@ function timestamp(d: Date): string {
 }
 
 /**
+ * Refuses a given --out that cannot become the run directory: a non-empty folder (a run never overwrites another
+ * run's files), a file, or a folder that cannot be created (a file, or a folder we may not write, above it).
+ * Cheap: training runs it before reading any data.
+ */
+export async function checkRunDirTarget(out: string): Promise<void> {
+  const dir = path.resolve(out);
+  const entries = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null; // not a folder: checked below
+    throw new UsageError(`--out ${out}: ${err.message}`);
+  });
+  if (entries && entries.length > 0) throw new UsageError(`--out ${out} already exists and is not empty: choose a new folder`);
+  if (!entries) await checkOutputFolder('--out', out, 'a folder for the run');
+}
+
+/**
  * Creates the run directory. A given `out` must not exist or be an empty folder (a run never overwrites
  * another run's files); by default a fresh runs/run-<date>-<time>[-N] under `base`.
  */
 export async function createRunDir(out: string | undefined, base = process.cwd()): Promise<string> {
   if (out !== undefined) {
     const dir = path.resolve(out);
-    const entries = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null;
-      if (err.code === 'ENOTDIR') throw new UsageError(`--out ${out} is a file, expected a folder for the run`);
-      throw new UsageError(`--out ${out}: ${err.message}`);
-    });
-    if (entries && entries.length > 0) throw new UsageError(`--out ${out} already exists and is not empty: choose a new folder`);
-    await fs.mkdir(dir, { recursive: true });
+    await checkRunDirTarget(out);
+    await makeOutputFolder('--out', dir);
     return dir;
   }
   const stem = path.join(base, 'runs', `run-${timestamp(new Date())}`);

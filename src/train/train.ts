@@ -3,7 +3,7 @@
 // here from a seeded RNG; the native engine owns the weights, the optimizer state and the dropout masks.
 import os from 'node:os';
 import path from 'node:path';
-import { EngineError } from '../errors.js';
+import { EngineError, InputError } from '../errors.js';
 import { listDataSplit } from '../data/dataset.js';
 import { openTrainingSplit } from '../data/cache.js';
 import { Rng } from '../data/random.js';
@@ -15,7 +15,7 @@ import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { evaluateSplit } from './epoch.js';
 import { openTrainer, resolveDevice } from './device.js';
 import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
-import { createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
+import { checkRunDirTarget, createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
 import { checkSameData, existingRunFiles, openResume, restoreResumePoint } from './resume.js';
 import { TrainingDiverged } from './diverged.js';
 
@@ -59,7 +59,8 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   const spec = modelSpec(config.model);
   const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
 
-  // Everything that can be wrong with the data is found before the run directory exists.
+  // Everything that can be wrong with --out and the data is found before the run directory exists.
+  if (!resume && config.out !== undefined) await checkRunDirTarget(config.out);
   const trainList = await listDataSplit(config.data, 'train');
   const valList = await listDataSplit(config.data, 'val', { classes: trainList.classes });
   if (trainList.classes.length !== 2)
@@ -76,8 +77,18 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   const valSet = await load(valList, 'val');
   const skipped = [...trainSet.skipped, ...valSet.skipped];
   for (const why of [...trainSet.skipReasons, ...valSet.skipReasons]) log(`warning: skipped ${why}`);
-  for (const [name, set] of [['train', trainSet], ['val', valSet]] as const)
+  for (const [name, set, list] of [['train', trainSet, trainList], ['val', valSet, valList]] as const) {
     if (set.size === 0) throw new EngineError(`no usable images in the ${name} split`);
+    // With --skip-bad-images a class can lose every image: the run would learn (or measure) one class only.
+    const empty = list.classes.findIndex((_, c) => !set.labels.includes(c));
+    if (empty >= 0) {
+      const listed = list.labels.filter((l) => l === empty).length;
+      throw new InputError(
+        `no usable ${name === 'train' ? 'training' : 'validation'} image of class '${list.classes[empty]}': ` +
+          `all ${listed} of its images in the ${name} split are unreadable and were skipped (--skip-bad-images); a binary classifier needs both classes`,
+      );
+    }
+  }
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
 
   if (resume) checkSameData(resume.record, trainSet.size, valSet.size, trainList.classes);
@@ -134,7 +145,8 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     const batches = Math.ceil(trainSet.size / config.batchSize);
     const trainSeconds: number[] = [];
 
-    const checkpointMeta = (epoch: number, record: EpochRecord): CheckpointMeta => ({
+    type EpochMeta = CheckpointMeta & { epoch: number };
+    const checkpointMeta = (epoch: number, record: EpochRecord): EpochMeta => ({
       spec,
       config: { ...config },
       classes: trainList.classes,
@@ -143,7 +155,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
       rngState: rng.getState(),
       metrics: { loss: record.loss, acc: record.acc, val_loss: record.val_loss, val_acc: record.val_acc },
     });
-    const save = async (name: string, meta: CheckpointMeta) => {
+    const save = async (name: string, meta: EpochMeta) => {
       await write(name, (file) =>
         saveCheckpoint(file, {
           meta,
@@ -194,8 +206,9 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
       trainSeconds.push(...history.map((r) => r.seconds));
       // The kill may also have come between best.safetensors and last (or weights<N>) of the last epoch: the
       // trainer holds the checkpoint it resumed from, which is that epoch's state, so write them from it.
-      const meta = resume?.checkpoint?.meta;
-      if (meta) {
+      const resumed = resume?.checkpoint?.meta;
+      if (resumed) {
+        const meta = { ...resumed, epoch: resumed.epoch ?? history.length }; // openResume checked they are equal
         if (config.saveEvery > 0 && meta.epoch % config.saveEvery === 0) await save(`weights${meta.epoch}.safetensors`, meta);
         await save('last.safetensors', meta);
       }
