@@ -95,6 +95,9 @@ test('an output whose folder cannot be made is refused before the work, exit 2, 
   // --out under a file names the file, not --out itself
   await refused(dir, ['train', '--data', data, '--epochs', '1', '--out', 'img.jpg/run'], /--out img\.jpg\/run: cannot create it: .*img\.jpg is a file, not a folder/);
   await refused(dir, ['train', '--data', data, '--epochs', '1', '--out', 'img.jpg'], /--out img\.jpg is a file, expected a folder/);
+  // ... and before any image is read: a broken image is not what stops it
+  await fs.writeFile(path.join(data, 'train', 'man', 'broken.jpg'), 'not a jpeg');
+  await refused(dir, ['train', '--data', data, '--epochs', '1', '--out', 'img.jpg/run'], /--out img\.jpg\/run: cannot create it/);
 
   // several images need a folder for their copies: an existing file is refused before inference
   await refused(dir, ['predict', TEST1, path.join(dir, 'img.jpg'), '--model', model, '--annotate', 'img.jpg'], /--annotate img\.jpg is a file, expected a folder/);
