@@ -583,10 +583,9 @@ void conv_forward_amx_k(const Napi::CallbackInfo& a) {
   else avx512bf16::pack_kernel(wp.data(), w, Ci, Co);
   auto fn = narrow ? (real ? amx::conv3x3_forward_narrow_packed : amx_emulated::conv3x3_forward_narrow_packed)
                    : (real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed);
-  if (!fn(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
-          typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), wp.data(), typed<float>(a[3], "b", Co).Data(), N, H,
-          W, Ci, Co, a[9].ToBoolean().Value()))
-    throw std::bad_alloc();
+  require_scratch(fn(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                     typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), wp.data(),
+                     typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value()));
 }
 
 // (out, code, in, w, b, N, H, W, Cin, Cout, kernels): the first conv block with its convolution on tiles
@@ -615,9 +614,8 @@ void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
   avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed;
-  if (!fn(typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
-          typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(), wp.data(), N, H, W, Ci, Co))
-    throw std::bad_alloc();
+  require_scratch(fn(typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+                     typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(), wp.data(), N, H, W, Ci, Co));
 }
 
 void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
@@ -625,10 +623,9 @@ void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
             Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
   const bool real = amx_real(a, a[9], amx_fits(Ci, Co));
   auto fn = real ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight;
-  if (!fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
-          typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
-          typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co))
-    throw std::bad_alloc();
+  require_scratch(fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
+                     typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
+                     typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co));
 }
 
 // Winograd convolutions (float32 only; a RangeError where winograd_fits says no): the fp32 kernels' arguments

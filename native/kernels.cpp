@@ -92,14 +92,11 @@ bool fast_backward_input(Isa isa, int Cin) {
 
 void conv3x3_backward_input_flipped(Isa isa, float* din, const float* dout, const float* wflip, int N, int H, int W,
                                     int Cin, int Cout) {
-  bool done = false;
   if (isa == Isa::Avx512 && Cin % avx512::kLanes == 0)
-    done = avx512::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout);
-  else if (isa >= Isa::Avx2 && Cin % avx2::kLanes == 0)
-    done = avx2::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout);
-  else
-    throw std::logic_error("conv3x3_backward_input_flipped: no fast kernel for this ISA and Cin (check fast_backward_input)");
-  if (!done) throw std::bad_alloc();
+    return require_scratch(avx512::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout));
+  if (isa >= Isa::Avx2 && Cin % avx2::kLanes == 0)
+    return require_scratch(avx2::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout));
+  throw std::logic_error("conv3x3_backward_input_flipped: no fast kernel for this ISA and Cin (check fast_backward_input)");
 }
 
 bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout) {
@@ -137,25 +134,22 @@ static void require_winograd(Isa isa, int H, int W, int Cin, int Cout, const cha
 void conv3x3_forward_winograd(Isa isa, float* out, const float* in, const float* v, const float* b, int N, int H,
                               int W, int Cin, int Cout, bool relu) {
   require_winograd(isa, H, W, Cin, Cout, "conv3x3_forward_winograd");
-  const bool done = isa == Isa::Avx512 ? avx512::conv3x3_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu)
-                                       : avx2::conv3x3_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu);
-  if (!done) throw std::bad_alloc();
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu)
+                                     : avx2::conv3x3_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu));
 }
 
 void conv3x3_backward_input_winograd(Isa isa, float* din, const float* dout, const float* vflip, int N, int H, int W,
                                      int Cin, int Cout) {
   require_winograd(isa, H, W, Cin, Cout, "conv3x3_backward_input_winograd");
-  const bool done = isa == Isa::Avx512 ? avx512::conv3x3_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout)
-                                       : avx2::conv3x3_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout);
-  if (!done) throw std::bad_alloc();
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout)
+                                     : avx2::conv3x3_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout));
 }
 
 void conv3x3_backward_weight_winograd(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H,
                                       int W, int Cin, int Cout) {
   require_winograd(isa, H, W, Cin, Cout, "conv3x3_backward_weight_winograd");
-  const bool done = isa == Isa::Avx512 ? avx512::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout)
-                                       : avx2::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout);
-  if (!done) throw std::bad_alloc();
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout)
+                                     : avx2::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout));
 }
 
 const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
@@ -207,78 +201,60 @@ Bf16Kernels detect_bf16_kernels() {
   throw std::invalid_argument(std::string("ENGINE_BF16 must be avx512-bf16, amx or amx-emulated, got '") + env + "'");
 }
 
-// The bf16 and AMX kernels return false when their scratch memory cannot be allocated, as the fast fp32 ones.
 void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
                                  int H, int W, int Cin, int Cout, bool relu) {
-  bool done;
   if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
-    done = (k == Bf16Kernels::Amx ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed)(
-        out, in, wp, b, 1, H, W, Cin, Cout, relu);
-  else done = avx512bf16::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu);
-  if (!done) throw std::bad_alloc();
+    return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed)(
+        out, in, wp, b, 1, H, W, Cin, Cout, relu));
+  require_scratch(avx512bf16::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu));
 }
 
 void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* dout, const uint32_t* wp, int H,
                                         int W, int Cin, int Cout) {
-  bool done;
   if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
-    done = (k == Bf16Kernels::Amx ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed)(
-        din, dout, wp, 1, H, W, Cin, Cout);
-  else done = avx512bf16::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout);
-  if (!done) throw std::bad_alloc();
+    return require_scratch(
+        (k == Bf16Kernels::Amx ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed)(
+            din, dout, wp, 1, H, W, Cin, Cout));
+  require_scratch(avx512bf16::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout));
 }
 
 void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
                                   int W, int Cin, int Cout) {
-  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout)) {
-    const bool done = (k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight)(
-        dw, db, dout, in, 1, H, W, Cin, Cout);
-    if (!done) throw std::bad_alloc();
-    return;
-  }
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
+    return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight)(
+        dw, db, dout, in, 1, H, W, Cin, Cout));
   conv3x3_backward_weight_bf16(Isa::Avx512, dw, db, dout, in, 1, H, W, Cin, Cout);
 }
 
 void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
                           int Cin, int Cout, bool relu) {
-  if (Cout % avx512bf16::kLanes == 0) {
-    if (!avx512bf16::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout, relu)) throw std::bad_alloc();
-    return;
-  }
+  if (Cout % avx512bf16::kLanes == 0)
+    return require_scratch(avx512bf16::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout, relu));
   if (relu) conv3x3_relu_forward(isa, out, in, w, b, N, H, W, Cin, Cout);
   else conv3x3_forward(isa, out, in, w, b, N, H, W, Cin, Cout);
 }
 
 void conv3x3_backward_input_bf16(Isa isa, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
                                  int Cout) {
-  if (Cin % avx512bf16::kLanes == 0) {
-    if (!avx512bf16::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout)) throw std::bad_alloc();
-    return;
-  }
+  if (Cin % avx512bf16::kLanes == 0)
+    return require_scratch(avx512bf16::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout));
   conv3x3_backward_input(isa, din, dout, w, N, H, W, Cin, Cout);
 }
 
 void conv3x3_backward_weight_bf16(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H,
                                   int W, int Cin, int Cout) {
-  if (Cout % avx512bf16::kLanes == 0) {
-    if (!avx512bf16::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout)) throw std::bad_alloc();
-    return;
-  }
+  if (Cout % avx512bf16::kLanes == 0)
+    return require_scratch(avx512bf16::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout));
   conv3x3_backward_weight(isa, dw, db, dout, in, N, H, W, Cin, Cout);
 }
 
 void conv3x3_relu_maxpool_forward(Isa isa, float* out, uint8_t* code, const float* in, const float* w, const float* b,
                                   int N, int H, int W, int Cin, int Cout) {
-  bool done = false;
   if (isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
-    done = avx512::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
-  else if (isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
-    done = avx2::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
-  else {
-    ref::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
-    done = true;
-  }
-  if (!done) throw std::bad_alloc();
+    return require_scratch(avx512::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout));
+  if (isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
+    return require_scratch(avx2::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout));
+  ref::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
 }
 
 void maxpool2x2_forward_code(Isa isa, float* out, uint8_t* code, const float* in, int N, int H, int W, int C) {
@@ -294,7 +270,7 @@ void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, Isa isa, float* out, uint8_
   thread_local std::vector<float> rows;  // [2][Wo][Cout]: two conv rows, pooled while in cache
   rows.resize(size_t(2) * Wo * Cout);
   for (int qy = 0; qy < Hq; qy++) {
-    if (!conv(rows.data(), in + size_t(2) * qy * W * Cin, wpn, b, 1, 4, W, Cin, Cout, true)) throw std::bad_alloc();
+    require_scratch(conv(rows.data(), in + size_t(2) * qy * W * Cin, wpn, b, 1, 4, W, Cin, Cout, true));
     const size_t o = size_t(qy) * Wq * Cout;
     maxpool2x2_forward_code(isa, out + o, code + o, rows.data(), 1, 2, Wo, Cout);
   }
@@ -308,23 +284,18 @@ void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint
 
 void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
                                           const uint8_t* code, const float* in, int N, int H, int W, int Cin, int Cout) {
-  if (prec == Precision::Fp32) {  // the fast fp32 kernels run these bands themselves, with the same sums
-    bool done = false, fast = true;
-    if (isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
-      done = avx512::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout);
-    else if (isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
-      done = avx2::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout);
-    else fast = false;
-    if (fast && !done) throw std::bad_alloc();
-    if (fast) return;
-  }
-  constexpr int kBand = kFirstBlockBand;
+  // The fast fp32 kernels run these bands themselves, with the same sums.
+  const bool fp32 = prec == Precision::Fp32;
+  if (fp32 && isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
+    return require_scratch(avx512::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout));
+  if (fp32 && isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
+    return require_scratch(avx2::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout));
   const int Ho = H - 2, Wo = W - 2, Hq = Ho / 2, Wq = Wo / 2;
-  thread_local std::vector<float> band;  // [2*kBand, Wo, Cout] gradient of the conv output
-  band.resize(size_t(2 * kBand) * Wo * Cout);
+  thread_local std::vector<float> band;  // [2*kFirstBlockBand, Wo, Cout] gradient of the conv output
+  band.resize(size_t(2 * kFirstBlockBand) * Wo * Cout);
   for (int n = 0; n < N; n++)
-    for (int qy = 0; qy < Hq; qy += kBand) {
-      const int rows = 2 * (Hq - qy < kBand ? Hq - qy : kBand);  // conv output rows in this band
+    for (int qy = 0; qy < Hq; qy += kFirstBlockBand) {
+      const int rows = 2 * (Hq - qy < kFirstBlockBand ? Hq - qy : kFirstBlockBand);  // conv output rows in this band
       const size_t q = (size_t(n) * Hq + qy) * Wq * Cout;
       maxpool2x2_backward_code(isa, band.data(), dpool + q, code + q, 1, rows, Wo, Cout);
       const float* x = in + (size_t(n) * H + 2 * qy) * W * Cin;
@@ -335,16 +306,11 @@ void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, fl
 
 void conv3x3_backward_input(Isa isa, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
                             int Cout) {
-  bool done = false;
   if (isa == Isa::Avx512 && Cin % avx512::kLanes == 0)
-    done = avx512::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
-  else if (isa >= Isa::Avx2 && Cin % avx2::kLanes == 0)
-    done = avx2::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
-  else {
-    ref::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
-    done = true;
-  }
-  if (!done) throw std::bad_alloc();
+    return require_scratch(avx512::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout));
+  if (isa >= Isa::Avx2 && Cin % avx2::kLanes == 0)
+    return require_scratch(avx2::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout));
+  ref::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
 }
 
 void conv3x3_backward_weight(Isa isa, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,

@@ -3,11 +3,18 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <string>
 
 #include "kernels_ref.h"
 
 namespace engine {
+
+// The fast kernels return false when their scratch memory cannot be allocated; their callers pass that on as
+// std::bad_alloc (which the addon reports as "out of host memory").
+inline void require_scratch(bool allocated) {
+  if (!allocated) throw std::bad_alloc();
+}
 
 enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 
