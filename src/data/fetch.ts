@@ -46,6 +46,8 @@ export interface FetchResult {
   splits: Record<string, number>;
 }
 
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
 /** path -> sha256 hex, from `<hex>  <path>` lines. */
 export async function readManifest(file = MANIFEST_FILE): Promise<Map<string, string>> {
   const text = await fs.readFile(file, 'utf8').catch((err: Error) => {
@@ -82,7 +84,7 @@ export async function matchesSeedManifest(dir: string, splits: readonly string[]
   if (expected.length === 0 || found.length !== expected.length || found.some((f, i) => f !== expected[i])) return false;
   for (const rel of expected) {
     const bytes = await fs.readFile(path.join(root, ...rel.split('/'))).catch(() => null);
-    if (!bytes || createHash('sha256').update(bytes).digest('hex') !== manifest.get(rel)) return false;
+    if (!bytes || sha256(bytes) !== manifest.get(rel)) return false;
   }
   return true;
 }
@@ -182,7 +184,7 @@ export async function fetchDataset(opts: FetchOptions = {}): Promise<FetchResult
         const rel = manifestPathOf(entry.path, manifest);
         if (rel === undefined) continue; // the repository's code, models and label tables: not data
         if (seen.has(rel)) throw new InputError(`archive from ${url} holds ${rel} twice`);
-        const got = createHash('sha256').update(entry.data).digest('hex');
+        const got = sha256(entry.data);
         if (got !== manifest.get(rel))
           throw new InputError(`archive from ${url}: ${entry.path} has SHA-256 ${got}, the manifest expects ${manifest.get(rel)} (tampered or corrupt download); nothing was written`);
         seen.add(rel);

@@ -128,22 +128,16 @@ const imbalanced = (c: SplitCounts | undefined) => Boolean(c && total(c) > 0 && 
 
 function provenanceLines(input: ModelCardInput): string[] {
   const { meta, dataset } = input;
-  const source = meta.config.source;
-  if (source === 'keras') {
+  const measured = dataset ? ' The data described here is the data its figures are measured on.' : '';
+  if (meta.config.source === 'keras') {
     const from = typeof meta.config.file === 'string' ? ` \`${meta.config.file}\`` : '';
-    return [
-      `- Imported from the Keras file${from}: the data it was trained on is not recorded in it.` +
-        (dataset ? ' The data described here is the data its figures are measured on.' : ''),
-    ];
+    return [`- Imported from the Keras file${from}: the data it was trained on is not recorded in it.${measured}`];
   }
   if (typeof meta.config.data === 'string') {
     if (dataset?.role === 'training') return [];
-    return [
-      `- Trained on \`${meta.config.data}\` (the checkpoint's training config), which is not there to describe now.` +
-        (dataset ? ' The data described here is the data its figures are measured on.' : ''),
-    ];
+    return [`- Trained on \`${meta.config.data}\` (the checkpoint's training config), which is not there to describe now.${measured}`];
   }
-  return ['- The checkpoint does not record the data it was trained on.' + (dataset ? ' The data described here is the data its figures are measured on.' : '')];
+  return [`- The checkpoint does not record the data it was trained on.${measured}`];
 }
 
 function dataLines(input: ModelCardInput, pos: string): string[] {
