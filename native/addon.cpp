@@ -871,11 +871,15 @@ class PeakWorker : public Napi::AsyncWorker {
 Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string kind = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  if (kind != "fp32" && kind != "bf16") throw_type(env, "kind must be 'fp32' or 'bf16'");
+  if (kind != "fp32" && kind != "bf16" && kind != "amx") throw_type(env, "kind must be 'fp32', 'bf16' or 'amx'");
   const int threads = integer(info[1], "threads", 1, 1024);
   const double seconds = number(info[2], "seconds");
   if (!(seconds > 0 && seconds <= 10)) throw_range(env, "seconds must be in (0, 10]");
-  auto* w = new PeakWorker(env, kind == "fp32" ? PeakKind::Fp32Fma : PeakKind::Bf16Dot, threads, seconds);
+  auto* w = new PeakWorker(env,
+                           kind == "fp32"   ? PeakKind::Fp32Fma
+                           : kind == "bf16" ? PeakKind::Bf16Dot
+                                            : PeakKind::AmxBf16,
+                           threads, seconds);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

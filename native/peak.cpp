@@ -4,6 +4,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "kernels.h"
 #include "thread_pool.h"
 
 namespace engine {
@@ -18,13 +19,19 @@ double measure_peak_gflops(PeakKind kind, int threads, double seconds) {
 #endif
   if (kind == PeakKind::Fp32Fma && !fp32_ok) throw std::runtime_error("the fp32 peak probe needs AVX-512F");
   if (kind == PeakKind::Bf16Dot && !bf16_ok) throw std::runtime_error("the bf16 peak probe needs AVX512-BF16");
-  const double flops_per_iter = kind == PeakKind::Fp32Fma ? 12.0 * 16 * 2 : 12.0 * 16 * 4;
+  if (kind == PeakKind::AmxBf16 && !amx_usable())
+    throw std::runtime_error("the AMX peak probe needs AMX-BF16 tiles, which this CPU (or its kernel) does not offer");
+  const double flops_per_iter = kind == PeakKind::Fp32Fma   ? 12.0 * 16 * 2
+                                : kind == PeakKind::Bf16Dot ? 12.0 * 16 * 4
+                                                            : 4.0 * 16 * 16 * 32 * 2;
   ThreadPool pool(threads);
   std::atomic<float> sink{0};
   auto run = [&](long iters) {
     const auto t0 = std::chrono::steady_clock::now();
     pool.run([&](int) {
-      const float r = kind == PeakKind::Fp32Fma ? peak::fp32_fma(iters) : peak::bf16_dot(iters);
+      const float r = kind == PeakKind::Fp32Fma   ? peak::fp32_fma(iters)
+                      : kind == PeakKind::Bf16Dot ? peak::bf16_dot(iters)
+                                                  : peak::amx_bf16(iters);
       sink.store(r, std::memory_order_relaxed);
     });
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -210,8 +210,9 @@ export interface BuildInfo {
 export interface NativeAddon {
   Trainer: new (options: TrainerOptions) => NativeTrainer;
   kernels: NativeKernels;
-  /** measured peak GFLOP/s of fp32 FMA (AVX-512) or bf16 dot products (AVX512-BF16) on `threads` threads */
-  measurePeak(kind: 'fp32' | 'bf16', threads: number, seconds: number): Promise<number>;
+  /** measured peak GFLOP/s of fp32 FMA (AVX-512), bf16 dot products (AVX512-BF16) or AMX bf16 tile dot
+   * products on `threads` threads; rejects where the CPU lacks the instructions */
+  measurePeak(kind: 'fp32' | 'bf16' | 'amx', threads: number, seconds: number): Promise<number>;
   buildInfo(): BuildInfo;
   cudaDevices(): CudaDeviceList;
   /** only when built with CUDA */

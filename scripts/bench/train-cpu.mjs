@@ -5,8 +5,9 @@
 // pre-decoded data; fp32 and bf16 autocast). Epochs are interleaved, one of each trainer per round, so every
 // trainer sees the same moments of a shared, noisy machine, and the ratio to PyTorch is the median of the
 // per-round ratios. Prints seconds per epoch, images/s, GFLOP/s by the direct convolution's work count (SPEC §1)
-// against the machine's peak measured by our own probe (native.measurePeak: AVX-512 FMA and AVX512-BF16
-// dot-product loops), the ratios, and the engine's time per layer.
+// against the machine's peak measured by our own probe (native.measurePeak: AVX-512 FMA, AVX512-BF16 dot-product
+// and AMX tile dot-product loops; a bf16 row is held to the AMX peak where it runs on tiles, and PyTorch's bf16
+// row too where the CPU has them, since oneDNN uses them), the ratios, and the engine's time per layer.
 //
 //   node scripts/bench/train-cpu.mjs [--data DIR] [--epochs 5] [--threads 2] [--batch-size 32] [--no-torch] [--json]
 import { spawn, spawnSync } from 'node:child_process';
@@ -112,7 +113,14 @@ async function torchTrainer(files, extra) {
 
 const set = await loadSplit(await listSplit(path.join(args.data, 'train')));
 const hasBf16 = native.buildInfo().bf16;
-const peak = { fp32: await native.measurePeak('fp32', threads, 1).catch(() => null), bf16: hasBf16 ? await native.measurePeak('bf16', threads, 1) : null };
+const peak = {
+  fp32: await native.measurePeak('fp32', threads, 1).catch(() => null),
+  bf16: hasBf16 ? await native.measurePeak('bf16', threads, 1) : null,
+  amx: native.buildInfo().amx ? await native.measurePeak('amx', threads, 1) : null,
+};
+// the peak a row is held to: its precision's, and for bf16 the tiles' where the row runs on them
+const peakOf = (key, precision, label) =>
+  precision === 'fp32' ? peak.fp32 : label === 'amx' || (key === 'torch16' && peak.amx) ? peak.amx : peak.bf16;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-bench-'));
 const files = { images: path.join(dir, 'images.u8'), labels: path.join(dir, 'labels.u8') };
@@ -144,9 +152,10 @@ const rows = trainers.map(([key, name, precision, t]) => {
   const gflops = (set.size * TRAIN_FLOP_PER_IMAGE) / s / 1e9;
   const peer = key.startsWith('torch') ? null : seconds[peerOf[precision]];
   const ratios = peer?.length ? seconds[key].map((x, i) => x / peer[i]) : null;
+  const rowPeak = peakOf(key, precision, t.label);
   return {
     name: `${name} (${t.label})`, secondsPerEpoch: s, imagesPerSecond: set.size / s, gflops,
-    percentOfPeak: peak[precision] ? (100 * gflops) / peak[precision] : null,
+    percentOfPeak: rowPeak ? (100 * gflops) / rowPeak : null,
     overPyTorch: ratios ? median(ratios) : null,
     overPyTorchRange: ratios ? [Math.min(...ratios), Math.max(...ratios)] : null,
     all: seconds[key],
@@ -165,7 +174,8 @@ if (args.json) {
     ...Object.fromEntries(['preprocessMs', 'updateMs', 'kernelsMs', 'idleMs', 'otherNativeMs', 'outsideMs', 'epochMs'].map((k) => [k, Object.fromEntries(columns.map((c) => [c, detail[c][k] ?? null]))])) }));
 } else {
   console.log(`CPU: ${cpu}, ${threads} threads; ${set.size} images, batch ${batchSize}, augmentation on; ${epochs} rounds of one epoch per trainer, interleaved, after 1 warm-up each`);
-  console.log(`measured peak (${threads} threads): fp32 FMA ${fmt(peak.fp32, 0)} GFLOP/s, bf16 dot ${fmt(peak.bf16, 0)} GFLOP/s`);
+  console.log(`measured peak (${threads} threads): fp32 FMA ${fmt(peak.fp32, 0)} GFLOP/s, bf16 dot ${fmt(peak.bf16, 0)} GFLOP/s` +
+    (peak.amx ? `, AMX bf16 tiles ${fmt(peak.amx, 0)} GFLOP/s` : ''));
   console.log('');
   console.log('| layer | ' + columns.map((c) => `${c} fwd | ${c} bwd`).join(' | ') + ' |   (ms per epoch)');
   console.log('| --- | ' + columns.map(() => '---: | ---:').join(' | ') + ' |');
