@@ -568,21 +568,18 @@ bool amx_real(const Napi::CallbackInfo& a, const Napi::Value& v, bool fits) {
   if (k != "amx" && k != "amx-emulated") throw_range(a.Env(), "kernels must be 'amx' or 'amx-emulated', got '" + k + "'");
   if (k == "amx" && !amx_usable()) throw_range(a.Env(), "this CPU has no AMX-BF16 or the kernel refused the tile state");
   if (!fits)
-    throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32 (the forward also takes Cin <= 10 with "
-                         "Cout a multiple of 32)");
+    throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32 (the first block's forward also takes "
+                         "Cin <= 10, the weight gradient Cin <= 3, with Cout a multiple of 32)");
   return k == "amx";
 }
 
 void conv_forward_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
             Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const bool narrow = amx_fits_narrow(Ci, Co), real = amx_real(a, a[10], narrow || amx_fits(Ci, Co));
-  const float* w = typed<float>(a[2], "w", size_t(9) * Ci * Co).Data();
-  std::vector<uint32_t> wp(narrow ? amx_narrow_kernel_size(Co) : avx512bf16::packed_kernel_size(Ci, Co));
-  if (narrow) amx_pack_kernel_narrow(wp.data(), w, Ci, Co);
-  else avx512bf16::pack_kernel(wp.data(), w, Ci, Co);
-  auto fn = narrow ? (real ? amx::conv3x3_forward_narrow_packed : amx_emulated::conv3x3_forward_narrow_packed)
-                   : (real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed);
+  const bool real = amx_real(a, a[10], amx_fits(Ci, Co));
+  std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Ci, Co));
+  avx512bf16::pack_kernel(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  auto fn = real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed;
   require_scratch(fn(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                      typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), wp.data(),
                      typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value()));
@@ -602,9 +599,8 @@ void conv_relu_maxpool_forward_amx_k(const Napi::CallbackInfo& a) {
   amx_pack_kernel_narrow(wpn.data(), typed<float>(a[3], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   const float* b = typed<float>(a[4], "b", Co).Data();
   for (int n = 0; n < N; n++)
-    conv3x3_relu_maxpool_forward_amx(real ? Bf16Kernels::Amx : Bf16Kernels::AmxEmulated, detect_isa(),
-                                     out + n * npool / N, code + n * npool / N, in + n * nin, wpn.data(), b, H, W, Ci,
-                                     Co);
+    conv3x3_relu_maxpool_forward_amx(real ? Bf16Kernels::Amx : Bf16Kernels::AmxEmulated, out + n * npool / N,
+                                     code + n * npool / N, in + n * nin, wpn.data(), b, H, W, Ci, Co);
 }
 
 void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
@@ -621,8 +617,9 @@ void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
 void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
             Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[9], amx_fits(Ci, Co));
-  auto fn = real ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight;
+  const bool narrow = amx_fits_narrow_weight(Ci, Co), real = amx_real(a, a[9], narrow || amx_fits(Ci, Co));
+  auto fn = narrow ? (real ? amx::conv3x3_backward_weight_narrow : amx_emulated::conv3x3_backward_weight_narrow)
+                   : (real ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight);
   require_scratch(fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
                      typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                      typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co));
@@ -677,7 +674,7 @@ void relu_maxpool_conv_backward_weight_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
             Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
-  relu_maxpool_conv3x3_backward_weight(isa_arg(a[10]), Precision::Fp32, typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+  relu_maxpool_conv3x3_backward_weight(isa_arg(a[10]), Precision::Fp32, Bf16Kernels::Avx512Bf16, typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
                                        typed<T>(a[1], "db", Co).Data(), typed<T>(a[2], "dpool", npool).Data(),
                                        typed<uint8_t>(a[3], "code", npool).Data(),
                                        typed<T>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);

@@ -11,7 +11,10 @@ namespace engine {
 
 // Shapes the AMX kernels take (the network uses the AVX512-BF16 ones elsewhere): channel counts in blocks of 32.
 inline bool amx_fits(int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0; }
-// ... and the forward with few input channels (the image's), whose kernel rows of 3 * Cin inputs fit one tile row
+// ... the weight gradient with few input channels (the image's), whose 9 * Cin kernel inputs fit the 32 rows of A
+inline bool amx_fits_narrow_weight(int Cin, int Cout) { return 9 * Cin <= 32 && Cout % 32 == 0; }
+// ... and the first block's forward (conv -> ReLU -> max-pool) with few input channels (the image's), whose
+// kernel rows of 3 * Cin inputs fit one tile row
 inline bool amx_fits_narrow(int Cin, int Cout) { return 3 * Cin <= 32 && Cout % 32 == 0; }
 
 // The narrow forward's kernel, bf16 pairs [3][16][Cout]: pair j of kernel row ky holds the elements 2j and 2j + 1
@@ -23,12 +26,15 @@ void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout);
   namespace ns {                                                                                               \
   bool conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H,    \
                               int W, int Cin, int Cout, bool relu);                                            \
-  bool conv3x3_forward_narrow_packed(float* out, const float* in, const uint32_t* wpn, const float* b, int N,   \
-                                     int H, int W, int Cin, int Cout, bool relu);                              \
+  bool conv3x3_relu_maxpool_forward_narrow_packed(float* out, uint8_t* code, const float* in,                 \
+                                                  const uint32_t* wpn, const float* b, int N, int H, int W,    \
+                                                  int Cin, int Cout);                                          \
   bool conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W,   \
                                      int Cin, int Cout);                                                       \
   bool conv3x3_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,   \
                                int Cin, int Cout);                                                             \
+  bool conv3x3_backward_weight_narrow(float* dw, float* db, const float* dout, const float* in, int N, int H,   \
+                                      int W, int Cin, int Cout);                                               \
   }
 
 ENGINE_DECLARE_AMX_CONV(amx)

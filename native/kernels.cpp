@@ -223,6 +223,10 @@ void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const flo
   if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
     return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight)(
         dw, db, dout, in, 1, H, W, Cin, Cout));
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow_weight(Cin, Cout))
+    return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight_narrow
+                                                  : amx_emulated::conv3x3_backward_weight_narrow)(dw, db, dout, in, 1, H,
+                                                                                                  W, Cin, Cout));
   conv3x3_backward_weight_bf16(Isa::Avx512, dw, db, dout, in, 1, H, W, Cin, Cout);
 }
 
@@ -263,17 +267,11 @@ void maxpool2x2_forward_code(Isa isa, float* out, uint8_t* code, const float* in
   ref::maxpool2x2_forward_code(out, code, in, N, H, W, C);
 }
 
-void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, Isa isa, float* out, uint8_t* code, const float* in,
-                                      const uint32_t* wpn, const float* b, int H, int W, int Cin, int Cout) {
-  const int Wo = W - 2, Hq = (H - 2) / 2, Wq = Wo / 2;
-  auto conv = k == Bf16Kernels::Amx ? amx::conv3x3_forward_narrow_packed : amx_emulated::conv3x3_forward_narrow_packed;
-  thread_local std::vector<float> rows;  // [2][Wo][Cout]: two conv rows, pooled while in cache
-  rows.resize(size_t(2) * Wo * Cout);
-  for (int qy = 0; qy < Hq; qy++) {
-    require_scratch(conv(rows.data(), in + size_t(2) * qy * W * Cin, wpn, b, 1, 4, W, Cin, Cout, true));
-    const size_t o = size_t(qy) * Wq * Cout;
-    maxpool2x2_forward_code(isa, out + o, code + o, rows.data(), 1, 2, Wo, Cout);
-  }
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint8_t* code, const float* in, const uint32_t* wpn,
+                                      const float* b, int H, int W, int Cin, int Cout) {
+  require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_relu_maxpool_forward_narrow_packed
+                                         : amx_emulated::conv3x3_relu_maxpool_forward_narrow_packed)(
+      out, code, in, wpn, b, 1, H, W, Cin, Cout));
 }
 
 void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C) {
@@ -282,8 +280,9 @@ void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint
   ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
 }
 
-void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
-                                          const uint8_t* code, const float* in, int N, int H, int W, int Cin, int Cout) {
+void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, Bf16Kernels k, float* dw, float* db,
+                                          const float* dpool, const uint8_t* code, const float* in, int N, int H,
+                                          int W, int Cin, int Cout) {
   // The fast fp32 kernels run these bands themselves, with the same sums.
   const bool fp32 = prec == Precision::Fp32;
   if (fp32 && isa == Isa::Avx512 && Cout % avx512::kLanes == 0)
@@ -299,7 +298,7 @@ void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, fl
       const size_t q = (size_t(n) * Hq + qy) * Wq * Cout;
       maxpool2x2_backward_code(isa, band.data(), dpool + q, code + q, 1, rows, Wo, Cout);
       const float* x = in + (size_t(n) * H + 2 * qy) * W * Cin;
-      if (prec == Precision::Bf16) conv3x3_backward_weight_bf16(isa, dw, db, band.data(), x, 1, rows + 2, W, Cin, Cout);
+      if (prec == Precision::Bf16) conv3x3_backward_weight_bf16(k, dw, db, band.data(), x, rows + 2, W, Cin, Cout);
       else conv3x3_backward_weight(isa, dw, db, band.data(), x, 1, rows + 2, W, Cin, Cout);
     }
 }

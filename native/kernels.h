@@ -89,11 +89,10 @@ void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* 
                                         int W, int Cin, int Cout);
 void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
                                   int W, int Cin, int Cout);
-// The first conv block's forward (conv3x3_relu_maxpool_forward below) with its convolution on AMX tiles (k Amx or
-// AmxEmulated, amx_fits_narrow; the kernel packed by amx_pack_kernel_narrow), two conv rows at a time, pooled by
-// the fp32 kernel of `isa`
-void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, Isa isa, float* out, uint8_t* code, const float* in,
-                                      const uint32_t* wpn, const float* b, int H, int W, int Cin, int Cout);
+// The first conv block's forward (conv3x3_relu_maxpool_forward below) on AMX tiles (k Amx or AmxEmulated,
+// amx_fits_narrow; the kernel packed by amx_pack_kernel_narrow), each block of tile outputs pooled as it is made
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint8_t* code, const float* in, const uint32_t* wpn,
+                                      const float* b, int H, int W, int Cin, int Cout);
 
 // bf16 convolutions; shapes the bf16 kernels do not take (conv_bf16.h) run the fp32 kernel of `isa`
 void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
@@ -111,8 +110,10 @@ void conv3x3_relu_maxpool_forward(Isa isa, float* out, uint8_t* code, const floa
                                   int N, int H, int W, int Cin, int Cout);
 void maxpool2x2_forward_code(Isa isa, float* out, uint8_t* code, const float* in, int N, int H, int W, int C);
 void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C);
-void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, float* dw, float* db, const float* dpool,
-                                          const uint8_t* code, const float* in, int N, int H, int W, int Cin, int Cout);
+// (in bf16, k's kernels: AMX tiles where they fit)
+void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, Bf16Kernels k, float* dw, float* db,
+                                          const float* dpool, const uint8_t* code, const float* in, int N, int H,
+                                          int W, int Cin, int Cout);
 inline void conv3x3_relu_maxpool_forward(Isa, double* out, uint8_t* code, const double* in, const double* w,
                                          const double* b, int N, int H, int W, int Cin, int Cout) {
   ref::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
@@ -121,7 +122,7 @@ inline void maxpool2x2_backward_code(Isa, double* din, const double* dout, const
                                      int C) {
   ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
 }
-inline void relu_maxpool_conv3x3_backward_weight(Isa, Precision, double* dw, double* db, const double* dpool,
+inline void relu_maxpool_conv3x3_backward_weight(Isa, Precision, Bf16Kernels, double* dw, double* db, const double* dpool,
                                                  const uint8_t* code, const double* in, int N, int H, int W, int Cin,
                                                  int Cout) {
   ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout);

@@ -328,7 +328,7 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
     const T* w = params_.data() + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
     if (first_block_fused_ && i == first_param_layer_) {
       if (amx_first_block())
-        conv3x3_relu_maxpool_forward_amx(bf16_kernels_, isa_, f32(ws.act[i + 3]), ws.code.data(), f32(x),
+        conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), ws.code.data(), f32(x),
                                          packed_.data() + packed_offset_[i], f32(w + size_t(9) * in.c * out.c), in.h,
                                          in.w, in.c, out.c);
       else
@@ -434,7 +434,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
           // The first conv block needs no input gradient: one fused pass gives its weight gradient.
           const Shape& cin = shapes_[i - 2];
           T* cdw = ws.dparams.data() + param_offset_[i - 2];
-          relu_maxpool_conv3x3_backward_weight(isa_, precision_, cdw, cdw + size_t(9) * cin.c * in.c, g,
+          relu_maxpool_conv3x3_backward_weight(isa_, precision_, bf16_kernels_, cdw, cdw + size_t(9) * cin.c * in.c, g,
                                                ws.code.data(), ws.act[i - 2], 1, cin.h, cin.w, cin.c, in.c);
           ws.times.backward[i] += now_seconds() - t0;
           return;

@@ -33,6 +33,28 @@ function checkForward(mode, N, H, W, Cin, Cout, x, r, terms) {
   }
 }
 
+// The weight gradient, accumulated onto random dw and db, against the double one of the rounded operands (the
+// bias gradient sums the fp32 gradient itself: no operand is rounded).
+function checkWeightGradient(mode, N, H, W, Cin, Cout, r) {
+  const [Ho, Wo] = [H - 2, W - 2];
+  const x = rand(N * H * W * Cin, r);
+  const g = rand(N * Ho * Wo * Cout, r);
+  const dw0 = rand(9 * Cin * Cout, r, -4, 4);
+  const db0 = rand(Cout, r, -4, 4);
+  const exactW = Float64Array.from(dw0);
+  const exactB = Float64Array.from(db0);
+  k.conv3x3BackwardWeight(exactW, new Float64Array(Cout), rounded(g), rounded(x), N, H, W, Cin, Cout);
+  k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, Float64Array.from(g), rounded(x), N, H, W, Cin, Cout);
+  const SW = Float64Array.from(dw0, Math.abs);
+  const SB = Float64Array.from(db0, Math.abs);
+  k.conv3x3BackwardWeight(SW, SB, absRounded(g), absRounded(x), N, H, W, Cin, Cout);
+  const dw = Float32Array.from(dw0);
+  const db = Float32Array.from(db0);
+  k.conv3x3BackwardWeightAmx(dw, db, g, x, N, H, W, Cin, Cout, mode);
+  within('dw', dw, exactW, SW, N * Ho * Wo + 1);
+  within('db', db, exactB, SB, N * Ho * Wo + 1);
+}
+
 // [N, H, W, Cin, Cout]. The kernels take 32 outputs at a time on the flat pixel index y * W + x, so blocks span
 // rows and wrap past row ends: an output 16 wide (two rows and a wrapped pair per block); 38 wide with two
 // images and two blocks of output channels; 64 input channels (two 16-pair chunks) and an odd width (pixel
@@ -64,71 +86,66 @@ for (const mode of MODES)
     });
 
     test(`conv3x3BackwardWeightAmx accumulates within gamma * S of the bf16-operand weight gradient, ${shape}`, () => {
-      const r = rng(H * 13 + W + Cin + Cout);
-      const x = rand(N * H * W * Cin, r);
-      const g = rand(N * Ho * Wo * Cout, r);
-      const dw0 = rand(9 * Cin * Cout, r, -4, 4);
-      const db0 = rand(Cout, r, -4, 4);
-      const exactW = Float64Array.from(dw0);
-      const exactB = Float64Array.from(db0);
-      // the bias gradient sums the fp32 gradient itself (no operand is rounded)
-      k.conv3x3BackwardWeight(exactW, new Float64Array(Cout), rounded(g), rounded(x), N, H, W, Cin, Cout);
-      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, Float64Array.from(g), rounded(x), N, H, W, Cin, Cout);
-      const SW = Float64Array.from(dw0, Math.abs);
-      const SB = Float64Array.from(db0, Math.abs);
-      k.conv3x3BackwardWeight(SW, SB, absRounded(g), absRounded(x), N, H, W, Cin, Cout);
-      const dw = Float32Array.from(dw0);
-      const db = Float32Array.from(db0);
-      k.conv3x3BackwardWeightAmx(dw, db, g, x, N, H, W, Cin, Cout, mode);
-      within('dw', dw, exactW, SW, N * Ho * Wo + 1);
-      within('db', db, exactB, SB, N * Ho * Wo + 1);
+      checkWeightGradient(mode, N, H, W, Cin, Cout, rng(H * 13 + W + Cin + Cout));
     });
   }
 
-// The forward with few input channels (the first layer's image: 3 * Cin <= 32 inputs per kernel row, one tile
-// dot per row): the seed's 3 channels, 1 channel with two images and two blocks of output channels, 10 channels
-// (30 of a tile row's 32 elements) at an odd width.
-const NARROW = [[1, 6, 20, 3, 32], [2, 5, 9, 1, 64], [1, 4, 7, 10, 32]];
+// The weight gradient with few input channels (9 * Cin <= 32: the kernel's inputs are the rows of A, the pixels
+// K): the seed's 3 channels at an output width of 18 (one block of 32, mostly padding), 1 channel with two images,
+// two blocks of output channels and an odd width, 2 channels at width 38 (two blocks, the second partly past
+// the row), and the seed's first layer on a 36x130 band.
+const NARROW_WEIGHT = [[1, 6, 20, 3, 32], [2, 5, 9, 1, 64], [1, 5, 40, 2, 32], [1, 6, 130, 3, 32]];
 
 for (const mode of MODES)
-  for (const [N, H, W, Cin, Cout] of NARROW) {
+  for (const [N, H, W, Cin, Cout] of NARROW_WEIGHT) {
     const shape = `${mode} N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`;
-    test(`conv3x3ForwardAmx with ${Cin} input channels (one tile row per kernel row) within gamma * S, ${shape}`, () => {
-      const r = rng(H * 5 + W + Cin * 7 + Cout);
-      checkForward(mode, N, H, W, Cin, Cout, rand(N * H * W * Cin, r, 0, 1), r, 32 + 1);
+    test(`conv3x3BackwardWeightAmx with ${Cin} input channels (the kernel's inputs as tile rows) within gamma * S, ${shape}`, () => {
+      checkWeightGradient(mode, N, H, W, Cin, Cout, rng(H * 3 + W + Cin * 5 + Cout));
     });
   }
 
+// The first block's forward (conv -> ReLU -> max-pool) with few input channels (3 * Cin <= 32: one tile row per
+// kernel row), each block of 16 + 16 outputs pooled from the tiles: the seed's 3 channels with two images and an
+// odd conv width (10 x 13: its last column no window takes), 1 channel with two blocks of output channels and
+// pooled rows of 8 and more windows (conv 20 wide: a second, partial block of windows), 10 channels (30 of a tile
+// row's 32 elements), and the seed's first layer on a band of its 128-pixel rows.
+const FIRST_BLOCK = [[2, 12, 15, 3, 32], [1, 6, 22, 1, 64], [1, 6, 9, 10, 32], [1, 8, 128, 3, 32]];
+
 for (const mode of MODES)
-  test(`conv3x3ReluMaxpoolForwardAmx: the first block with its convolution on tiles pools the bf16-operand convolution, and its code points at the maximum (${mode})`, () => {
-    const [N, H, W, Cin, Cout] = [2, 12, 15, 3, 32]; // conv 10x13: an odd conv width, whose last column no window takes
-    const [Ho, Wo, Hq, Wq] = [H - 2, W - 2, (H - 2) >> 1, (W - 2) >> 1];
-    const r = rng(77);
-    const x = rand(N * H * W * Cin, r, 0, 1);
-    const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
-    const b = rand(Cout, r, -0.2, 0.2);
-    const conv = new Float64Array(N * Ho * Wo * Cout);
-    k.conv3x3Forward(conv, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
-    const S = new Float64Array(conv.length);
-    k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
-    const out = new Float32Array(N * Hq * Wq * Cout).fill(NaN);
-    const code = new Uint8Array(out.length).fill(9);
-    k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode);
-    const tol = (i) => gamma(33) * S[i] + 1e-12 * S[i];
-    for (let n = 0; n < N; n++)
-      for (let qy = 0; qy < Hq; qy++)
-        for (let qx = 0; qx < Wq; qx++)
-          for (let c = 0; c < Cout; c++) {
-            const o = ((n * Hq + qy) * Wq + qx) * Cout + c;
-            const at = [0, 1, 2, 3].map((j) => ((n * Ho + 2 * qy + (j >> 1)) * Wo + 2 * qx + (j & 1)) * Cout + c);
-            const best = Math.max(0, ...at.map((i) => conv[i]));
-            const slack = Math.max(...at.map(tol));
-            assert.ok(Math.abs(out[o] - best) <= 2 * slack, `pooled[${o}] ${out[o]} vs ${best}`);
-            assert.ok(code[o] <= 4, `code[${o}] = ${code[o]}`);
-            if (code[o] === 4) assert.equal(out[o], 0, `code 4 (no positive maximum) at ${o} pooled ${out[o]}`);
-            else assert.ok(out[o] > 0 && Math.abs(conv[at[code[o]]] - out[o]) <= tol(at[code[o]]), `code[${o}] = ${code[o]} names ${conv[at[code[o]]]}, pooled ${out[o]}`);
-          }
-  });
+  for (const [N, H, W, Cin, Cout] of FIRST_BLOCK)
+    test(`conv3x3ReluMaxpoolForwardAmx: the first block on tiles pools the bf16-operand convolution, and its code points at the maximum, ${mode} N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`, () => {
+      const [Ho, Wo, Hq, Wq] = [H - 2, W - 2, (H - 2) >> 1, (W - 2) >> 1];
+      const r = rng(77 + W + Cin);
+      const x = rand(N * H * W * Cin, r, 0, 1);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const b = rand(Cout, r, -0.2, 0.2);
+      const conv = new Float64Array(N * Ho * Wo * Cout);
+      k.conv3x3Forward(conv, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
+      const S = new Float64Array(conv.length);
+      k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
+      const out = new Float32Array(N * Hq * Wq * Cout).fill(NaN);
+      const code = new Uint8Array(out.length).fill(9);
+      k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode);
+      const tol = (i) => gamma(33) * S[i] + 1e-12 * S[i];
+      let positive = 0;
+      for (let n = 0; n < N; n++)
+        for (let qy = 0; qy < Hq; qy++)
+          for (let qx = 0; qx < Wq; qx++)
+            for (let c = 0; c < Cout; c++) {
+              const o = ((n * Hq + qy) * Wq + qx) * Cout + c;
+              const at = [0, 1, 2, 3].map((j) => ((n * Ho + 2 * qy + (j >> 1)) * Wo + 2 * qx + (j & 1)) * Cout + c);
+              const best = Math.max(0, ...at.map((i) => conv[i]));
+              const slack = Math.max(...at.map(tol));
+              assert.ok(Math.abs(out[o] - best) <= 2 * slack, `pooled[${o}] ${out[o]} vs ${best}`);
+              assert.ok(code[o] <= 4, `code[${o}] = ${code[o]}`);
+              if (code[o] === 4) assert.equal(out[o], 0, `code 4 (no positive maximum) at ${o} pooled ${out[o]}`);
+              else {
+                positive++;
+                assert.ok(out[o] > 0 && Math.abs(conv[at[code[o]]] - out[o]) <= tol(at[code[o]]), `code[${o}] = ${code[o]} names ${conv[at[code[o]]]}, pooled ${out[o]}`);
+              }
+            }
+      assert.ok(positive > out.length / 4, `only ${positive} of ${out.length} windows have a positive maximum`);
+    });
 
 test('the AMX kernels refuse, with the reason, channel counts they do not take, an unknown mode, and real AMX where there is none', () => {
   const [N, H, W, Cin, Cout] = [1, 4, 17, 32, 32];
@@ -140,6 +157,10 @@ test('the AMX kernels refuse, with the reason, channel counts they do not take, 
   assert.throws(() => k.conv3x3BackwardWeightAmx(w16, b, out, new Float32Array(N * H * W * 16), N, H, W, 16, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
   const b48 = new Float32Array(48);
   assert.throws(() => k.conv3x3ForwardAmx(new Float32Array(N * (H - 2) * (W - 2) * 48), x, new Float32Array(9 * Cin * 48), b48, N, H, W, Cin, 48, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
+  // few input channels: the first block's forward (conv3x3ReluMaxpoolForwardAmx) and a weight gradient up to 3
+  const x3 = new Float32Array(N * H * W * 3);
+  assert.throws(() => k.conv3x3ForwardAmx(out, x3, new Float32Array(9 * 3 * Cout), b, N, H, W, 3, Cout, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
+  assert.throws(() => k.conv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, out, new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /weight gradient Cin <= 3/.test(e.message));
   assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'tiles'), (e) => e instanceof RangeError && /'amx' or 'amx-emulated', got 'tiles'/.test(e.message));
   if (!hasAmx) assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'amx'), (e) => e instanceof RangeError && /no AMX-BF16/.test(e.message));
 });
