@@ -544,6 +544,15 @@ void interleave_bf16_k(const Napi::CallbackInfo& a) {
   bf16_convert_impl(a[3], avx512bf16::interleave_bf16, portable::interleave_bf16)(dst.Data(), x, y, n);
 }
 
+// routePairsBf16(dst: Uint32Array [n], d: Float32Array [n], code: Uint8Array [n], first, impl)
+void route_pairs_bf16_k(const Napi::CallbackInfo& a) {
+  auto dst = typed<uint32_t>(a[0], "dst");
+  const size_t n = dst.ElementLength();
+  bf16_convert_impl(a[4], avx512bf16::route_pairs_bf16, portable::route_pairs_bf16)(
+      dst.Data(), typed<float>(a[1], "d", n).Data(), typed<uint8_t>(a[2], "code", n).Data(), n,
+      integer(a[3], "first", 0, 2));
+}
+
 // pairPixelsBf16(dst: Uint32Array [pairs * C], src: Float32Array [2 * pairs * C], pairs, C, impl)
 void pair_pixels_bf16_k(const Napi::CallbackInfo& a) {
   const int pairs = integer(a[2], "pairs", 0, 1 << 24), C = integer(a[3], "C", 1, 4096);
@@ -623,6 +632,20 @@ void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
   require_scratch(fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
                      typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                      typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co));
+}
+
+// (dw, db, dpool, code, in, N, H, W, Cin, Cout, kernels): the first conv block's weight gradient on tiles
+// (amx_fits_narrow_weight), as reluMaxpoolConv3x3BackwardWeight
+void relu_maxpool_conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
+            Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
+  const bool real = amx_real(a, a[10], amx_fits_narrow_weight(Ci, Co));
+  const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
+  auto fn = real ? amx::relu_maxpool_conv3x3_backward_weight_narrow
+                 : amx_emulated::relu_maxpool_conv3x3_backward_weight_narrow;
+  require_scratch(fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
+                     typed<float>(a[2], "dpool", npool).Data(), typed<uint8_t>(a[3], "code", npool).Data(),
+                     typed<float>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co));
 }
 
 // Winograd convolutions (float32 only; a RangeError where winograd_fits says no): the fp32 kernels' arguments
@@ -829,9 +852,11 @@ Napi::Object Kernels(Napi::Env env) {
                         std::pair{"conv3x3BackwardInputAmx", conv_backward_input_amx_k},
                         std::pair{"conv3x3ReluMaxpoolForwardAmx", conv_relu_maxpool_forward_amx_k},
                         std::pair{"conv3x3BackwardWeightAmx", conv_backward_weight_amx_k},
+                        std::pair{"reluMaxpoolConv3x3BackwardWeightAmx", relu_maxpool_conv_backward_weight_amx_k},
                         std::pair{"toBf16", to_bf16_k},
                         std::pair{"interleaveBf16", interleave_bf16_k},
                         std::pair{"pairPixelsBf16", pair_pixels_bf16_k},
+                        std::pair{"routePairsBf16", route_pairs_bf16_k},
                         std::pair{"transposeToBf16", transpose_to_bf16_k}})
     k.Set(js, Napi::Function::New(env, [fn = fn](const Napi::CallbackInfo& a) -> Napi::Value {
       guarded(a.Env(), [&] { fn(a); });

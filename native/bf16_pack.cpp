@@ -73,6 +73,13 @@ void pair_pixels_bf16(uint32_t* dst, const float* src, size_t pairs, int C) {
   for (size_t k = 0; k < pairs; k++) interleave_bf16(dst + k * C, src + 2 * k * C, src + (2 * k + 1) * C, size_t(C));
 }
 
+void route_pairs_bf16(uint32_t* dst, const float* d, const uint8_t* code, size_t n, int first) {
+  for (size_t i = 0; i < n; i++) {
+    const uint32_t h = bf16_bits(d[i]);
+    dst[i] = code[i] == first ? h : code[i] == first + 1 ? h << 16 : 0u;
+  }
+}
+
 void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels, int C) {
   for (int c = 0; c < C; c++) {
     uint16_t* row = dst + size_t(c) * dst_stride;

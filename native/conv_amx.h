@@ -35,6 +35,9 @@ void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout);
                                int Cin, int Cout);                                                             \
   bool conv3x3_backward_weight_narrow(float* dw, float* db, const float* dout, const float* in, int N, int H,   \
                                       int W, int Cin, int Cout);                                               \
+  bool relu_maxpool_conv3x3_backward_weight_narrow(float* dw, float* db, const float* dpool,                   \
+                                                   const uint8_t* code, const float* in, int N, int H, int W,  \
+                                                   int Cin, int Cout);                                         \
   }
 
 ENGINE_DECLARE_AMX_CONV(amx)

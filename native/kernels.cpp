@@ -289,6 +289,10 @@ void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, Bf16Kernels k
     return require_scratch(avx512::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout));
   if (fp32 && isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
     return require_scratch(avx2::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout));
+  if (prec == Precision::Bf16 && k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow_weight(Cin, Cout))
+    return require_scratch((k == Bf16Kernels::Amx ? amx::relu_maxpool_conv3x3_backward_weight_narrow
+                                                  : amx_emulated::relu_maxpool_conv3x3_backward_weight_narrow)(
+        dw, db, dpool, code, in, N, H, W, Cin, Cout));
   const int Ho = H - 2, Wo = W - 2, Hq = Ho / 2, Wq = Wo / 2;
   thread_local std::vector<float> band;  // [2*kFirstBlockBand, Wo, Cout] gradient of the conv output
   band.resize(size_t(2 * kFirstBlockBand) * Wo * Cout);

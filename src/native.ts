@@ -128,18 +128,22 @@ export interface NativeKernels {
   conv3x3ForwardWinograd(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean, isa?: Isa): void;
   conv3x3BackwardInputWinograd(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
   conv3x3BackwardWeightWinograd(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
-  /** AMX bf16 convolutions, Cin and Cout multiples of 32 (the forward also Cin <= 10): the real tiles ('amx', a RangeError without them) or their C++ model */
+  /** AMX bf16 convolutions, Cin and Cout multiples of 32 (the weight gradient also 9 * Cin <= 32): the real tiles ('amx', a RangeError without them) or their C++ model */
   conv3x3ForwardAmx(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean, kernels: AmxKernels): void;
   conv3x3BackwardInputAmx(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   conv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   /** the first conv block (as conv3x3ReluMaxpoolForward) with its convolution on AMX tiles, Cin <= 10 */
   conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
+  /** the first conv block's weight gradient on AMX tiles (9 * Cin <= 32, Cout a multiple of 32), accumulated */
+  reluMaxpoolConv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   /** the bf16 kernels' operand conversions (round to nearest even), in AVX512-BF16 or plain C++ */
   toBf16(dst: Uint16Array, src: Float32Array, impl: Bf16ConvertImpl): void;
   /** dst[i] = bf16(a[i]) | bf16(b[i]) << 16; a null a or b gives zeros */
   interleaveBf16(dst: Uint32Array, a: Float32Array | null, b: Float32Array | null, impl: Bf16ConvertImpl): void;
   /** dst [pairs][C] = (bf16 src[2k][c], bf16 src[2k+1][c]) */
   pairPixelsBf16(dst: Uint32Array, src: Float32Array, pairs: number, C: number, impl: Bf16ConvertImpl): void;
+  /** dst[i] = bf16(d[i]) in the low half where code[i] == first, in the high half where it is first + 1, else 0 */
+  routePairsBf16(dst: Uint32Array, d: Float32Array, code: Uint8Array, first: number, impl: Bf16ConvertImpl): void;
   /** dst [C][dstStride]: src [pixels][C] transposed to bf16, zero past column pixels */
   transposeToBf16(dst: Uint16Array, dstStride: number, src: Float32Array, pixels: number, C: number, impl: Bf16ConvertImpl): void;
   augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number, isa?: Isa): void;

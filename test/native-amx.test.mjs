@@ -147,6 +147,39 @@ for (const mode of MODES)
       assert.ok(positive > out.length / 4, `only ${positive} of ${out.length} windows have a positive maximum`);
     });
 
+// The first block's weight gradient routed from the pool's gradient by its code: the seed's 3 channels at a conv
+// size of 10 x 13 (its last column in no window), 1 channel with two images, 5 conv rows (the last in no window)
+// and two blocks of output channels, and the seed's first layer on a band of its 128-pixel rows (64 windows a row).
+const FIRST_BLOCK_WEIGHT = [[1, 12, 15, 3, 32], [2, 7, 20, 1, 64], [1, 8, 128, 3, 32]];
+
+for (const mode of MODES)
+  for (const [N, H, W, Cin, Cout] of FIRST_BLOCK_WEIGHT)
+    test(`reluMaxpoolConv3x3BackwardWeightAmx accumulates the routed bf16-operand weight gradient within gamma * S, ${mode} N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`, () => {
+      const [Ho, Wo, Hq, Wq] = [H - 2, W - 2, (H - 2) >> 1, (W - 2) >> 1];
+      const r = rng(91 + W + Cin);
+      const x = rand(N * H * W * Cin, r, 0, 1);
+      const dpool = rand(N * Hq * Wq * Cout, r);
+      const code = Uint8Array.from(dpool, () => Math.floor(r() * 5)); // 4: no positive maximum, no gradient
+      const dconv = new Float64Array(N * Ho * Wo * Cout);
+      k.maxpool2x2BackwardCode(dconv, Float64Array.from(dpool), code, N, Ho, Wo, Cout);
+      const dw0 = rand(9 * Cin * Cout, r, -4, 4);
+      const db0 = rand(Cout, r, -4, 4);
+      const exactW = Float64Array.from(dw0);
+      const exactB = Float64Array.from(db0);
+      k.conv3x3BackwardWeight(exactW, new Float64Array(Cout), rounded(dconv), rounded(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, dconv, rounded(x), N, H, W, Cin, Cout);
+      const SW = Float64Array.from(dw0, Math.abs);
+      const SB = Float64Array.from(db0, Math.abs);
+      k.conv3x3BackwardWeight(SW, SB, absRounded(dconv), absRounded(x), N, H, W, Cin, Cout);
+      const dw = Float32Array.from(dw0);
+      const db = Float32Array.from(db0);
+      k.reluMaxpoolConv3x3BackwardWeightAmx(dw, db, dpool, code, x, N, H, W, Cin, Cout, mode);
+      within('dw', dw, exactW, SW, N * Ho * Wo + 1);
+      within('db', db, exactB, SB, N * Ho * Wo + 1);
+      // the gradient did reach every weight: not just dw0 back
+      assert.ok(dw.every((v, i) => v !== dw0[i]), 'every weight moved');
+    });
+
 test('the AMX kernels refuse, with the reason, channel counts they do not take, an unknown mode, and real AMX where there is none', () => {
   const [N, H, W, Cin, Cout] = [1, 4, 17, 32, 32];
   const x = new Float32Array(N * H * W * Cin);
@@ -161,6 +194,8 @@ test('the AMX kernels refuse, with the reason, channel counts they do not take, 
   const x3 = new Float32Array(N * H * W * 3);
   assert.throws(() => k.conv3x3ForwardAmx(out, x3, new Float32Array(9 * 3 * Cout), b, N, H, W, 3, Cout, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
   assert.throws(() => k.conv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, out, new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /weight gradient Cin <= 3/.test(e.message));
+  const npool = N * ((H - 2) >> 1) * ((W - 2) >> 1) * Cout;
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, new Float32Array(npool), new Uint8Array(npool), new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /weight gradient Cin <= 3/.test(e.message));
   assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'tiles'), (e) => e instanceof RangeError && /'amx' or 'amx-emulated', got 'tiles'/.test(e.message));
   if (!hasAmx) assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'amx'), (e) => e instanceof RangeError && /no AMX-BF16/.test(e.message));
 });
