@@ -577,8 +577,8 @@ bool amx_real(const Napi::CallbackInfo& a, const Napi::Value& v, bool fits) {
   if (k != "amx" && k != "amx-emulated") throw_range(a.Env(), "kernels must be 'amx' or 'amx-emulated', got '" + k + "'");
   if (k == "amx" && !amx_usable()) throw_range(a.Env(), "this CPU has no AMX-BF16 or the kernel refused the tile state");
   if (!fits)
-    throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32 (the first block's forward also takes "
-                         "Cin <= 10, the weight gradient Cin <= 3, with Cout a multiple of 32)");
+    throw_range(a.Env(), "the AMX kernels need Cin and Cout multiples of 32 (the first block's forward and the weight "
+                         "gradient also take Cin <= 3 with Cout a multiple of 32)");
   return k == "amx";
 }
 
@@ -626,7 +626,7 @@ void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
 void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
             Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const bool narrow = amx_fits_narrow_weight(Ci, Co), real = amx_real(a, a[9], narrow || amx_fits(Ci, Co));
+  const bool narrow = amx_fits_narrow(Ci, Co), real = amx_real(a, a[9], narrow || amx_fits(Ci, Co));
   auto fn = narrow ? (real ? amx::conv3x3_backward_weight_narrow : amx_emulated::conv3x3_backward_weight_narrow)
                    : (real ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight);
   require_scratch(fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
@@ -635,11 +635,11 @@ void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
 }
 
 // (dw, db, dpool, code, in, N, H, W, Cin, Cout, kernels): the first conv block's weight gradient on tiles
-// (amx_fits_narrow_weight), as reluMaxpoolConv3x3BackwardWeight
+// (amx_fits_narrow), as reluMaxpoolConv3x3BackwardWeight
 void relu_maxpool_conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
             Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[10], amx_fits_narrow_weight(Ci, Co));
+  const bool real = amx_real(a, a[10], amx_fits_narrow(Ci, Co));
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
   auto fn = real ? amx::relu_maxpool_conv3x3_backward_weight_narrow
                  : amx_emulated::relu_maxpool_conv3x3_backward_weight_narrow;

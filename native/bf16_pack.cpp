@@ -47,13 +47,11 @@ void pack_kernel_for_input_gradient(uint32_t* wp, const float* w, int Cin, int C
 namespace engine {
 
 void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout) {
-  const int span = 3 * Cin;  // one kernel row's inputs (kx, c), w [ky][kx][c][co] = w [ky][e][co]
-  auto at = [&](int ky, int e, int co) { return e < span ? w[(size_t(ky) * span + e) * Cout + co] : 0.0f; };
-  for (int ky = 0; ky < 3; ky++)
-    for (int j = 0; j < 16; j++)
-      for (int co = 0; co < Cout; co++)
-        wpn[(size_t(ky) * 16 + j) * Cout + co] =
-            uint32_t(bf16_bits(at(ky, 2 * j, co))) | (uint32_t(bf16_bits(at(ky, 2 * j + 1, co))) << 16);
+  const int inputs = 9 * Cin;  // w [ky][kx][c][co] = w [f][co]
+  auto at = [&](int f, int co) { return f < inputs ? w[size_t(f) * Cout + co] : 0.0f; };
+  for (int j = 0; j < 16; j++)
+    for (int co = 0; co < Cout; co++)
+      wpn[size_t(j) * Cout + co] = uint32_t(bf16_bits(at(2 * j, co))) | (uint32_t(bf16_bits(at(2 * j + 1, co))) << 16);
 }
 
 }  // namespace engine

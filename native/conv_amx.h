@@ -11,15 +11,13 @@ namespace engine {
 
 // Shapes the AMX kernels take (the network uses the AVX512-BF16 ones elsewhere): channel counts in blocks of 32.
 inline bool amx_fits(int Cin, int Cout) { return Cin % 32 == 0 && Cout % 32 == 0; }
-// ... the weight gradient with few input channels (the image's), whose 9 * Cin kernel inputs fit the 32 rows of A
-inline bool amx_fits_narrow_weight(int Cin, int Cout) { return 9 * Cin <= 32 && Cout % 32 == 0; }
-// ... and the first block's forward (conv -> ReLU -> max-pool) with few input channels (the image's), whose
-// kernel rows of 3 * Cin inputs fit one tile row
-inline bool amx_fits_narrow(int Cin, int Cout) { return 3 * Cin <= 32 && Cout % 32 == 0; }
+// ... and the first block (conv -> ReLU -> max-pool, its forward and weight gradient) with few input channels (the
+// image's), whose 9 * Cin kernel inputs fit one tile row
+inline bool amx_fits_narrow(int Cin, int Cout) { return 9 * Cin <= 32 && Cout % 32 == 0; }
 
-// The narrow forward's kernel, bf16 pairs [3][16][Cout]: pair j of kernel row ky holds the elements 2j and 2j + 1
-// of that row's (kx, c) inputs, w[ky][kx][c][co] at kx * Cin + c, zero past 3 * Cin (bf16_pack.cpp)
-inline size_t amx_narrow_kernel_size(int Cout) { return size_t(3) * 16 * Cout; }
+// The narrow forward's kernel, bf16 pairs [16][Cout]: pair j holds the kernel inputs 2j and 2j + 1, input f =
+// (ky * 3 + kx) * Cin + c being w[ky][kx][c][co], zero past 9 * Cin (bf16_pack.cpp)
+inline size_t amx_narrow_kernel_size(int Cout) { return size_t(16) * Cout; }
 void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout);
 
 #define ENGINE_DECLARE_AMX_CONV(ns)                                                                            \

@@ -223,7 +223,7 @@ void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const flo
   if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
     return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight)(
         dw, db, dout, in, 1, H, W, Cin, Cout));
-  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow_weight(Cin, Cout))
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow(Cin, Cout))
     return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight_narrow
                                                   : amx_emulated::conv3x3_backward_weight_narrow)(dw, db, dout, in, 1, H,
                                                                                                   W, Cin, Cout));
@@ -289,7 +289,7 @@ void relu_maxpool_conv3x3_backward_weight(Isa isa, Precision prec, Bf16Kernels k
     return require_scratch(avx512::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout));
   if (fp32 && isa >= Isa::Avx2 && Cout % avx2::kLanes == 0)
     return require_scratch(avx2::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout));
-  if (prec == Precision::Bf16 && k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow_weight(Cin, Cout))
+  if (prec == Precision::Bf16 && k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow(Cin, Cout))
     return require_scratch((k == Bf16Kernels::Amx ? amx::relu_maxpool_conv3x3_backward_weight_narrow
                                                   : amx_emulated::relu_maxpool_conv3x3_backward_weight_narrow)(
         dw, db, dpool, code, in, N, H, W, Cin, Cout));

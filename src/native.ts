@@ -132,7 +132,7 @@ export interface NativeKernels {
   conv3x3ForwardAmx(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean, kernels: AmxKernels): void;
   conv3x3BackwardInputAmx(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   conv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
-  /** the first conv block (as conv3x3ReluMaxpoolForward) with its convolution on AMX tiles, Cin <= 10 */
+  /** the first conv block (as conv3x3ReluMaxpoolForward) on AMX tiles, 9 * Cin <= 32, Cout a multiple of 32 */
   conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   /** the first conv block's weight gradient on AMX tiles (9 * Cin <= 32, Cout a multiple of 32), accumulated */
   reluMaxpoolConv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;

@@ -104,12 +104,12 @@ for (const mode of MODES)
     });
   }
 
-// The first block's forward (conv -> ReLU -> max-pool) with few input channels (3 * Cin <= 32: one tile row per
-// kernel row), each block of 16 + 16 outputs pooled from the tiles: the seed's 3 channels with two images and an
-// odd conv width (10 x 13: its last column no window takes), 1 channel with two blocks of output channels and
-// pooled rows of 8 and more windows (conv 20 wide: a second, partial block of windows), 10 channels (30 of a tile
-// row's 32 elements), and the seed's first layer on a band of its 128-pixel rows.
-const FIRST_BLOCK = [[2, 12, 15, 3, 32], [1, 6, 22, 1, 64], [1, 6, 9, 10, 32], [1, 8, 128, 3, 32]];
+// The first block's forward (conv -> ReLU -> max-pool) with few input channels (9 * Cin <= 32: an output's
+// inputs are one tile row), each block of 16 + 16 outputs pooled from the tiles: the seed's 3 channels with two
+// images and an odd conv width (10 x 13: its last column no window takes), 1 channel with two blocks of output
+// channels and pooled rows of 8 and more windows (conv 20 wide: a second, partial block of windows), 2 channels
+// at an odd width, and the seed's first layer on a band of its 128-pixel rows.
+const FIRST_BLOCK = [[2, 12, 15, 3, 32], [1, 6, 22, 1, 64], [1, 6, 9, 2, 32], [1, 8, 128, 3, 32]];
 
 for (const mode of MODES)
   for (const [N, H, W, Cin, Cout] of FIRST_BLOCK)
@@ -193,9 +193,9 @@ test('the AMX kernels refuse, with the reason, channel counts they do not take, 
   // few input channels: the first block's forward (conv3x3ReluMaxpoolForwardAmx) and a weight gradient up to 3
   const x3 = new Float32Array(N * H * W * 3);
   assert.throws(() => k.conv3x3ForwardAmx(out, x3, new Float32Array(9 * 3 * Cout), b, N, H, W, 3, Cout, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
-  assert.throws(() => k.conv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, out, new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /weight gradient Cin <= 3/.test(e.message));
+  assert.throws(() => k.conv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, out, new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /also take Cin <= 3/.test(e.message));
   const npool = N * ((H - 2) >> 1) * ((W - 2) >> 1) * Cout;
-  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, new Float32Array(npool), new Uint8Array(npool), new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /weight gradient Cin <= 3/.test(e.message));
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, new Float32Array(npool), new Uint8Array(npool), new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /also take Cin <= 3/.test(e.message));
   assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'tiles'), (e) => e instanceof RangeError && /'amx' or 'amx-emulated', got 'tiles'/.test(e.message));
   if (!hasAmx) assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'amx'), (e) => e instanceof RangeError && /no AMX-BF16/.test(e.message));
 });
@@ -242,12 +242,14 @@ test('Trainer bf16 on emulated AMX tiles: the loss and gradients of the AVX512-B
   assert.ok(Math.abs(gt.loss - ga.loss) <= 2e-3 * ga.loss, `loss ${gt.loss} vs ${ga.loss}`);
   for (const { name, rel } of relativeDifferences(gt.gradients, ga.gradients, avx.paramLayout()))
     assert.ok(rel < 0.5, `${name}: relative difference ${rel}`);
-  // The emulator is ~20x slower than the AVX512-BF16 kernels and ~1000x slower than the fp32 first block, so the
-  // times tell that conv1 (the first block's forward) and conv2 (all three passes) ran on the tiles
+  // The emulator is much slower than the AVX512-BF16 and fp32 kernels, so the times tell that the first block
+  // (forward and backward) and conv2 (all three passes) ran on the tiles
   const [tt, ta] = [tiles.layerTimes(), avx.layerTimes()];
   const conv2 = (t) => t.layers[3].forward + t.layers[3].backward;
   assert.ok(conv2(tt) > 4 * conv2(ta), `conv2: ${conv2(tt)} s on emulated tiles vs ${conv2(ta)} s with AVX512-BF16`);
-  assert.ok(tt.layers[0].forward > 20 * ta.layers[0].forward, `conv1 forward: ${tt.layers[0].forward} s on emulated tiles vs ${ta.layers[0].forward} s in fp32`);
+  // (measured: 14-20x for the first block's forward, and for its backward, booked on its max-pool)
+  assert.ok(tt.layers[0].forward > 5 * ta.layers[0].forward, `conv1 forward: ${tt.layers[0].forward} s on emulated tiles vs ${ta.layers[0].forward} s in fp32`);
+  assert.ok(tt.layers[2].backward > 5 * ta.layers[2].backward, `first block backward: ${tt.layers[2].backward} s on emulated tiles vs ${ta.layers[2].backward} s with AVX512-BF16`);
   tiles.dispose();
   avx.dispose();
 });
