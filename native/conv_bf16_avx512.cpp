@@ -121,8 +121,13 @@ void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_
         _mm256_mask_storeu_epi16(d + dst_stride, keep, _mm512_extracti64x4_epi64(v, 1));
       }
     }
-    for (int c = Cv; c < C; c++)
-      for (int i = 0; i < np; i++) dst[size_t(c) * dst_stride + p + i] = bf16_bits(src[(p + i) * C + c]);
+    // the channels past the last 32 (the image's 3): 16 pixels of one channel gathered at a time
+    const __m512i at = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                          _mm512_set1_epi32(C));
+    for (int c = Cv; c < C; c++) {
+      const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), keep, at, src + p * C + c, 4);
+      _mm256_mask_storeu_epi16(dst + size_t(c) * dst_stride + p, keep, (__m256i)_mm512_cvtneps_pbh(v));
+    }
   }
   for (int c = 0; c < C; c++) std::memset(dst + size_t(c) * dst_stride + pixels, 0, (dst_stride - pixels) * 2);
 }
