@@ -1,7 +1,8 @@
 // The AMX kernels' work apart from the tile arithmetic, measurable on any CPU: conv_amx.inc compiled against
 // a tile backend whose operations do nothing but count the TDPBF16PS it would issue. For each convolution of the
-// seed's model that runs on tiles (conv2-conv5, and conv1's forward) it prints the time of everything
-// else (bf16 conversion of the operands, transposes, bias sums, writing results) in ms per epoch of 500 images
+// seed's model that runs on tiles (conv2-conv5, and the first block's forward and weight gradient) it prints the
+// time of everything else (bf16 conversion of the operands, transposes, bias sums, pooling, writing results, the
+// first block's routing of the pool's gradient) in ms per epoch of 500 images
 // on 2 threads (one image per call, as the network calls them, on buffers that stay in cache), and the tile
 // dot products per image with the share of their arithmetic that is useful. Built and run by amx-work.mjs.
 #include <chrono>
@@ -86,27 +87,35 @@ int main() {
     useful += 3.0 * Ho * Wo * 9 * l.Cin * l.Cout;  // multiply-adds of the three passes
     issued += double(dots[0] + dots[1] + dots[2]) * 16 * 16 * 32;
   }
-  {  // conv1, the first block's forward: two conv rows (four input rows) per call, as kernels.cpp calls it
-    const int H = 150, W = 150, Cin = 3, Cout = 32, Wo = W - 2, bands = (H - 2) / 2;
-    std::vector<float> in(size_t(H) * W * Cin), rows(size_t(2) * Wo * Cout), b(Cout);
-    std::vector<uint32_t> wpn(size_t(3) * 16 * Cout);
+  {  // conv1, the first block (conv -> ReLU -> max-pool): its forward and its weight gradient, one image a call
+    const int H = 150, W = 150, Cin = 3, Cout = 32, Ho = H - 2, Wo = W - 2;
+    const size_t pooled = size_t(Ho / 2) * (Wo / 2) * Cout;
+    std::vector<float> in(size_t(H) * W * Cin), out(pooled), dpool(pooled), b(Cout), dw(size_t(9) * Cin * Cout), db(Cout);
+    std::vector<uint8_t> code(pooled);
+    std::vector<uint32_t> wpn(size_t(16) * Cout);
     for (float& v : in) v = u(gen);
-    double t = 0;
-    long dots = 0;
+    for (float& v : dpool) v = u(gen);
+    double t[2] = {};
+    long dots[2] = {};
     for (int rep = 0; rep <= kReps; rep++) {
       const double t0 = now();
       Tiles::dots = 0;
-      for (int qy = 0; qy < bands; qy++)
-        conv3x3_forward_narrow_packed(rows.data(), in.data() + size_t(2) * qy * W * Cin, wpn.data(), b.data(), 1, 4, W,
-                                      Cin, Cout, true);
-      dots = Tiles::dots;
-      if (rep) t += now() - t0;
+      conv3x3_relu_maxpool_forward_narrow_packed(out.data(), code.data(), in.data(), wpn.data(), b.data(), 1, H, W, Cin,
+                                                 Cout);
+      const double t1 = now();
+      dots[0] = Tiles::dots;
+      Tiles::dots = 0;
+      relu_maxpool_conv3x3_backward_weight_narrow(dw.data(), db.data(), dpool.data(), code.data(), in.data(), 1, H, W,
+                                                  Cin, Cout);
+      const double t2 = now();
+      dots[1] = Tiles::dots;
+      if (rep) t[0] += t1 - t0, t[1] += t2 - t1;
     }
-    const double ms = t * kImagesPerThread / kReps * 1e3;
-    printf("%-6s %8.1f /   -   /   -   %14ld /     - /     -\n", "conv1", ms, dots);
-    total_ms += ms;
-    useful += double(H - 2) * Wo * 27 * Cout;
-    issued += double(dots) * 16 * 16 * 32;
+    const double k = kImagesPerThread / kReps * 1e3;
+    printf("%-6s %8.1f /   -   / %5.1f %14ld /     - / %5ld\n", "conv1", t[0] * k, t[1] * k, dots[0], dots[1]);
+    total_ms += (t[0] + t[1]) * k;
+    useful += 2.0 * Ho * Wo * 27 * Cout;
+    issued += double(dots[0] + dots[1]) * 16 * 16 * 32;
   }
   printf("total: %.1f ms/epoch besides the tiles; %.0f M tile multiply-adds per image, %.0f%% of them useful\n",
          total_ms, issued / 1e6, 100 * useful / issued);
