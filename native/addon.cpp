@@ -544,13 +544,13 @@ void interleave_bf16_k(const Napi::CallbackInfo& a) {
   bf16_convert_impl(a[3], avx512bf16::interleave_bf16, portable::interleave_bf16)(dst.Data(), x, y, n);
 }
 
-// routePairsBf16(dst: Uint32Array [n], d: Float32Array [n], code: Uint8Array [n], first, impl)
+// routePairsBf16(top: Uint32Array [n], bottom: Uint32Array [n], d: Float32Array [n], code: Uint8Array [n], impl)
 void route_pairs_bf16_k(const Napi::CallbackInfo& a) {
-  auto dst = typed<uint32_t>(a[0], "dst");
-  const size_t n = dst.ElementLength();
+  auto top = typed<uint32_t>(a[0], "top");
+  const size_t n = top.ElementLength();
   bf16_convert_impl(a[4], avx512bf16::route_pairs_bf16, portable::route_pairs_bf16)(
-      dst.Data(), typed<float>(a[1], "d", n).Data(), typed<uint8_t>(a[2], "code", n).Data(), n,
-      integer(a[3], "first", 0, 2));
+      top.Data(), typed<uint32_t>(a[1], "bottom", n).Data(), typed<float>(a[2], "d", n).Data(),
+      typed<uint8_t>(a[3], "code", n).Data(), n);
 }
 
 // pairPixelsBf16(dst: Uint32Array [pairs * C], src: Float32Array [2 * pairs * C], pairs, C, impl)

@@ -19,9 +19,10 @@ namespace engine {
   void pair_pixels_bf16(uint32_t* dst, const float* src, size_t pairs, int C);                              \
   /* dst [C][dst_stride] bf16: columns [0, pixels) src [pixels][C] transposed, the rest zero */           \
   void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels, int C);         \
-  /* dst [n] dwords: bf16(d[i]) in the low half where code[i] == first, in the high half where it is        \
-     first + 1, zero elsewhere (a max-pool's gradient routed to the pixel pairs of one conv row) */          \
-  void route_pairs_bf16(uint32_t* dst, const float* d, const uint8_t* code, size_t n, int first);           \
+  /* a 2x2 max-pool's gradient d [n] routed by its code [n] (0-3: the window's row-major position of its     \
+     maximum; 4: none) to the pixel pairs of its two conv rows: top [n] dwords hold bf16(d[i]) in the low    \
+     half where code[i] is 0, in the high half where it is 1, zero elsewhere; bottom likewise for 2 and 3 */ \
+  void route_pairs_bf16(uint32_t* top, uint32_t* bottom, const float* d, const uint8_t* code, size_t n);   \
   }
 
 ENGINE_DECLARE_BF16_CONVERT(avx512bf16)

@@ -71,10 +71,11 @@ void pair_pixels_bf16(uint32_t* dst, const float* src, size_t pairs, int C) {
   for (size_t k = 0; k < pairs; k++) interleave_bf16(dst + k * C, src + 2 * k * C, src + (2 * k + 1) * C, size_t(C));
 }
 
-void route_pairs_bf16(uint32_t* dst, const float* d, const uint8_t* code, size_t n, int first) {
+void route_pairs_bf16(uint32_t* top, uint32_t* bottom, const float* d, const uint8_t* code, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    const uint32_t h = bf16_bits(d[i]);
-    dst[i] = code[i] == first ? h : code[i] == first + 1 ? h << 16 : 0u;
+    const uint32_t h = bf16_bits(d[i]), k = code[i];
+    top[i] = k == 0 ? h : k == 1 ? h << 16 : 0u;
+    bottom[i] = k == 2 ? h : k == 3 ? h << 16 : 0u;
   }
 }
 

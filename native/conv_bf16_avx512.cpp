@@ -51,18 +51,22 @@ void pair_pixels_bf16(uint32_t* dst, const float* src, size_t pairs, int C) {
   for (size_t k = 0; k < pairs; k++) interleave_bf16(dst + k * C, src + 2 * k * C, src + (2 * k + 1) * C, size_t(C));
 }
 
-void route_pairs_bf16(uint32_t* dst, const float* d, const uint8_t* code, size_t n, int first) {
-  const __m128i lo = _mm_set1_epi8(char(first)), hi = _mm_set1_epi8(char(first + 1));
+void route_pairs_bf16(uint32_t* top, uint32_t* bottom, const float* d, const uint8_t* code, size_t n) {
+  auto route = [](const __m512i h, __mmask16 low, __mmask16 high) {
+    return _mm512_mask_mov_epi32(_mm512_maskz_mov_epi32(low, h), high, _mm512_slli_epi32(h, 16));
+  };
   size_t i = 0;
   for (; i + L <= n; i += L) {
     const __m512i h = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(d + i)));
     const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i));
-    const __m512i v = _mm512_maskz_mov_epi32(_mm_cmpeq_epi8_mask(k, lo), h);
-    _mm512_storeu_si512(dst + i, _mm512_mask_mov_epi32(v, _mm_cmpeq_epi8_mask(k, hi), _mm512_slli_epi32(h, 16)));
+    auto is = [&](int v) { return _mm_cmpeq_epi8_mask(k, _mm_set1_epi8(char(v))); };
+    _mm512_storeu_si512(top + i, route(h, is(0), is(1)));
+    _mm512_storeu_si512(bottom + i, route(h, is(2), is(3)));
   }
   for (; i < n; i++) {
-    const uint32_t h = bf16_bits(d[i]);
-    dst[i] = code[i] == first ? h : code[i] == first + 1 ? h << 16 : 0u;
+    const uint32_t h = bf16_bits(d[i]), k = code[i];
+    top[i] = k == 0 ? h : k == 1 ? h << 16 : 0u;
+    bottom[i] = k == 2 ? h : k == 3 ? h << 16 : 0u;
   }
 }
 

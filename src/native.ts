@@ -142,8 +142,9 @@ export interface NativeKernels {
   interleaveBf16(dst: Uint32Array, a: Float32Array | null, b: Float32Array | null, impl: Bf16ConvertImpl): void;
   /** dst [pairs][C] = (bf16 src[2k][c], bf16 src[2k+1][c]) */
   pairPixelsBf16(dst: Uint32Array, src: Float32Array, pairs: number, C: number, impl: Bf16ConvertImpl): void;
-  /** dst[i] = bf16(d[i]) in the low half where code[i] == first, in the high half where it is first + 1, else 0 */
-  routePairsBf16(dst: Uint32Array, d: Float32Array, code: Uint8Array, first: number, impl: Bf16ConvertImpl): void;
+  /** a max-pool's gradient routed by code to its two conv rows' bf16 pixel pairs: top gets codes 0 (low half) and
+   * 1 (high half), bottom 2 and 3, zero elsewhere */
+  routePairsBf16(top: Uint32Array, bottom: Uint32Array, d: Float32Array, code: Uint8Array, impl: Bf16ConvertImpl): void;
   /** dst [C][dstStride]: src [pixels][C] transposed to bf16, zero past column pixels */
   transposeToBf16(dst: Uint16Array, dstStride: number, src: Float32Array, pixels: number, C: number, impl: Bf16ConvertImpl): void;
   augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number, isa?: Isa): void;
