@@ -223,10 +223,10 @@ void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const flo
   if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
     return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight)(
         dw, db, dout, in, 1, H, W, Cin, Cout));
-  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow(Cin, Cout))
-    return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight_narrow
-                                                  : amx_emulated::conv3x3_backward_weight_narrow)(dw, db, dout, in, 1, H,
-                                                                                                  W, Cin, Cout));
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow(Cin, Cout)) {
+    auto fn = k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight_narrow : amx_emulated::conv3x3_backward_weight_narrow;
+    return require_scratch(fn(dw, db, dout, in, 1, H, W, Cin, Cout));
+  }
   conv3x3_backward_weight_bf16(Isa::Avx512, dw, db, dout, in, 1, H, W, Cin, Cout);
 }
 

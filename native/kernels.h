@@ -122,9 +122,9 @@ inline void maxpool2x2_backward_code(Isa, double* din, const double* dout, const
                                      int C) {
   ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
 }
-inline void relu_maxpool_conv3x3_backward_weight(Isa, Precision, Bf16Kernels, double* dw, double* db, const double* dpool,
-                                                 const uint8_t* code, const double* in, int N, int H, int W, int Cin,
-                                                 int Cout) {
+inline void relu_maxpool_conv3x3_backward_weight(Isa, Precision, Bf16Kernels, double* dw, double* db,
+                                                 const double* dpool, const uint8_t* code, const double* in, int N,
+                                                 int H, int W, int Cin, int Cout) {
   ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout);
 }
 
