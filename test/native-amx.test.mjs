@@ -196,6 +196,11 @@ test('the AMX kernels refuse, with the reason, channel counts they do not take, 
   assert.throws(() => k.conv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, out, new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /also take Cin <= 3/.test(e.message));
   const npool = N * ((H - 2) >> 1) * ((W - 2) >> 1) * Cout;
   assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, new Float32Array(npool), new Uint8Array(npool), new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /also take Cin <= 3/.test(e.message));
+  // the first block's buffers are checked against the shape: a pool gradient or code one window short
+  const [dw3, x3b] = [new Float32Array(9 * 3 * Cout), new Float32Array(N * H * W * 3)];
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(dw3, b, new Float32Array(npool - Cout), new Uint8Array(npool), x3b, N, H, W, 3, Cout, 'amx-emulated'), /dpool/);
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(dw3, b, new Float32Array(npool), new Uint8Array(npool - 1), x3b, N, H, W, 3, Cout, 'amx-emulated'), /code/);
+  assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(new Float32Array(npool), new Uint8Array(npool), x3b.subarray(1), new Float32Array(9 * 3 * Cout), b, N, H, W, 3, Cout, 'amx-emulated'), /in/);
   assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'tiles'), (e) => e instanceof RangeError && /'amx' or 'amx-emulated', got 'tiles'/.test(e.message));
   if (!hasAmx) assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'amx'), (e) => e instanceof RangeError && /no AMX-BF16/.test(e.message));
 });
