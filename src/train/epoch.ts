@@ -94,11 +94,14 @@ export async function trainEpoch(
       await (pending ?? fill(order, 0));
       const { images, labels } = slots[b % 2];
       pending = undefined;
+      // the step takes its copy of the batch when called; the next batch is gathered (a copy on this thread, for
+      // images in memory) while the step runs on the native threads
+      const step = trainer.trainStep(images.subarray(0, n * IMAGE_BYTES), labels.subarray(0, n), augment, cfg.optimizer);
       if (b + 1 < batches) {
         pending = fill(order, b + 1);
         pending.catch(() => undefined); // awaited next step; this only keeps a failed read from being "unhandled"
       }
-      const r = await trainer.trainStep(images.subarray(0, n * IMAGE_BYTES), labels.subarray(0, n), augment, cfg.optimizer);
+      const r = await step;
       checkStepFinite(r.loss, r.nonFiniteWeights, weights, epoch, b + 1, batches, () => trainer.getState().step);
       return r;
     },
