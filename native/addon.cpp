@@ -697,7 +697,8 @@ void relu_maxpool_conv_backward_weight_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
             Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
-  relu_maxpool_conv3x3_backward_weight(isa_arg(a[10]), Precision::Fp32, Bf16Kernels::Avx512Bf16, typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+  relu_maxpool_conv3x3_backward_weight(isa_arg(a[10]), Precision::Fp32, Bf16Kernels::Avx512Bf16,
+                                       typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
                                        typed<T>(a[1], "db", Co).Data(), typed<T>(a[2], "dpool", npool).Data(),
                                        typed<uint8_t>(a[3], "code", npool).Data(),
                                        typed<T>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);

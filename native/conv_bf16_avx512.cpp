@@ -63,11 +63,7 @@ void route_pairs_bf16(uint32_t* top, uint32_t* bottom, const float* d, const uin
     _mm512_storeu_si512(top + i, route(h, is(0), is(1)));
     _mm512_storeu_si512(bottom + i, route(h, is(2), is(3)));
   }
-  for (; i < n; i++) {
-    const uint32_t h = bf16_bits(d[i]), k = code[i];
-    top[i] = k == 0 ? h : k == 1 ? h << 16 : 0u;
-    bottom[i] = k == 2 ? h : k == 3 ? h << 16 : 0u;
-  }
+  portable::route_pairs_bf16(top + i, bottom + i, d + i, code + i, n - i);  // the tail, one by one
 }
 
 namespace {
