@@ -17,7 +17,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
 import { cudaStatus } from '../dist/src/train/device.js';
-import { rng } from './helpers.mjs';
+import { rand, rng } from './helpers.mjs';
 
 delete process.env.ENGINE_CUDA_EMULATE; // the real device's status: the emulator is tested by name here
 const status = cudaStatus();
@@ -33,7 +33,6 @@ const BACKENDS = [
 ];
 const U = 2 ** -24;
 const gamma = (K) => (K * U) / (1 - K * U);
-const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 const abs64 = (a) => Float64Array.from(a, Math.abs);
 
 function within(name, gpu, ref, S, K) {

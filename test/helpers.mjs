@@ -66,6 +66,9 @@ export function rng(seed) {
   };
 }
 
+/** n float32 values drawn uniformly from [lo, hi) by r (an rng) */
+export const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+
 /** Asserts that `promise` rejects with an InputError (exit code 2) whose message contains every one of `parts`. */
 export async function rejectsInput(promise, ...parts) {
   const { InputError } = await import('../dist/src/errors.js');

@@ -8,14 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { rng } from './helpers.mjs';
+import { rand, rng } from './helpers.mjs';
 import { absRounded, assertWithinGamma as within, gamma, relativeDifferences, rounded, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
 const hasAmx = native.buildInfo().amx;
 if (!hasAmx) console.log('# real AMX kernels skipped: this CPU has no AMX-BF16 (or the tile state was refused); the emulated ones run');
 const MODES = ['amx-emulated', ...(hasAmx ? ['amx'] : [])];
-const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 
 // The forward (without and with ReLU) on input x against the double convolution of the rounded operands, with
 // random weights and bias drawn from r; `terms` additions per output bound its fp32 summation.

@@ -6,14 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { rng } from './helpers.mjs';
+import { rand, rng } from './helpers.mjs';
 import { absRounded, assertWithinGamma as within, bf16, rounded, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
 const hasBf16 = native.buildInfo().bf16;
 const skip = hasBf16 ? false : 'this CPU has no AVX512-BF16';
 if (skip) console.log(`# skipping bf16 kernels: ${skip}`);
-const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 
 test('bf16 rounding in this test is round-to-nearest-even on the upper 16 bits', () => {
   assert.equal(bf16(1 + 2 ** -8), 1); // halfway: to even

@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
-import { rng } from './helpers.mjs';
+import { rand, rng } from './helpers.mjs';
 
 const k = native.kernels;
 const U = 2 ** -24;
@@ -36,7 +36,6 @@ function codeOf(code, act, N, H, W, C) {
         }
 }
 
-const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 const abs64 = (a) => Float64Array.from(a, Math.abs);
 
 // [N, H, W, C]: H or W odd (the floor drops a row/column that must get a zero gradient), C of 1, 2, 4 vectors

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { rng } from './helpers.mjs';
+import { rand, rng } from './helpers.mjs';
 import { assertWithinGamma as within, relativeDifferences, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
@@ -18,7 +18,6 @@ const TIERS = ['scalar', 'avx2', 'avx512'];
 const cpuIsa = native.buildInfo().cpuIsa;
 const ISAS = ['avx2', 'avx512'].filter((isa) => TIERS.indexOf(isa) <= TIERS.indexOf(cpuIsa));
 
-const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 const abs64 = (a) => Float64Array.from(a, Math.abs);
 
 // |B^T|, |G|, |A^T| of F(2x2, 3x3)
