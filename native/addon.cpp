@@ -32,6 +32,8 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Trainer",
                        {InstanceMethod("trainStep", &Trainer::TrainStep),
+                        InstanceMethod("uploadImages", &Trainer::UploadImages),
+                        InstanceMethod("trainStepIndexed", &Trainer::TrainStepIndexed),
                         InstanceMethod("evaluate", &Trainer::Evaluate),
                         InstanceMethod("predict", &Trainer::Predict),
                         InstanceMethod("computeGradients", &Trainer::ComputeGradients),
@@ -104,6 +106,8 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
                   std::vector<uint8_t>* labels, std::vector<double>* augment, int* B);
 
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value UploadImages(const Napi::CallbackInfo& info);
+  Napi::Value TrainStepIndexed(const Napi::CallbackInfo& info);
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
   Napi::Value Predict(const Napi::CallbackInfo& info);
   Napi::Value ComputeGradients(const Napi::CallbackInfo& info);
@@ -122,6 +126,9 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
 
   std::unique_ptr<Network<float>> f32_;
   std::unique_ptr<Network<double>> f64_;
+  // uploadImages' copy of a dataset, [N, H, W, C] and [N], that trainStepIndexed reads in place; replaced only
+  // while no step runs (check_usable)
+  std::vector<uint8_t> dataset_images_, dataset_labels_;
 };
 
 void Trainer::read_batch(const Napi::CallbackInfo& info, bool with_labels, std::vector<uint8_t>* images,
@@ -132,15 +139,8 @@ void Trainer::read_batch(const Napi::CallbackInfo& info, bool with_labels, std::
   *B = image_count(env, img.ElementLength(), isz);
   images->assign(img.Data(), img.Data() + img.ElementLength());
   if (!with_labels) return;
-  auto lab = typed<uint8_t>(info[1], "labels", size_t(*B));
-  for (size_t i = 0; i < lab.ElementLength(); i++)
-    if (lab[i] > 1) throw_range(env, "labels[" + std::to_string(i) + "] must be 0 or 1, got " + std::to_string(lab[i]));
-  labels->assign(lab.Data(), lab.Data() + lab.ElementLength());
-  if (augment && !info[2].IsUndefined() && !info[2].IsNull()) {
-    auto aug = typed<double>(info[2], "augment", 4 * size_t(*B));
-    require_finite(aug, "augment");
-    augment->assign(aug.Data(), aug.Data() + aug.ElementLength());
-  }
+  read_labels(info[1], size_t(*B), labels);
+  if (augment) read_augment(info[2], *B, augment);
 }
 
 // Runs one batch operation off the JS thread and settles a promise with its result.
@@ -148,11 +148,13 @@ class BatchWorker : public Napi::AsyncWorker {
  public:
   enum Kind { kTrain, kEvaluate, kPredict };
 
+  // With indices (kTrain only), the batch is those images of the trainer's uploaded dataset, and images and
+  // labels are empty.
   BatchWorker(Napi::Env env, Trainer* trainer, Kind kind, std::vector<uint8_t> images, std::vector<uint8_t> labels,
-              std::vector<double> augment, int B, double lr, double rho, double eps)
+              std::vector<double> augment, int B, Optimizer opt = {}, std::vector<int32_t> indices = {})
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), trainer_(trainer), kind_(kind),
-        images_(std::move(images)), labels_(std::move(labels)), augment_(std::move(augment)), B_(B), lr_(lr),
-        rho_(rho), eps_(eps) {
+        images_(std::move(images)), labels_(std::move(labels)), augment_(std::move(augment)),
+        indices_(std::move(indices)), B_(B), opt_(opt) {
     self_ = Napi::Persistent(trainer->Value());  // keep the Trainer alive while we run
     trainer_->busy_ = true;
   }
@@ -170,7 +172,10 @@ class BatchWorker : public Napi::AsyncWorker {
         using T = std::remove_reference_t<decltype(*net.params())>;
         const double* aug = augment_.empty() ? nullptr : augment_.data();
         if (kind_ == kTrain) {
-          result_ = net.train_step(images_.data(), labels_.data(), aug, B_, lr_, rho_, eps_);
+          result_ = indices_.empty()
+                        ? net.train_step(images_.data(), labels_.data(), aug, B_, opt_.lr, opt_.rho, opt_.eps)
+                        : net.train_step(trainer_->dataset_images_.data(), trainer_->dataset_labels_.data(), aug, B_,
+                                         opt_.lr, opt_.rho, opt_.eps, indices_.data());
           return;
         }
         std::vector<T> logits(B_);
@@ -222,8 +227,9 @@ class BatchWorker : public Napi::AsyncWorker {
   Kind kind_;
   std::vector<uint8_t> images_, labels_;
   std::vector<double> augment_;
+  std::vector<int32_t> indices_;
   int B_;
-  double lr_, rho_, eps_;
+  Optimizer opt_;
   StepResult result_;
   std::vector<double> probs_;
 };
@@ -237,15 +243,39 @@ Napi::Value Trainer::TrainStep(const Napi::CallbackInfo& info) {
   std::vector<double> augment;
   int B;
   read_batch(info, true, &images, &labels, &augment, &B);
-  if (!info[3].IsObject()) throw_type(env, "optimizer must be an object {lr, rho, epsilon}");
-  Napi::Object opt = info[3].As<Napi::Object>();
-  const double lr = number(opt.Get("lr"), "lr"), rho = number(opt.Get("rho"), "rho"),
-               eps = number(opt.Get("epsilon"), "epsilon");
-  if (!(lr > 0)) throw_range(env, "lr must be > 0");
-  if (!(rho >= 0 && rho < 1)) throw_range(env, "rho must be in [0, 1)");
-  if (!(eps >= 0)) throw_range(env, "epsilon must be >= 0");
+  const Optimizer opt = read_optimizer(info[3]);
   return BatchWorker::Start(new BatchWorker(env, this, BatchWorker::kTrain, std::move(images), std::move(labels),
-                                            std::move(augment), B, lr, rho, eps));
+                                            std::move(augment), B, opt));
+}
+
+// uploadImages(images: Uint8Array [N*H*W*C], labels: Uint8Array [N]) -> N: copies a dataset that trainStepIndexed
+// then reads in place, so that a step copies no images (replaces any earlier one)
+Napi::Value Trainer::UploadImages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_usable(env);
+  auto img = typed<uint8_t>(info[0], "images");
+  const int N = image_count(env, img.ElementLength(), image_size());
+  std::vector<uint8_t> labels;
+  read_labels(info[1], size_t(N), &labels);
+  dataset_images_.assign(img.Data(), img.Data() + img.ElementLength());
+  dataset_labels_ = std::move(labels);
+  return Napi::Number::New(env, N);
+}
+
+// trainStepIndexed(indices: Int32Array [B], augment?: Float64Array [B*4] | null, {lr, rho, epsilon})
+//   -> Promise<{loss, correct, nonFiniteWeights}>: trainStep on the uploaded images that indices pick
+Napi::Value Trainer::TrainStepIndexed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check_usable(env);
+  const size_t N = dataset_labels_.size();
+  if (N == 0) throw Napi::Error::New(env, "trainStepIndexed needs uploadImages(images, labels) first");
+  std::vector<int32_t> indices = read_indices(info[0], N);
+  const int B = int(indices.size());
+  std::vector<double> augment;
+  read_augment(info[1], B, &augment);
+  const Optimizer opt = read_optimizer(info[2]);
+  return BatchWorker::Start(
+      new BatchWorker(env, this, BatchWorker::kTrain, {}, {}, std::move(augment), B, opt, std::move(indices)));
 }
 
 // evaluate(images, labels) -> Promise<{loss, correct, probabilities: Float32Array}>, no dropout, no warp
@@ -256,7 +286,7 @@ Napi::Value Trainer::Evaluate(const Napi::CallbackInfo& info) {
   int B;
   read_batch(info, true, &images, &labels, nullptr, &B);
   return BatchWorker::Start(
-      new BatchWorker(env, this, BatchWorker::kEvaluate, std::move(images), std::move(labels), {}, B, 0, 0, 0));
+      new BatchWorker(env, this, BatchWorker::kEvaluate, std::move(images), std::move(labels), {}, B));
 }
 
 // predict(images) -> Promise<Float32Array [B]> of P(class 1)
@@ -266,7 +296,7 @@ Napi::Value Trainer::Predict(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> images;
   int B;
   read_batch(info, false, &images, nullptr, nullptr, &B);
-  return BatchWorker::Start(new BatchWorker(env, this, BatchWorker::kPredict, std::move(images), {}, {}, B, 0, 0, 0));
+  return BatchWorker::Start(new BatchWorker(env, this, BatchWorker::kPredict, std::move(images), {}, {}, B));
 }
 
 // computeGradients(images, labels, augment?) -> {loss, correct, gradients} (synchronous; for gradient checks):

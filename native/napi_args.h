@@ -9,6 +9,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 #include "network.h"
@@ -97,6 +98,50 @@ inline int image_count(Napi::Env env, size_t bytes, size_t image_size) {
     throw_range(env, "images must hold a whole number (1 to 2^31 - 1) of " + std::to_string(image_size) +
                          "-byte images (H*W*C uint8), got " + std::to_string(bytes) + " bytes");
   return int(bytes / image_size);
+}
+
+// labels [n] u8, each 0 or 1, copied
+inline void read_labels(const Napi::Value& v, size_t n, std::vector<uint8_t>* labels) {
+  auto lab = typed<uint8_t>(v, "labels", n);
+  for (size_t i = 0; i < lab.ElementLength(); i++)
+    if (lab[i] > 1)
+      throw_range(v.Env(), "labels[" + std::to_string(i) + "] must be 0 or 1, got " + std::to_string(lab[i]));
+  labels->assign(lab.Data(), lab.Data() + lab.ElementLength());
+}
+
+// augment [B*4] f64, finite, copied; nothing for undefined or null (no augmentation)
+inline void read_augment(const Napi::Value& v, int B, std::vector<double>* augment) {
+  if (v.IsUndefined() || v.IsNull()) return;
+  auto aug = typed<double>(v, "augment", 4 * size_t(B));
+  require_finite(aug, "augment");
+  augment->assign(aug.Data(), aug.Data() + aug.ElementLength());
+}
+
+// indices [B] i32 into a dataset of N images: 1 to 2^31 - 1 of them, each in [0, N), copied
+inline std::vector<int32_t> read_indices(const Napi::Value& v, size_t N) {
+  auto idx = typed<int32_t>(v, "indices");
+  if (idx.ElementLength() == 0 || idx.ElementLength() > size_t(INT32_MAX))
+    throw_range(v.Env(), "indices must hold 1 to 2^31 - 1 indices, got " + std::to_string(idx.ElementLength()));
+  for (size_t i = 0; i < idx.ElementLength(); i++)
+    if (idx[i] < 0 || size_t(idx[i]) >= N)
+      throw_range(v.Env(), "indices[" + std::to_string(i) + "] must be in [0, " + std::to_string(N) + "), got " +
+                               std::to_string(idx[i]));
+  return std::vector<int32_t>(idx.Data(), idx.Data() + idx.ElementLength());
+}
+
+// The RMSprop step's settings {lr, rho, epsilon}
+struct Optimizer {
+  double lr = 0, rho = 0, eps = 0;
+};
+inline Optimizer read_optimizer(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject()) throw_type(env, "optimizer must be an object {lr, rho, epsilon}");
+  Napi::Object opt = v.As<Napi::Object>();
+  const Optimizer o{number(opt.Get("lr"), "lr"), number(opt.Get("rho"), "rho"), number(opt.Get("epsilon"), "epsilon")};
+  if (!(o.lr > 0)) throw_range(env, "lr must be > 0");
+  if (!(o.rho >= 0 && o.rho < 1)) throw_range(env, "rho must be in [0, 1)");
+  if (!(o.eps >= 0)) throw_range(env, "epsilon must be >= 0");
+  return o;
 }
 
 inline Isa isa_arg(const Napi::Value& v) {

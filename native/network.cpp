@@ -461,7 +461,8 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
 }
 
 template <typename T>
-StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
+StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                                 const int32_t* indices) {
   const int nt = pool_.size();
   const double t_kernels = now_seconds();
   prepare_step_kernels();
@@ -476,13 +477,14 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
     std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
     for (int b = int(int64_t(B) * t / nt); b < int(int64_t(B) * (t + 1) / nt); b++) {  // B * nt may pass INT_MAX
       const double t0 = now_seconds();
-      preprocess(ws.act[0], images + size_t(b) * image_size(), augment ? augment + 4 * size_t(b) : nullptr);
+      const size_t i = indices ? size_t(indices[b]) : size_t(b);
+      preprocess(ws.act[0], images + i * image_size(), augment ? augment + 4 * size_t(b) : nullptr);
       ws.times.preprocess += now_seconds() - t0;
       forward(ws, true, step, b);
-      const T logit = ws.act.back()[0], label = T(labels[b]);
+      const T logit = ws.act.back()[0], label = T(labels[i]);
       T dlogit;
       part[t].loss_sum += double(ref::sigmoid_bce(&dlogit, &logit, &label, 1, T(1) / T(B)));
-      part[t].correct += (ref::sigmoid(logit) > T(0.5)) == (labels[b] != 0);
+      part[t].correct += (ref::sigmoid(logit) > T(0.5)) == (labels[i] != 0);
       backward(ws, dlogit);
     }
     busy[t] = now_seconds() - t_start;
@@ -503,9 +505,9 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
 
 template <typename T>
 StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
-                                  double lr, double rho, double eps) {
+                                  double lr, double rho, double eps, const int32_t* indices) {
   const double t_step = now_seconds();
-  StepResult r = run_batch(images, labels, augment, B);
+  StepResult r = run_batch(images, labels, augment, B, indices);
   const double t0 = now_seconds();
   ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
   // A NaN or Inf gradient turns into a NaN weight; counted here so that JS need not copy the weights each step.

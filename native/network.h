@@ -97,8 +97,10 @@ class Network {
 
   // One training step on B images [B, H, W, C] uint8 with labels [B] in {0,1}: preprocess (augment [B,4] =
   // shear radians, zoom rows, zoom cols, flip; or null for plain scaling), forward, backward, RMSprop update.
+  // With indices [B], images and labels are a whole dataset [N, H, W, C] and [N], and the batch is the images
+  // they pick (read in place: no copy of the batch).
   StepResult train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B, double lr,
-                        double rho, double eps);
+                        double rho, double eps, const int32_t* indices = nullptr);
 
   // Loss and gradient (into grad_) of the mean loss over the batch, with the dropout masks of the current
   // step, without updating anything: for gradient checks.
@@ -136,7 +138,8 @@ class Network {
   void preprocess(T* out, const uint8_t* image, const double* augment) const;
   void forward(Workspace& ws, bool train, uint64_t step, int image_index);
   void backward(Workspace& ws, T dlogit);
-  StepResult run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B);
+  StepResult run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                       const int32_t* indices = nullptr);
 
   NetSpec spec_;
   uint64_t seed_;

@@ -70,6 +70,10 @@ export interface LayerTimes {
 export interface NativeTrainer {
   /** one training step: images [B*H*W*C] uint8, labels [B] in {0,1}, augment [B*4] (shear rad, zx, zy, flip) or null */
   trainStep(images: Uint8Array, labels: Uint8Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<TrainStepResult>;
+  /** copies a dataset, images [N*H*W*C] uint8 and labels [N], into the trainer (replacing any earlier one); returns N */
+  uploadImages(images: Uint8Array, labels: Uint8Array): number;
+  /** trainStep on the uploaded images that indices [B] pick, read in place (no batch copy); same results */
+  trainStepIndexed(indices: Int32Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<TrainStepResult>;
   evaluate(images: Uint8Array, labels: Uint8Array): Promise<StepResult & { probabilities: Float32Array }>;
   predict(images: Uint8Array): Promise<Float32Array>;
   computeGradients(images: Uint8Array, labels: Uint8Array, augment?: Float64Array | null): StepResult & { gradients: FloatArray };
@@ -160,12 +164,8 @@ export interface GpuTrainerOptions {
   device?: number;
 }
 
-/** The CPU trainer's surface on a CUDA device (float32 only), plus a dataset kept on the device. */
+/** The CPU trainer's surface on a CUDA device (float32 only); uploadImages keeps the dataset on the device. */
 export interface NativeGpuTrainer extends Omit<NativeTrainer, 'info' | 'layerTimes'> {
-  /** copies images [N*H*W*C] uint8 and labels [N] to the device once; returns N */
-  uploadImages(images: Uint8Array, labels: Uint8Array): number;
-  /** one training step on uploaded images: indices [B] into them, augment [B*4] or null */
-  trainStepIndexed(indices: Int32Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<TrainStepResult>;
   info(): { dtype: string; device: 'cuda'; cudaDevice: number; deviceName: string; cudaGraphs: boolean; params: number; seed: number; datasetImages: number };
 }
 

@@ -373,6 +373,60 @@ test('Trainer: trainStep/evaluate/computeGradients argument errors name the fiel
   t.dispose();
 });
 
+test('Trainer: trainStepIndexed on uploaded images equals trainStep on the same batch copied, bit for bit', async () => {
+  const data = batch(10, 21); // the dataset: 10 images and labels
+  const copied = new native.Trainer({ spec: SMALL, seed: 4, threads: 2 });
+  const indexed = new native.Trainer({ spec: SMALL, seed: 4, threads: 2 });
+  assert.equal(indexed.uploadImages(data.images, data.labels), 10);
+  const picks = [[7, 2, 2, 9, 0], [3], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 5]]; // out of order, repeats, one, more than N
+  for (const [s, pick] of picks.entries()) {
+    const images = new Uint8Array(pick.length * IMG);
+    pick.forEach((i, j) => images.set(data.images.subarray(i * IMG, (i + 1) * IMG), j * IMG));
+    const labels = Uint8Array.from(pick, (i) => data.labels[i]);
+    const augment = s === 1 ? null : batch(pick.length, 30 + s).augment;
+    const a = await copied.trainStep(images, labels, augment, OPT);
+    const b = await indexed.trainStepIndexed(Int32Array.from(pick), augment, OPT);
+    assert.deepEqual(b, a, `step ${s}`);
+    assert.deepEqual(indexed.getParams(), copied.getParams(), `step ${s}`);
+  }
+  assert.deepEqual(indexed.getState(), copied.getState());
+  // a later upload replaces the dataset: image 0 of the new one is image 9 of the old
+  const copy = copied.getParams();
+  indexed.uploadImages(data.images.subarray(9 * IMG), data.labels.subarray(9));
+  await copied.trainStep(data.images.subarray(9 * IMG), data.labels.subarray(9), null, OPT);
+  await indexed.trainStepIndexed(Int32Array.of(0), null, OPT);
+  assert.deepEqual(indexed.getParams(), copied.getParams());
+  assert.notDeepEqual(indexed.getParams(), copy);
+  for (const t of [copied, indexed]) t.dispose();
+});
+
+test('Trainer: uploadImages/trainStepIndexed argument errors name the field and change nothing', async () => {
+  const t = new native.Trainer({ spec: SMALL, seed: 5, threads: 1 });
+  const { images, labels, augment } = batch(4, 22);
+  const err = (fn, Err, re) => assert.throws(fn, (e) => e instanceof Err && re.test(e.message), `${re}`);
+  err(() => t.trainStepIndexed(Int32Array.of(0), null, OPT), Error, /^trainStepIndexed needs uploadImages\(images, labels\) first/);
+  err(() => t.uploadImages(images.subarray(1), labels), RangeError, /^images must hold a whole number .*300-byte images/);
+  err(() => t.uploadImages(images, labels.subarray(1)), RangeError, /^labels must have 4 elements, got 3/);
+  err(() => t.uploadImages(images, Uint8Array.of(0, 1, 7, 0)), RangeError, /^labels\[2\] must be 0 or 1, got 7/);
+  err(() => t.trainStepIndexed(Int32Array.of(0), null, OPT), Error, /needs uploadImages/); // a refused upload kept nothing
+  t.uploadImages(images, labels);
+  err(() => t.trainStepIndexed(Int32Array.of(0, 4), null, OPT), RangeError, /^indices\[1\] must be in \[0, 4\), got 4/);
+  err(() => t.trainStepIndexed(Int32Array.of(-1), null, OPT), RangeError, /^indices\[0\] must be in \[0, 4\), got -1/);
+  err(() => t.trainStepIndexed(new Int32Array(0), null, OPT), RangeError, /^indices must hold 1 to 2\^31 - 1 indices, got 0/);
+  err(() => t.trainStepIndexed([0, 1], null, OPT), TypeError, /^indices must be a Int32Array/);
+  err(() => t.trainStepIndexed(Int32Array.of(0, 1), augment, OPT), RangeError, /^augment must have 8 elements, got 16/);
+  err(() => t.trainStepIndexed(Int32Array.of(0), null, { ...OPT, lr: -1 }), RangeError, /^lr must be > 0/);
+  assert.equal(t.getState().step, 0);
+  // busy while a step runs; the dataset cannot change under it
+  const pending = t.trainStepIndexed(Int32Array.of(0, 1, 2, 3), augment, OPT);
+  err(() => t.uploadImages(images, labels), Error, /busy/);
+  err(() => t.trainStepIndexed(Int32Array.of(0), null, OPT), Error, /busy/);
+  assert.ok(Number.isFinite((await pending).loss));
+  t.dispose();
+  err(() => t.uploadImages(images, labels), Error, /disposed/);
+  err(() => t.trainStepIndexed(Int32Array.of(0), null, OPT), Error, /disposed/);
+});
+
 test('Trainer: a second call while a step is pending throws "busy"; calls after dispose() throw "disposed"', async () => {
   const t = new native.Trainer({ spec: SMALL, seed: 2, threads: 1 });
   const { images, labels, augment } = batch(64, 6); // enough work that the step is still pending below

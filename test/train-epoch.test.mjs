@@ -1,11 +1,13 @@
 // The training epoch (src/train/epoch.ts) against a fake trainer that records every trainStep: each batch
 // gets the images of the seeded permutation and exactly the augmentation rows that replaying permutation +
-// drawAugmentation from the same seed gives; without augmentation it gets null and no draws are spent.
+// drawAugmentation from the same seed gives; without augmentation it gets null and no draws are spent. A
+// trainer that takes uploads gets the same batches by index.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainEpoch } from '../dist/src/train/epoch.js';
 import { AUGMENT_STRIDE, Rng, drawAugmentation, permutation } from '../dist/src/data/random.js';
 import { IMAGE_BYTES } from '../dist/src/data/decode.js';
+import { memorySource } from '../dist/src/data/image-store.js';
 import { TrainingDiverged } from '../dist/src/train/diverged.js';
 
 const OPTIMIZER = { lr: 0.001, rho: 0.9, epsilon: 1e-7 };
@@ -114,6 +116,55 @@ test('trainEpoch with augment:false passes null and draws nothing but the permut
   await trainEpoch(augmented, set, rngA, { ...cfg, augment: true }, 2);
   assert.deepEqual(augmented.calls.slice(0, 4).map((c) => c.imageIds), trainer.calls.slice(0, 4).map((c) => c.imageIds));
   assert.notDeepEqual(augmented.calls.slice(4).map((c) => c.imageIds), trainer.calls.slice(4).map((c) => c.imageIds));
+});
+
+/** fakeTrainer plus uploadImages/trainStepIndexed: records the uploads and each indexed step as trainStep's calls. */
+function fakeIndexedTrainer() {
+  const t = fakeTrainer();
+  let dataset = null;
+  t.uploads = 0;
+  t.uploadImages = (images, labels) => {
+    dataset = { images: images.slice(), labels: labels.slice() }; // the native trainer copies too
+    t.uploads++;
+    return labels.length;
+  };
+  t.trainStepIndexed = (indices, augment, optimizer) => {
+    const ids = Array.from(indices);
+    const images = new Uint8Array(ids.length * IMAGE_BYTES);
+    ids.forEach((id, j) => images.set(dataset.images.subarray(id * IMAGE_BYTES, (id + 1) * IMAGE_BYTES), j * IMAGE_BYTES));
+    return t.trainStep(images, Uint8Array.from(ids, (id) => dataset.labels[id]), augment, optimizer);
+  };
+  return t;
+}
+
+test('trainEpoch: a split in memory goes to a trainer with uploadImages once, then steps by index on the same batches', async () => {
+  const set = fakeSet(11);
+  const cfg = { batchSize: 4, augment: true, optimizer: OPTIMIZER };
+  const copying = fakeTrainer();
+  const indexed = fakeIndexedTrainer();
+  const steps = [];
+  const trainStepIndexed = indexed.trainStepIndexed;
+  indexed.trainStepIndexed = (indices, ...rest) => (steps.push(indices.length), trainStepIndexed(indices, ...rest));
+  const [rngC, rngI] = [new Rng(77), new Rng(77)];
+  for (const epoch of [1, 2]) {
+    const c = await trainEpoch(copying, set, rngC, cfg, epoch);
+    const i = await trainEpoch(indexed, set, rngI, cfg, epoch);
+    assert.deepEqual({ ...i, seconds: 0 }, { ...c, seconds: 0 }, `epoch ${epoch}`);
+  }
+  assert.equal(indexed.uploads, 1, 'one upload for two epochs on the same split');
+  assert.deepEqual(steps, [4, 4, 3, 4, 4, 3], 'every step went by index');
+  assert.deepEqual(indexed.calls, copying.calls, 'same images, labels, augmentation rows and optimizer per step');
+  assert.deepEqual(rngI.getState(), rngC.getState());
+  // another split object is uploaded in its turn
+  await trainEpoch(indexed, fakeSet(5), new Rng(1), cfg, 3);
+  assert.equal(indexed.uploads, 2);
+  // a split read from disk is never uploaded: its batches are copied
+  const onDisk = { ...memorySource(set), inMemory: false };
+  const before = steps.length;
+  await trainEpoch(indexed, onDisk, new Rng(77), cfg, 1);
+  assert.equal(indexed.uploads, 2);
+  assert.equal(steps.length, before, 'no indexed step for a split on disk');
+  assert.deepEqual(indexed.calls.slice(-3), copying.calls.slice(0, 3), 'the disk split gives the same batches');
 });
 
 test('trainEpoch stops on a non-finite loss or weights (TrainingDiverged naming epoch and step) and on a failed step', async () => {

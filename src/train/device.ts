@@ -7,8 +7,7 @@ import { isImageSource, type ImageSource } from '../data/image-store.js';
 import type { Rng } from '../data/random.js';
 import type { ModelSpec } from '../model/spec.js';
 import { native, type CudaDevice, type Isa, type NativeGpuTrainer, type NativeTrainer } from '../native.js';
-import { checkStepFinite } from './diverged.js';
-import { runEpochSteps, trainEpoch, type EpochConfig, type EpochResult } from './epoch.js';
+import { trainEpoch, trainEpochIndexed, type EpochConfig, type EpochResult } from './epoch.js';
 import type { DeviceChoice } from './options.js';
 
 
@@ -129,29 +128,4 @@ export async function openTrainer(
     },
     describe: `cuda:${info.cudaDevice} ${info.deviceName}`,
   };
-}
-
-/** trainEpoch for a trainer that holds `set` on the device: per step only indices and augmentation go up. */
-export async function trainEpochIndexed(
-  trainer: NativeGpuTrainer,
-  set: ImageSet | ImageSource,
-  rng: Rng,
-  cfg: EpochConfig,
-  epoch: number,
-  onBatch?: (batch: number, batches: number, meanLoss: number) => void,
-): Promise<EpochResult> {
-  const indices = new Int32Array(cfg.batchSize); // [B]
-  const weights = trainer.info().params;
-  return runEpochSteps(
-    set.size,
-    rng,
-    cfg,
-    async ({ b, batches, order, start, n, augment }) => {
-      for (let i = 0; i < n; i++) indices[i] = order[start + i];
-      const r = await trainer.trainStepIndexed(indices.subarray(0, n), augment, cfg.optimizer);
-      checkStepFinite(r.loss, r.nonFiniteWeights, weights, epoch, b + 1, batches, () => trainer.getState().step);
-      return r;
-    },
-    onBatch,
-  );
 }

@@ -60,9 +60,18 @@ export async function runEpochSteps(
   return { loss: lossSum / size, acc: correct / size, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** A trainer that holds a dataset (uploadImages) and steps on images picked by index: the CPU and CUDA trainers. */
+export type IndexedTrainer = Pick<NativeTrainer, 'trainStepIndexed' | 'getState'> & { info(): { params: number } };
+
+/** The split each trainer last got through uploadImages from trainEpoch. */
+const uploaded = new WeakMap<object, ImageSet | ImageSource>();
+
 /**
- * Trains one epoch on the CPU trainer (runEpochSteps), the batch's images copied from `set`. A NaN/Inf loss or
- * weight stops with TrainingDiverged naming the epoch and step.
+ * Trains one epoch on the CPU trainer (runEpochSteps). A split in memory goes to the trainer once
+ * (uploadImages: a native copy, made again only for another split object; a split changed in place after that
+ * is not seen) and each step sends only indices; a split read from disk is copied batch by batch, the next
+ * batch read while the current step runs. A NaN/Inf loss or weight stops with TrainingDiverged naming the epoch
+ * and step.
  */
 export async function trainEpoch(
   trainer: NativeTrainer,
@@ -73,6 +82,14 @@ export async function trainEpoch(
   onBatch?: (batch: number, batches: number, meanLoss: number) => void,
 ): Promise<EpochResult> {
   const source = isImageSource(set) ? set : memorySource(set);
+  if (source.inMemory && typeof trainer.uploadImages === 'function') {
+    if (uploaded.get(trainer) !== set) {
+      const images = await source.range(0, set.size, new Uint8Array(0));
+      trainer.uploadImages(images, source.labels.subarray(0, set.size));
+      uploaded.set(trainer, set);
+    }
+    return trainEpochIndexed(trainer, set, rng, cfg, epoch, onBatch);
+  }
   // Two batch buffers: the next batch is read (from disk, for a cached split) while the current step runs.
   const slots = [0, 1].map(() => ({
     images: new Uint8Array(cfg.batchSize * IMAGE_BYTES), // [B, 150, 150, 3]
@@ -102,6 +119,31 @@ export async function trainEpoch(
         pending.catch(() => undefined); // awaited next step; this only keeps a failed read from being "unhandled"
       }
       const r = await step;
+      checkStepFinite(r.loss, r.nonFiniteWeights, weights, epoch, b + 1, batches, () => trainer.getState().step);
+      return r;
+    },
+    onBatch,
+  );
+}
+
+/** trainEpoch for a trainer that holds `set` (uploadImages): per step only indices and augmentation go in. */
+export async function trainEpochIndexed(
+  trainer: IndexedTrainer,
+  set: ImageSet | ImageSource,
+  rng: Rng,
+  cfg: EpochConfig,
+  epoch: number,
+  onBatch?: (batch: number, batches: number, meanLoss: number) => void,
+): Promise<EpochResult> {
+  const indices = new Int32Array(cfg.batchSize); // [B]
+  const weights = trainer.info().params;
+  return runEpochSteps(
+    set.size,
+    rng,
+    cfg,
+    async ({ b, batches, order, start, n, augment }) => {
+      for (let i = 0; i < n; i++) indices[i] = order[start + i];
+      const r = await trainer.trainStepIndexed(indices.subarray(0, n), augment, cfg.optimizer);
       checkStepFinite(r.loss, r.nonFiniteWeights, weights, epoch, b + 1, batches, () => trainer.getState().step);
       return r;
     },
