@@ -678,6 +678,22 @@ void relu_maxpool_conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
                      typed<float>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co));
 }
 
+// (din | null, dw, db, dpool, code, in, w, N, H, W, Cin, Cout, kernels): a conv -> ReLU -> max-pool block's
+// backward on tiles from the pool's gradient and code (amx_fits), the raw kernel w packed as the network does
+void relu_maxpool_conv_backward_amx_k(const Napi::CallbackInfo& a) {
+  const int N = integer(a[7], "N", 1, 1 << 16), H = integer(a[8], "H", 4, 1 << 16), W = integer(a[9], "W", 4, 1 << 16),
+            Ci = integer(a[10], "Cin", 1, 4096), Co = integer(a[11], "Cout", 1, 4096);
+  const bool real = amx_real(a, a[12], amx_fits(Ci, Co));
+  const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
+  float* din = a[0].IsNull() ? nullptr : typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data();
+  std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
+  avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[6], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  auto fn = real ? amx::relu_maxpool_conv3x3_backward_packed : amx_emulated::relu_maxpool_conv3x3_backward_packed;
+  require_scratch(fn(din, typed<float>(a[1], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[2], "db", Co).Data(),
+                     typed<float>(a[3], "dpool", npool).Data(), typed<uint8_t>(a[4], "code", npool).Data(),
+                     typed<float>(a[5], "in", size_t(N) * H * W * Ci).Data(), wp.data(), N, H, W, Ci, Co));
+}
+
 // Winograd convolutions (float32 only; a RangeError where winograd_fits says no): the fp32 kernels' arguments
 // with the raw kernel w, which the binding transforms as the network does once per step
 Isa require_winograd(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int H, int W, int Ci, int Co) {
@@ -884,6 +900,7 @@ Napi::Object Kernels(Napi::Env env) {
                         std::pair{"conv3x3ReluMaxpoolForwardAmx", conv_relu_maxpool_forward_amx_k},
                         std::pair{"conv3x3BackwardWeightAmx", conv_backward_weight_amx_k},
                         std::pair{"reluMaxpoolConv3x3BackwardWeightAmx", relu_maxpool_conv_backward_weight_amx_k},
+                        std::pair{"reluMaxpoolConv3x3BackwardAmx", relu_maxpool_conv_backward_amx_k},
                         std::pair{"toBf16", to_bf16_k},
                         std::pair{"interleaveBf16", interleave_bf16_k},
                         std::pair{"pairPixelsBf16", pair_pixels_bf16_k},

@@ -274,6 +274,14 @@ void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint8_t* code, 
       out, code, in, wpn, b, 1, H, W, Cin, Cout));
 }
 
+void relu_maxpool_conv3x3_backward_amx(Bf16Kernels k, float* din, float* dw, float* db, const float* dpool,
+                                       const uint8_t* code, const float* in, const uint32_t* wp, int H, int W, int Cin,
+                                       int Cout) {
+  require_scratch((k == Bf16Kernels::Amx ? amx::relu_maxpool_conv3x3_backward_packed
+                                         : amx_emulated::relu_maxpool_conv3x3_backward_packed)(
+      din, dw, db, dpool, code, in, wp, 1, H, W, Cin, Cout));
+}
+
 void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C) {
   if (isa == Isa::Avx512 && C % avx512::kLanes == 0) return avx512::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
   if (isa >= Isa::Avx2 && C % avx2::kLanes == 0) return avx2::maxpool2x2_backward_code(din, dout, code, N, H, W, C);

@@ -79,6 +79,13 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
 
   // Per-thread workspaces: one image's activations (aliasing where the layer allows) and gradients.
   const size_t L = spec_.layers.size();
+  size_t code_size = 0;
+  code_offset_.assign(L, kNoParams);
+  for (size_t i = 0; i < L; i++)
+    if ((first_block_fused_ && i == first_param_layer_) || amx_pooled_block(i)) {
+      code_offset_[i] = code_size;
+      code_size += shapes_[i + 3].size();
+    }
   std::vector<size_t> offset(L + 1);
   size_t total = 0, largest = 0;
   for (size_t i = 0; i <= L; i++) {
@@ -98,7 +105,7 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
     ws.grad_a.assign(largest, T(0));
     ws.grad_b.assign(largest, T(0));
     ws.mask.assign(mask_size_, T(0));
-    if (first_block_fused_) ws.code.assign(shapes_[first_param_layer_ + 3].size(), 0);
+    ws.code.assign(code_size, 0);
     ws.dparams.assign(params_.size(), T(0));
   }
   reset_layer_times();
@@ -119,6 +126,17 @@ bool Network<T>::amx_first_block() const {
   const size_t f = first_param_layer_;
   return first_block_fused_ && bf16() && bf16_kernels_ != Bf16Kernels::Avx512Bf16 &&
          amx_fits_narrow(shapes_[f].c, shapes_[f + 1].c);
+}
+
+// A later conv -> ReLU -> max-pool block on AMX tiles: its pool keeps a code, and its backward routes the pool's
+// gradient by it straight into the conv's bf16 gradients (relu_maxpool_conv3x3_backward_amx).
+template <typename T>
+bool Network<T>::amx_pooled_block(size_t layer) const {
+  const auto& ls = spec_.layers;
+  return bf16() && bf16_kernels_ != Bf16Kernels::Avx512Bf16 && layer > first_param_layer_ && layer + 2 < ls.size() &&
+         ls[layer].type == LayerType::Conv3x3 && ls[layer + 1].type == LayerType::Relu &&
+         ls[layer + 2].type == LayerType::MaxPool2x2 && bf16_forward(layer) &&
+         amx_fits(shapes_[layer].c, shapes_[layer + 1].c);
 }
 
 // The first conv block is fused (and its 3-channel input suits no Winograd kernel); the later convolutions run
@@ -328,11 +346,11 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
     const T* w = params_.data() + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
     if (first_block_fused_ && i == first_param_layer_) {
       if (amx_first_block())
-        conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), ws.code.data(), f32(x),
+        conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), ws.code.data() + code_offset_[i], f32(x),
                                          packed_.data() + packed_offset_[i], f32(w + size_t(9) * in.c * out.c), in.h,
                                          in.w, in.c, out.c);
       else
-        conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], ws.code.data(), x, w, w + size_t(9) * in.c * out.c, 1,
+        conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], ws.code.data() + code_offset_[i], x, w, w + size_t(9) * in.c * out.c, 1,
                                      in.h, in.w, in.c, out.c);
       const double t1 = now_seconds();
       ws.times.forward[i] += t1 - t0;
@@ -358,7 +376,9 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
         if (!relu_in_conv_forward_[i]) ref::relu_forward(y, x, in.size());
         break;
       case LayerType::MaxPool2x2:
-        maxpool2x2_forward(isa_, y, x, 1, in.h, in.w, in.c);
+        if (i >= 2 && amx_pooled_block(i - 2))
+          maxpool2x2_forward_code(isa_, f32(y), ws.code.data() + code_offset_[i - 2], f32(x), 1, in.h, in.w, in.c);
+        else maxpool2x2_forward(isa_, y, x, 1, in.h, in.w, in.c);
         break;
       case LayerType::Flatten:
         break;
@@ -398,6 +418,22 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
     const size_t po = param_offset_[i] == kNoParams ? 0 : param_offset_[i];
     const T* w = params_.data() + po;
     T* dw = ws.dparams.data() + po;
+    if (l.type == LayerType::MaxPool2x2 && i >= 2 && amx_pooled_block(i - 2)) {
+      // the pool, its ReLU and the conv in one pass from the pool's gradient and code
+      const size_t c = i - 2;
+      const Shape& cin = shapes_[c];
+      T* cdw = ws.dparams.data() + param_offset_[c];
+      relu_maxpool_conv3x3_backward_amx(
+          bf16_kernels_, c > first_param_layer_ ? f32(gin) : nullptr, f32(cdw), f32(cdw + size_t(9) * cin.c * in.c),
+          f32(g), ws.code.data() + code_offset_[c], f32(ws.act[c]),
+          packed_.data() + packed_offset_[c] + avx512bf16::packed_kernel_size(cin.c, in.c), cin.h, cin.w, cin.c, in.c);
+      std::swap(g, gin);
+      const double t1 = now_seconds();
+      ws.times.backward[i] += t1 - t0;
+      t0 = t1;
+      i -= 2;  // the ReLU and the conv ran inside
+      continue;
+    }
     switch (l.type) {
       case LayerType::Conv3x3: {
         T* db = dw + size_t(9) * in.c * out.c;
@@ -435,7 +471,8 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
           const Shape& cin = shapes_[i - 2];
           T* cdw = ws.dparams.data() + param_offset_[i - 2];
           relu_maxpool_conv3x3_backward_weight(isa_, precision_, bf16_kernels_, cdw, cdw + size_t(9) * cin.c * in.c, g,
-                                               ws.code.data(), ws.act[i - 2], 1, cin.h, cin.w, cin.c, in.c);
+                                               ws.code.data() + code_offset_[i - 2], ws.act[i - 2], 1, cin.h, cin.w,
+                                               cin.c, in.c);
           ws.times.backward[i] += now_seconds() - t0;
           return;
         }

@@ -118,7 +118,7 @@ class Network {
     std::vector<T*> act;       // act[i] = input of layer i; act[L] = logit
     std::vector<T> grad_a, grad_b;
     std::vector<T> mask;       // dropout masks, one region per dropout layer
-    std::vector<uint8_t> code; // the fused first block's pool code [H/2, W/2, C] (first_block_fused_)
+    std::vector<uint8_t> code; // pool codes [H/2, W/2, C] of the blocks that keep them, at code_offset_
     std::vector<T> dparams;    // [P] this thread's gradient sum
     LayerTimes times;
   };
@@ -131,6 +131,7 @@ class Network {
   // the AMX first block's narrow kernel at packed_[packed_offset_[first_param_layer_]] (amx_first_block()).
   bool bf16_forward(size_t layer) const;
   bool amx_first_block() const;
+  bool amx_pooled_block(size_t layer) const;
   bool winograd(size_t layer) const;
   void prepare_step_kernels();
   void build_shapes();
@@ -158,6 +159,9 @@ class Network {
   // stores the conv's full-resolution output, only the pool's and a 1-byte code per pooled value
   // (kernels.h conv3x3_relu_maxpool_forward). The ReLU's and the pool's own outputs are then unused.
   bool first_block_fused_ = false;
+  // per conv layer: offset into Workspace::code of the code of the max-pool two layers on, where the block keeps
+  // one (the fused first block, amx_pooled_block), else SIZE_MAX
+  std::vector<size_t> code_offset_;
   std::vector<size_t> mask_offset_;    // per dropout layer: offset into Workspace::mask
   size_t mask_size_ = 0;
   std::vector<ParamInfo> params_info_;

@@ -140,6 +140,8 @@ export interface NativeKernels {
   conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   /** the first conv block's weight gradient on AMX tiles (9 * Cin <= 32, Cout a multiple of 32), accumulated */
   reluMaxpoolConv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
+  /** a conv -> ReLU -> max-pool block's backward on AMX tiles (Cin, Cout multiples of 32) from the pool's gradient and code: din (overwritten; null: not computed), dw and db (accumulated) */
+  reluMaxpoolConv3x3BackwardAmx(din: Float32Array | null, dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   /** the bf16 kernels' operand conversions (round to nearest even), in AVX512-BF16 or plain C++ */
   toBf16(dst: Uint16Array, src: Float32Array, impl: Bf16ConvertImpl): void;
   /** dst[i] = bf16(a[i]) | bf16(b[i]) << 16; a null a or b gives zeros */

@@ -179,6 +179,57 @@ for (const mode of MODES)
       assert.ok(dw.every((v, i) => v !== dw0[i]), 'every weight moved');
     });
 
+// A conv -> ReLU -> max-pool block's backward (Cin, Cout multiples of 32) from the pool's gradient and code, its
+// conv gradient routed straight to bf16: odd conv sizes (the last row and column in no window), two images with
+// two blocks of output channels, the seed's conv4 (17x17, 32 -> 64) and conv5 (7x7, 64 -> 64), 64 input channels
+// at an odd width. The input and weight gradients are the unfused tile kernels' on the routed gradient, bit for
+// bit, and within gamma * S of the double ones.
+const BLOCK_BACKWARD = [[1, 9, 11, 32, 32], [2, 8, 10, 32, 64], [1, 17, 17, 32, 64], [1, 7, 7, 64, 64], [1, 6, 21, 64, 32]];
+
+for (const mode of MODES)
+  for (const [N, H, W, Cin, Cout] of BLOCK_BACKWARD)
+    test(`reluMaxpoolConv3x3BackwardAmx: din and dw of the routed gradient as the unfused tile kernels, db within gamma * S, ${mode} N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`, () => {
+      const [Ho, Wo, Hq, Wq] = [H - 2, W - 2, (H - 2) >> 1, (W - 2) >> 1];
+      const r = rng(57 + H + W + Cin + Cout);
+      const x = rand(N * H * W * Cin, r, 0, 1);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const dpool = rand(N * Hq * Wq * Cout, r);
+      const code = Uint8Array.from(dpool, () => Math.floor(r() * 5)); // 4: no positive maximum, no gradient
+      const dconv = new Float64Array(N * Ho * Wo * Cout);
+      k.maxpool2x2BackwardCode(dconv, Float64Array.from(dpool), code, N, Ho, Wo, Cout);
+      const dw0 = rand(9 * Cin * Cout, r, -4, 4);
+      const db0 = rand(Cout, r, -4, 4);
+      const din = new Float32Array(N * H * W * Cin).fill(NaN);
+      const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
+      k.reluMaxpoolConv3x3BackwardAmx(din, dw, db, dpool, code, x, w, N, H, W, Cin, Cout, mode);
+      // the unfused kernels on the routed fp32 gradient: the same bf16 operands, so the same sums
+      const g = Float32Array.from(dconv);
+      const din1 = new Float32Array(din.length);
+      k.conv3x3BackwardInputAmx(din1, g, w, N, H, W, Cin, Cout, mode);
+      const [dw1, db1] = [Float32Array.from(dw0), Float32Array.from(db0)];
+      k.conv3x3BackwardWeightAmx(dw1, db1, g, x, N, H, W, Cin, Cout, mode);
+      assert.deepEqual(din, din1, 'din');
+      assert.deepEqual(dw, dw1, 'dw');
+      // db sums the routed gradient in window order: against the double sum
+      const exactB = Float64Array.from(db0);
+      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, dconv, rounded(x), N, H, W, Cin, Cout);
+      const SB = Float64Array.from(db0, Math.abs);
+      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), SB, dconv.map(Math.abs), rounded(x), N, H, W, Cin, Cout);
+      within('db', db, exactB, SB, N * Hq * Wq + 1);
+      // and the gradients are the double ones up to bf16 sums
+      const exactIn = new Float64Array(din.length);
+      k.conv3x3BackwardInput(exactIn, rounded(dconv), rounded(w), N, H, W, Cin, Cout);
+      const SIn = new Float64Array(din.length);
+      k.conv3x3BackwardInput(SIn, absRounded(dconv), absRounded(w), N, H, W, Cin, Cout);
+      within('din', din, exactIn, SIn, 9 * Cout);
+      assert.ok(dw.every((v, i) => v !== dw0[i]), 'every weight moved');
+      // without din: the same weight gradient
+      const [dw2, db2] = [Float32Array.from(dw0), Float32Array.from(db0)];
+      k.reluMaxpoolConv3x3BackwardAmx(null, dw2, db2, dpool, code, x, w, N, H, W, Cin, Cout, mode);
+      assert.deepEqual(dw2, dw);
+      assert.deepEqual(db2, db);
+    });
+
 test('the AMX kernels refuse, with the reason, channel counts they do not take, an unknown mode, and real AMX where there is none', () => {
   const [N, H, W, Cin, Cout] = [1, 4, 17, 32, 32];
   const x = new Float32Array(N * H * W * Cin);
