@@ -629,13 +629,15 @@ void conv_forward_amx_k(const Napi::CallbackInfo& a) {
 void conv_relu_maxpool_forward_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
             Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[10], amx_fits_narrow(Ci, Co));
+  const bool narrow = amx_fits_narrow(Ci, Co), real = amx_real(a, a[10], narrow || amx_fits(Ci, Co));
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co, nin = size_t(H) * W * Ci;
   float* out = typed<float>(a[0], "out", npool).Data();
   uint8_t* code = typed<uint8_t>(a[1], "code", npool).Data();
   const float* in = typed<float>(a[2], "in", N * nin).Data();
-  std::vector<uint32_t> wpn(amx_narrow_kernel_size(Co));
-  amx_pack_kernel_narrow(wpn.data(), typed<float>(a[3], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  const float* w = typed<float>(a[3], "w", size_t(9) * Ci * Co).Data();
+  std::vector<uint32_t> wpn(narrow ? amx_narrow_kernel_size(Co) : avx512bf16::packed_kernel_size(Ci, Co));
+  if (narrow) amx_pack_kernel_narrow(wpn.data(), w, Ci, Co);
+  else avx512bf16::pack_kernel(wpn.data(), w, Ci, Co);
   const float* b = typed<float>(a[4], "b", Co).Data();
   for (int n = 0; n < N; n++)
     conv3x3_relu_maxpool_forward_amx(real ? Bf16Kernels::Amx : Bf16Kernels::AmxEmulated, out + n * npool / N,

@@ -36,6 +36,8 @@ void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout);
   bool relu_maxpool_conv3x3_backward_weight_narrow(float* dw, float* db, const float* dpool,                   \
                                                    const uint8_t* code, const float* in, int N, int H, int W,  \
                                                    int Cin, int Cout);                                         \
+  bool conv3x3_relu_maxpool_forward_packed(float* out, uint8_t* code, const float* in, const uint32_t* wp,      \
+                                           const float* b, int N, int H, int W, int Cin, int Cout);            \
   bool relu_maxpool_conv3x3_backward_packed(float* din, float* dw, float* db, const float* dpool,              \
                                             const uint8_t* code, const float* in, const uint32_t* wp, int N,   \
                                             int H, int W, int Cin, int Cout);                                  \

@@ -89,9 +89,10 @@ void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* 
                                         int W, int Cin, int Cout);
 void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
                                   int W, int Cin, int Cout);
-// The first conv block's forward (conv3x3_relu_maxpool_forward below) on AMX tiles (k Amx or AmxEmulated,
-// amx_fits_narrow; the kernel packed by amx_pack_kernel_narrow), each block of tile outputs pooled as it is made
-void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint8_t* code, const float* in, const uint32_t* wpn,
+// A conv -> ReLU -> max-pool block's forward (conv3x3_relu_maxpool_forward below) on AMX tiles (k Amx or
+// AmxEmulated), each block of tile outputs pooled as it is made: the first block (amx_fits_narrow; wp packed by
+// amx_pack_kernel_narrow) or a later one (amx_fits; wp packed by avx512bf16::pack_kernel)
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint8_t* code, const float* in, const uint32_t* wp,
                                       const float* b, int H, int W, int Cin, int Cout);
 // The backward of a conv -> ReLU -> max-pool block on AMX tiles (k Amx or AmxEmulated, amx_fits) from the pool's
 // gradient and its code (maxpool2x2_forward_code): din (null: not wanted) with the input-gradient kernel packed by

@@ -358,6 +358,16 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
       i += 2;  // the ReLU and the pool ran inside
       continue;
     }
+    if (amx_pooled_block(i)) {
+      conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), ws.code.data() + code_offset_[i], f32(x),
+                                       packed_.data() + packed_offset_[i], f32(w + size_t(9) * in.c * out.c), in.h,
+                                       in.w, in.c, out.c);
+      const double t1 = now_seconds();
+      ws.times.forward[i] += t1 - t0;
+      t0 = t1;
+      i += 2;  // the ReLU and the pool ran inside
+      continue;
+    }
     switch (l.type) {
       case LayerType::Conv3x3: {
         const T* b = w + size_t(9) * in.c * out.c;
@@ -376,9 +386,7 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
         if (!relu_in_conv_forward_[i]) ref::relu_forward(y, x, in.size());
         break;
       case LayerType::MaxPool2x2:
-        if (i >= 2 && amx_pooled_block(i - 2))
-          maxpool2x2_forward_code(isa_, f32(y), ws.code.data() + code_offset_[i - 2], f32(x), 1, in.h, in.w, in.c);
-        else maxpool2x2_forward(isa_, y, x, 1, in.h, in.w, in.c);
+        maxpool2x2_forward(isa_, y, x, 1, in.h, in.w, in.c);
         break;
       case LayerType::Flatten:
         break;

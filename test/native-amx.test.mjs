@@ -179,6 +179,42 @@ for (const mode of MODES)
       assert.ok(dw.every((v, i) => v !== dw0[i]), 'every weight moved');
     });
 
+// A later block's forward (conv -> ReLU -> max-pool, Cin and Cout multiples of 32) pooled from tiles that hold two
+// conv rows: odd conv sizes (the last row and column in no window), two images with two blocks of output channels
+// and a row of 10 windows (a second, partial block of windows), the seed's conv4 and conv5, and 64 input channels
+// with 17 windows a row. Its sums are the unfused tile forward's, so out and code are exactly that output pooled.
+const BLOCK_FORWARD = [[1, 9, 11, 32, 32], [2, 8, 22, 32, 64], [1, 17, 17, 32, 64], [1, 7, 7, 64, 64], [1, 6, 37, 64, 32]];
+
+for (const mode of MODES)
+  for (const [N, H, W, Cin, Cout] of BLOCK_FORWARD)
+    test(`conv3x3ReluMaxpoolForwardAmx with ${Cin} input channels: the unfused tile forward pooled, with its code, bit for bit, ${mode} N=${N} H=${H} W=${W} Cout=${Cout}`, () => {
+      const [Ho, Wo, Hq, Wq] = [H - 2, W - 2, (H - 2) >> 1, (W - 2) >> 1];
+      const r = rng(31 + H + W + Cin + Cout);
+      const x = rand(N * H * W * Cin, r);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const b = rand(Cout, r, -0.2, 0.2);
+      const conv = new Float32Array(N * Ho * Wo * Cout);
+      k.conv3x3ForwardAmx(conv, x, w, b, N, H, W, Cin, Cout, true, mode);
+      const out = new Float32Array(N * Hq * Wq * Cout).fill(NaN);
+      const code = new Uint8Array(out.length).fill(9);
+      k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode);
+      const expected = new Float32Array(out.length);
+      const expectedCode = new Uint8Array(out.length);
+      for (let n = 0; n < N; n++)
+        for (let qy = 0; qy < Hq; qy++)
+          for (let qx = 0; qx < Wq; qx++)
+            for (let c = 0; c < Cout; c++) {
+              const o = ((n * Hq + qy) * Wq + qx) * Cout + c;
+              const v = [0, 1, 2, 3].map((j) => conv[((n * Ho + 2 * qy + (j >> 1)) * Wo + 2 * qx + (j & 1)) * Cout + c]);
+              const j = v.indexOf(Math.max(...v)); // the first maximum in row-major order
+              expected[o] = v[j];
+              expectedCode[o] = v[j] > 0 ? j : 4;
+            }
+      assert.deepEqual(out, expected);
+      assert.deepEqual(code, expectedCode);
+      assert.ok(expectedCode.some((c) => c === 4) && expectedCode.some((c) => c < 4), 'both kinds of window occur');
+    });
+
 // A conv -> ReLU -> max-pool block's backward (Cin, Cout multiples of 32) from the pool's gradient and code, its
 // conv gradient routed straight to bf16: odd conv sizes (the last row and column in no window), two images with
 // two blocks of output channels, the seed's conv4 (17x17, 32 -> 64) and conv5 (7x7, 64 -> 64), 64 input channels
