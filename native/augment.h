@@ -19,9 +19,10 @@ namespace engine {
 namespace avx512 {
 // The rows of augment_warp_fast for float output and 3 channels, from the column table (one entry per output
 // column: term = a01 * (c - ocol), fc = weight of the right neighbour, c0/c1 = source columns, to = output
-// column after the flip). Needs H * W * 3 < 2^31.
+// column after the flip; flip: to[] runs mirrored). Needs H * W * 3 < 2^31.
 void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, const double* fc, const int32_t* c0,
-                           const int32_t* c1, const int32_t* to, double a00, double orow, int H, int W, float scale);
+                           const int32_t* c1, const int32_t* to, bool flip, double a00, double orow, int H, int W,
+                           float scale);
 }  // namespace avx512
 
 template <typename T>
@@ -49,7 +50,7 @@ void augment_warp_fast(Isa isa, T* out, const uint8_t* in, double shear, double 
   if constexpr (std::is_same_v<T, float>) {
     if (isa == Isa::Avx512 && C == 3 && double(H) * W * 3 < 2147483648.0)
       return avx512::augment_warp_rows_rgb(out, in, cols.term.data(), cols.fc.data(), cols.c0.data(), cols.c1.data(),
-                                           cols.to.data(), a00, orow, H, W, scale);
+                                           cols.to.data(), flip, a00, orow, H, W, scale);
   }
   for (int r = 0; r < H; r++) {
     const double rterm = a00 * (r - orow);

@@ -30,11 +30,21 @@ inline __m512d channel(__m256i rgb, int ch) {
 }  // namespace
 
 void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, const double* fc, const int32_t* c0,
-                           const int32_t* c1, const int32_t* to, double a00, double orow, int H, int W, float scale) {
+                           const int32_t* c1, const int32_t* to, bool flip, double a00, double orow, int H, int W,
+                           float scale) {
   const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0), last_row = _mm512_set1_pd(H - 1),
                 orow_v = _mm512_set1_pd(orow);
   const __m256i W3 = _mm256_set1_epi32(3 * W), three = _mm256_set1_epi32(3), max_row = _mm256_set1_epi32(H - 1);
   const __m256 scale_v = _mm256_set1_ps(scale);
+  // Interleaving indices into (rg = R0..R7 G0..G7, b = B0..B7): output float 3j + ch is channel ch of pixel j,
+  // or of pixel 7 - j where the row is mirrored
+  alignas(64) int lo[16], hi[16];
+  for (int f = 0; f < 24; f++) {
+    const int j = f / 3, ch = f % 3, k = flip ? 7 - j : j;
+    (f < 16 ? lo[f] : hi[f - 16]) = ch == 0 ? k : ch == 1 ? 8 + k : 16 + k;
+  }
+  for (int f = 8; f < 16; f++) hi[f] = 0;
+  const __m512i idx_lo = _mm512_load_si512(lo), idx_hi = _mm512_load_si512(hi);
   for (int r = 0; r < H; r++) {
     const double rterm = a00 * (r - orow);
     const __m512d rterm_v = _mm512_set1_pd(rterm);
@@ -54,20 +64,21 @@ void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, co
       const __m256i row0 = _mm256_mullo_epi32(r0, W3), row1 = _mm256_mullo_epi32(r1, W3);
       const __m256i p00 = gather_rgb(in, _mm256_add_epi32(row0, col0)), p01 = gather_rgb(in, _mm256_add_epi32(row0, col1));
       const __m256i p10 = gather_rgb(in, _mm256_add_epi32(row1, col0)), p11 = gather_rgb(in, _mm256_add_epi32(row1, col1));
-      alignas(32) float rgb[3][8];
+      __m256 rgb[3];
       for (int ch = 0; ch < 3; ch++) {
         // (1 - fr) * ((1 - fc) * v00 + fc * v01) + fr * ((1 - fc) * v10 + fc * v11), as the scalar code
         const __m512d top = _mm512_add_pd(_mm512_mul_pd(wc0, channel(p00, ch)), _mm512_mul_pd(fcv, channel(p01, ch)));
         const __m512d bottom = _mm512_add_pd(_mm512_mul_pd(wc0, channel(p10, ch)), _mm512_mul_pd(fcv, channel(p11, ch)));
         const __m512d v = _mm512_add_pd(_mm512_mul_pd(wr0, top), _mm512_mul_pd(fr, bottom));
-        _mm256_store_ps(rgb[ch], _mm256_mul_ps(_mm512_cvtpd_ps(v), scale_v));
+        rgb[ch] = _mm256_mul_ps(_mm512_cvtpd_ps(v), scale_v);
       }
-      for (int k = 0; k < 8; k++) {
-        float* o = orow_out + size_t(to[c + k]) * 3;
-        o[0] = rgb[0][k];
-        o[1] = rgb[1][k];
-        o[2] = rgb[2][k];
-      }
+      // the 8 pixels interleaved to 24 floats: 16 then 8, stored at their (flipped: mirrored) columns
+      const __m512 rg = _mm512_castpd_ps(
+          _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(rgb[0])), _mm256_castps_pd(rgb[1]), 1));
+      const __m512 b = _mm512_castps256_ps512(rgb[2]);
+      float* o = orow_out + size_t(flip ? to[c + 7] : to[c]) * 3;
+      _mm512_storeu_ps(o, _mm512_permutex2var_ps(rg, idx_lo, b));
+      _mm256_storeu_ps(o + 16, _mm512_castps512_ps256(_mm512_permutex2var_ps(rg, idx_hi, b)));
     }
     for (; c < W; c++) {  // the last W % 8 columns, as augment.h's scalar rows
       double sr = rterm + term[c] + orow;
