@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace engine::avx512 {
 namespace {
@@ -27,8 +28,31 @@ inline __m512d channel(__m256i rgb, int ch) {
   return _mm512_cvtepi32_pd(v);
 }
 
+// The horizontal interpolation of source row R at every vector column c < Wv (Wv = W rounded down to 8):
+// hi [3][Wv], hi[ch][c] = (1 - fc) * in[R][c0[c]][ch] + fc * in[R][c1[c]][ch], the expression of the scalar
+// rows' top (source row r0) and bottom (r1) terms, which depend on the output column and the source row only
+void interpolate_row(double* hi, const uint8_t* in, int R, const double* fc, const int32_t* c0, const int32_t* c1,
+                     int W, int Wv) {
+  const __m512d one = _mm512_set1_pd(1.0);
+  const __m256i row = _mm256_set1_epi32(R * 3 * W), three = _mm256_set1_epi32(3);
+  for (int c = 0; c < Wv; c += 8) {
+    const __m256i col0 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + c)), three);
+    const __m256i col1 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1 + c)), three);
+    const __m256i p0 = gather_rgb(in, _mm256_add_epi32(row, col0)), p1 = gather_rgb(in, _mm256_add_epi32(row, col1));
+    const __m512d fcv = _mm512_loadu_pd(fc + c), wc0 = _mm512_sub_pd(one, fcv);
+    for (int ch = 0; ch < 3; ch++)
+      _mm512_storeu_pd(hi + size_t(ch) * Wv + c,
+                       _mm512_add_pd(_mm512_mul_pd(wc0, channel(p0, ch)), _mm512_mul_pd(fcv, channel(p1, ch))));
+  }
+}
+
 }  // namespace
 
+// Each source row's horizontal interpolations are computed once (interpolate_row, on first use) and shared by the
+// output rows that sample it, as their top or bottom term; a block of 8 output columns whose source rows r0 span
+// two rows (the shear tilts the sampled line) blends the two rows' terms per lane. r0 is monotone along a row (the
+// source row is linear in the column before the clamps and the truncation, all monotone), so its end lanes
+// bound it; a block spanning more than two rows (a shear of more than 1/8 row a column) gathers its pixels itself.
 void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, const double* fc, const int32_t* c0,
                            const int32_t* c1, const int32_t* to, bool flip, double a00, double orow, int H, int W,
                            float scale) {
@@ -36,6 +60,16 @@ void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, co
                 orow_v = _mm512_set1_pd(orow);
   const __m256i W3 = _mm256_set1_epi32(3 * W), three = _mm256_set1_epi32(3), max_row = _mm256_set1_epi32(H - 1);
   const __m256 scale_v = _mm256_set1_ps(scale);
+  const int Wv = W / 8 * 8;
+  thread_local std::vector<double> table;  // [H][3][Wv] interpolate_row of each source row, where ready
+  thread_local std::vector<uint8_t> ready;  // [H]
+  table.resize(size_t(H) * 3 * Wv);
+  ready.assign(size_t(H), 0);
+  auto source_row = [&](int R) -> const double* {
+    double* hi = table.data() + size_t(R) * 3 * Wv;
+    if (!ready[R]) interpolate_row(hi, in, R, fc, c0, c1, W, Wv), ready[R] = 1;
+    return hi;
+  };
   // Interleaving indices into (rg = R0..R7 G0..G7, b = B0..B7): output float 3j + ch is channel ch of pixel j,
   // or of pixel 7 - j where the row is mirrored
   alignas(64) int lo[16], hi[16];
@@ -55,22 +89,40 @@ void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, co
       sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, last_row, _CMP_GT_OQ), sr, last_row);
       sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, zero, _CMP_NGE_UQ), sr, zero);  // !(sr >= 0): NaN too
       const __m256i r0 = _mm512_cvttpd_epi32(sr);
-      const __m256i r1 = _mm256_min_epi32(_mm256_add_epi32(r0, _mm256_set1_epi32(1)), max_row);
       const __m512d fr = _mm512_sub_pd(sr, _mm512_cvtepi32_pd(r0));
-      const __m512d fcv = _mm512_loadu_pd(fc + c);
-      const __m512d wr0 = _mm512_sub_pd(one, fr), wc0 = _mm512_sub_pd(one, fcv);
-      const __m256i col0 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + c)), three);
-      const __m256i col1 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1 + c)), three);
-      const __m256i row0 = _mm256_mullo_epi32(r0, W3), row1 = _mm256_mullo_epi32(r1, W3);
-      const __m256i p00 = gather_rgb(in, _mm256_add_epi32(row0, col0)), p01 = gather_rgb(in, _mm256_add_epi32(row0, col1));
-      const __m256i p10 = gather_rgb(in, _mm256_add_epi32(row1, col0)), p11 = gather_rgb(in, _mm256_add_epi32(row1, col1));
+      const __m512d wr0 = _mm512_sub_pd(one, fr);
+      const int first = _mm256_cvtsi256_si32(r0), last = _mm256_extract_epi32(r0, 7);
+      const int low = first < last ? first : last, high = first < last ? last : first;
       __m256 rgb[3];
-      for (int ch = 0; ch < 3; ch++) {
-        // (1 - fr) * ((1 - fc) * v00 + fc * v01) + fr * ((1 - fc) * v10 + fc * v11), as the scalar code
-        const __m512d top = _mm512_add_pd(_mm512_mul_pd(wc0, channel(p00, ch)), _mm512_mul_pd(fcv, channel(p01, ch)));
-        const __m512d bottom = _mm512_add_pd(_mm512_mul_pd(wc0, channel(p10, ch)), _mm512_mul_pd(fcv, channel(p11, ch)));
-        const __m512d v = _mm512_add_pd(_mm512_mul_pd(wr0, top), _mm512_mul_pd(fr, bottom));
-        rgb[ch] = _mm256_mul_ps(_mm512_cvtpd_ps(v), scale_v);
+      if (high - low <= 1) {
+        // lanes at row low + 1 take the next row's terms; r1 = min(r0 + 1, H - 1) as below
+        const __mmask8 next = _mm512_cmp_pd_mask(_mm512_cvtepi32_pd(r0), _mm512_set1_pd(low), _CMP_GT_OQ);
+        const int below = low + 1 < H ? low + 1 : H - 1, below2 = low + 2 < H ? low + 2 : H - 1;
+        const double *t0 = source_row(low), *t1 = source_row(below), *b1 = source_row(below2);
+        for (int ch = 0; ch < 3; ch++) {
+          const size_t o = size_t(ch) * Wv + c;
+          const __m512d t0v = _mm512_loadu_pd(t0 + o), t1v = _mm512_loadu_pd(t1 + o);
+          const __m512d top = _mm512_mask_blend_pd(next, t0v, t1v);
+          const __m512d bottom = _mm512_mask_blend_pd(next, t1v, _mm512_loadu_pd(b1 + o));
+          const __m512d v = _mm512_add_pd(_mm512_mul_pd(wr0, top), _mm512_mul_pd(fr, bottom));
+          rgb[ch] = _mm256_mul_ps(_mm512_cvtpd_ps(v), scale_v);
+        }
+      } else {
+        const __m256i r1 = _mm256_min_epi32(_mm256_add_epi32(r0, _mm256_set1_epi32(1)), max_row);
+        const __m512d fcv = _mm512_loadu_pd(fc + c);
+        const __m512d wc0 = _mm512_sub_pd(one, fcv);
+        const __m256i col0 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + c)), three);
+        const __m256i col1 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1 + c)), three);
+        const __m256i row0 = _mm256_mullo_epi32(r0, W3), row1 = _mm256_mullo_epi32(r1, W3);
+        const __m256i p00 = gather_rgb(in, _mm256_add_epi32(row0, col0)), p01 = gather_rgb(in, _mm256_add_epi32(row0, col1));
+        const __m256i p10 = gather_rgb(in, _mm256_add_epi32(row1, col0)), p11 = gather_rgb(in, _mm256_add_epi32(row1, col1));
+        for (int ch = 0; ch < 3; ch++) {
+          // (1 - fr) * ((1 - fc) * v00 + fc * v01) + fr * ((1 - fc) * v10 + fc * v11), as the scalar code
+          const __m512d top = _mm512_add_pd(_mm512_mul_pd(wc0, channel(p00, ch)), _mm512_mul_pd(fcv, channel(p01, ch)));
+          const __m512d bottom = _mm512_add_pd(_mm512_mul_pd(wc0, channel(p10, ch)), _mm512_mul_pd(fcv, channel(p11, ch)));
+          const __m512d v = _mm512_add_pd(_mm512_mul_pd(wr0, top), _mm512_mul_pd(fr, bottom));
+          rgb[ch] = _mm256_mul_ps(_mm512_cvtpd_ps(v), scale_v);
+        }
       }
       // the 8 pixels interleaved to 24 floats: 16 then 8, stored at their (flipped: mirrored) columns
       const __m512 rg = _mm512_castpd_ps(
