@@ -98,7 +98,36 @@ inline void transpose16x16_epi32(__m512i r[16]) {
 // 16 pixels x 32 channels at a time: each pixel's channels become one register of 16 channel pairs (dwords),
 // a 16 x 16 dword transpose makes each register one pair's 16 pixels, and a word permutation separates the
 // pair's two channels into the halves stored to their rows.
+namespace {
+// The image's case, 3 channels: 16 pixels' 48 floats in three vectors, each channel picked out by two permutes
+// (indices 3 j + c, j < 16, of the 48)
+void transpose_rgb_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels) {
+  alignas(64) int first[3][16], second[3][16];
+  for (int c = 0; c < 3; c++)
+    for (int j = 0; j < 16; j++) {
+      const int f = 3 * j + c;                          // of the 48
+      first[c][j] = f < 32 ? f : 0;                     // from (v0, v1); the rest filled next
+      second[c][j] = f < 32 ? j : 16 + (f - 32);        // from (first pick, v2)
+    }
+  __m512i a[3], b[3];
+  for (int c = 0; c < 3; c++) a[c] = _mm512_load_si512(first[c]), b[c] = _mm512_load_si512(second[c]);
+  size_t p = 0;
+  for (; p + L <= pixels; p += L) {
+    const float* s = src + p * 3;
+    const __m512 v0 = _mm512_loadu_ps(s), v1 = _mm512_loadu_ps(s + 16), v2 = _mm512_loadu_ps(s + 32);
+    for (int c = 0; c < 3; c++) {
+      const __m512 ch = _mm512_permutex2var_ps(_mm512_permutex2var_ps(v0, a[c], v1), b[c], v2);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + size_t(c) * dst_stride + p), (__m256i)_mm512_cvtneps_pbh(ch));
+    }
+  }
+  for (; p < pixels; p++)
+    for (int c = 0; c < 3; c++) dst[size_t(c) * dst_stride + p] = bf16_bits(src[p * 3 + c]);
+  for (int c = 0; c < 3; c++) std::memset(dst + size_t(c) * dst_stride + pixels, 0, (dst_stride - pixels) * 2);
+}
+}  // namespace
+
 void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels, int C) {
+  if (C == 3) return transpose_rgb_to_bf16(dst, dst_stride, src, pixels);
   const int Cv = C / 32 * 32;
   alignas(64) static constexpr uint16_t kSeparate[32] = {0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20,
                                                           22, 24, 26, 28, 30, 1,  3,  5,  7,  9,  11,
@@ -121,7 +150,7 @@ void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_
         _mm256_mask_storeu_epi16(d + dst_stride, keep, _mm512_extracti64x4_epi64(v, 1));
       }
     }
-    // the channels past the last 32 (the image's 3): 16 pixels of one channel gathered at a time
+    // the channels past the last 32: 16 pixels of one channel gathered at a time
     const __m512i at = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                           _mm512_set1_epi32(C));
     for (int c = Cv; c < C; c++) {

@@ -68,7 +68,8 @@ for (const impl of IMPLS) {
 
   // [pixels, C, dstStride]: a conv2 input row of the seed (74 pixels, 32 channels, padded to 98); a flat 17x17
   // image; exactly one block of 16 pixels; fewer pixels than a block with 64 channels; channels past the last
-  // 32 (gathered); the seed's 3-channel image rows (the first block's weight gradient); no pixels at all
+  // 32 (gathered); the seed's 3-channel image rows (the first block's weight gradient: permuted, 16 pixels at a
+  // time, then a tail of 5); no pixels at all
   for (const [pixels, C, stride] of [[74, 32, 98], [289, 32, 325], [16, 32, 16], [5, 64, 9], [37, 40, 41], [261, 3, 300], [0, 32, 4]])
     test(`transposeToBf16 ${pixels} pixels x ${C} channels into rows of ${stride}, zero past the pixels (${impl})`, () => {
       const src = values(pixels * C, pixels + C);
