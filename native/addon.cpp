@@ -624,8 +624,9 @@ void conv_forward_amx_k(const Napi::CallbackInfo& a) {
                      typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value()));
 }
 
-// (out, code, in, w, b, N, H, W, Cin, Cout, kernels): the first conv block with its convolution on tiles
-// (amx_fits_narrow), as conv3x3ReluMaxpoolForward
+// (out, code, in, w, b, N, H, W, Cin, Cout, kernels[, out16[, in16]]): a conv block (conv -> ReLU -> max-pool)
+// with its convolution on tiles, as conv3x3ReluMaxpoolForward: the first (amx_fits_narrow) or a later one
+// (amx_fits); out16 gets out in bf16, and a later block reads its input from in16 (conv_amx.h) where given
 void conv_relu_maxpool_forward_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
             Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
@@ -635,13 +636,23 @@ void conv_relu_maxpool_forward_amx_k(const Napi::CallbackInfo& a) {
   uint8_t* code = typed<uint8_t>(a[1], "code", npool).Data();
   const float* in = typed<float>(a[2], "in", N * nin).Data();
   const float* w = typed<float>(a[3], "w", size_t(9) * Ci * Co).Data();
-  std::vector<uint32_t> wpn(narrow ? amx_narrow_kernel_size(Co) : avx512bf16::packed_kernel_size(Ci, Co));
-  if (narrow) amx_pack_kernel_narrow(wpn.data(), w, Ci, Co);
-  else avx512bf16::pack_kernel(wpn.data(), w, Ci, Co);
   const float* b = typed<float>(a[4], "b", Co).Data();
-  for (int n = 0; n < N; n++)
-    conv3x3_relu_maxpool_forward_amx(real ? Bf16Kernels::Amx : Bf16Kernels::AmxEmulated, out + n * npool / N,
-                                     code + n * npool / N, in + n * nin, wpn.data(), b, H, W, Ci, Co);
+  auto optional = [&](const Napi::Value& v, const char* name, size_t n) {
+    return v.IsUndefined() || v.IsNull() ? nullptr : typed<uint16_t>(v, name, n).Data();
+  };
+  uint16_t* out16 = optional(a[11], "out16", npool);
+  const uint16_t* in16 = optional(a[12], "in16", amx_block_input_size(N * H, W, Ci));
+  if (narrow && in16) throw_range(a.Env(), "in16 is for a later block (Cin a multiple of 32): the first converts its image");
+  std::vector<uint32_t> wp(narrow ? amx_narrow_kernel_size(Co) : avx512bf16::packed_kernel_size(Ci, Co));
+  if (narrow) {
+    amx_pack_kernel_narrow(wp.data(), w, Ci, Co);
+    auto fn = real ? amx::conv3x3_relu_maxpool_forward_narrow_packed
+                   : amx_emulated::conv3x3_relu_maxpool_forward_narrow_packed;
+    return require_scratch(fn(out, out16, code, in, wp.data(), b, N, H, W, Ci, Co));
+  }
+  avx512bf16::pack_kernel(wp.data(), w, Ci, Co);
+  auto fn = real ? amx::conv3x3_relu_maxpool_forward_packed : amx_emulated::conv3x3_relu_maxpool_forward_packed;
+  require_scratch(fn(out, out16, code, in, in16, wp.data(), b, N, H, W, Ci, Co));
 }
 
 void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {

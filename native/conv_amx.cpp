@@ -79,6 +79,10 @@ ENGINE_AMX_DOT(3, 5, 7)
 }  // namespace
 
 namespace convert = avx512bf16;  // every CPU with AMX-BF16 has AVX512-BF16 (amx_usable checks both)
+// dst [16] = bf16(src [16]), as convert::to_bf16, inline
+inline void bf16_lanes(uint16_t* dst, const float* src) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src)));
+}
 }  // namespace engine::amx
 
 #define AMX_NAMESPACE amx

@@ -20,11 +20,17 @@ inline bool amx_fits_narrow(int Cin, int Cout) { return 9 * Cin <= 32 && Cout % 
 inline size_t amx_narrow_kernel_size(int Cout) { return size_t(16) * Cout; }
 void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout);
 
+// The bf16 input a block's forward reads in place (conv3x3_relu_maxpool_forward_packed's in16): [H][W][Cin] and
+// 32 pixels of zeros past it, which the last block of outputs reads. A block forward's out16 (null: none) is its
+// pooled output in bf16, the next block's in16.
+constexpr int kAmxOverrunPixels = 32;
+inline size_t amx_block_input_size(int H, int W, int Cin) { return (size_t(H) * W + kAmxOverrunPixels) * Cin; }
+
 #define ENGINE_DECLARE_AMX_CONV(ns)                                                                            \
   namespace ns {                                                                                               \
   bool conv3x3_forward_packed(float* out, const float* in, const uint32_t* wp, const float* b, int N, int H,    \
                               int W, int Cin, int Cout, bool relu);                                            \
-  bool conv3x3_relu_maxpool_forward_narrow_packed(float* out, uint8_t* code, const float* in,                 \
+  bool conv3x3_relu_maxpool_forward_narrow_packed(float* out, uint16_t* out16, uint8_t* code, const float* in, \
                                                   const uint32_t* wpn, const float* b, int N, int H, int W,    \
                                                   int Cin, int Cout);                                          \
   bool conv3x3_backward_input_packed(float* din, const float* dout, const uint32_t* wp, int N, int H, int W,   \
@@ -36,8 +42,9 @@ void amx_pack_kernel_narrow(uint32_t* wpn, const float* w, int Cin, int Cout);
   bool relu_maxpool_conv3x3_backward_weight_narrow(float* dw, float* db, const float* dpool,                   \
                                                    const uint8_t* code, const float* in, int N, int H, int W,  \
                                                    int Cin, int Cout);                                         \
-  bool conv3x3_relu_maxpool_forward_packed(float* out, uint8_t* code, const float* in, const uint32_t* wp,      \
-                                           const float* b, int N, int H, int W, int Cin, int Cout);            \
+  bool conv3x3_relu_maxpool_forward_packed(float* out, uint16_t* out16, uint8_t* code, const float* in,        \
+                                           const uint16_t* in16, const uint32_t* wp, const float* b, int N,    \
+                                           int H, int W, int Cin, int Cout);                                   \
   bool relu_maxpool_conv3x3_backward_packed(float* din, float* dw, float* db, const float* dpool,              \
                                             const uint8_t* code, const float* in, const uint32_t* wp, int N,   \
                                             int H, int W, int Cin, int Cout);                                  \

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "bf16_bits.h"
 #include "bf16_convert.h"
 
 namespace engine::amx_emulated {
@@ -68,6 +69,10 @@ struct Tiles {
 }  // namespace
 
 namespace convert = portable;
+// dst [16] = bf16(src [16]), as convert::to_bf16, inline
+inline void bf16_lanes(uint16_t* dst, const float* src) {
+  for (int i = 0; i < 16; i++) dst[i] = bf16_bits(src[i]);
+}
 }  // namespace engine::amx_emulated
 
 #define AMX_NAMESPACE amx_emulated

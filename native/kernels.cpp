@@ -267,15 +267,16 @@ void maxpool2x2_forward_code(Isa isa, float* out, uint8_t* code, const float* in
   ref::maxpool2x2_forward_code(out, code, in, N, H, W, C);
 }
 
-void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint8_t* code, const float* in, const uint32_t* wp,
-                                      const float* b, int H, int W, int Cin, int Cout) {
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint16_t* out16, uint8_t* code, const float* in,
+                                      const uint16_t* in16, const uint32_t* wp, const float* b, int H, int W, int Cin,
+                                      int Cout) {
   const bool real = k == Bf16Kernels::Amx;
   if (amx_fits_narrow(Cin, Cout))
     return require_scratch((real ? amx::conv3x3_relu_maxpool_forward_narrow_packed
                                  : amx_emulated::conv3x3_relu_maxpool_forward_narrow_packed)(
-        out, code, in, wp, b, 1, H, W, Cin, Cout));
+        out, out16, code, in, wp, b, 1, H, W, Cin, Cout));
   require_scratch((real ? amx::conv3x3_relu_maxpool_forward_packed : amx_emulated::conv3x3_relu_maxpool_forward_packed)(
-      out, code, in, wp, b, 1, H, W, Cin, Cout));
+      out, out16, code, in, in16, wp, b, 1, H, W, Cin, Cout));
 }
 
 void relu_maxpool_conv3x3_backward_amx(Bf16Kernels k, float* din, float* dw, float* db, const float* dpool,

@@ -92,8 +92,10 @@ void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const flo
 // A conv -> ReLU -> max-pool block's forward (conv3x3_relu_maxpool_forward below) on AMX tiles (k Amx or
 // AmxEmulated), each block of tile outputs pooled as it is made: the first block (amx_fits_narrow; wp packed by
 // amx_pack_kernel_narrow) or a later one (amx_fits; wp packed by avx512bf16::pack_kernel)
-void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint8_t* code, const float* in, const uint32_t* wp,
-                                      const float* b, int H, int W, int Cin, int Cout);
+// out16 and in16 (null: none): the bf16 output and input of conv_amx.h (a later block only takes in16)
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint16_t* out16, uint8_t* code, const float* in,
+                                      const uint16_t* in16, const uint32_t* wp, const float* b, int H, int W, int Cin,
+                                      int Cout);
 // The backward of a conv -> ReLU -> max-pool block on AMX tiles (k Amx or AmxEmulated, amx_fits) from the pool's
 // gradient and its code (maxpool2x2_forward_code): din (null: not wanted) with the input-gradient kernel packed by
 // avx512bf16::pack_kernel_for_input_gradient, dw and db (+=); the conv's full-resolution gradient is never stored

@@ -86,6 +86,16 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
       code_offset_[i] = code_size;
       code_size += shapes_[i + 3].size();
     }
+  // a block on tiles whose input is the pooled output of a block on tiles reads it in bf16
+  size_t act16_size = 0;
+  act16_offset_.assign(L, kNoParams);
+  for (size_t i = 3; i < L; i++) {
+    const size_t p = i - 3;
+    if (amx_pooled_block(i) && ((first_block_fused_ && p == first_param_layer_ && amx_first_block()) || amx_pooled_block(p))) {
+      act16_offset_[i] = act16_size;
+      act16_size += (amx_block_input_size(shapes_[i].h, shapes_[i].w, shapes_[i].c) + 31) / 32 * 32;  // 64-byte steps
+    }
+  }
   std::vector<size_t> offset(L + 1);
   size_t total = 0, largest = 0;
   for (size_t i = 0; i <= L; i++) {
@@ -106,6 +116,7 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
     ws.grad_b.assign(largest, T(0));
     ws.mask.assign(mask_size_, T(0));
     ws.code.assign(code_size, 0);
+    ws.act16.assign(act16_size + 32, 0);  // the zeros past each input stay: the blocks write only the pixels
     ws.dparams.assign(params_.size(), T(0));
   }
   reset_layer_times();
@@ -344,24 +355,16 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
     T* x = ws.act[i];
     T* y = ws.act[i + 1];
     const T* w = params_.data() + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
-    if (first_block_fused_ && i == first_param_layer_) {
-      if (amx_first_block())
-        conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), ws.code.data() + code_offset_[i], f32(x),
-                                         packed_.data() + packed_offset_[i], f32(w + size_t(9) * in.c * out.c), in.h,
-                                         in.w, in.c, out.c);
-      else
-        conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], ws.code.data() + code_offset_[i], x, w, w + size_t(9) * in.c * out.c, 1,
-                                     in.h, in.w, in.c, out.c);
-      const double t1 = now_seconds();
-      ws.times.forward[i] += t1 - t0;
-      t0 = t1;
-      i += 2;  // the ReLU and the pool ran inside
-      continue;
-    }
-    if (amx_pooled_block(i)) {
-      conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), ws.code.data() + code_offset_[i], f32(x),
-                                       packed_.data() + packed_offset_[i], f32(w + size_t(9) * in.c * out.c), in.h,
-                                       in.w, in.c, out.c);
+    const bool first_block = first_block_fused_ && i == first_param_layer_;
+    const bool amx_block = (first_block && amx_first_block()) || amx_pooled_block(i);
+    if (first_block || amx_block) {
+      const T* b = w + size_t(9) * in.c * out.c;
+      uint8_t* code = ws.code.data() + code_offset_[i];
+      if (amx_block)  // bf16 in from the block before where it ran on tiles too, bf16 out for the next one
+        conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), block_input16(ws, i + 3), code, f32(x),
+                                         block_input16(ws, i), packed_.data() + packed_offset_[i], f32(b), in.h, in.w,
+                                         in.c, out.c);
+      else conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], code, x, w, b, 1, in.h, in.w, in.c, out.c);
       const double t1 = now_seconds();
       ws.times.forward[i] += t1 - t0;
       t0 = t1;

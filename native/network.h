@@ -119,6 +119,9 @@ class Network {
     std::vector<T> grad_a, grad_b;
     std::vector<T> mask;       // dropout masks, one region per dropout layer
     std::vector<uint8_t> code; // pool codes [H/2, W/2, C] of the blocks that keep them, at code_offset_
+    // bf16 inputs of the blocks on tiles that take them, at act16_offset_ from the first 64-byte boundary in it
+    // (a tile row that straddles two cache lines loads at half speed)
+    std::vector<uint16_t> act16;
     std::vector<T> dparams;    // [P] this thread's gradient sum
     LayerTimes times;
   };
@@ -162,6 +165,14 @@ class Network {
   // per conv layer: offset into Workspace::code of the code of the max-pool two layers on, where the block keeps
   // one (the fused first block, amx_pooled_block), else SIZE_MAX
   std::vector<size_t> code_offset_;
+  // per conv layer: offset into Workspace::act16 of its bf16 input (amx_block_input_size), where the block before
+  // it ran on tiles and writes it, else SIZE_MAX
+  std::vector<size_t> act16_offset_;
+  uint16_t* block_input16(Workspace& ws, size_t layer) const {
+    if (layer >= act16_offset_.size() || act16_offset_[layer] == SIZE_MAX) return nullptr;
+    const size_t skip = (64 - reinterpret_cast<uintptr_t>(ws.act16.data()) % 64) % 64 / sizeof(uint16_t);
+    return ws.act16.data() + skip + act16_offset_[layer];
+  }
   std::vector<size_t> mask_offset_;    // per dropout layer: offset into Workspace::mask
   size_t mask_size_ = 0;
   std::vector<ParamInfo> params_info_;

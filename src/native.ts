@@ -136,8 +136,8 @@ export interface NativeKernels {
   conv3x3ForwardAmx(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean, kernels: AmxKernels): void;
   conv3x3BackwardInputAmx(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   conv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
-  /** the first conv block (as conv3x3ReluMaxpoolForward) on AMX tiles, 9 * Cin <= 32, Cout a multiple of 32 */
-  conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
+  /** a conv block (as conv3x3ReluMaxpoolForward) on AMX tiles: the first (9 * Cin <= 32) or a later one (Cin a multiple of 32), Cout a multiple of 32; out16 [N*Hq*Wq*Cout] gets out in bf16; a later block reads its input from in16 [N*H*W*Cin + 32*Cin] (its bf16, then 32 pixels of zeros) where given */
+  conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels, out16?: Uint16Array | null, in16?: Uint16Array | null): void;
   /** the first conv block's weight gradient on AMX tiles (9 * Cin <= 32, Cout a multiple of 32), accumulated */
   reluMaxpoolConv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
   /** a conv -> ReLU -> max-pool block's backward on AMX tiles (Cin, Cout multiples of 32) from the pool's gradient and code: din (overwritten; null: not computed), dw and db (accumulated) */

@@ -144,6 +144,16 @@ for (const mode of MODES)
               }
             }
       assert.ok(positive > out.length / 4, `only ${positive} of ${out.length} windows have a positive maximum`);
+      // out16: the same pooled values in bf16
+      const out16 = new Uint16Array(out.length).fill(0xffff);
+      k.conv3x3ReluMaxpoolForwardAmx(out.fill(NaN), code, x, w, b, N, H, W, Cin, Cout, mode, out16);
+      const want16 = new Uint16Array(out.length);
+      k.toBf16(want16, out, mode === 'amx' ? 'avx512-bf16' : 'portable');
+      assert.deepEqual(out16, want16, 'out16');
+      assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode, null, new Uint16Array(N * H * W * Cin + 32 * Cin)),
+        (e) => e instanceof RangeError && /^in16 is for a later block/.test(e.message));
+      assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode, out16.subarray(1)),
+        (e) => e instanceof RangeError && /^out16 must have/.test(e.message));
     });
 
 // The first block's weight gradient routed from the pool's gradient by its code: the seed's 3 channels at a conv
@@ -182,7 +192,8 @@ for (const mode of MODES)
 // A later block's forward (conv -> ReLU -> max-pool, Cin and Cout multiples of 32) pooled from tiles that hold two
 // conv rows: odd conv sizes (the last row and column in no window), two images with two blocks of output channels
 // and a row of 10 windows (a second, partial block of windows), the seed's conv4 and conv5, and 64 input channels
-// with 17 windows a row. Its sums are the unfused tile forward's, so out and code are exactly that output pooled.
+// with 17 windows a row. Its sums are the unfused tile forward's, so out and code are exactly that output pooled;
+// its input may come in bf16 (the previous block's out16) and its output may go out in bf16 too.
 const BLOCK_FORWARD = [[1, 9, 11, 32, 32], [2, 8, 22, 32, 64], [1, 17, 17, 32, 64], [1, 7, 7, 64, 64], [1, 6, 37, 64, 32]];
 
 for (const mode of MODES)
@@ -213,6 +224,18 @@ for (const mode of MODES)
       assert.deepEqual(out, expected);
       assert.deepEqual(code, expectedCode);
       assert.ok(expectedCode.some((c) => c === 4) && expectedCode.some((c) => c < 4), 'both kinds of window occur');
+      // out16 is out in bf16; the input read in bf16 (in16: the image's bf16, then 32 pixels of zeros) gives the same
+      const impl = mode === 'amx' ? 'avx512-bf16' : 'portable';
+      const out16 = new Uint16Array(out.length).fill(0xffff);
+      const in16 = new Uint16Array(N * H * W * Cin + 32 * Cin);
+      k.toBf16(in16.subarray(0, N * H * W * Cin), x, impl);
+      const [out2, code2] = [new Float32Array(out.length).fill(NaN), new Uint8Array(out.length).fill(9)];
+      k.conv3x3ReluMaxpoolForwardAmx(out2, code2, new Float32Array(x.length).fill(NaN), w, b, N, H, W, Cin, Cout, mode, out16, in16);
+      assert.deepEqual(out2, out, 'out from in16 (the fp32 input, all NaN, unread)');
+      assert.deepEqual(code2, code);
+      const want16 = new Uint16Array(out.length);
+      k.toBf16(want16, out, impl);
+      assert.deepEqual(out16, want16, 'out16');
     });
 
 // A conv -> ReLU -> max-pool block's backward (Cin, Cout multiples of 32) from the pool's gradient and code, its
