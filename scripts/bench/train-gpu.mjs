@@ -21,7 +21,8 @@ import { SEED7 } from '../../dist/src/model/spec.js';
 import { listSplit } from '../../dist/src/data/discover.js';
 import { loadSplit } from '../../dist/src/data/decode.js';
 import { Rng } from '../../dist/src/data/random.js';
-import { cudaStatus, trainEpochIndexed } from '../../dist/src/train/device.js';
+import { cudaStatus } from '../../dist/src/train/device.js';
+import { trainEpochIndexed } from '../../dist/src/train/epoch.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
