@@ -600,6 +600,14 @@ void transpose_to_bf16_k(const Napi::CallbackInfo& a) {
       typed<float>(a[2], "src", size_t(pixels) * C).Data(), size_t(pixels), C);
 }
 
+void transpose_bf16_k(const Napi::CallbackInfo& a) {
+  const int pixels = integer(a[3], "pixels", 0, 1 << 24), C = integer(a[4], "C", 1, 4096);
+  const int stride = integer(a[1], "dstStride", pixels, 1 << 24);
+  bf16_convert_impl(a[5], avx512bf16::transpose_bf16, portable::transpose_bf16)(
+      typed<uint16_t>(a[0], "dst", size_t(C) * stride).Data(), size_t(stride),
+      typed<uint16_t>(a[2], "src", size_t(pixels) * C).Data(), size_t(pixels), C);
+}
+
 // AMX bf16 convolutions (float32 only): the fp32 kernels' arguments plus kernels 'amx' (a RangeError where
 // amx_usable() is false) or 'amx-emulated' (any CPU); a RangeError for shapes they do not take (conv_amx.h)
 bool amx_real(const Napi::CallbackInfo& a, const Napi::Value& v, bool fits) {
@@ -691,8 +699,9 @@ void relu_maxpool_conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
                      typed<float>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co));
 }
 
-// (din | null, dw, db, dpool, code, in, w, N, H, W, Cin, Cout, kernels): a conv -> ReLU -> max-pool block's
-// backward on tiles from the pool's gradient and code (amx_fits), the raw kernel w packed as the network does
+// (din | null, dw, db, dpool, code, in, w, N, H, W, Cin, Cout, kernels[, in16]): a conv -> ReLU -> max-pool
+// block's backward on tiles from the pool's gradient and code (amx_fits), the raw kernel w packed as the network
+// does; in16 (conv_amx.h) is the input in bf16, read instead of converting in
 void relu_maxpool_conv_backward_amx_k(const Napi::CallbackInfo& a) {
   const int N = integer(a[7], "N", 1, 1 << 16), H = integer(a[8], "H", 4, 1 << 16), W = integer(a[9], "W", 4, 1 << 16),
             Ci = integer(a[10], "Cin", 1, 4096), Co = integer(a[11], "Cout", 1, 4096);
@@ -702,9 +711,12 @@ void relu_maxpool_conv_backward_amx_k(const Napi::CallbackInfo& a) {
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
   avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[6], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::relu_maxpool_conv3x3_backward_packed : amx_emulated::relu_maxpool_conv3x3_backward_packed;
+  const uint16_t* in16 = a[13].IsUndefined() || a[13].IsNull()
+                             ? nullptr
+                             : typed<uint16_t>(a[13], "in16", amx_block_input_size(N * H, W, Ci)).Data();
   require_scratch(fn(din, typed<float>(a[1], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[2], "db", Co).Data(),
                      typed<float>(a[3], "dpool", npool).Data(), typed<uint8_t>(a[4], "code", npool).Data(),
-                     typed<float>(a[5], "in", size_t(N) * H * W * Ci).Data(), wp.data(), N, H, W, Ci, Co));
+                     typed<float>(a[5], "in", size_t(N) * H * W * Ci).Data(), in16, wp.data(), N, H, W, Ci, Co));
 }
 
 // Winograd convolutions (float32 only; a RangeError where winograd_fits says no): the fp32 kernels' arguments
@@ -918,7 +930,8 @@ Napi::Object Kernels(Napi::Env env) {
                         std::pair{"interleaveBf16", interleave_bf16_k},
                         std::pair{"pairPixelsBf16", pair_pixels_bf16_k},
                         std::pair{"routePairsBf16", route_pairs_bf16_k},
-                        std::pair{"transposeToBf16", transpose_to_bf16_k}})
+                        std::pair{"transposeToBf16", transpose_to_bf16_k},
+                        std::pair{"transposeBf16", transpose_bf16_k}})
     k.Set(js, Napi::Function::New(env, [fn = fn](const Napi::CallbackInfo& a) -> Napi::Value {
       guarded(a.Env(), [&] { fn(a); });
       return a.Env().Undefined();

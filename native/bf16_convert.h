@@ -19,6 +19,8 @@ namespace engine {
   void pair_pixels_bf16(uint32_t* dst, const float* src, size_t pairs, int C);                              \
   /* dst [C][dst_stride] bf16: columns [0, pixels) src [pixels][C] transposed, the rest zero */           \
   void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels, int C);         \
+  /* the same from src already in bf16 (no conversion) */                                                  \
+  void transpose_bf16(uint16_t* dst, size_t dst_stride, const uint16_t* src, size_t pixels, int C);         \
   /* a 2x2 max-pool's gradient d [n] routed by its code [n] (0-3: the window's row-major position of its     \
      maximum; 4: none) to the pixel pairs of its two conv rows: top [n] dwords hold bf16(d[i]) in the low    \
      half where code[i] is 0, in the high half where it is 1, zero elsewhere; bottom likewise for 2 and 3 */ \
@@ -27,6 +29,12 @@ namespace engine {
 
 ENGINE_DECLARE_BF16_CONVERT(avx512bf16)
 ENGINE_DECLARE_BF16_CONVERT(portable)
+
+namespace portable {
+// transpose_bf16's channels from c0 on, then the zeros past the pixels of every channel (the AVX-512 version's
+// tail: channels past the last 32)
+void transpose_bf16_channels(uint16_t* dst, size_t dst_stride, const uint16_t* src, size_t pixels, int C, int c0);
+}
 
 #undef ENGINE_DECLARE_BF16_CONVERT
 

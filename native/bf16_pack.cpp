@@ -87,4 +87,14 @@ void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_
   }
 }
 
+void transpose_bf16_channels(uint16_t* dst, size_t dst_stride, const uint16_t* src, size_t pixels, int C, int c0) {
+  for (int c = c0; c < C; c++)
+    for (size_t p = 0; p < pixels; p++) dst[size_t(c) * dst_stride + p] = src[p * C + c];
+  for (int c = 0; c < C; c++) std::memset(dst + size_t(c) * dst_stride + pixels, 0, (dst_stride - pixels) * 2);
+}
+
+void transpose_bf16(uint16_t* dst, size_t dst_stride, const uint16_t* src, size_t pixels, int C) {
+  transpose_bf16_channels(dst, dst_stride, src, pixels, C, 0);
+}
+
 }  // namespace engine::portable

@@ -46,8 +46,8 @@ inline size_t amx_block_input_size(int H, int W, int Cin) { return (size_t(H) * 
                                            const uint16_t* in16, const uint32_t* wp, const float* b, int N,    \
                                            int H, int W, int Cin, int Cout);                                   \
   bool relu_maxpool_conv3x3_backward_packed(float* din, float* dw, float* db, const float* dpool,              \
-                                            const uint8_t* code, const float* in, const uint32_t* wp, int N,   \
-                                            int H, int W, int Cin, int Cout);                                  \
+                                            const uint8_t* code, const float* in, const uint16_t* in16,        \
+                                            const uint32_t* wp, int N, int H, int W, int Cin, int Cout);       \
   }
 
 ENGINE_DECLARE_AMX_CONV(amx)

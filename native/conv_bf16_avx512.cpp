@@ -126,13 +126,41 @@ void transpose_rgb_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, s
 }
 }  // namespace
 
-void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels, int C) {
-  if (C == 3) return transpose_rgb_to_bf16(dst, dst_stride, src, pixels);
-  const int Cv = C / 32 * 32;
+namespace {
+// r [16]: the bf16 channels c0 .. c0 + 31 of pixels p .. p + 15 (dword j of r[i]: channels c0 + 2j and + 1 of
+// pixel p + i), the first np of them kept, to the rows of dst [C][dst_stride]
+inline void store_transposed(uint16_t* dst, size_t dst_stride, size_t p, int np, int c0, __m512i r[16]) {
   alignas(64) static constexpr uint16_t kSeparate[32] = {0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20,
                                                           22, 24, 26, 28, 30, 1,  3,  5,  7,  9,  11,
                                                           13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
   const __m512i separate = _mm512_load_si512(kSeparate);
+  const __mmask16 keep = __mmask16((1u << np) - 1);
+  transpose16x16_epi32(r);
+  for (int j = 0; j < 16; j++) {
+    const __m512i v = _mm512_permutexvar_epi16(separate, r[j]);
+    uint16_t* d = dst + size_t(c0 + 2 * j) * dst_stride + p;
+    _mm256_mask_storeu_epi16(d, keep, _mm512_castsi512_si256(v));
+    _mm256_mask_storeu_epi16(d + dst_stride, keep, _mm512_extracti64x4_epi64(v, 1));
+  }
+}
+}  // namespace
+
+void transpose_bf16(uint16_t* dst, size_t dst_stride, const uint16_t* src, size_t pixels, int C) {
+  const int Cv = C / 32 * 32;
+  for (size_t p = 0; p < pixels; p += L) {
+    const int np = pixels - p < size_t(L) ? int(pixels - p) : L;
+    for (int c0 = 0; c0 < Cv; c0 += 32) {
+      __m512i r[16];
+      for (int i = 0; i < 16; i++) r[i] = i < np ? _mm512_loadu_si512(src + (p + i) * C + c0) : _mm512_setzero_si512();
+      store_transposed(dst, dst_stride, p, np, c0, r);
+    }
+  }
+  portable::transpose_bf16_channels(dst, dst_stride, src, pixels, C, Cv);
+}
+
+void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_t pixels, int C) {
+  if (C == 3) return transpose_rgb_to_bf16(dst, dst_stride, src, pixels);
+  const int Cv = C / 32 * 32;
   for (size_t p = 0; p < pixels; p += L) {
     const int np = pixels - p < size_t(L) ? int(pixels - p) : L;
     const __mmask16 keep = __mmask16((1u << np) - 1);
@@ -142,13 +170,7 @@ void transpose_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, size_
         const float* s = src + (p + i) * C + c0;
         r[i] = i < np ? (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + 16), _mm512_loadu_ps(s)) : _mm512_setzero_si512();
       }
-      transpose16x16_epi32(r);
-      for (int j = 0; j < 16; j++) {
-        const __m512i v = _mm512_permutexvar_epi16(separate, r[j]);
-        uint16_t* d = dst + size_t(c0 + 2 * j) * dst_stride + p;
-        _mm256_mask_storeu_epi16(d, keep, _mm512_castsi512_si256(v));
-        _mm256_mask_storeu_epi16(d + dst_stride, keep, _mm512_extracti64x4_epi64(v, 1));
-      }
+      store_transposed(dst, dst_stride, p, np, c0, r);
     }
     // the channels past the last 32: 16 pixels of one channel gathered at a time
     const __m512i at = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),

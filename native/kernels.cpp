@@ -280,11 +280,11 @@ void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint16_t* out16
 }
 
 void relu_maxpool_conv3x3_backward_amx(Bf16Kernels k, float* din, float* dw, float* db, const float* dpool,
-                                       const uint8_t* code, const float* in, const uint32_t* wp, int H, int W, int Cin,
-                                       int Cout) {
+                                       const uint8_t* code, const float* in, const uint16_t* in16, const uint32_t* wp,
+                                       int H, int W, int Cin, int Cout) {
   require_scratch((k == Bf16Kernels::Amx ? amx::relu_maxpool_conv3x3_backward_packed
                                          : amx_emulated::relu_maxpool_conv3x3_backward_packed)(
-      din, dw, db, dpool, code, in, wp, 1, H, W, Cin, Cout));
+      din, dw, db, dpool, code, in, in16, wp, 1, H, W, Cin, Cout));
 }
 
 void maxpool2x2_backward_code(Isa isa, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C) {

@@ -98,10 +98,11 @@ void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint16_t* out16
                                       int Cout);
 // The backward of a conv -> ReLU -> max-pool block on AMX tiles (k Amx or AmxEmulated, amx_fits) from the pool's
 // gradient and its code (maxpool2x2_forward_code): din (null: not wanted) with the input-gradient kernel packed by
-// avx512bf16::pack_kernel_for_input_gradient, dw and db (+=); the conv's full-resolution gradient is never stored
+// avx512bf16::pack_kernel_for_input_gradient, dw and db (+=); the conv's full-resolution gradient is never stored;
+// in16 (null: none) is the forward's bf16 input
 void relu_maxpool_conv3x3_backward_amx(Bf16Kernels k, float* din, float* dw, float* db, const float* dpool,
-                                       const uint8_t* code, const float* in, const uint32_t* wp, int H, int W, int Cin,
-                                       int Cout);
+                                       const uint8_t* code, const float* in, const uint16_t* in16, const uint32_t* wp,
+                                       int H, int W, int Cin, int Cout);
 
 // bf16 convolutions; shapes the bf16 kernels do not take (conv_bf16.h) run the fp32 kernel of `isa`
 void conv3x3_forward_bf16(Isa isa, float* out, const float* in, const float* w, const float* b, int N, int H, int W,

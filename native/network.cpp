@@ -436,7 +436,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
       T* cdw = ws.dparams.data() + param_offset_[c];
       relu_maxpool_conv3x3_backward_amx(
           bf16_kernels_, c > first_param_layer_ ? f32(gin) : nullptr, f32(cdw), f32(cdw + size_t(9) * cin.c * in.c),
-          f32(g), ws.code.data() + code_offset_[c], f32(ws.act[c]),
+          f32(g), ws.code.data() + code_offset_[c], f32(ws.act[c]), block_input16(ws, c),
           packed_.data() + packed_offset_[c] + avx512bf16::packed_kernel_size(cin.c, in.c), cin.h, cin.w, cin.c, in.c);
       std::swap(g, gin);
       const double t1 = now_seconds();

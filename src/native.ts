@@ -140,8 +140,8 @@ export interface NativeKernels {
   conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels, out16?: Uint16Array | null, in16?: Uint16Array | null): void;
   /** the first conv block's weight gradient on AMX tiles (9 * Cin <= 32, Cout a multiple of 32), accumulated */
   reluMaxpoolConv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
-  /** a conv -> ReLU -> max-pool block's backward on AMX tiles (Cin, Cout multiples of 32) from the pool's gradient and code: din (overwritten; null: not computed), dw and db (accumulated) */
-  reluMaxpoolConv3x3BackwardAmx(din: Float32Array | null, dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
+  /** a conv -> ReLU -> max-pool block's backward on AMX tiles (Cin, Cout multiples of 32) from the pool's gradient and code: din (overwritten; null: not computed), dw and db (accumulated); in16 as conv3x3ReluMaxpoolForwardAmx's */
+  reluMaxpoolConv3x3BackwardAmx(din: Float32Array | null, dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels, in16?: Uint16Array | null): void;
   /** the bf16 kernels' operand conversions (round to nearest even), in AVX512-BF16 or plain C++ */
   toBf16(dst: Uint16Array, src: Float32Array, impl: Bf16ConvertImpl): void;
   /** dst[i] = bf16(a[i]) | bf16(b[i]) << 16; a null a or b gives zeros */
@@ -153,6 +153,8 @@ export interface NativeKernels {
   routePairsBf16(top: Uint32Array, bottom: Uint32Array, d: Float32Array, code: Uint8Array, impl: Bf16ConvertImpl): void;
   /** dst [C][dstStride]: src [pixels][C] transposed to bf16, zero past column pixels */
   transposeToBf16(dst: Uint16Array, dstStride: number, src: Float32Array, pixels: number, C: number, impl: Bf16ConvertImpl): void;
+  /** the same from bf16 src [pixels][C] (no conversion) */
+  transposeBf16(dst: Uint16Array, dstStride: number, src: Uint16Array, pixels: number, C: number, impl: Bf16ConvertImpl): void;
   augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number, isa?: Isa): void;
 }
 

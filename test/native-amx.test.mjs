@@ -287,6 +287,12 @@ for (const mode of MODES)
       k.reluMaxpoolConv3x3BackwardAmx(null, dw2, db2, dpool, code, x, w, N, H, W, Cin, Cout, mode);
       assert.deepEqual(dw2, dw);
       assert.deepEqual(db2, db);
+      // the input read from its bf16 (in16, as the forward gets it; the fp32 input all NaN, unread): the same
+      const in16 = new Uint16Array(N * H * W * Cin + 32 * Cin);
+      k.toBf16(in16.subarray(0, N * H * W * Cin), x, mode === 'amx' ? 'avx512-bf16' : 'portable');
+      const [din3, dw3, db3] = [new Float32Array(din.length), Float32Array.from(dw0), Float32Array.from(db0)];
+      k.reluMaxpoolConv3x3BackwardAmx(din3, dw3, db3, dpool, code, new Float32Array(x.length).fill(NaN), w, N, H, W, Cin, Cout, mode, in16);
+      assert.deepEqual([din3, dw3, db3], [din, dw, db]);
     });
 
 test('the AMX kernels refuse, with the reason, channel counts they do not take, an unknown mode, and real AMX where there is none', () => {

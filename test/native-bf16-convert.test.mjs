@@ -79,6 +79,17 @@ for (const impl of IMPLS) {
         for (let p = 0; p < stride; p++)
           assert.equal(dst[c * stride + p], p < pixels ? bf16Bits(src[p * C + c]) : 0, `channel ${c} column ${p}`);
     });
+
+  // the same shapes from bf16: plain transposes of the bit patterns (channels past the last 32 one by one)
+  for (const [pixels, C, stride] of [[74, 32, 98], [289, 32, 325], [5, 64, 9], [37, 40, 41], [0, 32, 4]])
+    test(`transposeBf16 ${pixels} pixels x ${C} channels into rows of ${stride}, zero past the pixels (${impl})`, () => {
+      const src = Uint16Array.from({ length: pixels * C }, (_, i) => (i * 7919 + 13) & 0xffff);
+      const dst = new Uint16Array(C * stride).fill(0xffff);
+      k.transposeBf16(dst, stride, src, pixels, C, impl);
+      for (let c = 0; c < C; c++)
+        for (let p = 0; p < stride; p++)
+          assert.equal(dst[c * stride + p], p < pixels ? src[p * C + c] : 0, `channel ${c} column ${p}`);
+    });
 }
 
 test('the conversions refuse an unknown impl, a short output and a row shorter than the pixels', () => {
