@@ -104,7 +104,7 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
       offset[i] = offset[i - 1];
     } else {
       offset[i] = total;
-      total += shapes_[i].size();
+      total += (shapes_[i].size() + 15) / 16 * 16;  // the next from a 64-byte boundary (float)
     }
   }
   ws_.resize(pool_.size());
@@ -116,7 +116,7 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
     ws.grad_b.assign(largest, T(0));
     ws.mask.assign(mask_size_, T(0));
     ws.code.assign(code_size, 0);
-    ws.act16.assign(act16_size + 32, 0);  // the zeros past each input stay: the blocks write only the pixels
+    ws.act16.assign(act16_size, 0);  // the zeros past each input stay: the blocks write only the pixels
     ws.dparams.assign(params_.size(), T(0));
   }
   reset_layer_times();
@@ -197,9 +197,9 @@ void Network<T>::prepare_step_kernels() {
     const int Cin = shapes_[i].c, Cout = shapes_[i + 1].c;
     const float* w = f32(params_.data() + param_offset_[i]);
     if (packed_offset_[i] != kNoParams && i == first_param_layer_ && amx_first_block()) {
-      amx_pack_kernel_narrow(packed_.data() + packed_offset_[i], w, Cin, Cout);
+      amx_pack_kernel_narrow(packed() + packed_offset_[i], w, Cin, Cout);
     } else if (packed_offset_[i] != kNoParams) {
-      uint32_t* wp = packed_.data() + packed_offset_[i];
+      uint32_t* wp = packed() + packed_offset_[i];
       avx512bf16::pack_kernel(wp, w, Cin, Cout);
       avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
     }
@@ -362,7 +362,7 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
       uint8_t* code = ws.code.data() + code_offset_[i];
       if (amx_block)  // bf16 in from the block before where it ran on tiles too, bf16 out for the next one
         conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), block_input16(ws, i + 3), code, f32(x),
-                                         block_input16(ws, i), packed_.data() + packed_offset_[i], f32(b), in.h, in.w,
+                                         block_input16(ws, i), packed() + packed_offset_[i], f32(b), in.h, in.w,
                                          in.c, out.c);
       else conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], code, x, w, b, 1, in.h, in.w, in.c, out.c);
       const double t1 = now_seconds();
@@ -376,7 +376,7 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
         const T* b = w + size_t(9) * in.c * out.c;
         const bool relu = i + 1 < spec_.layers.size() && relu_in_conv_forward_[i + 1];
         if (bf16_forward(i))
-          conv3x3_forward_bf16_packed(bf16_kernels_, f32(y), f32(x), packed_.data() + packed_offset_[i], f32(b), in.h,
+          conv3x3_forward_bf16_packed(bf16_kernels_, f32(y), f32(x), packed() + packed_offset_[i], f32(b), in.h,
                                       in.w, in.c, out.c, relu);
         else if (winograd(i))
           conv3x3_forward_winograd(isa_, f32(y), f32(x), winograd_.data() + winograd_offset_[i], f32(b), 1, in.h, in.w,
@@ -437,7 +437,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
       relu_maxpool_conv3x3_backward_amx(
           bf16_kernels_, c > first_param_layer_ ? f32(gin) : nullptr, f32(cdw), f32(cdw + size_t(9) * cin.c * in.c),
           f32(g), ws.code.data() + code_offset_[c], f32(ws.act[c]), block_input16(ws, c),
-          packed_.data() + packed_offset_[c] + avx512bf16::packed_kernel_size(cin.c, in.c), cin.h, cin.w, cin.c, in.c);
+          packed() + packed_offset_[c] + avx512bf16::packed_kernel_size(cin.c, in.c), cin.h, cin.w, cin.c, in.c);
       std::swap(g, gin);
       const double t1 = now_seconds();
       ws.times.backward[i] += t1 - t0;
@@ -452,7 +452,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
           conv3x3_backward_weight_bf16(bf16_kernels_, f32(dw), f32(db), f32(g), f32(x), in.h, in.w, in.c, out.c);
           if (need_din && bf16_forward(i))
             conv3x3_backward_input_bf16_packed(
-                bf16_kernels_, f32(gin), f32(g), packed_.data() + packed_offset_[i] + avx512bf16::packed_kernel_size(in.c, out.c),
+                bf16_kernels_, f32(gin), f32(g), packed() + packed_offset_[i] + avx512bf16::packed_kernel_size(in.c, out.c),
                 in.h, in.w, in.c, out.c);
           else if (need_din)
             conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);
