@@ -4,7 +4,7 @@ namespace engine {
 
 ThreadPool::ThreadPool(int threads) {
   try {
-    for (int t = 1; t < threads; t++) workers_.emplace_back([this, t] { worker_loop(t); });
+    for (int t = 0; t < threads; t++) workers_.emplace_back([this, t] { worker_loop(t); });
   } catch (...) {
     // The system refused a thread: no destructor runs for a constructor that throws, and destroying the joinable
     // threads already started would call std::terminate.
@@ -33,16 +33,9 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
     generation_++;
   }
   wake_.notify_all();
-  std::exception_ptr mine;
-  try {
-    fn(0);
-  } catch (...) {
-    mine = std::current_exception();
-  }
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [this] { return pending_ == 0; });
   job_ = nullptr;
-  if (mine) std::rethrow_exception(mine);
   if (error_) std::rethrow_exception(error_);
 }
 
