@@ -19,6 +19,24 @@ namespace {
 void pack_kernel_impl(uint32_t* wp, const float* w, int Cin, int Cout, bool transpose_flip) {
   const int Ci = transpose_flip ? Cout : Cin, Co = transpose_flip ? Cin : Cout;
   const int Cp2 = (Ci + 1) / 2;
+  if (Ci % 2 == 0) {  // the network's shapes: whole pairs, read along rows of w (the loops vectorise)
+    for (int tap = 0; tap < 9; tap++) {
+      uint32_t* d = wp + size_t(tap) * Cp2 * Co;  // [Cp2][Co]
+      if (!transpose_flip) {
+        for (int c2 = 0; c2 < Cp2; c2++) {
+          const float* a = w + (size_t(tap) * Cin + 2 * c2) * Cout;  // w[tap][2 c2][.], then w[tap][2 c2 + 1][.]
+          for (int co = 0; co < Co; co++) d[size_t(c2) * Co + co] = uint32_t(bf16_bits(a[co])) | uint32_t(bf16_bits(a[Cout + co])) << 16;
+        }
+      } else {
+        const float* f = w + size_t(8 - tap) * Cin * Cout;  // the flipped tap: w'[tap][co][ci] = w[8 - tap][ci][co]
+        for (int co = 0; co < Co; co++)
+          for (int c2 = 0; c2 < Cp2; c2++)
+            d[size_t(c2) * Co + co] = uint32_t(bf16_bits(f[size_t(co) * Cout + 2 * c2])) |
+                                      uint32_t(bf16_bits(f[size_t(co) * Cout + 2 * c2 + 1])) << 16;
+      }
+    }
+    return;
+  }
   auto at = [&](int ky, int kx, int ci, int co) -> float {
     if (ci >= Ci) return 0.0f;
     return transpose_flip ? w[((size_t(2 - ky) * 3 + (2 - kx)) * Cin + co) * Cout + ci]
