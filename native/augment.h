@@ -18,8 +18,8 @@ namespace engine {
 
 namespace avx512 {
 // The rows of augment_warp_fast for float output and 3 channels, from the column table (one entry per output
-// column: term = a01 * (c - ocol), fc = weight of the right neighbour, c0/c1 = source columns, to = output
-// column after the flip; flip: to[] runs mirrored). Needs H * W * 3 < 2^31.
+// column, W rounded up to 8 of them: term = a01 * (c - ocol), fc = weight of the right neighbour, c0/c1 = source
+// columns, to = output column after the flip; flip: to[] runs mirrored). Needs H * W * 3 < 2^31.
 void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, const double* fc, const int32_t* c0,
                            const int32_t* c1, const int32_t* to, bool flip, double a00, double orow, int H, int W,
                            float scale);
@@ -35,9 +35,12 @@ void augment_warp_fast(Isa isa, T* out, const uint8_t* in, double shear, double 
     std::vector<int32_t> c0, c1, to;
   };
   thread_local Columns cols;
-  for (auto* v : {&cols.term, &cols.fc}) v->resize(size_t(W));
-  for (auto* v : {&cols.c0, &cols.c1, &cols.to}) v->resize(size_t(W));
-  for (int c = 0; c < W; c++) {
+  // (up to a whole number of 8-column blocks: the AVX-512 rows compute the last block whole, from columns past the
+  // image that the formulas still place inside it, and store only the image's)
+  const int Wp8 = (W + 7) / 8 * 8;
+  for (auto* v : {&cols.term, &cols.fc}) v->resize(size_t(Wp8));
+  for (auto* v : {&cols.c0, &cols.c1, &cols.to}) v->resize(size_t(Wp8));
+  for (int c = 0; c < Wp8; c++) {
     double sc = a11 * (c - ocol) + ocol;
     sc = !(sc >= 0) ? 0 : (sc > W - 1 ? W - 1 : sc);  // NaN -> 0, as the reference
     const int c0 = int(sc);

@@ -28,20 +28,20 @@ inline __m512d channel(__m256i rgb, int ch) {
   return _mm512_cvtepi32_pd(v);
 }
 
-// The horizontal interpolation of source row R at every vector column c < Wv (Wv = W rounded down to 8):
-// hi [3][Wv], hi[ch][c] = (1 - fc) * in[R][c0[c]][ch] + fc * in[R][c1[c]][ch], the expression of the scalar
+// The horizontal interpolation of source row R at every column c < Wp8 (W rounded up to 8, as the tables):
+// hi [3][Wp8], hi[ch][c] = (1 - fc) * in[R][c0[c]][ch] + fc * in[R][c1[c]][ch], the expression of the scalar
 // rows' top (source row r0) and bottom (r1) terms, which depend on the output column and the source row only
 void interpolate_row(double* hi, const uint8_t* in, int R, const double* fc, const int32_t* c0, const int32_t* c1,
-                     int W, int Wv) {
+                     int W, int Wp8) {
   const __m512d one = _mm512_set1_pd(1.0);
   const __m256i row = _mm256_set1_epi32(R * 3 * W), three = _mm256_set1_epi32(3);
-  for (int c = 0; c < Wv; c += 8) {
+  for (int c = 0; c < Wp8; c += 8) {
     const __m256i col0 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0 + c)), three);
     const __m256i col1 = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1 + c)), three);
     const __m256i p0 = gather_rgb(in, _mm256_add_epi32(row, col0)), p1 = gather_rgb(in, _mm256_add_epi32(row, col1));
     const __m512d fcv = _mm512_loadu_pd(fc + c), wc0 = _mm512_sub_pd(one, fcv);
     for (int ch = 0; ch < 3; ch++)
-      _mm512_storeu_pd(hi + size_t(ch) * Wv + c,
+      _mm512_storeu_pd(hi + size_t(ch) * Wp8 + c,
                        _mm512_add_pd(_mm512_mul_pd(wc0, channel(p0, ch)), _mm512_mul_pd(fcv, channel(p1, ch))));
   }
 }
@@ -53,6 +53,7 @@ void interpolate_row(double* hi, const uint8_t* in, int R, const double* fc, con
 // two rows (the shear tilts the sampled line) blends the two rows' terms per lane. r0 is monotone along a row (the
 // source row is linear in the column before the clamps and the truncation, all monotone), so its end lanes
 // bound it; a block spanning more than two rows (a shear of more than 1/8 row a column) gathers its pixels itself.
+// The last block of a row (W % 8 columns) is computed whole and stored masked.
 void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, const double* fc, const int32_t* c0,
                            const int32_t* c1, const int32_t* to, bool flip, double a00, double orow, int H, int W,
                            float scale) {
@@ -60,50 +61,59 @@ void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, co
                 orow_v = _mm512_set1_pd(orow);
   const __m256i W3 = _mm256_set1_epi32(3 * W), three = _mm256_set1_epi32(3), max_row = _mm256_set1_epi32(H - 1);
   const __m256 scale_v = _mm256_set1_ps(scale);
-  const int Wv = W / 8 * 8;
-  thread_local std::vector<double> table;  // [H][3][Wv] interpolate_row of each source row, where ready
+  const int Wp8 = (W + 7) / 8 * 8;  // the columns of the tables, the last block's past the image included
+  thread_local std::vector<double> table;  // [H][3][Wp8] interpolate_row of each source row, where ready
   thread_local std::vector<uint8_t> ready;  // [H]
-  table.resize(size_t(H) * 3 * Wv);
+  table.resize(size_t(H) * 3 * Wp8);
   ready.assign(size_t(H), 0);
   auto source_row = [&](int R) -> const double* {
-    double* hi = table.data() + size_t(R) * 3 * Wv;
-    if (!ready[R]) interpolate_row(hi, in, R, fc, c0, c1, W, Wv), ready[R] = 1;
+    double* hi = table.data() + size_t(R) * 3 * Wp8;
+    if (!ready[R]) interpolate_row(hi, in, R, fc, c0, c1, W, Wp8), ready[R] = 1;
     return hi;
   };
-  // Interleaving indices into (rg = R0..R7 G0..G7, b = B0..B7): output float 3j + ch is channel ch of pixel j,
-  // or of pixel 7 - j where the row is mirrored
-  alignas(64) int lo[16], hi[16];
-  for (int f = 0; f < 24; f++) {
-    const int j = f / 3, ch = f % 3, k = flip ? 7 - j : j;
-    (f < 16 ? lo[f] : hi[f - 16]) = ch == 0 ? k : ch == 1 ? 8 + k : 16 + k;
-  }
-  for (int f = 8; f < 16; f++) hi[f] = 0;
-  const __m512i idx_lo = _mm512_load_si512(lo), idx_hi = _mm512_load_si512(hi);
+  // Interleaving indices into (rg = R0..R7 G0..G7, b = B0..B7): output float 3j + ch is channel ch of pixel j, or
+  // where the row is mirrored of pixel n - 1 - j, n the block's columns in the image (8, or W % 8 for the last)
+  struct Interleave {
+    __m512i lo, hi;
+    __mmask16 keep_lo, keep_hi;  // the 3 n floats of the block's pixels
+  };
+  auto interleave = [flip](int n) {
+    alignas(64) int lo[16] = {}, hi[16] = {};
+    for (int f = 0; f < 3 * n; f++) {
+      const int j = f / 3, ch = f % 3, k = flip ? n - 1 - j : j;
+      (f < 16 ? lo[f] : hi[f - 16]) = ch == 0 ? k : ch == 1 ? 8 + k : 16 + k;
+    }
+    return Interleave{_mm512_load_si512(lo), _mm512_load_si512(hi), __mmask16(3 * n >= 16 ? 0xffff : (1u << 3 * n) - 1),
+                      __mmask16(3 * n > 16 ? (1u << (3 * n - 16)) - 1 : 0)};
+  };
+  const Interleave whole = interleave(8), last = interleave(W - (Wp8 - 8));
   for (int r = 0; r < H; r++) {
     const double rterm = a00 * (r - orow);
     const __m512d rterm_v = _mm512_set1_pd(rterm);
     float* orow_out = out + size_t(r) * W * 3;
-    int c = 0;
-    for (; c + 8 <= W; c += 8) {
+    for (int c = 0; c < W; c += 8) {
       __m512d sr = _mm512_add_pd(_mm512_add_pd(rterm_v, _mm512_loadu_pd(term + c)), orow_v);
       sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, last_row, _CMP_GT_OQ), sr, last_row);
       sr = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sr, zero, _CMP_NGE_UQ), sr, zero);  // !(sr >= 0): NaN too
       const __m256i r0 = _mm512_cvttpd_epi32(sr);
       const __m512d fr = _mm512_sub_pd(sr, _mm512_cvtepi32_pd(r0));
       const __m512d wr0 = _mm512_sub_pd(one, fr);
-      const int first = _mm256_cvtsi256_si32(r0), last = _mm256_extract_epi32(r0, 7);
-      const int low = first < last ? first : last, high = first < last ? last : first;
+      const int first = _mm256_cvtsi256_si32(r0), end = _mm256_extract_epi32(r0, 7);
+      const int low = first < end ? first : end, high = first < end ? end : first;
       __m256 rgb[3];
       if (high - low <= 1) {
         // lanes at row low + 1 take the next row's terms; r1 = min(r0 + 1, H - 1) as below
         const __mmask8 next = _mm512_cmp_pd_mask(_mm512_cvtepi32_pd(r0), _mm512_set1_pd(low), _CMP_GT_OQ);
         const int below = low + 1 < H ? low + 1 : H - 1, below2 = low + 2 < H ? low + 2 : H - 1;
-        const double *t0 = source_row(low), *t1 = source_row(below), *b1 = source_row(below2);
+        const double *t0 = source_row(low), *t1 = source_row(below);
+        const double* b1 = next ? source_row(below2) : nullptr;  // only where some lanes are a row further
         for (int ch = 0; ch < 3; ch++) {
-          const size_t o = size_t(ch) * Wv + c;
-          const __m512d t0v = _mm512_loadu_pd(t0 + o), t1v = _mm512_loadu_pd(t1 + o);
-          const __m512d top = _mm512_mask_blend_pd(next, t0v, t1v);
-          const __m512d bottom = _mm512_mask_blend_pd(next, t1v, _mm512_loadu_pd(b1 + o));
+          const size_t o = size_t(ch) * Wp8 + c;
+          __m512d top = _mm512_loadu_pd(t0 + o), bottom = _mm512_loadu_pd(t1 + o);
+          if (b1) {
+            top = _mm512_mask_blend_pd(next, top, bottom);
+            bottom = _mm512_mask_blend_pd(next, bottom, _mm512_loadu_pd(b1 + o));
+          }
           const __m512d v = _mm512_add_pd(_mm512_mul_pd(wr0, top), _mm512_mul_pd(fr, bottom));
           rgb[ch] = _mm256_mul_ps(_mm512_cvtpd_ps(v), scale_v);
         }
@@ -124,29 +134,16 @@ void augment_warp_rows_rgb(float* out, const uint8_t* in, const double* term, co
           rgb[ch] = _mm256_mul_ps(_mm512_cvtpd_ps(v), scale_v);
         }
       }
-      // the 8 pixels interleaved to 24 floats: 16 then 8, stored at their (flipped: mirrored) columns
+      // the block's pixels interleaved to 3 n floats (16 then the rest), stored at their (mirrored) columns: the
+      // first of them is c, or where mirrored to[c + n - 1]
+      const int n = W - c < 8 ? W - c : 8;
+      const Interleave& il = n == 8 ? whole : last;
       const __m512 rg = _mm512_castpd_ps(
           _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(rgb[0])), _mm256_castps_pd(rgb[1]), 1));
       const __m512 b = _mm512_castps256_ps512(rgb[2]);
-      float* o = orow_out + size_t(flip ? to[c + 7] : to[c]) * 3;
-      _mm512_storeu_ps(o, _mm512_permutex2var_ps(rg, idx_lo, b));
-      _mm256_storeu_ps(o + 16, _mm512_castps512_ps256(_mm512_permutex2var_ps(rg, idx_hi, b)));
-    }
-    for (; c < W; c++) {  // the last W % 8 columns, as augment.h's scalar rows
-      double sr = rterm + term[c] + orow;
-      sr = !(sr >= 0) ? 0 : (sr > H - 1 ? H - 1 : sr);
-      const int r0 = int(sr), r1 = r0 + 1 < H ? r0 + 1 : r0;
-      const double fr = sr - r0, f = fc[c];
-      const uint8_t* q00 = in + (size_t(r0) * W + c0[c]) * 3;
-      const uint8_t* q01 = in + (size_t(r0) * W + c1[c]) * 3;
-      const uint8_t* q10 = in + (size_t(r1) * W + c0[c]) * 3;
-      const uint8_t* q11 = in + (size_t(r1) * W + c1[c]) * 3;
-      float* o = orow_out + size_t(to[c]) * 3;
-      for (int ch = 0; ch < 3; ch++) {
-        const double v00 = q00[ch], v01 = q01[ch], v10 = q10[ch], v11 = q11[ch];
-        const double v = (1 - fr) * ((1 - f) * v00 + f * v01) + fr * ((1 - f) * v10 + f * v11);
-        o[ch] = float(v) * scale;
-      }
+      float* o = orow_out + size_t(flip ? to[c + n - 1] : to[c]) * 3;
+      _mm512_mask_storeu_ps(o, il.keep_lo, _mm512_permutex2var_ps(rg, il.lo, b));
+      _mm512_mask_storeu_ps(o + 16, il.keep_hi, _mm512_permutex2var_ps(rg, il.hi, b));
     }
   }
 }
