@@ -124,7 +124,7 @@ int main() {
       dots[0] = Tiles::dots;
       Tiles::dots = 0;
       relu_maxpool_conv3x3_backward_packed(din.data(), dw.data(), db.data(), dpool.data(), code.data(), in.data(),
-                                           wp.data(), 1, l.H, l.W, l.Cin, l.Cout);
+                                           in16_aligned, wp.data(), 1, l.H, l.W, l.Cin, l.Cout);
       const double t2 = now();
       dots[1] = Tiles::dots;
       if (rep) t[0] += t1 - t0, t[1] += t2 - t1;
