@@ -156,6 +156,16 @@ for (const mode of MODES)
         (e) => e instanceof RangeError && /^out16 must have/.test(e.message));
     });
 
+/** A pool's random gradient dpool [N, Ho/2, Wo/2, C] and code (0-3, or 4: no positive maximum, no gradient),
+ * drawn from r in that order, and the conv output's gradient they route to, dconv [N, Ho, Wo, C] in double. */
+function routedGradient(r, N, Ho, Wo, C) {
+  const dpool = rand(N * (Ho >> 1) * (Wo >> 1) * C, r);
+  const code = Uint8Array.from(dpool, () => Math.floor(r() * 5));
+  const dconv = new Float64Array(N * Ho * Wo * C);
+  k.maxpool2x2BackwardCode(dconv, Float64Array.from(dpool), code, N, Ho, Wo, C);
+  return { dpool, code, dconv };
+}
+
 // The first block's weight gradient routed from the pool's gradient by its code: the seed's 3 channels at a conv
 // size of 10 x 13 (its last column in no window), 1 channel with two images, 5 conv rows (the last in no window)
 // and two blocks of output channels, and the seed's first layer on a band of its 128-pixel rows (64 windows a row).
@@ -164,13 +174,10 @@ const FIRST_BLOCK_WEIGHT = [[1, 12, 15, 3, 32], [2, 7, 20, 1, 64], [1, 8, 128, 3
 for (const mode of MODES)
   for (const [N, H, W, Cin, Cout] of FIRST_BLOCK_WEIGHT)
     test(`reluMaxpoolConv3x3BackwardWeightAmx accumulates the routed bf16-operand weight gradient within gamma * S, ${mode} N=${N} H=${H} W=${W} Cin=${Cin} Cout=${Cout}`, () => {
-      const [Ho, Wo, Hq, Wq] = [H - 2, W - 2, (H - 2) >> 1, (W - 2) >> 1];
+      const [Ho, Wo] = [H - 2, W - 2];
       const r = rng(91 + W + Cin);
       const x = rand(N * H * W * Cin, r, 0, 1);
-      const dpool = rand(N * Hq * Wq * Cout, r);
-      const code = Uint8Array.from(dpool, () => Math.floor(r() * 5)); // 4: no positive maximum, no gradient
-      const dconv = new Float64Array(N * Ho * Wo * Cout);
-      k.maxpool2x2BackwardCode(dconv, Float64Array.from(dpool), code, N, Ho, Wo, Cout);
+      const { dpool, code, dconv } = routedGradient(r, N, Ho, Wo, Cout);
       const dw0 = rand(9 * Cin * Cout, r, -4, 4);
       const db0 = rand(Cout, r, -4, 4);
       const exactW = Float64Array.from(dw0);
@@ -252,10 +259,7 @@ for (const mode of MODES)
       const r = rng(57 + H + W + Cin + Cout);
       const x = rand(N * H * W * Cin, r, 0, 1);
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
-      const dpool = rand(N * Hq * Wq * Cout, r);
-      const code = Uint8Array.from(dpool, () => Math.floor(r() * 5)); // 4: no positive maximum, no gradient
-      const dconv = new Float64Array(N * Ho * Wo * Cout);
-      k.maxpool2x2BackwardCode(dconv, Float64Array.from(dpool), code, N, Ho, Wo, Cout);
+      const { dpool, code, dconv } = routedGradient(r, N, Ho, Wo, Cout);
       const dw0 = rand(9 * Cin * Cout, r, -4, 4);
       const db0 = rand(Cout, r, -4, 4);
       const din = new Float32Array(N * H * W * Cin).fill(NaN);
