@@ -645,11 +645,8 @@ void conv_relu_maxpool_forward_amx_k(const Napi::CallbackInfo& a) {
   const float* in = typed<float>(a[2], "in", N * nin).Data();
   const float* w = typed<float>(a[3], "w", size_t(9) * Ci * Co).Data();
   const float* b = typed<float>(a[4], "b", Co).Data();
-  auto optional = [&](const Napi::Value& v, const char* name, size_t n) {
-    return v.IsUndefined() || v.IsNull() ? nullptr : typed<uint16_t>(v, name, n).Data();
-  };
-  uint16_t* out16 = optional(a[11], "out16", npool);
-  const uint16_t* in16 = optional(a[12], "in16", amx_block_input_size(N * H, W, Ci));
+  uint16_t* out16 = opt_data<uint16_t>(a[11], "out16", npool);
+  const uint16_t* in16 = opt_data<uint16_t>(a[12], "in16", amx_block_input_size(N * H, W, Ci));
   if (narrow && in16) throw_range(a.Env(), "in16 is for a later block (Cin a multiple of 32): the first converts its image");
   std::vector<uint32_t> wp(narrow ? amx_narrow_kernel_size(Co) : avx512bf16::packed_kernel_size(Ci, Co));
   if (narrow) {
@@ -711,9 +708,7 @@ void relu_maxpool_conv_backward_amx_k(const Napi::CallbackInfo& a) {
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
   avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[6], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::relu_maxpool_conv3x3_backward_packed : amx_emulated::relu_maxpool_conv3x3_backward_packed;
-  const uint16_t* in16 = a[13].IsUndefined() || a[13].IsNull()
-                             ? nullptr
-                             : typed<uint16_t>(a[13], "in16", amx_block_input_size(N * H, W, Ci)).Data();
+  const uint16_t* in16 = opt_data<uint16_t>(a[13], "in16", amx_block_input_size(N * H, W, Ci));
   require_scratch(fn(din, typed<float>(a[1], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[2], "db", Co).Data(),
                      typed<float>(a[3], "dpool", npool).Data(), typed<uint8_t>(a[4], "code", npool).Data(),
                      typed<float>(a[5], "in", size_t(N) * H * W * Ci).Data(), in16, wp.data(), N, H, W, Ci, Co));

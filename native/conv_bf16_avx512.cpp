@@ -95,9 +95,6 @@ inline void transpose16x16_epi32(__m512i r[16]) {
 
 }  // namespace
 
-// 16 pixels x 32 channels at a time: each pixel's channels become one register of 16 channel pairs (dwords),
-// a 16 x 16 dword transpose makes each register one pair's 16 pixels, and a word permutation separates the
-// pair's two channels into the halves stored to their rows.
 namespace {
 // The image's case, 3 channels: 16 pixels' 48 floats in three vectors, each channel picked out by two permutes
 // (indices 3 j + c, j < 16, of the 48)
@@ -124,9 +121,10 @@ void transpose_rgb_to_bf16(uint16_t* dst, size_t dst_stride, const float* src, s
     for (int c = 0; c < 3; c++) dst[size_t(c) * dst_stride + p] = bf16_bits(src[p * 3 + c]);
   for (int c = 0; c < 3; c++) std::memset(dst + size_t(c) * dst_stride + pixels, 0, (dst_stride - pixels) * 2);
 }
-}  // namespace
 
-namespace {
+// 16 pixels x 32 channels at a time: each pixel's channels become one register of 16 channel pairs (dwords),
+// a 16 x 16 dword transpose makes each register one pair's 16 pixels, and a word permutation separates the
+// pair's two channels into the halves stored to their rows.
 // r [16]: the bf16 channels c0 .. c0 + 31 of pixels p .. p + 15 (dword j of r[i]: channels c0 + 2j and + 1 of
 // pixel p + i), the first np of them kept, to the rows of dst [C][dst_stride]
 inline void store_transposed(uint16_t* dst, size_t dst_stride, size_t p, int np, int c0, __m512i r[16]) {

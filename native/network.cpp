@@ -90,8 +90,7 @@ Network<T>::Network(const NetSpec& spec, uint64_t seed, int threads, Isa isa, Pr
   size_t act16_size = 0;
   act16_offset_.assign(L, kNoParams);
   for (size_t i = 3; i < L; i++) {
-    const size_t p = i - 3;
-    if (amx_pooled_block(i) && ((first_block_fused_ && p == first_param_layer_ && amx_first_block()) || amx_pooled_block(p))) {
+    if (amx_pooled_block(i) && amx_block(i - 3)) {
       act16_offset_[i] = act16_size;
       act16_size += (amx_block_input_size(shapes_[i].h, shapes_[i].w, shapes_[i].c) + 31) / 32 * 32;  // 64-byte steps
     }
@@ -150,6 +149,13 @@ bool Network<T>::amx_pooled_block(size_t layer) const {
          amx_fits(shapes_[layer].c, shapes_[layer + 1].c);
 }
 
+// A conv -> ReLU -> max-pool block that runs on tiles as one call each way: the first (amx_first_block) or a later
+// one (amx_pooled_block).
+template <typename T>
+bool Network<T>::amx_block(size_t layer) const {
+  return (first_block_fused_ && layer == first_param_layer_ && amx_first_block()) || amx_pooled_block(layer);
+}
+
 // The first conv block is fused (and its 3-channel input suits no Winograd kernel); the later convolutions run
 // Winograd when their output is at least 8x8. Below that, padding to whole tiles and the transforms cost more
 // than they save (measured, the seed's conv5 with a 5x5 output: 5.4+12.8 ms per epoch against 2.8+9.3 direct).
@@ -197,9 +203,9 @@ void Network<T>::prepare_step_kernels() {
     const int Cin = shapes_[i].c, Cout = shapes_[i + 1].c;
     const float* w = f32(params_.data() + param_offset_[i]);
     if (packed_offset_[i] != kNoParams && i == first_param_layer_ && amx_first_block()) {
-      amx_pack_kernel_narrow(packed() + packed_offset_[i], w, Cin, Cout);
+      amx_pack_kernel_narrow(packed_.data() + packed_offset_[i], w, Cin, Cout);
     } else if (packed_offset_[i] != kNoParams) {
-      uint32_t* wp = packed() + packed_offset_[i];
+      uint32_t* wp = packed_.data() + packed_offset_[i];
       avx512bf16::pack_kernel(wp, w, Cin, Cout);
       avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
     }
@@ -355,14 +361,13 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
     T* x = ws.act[i];
     T* y = ws.act[i + 1];
     const T* w = params_.data() + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
-    const bool first_block = first_block_fused_ && i == first_param_layer_;
-    const bool amx_block = (first_block && amx_first_block()) || amx_pooled_block(i);
-    if (first_block || amx_block) {
+    const bool on_tiles = amx_block(i);
+    if (on_tiles || (first_block_fused_ && i == first_param_layer_)) {
       const T* b = w + size_t(9) * in.c * out.c;
       uint8_t* code = ws.code.data() + code_offset_[i];
-      if (amx_block)  // bf16 in from the block before where it ran on tiles too, bf16 out for the next one
+      if (on_tiles)  // bf16 in from the block before where it ran on tiles too, bf16 out for the next one
         conv3x3_relu_maxpool_forward_amx(bf16_kernels_, f32(ws.act[i + 3]), block_input16(ws, i + 3), code, f32(x),
-                                         block_input16(ws, i), packed() + packed_offset_[i], f32(b), in.h, in.w,
+                                         block_input16(ws, i), packed_.data() + packed_offset_[i], f32(b), in.h, in.w,
                                          in.c, out.c);
       else conv3x3_relu_maxpool_forward(isa_, ws.act[i + 3], code, x, w, b, 1, in.h, in.w, in.c, out.c);
       const double t1 = now_seconds();
@@ -376,7 +381,7 @@ void Network<T>::forward(Workspace& ws, bool train, uint64_t step, int image_ind
         const T* b = w + size_t(9) * in.c * out.c;
         const bool relu = i + 1 < spec_.layers.size() && relu_in_conv_forward_[i + 1];
         if (bf16_forward(i))
-          conv3x3_forward_bf16_packed(bf16_kernels_, f32(y), f32(x), packed() + packed_offset_[i], f32(b), in.h,
+          conv3x3_forward_bf16_packed(bf16_kernels_, f32(y), f32(x), packed_.data() + packed_offset_[i], f32(b), in.h,
                                       in.w, in.c, out.c, relu);
         else if (winograd(i))
           conv3x3_forward_winograd(isa_, f32(y), f32(x), winograd_.data() + winograd_offset_[i], f32(b), 1, in.h, in.w,
@@ -437,7 +442,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
       relu_maxpool_conv3x3_backward_amx(
           bf16_kernels_, c > first_param_layer_ ? f32(gin) : nullptr, f32(cdw), f32(cdw + size_t(9) * cin.c * in.c),
           f32(g), ws.code.data() + code_offset_[c], f32(ws.act[c]), block_input16(ws, c),
-          packed() + packed_offset_[c] + avx512bf16::packed_kernel_size(cin.c, in.c), cin.h, cin.w, cin.c, in.c);
+          packed_.data() + packed_offset_[c] + avx512bf16::packed_kernel_size(cin.c, in.c), cin.h, cin.w, cin.c, in.c);
       std::swap(g, gin);
       const double t1 = now_seconds();
       ws.times.backward[i] += t1 - t0;
@@ -452,7 +457,7 @@ void Network<T>::backward(Workspace& ws, T dlogit) {
           conv3x3_backward_weight_bf16(bf16_kernels_, f32(dw), f32(db), f32(g), f32(x), in.h, in.w, in.c, out.c);
           if (need_din && bf16_forward(i))
             conv3x3_backward_input_bf16_packed(
-                bf16_kernels_, f32(gin), f32(g), packed() + packed_offset_[i] + avx512bf16::packed_kernel_size(in.c, out.c),
+                bf16_kernels_, f32(gin), f32(g), packed_.data() + packed_offset_[i] + avx512bf16::packed_kernel_size(in.c, out.c),
                 in.h, in.w, in.c, out.c);
           else if (need_din)
             conv3x3_backward_input(isa_, gin, g, w, 1, in.h, in.w, in.c, out.c);

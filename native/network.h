@@ -154,6 +154,7 @@ class Network {
   bool bf16_forward(size_t layer) const;
   bool amx_first_block() const;
   bool amx_pooled_block(size_t layer) const;
+  bool amx_block(size_t layer) const;
   bool winograd(size_t layer) const;
   void prepare_step_kernels();
   void build_shapes();
@@ -196,7 +197,6 @@ class Network {
   std::vector<ParamInfo> params_info_;
   std::vector<T> params_, accum_, grad_;
   AlignedVector<uint32_t> packed_;  // each kernel from a 64-byte boundary (their sizes are multiples of 16)
-  uint32_t* packed() { return packed_.data(); }
   std::vector<size_t> packed_offset_;
   std::vector<float> flipped_;
   std::vector<size_t> flipped_offset_;
