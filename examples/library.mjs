@@ -13,14 +13,10 @@ const run = await train(
 const { file, card } = await exportOnnx({ weights: `${run.runDir}/best.safetensors`, data });
 console.log(`exported ${file}; model card ${card?.file}`);
 
-const report = await evaluate({
-  target: 'val',
-  data,
-  model: file,
-  onProgress: (done, total) => process.stderr.write(`\rclassified ${done}/${total}`),
-});
+const onProgress = (done, total) => process.stderr.write(`\rclassified ${done}/${total}`);
+const report = await evaluate({ target: 'val', data, model: file, onProgress });
 process.stderr.write('\n');
-console.log(formatReport(report).split('\n').slice(0, 3).join('\n'));
+console.log(formatReport(report));
 
 const { files } = await listSplit(report.dir);
 const [p] = await predict({ images: [files[0]], model: file });

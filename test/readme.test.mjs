@@ -1,11 +1,15 @@
 // The README as a newcomer uses it: every `npx engine` command it shows is run by some test with the same
-// subcommand and flags (checked here against the test files), its quickstart runs (1 epoch instead of 70), and
-// the seed's table it prints is what the commands print.
+// subcommand and flags (checked here against the test files), its quickstart runs (1 epoch instead of 70), the
+// seed's table it prints is what the commands print, its library example is examples/library.mjs (which
+// test/library.test.mjs runs), and its Python snippet feeds an exported model as the model says it must be fed
+// (and, where a Python with onnxruntime and PIL is found, gives engine predict's answer).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT, SHARED, runCli, tempDir } from './helpers.mjs';
+import { loadModelInfo } from '../dist/src/onnx/export.js';
+import { CELEBA, ROOT, SHARED, runCli, tempDir } from './helpers.mjs';
 
 const README = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
 const TWO_WORD = new Set(['export', 'import', 'data']);
@@ -79,7 +83,7 @@ test("the seed's table: the README's commands print the README's lines", async (
   let out = '';
   for (const line of all[at].lines) out += await runLine(line, cwd);
   const shown = all[at + 1].lines.filter((l) => l.trim() !== '...');
-  assert.ok(shown.length > 20);
+  assert.ok(shown.length >= 12, `only ${shown.length} output lines shown`);
   // Where the README's run happened: its project folder and its shared folder, read off the import line.
   const imported = shown.map((l) => /^imported (\S+)\/seed\/keras\/weights70\.h5 .* -> (\S+)\/runs\/seed70\/weights70\.safetensors$/.exec(l)).find(Boolean);
   assert.ok(imported, 'the output block starts with the import line');
@@ -101,4 +105,78 @@ test('the quickstart runs as written (1 epoch): train, export with its card, eva
   assert.match(out, /test1\.jpg: (man|woman) \(p = 0\.\d{4}\)/);
   for (const f of ['model.onnx', 'MODEL_CARD.md', 'val.html', 'test1.annotated.jpg', 'best.safetensors'])
     await fs.access(path.join(cwd, 'runs', 'seed1', f));
+});
+
+test("the library example is examples/library.mjs, line for line (less the file's comments)", async () => {
+  const js = blocks().filter((b) => b.lang === 'js');
+  assert.equal(js.length, 1, 'one js block in the README');
+  const file = await fs.readFile(path.join(ROOT, 'examples', 'library.mjs'), 'utf8');
+  const code = file.split('\n').filter((l) => l !== '' && !l.startsWith('//'));
+  assert.deepEqual(js[0].lines, code);
+});
+
+/** Runs `python script args`; resolves {code, stdout, stderr} (code null when the interpreter is missing). */
+function runPython(python, args, cwd) {
+  return new Promise((resolve) => {
+    const child = spawn(python, args, { cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', (err) => resolve({ code: null, stdout, stderr: String(err) }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test("the Python snippet feeds the exported model as its interface and metadata say, and gives engine predict's answer", async (t) => {
+  const cwd = await tempDir(t);
+  const weights = path.join(cwd, 'w.safetensors');
+  const model = path.join(cwd, 'model.onnx');
+  for (const args of [['import', 'keras', path.join(SHARED, 'seed/keras/weights70.h5'), '-o', weights], ['export', 'onnx', '--weights', weights, '-o', model, '--no-card']]) {
+    const r = await runCli(args, { cwd });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const info = await loadModelInfo(model);
+  const [py] = blocks().filter((b) => b.lang === 'python');
+  assert.ok(py, 'a python block in the README');
+  const snippet = py.lines.join('\n');
+  // what the model asks for, as the snippet does it
+  assert.deepEqual([info.layout, info.dtype, info.channels, info.metadata.channel_order, info.resize], ['NCHW', 'float32', 3, 'RGB', 'pil-nearest']);
+  assert.ok(snippet.includes(`{"${info.inputName}": x}`), `the snippet feeds input '${info.inputName}'`);
+  assert.ok(snippet.includes(`.resize((${info.width}, ${info.height}), Image.NEAREST)`), 'PIL NEAREST to the model size');
+  assert.ok(snippet.includes('.convert("RGB")') && snippet.includes('.transpose(2, 0, 1)[np.newaxis]'), 'RGB, HWC -> NCHW');
+  assert.ok(snippet.includes('dtype=np.float32) * np.float32(1 / 255)'), 'float32 pixels times float32(1/255)');
+  assert.equal(info.scale, 1 / 255);
+  assert.ok(snippet.includes('prob, logit = session.run(None,'), 'two outputs: the probability, then the logit');
+  assert.deepEqual([info.outputName, info.logitName], [`prob_${info.classes[1]}`, 'dense2']);
+  assert.ok(snippet.includes(`"${info.classes[1]}" if prob[0, 0] > 0.5 else "${info.classes[0]}"`), 'class 1 iff P > 0.5');
+  // the prose above it
+  const prose = README.split('\n## Using the ONNX model elsewhere\n')[1].split('\n```python\n')[0].replace(/\s+/g, ' ');
+  for (const phrase of [
+    `one input, \`${info.inputName}\`: float32 \`[${info.inputShape}]\`, NCHW, RGB`,
+    `\`prob_<class 1>\` (\`${info.outputName}\` for the seed) float32 \`[${info.outputShape}]\``,
+    `\`${info.logitName}\` for \`${info.metadata.model}\``,
+    `ONNX IR ${info.irVersion}, opset ${info.opset}`,
+  ])
+    assert.ok(prose.includes(phrase), `README: '${phrase}'`);
+
+  // Run it where a Python with onnxruntime, PIL and numpy is found ($ENGINE_TEST_PYTHON, else python3).
+  const python = process.env.ENGINE_TEST_PYTHON || 'python3';
+  const probe = await runPython(python, ['-c', 'import onnxruntime, PIL, numpy'], cwd);
+  if (probe.code !== 0) {
+    t.diagnostic(`not run: ${python} lacks onnxruntime, PIL or numpy (set ENGINE_TEST_PYTHON)`);
+    return;
+  }
+  const image = path.join(CELEBA, 'val', 'woman', '121883.jpg'); // misclassified by the seed's weights: P(woman) = 0.0920
+  await fs.writeFile(path.join(cwd, 'snippet.py'), snippet.replace('"runs/seed1/model.onnx"', JSON.stringify(model)).replace('"face.jpg"', JSON.stringify(image)));
+  const r = await runPython(python, ['snippet.py'], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  const [cls, p] = r.stdout.trim().split(' ');
+  const cli = await runCli(['predict', image, '--model', model]);
+  assert.equal(cli.code, 0, cli.stderr);
+  // predict prints the predicted class and that class's probability
+  const [, cliClass, cliP] = /: (\w+) \(p = ([\d.]+)\)/.exec(cli.stdout);
+  assert.equal(cls, cliClass);
+  const pClass1 = Number(p);
+  assert.equal((cliClass === info.classes[1] ? pClass1 : 1 - pClass1).toFixed(4), cliP);
 });
