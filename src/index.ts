@@ -7,7 +7,7 @@ export { SEED7, SEED5, MODEL_SPECS, modelSpec, type ModelSpec, type LayerSpec } 
 export { listSplit, resolveSplitDir, type SplitListing } from './data/discover.js';
 export { loadSplit, loadImage150, decodeRGB, resizeNearestPIL, IMAGE_SIZE, type ImageSet } from './data/decode.js';
 export { Rng, permutation, drawAugmentation, SEED_AUGMENT } from './data/random.js';
-export { native, type NativeTrainer, type TrainerOptions, type Isa } from './native.js';
+export { native, trainerConfig, type NativeTrainer, type TrainerConfig, type Plan, type PlanStep, type ModelLayout, type Isa } from './native.js';
 export { importKeras, type ImportKerasOptions } from './keras/import.js';
 export { writeLabels, labelTableText, labelTableNpy, type LabelRow, type LabelFormat } from './labels/labels.js';
 export { buildOnnxModel, exportOnnx, readModelMetadata, loadModelInfo, type ExportOptions, type ModelInfo } from './onnx/export.js';

@@ -33,22 +33,90 @@ export interface OptimizerConfig {
   epsilon: number;
 }
 
-export interface TrainerOptions {
+export type Backend = 'cpu' | 'cuda' | 'cuda-emulated';
+export type Precision = 'fp32' | 'bf16';
+export type ConvAlgorithm = 'winograd' | 'direct';
+
+/** The complete configuration of a native Trainer (native/binding/trainer.cpp); `trainerConfig` fills it in. */
+export interface TrainerConfig {
   spec: ModelSpec;
-  seed?: number;
-  threads?: number;
-  /** float64 exists for gradient checks; training uses float32 */
-  dtype?: 'float32' | 'float64';
-  /** caps the instruction set of the fast kernels (default: the best the CPU has, or ENGINE_ISA) */
-  isa?: Isa;
-  /** convolution operands: fp32 (default) or bf16 with fp32 sums (needs AVX512-BF16 and isa avx512) */
-  precision?: 'fp32' | 'bf16';
+  seed: number;
+  threads: number;
+  /** float64 exists for gradient checks (the CPU reference); training uses float32 */
+  dtype: 'float32' | 'float64';
+  /** where the network runs: the CPU, a CUDA device, or the CUDA backend's source on its CPU emulator (tests) */
+  backend: Backend;
+  /** convolution operands: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16 and the avx512 tier) */
+  precision: Precision;
   /**
-   * fp32 convolutions: 'winograd' (default for float32 fp32: Winograd F(2x2, 3x3) for the convolutions after the
-   * first with an output of 8x8 or more, where the ISA is avx2 or avx512 and the channels fill its vectors; direct
-   * elsewhere) or 'direct' (default, and the only choice, otherwise)
+   * fp32 convolutions on the CPU: 'winograd' (Winograd F(2x2, 3x3) where the plan finds it fits and pays, direct
+   * elsewhere) or 'direct'
    */
-  conv?: 'winograd' | 'direct';
+  conv: ConvAlgorithm;
+  /** caps the instruction set of the CPU kernels (null: the CPU's best, capped by ENGINE_ISA) */
+  isa?: Isa | null;
+  /** the CUDA device's index (CUDA backends) */
+  device?: number;
+}
+
+/** How fp32 convolutions run by default: Winograd where a float32 fp32 network runs on the CPU, else direct. */
+export function defaultConv(c: Pick<TrainerConfig, 'dtype' | 'backend' | 'precision'>): ConvAlgorithm {
+  return c.dtype === 'float32' && c.backend === 'cpu' && c.precision === 'fp32' ? 'winograd' : 'direct';
+}
+
+/** A Trainer's configuration with the defaults of every field not given (seed 0, 1 thread, float32 on the CPU, fp32, defaultConv). */
+export function trainerConfig(c: Partial<TrainerConfig> & Pick<TrainerConfig, 'spec'>): TrainerConfig {
+  const base = { seed: 0, threads: 1, dtype: 'float32' as const, backend: 'cpu' as const, precision: 'fp32' as const, ...c };
+  return { ...base, conv: c.conv ?? defaultConv(base) };
+}
+
+/** One step of a Trainer's kernel plan: what runs an op (or ops fused) in one direction. */
+export interface PlanStep {
+  direction: 'forward' | 'backward';
+  /** the first op it runs; `ops` all of them (a fused step runs several) */
+  op: string;
+  ops: string[];
+  kind: string;
+  /** the kernel family: reference, avx2, avx512, winograd-avx2, winograd-avx512, avx512-bf16, amx, amx-emulated, cuda, none */
+  kernel: string;
+  /** backward conv steps: the input gradient's kernel, null where the input needs none */
+  inputGradient?: string | null;
+  relu?: boolean;
+  bf16In?: boolean;
+  bf16Out?: boolean;
+  /** the weights it reads rearranged once per step (bf16, amx-narrow, flipped, winograd), and their bytes */
+  packing: string | null;
+  packedBytes: number;
+  /** bytes per image of the buffers the network keeps for the step (pool codes, bf16 copies) */
+  workspaceBytes: number;
+}
+
+/** The kernel plan a Trainer chose once, at construction (native/model/plan.h). */
+export interface Plan {
+  options: {
+    backend: 'cpu' | 'cuda';
+    dtype: 'float32' | 'float64';
+    isa: Isa;
+    precision: Precision;
+    conv: ConvAlgorithm;
+    bf16Kernels: 'avx512-bf16' | 'amx' | 'amx-emulated' | null;
+    threads: number;
+    /** the environment's caps as the plan read them */
+    env: { ENGINE_ISA: string | null; ENGINE_BF16: string | null };
+  };
+  /** images per kernel call: 1, or 'share' (a thread's whole share of the batch, for batch-coupled models) */
+  microBatch: number | 'share';
+  steps: PlanStep[];
+}
+
+/** A model's layout (native/model/graph.h): its parameters and the shape of every op's output. */
+export interface ModelLayout {
+  params: ParamEntry[];
+  paramCount: number;
+  stateCount: number;
+  /** per op in spec order: its name and output shape [h, w, c] */
+  ops: { name: string; type: string; shape: [number, number, number] }[];
+  classes: number;
 }
 
 /** Seconds of the native training steps since the last reset (LayerTimes in native/network.h). */
@@ -67,6 +135,21 @@ export interface LayerTimes {
   step: number;
 }
 
+export type TrainerInfo =
+  | {
+      backend: 'cpu';
+      dtype: 'float32' | 'float64';
+      isa: Isa;
+      precision: Precision;
+      conv: ConvAlgorithm;
+      /** with precision bf16: the kernels that run it (ENGINE_BF16, else AMX where usable); null in fp32 */
+      bf16Kernels: 'avx512-bf16' | 'amx' | 'amx-emulated' | null;
+      threads: number;
+      params: number;
+      seed: number;
+    }
+  | { backend: 'cuda' | 'cuda-emulated'; dtype: 'float32'; device: 'cuda'; cudaDevice: number; deviceName: string; cudaGraphs: boolean; params: number; seed: number; datasetImages: number };
+
 export interface NativeTrainer {
   /** one training step: images [B*H*W*C] uint8, labels [B] in {0,1}, augment [B*4] (shear rad, zx, zy, flip) or null */
   trainStep(images: Uint8Array, labels: Uint8Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<TrainStepResult>;
@@ -79,21 +162,14 @@ export interface NativeTrainer {
   computeGradients(images: Uint8Array, labels: Uint8Array, augment?: Float64Array | null): StepResult & { gradients: FloatArray };
   getParams(): FloatArray;
   setParams(params: FloatArray): void;
-  getState(): { step: number; accumulators: FloatArray };
-  setState(state: { step: number; accumulators: FloatArray }): void;
+  /** state: batch norm's running statistics (empty without batch norm) */
+  getState(): { step: number; accumulators: FloatArray; state: FloatArray };
+  setState(state: { step: number; accumulators: FloatArray; state?: FloatArray }): void;
   paramLayout(): ParamEntry[];
-  info(): {
-    dtype: string;
-    isa: Isa;
-    precision: 'fp32' | 'bf16';
-    conv: 'winograd' | 'direct';
-    /** with precision bf16: the kernels that run it (ENGINE_BF16, else AMX where usable); null in fp32 */
-    bf16Kernels: 'avx512-bf16' | 'amx' | 'amx-emulated' | null;
-    threads: number;
-    params: number;
-    seed: number;
-  };
-  /** seconds per layer (spec order) since the last reset, averaged over threads; reset=true starts over */
+  info(): TrainerInfo;
+  /** the kernel plan chosen at construction: which kernel runs every op in each direction */
+  plan(): Plan;
+  /** seconds per layer (spec order) since the last reset, averaged over threads; reset=true starts over (CPU only) */
   layerTimes(reset?: boolean): LayerTimes;
   dispose(): void;
 }
@@ -161,18 +237,6 @@ export interface NativeKernels {
 export type AmxKernels = 'amx' | 'amx-emulated';
 export type Bf16ConvertImpl = 'avx512-bf16' | 'portable';
 
-export interface GpuTrainerOptions {
-  spec: ModelSpec;
-  seed?: number;
-  /** CUDA device index (default 0) */
-  device?: number;
-}
-
-/** The CPU trainer's surface on a CUDA device (float32 only); uploadImages keeps the dataset on the device. */
-export interface NativeGpuTrainer extends Omit<NativeTrainer, 'info' | 'layerTimes'> {
-  info(): { dtype: string; device: 'cuda'; cudaDevice: number; deviceName: string; cudaGraphs: boolean; params: number; seed: number; datasetImages: number };
-}
-
 /** The CUDA launchers on host arrays (copied in and out), argument for argument as `kernels` (float32 only). */
 export interface NativeCudaKernels extends Omit<NativeKernels, 'conv3x3Forward' | 'sigmoidBce' | 'augmentWarp'> {
   conv3x3Forward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, fuseRelu?: boolean): void;
@@ -217,7 +281,9 @@ export interface BuildInfo {
 }
 
 export interface NativeAddon {
-  Trainer: new (options: TrainerOptions) => NativeTrainer;
+  Trainer: new (config: TrainerConfig) => NativeTrainer;
+  /** a model's layout (shapes, parameter names and offsets), checked as a Trainer checks it */
+  layout(spec: ModelSpec): ModelLayout;
   kernels: NativeKernels;
   /** measured peak GFLOP/s of fp32 FMA (AVX-512), bf16 dot products (AVX512-BF16) or AMX bf16 tile dot
    * products on `threads` threads; rejects where the CPU lacks the instructions */
@@ -225,10 +291,8 @@ export interface NativeAddon {
   buildInfo(): BuildInfo;
   cudaDevices(): CudaDeviceList;
   /** only when built with CUDA */
-  GpuTrainer?: new (options: GpuTrainerOptions) => NativeGpuTrainer;
   cudaKernels?: NativeCudaKernels;
-  /** the CUDA backend's code on a CPU emulator (every build; slow, for tests) */
-  GpuTrainerEmulated: new (options: GpuTrainerOptions) => NativeGpuTrainer;
+  /** the CUDA kernels' code on a CPU emulator (every build; slow, for tests) */
   cudaKernelsEmulated: NativeCudaKernels;
 }
 

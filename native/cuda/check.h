@@ -2,8 +2,10 @@
 // addon turns into a JS exception) naming the file, the line, the call and a hint. Nothing here exits or aborts.
 #pragma once
 
+#include "cuda/namespace.h"
+
 #if ENGINE_CUDA_EMULATION
-#include "emulate.h"
+#include "cuda/emulate.h"
 #else
 #include <cuda_runtime.h>
 #endif
@@ -11,7 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace engine::cuda {
+namespace engine::ENGINE_CUDA_NS {
 
 struct CudaError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -38,13 +40,13 @@ inline const char* cuda_hint(cudaError_t e) {
                   cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + "); hint: " + cuda_hint(e));
 }
 
-}  // namespace engine::cuda
+}  // namespace engine::ENGINE_CUDA_NS
 
 #define CUDA_CHECK(call)                                                              \
   do {                                                                                \
     const cudaError_t engine_cuda_err_ = (call);                                      \
     if (engine_cuda_err_ != cudaSuccess)                                              \
-      ::engine::cuda::throw_cuda(engine_cuda_err_, #call, __FILE__, __LINE__);        \
+      ::engine::ENGINE_CUDA_NS::throw_cuda(engine_cuda_err_, #call, __FILE__, __LINE__);        \
   } while (0)
 
 // After a launch: configuration errors show at once (cudaGetLastError); faults show at the next synchronisation.
@@ -52,5 +54,5 @@ inline const char* cuda_hint(cudaError_t e) {
   do {                                                                                \
     const cudaError_t engine_cuda_err_ = cudaGetLastError();                          \
     if (engine_cuda_err_ != cudaSuccess)                                              \
-      ::engine::cuda::throw_cuda(engine_cuda_err_, "launch of " name, __FILE__, __LINE__); \
+      ::engine::ENGINE_CUDA_NS::throw_cuda(engine_cuda_err_, "launch of " name, __FILE__, __LINE__); \
   } while (0)

@@ -1,22 +1,17 @@
 // GpuNetwork: see gpu_network.h. Host code (compiled by the C++ compiler) that owns the device buffers and
-// enqueues the launchers of kernels_cuda.h on one stream, mirroring Network<float>'s forward and backward.
-#include "gpu_network.h"
+// enqueues the launchers of kernels_cuda.h on one stream, step by step as the plan lists them.
+#include "cuda/gpu_network.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
-#include "../rng.h"
-#include "check.h"  // the CUDA runtime (or, under ENGINE_CUDA_EMULATION, its CPU emulation)
+#include "cuda/check.h"  // the CUDA runtime (or, under ENGINE_CUDA_EMULATION, its CPU emulation)
 
-namespace engine::cuda {
+namespace engine::ENGINE_CUDA_NS {
 
 namespace {
-
-constexpr size_t kNoParams = size_t(-1);
-
-bool aliases_input(LayerType t) { return t == LayerType::Relu || t == LayerType::Flatten; }
 
 template <typename T>
 void device_alloc(T** p, size_t count) {
@@ -66,53 +61,20 @@ DeviceList list_devices() {
   return list;
 }
 
-GpuNetwork::GpuNetwork(const NetSpec& spec, uint64_t seed, int device) : spec_(spec), seed_(seed), device_(device) {
-  // The CPU network checks the spec, lays out the parameters and draws the Glorot init: a GPU run starts from
-  // exactly the weights of a CPU run with the same seed.
-  Network<float> twin(spec, seed, 1, Isa::Scalar);
-  params_info_ = twin.param_info();
-  param_count_ = twin.param_count();
-
-  // Shapes, parameter offsets and dropout regions, as Network::build_shapes derives them.
-  Shape s{spec.height, spec.width, spec.channels};
-  shapes_ = {s};
-  size_t params = 0;
-  for (const LayerSpec& l : spec.layers) {
-    param_offset_.push_back(kNoParams);
-    mask_offset_.push_back(kNoParams);
-    switch (l.type) {
-      case LayerType::Conv3x3:
-        param_offset_.back() = params;
-        params += size_t(9) * s.c * l.units + l.units;
-        s = {s.h - 2, s.w - 2, l.units};
-        break;
-      case LayerType::MaxPool2x2: s = {s.h / 2, s.w / 2, s.c}; break;
-      case LayerType::Flatten: s = {1, 1, int(s.size())}; break;  // the twin has checked that it fits
-      case LayerType::Dense:
-        param_offset_.back() = params;
-        params += size_t(s.c) * l.units + l.units;
-        s = {1, 1, l.units};
-        break;
-      case LayerType::Dropout:
-        mask_offset_.back() = mask_size_;
-        mask_size_ += s.size();
-        break;
-      case LayerType::Relu: break;
-    }
-    shapes_.push_back(s);
-  }
-  if (params != param_count_) throw SpecError("internal: GPU and CPU parameter layouts disagree");
-  for (size_t i = 0; i < spec.layers.size(); i++)  // a dense layer's inputs are rows of its weight-gradient GEMM
-    if (spec.layers[i].type == LayerType::Dense && shapes_[i].c > kMaxGemmSize)
-      throw SpecError("layer " + std::to_string(i) + " (dense): " + std::to_string(shapes_[i].c) +
+GpuNetwork::GpuNetwork(const Layout& layout, const Plan& plan, uint64_t seed, int device)
+    : layout_(layout), plan_(plan), seed_(seed), device_(device) {
+  for (size_t i = 0; i < layout_.ops(); i++)  // a dense layer's inputs are rows of its weight-gradient GEMM
+    if (layout_.op(i).type == OpType::Dense && layout_.in(i).c > kMaxGemmSize)
+      throw SpecError("layer " + std::to_string(i) + " (dense): " + std::to_string(layout_.in(i).c) +
                       " inputs pass the GPU GEMM's int indices (at most " + std::to_string(kMaxGemmSize) + ")");
-  for (const Shape& sh : shapes_) largest_ = std::max(largest_, sh.size());
-  while (param_offset_[first_param_layer_] == kNoParams) first_param_layer_++;
   const char* graphs = std::getenv("ENGINE_CUDA_GRAPHS");
   use_graphs_ = !(graphs && std::strcmp(graphs, "0") == 0);
 #if ENGINE_CUDA_EMULATION
   use_graphs_ = false;  // the emulator has no graphs
 #endif
+  // the initial weights of a CPU network with the same seed
+  std::vector<float> init(layout_.param_count), state(layout_.state_count);
+  init_params(layout_, seed_, init.data(), state.data());
 
   int count = 0;
   CUDA_CHECK(cudaGetDeviceCount(&count));
@@ -125,12 +87,13 @@ GpuNetwork::GpuNetwork(const NetSpec& spec, uint64_t seed, int device) : spec_(s
   device_name_ = prop.name;
   try {
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    device_alloc(&params_, param_count_);
-    device_alloc(&accum_, param_count_);
-    device_alloc(&grad_, param_count_);
-    CUDA_CHECK(cudaMemcpy(params_, twin.params(), param_count_ * sizeof(float), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemset(accum_, 0, param_count_ * sizeof(float)));
-    CUDA_CHECK(cudaMemset(grad_, 0, param_count_ * sizeof(float)));
+    const size_t P = layout_.param_count;
+    device_alloc(&params_, P);
+    device_alloc(&accum_, P);
+    device_alloc(&grad_, P);
+    CUDA_CHECK(cudaMemcpy(params_, init.data(), P * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(accum_, 0, P * sizeof(float)));
+    CUDA_CHECK(cudaMemset(grad_, 0, P * sizeof(float)));
     CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&result_host_), sizeof(LossOut)));
     device_alloc(&result_dev_, 1);
   } catch (...) {
@@ -167,8 +130,7 @@ void GpuNetwork::free_batch() {
   for (float*& p : act_alloc_) device_free(p);
   act_alloc_.clear();
   act_.clear();
-  device_free(grad_a_);
-  device_free(grad_b_);
+  device_free(grads_);
   device_free(masks_);
   device_free(scratch_);
   device_free(batch_images_);
@@ -181,37 +143,38 @@ void GpuNetwork::free_batch() {
 
 void GpuNetwork::ensure_batch(int B) {
   if (B <= capacity_) return;
-  for (size_t i = 0; i < spec_.layers.size(); i++)
-    if (spec_.layers[i].type == LayerType::Conv3x3 && (long long)B * shapes_[i].h * shapes_[i].w > kMaxGemmSize)
+  for (size_t i = 0; i < layout_.ops(); i++) {
+    const Shape& in = layout_.in(i);
+    if (layout_.op(i).type == OpType::Conv && (long long)B * in.h * in.w > kMaxGemmSize)
       throw SpecError("a batch of " + std::to_string(B) + " images is too large for layer " + std::to_string(i) +
-                      " (conv3x3) on the GPU: its " + std::to_string((long long)B * shapes_[i].h * shapes_[i].w) +
+                      " (conv) on the GPU: its " + std::to_string((long long)B * in.h * in.w) +
                       " input pixels pass the GEMM's int indices (at most " + std::to_string(kMaxGemmSize) +
                       "); use a smaller batch size");
+  }
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   clear_graphs();  // they hold the old pointers
   free_batch();
   try {
-    const size_t L = spec_.layers.size();
-    act_.assign(L + 1, nullptr);
-    for (size_t i = 0; i <= L; i++) {
-      if (i > 0 && aliases_input(spec_.layers[i - 1].type)) {
-        act_[i] = act_[i - 1];
+    const size_t T = layout_.ops() + 1;
+    act_.assign(T, nullptr);
+    for (size_t t = 0; t < T; t++) {
+      const int s = plan_.storage_of[t];
+      if (s != int(t)) {
+        act_[t] = act_[size_t(s)];
       } else {
         act_alloc_.push_back(nullptr);
-        device_alloc(&act_alloc_.back(), size_t(B) * shapes_[i].size());
-        act_[i] = act_alloc_.back();
+        device_alloc(&act_alloc_.back(), size_t(B) * layout_.shapes[t].size());
+        act_[t] = act_alloc_.back();
       }
     }
-    device_alloc(&grad_a_, size_t(B) * largest_);
-    device_alloc(&grad_b_, size_t(B) * largest_);
-    device_alloc(&masks_, size_t(B) * mask_size_);
+    device_alloc(&grads_, size_t(plan_.grad_slots) * B * plan_.grad_slot_size);
+    device_alloc(&masks_, size_t(B) * layout_.mask_size);
     size_t scratch = 0;
-    for (size_t i = 0; i < L; i++) {
-      const Shape &in = shapes_[i], &out = shapes_[i + 1];
-      if (spec_.layers[i].type == LayerType::Conv3x3)
+    for (size_t i = 0; i < layout_.ops(); i++) {
+      const Shape &in = layout_.in(i), &out = layout_.out(i);
+      if (layout_.op(i).type == OpType::Conv)
         scratch = std::max(scratch, conv3x3_backward_weight_scratch(B, in.h, in.w, in.c, out.c));
-      if (spec_.layers[i].type == LayerType::Dense)
-        scratch = std::max(scratch, dense_backward_scratch(B, in.c, out.c));
+      if (layout_.op(i).type == OpType::Dense) scratch = std::max(scratch, dense_backward_scratch(B, in.c, out.c));
     }
     device_alloc(&scratch_, scratch);
     device_alloc(&batch_images_, size_t(B) * image_size());
@@ -228,23 +191,23 @@ void GpuNetwork::ensure_batch(int B) {
 
 void GpuNetwork::get_params(float* out) {
   CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(out, params_, param_count_ * sizeof(float), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(out, params_, layout_.param_count * sizeof(float), cudaMemcpyDeviceToHost));
 }
 void GpuNetwork::set_params(const float* in) {
   CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(params_, in, param_count_ * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(params_, in, layout_.param_count * sizeof(float), cudaMemcpyHostToDevice));
 }
 void GpuNetwork::get_accumulators(float* out) {
   CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(out, accum_, param_count_ * sizeof(float), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(out, accum_, layout_.param_count * sizeof(float), cudaMemcpyDeviceToHost));
 }
 void GpuNetwork::set_accumulators(const float* in) {
   CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(accum_, in, param_count_ * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(accum_, in, layout_.param_count * sizeof(float), cudaMemcpyHostToDevice));
 }
 void GpuNetwork::get_gradients(float* out) {
   CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(out, grad_, param_count_ * sizeof(float), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(out, grad_, layout_.param_count * sizeof(float), cudaMemcpyDeviceToHost));
 }
 
 void GpuNetwork::upload_dataset(const uint8_t* images, const uint8_t* labels, int n) {
@@ -280,75 +243,67 @@ void GpuNetwork::upload_batch(const uint8_t* images, const uint8_t* labels, int 
   if (labels) CUDA_CHECK(cudaMemcpyAsync(batch_labels_, labels, size_t(B), cudaMemcpyHostToDevice, stream_));
 }
 
-void GpuNetwork::enqueue_forward(int B, bool train) {
+void GpuNetwork::forward_step(const Step& s, int B, bool train) {
   const uint64_t* d_step = static_cast<const uint64_t*>(staging_dev_);
-  bool relu_fused = false;
-  for (size_t i = 0; i < spec_.layers.size(); i++) {
-    const LayerSpec& l = spec_.layers[i];
-    const Shape &in = shapes_[i], &out = shapes_[i + 1];
-    float* x = act_[i];
-    float* y = act_[i + 1];
-    const float* w = params_ + (param_offset_[i] == kNoParams ? 0 : param_offset_[i]);
-    const bool next_is_relu = i + 1 < spec_.layers.size() && spec_.layers[i + 1].type == LayerType::Relu;
-    switch (l.type) {
-      case LayerType::Conv3x3:
-        // The following ReLU works in place on this output, so it is folded into the store.
-        conv3x3_forward_cuda(y, x, w, w + size_t(9) * in.c * out.c, B, in.h, in.w, in.c, out.c, next_is_relu,
-                             stream_);
-        relu_fused = next_is_relu;
-        continue;
-      case LayerType::Relu:
-        if (!relu_fused) relu_forward_cuda(y, x, size_t(B) * in.size(), stream_);
-        break;
-      case LayerType::MaxPool2x2: maxpool2x2_forward_cuda(y, x, B, in.h, in.w, in.c, stream_); break;
-      case LayerType::Flatten: break;
-      case LayerType::Dense:
-        dense_forward_cuda(y, x, w, w + size_t(in.c) * out.c, B, in.c, out.c, stream_);
-        break;
-      case LayerType::Dropout:
-        if (train)
-          dropout_forward_cuda(y, masks_ + size_t(B) * mask_offset_[i], x, B, in.size(), l.rate, seed_, d_step, i,
-                               stream_);
-        else
-          CUDA_CHECK(cudaMemcpyAsync(y, x, sizeof(float) * B * in.size(), cudaMemcpyDeviceToDevice, stream_));
-        break;
-    }
-    relu_fused = false;
+  const size_t i = size_t(s.op);
+  const Shape &in = layout_.in(i), &out = layout_.out(i);
+  const float* x = act_[size_t(layout_.input(i))];
+  float* y = act_[i + 1];
+  const float* w = layout_.param_offset[i] == kNone ? nullptr : params_ + layout_.param_offset[i];
+  switch (s.kind) {
+    case StepKind::Conv:
+      // a following ReLU works in place on this output, so it is folded into the store
+      conv3x3_forward_cuda(y, x, w, w + size_t(9) * in.c * out.c, B, in.h, in.w, in.c, out.c, s.relu, stream_);
+      return;
+    case StepKind::Relu: relu_forward_cuda(y, x, size_t(B) * in.size(), stream_); return;
+    case StepKind::MaxPool: maxpool2x2_forward_cuda(y, x, B, in.h, in.w, in.c, stream_); return;
+    case StepKind::Flatten: return;
+    case StepKind::Dense: dense_forward_cuda(y, x, w, w + size_t(in.c) * out.c, B, in.c, out.c, stream_); return;
+    case StepKind::Dropout:
+      if (train)
+        dropout_forward_cuda(y, masks_ + size_t(B) * layout_.mask_offset[i], x, B, in.size(), layout_.op(i).rate,
+                             seed_, d_step, i, stream_);
+      else CUDA_CHECK(cudaMemcpyAsync(y, x, sizeof(float) * B * in.size(), cudaMemcpyDeviceToDevice, stream_));
+      return;
+    default: throw CudaError(std::string("no CUDA forward for ") + step_kind_name(s.kind));
+  }
+}
+
+void GpuNetwork::enqueue_forward(int B, bool train) {
+  for (const Step& s : plan_.forward) forward_step(s, B, train);
+}
+
+void GpuNetwork::backward_step(const Step& s, int B) {
+  const size_t i = size_t(s.op);
+  const Shape &in = layout_.in(i), &out = layout_.out(i);
+  const float* x = act_[size_t(layout_.input(i))];
+  const float* g = grad(s.grad_out);  // gradient of the step's output [B, ...]
+  float* gin = s.grad_in[0] >= 0 ? grad(s.grad_in[0]) : nullptr;
+  const size_t po = layout_.param_offset[i];
+  const float* w = po == kNone ? nullptr : params_ + po;
+  float* dw = po == kNone ? nullptr : grad_ + po;
+  switch (s.kind) {
+    case StepKind::Conv:
+      conv3x3_backward_weight_cuda(dw, dw + size_t(9) * in.c * out.c, g, x, B, in.h, in.w, in.c, out.c, scratch_, stream_);
+      if (gin) conv3x3_backward_input_cuda(gin, g, w, B, in.h, in.w, in.c, out.c, stream_);
+      return;
+    case StepKind::Relu: relu_backward_cuda(gin, g, act_[i + 1], size_t(B) * in.size(), stream_); return;
+    case StepKind::MaxPool: maxpool2x2_backward_cuda(gin, g, x, B, in.h, in.w, in.c, stream_); return;
+    case StepKind::Flatten:
+      if (gin != g) CUDA_CHECK(cudaMemcpyAsync(gin, g, sizeof(float) * B * in.size(), cudaMemcpyDeviceToDevice, stream_));
+      return;
+    case StepKind::Dense:
+      dense_backward_cuda(gin, dw, dw + size_t(in.c) * out.c, g, x, w, B, in.c, out.c, scratch_, stream_);
+      return;
+    case StepKind::Dropout:
+      dropout_backward_cuda(gin, g, masks_ + size_t(B) * layout_.mask_offset[i], size_t(B) * in.size(), stream_);
+      return;
+    default: throw CudaError(std::string("no CUDA backward for ") + step_kind_name(s.kind));
   }
 }
 
 void GpuNetwork::enqueue_backward(int B) {
-  float* g = grad_a_;    // gradient of the current layer's output [B, ...]; starts as dlogit [B]
-  float* gin = grad_b_;  // gradient of its input
-  for (size_t i = spec_.layers.size(); i-- > first_param_layer_;) {
-    const LayerSpec& l = spec_.layers[i];
-    const Shape &in = shapes_[i], &out = shapes_[i + 1];
-    const bool need_din = i > first_param_layer_;
-    const float* x = act_[i];
-    const size_t po = param_offset_[i] == kNoParams ? 0 : param_offset_[i];
-    const float* w = params_ + po;
-    float* dw = grad_ + po;
-    switch (l.type) {
-      case LayerType::Conv3x3:
-        conv3x3_backward_weight_cuda(dw, dw + size_t(9) * in.c * out.c, g, x, B, in.h, in.w, in.c, out.c, scratch_,
-                                     stream_);
-        if (need_din) conv3x3_backward_input_cuda(gin, g, w, B, in.h, in.w, in.c, out.c, stream_);
-        break;
-      case LayerType::Relu:
-        relu_backward_cuda(g, g, act_[i + 1], size_t(B) * in.size(), stream_);
-        continue;  // in place
-      case LayerType::MaxPool2x2: maxpool2x2_backward_cuda(gin, g, x, B, in.h, in.w, in.c, stream_); break;
-      case LayerType::Flatten: continue;
-      case LayerType::Dense:
-        dense_backward_cuda(need_din ? gin : nullptr, dw, dw + size_t(in.c) * out.c, g, x, w, B, in.c, out.c, scratch_,
-                            stream_);
-        break;
-      case LayerType::Dropout:
-        dropout_backward_cuda(gin, g, masks_ + size_t(B) * mask_offset_[i], size_t(B) * in.size(), stream_);
-        break;
-    }
-    std::swap(g, gin);
-  }
+  for (const Step& s : plan_.backward) backward_step(s, B);
 }
 
 void GpuNetwork::enqueue_step(const uint8_t* images, const uint8_t* labels, const int32_t* index, bool augment,
@@ -357,15 +312,16 @@ void GpuNetwork::enqueue_step(const uint8_t* images, const uint8_t* labels, cons
   // step, indices and coefficients travel in one copy (index and coefficients only where used)
   CUDA_CHECK(cudaMemcpyAsync(staging_dev_, staging_host_, staging_bytes_, cudaMemcpyHostToDevice, stream_));
   const auto* coeffs = reinterpret_cast<const WarpCoeffs*>(dev + 8 + align8(4 * size_t(capacity_)));
-  const int H = spec_.height, W = spec_.width, C = spec_.channels;
-  augment_warp_cuda(act_[0], images, index, augment ? coeffs : nullptr, B, H, W, C, float(1.0 / 255.0), stream_);
+  const Shape& s = layout_.shapes[0];
+  augment_warp_cuda(act_[0], images, index, augment ? coeffs : nullptr, B, s.h, s.w, s.c, float(1.0 / 255.0), stream_);
   enqueue_forward(B, true);
-  sigmoid_bce_cuda(grad_a_, result_dev_, act_.back(), nullptr, labels, index, B, 1.f / float(B), stream_);
-  CUDA_CHECK(cudaMemsetAsync(grad_, 0, param_count_ * sizeof(float), stream_));
+  sigmoid_bce_cuda(grad(plan_.grad_slot[layout_.ops()]), result_dev_, act_.back(), nullptr, labels, index, B,
+                   1.f / float(B), stream_);
+  CUDA_CHECK(cudaMemsetAsync(grad_, 0, layout_.param_count * sizeof(float), stream_));
   enqueue_backward(B);
   if (update) {
-    rmsprop_update_cuda(params_, accum_, grad_, param_count_, lr, rho, eps, stream_);
-    count_non_finite_cuda(result_dev_, params_, param_count_, stream_);
+    rmsprop_update_cuda(params_, accum_, grad_, layout_.param_count, lr, rho, eps, stream_);
+    count_non_finite_cuda(result_dev_, params_, layout_.param_count, stream_);
   }
   CUDA_CHECK(cudaMemcpyAsync(result_host_, result_dev_, sizeof(LossOut), cudaMemcpyDeviceToHost, stream_));
 }
@@ -441,11 +397,11 @@ void GpuNetwork::predict_logits(float* logits, const uint8_t* images, int B) {
   CUDA_CHECK(cudaSetDevice(device_));
   ensure_batch(B);
   upload_batch(images, nullptr, B);
-  const int H = spec_.height, W = spec_.width, C = spec_.channels;
-  augment_warp_cuda(act_[0], batch_images_, nullptr, nullptr, B, H, W, C, float(1.0 / 255.0), stream_);
+  const Shape& s = layout_.shapes[0];
+  augment_warp_cuda(act_[0], batch_images_, nullptr, nullptr, B, s.h, s.w, s.c, float(1.0 / 255.0), stream_);
   enqueue_forward(B, false);
-  CUDA_CHECK(cudaMemcpyAsync(logits, act_.back(), sizeof(float) * B, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(logits, act_.back(), sizeof(float) * B * layout_.logits(), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-}  // namespace engine::cuda
+}  // namespace engine::ENGINE_CUDA_NS

@@ -1,9 +1,11 @@
-// The network of network.h on one CUDA device: the same spec, parameter layout, Glorot init (from the same seed),
-// dropout masks and RMSprop, with the whole batch in each kernel instead of one image per thread.
+// A model's layout (model/graph.h) on one CUDA device, run by its plan (model/plan.h, backend cuda): the same
+// parameter layout, Glorot init (from the same seed), dropout masks and RMSprop as the CPU network, with the whole
+// batch in each kernel instead of one image per thread.
 //
-// Device buffers (P = parameter count, B = batch capacity, S(i) = size of layer i's input for one image):
-//   params_ [P]  accum_ [P]  grad_ [P]               act_[i] [B, S(i)] (ReLU and Flatten alias their input)
-//   grad_a_, grad_b_ [B * max S]  masks_ [B, sum of dropout sizes]  scratch_ (weight-gradient slice sums)
+// Device buffers (P = parameter count, B = batch capacity, S(t) = size of tensor t for one image):
+//   params_ [P]  accum_ [P]  grad_ [P]               act_[t] [B, S(t)] (stored where the plan says, aliases shared)
+//   grads_ [slots][B * slot size] (the plan's gradient slots)  masks_ [B, sum of dropout sizes]
+//   scratch_ (weight-gradient slice sums)
 //   input staging: images [B, H, W, C] u8, labels [B]; the uploaded dataset [n, H, W, C] u8 and labels [n]
 // Per step only the batch's indices, warp coefficients and the step counter go up (one pinned buffer) and
 // {loss, correct} comes back; the indexed step is captured in a CUDA graph per (B, augment, optimizer) and
@@ -18,39 +20,28 @@
 #include <tuple>
 #include <vector>
 
-#include "../network.h"
-#include "kernels_cuda.h"
+#include "backend/backend.h"
+#include "cuda/kernels_cuda.h"
+#include "model/graph.h"
+#include "model/plan.h"
+#include "model/step_result.h"
 
-namespace engine::cuda {
+namespace engine::ENGINE_CUDA_NS {
 
-struct DeviceInfo {
-  int index = 0;
-  std::string name;
-  int major = 0, minor = 0;      // compute capability
-  double memory_bytes = 0;
-  int multiprocessors = 0;
-};
-
-// The visible CUDA devices, or (devices empty) the reason there are none: no driver, no device, a driver
-// older than the runtime.
-struct DeviceList {
-  std::vector<DeviceInfo> devices;
-  std::string reason;
-  int runtime_version = 0, driver_version = 0;
-};
 DeviceList list_devices();
 
 class GpuNetwork {
  public:
-  // Throws SpecError for a bad spec, CudaError when the device cannot be used.
-  GpuNetwork(const NetSpec& spec, uint64_t seed, int device);
+  // Throws SpecError for a batch too large for a layer, CudaError when the device cannot be used.
+  GpuNetwork(const Layout& layout, const Plan& plan, uint64_t seed, int device);
   ~GpuNetwork();
   GpuNetwork(const GpuNetwork&) = delete;
   GpuNetwork& operator=(const GpuNetwork&) = delete;
 
-  const std::vector<ParamInfo>& param_info() const { return params_info_; }
-  size_t param_count() const { return param_count_; }
-  size_t image_size() const { return shapes_[0].size(); }
+  const Layout& layout() const { return layout_; }
+  const Plan& plan() const { return plan_; }
+  size_t param_count() const { return layout_.param_count; }
+  size_t image_size() const { return layout_.image_size(); }
   uint64_t seed() const { return seed_; }
   uint64_t step() const { return step_; }
   void set_step(uint64_t step) { step_ = step; }
@@ -100,28 +91,25 @@ class GpuNetwork {
                     bool update, double lr, double rho, double eps);
   void enqueue_forward(int B, bool train);
   void enqueue_backward(int B);
+  void forward_step(const Step& s, int B, bool train);
+  void backward_step(const Step& s, int B);
   StepResult finish_step(int B);
 
-  NetSpec spec_;
+  Layout layout_;
+  Plan plan_;
   uint64_t seed_;
   uint64_t step_ = 0;
   int device_;
   std::string device_name_;
-  std::vector<Shape> shapes_;             // shapes_[i] = input of layer i
-  std::vector<size_t> param_offset_;      // per layer, or SIZE_MAX
-  std::vector<size_t> mask_offset_;       // per layer (dropout only): offset of its mask in one image's masks
-  size_t mask_size_ = 0, largest_ = 0;
-  size_t first_param_layer_ = 0;
-  std::vector<ParamInfo> params_info_;
-  size_t param_count_ = 0;
   cudaStream_t stream_ = nullptr;
 
   float *params_ = nullptr, *accum_ = nullptr, *grad_ = nullptr;
   // batch buffers, for capacity_ images
   int capacity_ = 0;
-  std::vector<float*> act_;               // act_[i]: input of layer i (aliases share one allocation)
+  std::vector<float*> act_;               // act_[t]: tensor t of the batch (aliases share one allocation)
   std::vector<float*> act_alloc_;
-  float *grad_a_ = nullptr, *grad_b_ = nullptr, *masks_ = nullptr, *scratch_ = nullptr;
+  float *grads_ = nullptr, *masks_ = nullptr, *scratch_ = nullptr;
+  float* grad(int slot) const { return grads_ + size_t(slot) * capacity_ * plan_.grad_slot_size; }
   uint8_t *batch_images_ = nullptr, *batch_labels_ = nullptr;
   // what goes up per step (pinned on the host, mirrored on the device): step, indices [B], coeffs [B]
   void* staging_host_ = nullptr;
@@ -136,4 +124,4 @@ class GpuNetwork {
   std::map<StepKey, void*> graphs_;       // cudaGraphExec_t per step shape
 };
 
-}  // namespace engine::cuda
+}  // namespace engine::ENGINE_CUDA_NS

@@ -17,16 +17,16 @@
 #include <stdexcept>
 #include <string>
 
-#include "../kernels_ref.h"
-#include "../rng.h"
-#include "check.h"
-#include "kernels_cuda.h"
+#include "kernels/ref/ref.h"
+#include "model/rng.h"
+#include "cuda/check.h"
+#include "cuda/kernels_cuda.h"
 
 #if !ENGINE_CUDA_EMULATION
 #define ENGINE_LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<grid, block, 0, stream>>>
 #endif
 
-namespace engine::cuda {
+namespace engine::ENGINE_CUDA_NS {
 
 namespace {
 
@@ -562,4 +562,4 @@ void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, 
   }
 }
 
-}  // namespace engine::cuda
+}  // namespace engine::ENGINE_CUDA_NS

@@ -9,14 +9,18 @@
 // This header is plain C++ (no CUDA syntax) so host code compiled by the C++ compiler can include it.
 #pragma once
 
+#include "cuda/namespace.h"
+
 #include <cstddef>
 #include <cstdint>
 
-#if !ENGINE_CUDA_EMULATION
+#if ENGINE_CUDA_EMULATION
+#include "cuda/emulate.h"
+#else
 typedef struct CUstream_st* cudaStream_t;
 #endif
 
-namespace engine::cuda {
+namespace engine::ENGINE_CUDA_NS {
 
 // The implicit GEMM indexes its rows and its reduction with int, with a tile of headroom for its loops' last step:
 // a convolution's N * H * W (input pixels of the batch) may not exceed this. GpuNetwork::ensure_batch refuses
@@ -96,4 +100,4 @@ WarpCoeffs warp_coeffs(double shear, double zx, double zy, bool flip);
 void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs, int N,
                        int H, int W, int C, float scale, cudaStream_t stream);
 
-}  // namespace engine::cuda
+}  // namespace engine::ENGINE_CUDA_NS

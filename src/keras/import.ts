@@ -40,9 +40,7 @@ const CLASSES = ['man', 'woman'];
 
 /** The engine's parameters grouped per layer, in model order: [[conv1.kernel, conv1.bias], ...]. */
 function engineLayers(): { layout: ParamEntry[]; layers: ParamEntry[][] } {
-  const trainer = new native.Trainer({ spec: SEED7, threads: 1 });
-  const layout = trainer.paramLayout();
-  trainer.dispose();
+  const layout = native.layout(SEED7).params;
   const layers = new Map<string, ParamEntry[]>();
   for (const p of layout) {
     const layer = p.name.split('.')[0];

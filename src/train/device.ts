@@ -6,7 +6,7 @@ import { IMAGE_BYTES, type ImageSet } from '../data/decode.js';
 import { isImageSource, type ImageSource } from '../data/image-store.js';
 import type { Rng } from '../data/random.js';
 import type { ModelSpec } from '../model/spec.js';
-import { native, type CudaDevice, type Isa, type NativeGpuTrainer, type NativeTrainer } from '../native.js';
+import { native, trainerConfig, type ConvAlgorithm, type CudaDevice, type Isa, type NativeTrainer, type Precision } from '../native.js';
 import { trainEpoch, trainEpochIndexed, type EpochConfig, type EpochResult } from './epoch.js';
 import type { DeviceChoice } from './options.js';
 
@@ -19,7 +19,7 @@ export interface CudaStatus {
 }
 
 /**
- * ENGINE_CUDA_EMULATE=1 makes the CUDA device the CPU emulator of the CUDA backend (GpuTrainerEmulated: the
+ * ENGINE_CUDA_EMULATE=1 makes the CUDA device the CPU emulator of the CUDA backend (backend 'cuda-emulated': the
  * backend's own code, slowly, on the CPU), so that the whole `--gpu` path can be tested where no GPU exists.
  */
 const emulate = () => process.env.ENGINE_CUDA_EMULATE === '1';
@@ -28,7 +28,7 @@ const EMULATED_DEVICE: CudaDevice = { index: 0, name: 'CUDA emulation on the CPU
 /** Whether this addon can train on a CUDA device here, and if not, why. */
 export function cudaStatus(): CudaStatus {
   if (emulate()) return { usable: true, devices: [EMULATED_DEVICE] };
-  if (!native.buildInfo().cuda || !native.GpuTrainer)
+  if (!native.buildInfo().cuda)
     return { usable: false, devices: [], reason: 'the addon was built without CUDA (no nvcc found at build time, or ENGINE_CUDA=OFF)' };
   const list = native.cudaDevices();
   if (list.devices.length === 0) return { usable: false, devices: [], reason: list.reason ?? 'no CUDA device is visible' };
@@ -77,7 +77,7 @@ export type EpochRunner = (
 ) => Promise<EpochResult>;
 
 export interface OpenedTrainer {
-  trainer: NativeTrainer | NativeGpuTrainer;
+  trainer: NativeTrainer;
   /** trains one epoch on `trainSet` with this trainer */
   runEpoch: EpochRunner;
   /** e.g. "8 threads, avx512" or "cuda:0 NVIDIA H100 80GB HBM3" */
@@ -91,25 +91,26 @@ export interface OpenedTrainer {
  */
 export async function openTrainer(
   device: ResolvedDevice,
-  opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa; precision?: 'fp32' | 'bf16'; conv?: 'winograd' | 'direct' },
+  opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa; precision: Precision; conv: ConvAlgorithm },
   trainSet: ImageSet | ImageSource,
 ): Promise<OpenedTrainer> {
   if (device.device === 'cpu') {
     const { spec, seed, threads, isa, precision, conv } = opts;
-    const trainer = new native.Trainer({ spec, seed, threads, isa, precision, conv });
+    const trainer = new native.Trainer(trainerConfig({ spec, seed, threads, isa: isa ?? null, precision, conv }));
     const info = trainer.info();
+    if (info.backend !== 'cpu') throw new Error('internal: a CPU trainer reports another backend');
     return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}, ${info.bf16Kernels ? `bf16 (${info.bf16Kernels})` : `fp32, ${info.conv} conv`}` };
   }
-  const Gpu = emulate() ? native.GpuTrainerEmulated : native.GpuTrainer;
-  if (!Gpu) throw new UsageError('--device cuda: the addon was built without CUDA');
   if (isImageSource(trainSet) && !trainSet.inMemory)
     throw new UsageError(`--device cuda keeps the training images in memory to upload them, but this split (${trainSet.size} images) is read from the on-disk cache: add --no-cache`);
   const images = isImageSource(trainSet) ? await trainSet.range(0, trainSet.size, new Uint8Array(0)) : trainSet.images;
   // A CUDA failure here (out of memory, a driver problem) names its call and a hint; it stops the run (exit 1).
   const failed = (err: unknown) => new EngineError(`cannot train on the CUDA device: ${(err as Error).message}`, 1);
-  let trainer: NativeGpuTrainer;
+  let trainer: NativeTrainer;
   try {
-    trainer = new Gpu({ spec: opts.spec, seed: opts.seed, device: device.index ?? 0 });
+    trainer = new native.Trainer(
+      trainerConfig({ spec: opts.spec, seed: opts.seed, backend: emulate() ? 'cuda-emulated' : 'cuda', device: device.index ?? 0, conv: 'direct' }),
+    );
   } catch (err) {
     throw failed(err);
   }
@@ -120,6 +121,7 @@ export async function openTrainer(
     throw failed(err);
   }
   const info = trainer.info();
+  if (info.backend === 'cpu') throw new Error('internal: a CUDA trainer reports the CPU backend');
   return {
     trainer,
     runEpoch: (set, rng, cfg, epoch, onBatch) => {

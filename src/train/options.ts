@@ -4,7 +4,7 @@ import os from 'node:os';
 import { integerIn, positiveNumber, threadsOption } from '../checks.js';
 import { UsageError } from '../errors.js';
 import { MODEL_SPECS } from '../model/spec.js';
-import { native, type Isa } from '../native.js';
+import { defaultConv, native, type Isa } from '../native.js';
 
 /** Where training runs: cpu, cuda, or auto (cuda when usable, else cpu); see device.ts. */
 export type DeviceChoice = 'cpu' | 'cuda' | 'auto';
@@ -119,7 +119,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     isa: o.isa,
     skipBadImages: Boolean(o.skipBadImages),
     precision: o.precision,
-    conv: o.conv ?? (o.precision === 'bf16' ? 'direct' : 'winograd'),
+    conv: o.conv ?? defaultConv({ dtype: 'float32', backend: 'cpu', precision: o.precision }),
     cache: o.cache ?? (o.cacheDir !== undefined ? true : undefined),
     cacheDir: o.cacheDir,
     device: o.device,

@@ -123,6 +123,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
     classes: trainList.classes,
     dataset: { train: trainSet.size, val: valSet.size, skipped },
     engine: { ...versions(), ...trainer.info() },
+    plan: trainer.plan(),
     epochsDone: history.length,
     ...extra,
   });

@@ -1,5 +1,5 @@
 // AVX2 build of the fast convolution kernels (compiled with -mavx2 -mfma; called only after a CPU check).
-#include "conv_fast.h"
+#include "kernels/fp32/conv_fast.h"
 #define VBYTES 32
 #define FAST_NAMESPACE avx2
-#include "conv_simd.inc"
+#include "kernels/fp32/conv_simd.inc"

@@ -1,5 +1,5 @@
 // AVX-512 build of the fast convolution kernels (compiled with -mavx512f -mfma; called only after a CPU check).
-#include "conv_fast.h"
+#include "kernels/fp32/conv_fast.h"
 #define VBYTES 64
 #define FAST_NAMESPACE avx512
-#include "conv_simd.inc"
+#include "kernels/fp32/conv_simd.inc"

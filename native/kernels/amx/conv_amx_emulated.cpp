@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "bf16_bits.h"
-#include "bf16_convert.h"
+#include "kernels/bf16/bf16_bits.h"
+#include "kernels/bf16/bf16_convert.h"
 
 namespace engine::amx_emulated {
 namespace {
@@ -76,4 +76,4 @@ inline void bf16_lanes(uint16_t* dst, const float* src) {
 }  // namespace engine::amx_emulated
 
 #define AMX_NAMESPACE amx_emulated
-#include "conv_amx.inc"
+#include "kernels/amx/conv_amx.inc"

@@ -1,7 +1,20 @@
 // The cudaKernels binding: each launcher of kernels_cuda.h on host typed arrays (copied to the device, run,
-// copied back), argument for argument as the CPU `kernels` binding, for tests. Included inside an anonymous
-// namespace by addon_cuda.cpp (the real GPU) and by kernels_emulated.cpp (the same kernels on the CPU emulator,
-// where `cuda` names the emulated namespace).
+// copied back), argument for argument as the CPU `kernels` binding, for tests. Built with the rest of the CUDA
+// source, once for the GPU (cudaKernels) and once for the emulator (cudaKernelsEmulated), see namespace.h.
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "binding/args.h"
+#include "binding/bindings.h"
+#include "cuda/check.h"
+#include "cuda/kernels_cuda.h"
+#include "model/rng.h"
+
+namespace engine::ENGINE_CUDA_NS {
+
+namespace {
 
 // ---------- cudaKernels: host arrays in and out ----------
 
@@ -36,7 +49,7 @@ void k_conv_forward(const Napi::CallbackInfo& a) {
   F32 out = typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co);
   const DeviceArray in(typed<float>(a[1], "in", size_t(N) * H * W * Ci)), w(typed<float>(a[2], "w", size_t(9) * Ci * Co)),
       b(typed<float>(a[3], "b", Co)), o(out.ElementLength() * 4);
-  cuda::conv3x3_forward_cuda(o.get(), in.get(), w.get(), b.get(), N, H, W, Ci, Co, a[9].ToBoolean().Value(), nullptr);
+  conv3x3_forward_cuda(o.get(), in.get(), w.get(), b.get(), N, H, W, Ci, Co, a[9].ToBoolean().Value(), nullptr);
   o.to_host(out);
 }
 
@@ -46,7 +59,7 @@ void k_conv_backward_input(const Napi::CallbackInfo& a) {
   F32 din = typed<float>(a[0], "din", size_t(N) * H * W * Ci);
   const DeviceArray d(din.ElementLength() * 4), dout(typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co)),
       w(typed<float>(a[2], "w", size_t(9) * Ci * Co));
-  cuda::conv3x3_backward_input_cuda(d.get(), dout.get(), w.get(), N, H, W, Ci, Co, nullptr);
+  conv3x3_backward_input_cuda(d.get(), dout.get(), w.get(), N, H, W, Ci, Co, nullptr);
   d.to_host(din);
 }
 
@@ -56,8 +69,8 @@ void k_conv_backward_weight(const Napi::CallbackInfo& a) {
   F32 dw = typed<float>(a[0], "dw", size_t(9) * Ci * Co), db = typed<float>(a[1], "db", Co);
   const DeviceArray ddw(dw), ddb(db), dout(typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co)),
       in(typed<float>(a[3], "in", size_t(N) * H * W * Ci)),
-      scratch(cuda::conv3x3_backward_weight_scratch(N, H, W, Ci, Co) * 4);
-  cuda::conv3x3_backward_weight_cuda(ddw.get(), ddb.get(), dout.get(), in.get(), N, H, W, Ci, Co, scratch.get(),
+      scratch(conv3x3_backward_weight_scratch(N, H, W, Ci, Co) * 4);
+  conv3x3_backward_weight_cuda(ddw.get(), ddb.get(), dout.get(), in.get(), N, H, W, Ci, Co, scratch.get(),
                                      nullptr);
   ddw.to_host(dw);
   ddb.to_host(db);
@@ -68,7 +81,7 @@ void k_maxpool_forward(const Napi::CallbackInfo& a) {
             C = integer(a[5], "C", 1, 4096);
   F32 out = typed<float>(a[0], "out", size_t(N) * (H / 2) * (W / 2) * C);
   const DeviceArray o(out.ElementLength() * 4), in(typed<float>(a[1], "in", size_t(N) * H * W * C));
-  cuda::maxpool2x2_forward_cuda(o.get(), in.get(), N, H, W, C, nullptr);
+  maxpool2x2_forward_cuda(o.get(), in.get(), N, H, W, C, nullptr);
   o.to_host(out);
 }
 
@@ -78,7 +91,7 @@ void k_maxpool_backward(const Napi::CallbackInfo& a) {
   F32 din = typed<float>(a[0], "din", size_t(N) * H * W * C);
   const DeviceArray d(din.ElementLength() * 4), dout(typed<float>(a[1], "dout", size_t(N) * (H / 2) * (W / 2) * C)),
       in(typed<float>(a[2], "in", din.ElementLength()));
-  cuda::maxpool2x2_backward_cuda(d.get(), dout.get(), in.get(), N, H, W, C, nullptr);
+  maxpool2x2_backward_cuda(d.get(), dout.get(), in.get(), N, H, W, C, nullptr);
   d.to_host(din);
 }
 
@@ -86,7 +99,7 @@ void k_relu_forward(const Napi::CallbackInfo& a) {
   F32 inh = typed<float>(a[1], "in");
   F32 out = typed<float>(a[0], "out", inh.ElementLength());
   const DeviceArray in(inh), o(out.ElementLength() * 4);
-  cuda::relu_forward_cuda(o.get(), in.get(), inh.ElementLength(), nullptr);
+  relu_forward_cuda(o.get(), in.get(), inh.ElementLength(), nullptr);
   o.to_host(out);
 }
 
@@ -95,7 +108,7 @@ void k_relu_backward(const Napi::CallbackInfo& a) {
   const size_t n = outh.ElementLength();
   F32 din = typed<float>(a[0], "din", n);
   const DeviceArray d(n * 4), dout(typed<float>(a[1], "dout", n)), out(outh);
-  cuda::relu_backward_cuda(d.get(), dout.get(), out.get(), n, nullptr);
+  relu_backward_cuda(d.get(), dout.get(), out.get(), n, nullptr);
   d.to_host(din);
 }
 
@@ -104,7 +117,7 @@ void k_dense_forward(const Napi::CallbackInfo& a) {
   F32 out = typed<float>(a[0], "out", size_t(N) * O);
   const DeviceArray o(out.ElementLength() * 4), in(typed<float>(a[1], "in", size_t(N) * I)),
       w(typed<float>(a[2], "w", size_t(I) * O)), b(typed<float>(a[3], "b", O));
-  cuda::dense_forward_cuda(o.get(), in.get(), w.get(), b.get(), N, I, O, nullptr);
+  dense_forward_cuda(o.get(), in.get(), w.get(), b.get(), N, I, O, nullptr);
   o.to_host(out);
 }
 
@@ -114,8 +127,8 @@ void k_dense_backward(const Napi::CallbackInfo& a) {
   F32 dw = typed<float>(a[1], "dw", size_t(I) * O), db = typed<float>(a[2], "db", O);
   const DeviceArray d(with_din ? size_t(N) * I * 4 : 4), ddw(dw), ddb(db), dout(typed<float>(a[3], "dout", size_t(N) * O)),
       in(typed<float>(a[4], "in", size_t(N) * I)), w(typed<float>(a[5], "w", size_t(I) * O)),
-      scratch(cuda::dense_backward_scratch(N, I, O) * 4);
-  cuda::dense_backward_cuda(with_din ? d.get() : nullptr, ddw.get(), ddb.get(), dout.get(), in.get(), w.get(), N, I, O,
+      scratch(dense_backward_scratch(N, I, O) * 4);
+  dense_backward_cuda(with_din ? d.get() : nullptr, ddw.get(), ddb.get(), dout.get(), in.get(), w.get(), N, I, O,
                             scratch.get(), nullptr);
   if (with_din) {
     F32 din = typed<float>(a[0], "din", size_t(N) * I);
@@ -142,7 +155,7 @@ double rate_arg(const Napi::Value& v) {
 void k_dropout_mask(const Napi::CallbackInfo& a) {
   F32 mask = typed<float>(a[0], "mask");
   const DeviceArray m(mask.ElementLength() * 4);
-  cuda::dropout_mask_cuda(m.get(), mask.ElementLength(), rate_arg(a[1]), u64_arg(a[2], "seed"), u64_arg(a[3], "key"),
+  dropout_mask_cuda(m.get(), mask.ElementLength(), rate_arg(a[1]), u64_arg(a[2], "seed"), u64_arg(a[3], "key"),
                           nullptr);
   m.to_host(mask);
 }
@@ -157,7 +170,7 @@ void k_dropout_forward(const Napi::CallbackInfo& a) {
   const uint64_t step = u64_arg(a[6], "step");
   const DeviceArray o(out.ElementLength() * 4), m(mask.ElementLength() * 4), in(inh), s(8);
   CUDA_CHECK(cudaMemcpy(s.get<uint64_t>(), &step, 8, cudaMemcpyHostToDevice));
-  cuda::dropout_forward_cuda(o.get(), m.get(), in.get(), N, inh.ElementLength() / N, rate_arg(a[4]),
+  dropout_forward_cuda(o.get(), m.get(), in.get(), N, inh.ElementLength() / N, rate_arg(a[4]),
                              u64_arg(a[5], "seed"), s.get<uint64_t>(), u64_arg(a[7], "layer"), nullptr);
   o.to_host(out);
   m.to_host(mask);
@@ -168,7 +181,7 @@ void k_dropout_backward(const Napi::CallbackInfo& a) {
   const size_t n = maskh.ElementLength();
   F32 din = typed<float>(a[0], "din", n);
   const DeviceArray d(n * 4), dout(typed<float>(a[1], "dout", n)), mask(maskh);
-  cuda::dropout_backward_cuda(d.get(), dout.get(), mask.get(), n, nullptr);
+  dropout_backward_cuda(d.get(), dout.get(), mask.get(), n, nullptr);
   d.to_host(din);
 }
 
@@ -178,14 +191,14 @@ Napi::Value k_sigmoid_bce(const Napi::CallbackInfo& a) {
   const size_t n = logith.ElementLength();
   if (n == 0 || n > size_t(INT32_MAX)) throw_range(a.Env(), "logit must hold 1 or more values");
   const bool with_d = !a[0].IsNull() && !a[0].IsUndefined();
-  const DeviceArray d(n * 4), logit(logith), label(typed<float>(a[2], "label", n)), r(sizeof(cuda::LossOut));
-  cuda::sigmoid_bce_cuda(with_d ? d.get() : nullptr, r.get<cuda::LossOut>(), logit.get(), label.get(), nullptr, nullptr,
+  const DeviceArray d(n * 4), logit(logith), label(typed<float>(a[2], "label", n)), r(sizeof(LossOut));
+  sigmoid_bce_cuda(with_d ? d.get() : nullptr, r.get<LossOut>(), logit.get(), label.get(), nullptr, nullptr,
                          int(n), float(number(a[3], "scale")), nullptr);
   if (with_d) {
     F32 dlogit = typed<float>(a[0], "dlogit", n);
     d.to_host(dlogit);
   }
-  cuda::LossOut out;
+  LossOut out;
   CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaMemcpy(&out, r.get(), sizeof out, cudaMemcpyDeviceToHost));
   Napi::Object res = Napi::Object::New(a.Env());
@@ -199,7 +212,7 @@ void k_rmsprop(const Napi::CallbackInfo& a) {
   const size_t n = p.ElementLength();
   F32 acc = typed<float>(a[1], "accum", n);
   const DeviceArray dp(p), da(acc), g(typed<float>(a[2], "grad", n));
-  cuda::rmsprop_update_cuda(dp.get(), da.get(), g.get(), n, number(a[3], "lr"), number(a[4], "rho"),
+  rmsprop_update_cuda(dp.get(), da.get(), g.get(), n, number(a[3], "lr"), number(a[4], "rho"),
                             number(a[5], "epsilon"), nullptr);
   dp.to_host(p);
   da.to_host(acc);
@@ -211,14 +224,14 @@ void k_augment(const Napi::CallbackInfo& a) {
   const int H = integer(a[6], "H", 1, 1 << 16), W = integer(a[7], "W", 1, 1 << 16), C = integer(a[8], "C", 1, 4096);
   const size_t n = size_t(H) * W * C;
   F32 out = typed<float>(a[0], "out", n);
-  const DeviceArray o(n * 4), in(typed<uint8_t>(a[1], "in", n)), k(sizeof(cuda::WarpCoeffs));
+  const DeviceArray o(n * 4), in(typed<uint8_t>(a[1], "in", n)), k(sizeof(WarpCoeffs));
   const bool warp = !a[2].IsNull();
   if (warp) {
-    const cuda::WarpCoeffs c =
-        cuda::warp_coeffs(number(a[2], "shear"), number(a[3], "zx"), number(a[4], "zy"), a[5].ToBoolean().Value());
+    const WarpCoeffs c =
+        warp_coeffs(number(a[2], "shear"), number(a[3], "zx"), number(a[4], "zy"), a[5].ToBoolean().Value());
     CUDA_CHECK(cudaMemcpy(k.get(), &c, sizeof c, cudaMemcpyHostToDevice));
   }
-  cuda::augment_warp_cuda(o.get(), in.get<uint8_t>(), nullptr, warp ? k.get<cuda::WarpCoeffs>() : nullptr, 1, H, W, C,
+  augment_warp_cuda(o.get(), in.get<uint8_t>(), nullptr, warp ? k.get<WarpCoeffs>() : nullptr, 1, H, W, C,
                           float(number(a[9], "scale")), nullptr);
   o.to_host(out);
 }
@@ -234,7 +247,9 @@ Napi::Value run_kernel_value(const Napi::CallbackInfo& a) {
   return guarded(a.Env(), [&] { return F(a); });
 }
 
-Napi::Object CudaKernels(Napi::Env env) {
+}  // namespace
+
+Napi::Object kernel_bindings(Napi::Env env) {
   Napi::Object k = Napi::Object::New(env);
 #define ENGINE_CUDA_KERNEL(js, fn) k.Set(js, Napi::Function::New(env, run_kernel<fn>, js))
   ENGINE_CUDA_KERNEL("conv3x3Forward", k_conv_forward);
@@ -256,3 +271,4 @@ Napi::Object CudaKernels(Napi::Env env) {
   return k;
 }
 
+}  // namespace engine::ENGINE_CUDA_NS

@@ -12,7 +12,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels.h"
+#include "kernels/fp32/kernels.h"
 
 namespace engine {
 

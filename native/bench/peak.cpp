@@ -1,11 +1,11 @@
-#include "peak.h"
+#include "bench/peak.h"
 
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 
-#include "kernels.h"
-#include "thread_pool.h"
+#include "kernels/fp32/kernels.h"
+#include "cpu/thread_pool.h"
 
 namespace engine {
 

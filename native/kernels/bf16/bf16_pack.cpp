@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <cstring>
 
-#include "bf16_bits.h"
-#include "bf16_convert.h"
-#include "conv_amx.h"
-#include "conv_bf16.h"
+#include "kernels/bf16/bf16_bits.h"
+#include "kernels/bf16/bf16_convert.h"
+#include "kernels/amx/conv_amx.h"
+#include "kernels/bf16/conv_bf16.h"
 
 namespace engine::avx512bf16 {
 namespace {

@@ -9,10 +9,12 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <initializer_list>
 #include <vector>
 
-#include "kernels.h"
-#include "network.h"
+#include "cpu/features.h"
+#include "backend/backend.h"
+#include "model/graph.h"
 
 namespace engine {
 
@@ -100,12 +102,14 @@ inline int image_count(Napi::Env env, size_t bytes, size_t image_size) {
   return int(bytes / image_size);
 }
 
-// labels [n] u8, each 0 or 1, copied
-inline void read_labels(const Napi::Value& v, size_t n, std::vector<uint8_t>* labels) {
+// labels [n] u8, each a class index below `classes`, copied
+inline void read_labels(const Napi::Value& v, size_t n, int classes, std::vector<uint8_t>* labels) {
   auto lab = typed<uint8_t>(v, "labels", n);
   for (size_t i = 0; i < lab.ElementLength(); i++)
-    if (lab[i] > 1)
-      throw_range(v.Env(), "labels[" + std::to_string(i) + "] must be 0 or 1, got " + std::to_string(lab[i]));
+    if (lab[i] >= classes)
+      throw_range(v.Env(), "labels[" + std::to_string(i) + "] must be " +
+                               (classes == 2 ? std::string("0 or 1") : "in [0, " + std::to_string(classes) + ")") +
+                               ", got " + std::to_string(lab[i]));
   labels->assign(lab.Data(), lab.Data() + lab.ElementLength());
 }
 
@@ -130,22 +134,30 @@ inline std::vector<int32_t> read_indices(const Napi::Value& v, size_t N) {
 }
 
 // The RMSprop step's settings {lr, rho, epsilon}
-struct Optimizer {
-  double lr = 0, rho = 0, eps = 0;
-};
-inline Optimizer read_optimizer(const Napi::Value& v) {
+inline OptimizerSettings read_optimizer(const Napi::Value& v) {
   Napi::Env env = v.Env();
   if (!v.IsObject()) throw_type(env, "optimizer must be an object {lr, rho, epsilon}");
   Napi::Object opt = v.As<Napi::Object>();
-  const Optimizer o{number(opt.Get("lr"), "lr"), number(opt.Get("rho"), "rho"), number(opt.Get("epsilon"), "epsilon")};
+  const OptimizerSettings o{number(opt.Get("lr"), "lr"), number(opt.Get("rho"), "rho"), number(opt.Get("epsilon"), "epsilon")};
   if (!(o.lr > 0)) throw_range(env, "lr must be > 0");
   if (!(o.rho >= 0 && o.rho < 1)) throw_range(env, "rho must be in [0, 1)");
   if (!(o.eps >= 0)) throw_range(env, "epsilon must be >= 0");
   return o;
 }
 
+// One of a few strings: "<name> must be 'a' or 'b', got 'x'"
+inline std::string choice(const Napi::Value& v, const char* name, std::initializer_list<const char*> allowed) {
+  const std::string got = v.IsString() ? v.As<Napi::String>().Utf8Value() : v.IsUndefined() ? "undefined" : v.ToString().Utf8Value();
+  for (const char* a : allowed)
+    if (v.IsString() && got == a) return got;
+  std::string list;
+  size_t i = 0;
+  for (const char* a : allowed) list += (i++ == 0 ? "'" : i == allowed.size() ? " or '" : ", '") + std::string(a) + "'";
+  throw_range(v.Env(), std::string(name) + " must be " + list + ", got '" + got + "'");
+}
+
+// An ISA the CPU has: 'scalar', 'avx2' or 'avx512'
 inline Isa isa_arg(const Napi::Value& v) {
-  if (v.IsUndefined() || v.IsNull()) return detect_isa();
   if (!v.IsString()) throw_type(v.Env(), "isa must be 'scalar', 'avx2' or 'avx512'");
   Isa isa;
   if (!parse_isa(v.As<Napi::String>().Utf8Value(), &isa))
@@ -156,17 +168,20 @@ inline Isa isa_arg(const Napi::Value& v) {
   return isa;
 }
 
-inline NetSpec parse_spec(const Napi::Value& v) {
+// A model spec {input: [h, w, c], layers: [...], head?}: types and ranges here, the graph's rules in make_layout
+inline ModelSpec parse_spec(const Napi::Value& v) {
   Napi::Env env = v.Env();
   if (!v.IsObject()) throw_type(env, "spec must be an object {input: [h, w, c], layers: [...]}");
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value input = o.Get("input");
   if (!input.IsArray() || input.As<Napi::Array>().Length() != 3) throw_type(env, "spec.input must be [height, width, channels]");
   Napi::Array in = input.As<Napi::Array>();
-  NetSpec spec;
+  ModelSpec spec;
   spec.height = integer(in.Get(0u), "spec.input[0]", 1, 1 << 16);
   spec.width = integer(in.Get(1u), "spec.input[1]", 1, 1 << 16);
   spec.channels = integer(in.Get(2u), "spec.input[2]", 1, 4096);
+  if (!o.Get("head").IsUndefined())
+    spec.head = choice(o.Get("head"), "spec.head", {"sigmoid", "softmax"}) == "softmax" ? Head::Softmax : Head::Sigmoid;
   Napi::Value layers = o.Get("layers");
   if (!layers.IsArray()) throw_type(env, "spec.layers must be an array");
   Napi::Array ls = layers.As<Napi::Array>();
@@ -175,27 +190,47 @@ inline NetSpec parse_spec(const Napi::Value& v) {
     Napi::Value lv = ls.Get(i);
     if (!lv.IsObject()) throw_type(env, where + " must be an object");
     Napi::Object l = lv.As<Napi::Object>();
-    const std::string type = l.Get("type").ToString().Utf8Value();
-    LayerSpec s;
-    if (type == "conv3x3") {
-      s.type = LayerType::Conv3x3;
-      s.units = integer(l.Get("filters"), (where + ".filters").c_str(), 1, 4096);
-    } else if (type == "dense") {
-      s.type = LayerType::Dense;
-      s.units = integer(l.Get("units"), (where + ".units").c_str(), 1, 1 << 20);
-    } else if (type == "dropout") {
-      s.type = LayerType::Dropout;
-      s.rate = number(l.Get("rate"), (where + ".rate").c_str());
-    } else if (type == "relu") {
-      s.type = LayerType::Relu;
-    } else if (type == "maxpool2x2") {
-      s.type = LayerType::MaxPool2x2;
-    } else if (type == "flatten") {
-      s.type = LayerType::Flatten;
-    } else {
-      throw_range(env, where + ".type must be conv3x3, relu, maxpool2x2, flatten, dense or dropout, got '" + type + "'");
+    auto field = [&](const char* f) { return where + "." + f; };
+    const std::string type = choice(l.Get("type"), field("type").c_str(),
+                                    {"conv3x3", "conv", "relu", "maxpool2x2", "flatten", "dense", "dropout",
+                                     "globalavgpool", "add", "batchnorm"});
+    OpSpec s;
+    if (!l.Get("name").IsUndefined()) {
+      if (!l.Get("name").IsString()) throw_type(env, field("name") + " must be a string");
+      s.name = l.Get("name").As<Napi::String>().Utf8Value();
     }
-    spec.layers.push_back(s);
+    if (!l.Get("inputs").IsUndefined()) {
+      if (!l.Get("inputs").IsArray()) throw_type(env, field("inputs") + " must be an array of layer names");
+      Napi::Array ins = l.Get("inputs").As<Napi::Array>();
+      for (uint32_t k = 0; k < ins.Length(); k++) {
+        if (!ins.Get(k).IsString()) throw_type(env, field("inputs") + " must be an array of layer names");
+        s.inputs.push_back(ins.Get(k).As<Napi::String>().Utf8Value());
+      }
+    }
+    if (type == "conv3x3" || type == "conv") {
+      s.type = OpType::Conv;
+      s.units = integer(l.Get("filters"), field("filters").c_str(), 1, 4096);
+      if (type == "conv") {
+        s.kernel = integer(l.Get("kernel"), field("kernel").c_str(), 1, 15);
+        s.stride = l.Get("stride").IsUndefined() ? 1 : integer(l.Get("stride"), field("stride").c_str(), 1, 8);
+        if (!l.Get("padding").IsUndefined())
+          s.padding = choice(l.Get("padding"), field("padding").c_str(), {"valid", "same"}) == "same" ? Padding::Same : Padding::Valid;
+      }
+    } else if (type == "dense") {
+      s.type = OpType::Dense;
+      s.units = integer(l.Get("units"), field("units").c_str(), 1, 1 << 20);
+    } else if (type == "dropout") {
+      s.type = OpType::Dropout;
+      s.rate = number(l.Get("rate"), field("rate").c_str());
+    } else if (type == "batchnorm") {
+      s.type = OpType::BatchNorm;
+      if (!l.Get("momentum").IsUndefined()) s.momentum = number(l.Get("momentum"), field("momentum").c_str());
+      if (!l.Get("epsilon").IsUndefined()) s.epsilon = number(l.Get("epsilon"), field("epsilon").c_str());
+    } else {
+      s.type = type == "relu" ? OpType::Relu : type == "maxpool2x2" ? OpType::MaxPool2x2 : type == "flatten" ? OpType::Flatten
+             : type == "globalavgpool" ? OpType::GlobalAvgPool : OpType::Add;
+    }
+    spec.ops.push_back(s);
   }
   return spec;
 }

@@ -18,12 +18,12 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "bf16_bits.h"
-#include "bf16_convert.h"
-#include "conv_bf16.h"
-#include "thread_scratch.h"
-#include "tile_size.h"
-#include "zero_border.h"
+#include "kernels/bf16/bf16_bits.h"
+#include "kernels/bf16/bf16_convert.h"
+#include "kernels/bf16/conv_bf16.h"
+#include "cpu/thread_scratch.h"
+#include "kernels/fp32/tile_size.h"
+#include "kernels/fp32/zero_border.h"
 
 namespace engine::avx512bf16 {
 

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "bf16_convert.h"
+#include "kernels/bf16/bf16_convert.h"
 
 namespace engine::amx {
 namespace {
@@ -86,7 +86,7 @@ inline void bf16_lanes(uint16_t* dst, const float* src) {
 }  // namespace engine::amx
 
 #define AMX_NAMESPACE amx
-#include "conv_amx.inc"
+#include "kernels/amx/conv_amx.inc"
 
 namespace engine::peak {
 // The benchmark's AMX peak (peak.h): four independent accumulator tiles, each dot 16 x 16 x 32 multiply-adds,

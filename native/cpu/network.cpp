@@ -1,0 +1,447 @@
+#include "cpu/network.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <type_traits>
+
+#include "kernels/amx/conv_amx.h"
+#include "kernels/augment/augment.h"
+#include "kernels/bf16/conv_bf16.h"
+#include "kernels/fp32/kernels.h"
+#include "model/rng.h"
+
+namespace engine {
+
+namespace {
+
+double now_seconds() {
+#ifdef ENGINE_PROFILE_CPU_TIME
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+#else
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
+
+size_t round16(size_t n) { return (n + 15) / 16 * 16; }  // elements, so that the next buffer starts on 64 bytes
+
+}  // namespace
+
+template <typename T>
+Network<T>::Network(const Layout& layout, const PlanOptions& options, uint64_t seed)
+    : layout_(layout), plan_(make_plan(layout, options)), seed_(seed), pool_(options.threads) {
+  params_.assign(layout_.param_count, T(0));
+  state_.assign(layout_.state_count, T(0));
+  init_params(layout_, seed_, params_.data(), state_.data());
+  accum_.assign(params_.size(), T(0));
+  grad_.assign(params_.size(), T(0));
+  packed_words_.assign(plan_.packed_words, 0);
+  packed_floats_.assign(plan_.packed_floats, 0.0f);
+  ws_.resize(pool_.size());
+  for (auto& ws : ws_) ws.dparams.assign(params_.size(), T(0));
+  // one image each, the usual case; a batch-coupled model grows them to a thread's share at its first step
+  for (auto& ws : ws_) ensure_capacity(ws, 1);
+  reset_layer_times();
+}
+
+template <typename T>
+void Network<T>::ensure_capacity(Workspace& ws, int images) {
+  if (images <= ws.capacity) return;
+  const size_t M = size_t(images), tensors = layout_.ops() + 1;
+  std::vector<size_t> offset(tensors, kNone);
+  size_t total = 0;
+  for (size_t t = 0; t < tensors; t++) {
+    if (!plan_.stored[t] || plan_.storage_of[t] != int(t)) continue;
+    offset[t] = total;
+    total += round16(M * layout_.shapes[t].size());
+  }
+  ws.storage.assign(total, T(0));
+  ws.act.assign(tensors, nullptr);
+  for (size_t t = 0; t < tensors; t++) {
+    const int s = plan_.storage_of[t];
+    if (plan_.stored[t] && offset[size_t(s)] != kNone) ws.act[t] = ws.storage.data() + offset[size_t(s)];
+  }
+  ws.grads.assign(size_t(plan_.grad_slots) * round16(M * plan_.grad_slot_size), T(0));
+  ws.mask.assign(M * layout_.mask_size, T(0));
+  ws.code.assign(M * plan_.code_size, 0);
+  ws.act16.assign(M * plan_.bf16_size, 0);  // the zeros past each input stay: the blocks write only the pixels
+  ws.capacity = images;
+}
+
+template <typename T>
+T* Network<T>::grad(Workspace& ws, int slot) const {
+  return ws.grads.data() + size_t(slot) * round16(size_t(ws.capacity) * plan_.grad_slot_size);
+}
+
+template <typename T>
+uint16_t* Network<T>::bf16_copy(Workspace& ws, int tensor, int n) const {
+  const Shape& s = layout_.shapes[size_t(tensor)];
+  const size_t stride = (amx_block_input_size(s.h, s.w, s.c) + 31) / 32 * 32;  // 64-byte steps
+  return ws.act16.data() + size_t(ws.capacity) * plan_.bf16_offset[size_t(tensor)] + n * stride;
+}
+
+template <typename T>
+void Network<T>::prepare_step_kernels() {
+  if constexpr (std::is_same_v<T, float>) {
+    for (const PackedWeights& pw : plan_.packing) {
+      const Shape &in = layout_.in(size_t(pw.op)), &out = layout_.out(size_t(pw.op));
+      const int Cin = in.c, Cout = out.c;
+      const float* w = params_.data() + layout_.param_offset[size_t(pw.op)];
+      switch (pw.kind) {
+        case Packing::AmxNarrow: amx_pack_kernel_narrow(packed_words_.data() + pw.offset, w, Cin, Cout); break;
+        case Packing::Bf16: {
+          uint32_t* wp = packed_words_.data() + pw.offset;
+          avx512bf16::pack_kernel(wp, w, Cin, Cout);
+          avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
+          break;
+        }
+        case Packing::Flipped: flip_kernel_for_input_gradient(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
+        case Packing::Winograd: {
+          float* wflip = packed_floats_.data() + pw.offset;  // [9][Cout][Cin], then v [16][Cin][Cout], vflip
+          float* v = wflip + size_t(9) * Cin * Cout;
+          flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
+          winograd_kernel_transform(v, w, Cin, Cout);
+          winograd_kernel_transform(v + size_t(16) * Cin * Cout, wflip, Cout, Cin);
+          break;
+        }
+        case Packing::None: break;
+      }
+    }
+  }
+}
+
+template <typename T>
+void Network<T>::reset_layer_times() {
+  for (auto& ws : ws_) ws.times = {std::vector<double>(layout_.ops()), std::vector<double>(layout_.ops())};
+  update_seconds_ = kernels_seconds_ = idle_seconds_ = step_seconds_ = 0;
+}
+
+template <typename T>
+LayerTimes Network<T>::layer_times() const {
+  const size_t L = layout_.ops();
+  const double nt = double(ws_.size());
+  LayerTimes r{std::vector<double>(L), std::vector<double>(L)};
+  for (const auto& ws : ws_) {
+    for (size_t i = 0; i < L; i++) {
+      r.forward[i] += ws.times.forward[i] / nt;
+      r.backward[i] += ws.times.backward[i] / nt;
+    }
+    r.preprocess += ws.times.preprocess / nt;
+  }
+  r.update = update_seconds_;
+  r.kernels = kernels_seconds_;
+  r.idle = idle_seconds_;
+  r.step = step_seconds_;
+  return r;
+}
+
+template <typename T>
+void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const {
+  const T scale = T(1.0 / 255.0);
+  const Shape& s = layout_.shapes[0];
+  if (a) augment_warp_fast(plan_.options.isa, out, image, a[0], a[1], a[2], a[3] != 0.0, s.h, s.w, s.c, scale);
+  else ref::scale_pixels(out, image, s.size(), scale);
+}
+
+template <typename T>
+void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, uint64_t step, int image0) {
+  const size_t i = size_t(s.op);
+  const Shape &in = layout_.in(i), &out = layout_.out(i);
+  const T* x = ws.act[size_t(layout_.input(i))];
+  T* y = ws.act[i + 1];
+  const T* w = layout_.param_offset[i] == kNone ? nullptr : params_.data() + layout_.param_offset[i];
+  switch (s.kind) {
+    case StepKind::ConvBlock: {
+      const T* b = w + size_t(9) * in.c * out.c;
+      T* pooled = ws.act[i + 3];
+      uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i];
+      if constexpr (std::is_same_v<T, float>) {
+        if (s.impl == Impl::Amx || s.impl == Impl::AmxEmulated) {
+          // bf16 in from the block before where it ran on tiles too, bf16 out for the next one
+          const size_t q = layout_.out(i + 2).size();
+          for (int n = 0; n < N; n++)  // (one image per call: each has its own bf16 copies)
+            conv3x3_relu_maxpool_forward_amx(bf16_kernels_of(s.impl), pooled + n * q,
+                                             s.bf16_out ? bf16_copy(ws, i + 3, n) : nullptr, code + n * q,
+                                             x + n * in.size(), s.bf16_in ? bf16_copy(ws, layout_.input(i), n) : nullptr,
+                                             packed(s), b, in.h, in.w, in.c, out.c);
+          return;
+        }
+      }
+      conv3x3_relu_maxpool_forward(s.impl, pooled, code, x, w, b, N, in.h, in.w, in.c, out.c);
+      return;
+    }
+    case StepKind::Conv: {
+      const T* b = w + size_t(9) * in.c * out.c;
+      if constexpr (std::is_same_v<T, float>) {
+        switch (s.impl) {
+          case Impl::Avx512Bf16:
+          case Impl::Amx:
+          case Impl::AmxEmulated:
+            for (int n = 0; n < N; n++)
+              conv3x3_forward_bf16_packed(bf16_kernels_of(s.impl), y + n * out.size(), x + n * in.size(), packed(s), b,
+                                          in.h, in.w, in.c, out.c, s.relu);
+            return;
+          case Impl::WinogradAvx2:
+          case Impl::WinogradAvx512:
+            conv3x3_forward_winograd(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, in.h, in.w, in.c,
+                                     out.c, s.relu);
+            return;
+          default: break;
+        }
+      }
+      if (s.relu) conv3x3_relu_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c);
+      else conv3x3_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c);
+      return;
+    }
+    case StepKind::Relu:
+      ref::relu_forward(y, x, size_t(N) * in.size());
+      return;
+    case StepKind::MaxPool:
+      maxpool2x2_forward(s.impl, y, x, N, in.h, in.w, in.c);
+      return;
+    case StepKind::Flatten:
+      return;
+    case StepKind::Dense:
+      ref::dense_forward(y, x, w, w + size_t(in.c) * out.c, N, in.c, out.c);
+      return;
+    case StepKind::Dropout: {
+      T* mask = ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i];
+      if (!train) {
+        std::memcpy(y, x, sizeof(T) * N * in.size());
+        return;
+      }
+      for (int n = 0; n < N; n++)
+        dropout_mask(mask + n * in.size(), in.size(), layout_.op(i).rate, seed_,
+                     dropout_key(step, uint64_t(image0 + n), i));
+      ref::dropout_forward(y, x, mask, size_t(N) * in.size());
+      return;
+    }
+    default:
+      throw std::logic_error(std::string("no CPU forward for ") + step_kind_name(s.kind));
+  }
+}
+
+template <typename T>
+void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
+  const size_t i = size_t(s.op);
+  const Shape &in = layout_.in(i), &out = layout_.out(i);
+  const T* x = ws.act[size_t(layout_.input(i))];
+  const T* g = s.grad_out >= 0 ? grad(ws, s.grad_out) : nullptr;
+  T* gin = s.grad_in[0] >= 0 ? grad(ws, s.grad_in[0]) : nullptr;
+  const size_t po = layout_.param_offset[i];
+  const T* w = po == kNone ? nullptr : params_.data() + po;
+  T* dw = po == kNone ? nullptr : ws.dparams.data() + po;
+  switch (s.kind) {
+    case StepKind::ConvBlock: {
+      // from the pool's gradient and code: the ReLU's and the conv's gradients are never stored
+      T* db = dw + size_t(9) * in.c * out.c;
+      const uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i];
+      const Shape& pooled = layout_.out(i + 2);
+      if constexpr (std::is_same_v<T, float>) {
+        if (s.input_impl != Impl::None) {  // a block on tiles that passes the gradient on
+          for (int n = 0; n < N; n++)
+            relu_maxpool_conv3x3_backward_amx(bf16_kernels_of(s.impl), gin + n * in.size(), dw, db,
+                                              g + n * pooled.size(), code + n * pooled.size(), x + n * in.size(),
+                                              s.bf16_in ? bf16_copy(ws, layout_.input(i), n) : nullptr,
+                                              packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), in.h, in.w,
+                                              in.c, out.c);
+          return;
+        }
+      }
+      relu_maxpool_conv3x3_backward_weight(s.impl, dw, db, g, code, x, N, in.h, in.w, in.c, out.c);
+      return;
+    }
+    case StepKind::Conv: {
+      T* db = dw + size_t(9) * in.c * out.c;
+      if constexpr (std::is_same_v<T, float>) {
+        // the weight gradient
+        switch (s.impl) {
+          case Impl::Avx512Bf16:
+          case Impl::Amx:
+          case Impl::AmxEmulated:
+            for (int n = 0; n < N; n++)
+              conv3x3_backward_weight_bf16(bf16_kernels_of(s.impl), dw, db, g + n * out.size(), x + n * in.size(), in.h,
+                                           in.w, in.c, out.c);
+            break;
+          case Impl::WinogradAvx2:
+          case Impl::WinogradAvx512:
+            conv3x3_backward_weight_winograd(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
+            break;
+          default: conv3x3_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
+        }
+        // the input gradient
+        switch (s.input_impl) {
+          case Impl::None: return;
+          case Impl::Avx512Bf16:
+          case Impl::Amx:
+          case Impl::AmxEmulated:
+            for (int n = 0; n < N; n++)
+              conv3x3_backward_input_bf16_packed(bf16_kernels_of(s.input_impl), gin + n * in.size(), g + n * out.size(),
+                                                 packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), in.h, in.w,
+                                                 in.c, out.c);
+            return;
+          case Impl::WinogradAvx2:
+          case Impl::WinogradAvx512:
+            conv3x3_backward_input_winograd(s.input_impl, gin, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
+                                            in.h, in.w, in.c, out.c);
+            return;
+          default:
+            if (s.packed >= 0) conv3x3_backward_input_flipped(s.input_impl, gin, g, packed_floats(s), N, in.h, in.w, in.c, out.c);
+            else conv3x3_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c);
+            return;
+        }
+      } else {
+        conv3x3_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
+        if (s.input_impl != Impl::None) conv3x3_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c);
+        return;
+      }
+    }
+    case StepKind::Relu:
+      // (in place where the gradient slots are one)
+      ref::relu_backward(gin, g, ws.act[i + 1], size_t(N) * in.size());
+      return;
+    case StepKind::MaxPool: {
+      // with `relu` the step runs the ReLU (op i) and the pool (op i + 1); x is the ReLU's output then
+      const size_t pool = s.relu ? i + 1 : i;
+      const Shape& pin = layout_.in(pool);
+      const T* px = ws.act[size_t(layout_.input(pool))];
+      if (s.relu) relu_maxpool2x2_backward(s.impl, gin, g, px, N, pin.h, pin.w, pin.c);
+      else ref::maxpool2x2_backward(gin, g, px, N, pin.h, pin.w, pin.c);
+      return;
+    }
+    case StepKind::Flatten:
+      if (gin != g) std::memcpy(gin, g, sizeof(T) * N * in.size());
+      return;
+    case StepKind::Dense:
+      ref::dense_backward(gin, dw, dw + size_t(in.c) * out.c, g, x, w, N, in.c, out.c);
+      return;
+    case StepKind::Dropout:
+      ref::dropout_backward(gin, g, ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i], size_t(N) * in.size());
+      return;
+    case StepKind::GradAdd: {
+      const size_t n = size_t(N) * plan_.grad_slot_size;
+      T* acc = grad(ws, s.grad_in[0]);
+      for (size_t k = 0; k < n; k++) acc[k] += g[k];
+      return;
+    }
+    default:
+      throw std::logic_error(std::string("no CPU backward for ") + step_kind_name(s.kind));
+  }
+}
+
+template <typename T>
+void Network<T>::run_images(Workspace& ws, const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                            const int32_t* indices, int b0, int N, uint64_t step, StepResult* result) {
+  double t0 = now_seconds();
+  const size_t isz = image_size();
+  for (int n = 0; n < N; n++) {
+    const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
+    preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + 4 * b : nullptr);
+  }
+  double t1 = now_seconds();
+  ws.times.preprocess += t1 - t0;
+  t0 = t1;
+  for (const Step& s : plan_.forward) {
+    forward_step(s, ws, N, true, step, b0);
+    t1 = now_seconds();
+    ws.times.forward[size_t(s.op)] += t1 - t0;
+    t0 = t1;
+  }
+  // the loss and its gradient of the logits, scaled for the mean over the batch
+  const size_t K = size_t(layout_.logits());
+  const T* logits = ws.act[layout_.ops()];
+  T* dlogits = grad(ws, plan_.grad_slot[layout_.ops()]);
+  for (int n = 0; n < N; n++) {
+    const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
+    const T label = T(labels[img]);
+    result->loss_sum += double(ref::sigmoid_bce(dlogits + n * K, logits + n * K, &label, 1, T(1) / T(B)));
+    result->correct += (ref::sigmoid(logits[n * K]) > T(0.5)) == (labels[img] != 0);
+  }
+  for (const Step& s : plan_.backward) {
+    backward_step(s, ws, N);
+    t1 = now_seconds();
+    ws.times.backward[size_t(s.kind == StepKind::GradAdd ? s.op : s.op + s.ops - 1)] += t1 - t0;
+    t0 = t1;
+  }
+}
+
+template <typename T>
+StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                                 const int32_t* indices) {
+  const int nt = pool_.size();
+  const double t_kernels = now_seconds();
+  prepare_step_kernels();
+  const double t_pool = now_seconds();
+  kernels_seconds_ += t_pool - t_kernels;
+  std::vector<StepResult> part(nt);
+  std::vector<double> busy(nt);  // [threads] seconds each thread worked in this batch
+  const uint64_t step = step_;
+  pool_.run([&](int t) {
+    const double t_start = now_seconds();
+    Workspace& ws = ws_[t];
+    std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
+    const int begin = int(int64_t(B) * t / nt), end = int(int64_t(B) * (t + 1) / nt);  // B * nt may pass INT_MAX
+    for (int b = begin; b < end; b += ws.capacity)
+      run_images(ws, images, labels, augment, B, indices, b, std::min(ws.capacity, end - b), step, &part[t]);
+    busy[t] = now_seconds() - t_start;
+  });
+  const double t0 = now_seconds();
+  for (int t = 0; t < nt; t++) idle_seconds_ += (t0 - t_pool - busy[t]) / nt;
+  StepResult r;
+  std::copy(ws_[0].dparams.begin(), ws_[0].dparams.end(), grad_.begin());
+  for (int t = 1; t < nt; t++)
+    for (size_t i = 0; i < grad_.size(); i++) grad_[i] += ws_[t].dparams[i];
+  for (const StepResult& p : part) {
+    r.loss_sum += p.loss_sum;
+    r.correct += p.correct;
+  }
+  update_seconds_ += now_seconds() - t0;
+  return r;
+}
+
+template <typename T>
+StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                                  double lr, double rho, double eps, const int32_t* indices) {
+  const double t_step = now_seconds();
+  StepResult r = run_batch(images, labels, augment, B, indices);
+  const double t0 = now_seconds();
+  ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
+  // A NaN or Inf gradient turns into a NaN weight; counted here so that JS need not copy the weights each step.
+  for (const T p : params_) r.non_finite_params += !std::isfinite(p);
+  const double t1 = now_seconds();
+  update_seconds_ += t1 - t0;
+  step_seconds_ += t1 - t_step;
+  step_++;
+  return r;
+}
+
+template <typename T>
+StepResult Network<T>::compute_gradients(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
+  return run_batch(images, labels, augment, B);
+}
+
+template <typename T>
+void Network<T>::predict_logits(T* logits, const uint8_t* images, int B) {
+  const int nt = pool_.size();
+  const size_t K = size_t(layout_.logits()), isz = image_size();
+  prepare_step_kernels();
+  pool_.run([&](int t) {
+    Workspace& ws = ws_[t];
+    const int begin = int(int64_t(B) * t / nt), end = int(int64_t(B) * (t + 1) / nt);
+    for (int b = begin; b < end; b += ws.capacity) {
+      const int N = std::min(ws.capacity, end - b);
+      for (int n = 0; n < N; n++) preprocess(ws.act[0] + n * isz, images + size_t(b + n) * isz, nullptr);
+      for (const Step& s : plan_.forward) forward_step(s, ws, N, false, 0, b);
+      std::copy(ws.act[layout_.ops()], ws.act[layout_.ops()] + N * K, logits + size_t(b) * K);
+    }
+  });
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace engine

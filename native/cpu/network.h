@@ -1,0 +1,129 @@
+// A network on the CPU: the layout of a model (model/graph.h) run by its kernel plan (model/plan.h), trained one
+// batch per call.
+//
+// The batch is split into one contiguous share per thread. A model without batch-coupled ops runs each image of a
+// share forward and backward on its own (its activations stay in cache); a model with them (batch norm) runs a
+// thread's whole share through each step, and the threads meet at a barrier where a step needs the statistics of
+// the whole batch, which are reduced in thread order. Each thread sums its images' parameter gradients into its own
+// buffer and the buffers are added in thread order before the update: same seed + same thread count = same bits.
+//
+// Buffers (P = parameter count):
+//   params_ [P]  accum_ [P] (RMSprop accumulators)  grad_ [P] (last step's summed gradient)  state_ (batch norm's
+//   running statistics); per thread: the stored tensors of its images, the gradient slots, dropout masks, pool
+//   codes, bf16 copies of block inputs, dparams [P].
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+#include "model/graph.h"
+#include "model/plan.h"
+#include "model/step_result.h"
+
+namespace engine {
+
+// Allocates on 64-byte boundaries, so that vector stores and AMX tile rows of 64 bytes never straddle two cache
+// lines where a buffer's layout keeps them aligned (a straddling tile load runs at about half speed).
+template <typename T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <typename U>
+  Aligned64(const Aligned64<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <typename U>
+  bool operator==(const Aligned64<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const Aligned64<U>&) const { return false; }
+};
+template <typename T>
+using AlignedVector = std::vector<T, Aligned64<T>>;
+
+template <typename T>
+class Network {
+ public:
+  // options from plan_options(BackendKind::Cpu, ...); float or double as T says
+  Network(const Layout& layout, const PlanOptions& options, uint64_t seed);
+
+  const Layout& layout() const { return layout_; }
+  const Plan& plan() const { return plan_; }
+  size_t param_count() const { return params_.size(); }
+  size_t state_count() const { return state_.size(); }
+  size_t image_size() const { return layout_.image_size(); }
+  int threads() const { return pool_.size(); }
+
+  T* params() { return params_.data(); }
+  T* accumulators() { return accum_.data(); }
+  T* state() { return state_.data(); }
+  const T* gradients() const { return grad_.data(); }
+  uint64_t seed() const { return seed_; }
+  uint64_t step() const { return step_; }
+  void set_step(uint64_t step) { step_ = step; }
+
+  // One training step on B images [B, H, W, C] uint8 with labels [B] (class indices): preprocess (augment [B,4] =
+  // shear radians, zoom rows, zoom cols, flip; or null for plain scaling), forward, loss, backward, RMSprop update.
+  // With indices [B], images and labels are a whole dataset [N, H, W, C] and [N], and the batch is the images
+  // they pick (read in place: no copy of the batch).
+  StepResult train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B, double lr,
+                        double rho, double eps, const int32_t* indices = nullptr);
+
+  // Loss and gradient (into gradients()) of the mean loss over the batch, with the dropout masks of the current
+  // step, without updating anything: for gradient checks.
+  StepResult compute_gradients(const uint8_t* images, const uint8_t* labels, const double* augment, int B);
+
+  // Inference: logits [B, layout().logits()] of uint8 images, no dropout, batch norm by its running statistics.
+  void predict_logits(T* logits, const uint8_t* images, int B);
+
+  LayerTimes layer_times() const;
+  void reset_layer_times();
+
+ private:
+  struct Workspace {
+    int capacity = 0;               // images the buffers below hold
+    AlignedVector<T> storage;       // stored tensors, each [capacity, shape] from a 64-byte boundary
+    std::vector<T*> act;            // [tensors]
+    AlignedVector<T> grads;         // [slots][capacity, slot size]
+    std::vector<T> mask;            // [capacity, mask size] dropout masks, one region per dropout op
+    std::vector<uint8_t> code;      // [capacity, code size] pool codes of the blocks that keep them
+    AlignedVector<uint16_t> act16;  // [capacity, bf16 size] bf16 inputs of the blocks on tiles that take them
+    std::vector<T> dparams;         // [P] this thread's gradient sum
+    LayerTimes times;
+  };
+
+  void ensure_capacity(Workspace& ws, int images);
+  void prepare_step_kernels();
+  void preprocess(T* out, const uint8_t* image, const double* augment) const;
+  T* grad(Workspace& ws, int slot) const;
+  // image n's bf16 copy of a tensor (kept by blocks on tiles for the next block)
+  uint16_t* bf16_copy(Workspace& ws, int tensor, int n) const;
+  void forward_step(const Step& s, Workspace& ws, int N, bool train, uint64_t step, int image0);
+  void backward_step(const Step& s, Workspace& ws, int N);
+  // forward, loss and backward of images [b0, b0 + N) of the batch (N at most the workspace's capacity)
+  void run_images(Workspace& ws, const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                  const int32_t* indices, int b0, int N, uint64_t step, StepResult* result);
+  StepResult run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                       const int32_t* indices = nullptr);
+  const uint32_t* packed(const Step& s) const { return packed_words_.data() + plan_.packing[s.packed].offset; }
+  const float* packed_floats(const Step& s) const { return packed_floats_.data() + plan_.packing[s.packed].offset; }
+
+  Layout layout_;
+  Plan plan_;
+  uint64_t seed_;
+  uint64_t step_ = 0;
+  std::vector<T> params_, accum_, grad_, state_;
+  AlignedVector<uint32_t> packed_words_;  // bf16 and AMX kernels, each from a 64-byte boundary
+  std::vector<float> packed_floats_;      // flipped and Winograd-transformed kernels
+  std::vector<Workspace> ws_;
+  double update_seconds_ = 0, kernels_seconds_ = 0, idle_seconds_ = 0, step_seconds_ = 0;
+  ThreadPool pool_;
+};
+
+extern template class Network<float>;
+extern template class Network<double>;
+
+}  // namespace engine

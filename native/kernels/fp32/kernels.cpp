@@ -1,0 +1,283 @@
+#include "kernels/fp32/kernels.h"
+
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include <vector>
+
+#include "kernels/amx/conv_amx.h"
+#include "kernels/bf16/conv_bf16.h"
+#include "kernels/fp32/conv_fast.h"
+
+namespace engine {
+
+namespace {
+
+// The vector tier of an fp32 direct kernel: 2 AVX-512, 1 AVX2, 0 the reference; a tier whose vectors the
+// channels do not fill is a planning bug.
+int tier(Impl k, int channels, const char* fn) {
+  const int lanes = k == Impl::Avx512 ? 16 : k == Impl::Avx2 ? 8 : k == Impl::Reference ? 1 : 0;
+  if (lanes == 0 || channels % lanes != 0)
+    throw std::logic_error(std::string(fn) + ": no " + impl_name(k) + " kernel for " + std::to_string(channels) +
+                           " channels (the plan picks tiers with fp32_impl)");
+  return k == Impl::Avx512 ? 2 : k == Impl::Avx2 ? 1 : 0;
+}
+
+}  // namespace
+
+void conv3x3_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
+                     int Cin, int Cout) {
+  switch (tier(k, Cout, "conv3x3_forward")) {
+    case 2: return avx512::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout);
+    case 1: return avx2::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout);
+    default: return ref::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout);
+  }
+}
+
+void conv3x3_relu_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H,
+                          int W, int Cin, int Cout) {
+  switch (tier(k, Cout, "conv3x3_relu_forward")) {
+    case 2: return avx512::conv3x3_relu_forward(out, in, w, b, N, H, W, Cin, Cout);
+    case 1: return avx2::conv3x3_relu_forward(out, in, w, b, N, H, W, Cin, Cout);
+    default: return ref::conv3x3_relu_forward(out, in, w, b, N, H, W, Cin, Cout);
+  }
+}
+
+void maxpool2x2_forward(Impl k, float* out, const float* in, int N, int H, int W, int C) {
+  switch (tier(k, C, "maxpool2x2_forward")) {
+    case 2: return avx512::maxpool2x2_forward(out, in, N, H, W, C);
+    case 1: return avx2::maxpool2x2_forward(out, in, N, H, W, C);
+    default: return ref::maxpool2x2_forward(out, in, N, H, W, C);
+  }
+}
+
+void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float* in, int N, int H, int W, int C) {
+  switch (tier(k, C, "relu_maxpool2x2_backward")) {
+    case 2: return avx512::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+    case 1: return avx2::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+    default: return ref::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+  }
+}
+
+void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout) {
+  for (int ky = 0; ky < 3; ky++)
+    for (int kx = 0; kx < 3; kx++)
+      for (int ci = 0; ci < Cin; ci++)
+        for (int co = 0; co < Cout; co++)
+          wflip[((size_t(ky) * 3 + kx) * Cout + co) * Cin + ci] = w[((size_t(2 - ky) * 3 + (2 - kx)) * Cin + ci) * Cout + co];
+}
+
+
+void conv3x3_backward_input_flipped(Impl k, float* din, const float* dout, const float* wflip, int N, int H, int W,
+                                    int Cin, int Cout) {
+  switch (tier(k, Cin, "conv3x3_backward_input_flipped")) {
+    case 2: return require_scratch(avx512::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout));
+    case 1: return require_scratch(avx2::conv3x3_backward_input_flipped(din, dout, wflip, N, H, W, Cin, Cout));
+    default: throw std::logic_error("conv3x3_backward_input_flipped: the reference takes the kernel unflipped");
+  }
+}
+
+bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout) {
+  const int lanes = isa == Isa::Avx512 ? avx512::kLanes : avx2::kLanes;
+  return isa >= Isa::Avx2 && Cin % lanes == 0 && Cout % lanes == 0 && H > 2 && W > 2;
+}
+
+void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout) {
+  const size_t pos = size_t(Cin) * Cout;
+  for (size_t e = 0; e < pos; e++) {
+    float g[3][3], t[4][3];
+    for (int k = 0; k < 9; k++) g[k / 3][k % 3] = w[k * pos + e];
+    for (int j = 0; j < 3; j++) {  // G g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+      t[0][j] = g[0][j];
+      t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+      t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+      t[3][j] = g[2][j];
+    }
+    for (int i = 0; i < 4; i++) {  // (G g) G^T
+      v[(4 * i + 0) * pos + e] = t[i][0];
+      v[(4 * i + 1) * pos + e] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+      v[(4 * i + 2) * pos + e] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+      v[(4 * i + 3) * pos + e] = t[i][2];
+    }
+  }
+}
+
+// The ISA of a Winograd family, checked against the shape
+static Isa require_winograd(Impl k, int H, int W, int Cin, int Cout, const char* fn) {
+  const Isa isa = k == Impl::WinogradAvx512 ? Isa::Avx512 : k == Impl::WinogradAvx2 ? Isa::Avx2 : Isa::Scalar;
+  if (!winograd_fits(isa, H, W, Cin, Cout))
+    throw std::logic_error(std::string(fn) + ": no " + impl_name(k) + " kernel for this shape (check winograd_fits)");
+  return isa;
+}
+
+void conv3x3_forward_winograd(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
+                              int W, int Cin, int Cout, bool relu) {
+  const Isa isa = require_winograd(k, H, W, Cin, Cout, "conv3x3_forward_winograd");
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu)
+                                     : avx2::conv3x3_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu));
+}
+
+void conv3x3_backward_input_winograd(Impl k, float* din, const float* dout, const float* vflip, int N, int H, int W,
+                                     int Cin, int Cout) {
+  const Isa isa = require_winograd(k, H, W, Cin, Cout, "conv3x3_backward_input_winograd");
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout)
+                                     : avx2::conv3x3_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout));
+}
+
+void conv3x3_backward_weight_winograd(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H,
+                                      int W, int Cin, int Cout) {
+  const Isa isa = require_winograd(k, H, W, Cin, Cout, "conv3x3_backward_weight_winograd");
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout)
+                                     : avx2::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout));
+}
+
+void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
+                                 int H, int W, int Cin, int Cout, bool relu) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
+    return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed)(
+        out, in, wp, b, 1, H, W, Cin, Cout, relu));
+  require_scratch(avx512bf16::conv3x3_forward_packed(out, in, wp, b, 1, H, W, Cin, Cout, relu));
+}
+
+void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* dout, const uint32_t* wp, int H,
+                                        int W, int Cin, int Cout) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
+    return require_scratch(
+        (k == Bf16Kernels::Amx ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed)(
+            din, dout, wp, 1, H, W, Cin, Cout));
+  require_scratch(avx512bf16::conv3x3_backward_input_packed(din, dout, wp, 1, H, W, Cin, Cout));
+}
+
+void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
+                                  int W, int Cin, int Cout) {
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))
+    return require_scratch((k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight)(
+        dw, db, dout, in, 1, H, W, Cin, Cout));
+  if (k != Bf16Kernels::Avx512Bf16 && amx_fits_narrow(Cin, Cout)) {
+    auto fn = k == Bf16Kernels::Amx ? amx::conv3x3_backward_weight_narrow : amx_emulated::conv3x3_backward_weight_narrow;
+    return require_scratch(fn(dw, db, dout, in, 1, H, W, Cin, Cout));
+  }
+  conv3x3_backward_weight_bf16(dw, db, dout, in, 1, H, W, Cin, Cout);
+}
+
+void conv3x3_forward_bf16(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                          int Cout, bool relu) {
+  if (Cout % avx512bf16::kLanes == 0)
+    return require_scratch(avx512bf16::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout, relu));
+  const Impl k = fp32_impl(Isa::Avx512, Cout);
+  if (relu) conv3x3_relu_forward(k, out, in, w, b, N, H, W, Cin, Cout);
+  else conv3x3_forward(k, out, in, w, b, N, H, W, Cin, Cout);
+}
+
+void conv3x3_backward_input_bf16(float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                                 int Cout) {
+  if (Cin % avx512bf16::kLanes == 0)
+    return require_scratch(avx512bf16::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout));
+  conv3x3_backward_input(fp32_impl(Isa::Avx512, Cin), din, dout, w, N, H, W, Cin, Cout);
+}
+
+void conv3x3_backward_weight_bf16(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                                  int Cin, int Cout) {
+  if (Cout % avx512bf16::kLanes == 0)
+    return require_scratch(avx512bf16::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout));
+  conv3x3_backward_weight(fp32_impl(Isa::Avx512, Cout), dw, db, dout, in, N, H, W, Cin, Cout);
+}
+
+void conv3x3_relu_maxpool_forward(Impl k, float* out, uint8_t* code, const float* in, const float* w, const float* b,
+                                  int N, int H, int W, int Cin, int Cout) {
+  switch (tier(k, Cout, "conv3x3_relu_maxpool_forward")) {
+    case 2: return require_scratch(avx512::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout));
+    case 1: return require_scratch(avx2::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout));
+    default: return ref::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
+  }
+}
+
+void maxpool2x2_forward_code(Impl k, float* out, uint8_t* code, const float* in, int N, int H, int W, int C) {
+  switch (tier(k, C, "maxpool2x2_forward_code")) {
+    case 2: return avx512::maxpool2x2_forward_code(out, code, in, N, H, W, C);
+    case 1: return avx2::maxpool2x2_forward_code(out, code, in, N, H, W, C);
+    default: return ref::maxpool2x2_forward_code(out, code, in, N, H, W, C);
+  }
+}
+
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint16_t* out16, uint8_t* code, const float* in,
+                                      const uint16_t* in16, const uint32_t* wp, const float* b, int H, int W, int Cin,
+                                      int Cout) {
+  const bool real = k == Bf16Kernels::Amx;
+  if (amx_fits_narrow(Cin, Cout))
+    return require_scratch((real ? amx::conv3x3_relu_maxpool_forward_narrow_packed
+                                 : amx_emulated::conv3x3_relu_maxpool_forward_narrow_packed)(
+        out, out16, code, in, wp, b, 1, H, W, Cin, Cout));
+  require_scratch((real ? amx::conv3x3_relu_maxpool_forward_packed : amx_emulated::conv3x3_relu_maxpool_forward_packed)(
+      out, out16, code, in, in16, wp, b, 1, H, W, Cin, Cout));
+}
+
+void relu_maxpool_conv3x3_backward_amx(Bf16Kernels k, float* din, float* dw, float* db, const float* dpool,
+                                       const uint8_t* code, const float* in, const uint16_t* in16, const uint32_t* wp,
+                                       int H, int W, int Cin, int Cout) {
+  require_scratch((k == Bf16Kernels::Amx ? amx::relu_maxpool_conv3x3_backward_packed
+                                         : amx_emulated::relu_maxpool_conv3x3_backward_packed)(
+      din, dw, db, dpool, code, in, in16, wp, 1, H, W, Cin, Cout));
+}
+
+void maxpool2x2_backward_code(Impl k, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C) {
+  switch (tier(k, C, "maxpool2x2_backward_code")) {
+    case 2: return avx512::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+    case 1: return avx2::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+    default: return ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+  }
+}
+
+void relu_maxpool_conv3x3_backward_weight(Impl k, float* dw, float* db, const float* dpool, const uint8_t* code,
+                                          const float* in, int N, int H, int W, int Cin, int Cout) {
+  // The fast fp32 kernels run these bands themselves, with the same sums.
+  if (k == Impl::Avx512 || k == Impl::Avx2) {
+    const bool v512 = tier(k, Cout, "relu_maxpool_conv3x3_backward_weight") == 2;
+    return require_scratch(v512 ? avx512::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout)
+                                : avx2::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout));
+  }
+  const bool amx = k == Impl::Amx || k == Impl::AmxEmulated;
+  if (amx && amx_fits_narrow(Cin, Cout))
+    return require_scratch((k == Impl::Amx ? amx::relu_maxpool_conv3x3_backward_weight_narrow
+                                           : amx_emulated::relu_maxpool_conv3x3_backward_weight_narrow)(
+        dw, db, dpool, code, in, N, H, W, Cin, Cout));
+  const bool bf16 = amx || k == Impl::Avx512Bf16;
+  if (!bf16 && k != Impl::Reference)
+    throw std::logic_error(std::string("relu_maxpool_conv3x3_backward_weight: no ") + impl_name(k) + " kernel");
+  // band by band: the pool's gradient routed into a band of conv rows, then that band's weight gradient
+  const int Ho = H - 2, Wo = W - 2, Hq = Ho / 2, Wq = Wo / 2;
+  const Impl route = bf16 ? fp32_impl(Isa::Avx512, Cout) : Impl::Reference;
+  thread_local std::vector<float> band;  // [2*kFirstBlockBand, Wo, Cout] gradient of the conv output
+  band.resize(size_t(2 * kFirstBlockBand) * Wo * Cout);
+  for (int n = 0; n < N; n++)
+    for (int qy = 0; qy < Hq; qy += kFirstBlockBand) {
+      const int rows = 2 * (Hq - qy < kFirstBlockBand ? Hq - qy : kFirstBlockBand);  // conv output rows in this band
+      const size_t q = (size_t(n) * Hq + qy) * Wq * Cout;
+      maxpool2x2_backward_code(route, band.data(), dpool + q, code + q, 1, rows, Wo, Cout);
+      const float* x = in + (size_t(n) * H + 2 * qy) * W * Cin;
+      if (bf16) conv3x3_backward_weight_bf16(bf16_kernels_of(k), dw, db, band.data(), x, rows + 2, W, Cin, Cout);
+      else ref::conv3x3_backward_weight(dw, db, band.data(), x, 1, rows + 2, W, Cin, Cout);
+    }
+}
+
+void conv3x3_backward_input(Impl k, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                            int Cout) {
+  switch (tier(k, Cin, "conv3x3_backward_input")) {
+    case 2: return require_scratch(avx512::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout));
+    case 1: return require_scratch(avx2::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout));
+    default: return ref::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
+  }
+}
+
+void conv3x3_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                             int Cin, int Cout) {
+  switch (tier(k, Cout, "conv3x3_backward_weight")) {
+    case 2: return avx512::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout);
+    case 1: return avx2::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout);
+    default: return ref::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout);
+  }
+}
+
+}  // namespace engine

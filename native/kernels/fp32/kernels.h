@@ -1,0 +1,138 @@
+// The CPU kernels by family (kernels/impl.h): the plan (model/plan.h) picks the family of every step, and these
+// run exactly that one. An fp32 direct tier that does not take the shape throws std::logic_error (a planning bug),
+// never falls back silently. Double precision always runs the reference (it exists for gradient checks).
+#pragma once
+
+#include <cstdint>
+#include <new>
+#include <string>
+
+#include "kernels/impl.h"
+#include "kernels/ref/ref.h"
+
+namespace engine {
+
+// The fast kernels return false when their scratch memory cannot be allocated; their callers pass that on as
+// std::bad_alloc (which the addon reports as "out of host memory").
+inline void require_scratch(bool allocated) {
+  if (!allocated) throw std::bad_alloc();
+}
+
+// fp32 direct kernels: k is Impl::Reference, Avx2 or Avx512 (fp32_impl of the channels they vectorize).
+void conv3x3_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
+                     int Cin, int Cout);
+void conv3x3_backward_input(Impl k, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                            int Cout);
+void conv3x3_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                             int Cin, int Cout);
+
+void conv3x3_relu_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H,
+                          int W, int Cin, int Cout);
+void maxpool2x2_forward(Impl k, float* out, const float* in, int N, int H, int W, int C);
+void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float* in, int N, int H, int W, int C);
+
+// The input gradient with the kernel already flipped and transposed (flip_kernel_for_input_gradient), so a
+// network does that once per step rather than once per image; k Avx2 or Avx512.
+void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout);
+void conv3x3_backward_input_flipped(Impl k, float* din, const float* dout, const float* wflip, int N, int H, int W,
+                                    int Cin, int Cout);
+
+// Winograd F(2x2, 3x3) convolutions (fp32): 16 products per 2x2 output tile and channel pair instead of 36,
+// with results equal to the direct kernels' up to rounding. They take the kernel already transformed
+// (winograd_kernel_transform: v [16][Cin][Cout] = G g G^T), so a network does that once per step; the input
+// gradient takes the transform of the flipped kernel (flip_kernel_for_input_gradient, then the transform with
+// Cin and Cout swapped). An odd output size is padded to whole tiles. k WinogradAvx2 or WinogradAvx512, only where
+// winograd_fits: an AVX2 or AVX-512 tier and channel counts that are multiples of its vector.
+bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout);
+void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout);
+void conv3x3_forward_winograd(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
+                              int W, int Cin, int Cout, bool relu);
+void conv3x3_backward_input_winograd(Impl k, float* din, const float* dout, const float* vflip, int N, int H, int W,
+                                     int Cin, int Cout);
+void conv3x3_backward_weight_winograd(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H,
+                                      int W, int Cin, int Cout);
+
+
+
+// bf16 convolutions with kernels packed once per step (avx512bf16::pack_kernel*); AMX where k says so and the
+// shape fits (conv_amx.h), else AVX512-BF16
+void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
+                                 int H, int W, int Cin, int Cout, bool relu);
+void conv3x3_backward_input_bf16_packed(Bf16Kernels k, float* din, const float* dout, const uint32_t* wp, int H,
+                                        int W, int Cin, int Cout);
+void conv3x3_backward_weight_bf16(Bf16Kernels k, float* dw, float* db, const float* dout, const float* in, int H,
+                                  int W, int Cin, int Cout);
+// A conv -> ReLU -> max-pool block's forward (conv3x3_relu_maxpool_forward below) on AMX tiles (k Amx or
+// AmxEmulated), each block of tile outputs pooled as it is made: the first block (amx_fits_narrow; wp packed by
+// amx_pack_kernel_narrow) or a later one (amx_fits; wp packed by avx512bf16::pack_kernel)
+// out16 and in16 (null: none): the bf16 output and input of conv_amx.h (a later block only takes in16)
+void conv3x3_relu_maxpool_forward_amx(Bf16Kernels k, float* out, uint16_t* out16, uint8_t* code, const float* in,
+                                      const uint16_t* in16, const uint32_t* wp, const float* b, int H, int W, int Cin,
+                                      int Cout);
+// The backward of a conv -> ReLU -> max-pool block on AMX tiles (k Amx or AmxEmulated, amx_fits) from the pool's
+// gradient and its code (maxpool2x2_forward_code): din (null: not wanted) with the input-gradient kernel packed by
+// avx512bf16::pack_kernel_for_input_gradient, dw and db (+=); the conv's full-resolution gradient is never stored;
+// in16 (null: none) is the forward's bf16 input
+void relu_maxpool_conv3x3_backward_amx(Bf16Kernels k, float* din, float* dw, float* db, const float* dpool,
+                                       const uint8_t* code, const float* in, const uint16_t* in16, const uint32_t* wp,
+                                       int H, int W, int Cin, int Cout);
+
+// bf16 convolutions (AVX512-BF16) with unpacked kernels; shapes they do not take (conv_bf16.h) run the AVX-512
+// tier's fp32 kernel
+void conv3x3_forward_bf16(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                          int Cout, bool relu);
+void conv3x3_backward_input_bf16(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout);
+void conv3x3_backward_weight_bf16(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                                  int Cin, int Cout);
+
+// The first conv block (conv -> ReLU -> max-pool, no input gradient needed) without its full-resolution
+// activation: the forward computes two conv rows at a time into a buffer that stays in cache and pools them,
+// keeping a 1-byte code per pooled value (ref::maxpool2x2_forward_code); the backward routes the pool's
+// gradient a band of rows at a time by that code into a buffer the weight gradient consumes while in cache.
+void conv3x3_relu_maxpool_forward(Impl k, float* out, uint8_t* code, const float* in, const float* w, const float* b,
+                                  int N, int H, int W, int Cin, int Cout);
+void maxpool2x2_forward_code(Impl k, float* out, uint8_t* code, const float* in, int N, int H, int W, int C);
+void maxpool2x2_backward_code(Impl k, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C);
+// k Avx512 or Avx2: fused, band by band; Amx or AmxEmulated: on tiles where amx_fits_narrow, else band by band
+// with the tiles' weight gradient; Avx512Bf16: band by band in bf16; Reference: band by band in the reference
+void relu_maxpool_conv3x3_backward_weight(Impl k, float* dw, float* db, const float* dpool, const uint8_t* code,
+                                          const float* in, int N, int H, int W, int Cin, int Cout);
+inline void conv3x3_relu_maxpool_forward(Impl, double* out, uint8_t* code, const double* in, const double* w,
+                                         const double* b, int N, int H, int W, int Cin, int Cout) {
+  ref::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
+}
+inline void maxpool2x2_backward_code(Impl, double* din, const double* dout, const uint8_t* code, int N, int H, int W,
+                                     int C) {
+  ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+}
+inline void relu_maxpool_conv3x3_backward_weight(Impl, double* dw, double* db, const double* dpool,
+                                                 const uint8_t* code, const double* in, int N, int H, int W, int Cin,
+                                                 int Cout) {
+  ref::relu_maxpool_conv3x3_backward_weight(dw, db, dpool, code, in, N, H, W, Cin, Cout);
+}
+
+inline void conv3x3_relu_forward(Impl, double* out, const double* in, const double* w, const double* b, int N, int H,
+                                 int W, int Cin, int Cout) {
+  ref::conv3x3_relu_forward(out, in, w, b, N, H, W, Cin, Cout);
+}
+inline void maxpool2x2_forward(Impl, double* out, const double* in, int N, int H, int W, int C) {
+  ref::maxpool2x2_forward(out, in, N, H, W, C);
+}
+inline void relu_maxpool2x2_backward(Impl, double* din, const double* dout, const double* in, int N, int H, int W,
+                                     int C) {
+  ref::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+}
+inline void conv3x3_forward(Impl, double* out, const double* in, const double* w, const double* b, int N, int H,
+                            int W, int Cin, int Cout) {
+  ref::conv3x3_forward(out, in, w, b, N, H, W, Cin, Cout);
+}
+inline void conv3x3_backward_input(Impl, double* din, const double* dout, const double* w, int N, int H, int W,
+                                   int Cin, int Cout) {
+  ref::conv3x3_backward_input(din, dout, w, N, H, W, Cin, Cout);
+}
+inline void conv3x3_backward_weight(Impl, double* dw, double* db, const double* dout, const double* in, int N, int H,
+                                    int W, int Cin, int Cout) {
+  ref::conv3x3_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout);
+}
+
+}  // namespace engine

@@ -1,0 +1,461 @@
+#include "model/plan.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "kernels/amx/conv_amx.h"
+#include "kernels/bf16/conv_bf16.h"
+#include "kernels/fp32/kernels.h"
+
+namespace engine {
+
+const char* impl_name(Impl k) {
+  switch (k) {
+    case Impl::None: return "none";
+    case Impl::Reference: return "reference";
+    case Impl::Avx2: return "avx2";
+    case Impl::Avx512: return "avx512";
+    case Impl::WinogradAvx2: return "winograd-avx2";
+    case Impl::WinogradAvx512: return "winograd-avx512";
+    case Impl::Avx512Bf16: return "avx512-bf16";
+    case Impl::Amx: return "amx";
+    case Impl::AmxEmulated: return "amx-emulated";
+    case Impl::Cuda: return "cuda";
+  }
+  return "?";
+}
+
+const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
+const char* conv_algorithm_name(ConvAlgorithm a) { return a == ConvAlgorithm::Winograd ? "winograd" : "direct"; }
+
+const char* bf16_kernels_name(Bf16Kernels k) {
+  switch (k) {
+    case Bf16Kernels::Amx: return "amx";
+    case Bf16Kernels::AmxEmulated: return "amx-emulated";
+    default: return "avx512-bf16";
+  }
+}
+
+const char* step_kind_name(StepKind k) {
+  switch (k) {
+    case StepKind::Conv: return "conv";
+    case StepKind::ConvBlock: return "conv-relu-maxpool";
+    case StepKind::Relu: return "relu";
+    case StepKind::MaxPool: return "maxpool";
+    case StepKind::Flatten: return "flatten";
+    case StepKind::Dense: return "dense";
+    case StepKind::Dropout: return "dropout";
+    case StepKind::GlobalAvgPool: return "globalavgpool";
+    case StepKind::Add: return "add";
+    case StepKind::BatchNorm: return "batchnorm";
+    case StepKind::GradAdd: return "grad-add";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+}  // namespace
+
+PlanOptions plan_options(BackendKind backend, bool double_precision, const Isa* isa, Precision precision,
+                         const ConvAlgorithm* conv, int threads) {
+  PlanOptions o;
+  o.backend = backend;
+  o.double_precision = double_precision;
+  o.precision = precision;
+  o.threads = threads < 1 ? 1 : threads;
+  o.env_isa = env("ENGINE_ISA");
+  o.env_bf16 = env("ENGINE_BF16");
+  const Isa best = cpu_isa();
+  if (isa) {
+    if (*isa > best)
+      throw SpecError(std::string("isa '") + isa_name(*isa) + "' is not supported by this CPU (best: " +
+                          isa_name(best) + ")",
+                      "isa");
+    o.isa = *isa;
+  } else {
+    o.isa = best;  // capped by ENGINE_ISA, which only lowers the default
+    Isa cap;
+    if (!o.env_isa.empty()) {
+      if (!parse_isa(o.env_isa, &cap))
+        throw SpecError("ENGINE_ISA must be scalar, avx2 or avx512, got '" + o.env_isa + "'", "isa");
+      if (cap < best) o.isa = cap;
+    }
+  }
+  if (backend == BackendKind::Cuda) {
+    if (precision != Precision::Fp32) throw SpecError("the CUDA backend trains in fp32", "precision");
+    if (conv && *conv == ConvAlgorithm::Winograd)
+      throw SpecError("conv chooses the CPU convolutions; the CUDA backend runs its own", "conv");
+    o.conv = ConvAlgorithm::Direct;
+    return o;
+  }
+  if (precision == Precision::Bf16) {
+    if (double_precision) throw SpecError("precision bf16 is for float32 networks only", "precision");
+    if (!cpu_has_bf16()) throw SpecError("precision bf16 needs a CPU with AVX512-BF16, and this one has none", "precision");
+    if (o.isa != Isa::Avx512)
+      throw SpecError(std::string("precision bf16 needs the avx512 kernels, but isa is ") + isa_name(o.isa), "precision");
+    if (o.env_bf16.empty()) o.bf16 = amx_usable() ? Bf16Kernels::Amx : Bf16Kernels::Avx512Bf16;
+    else if (o.env_bf16 == "avx512-bf16") o.bf16 = Bf16Kernels::Avx512Bf16;
+    else if (o.env_bf16 == "amx-emulated") o.bf16 = Bf16Kernels::AmxEmulated;
+    else if (o.env_bf16 == "amx") {
+      if (!amx_usable())
+        throw SpecError("ENGINE_BF16=amx, but this CPU has no AMX-BF16 or the kernel refused the tile state", "precision");
+      o.bf16 = Bf16Kernels::Amx;
+    } else {
+      throw SpecError("ENGINE_BF16 must be avx512-bf16, amx or amx-emulated, got '" + o.env_bf16 + "'", "precision");
+    }
+  }
+  if (conv && *conv == ConvAlgorithm::Winograd) {
+    if (double_precision) throw SpecError("conv winograd is for float32 networks only", "conv");
+    if (precision != Precision::Fp32) throw SpecError("conv winograd runs fp32 convolutions; bf16 ones are direct", "conv");
+  }
+  o.conv = conv ? *conv : (!double_precision && precision == Precision::Fp32 ? ConvAlgorithm::Winograd : ConvAlgorithm::Direct);
+  return o;
+}
+
+namespace {
+
+// The planner's view of one layout under one set of options.
+class Planner {
+ public:
+  Planner(const Layout& L, const PlanOptions& o) : L_(L), o_(o) {}
+
+  Plan run() {
+    p_.options = o_;
+    const size_t T = L_.ops() + 1;
+    p_.stored.assign(T, true);
+    p_.storage_of.resize(T);
+    for (size_t t = 0; t < T; t++) p_.storage_of[t] = int(t);
+    p_.bf16_offset.assign(T, kNone);
+    p_.code_offset.assign(L_.ops(), kNone);
+    p_.grad_slot.assign(T, -1);
+    if (o_.backend == BackendKind::Cuda) plan_cuda();
+    else plan_cpu();
+    plan_gradients();
+    // Batch norm needs the statistics of the whole batch: a thread then runs its whole share through each op
+    // (the network meets at a barrier there); otherwise one image at a time keeps each image's activations in cache.
+    p_.micro_batch = L_.has_batch_coupling() ? 0 : 1;  // 0: the thread's share
+    return p_;
+  }
+
+ private:
+  const Layout& L_;
+  const PlanOptions& o_;
+  Plan p_;
+
+  bool cpu_float() const { return o_.backend == BackendKind::Cpu && !o_.double_precision; }
+  bool bf16() const { return cpu_float() && o_.precision == Precision::Bf16; }
+  bool amx() const { return bf16() && o_.bf16 != Bf16Kernels::Avx512Bf16; }
+  Impl amx_impl() const { return o_.bf16 == Bf16Kernels::Amx ? Impl::Amx : Impl::AmxEmulated; }
+
+  // op i + 1 is of type t and reads only op i's output, which nothing else reads
+  bool chained(size_t i, OpType t) const {
+    return i + 1 < L_.ops() && L_.op(i + 1).type == t && L_.inputs[i + 1].size() == 1 &&
+           L_.input(i + 1) == int(i + 1) && L_.only_consumer(i) == int(i + 1);
+  }
+  bool conv3x3_valid(size_t i) const {
+    const OpSpec& op = L_.op(i);
+    return op.type == OpType::Conv && op.kernel == 3 && op.stride == 1 && op.padding == Padding::Valid;
+  }
+  // conv -> ReLU -> max-pool, each reading only the one before
+  bool block(size_t i) const { return conv3x3_valid(i) && chained(i, OpType::Relu) && chained(i + 1, OpType::MaxPool2x2); }
+  bool input_needs_grad(size_t i, size_t k = 0) const { return L_.needs_grad[L_.input(i, k)]; }
+  // A block whose input needs no gradient (the first, on the image) runs fused: its backward is only the weight
+  // gradient, routed from the pool's gradient by the code.
+  bool first_block(size_t i) const { return block(i) && !input_needs_grad(i); }
+  bool bf16_operands(size_t i) const {
+    return bf16() && L_.in(i).c % avx512bf16::kLanes == 0 && L_.out(i).c % avx512bf16::kLanes == 0;
+  }
+  bool amx_first_block(size_t i) const { return first_block(i) && amx() && amx_fits_narrow(L_.in(i).c, L_.out(i).c); }
+  // A later block on tiles: its forward pools from the tiles, its backward routes the pool's gradient by the code
+  // straight into the conv's bf16 gradients.
+  bool amx_pooled_block(size_t i) const {
+    return block(i) && input_needs_grad(i) && amx() && bf16_operands(i) && amx_fits(L_.in(i).c, L_.out(i).c);
+  }
+  bool on_tiles(size_t i) const { return amx_first_block(i) || amx_pooled_block(i); }
+  // Winograd for the convolutions with an output of at least 8x8 (below that the padding to whole tiles and the
+  // transforms cost more than they save) whose input needs a gradient (the first conv, on 3 channels, suits it not)
+  bool winograd(size_t i) const {
+    constexpr int kMinOutput = 8;
+    const Shape &in = L_.in(i), &out = L_.out(i);
+    return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3_valid(i) && input_needs_grad(i) &&
+           out.h >= kMinOutput && out.w >= kMinOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
+  }
+  // Whether an op may overwrite tensor t in place: nothing else reads it, nor the tensor whose storage it shares.
+  bool exclusive(int t) const {
+    if (L_.consumers[size_t(t)].size() != 1) return false;
+    return p_.storage_of[size_t(t)] == t || exclusive(L_.input(size_t(t) - 1));
+  }
+  Impl direct(int channels) const { return cpu_float() ? fp32_impl(o_.isa, channels) : Impl::Reference; }
+
+  int pack(int op, Packing kind, bool input = false) {
+    const Shape &in = L_.in(op), &out = L_.out(op);
+    PackedWeights w{op, kind, input, 0, 0};
+    switch (kind) {
+      case Packing::Bf16: w.size = size_t(2) * avx512bf16::packed_kernel_size(in.c, out.c); break;
+      case Packing::AmxNarrow: w.size = amx_narrow_kernel_size(out.c); break;
+      case Packing::Flipped: w.size = size_t(9) * in.c * out.c; break;
+      case Packing::Winograd: w.size = size_t(9 + 32) * in.c * out.c; break;  // flipped, then both transforms
+      case Packing::None: break;
+    }
+    const bool words = kind == Packing::Bf16 || kind == Packing::AmxNarrow;
+    size_t& total = words ? p_.packed_words : p_.packed_floats;
+    w.offset = total;
+    total += (w.size + 15) / 16 * 16;  // each from a 64-byte boundary
+    p_.packing.push_back(w);
+    return int(p_.packing.size() - 1);
+  }
+
+  Step step(Dir d, StepKind k, size_t op, int ops, Impl impl) const {
+    Step s;
+    s.dir = d;
+    s.kind = k;
+    s.op = int(op);
+    s.ops = ops;
+    s.impl = impl;
+    return s;
+  }
+
+  void keep_code(size_t i) {
+    p_.code_offset[i] = p_.code_size;
+    p_.code_size += L_.out(i + 2).size();
+  }
+
+  void plan_cpu() {
+    const size_t n = L_.ops();
+    for (size_t i = 0; i < n; i++) {
+      const OpSpec& op = L_.op(i);
+      const Shape &in = L_.in(i), &out = L_.out(i);
+      if (op.type == OpType::Conv && !conv3x3_valid(i))
+        throw SpecError("layer " + std::to_string(i) + " ('" + L_.names[i] + "'): only 3x3 valid convolutions of " +
+                        "stride 1 have kernels on the CPU yet");
+      if (block(i) && (first_block(i) || amx_pooled_block(i))) {
+        Step f = step(Dir::Forward, StepKind::ConvBlock, i, 3, Impl::Reference);
+        Step b = step(Dir::Backward, StepKind::ConvBlock, i, 3, Impl::Reference);
+        keep_code(i);
+        f.workspace = b.workspace = L_.out(i + 2).size();
+        if (on_tiles(i)) {
+          f.impl = b.impl = amx_impl();
+          if (amx_pooled_block(i)) {
+            f.packed = b.packed = pack(i, Packing::Bf16, true);
+            b.input_impl = amx_impl();
+            // its input in bf16 where the block before ran on tiles and left it so
+            const int t = L_.input(i);
+            if (t >= 3 && on_tiles(size_t(t) - 3) && p_.bf16_offset[t] != kNone) f.bf16_in = b.bf16_in = true;
+          } else {
+            f.packed = pack(i, Packing::AmxNarrow);
+          }
+          // the next block on tiles reads this one's output in bf16
+          const int next = L_.only_consumer(i + 2);
+          if (next >= 0 && amx_pooled_block(size_t(next))) {
+            f.bf16_out = true;
+            const Shape& s = L_.out(i + 2);
+            p_.bf16_offset[i + 3] = p_.bf16_size;
+            p_.bf16_size += (amx_block_input_size(s.h, s.w, s.c) + 31) / 32 * 32;  // 64-byte steps
+            f.workspace += sizeof(uint16_t) * amx_block_input_size(s.h, s.w, s.c);
+          }
+        } else if (cpu_float()) {
+          f.impl = direct(out.c);
+          // the weight gradient: fused in the fp32 tiers; a bf16 network's runs band by band with its bf16 kernels
+          b.impl = !bf16() ? direct(out.c) : amx() && amx_fits(in.c, out.c) ? amx_impl() : Impl::Avx512Bf16;
+        }
+        p_.stored[i + 1] = p_.stored[i + 2] = false;  // the conv's and the ReLU's outputs are never formed
+        p_.forward.push_back(f);
+        p_.backward.push_back(b);
+        i += 2;
+        continue;
+      }
+      switch (op.type) {
+        case OpType::Conv: {
+          const bool relu = chained(i, OpType::Relu);
+          Step f = step(Dir::Forward, StepKind::Conv, i, relu ? 2 : 1, direct(out.c));
+          Step b = step(Dir::Backward, StepKind::Conv, i, 1, direct(out.c));
+          f.relu = relu;
+          const bool din = input_needs_grad(i);
+          if (bf16_operands(i)) {
+            const Impl k = amx() && amx_fits(in.c, out.c) ? amx_impl() : Impl::Avx512Bf16;
+            f.impl = k;
+            f.packed = b.packed = pack(i, Packing::Bf16, true);
+            if (din) b.input_impl = k;
+          } else if (winograd(i)) {
+            f.impl = b.impl = b.input_impl = o_.isa == Isa::Avx512 ? Impl::WinogradAvx512 : Impl::WinogradAvx2;
+            f.packed = b.packed = pack(i, Packing::Winograd);
+          } else if (din) {
+            b.input_impl = direct(in.c);
+            // the fp32 fast tiers take the kernel flipped once per step
+            if (!bf16() && b.input_impl != Impl::Reference) b.packed = pack(i, Packing::Flipped);
+          }
+          if (bf16()) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
+            if (amx() && amx_fits(in.c, out.c)) b.impl = amx_impl();
+            else if (amx() && amx_fits_narrow(in.c, out.c)) b.impl = amx_impl();
+            else if (out.c % avx512bf16::kLanes == 0) b.impl = Impl::Avx512Bf16;
+            else b.impl = fp32_impl(Isa::Avx512, out.c);
+          }
+          if (relu) p_.storage_of[i + 2] = int(i + 1);
+          p_.forward.push_back(f);
+          p_.backward.push_back(b);
+          if (relu) {  // the ReLU's backward, unless a max-pool's backward takes it
+            if (!chained(i + 1, OpType::MaxPool2x2)) p_.backward.push_back(step(Dir::Backward, StepKind::Relu, i + 1, 1, Impl::Reference));
+            i++;
+          }
+          break;
+        }
+        case OpType::Relu: {
+          p_.forward.push_back(step(Dir::Forward, StepKind::Relu, i, 1, Impl::Reference));
+          if (exclusive(L_.input(i))) p_.storage_of[i + 1] = p_.storage_of[L_.input(i)];
+          if (!chained(i, OpType::MaxPool2x2)) p_.backward.push_back(step(Dir::Backward, StepKind::Relu, i, 1, Impl::Reference));
+          break;
+        }
+        case OpType::MaxPool2x2: {
+          p_.forward.push_back(step(Dir::Forward, StepKind::MaxPool, i, 1, direct(in.c)));
+          // after a ReLU that feeds only it: one backward pass for both
+          const int r = L_.input(i) - 1;
+          const bool relu = r >= 0 && L_.op(size_t(r)).type == OpType::Relu && chained(size_t(r), OpType::MaxPool2x2);
+          Step b = step(Dir::Backward, StepKind::MaxPool, relu ? size_t(r) : i, relu ? 2 : 1,
+                        relu ? direct(in.c) : Impl::Reference);
+          b.relu = relu;
+          p_.backward.push_back(b);
+          break;
+        }
+        case OpType::Flatten:
+          p_.storage_of[i + 1] = p_.storage_of[L_.input(i)];
+          p_.forward.push_back(step(Dir::Forward, StepKind::Flatten, i, 1, Impl::None));
+          p_.backward.push_back(step(Dir::Backward, StepKind::Flatten, i, 1, Impl::None));
+          break;
+        case OpType::Dense:
+          p_.forward.push_back(step(Dir::Forward, StepKind::Dense, i, 1, Impl::Reference));
+          p_.backward.push_back(step(Dir::Backward, StepKind::Dense, i, 1, Impl::Reference));
+          break;
+        case OpType::Dropout:
+          p_.forward.push_back(step(Dir::Forward, StepKind::Dropout, i, 1, Impl::Reference));
+          p_.backward.push_back(step(Dir::Backward, StepKind::Dropout, i, 1, Impl::Reference));
+          break;
+        case OpType::GlobalAvgPool:
+          p_.forward.push_back(step(Dir::Forward, StepKind::GlobalAvgPool, i, 1, Impl::Reference));
+          p_.backward.push_back(step(Dir::Backward, StepKind::GlobalAvgPool, i, 1, Impl::Reference));
+          break;
+        case OpType::Add:
+          p_.forward.push_back(step(Dir::Forward, StepKind::Add, i, 1, Impl::Reference));
+          p_.backward.push_back(step(Dir::Backward, StepKind::Add, i, 1, Impl::Reference));
+          break;
+        case OpType::BatchNorm:
+          p_.forward.push_back(step(Dir::Forward, StepKind::BatchNorm, i, 1, Impl::Reference));
+          p_.backward.push_back(step(Dir::Backward, StepKind::BatchNorm, i, 1, Impl::Reference));
+          break;
+      }
+    }
+    // (the backward steps were listed in op order; they run in reverse)
+    std::reverse(p_.backward.begin(), p_.backward.end());
+  }
+
+  void plan_cuda() {
+    const size_t n = L_.ops();
+    for (size_t i = 0; i < n; i++) {
+      const OpSpec& op = L_.op(i);
+      StepKind k = StepKind::Relu;
+      switch (op.type) {
+        case OpType::Conv:
+          if (!conv3x3_valid(i))
+            throw SpecError("layer " + std::to_string(i) + " ('" + L_.names[i] + "'): only 3x3 valid convolutions " +
+                            "of stride 1 have CUDA kernels yet");
+          k = StepKind::Conv;
+          break;
+        case OpType::Relu: k = StepKind::Relu; break;
+        case OpType::MaxPool2x2: k = StepKind::MaxPool; break;
+        case OpType::Flatten: k = StepKind::Flatten; break;
+        case OpType::Dense: k = StepKind::Dense; break;
+        case OpType::Dropout: k = StepKind::Dropout; break;
+        case OpType::GlobalAvgPool: k = StepKind::GlobalAvgPool; break;
+        case OpType::Add: k = StepKind::Add; break;
+        case OpType::BatchNorm: k = StepKind::BatchNorm; break;
+      }
+      const Impl impl = k == StepKind::Flatten ? Impl::None : Impl::Cuda;
+      Step f = step(Dir::Forward, k, i, 1, impl), b = step(Dir::Backward, k, i, 1, impl);
+      // a ReLU after a conv is folded into the conv's store, and works in place
+      if (k == StepKind::Conv && chained(i, OpType::Relu)) {
+        f.relu = true;
+        f.ops = 2;
+      }
+      if (k == StepKind::Conv && input_needs_grad(i)) b.input_impl = Impl::Cuda;
+      if (k == StepKind::Flatten || (k == StepKind::Relu && exclusive(L_.input(i))))
+        p_.storage_of[i + 1] = p_.storage_of[L_.input(i)];
+      if (!(i > 0 && k == StepKind::Relu && p_.forward.back().relu && p_.forward.back().op == int(i) - 1))
+        p_.forward.push_back(f);
+      p_.backward.push_back(b);
+    }
+    std::reverse(p_.backward.begin(), p_.backward.end());
+  }
+
+  // The backward steps that are needed (their output tensor depends on parameters), with their gradient slots:
+  // a slot is taken when a gradient is formed and given back when the step that reads it is done, so a chain uses
+  // two. A ReLU's and a flatten's input gradient is their output gradient, in place, where nothing else reads
+  // their input. A tensor read by several ops gets its gradient from the first of them run backward, and the
+  // others' contributions are added into it (GradAdd).
+  void plan_gradients() {
+    std::vector<Step> backward;
+    std::vector<int> free_slots;
+    auto take = [&]() {
+      if (free_slots.empty()) return p_.grad_slots++;
+      const int s = free_slots.back();
+      free_slots.pop_back();
+      return s;
+    };
+    const size_t n = L_.ops();
+    p_.grad_slot[n] = take();  // the loss's gradient of the logits
+    for (Step s : p_.backward) {
+      const size_t last = size_t(s.op + s.ops - 1);
+      if (!L_.needs_grad[last + 1]) continue;
+      const int out_slot = p_.grad_slot[last + 1];
+      s.grad_out = out_slot;
+      std::vector<Step> adds;
+      bool released = false;
+      for (size_t k = 0; k < L_.inputs[size_t(s.op)].size(); k++) {
+        const int t = L_.input(size_t(s.op), k);
+        if (!L_.needs_grad[t]) continue;
+        const bool in_place = (s.kind == StepKind::Relu || s.kind == StepKind::Flatten) && L_.consumers[t].size() == 1;
+        int slot;
+        if (in_place) {
+          slot = out_slot;
+          released = true;
+        } else {
+          slot = take();
+        }
+        if (p_.grad_slot[t] < 0) {
+          p_.grad_slot[t] = slot;
+        } else {  // another consumer formed it first: add this contribution into it
+          Step a;
+          a.dir = Dir::Backward;
+          a.kind = StepKind::GradAdd;
+          a.op = s.op;
+          a.impl = Impl::Reference;
+          a.grad_out = slot;
+          a.grad_in[0] = p_.grad_slot[t];
+          adds.push_back(a);
+        }
+        s.grad_in[k] = slot;
+      }
+      backward.push_back(s);
+      if (!released) free_slots.push_back(out_slot);
+      for (const Step& a : adds) {
+        backward.push_back(a);
+        free_slots.push_back(a.grad_out);
+      }
+    }
+    p_.backward = backward;
+    size_t largest = 0;
+    for (size_t t = 0; t <= n; t++)
+      if (p_.grad_slot[t] >= 0) largest = std::max(largest, L_.shapes[t].size());
+    p_.grad_slot_size = largest;
+  }
+};
+
+}  // namespace
+
+Plan make_plan(const Layout& layout, const PlanOptions& options) { return Planner(layout, options).run(); }
+
+}  // namespace engine
