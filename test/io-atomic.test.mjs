@@ -7,7 +7,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../dist/src/io/atomic.js';
-import { removeStaleTempFiles } from '../dist/src/train/resume.js';
+import { removeStaleTempFiles } from '../dist/src/store/run-dir.js';
 import { tempDir } from './helpers.mjs';
 
 const TEMP = /^\.run\.json\.\d+\.\d+\.tmp$/;

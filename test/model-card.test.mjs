@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { wilsonInterval } from '../dist/src/report/model-card.js';
-import { train } from '../dist/src/train/train.js';
+import { wilsonInterval } from '../dist/src/eval/metrics.js';
+import { train } from '../dist/src/workflows/train.js';
 import { CELEBA, SHARED, runCli, smallDataset, tempDir } from './helpers.mjs';
 
 const Z = 1.959963984540054;
