@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT, SHARED, runCli, tempDir } from './helpers.mjs';
+import { ROOT, SHARED, runCli, tempDir } from '../helpers.mjs';
 
 const README = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
 const TWO_WORD = new Set(['export', 'import', 'data']);
