@@ -3,6 +3,7 @@
 // with messages that say what was expected and what came.
 import os from 'node:os';
 import { integerIn, oneOf, orList, positiveNumber, threadsOption } from './checks.js';
+import { DEFAULT_DATA_DIR } from './common.js';
 import { defaultsOf, withDefaults, type OptionTable } from './table.js';
 import { UsageError } from '../errors.js';
 import { MODEL_SPECS } from '../model/spec.js';
@@ -19,7 +20,13 @@ export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['winograd', 'direct'];
 export const ISAS: readonly Isa[] = ['scalar', 'avx2', 'avx512'];
 
 export const TRAIN_OPTIONS: OptionTable = [
-  { flag: 'data', type: 'string', default: './data', defaultText: './data, fetched when missing', description: 'dataset folder with train/ and val/, one subfolder per class' },
+  {
+    flag: 'data',
+    type: 'string',
+    default: DEFAULT_DATA_DIR,
+    defaultText: `${DEFAULT_DATA_DIR}, fetched when missing`,
+    description: 'dataset folder with train/ and val/, one subfolder per class',
+  },
   { flag: 'fetch', type: 'boolean', default: true, only: 'cli', description: 'without --data: download ./data when it is missing (--no-fetch: refuse)' },
   { flag: 'epochs', type: 'integer', default: 100, description: 'epochs (full passes over train)' },
   { flag: 'batch-size', type: 'integer', default: 32, description: 'images per step; the last batch may be smaller' },

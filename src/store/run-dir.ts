@@ -59,7 +59,7 @@ export async function createRunDir(out: string | undefined, base = process.cwd()
     await makeOutputFolder('--out', dir);
     return dir;
   }
-  const stem = path.join(base, 'runs', `run-${timestamp(new Date())}`);
+  const stem = path.join(base, DEFAULT_RUNS_DIR, `run-${timestamp(new Date())}`);
   await fs.mkdir(path.dirname(stem), { recursive: true });
   for (let i = 0; ; i++) {
     const dir = i === 0 ? stem : `${stem}-${i}`;

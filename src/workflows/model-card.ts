@@ -9,6 +9,7 @@ import { matchesSeedManifest } from '../data/fetch.js';
 import { EngineError } from '../errors.js';
 import { evaluate, type EvalReport } from '../eval/evaluate.js';
 import { writeOutputFile } from '../io/output.js';
+import { DEFAULT_DATA_DIR } from '../options/common.js';
 import { MODEL_CARD_NAME, modelCardMarkdown, type DatasetDescription } from '../report/model-card.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
 import { readRunRecord } from '../store/run-dir.js';
@@ -21,7 +22,7 @@ const hasVal = async (data: string) =>
 export async function cardDataFolder(given: string | undefined, meta: CheckpointMeta, trainedOn = recordedData(meta)): Promise<string> {
   if (given !== undefined) return given;
   if (trainedOn !== undefined && (await hasVal(trainedOn))) return trainedOn;
-  return './data';
+  return DEFAULT_DATA_DIR;
 }
 
 /** The training data folder the checkpoint records (its config's `data`), if any. */
