@@ -6,8 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { listCelebaSplit } from '../dist/src/data/celeba-layout.js';
 import { listSplit } from '../dist/src/data/discover.js';
-import { train } from '../dist/src/train/train.js';
-import { loadCheckpoint } from '../dist/src/train/checkpoint.js';
+import { train } from '../dist/src/workflows/train.js';
+import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
 import { evaluate } from '../dist/src/eval/evaluate.js';
 import { CELEBA, rejectsInput, rng, tempDir } from './helpers.mjs';
 

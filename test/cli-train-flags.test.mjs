@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { loadCheckpoint } from '../dist/src/train/checkpoint.js';
-import { parseHistoryCsv } from '../dist/src/report/history.js';
+import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
+import { parseHistoryCsv } from '../dist/src/store/history.js';
 import { native } from '../dist/src/native.js';
 import { CLI, ROOT, runCli, smallDataset, tempDir } from './helpers.mjs';
 

@@ -99,7 +99,7 @@ test('--conv: winograd by default, direct on request (recorded in run.json and n
 test("--model takes only the engine's own spec names: toString, __proto__, constructor are refused before any work", async () => {
   for (const name of ['toString', '__proto__', 'constructor', 'hasOwnProperty'])
     await failsWith(['--model', name, '--data', '/nonexistent-data'], /--model must be one of seed7, seed5/, new RegExp(`got "${name}"`));
-  const { resolveTrainOptions } = await import('../dist/src/train/options.js');
+  const { resolveTrainOptions } = await import('../dist/src/options/train.js');
   const { modelSpec, SEED5 } = await import('../dist/src/model/spec.js');
   const { UsageError } = await import('../dist/src/errors.js');
   for (const name of ['toString', '__proto__', 'valueOf']) {

@@ -13,6 +13,7 @@ import {
   prCurve,
   rocAuc,
   rocCurve,
+  wilsonInterval,
 } from '../dist/src/eval/metrics.js';
 import { ROOT, rng } from './helpers.mjs';
 
@@ -117,4 +118,24 @@ test('AP and AUC equal scikit-learn on random scores with many ties', async () =
     close(m.rocAuc, c.rocAuc, 1e-12, `case ${i} AUC`);
     close(m.accuracy, c.accuracy, 1e-12, `case ${i} accuracy`);
   }
+});
+
+const Z = 1.959963984540054;
+const pct = (x, d = 2) => `${(x * 100).toFixed(d)}%`;
+
+test('wilsonInterval: both ends solve (p^ - p)^2 = z^2 p (1 - p) / n; 0/n and n/n end at 0 and 1', () => {
+  for (const [k, n] of [[72, 75], [1, 10], [37, 40], [5, 5], [0, 8]]) {
+    const [lo, hi] = wilsonInterval(k, n);
+    assert.ok(lo <= k / n && k / n <= hi, `${k}/${n}: [${lo}, ${hi}]`);
+    for (const p of [lo, hi]) {
+      if ((p === 0 && k === 0) || (p === 1 && k === n)) continue;
+      assert.ok(Math.abs((k / n - p) ** 2 - (Z * Z * p * (1 - p)) / n) < 1e-12, `${k}/${n} end ${p}`);
+    }
+  }
+  assert.deepEqual(wilsonInterval(0, 8).map((x) => +x.toFixed(12)), [0, +((Z * Z) / (8 + Z * Z)).toFixed(12)]);
+  assert.equal(wilsonInterval(5, 5)[1], 1);
+  const [lo, hi] = wilsonInterval(72, 75);
+  assert.equal(pct(lo, 1), '88.9%');
+  assert.equal(pct(hi, 1), '98.6%');
+  assert.ok(wilsonInterval(0, 0).every(Number.isNaN));
 });

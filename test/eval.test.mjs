@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { train } from '../dist/src/train/train.js';
-import { loadCheckpoint } from '../dist/src/train/checkpoint.js';
-import { parseHistoryCsv } from '../dist/src/report/history.js';
-import { buildOnnxModel } from '../dist/src/onnx/export.js';
+import { train } from '../dist/src/workflows/train.js';
+import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
+import { parseHistoryCsv } from '../dist/src/store/history.js';
+import { buildOnnxModel } from '../dist/src/onnx/graph.js';
 import { evaluate, formatReport } from '../dist/src/eval/evaluate.js';
 import { listSplit } from '../dist/src/data/discover.js';
 import { loadSplit } from '../dist/src/data/decode.js';
@@ -196,7 +196,7 @@ test('--threads has the bounds of training: [1, 256], the same message; refused 
   }
   await assert.rejects(evaluate({ target: 'val', data, model: modelFile, threads: 1e8 }), UsageError);
   await assert.rejects(predict({ images: ['missing.jpg'], model: modelFile, threads: 1e8 }), UsageError);
-  const { threadsOption, MAX_THREADS } = await import('../dist/src/checks.js');
+  const { threadsOption, MAX_THREADS } = await import('../dist/src/options/checks.js');
   assert.equal(MAX_THREADS, 256);
   assert.equal(threadsOption(256, 2), 256);
   assert.equal(threadsOption(undefined, 2), 2);

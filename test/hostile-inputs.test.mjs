@@ -179,7 +179,7 @@ test('truncated and wrong-model checkpoints and ONNX files, out-of-range flags: 
   await fs.writeFile(path.join(dir, 'cut.onnx'), model.subarray(0, model.length >> 1));
   await fs.writeFile(path.join(dir, 'text.onnx'), 'not a model');
   // a checkpoint whose spec says seed5 while its tensors are seed7's
-  const { loadCheckpoint, saveCheckpoint } = await import('../dist/src/train/checkpoint.js');
+  const { loadCheckpoint, saveCheckpoint } = await import('../dist/src/store/checkpoint.js');
   const { SEED5 } = await import('../dist/src/model/spec.js');
   const c = await loadCheckpoint(path.join(run, 'best.safetensors'));
   await saveCheckpoint(path.join(dir, 'wrong.safetensors'), { ...c, meta: { ...c.meta, spec: SEED5 } });

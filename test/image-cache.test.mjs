@@ -8,8 +8,8 @@ import path from 'node:path';
 import { openCachedSplit, openTrainingSplit, resolveCacheDir } from '../dist/src/data/cache.js';
 import { listSplit } from '../dist/src/data/discover.js';
 import { loadSplit, IMAGE_BYTES } from '../dist/src/data/decode.js';
-import { train } from '../dist/src/train/train.js';
-import { loadCheckpoint } from '../dist/src/train/checkpoint.js';
+import { train } from '../dist/src/workflows/train.js';
+import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
 import { UsageError } from '../dist/src/errors.js';
 import { rejectsInput, rng, smallDataset, tempDir } from './helpers.mjs';
 

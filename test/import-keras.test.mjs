@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import h5wasm from 'h5wasm/node';
 import { importKeras } from '../dist/src/keras/import.js';
-import { loadCheckpoint } from '../dist/src/train/checkpoint.js';
+import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { listSplit } from '../dist/src/data/discover.js';
@@ -232,7 +232,7 @@ test("the epoch comes from the seed's weights<N>.h5 name or --epoch; any other n
   const model = path.join(dir, 'out', 'model.onnx');
   const exported = await runCli(['export', 'onnx', '--weights', ckpt, '-o', model, '--data', path.join(dir, 'none')]);
   assert.equal(exported.code, 0, exported.stderr);
-  const { loadModelInfo } = await import('../dist/src/onnx/export.js');
+  const { loadModelInfo } = await import('../dist/src/eval/model-source.js');
   assert.ok(!('epoch' in (await loadModelInfo(model)).metadata));
   assert.match(await fs.readFile(path.join(dir, 'out', 'MODEL_CARD.md'), 'utf8'), /\(epoch unknown, 0 optimizer steps\)/);
   // resume: a run folder holding an epoch-less checkpoint is refused with a message, not resumed from epoch "undefined"

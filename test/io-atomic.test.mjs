@@ -7,7 +7,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../dist/src/io/atomic.js';
-import { removeStaleTempFiles } from '../dist/src/train/resume.js';
+import { removeStaleTempFiles } from '../dist/src/store/run-dir.js';
 import { tempDir } from './helpers.mjs';
 
 const TEMP = /^\.run\.json\.\d+\.\d+\.tmp$/;
@@ -114,4 +114,17 @@ test('removeStaleTempFiles removes the temp files of atomic writes in a run fold
   assert.deepEqual((await fs.readdir(dir)).sort(), keep.sort());
   assert.deepEqual(await fs.readdir(path.join(dir, 'history')), ['loss_history.txt']);
   assert.deepEqual(await removeStaleTempFiles(path.join(dir, 'absent')), [], 'a missing folder is no error');
+});
+
+test('writeFilesAtomic: a pair is renamed into place only once both are written; a failure leaves the old files', async (t) => {
+  const { writeFilesAtomic } = await import('../dist/src/io/atomic.js');
+  const dir = await tempDir(t);
+  const a = path.join(dir, 'model.onnx');
+  await fs.writeFile(a, 'old model');
+  await assert.rejects(writeFilesAtomic([{ file: a, data: 'new model' }, { file: path.join(dir, 'missing', 'MODEL_CARD.md'), data: 'card' }]));
+  assert.equal(await fs.readFile(a, 'utf8'), 'old model');
+  assert.deepEqual(await fs.readdir(dir), ['model.onnx'], 'temp files removed');
+  const b = path.join(dir, 'MODEL_CARD.md');
+  await writeFilesAtomic([{ file: a, data: 'new model' }, { file: b, data: 'card' }]);
+  assert.deepEqual([await fs.readFile(a, 'utf8'), await fs.readFile(b, 'utf8')], ['new model', 'card']);
 });

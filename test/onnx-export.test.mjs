@@ -11,9 +11,11 @@ import { CELEBA, SHARED, rejectsInput, rng, runCli, smallDataset, tempDir } from
 import { native } from '../dist/src/native.js';
 import { SEED5, SEED7 } from '../dist/src/model/spec.js';
 import { loadImage150 } from '../dist/src/data/decode.js';
-import { encodeCheckpoint } from '../dist/src/train/checkpoint.js';
-import { train } from '../dist/src/train/train.js';
-import { buildOnnxModel, exportOnnx, loadModelInfo, readModelMetadata } from '../dist/src/onnx/export.js';
+import { encodeCheckpoint } from '../dist/src/store/checkpoint.js';
+import { train } from '../dist/src/workflows/train.js';
+import { buildOnnxModel, readModelMetadata } from '../dist/src/onnx/graph.js';
+import { exportOnnx } from '../dist/src/workflows/export.js';
+import { loadModelInfo } from '../dist/src/eval/model-source.js';
 
 const { onnx } = onnxProto;
 ortWeb.env.wasm.numThreads = 1;
@@ -119,7 +121,7 @@ test('the exported graph is standard ONNX: IR 8, opset 13, symbolic batch, weigh
 });
 
 test('onnxruntime-node and onnxruntime-web reproduce the native engine on random and real images', async () => {
-  const ckpt = await (await import('../dist/src/train/checkpoint.js')).loadCheckpoint(run.weights);
+  const ckpt = await (await import('../dist/src/store/checkpoint.js')).loadCheckpoint(run.weights);
   const trainer = new native.Trainer({ spec: SEED7, seed: 1 });
   trainer.setParams(ckpt.params);
   const next = rng(3);

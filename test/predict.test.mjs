@@ -6,7 +6,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { native } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { saveCheckpoint } from '../dist/src/train/checkpoint.js';
+import { saveCheckpoint } from '../dist/src/store/checkpoint.js';
 import { predict } from '../dist/src/predict/predict.js';
 import { CELEBA, SHARED, rejectsInput, runCli, tempDir } from './helpers.mjs';
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { historyCsv, parseHistoryCsv, savetxt, writeHistory } from '../dist/src/report/history.js';
-import { formatE18 } from '../dist/src/report/savetxt.js';
+import { historyCsv, parseHistoryCsv, savetxt, writeHistory } from '../dist/src/store/history.js';
+import { formatE18 } from '../dist/src/store/savetxt.js';
 import { InputError } from '../dist/src/errors.js';
 
 const rows = [

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveTrainOptions, TRAIN_DEFAULTS } from '../dist/src/train/options.js';
+import { resolveTrainOptions, TRAIN_DEFAULTS } from '../dist/src/options/train.js';
 import { native } from '../dist/src/native.js';
 import { UsageError } from '../dist/src/errors.js';
 import { CLI, ROOT, smallDataset, tempDir } from './helpers.mjs';
@@ -69,7 +69,8 @@ async function documentedDefaults() {
       threads: os.availableParallelism(),
       model: code(cell('--model')),
       augment: true,
-      isa: undefined,
+      // "best the CPU has" (ENGINE_ISA may cap it), decided when the options are resolved
+      isa: native.buildInfo().isa,
       skipBadImages: false,
       precision: code(cell('--precision')),
       conv: code(cell('--conv')),
@@ -122,7 +123,7 @@ test('a run with no flag but --data records the documented defaults in run.json 
   const run = JSON.parse(await fs.readFile(path.join(runDir, 'run.json'), 'utf8'));
   assert.equal(run.status, 'running');
   assert.ok(Number.isInteger(run.seed));
-  const { out: _o, isa: _i, cache: _c, cacheDir: _d, ...recorded } = { ...documented, data: data, seed: run.seed };
+  const { out: _o, cache: _c, cacheDir: _d, ...recorded } = { ...documented, data: data, seed: run.seed };
   assert.deepEqual(run.config, recorded, 'undefined options are absent from the JSON');
   assert.equal(run.model, documented.model);
   // "best the CPU has", all cores, fp32 with winograd convolutions

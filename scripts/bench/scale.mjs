@@ -45,7 +45,7 @@ function readFileSafe(file) {
 
 /** Child: one `train()` run; stops itself after `steps` steps and prints its figures as JSON. */
 async function child(cfg) {
-  const { train } = await import('../../dist/src/train/train.js');
+  const { train } = await import('../../dist/src/workflows/train.js');
   const t0 = performance.now();
   const log = [];
   let buildStart;

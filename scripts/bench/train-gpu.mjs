@@ -122,7 +122,7 @@ function torchRun(imagesFile, labelsFile, extra) {
 }
 
 async function learn(epochs) {
-  const { train: trainRun } = await import('../../dist/src/train/train.js');
+  const { train: trainRun } = await import('../../dist/src/workflows/train.js');
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-gpu-learn-'));
   try {
     const s = await trainRun({ data: args.data, epochs, seed: 1, device: 'cuda', out: path.join(out, 'run'), saveEvery: 0 }, {

@@ -2,8 +2,10 @@
 // the CUDA backend was compiled in and for which architectures) and the CUDA devices it sees, or why none.
 import type { Argv } from 'yargs';
 import { native } from '../native.js';
+import { INFO_OPTIONS } from '../options/info.js';
 import { cudaStatus } from '../train/device.js';
 import { ENGINE_VERSION } from '../version.js';
+import { addOptions, readFlags } from './flags.js';
 
 export function engineInfo() {
   const build = native.buildInfo();
@@ -29,10 +31,11 @@ export function infoCommand(yargs: Argv) {
   return yargs.command(
     'info',
     "print the addon's build (CPU instruction sets, CUDA) and the CUDA devices it sees",
-    (y) => y.option('json', { type: 'boolean', default: false, describe: 'print it as JSON' }),
+    (y) => addOptions(y, INFO_OPTIONS),
     (argv) => {
+      const { json } = readFlags<{ json: boolean }>(INFO_OPTIONS, argv);
       const info = engineInfo();
-      if (argv.json) {
+      if (json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
         return;
       }

@@ -8,12 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { EngineError, InputError, UsageError } from '../errors.js';
-import { resolveTrainOptions, type TrainOptions } from '../train/options.js';
+import { resolveFetchOptions } from '../options/data-fetch.js';
 import { listSplit } from './discover.js';
 import { readTar, TarError } from './tar.js';
 
-/** The seed's repository as GitHub serves it: a tar.gz of its default branch (master). */
-export const DEFAULT_DATA_URL = 'https://codeload.github.com/CZhihao/gender-prediction/tar.gz/refs/heads/master';
 /** Where the images are inside that archive, under its top folder. */
 export const ARCHIVE_DATA_FOLDER = 'gender_classification';
 export const DATA_SOURCE_HINT =
@@ -160,8 +158,9 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
 }
 
 export async function fetchDataset(opts: FetchOptions = {}): Promise<FetchResult> {
-  const dest = path.resolve(opts.dest ?? './data');
-  const url = opts.url ?? process.env.ENGINE_DATA_URL ?? DEFAULT_DATA_URL;
+  const resolved = resolveFetchOptions(opts);
+  const dest = path.resolve(resolved.dest);
+  const url = resolved.url;
   const log = (line: string) => opts.onLog?.(line);
   if (!(await isEmptyOrMissing(dest))) throw new UsageError(`${dest} already exists and is not empty: remove it or choose another --dest`);
   const manifest = await readManifest(opts.manifest);
@@ -224,8 +223,8 @@ export async function fetchDataset(opts: FetchOptions = {}): Promise<FetchResult
  * For `engine train` without --data: ./data when it is there; otherwise fetch it (saying so), or, with
  * fetching refused, an error that says where to get it.
  */
-export async function ensureDefaultData(opts: { dest?: string; fetch: boolean; onLog?(line: string): void }): Promise<string> {
-  const dest = opts.dest ?? './data';
+export async function ensureDefaultData(opts: { dest: string; fetch: boolean; onLog?(line: string): void }): Promise<string> {
+  const dest = opts.dest;
   if (await fs.stat(dest).catch(() => null)) return dest;
   if (!opts.fetch)
     throw new InputError(
@@ -235,11 +234,4 @@ export async function ensureDefaultData(opts: { dest?: string; fetch: boolean; o
   opts.onLog?.(`data: ${path.resolve(dest)} is missing; fetching the seed's 575-image extract first (engine data fetch)`);
   await fetchDataset({ dest, onLog: opts.onLog });
   return dest;
-}
-
-/** Training options with `data` filled in: as given, else ./data, fetched when missing. Flags are checked first, so a typo never downloads. */
-export async function withDefaultData(options: TrainOptions, opts: { fetch: boolean; onLog?(line: string): void }): Promise<TrainOptions> {
-  resolveTrainOptions(options);
-  if (options.data !== undefined) return options;
-  return { ...options, data: await ensureDefaultData({ fetch: opts.fetch, onLog: opts.onLog }) };
 }

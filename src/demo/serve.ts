@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { EngineError, UsageError } from '../errors.js';
 import { checkFeedable } from '../eval/feed.js';
 import { readModelSource, type ModelSource } from '../eval/model-source.js';
-import { readModelMetadata } from '../onnx/export.js';
+import { readModelMetadata } from '../onnx/graph.js';
+import { resolveServeOptions } from '../options/serve-demo.js';
 
 const DEMO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'demo');
 const DEMO_FILES = ['index.html', 'demo.js', 'preprocess.js'];
@@ -71,9 +72,7 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
 }
 
 export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServer> {
-  const port = opts.port ?? 8000;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number in [0, 65535]; got ${port}`);
-  const host = opts.host ?? '127.0.0.1';
+  const { port, host } = resolveServeOptions(opts);
   const { bytes, source } = await readModelSource(opts);
   const info = readModelMetadata(bytes, source);
   checkFeedable(info, source);

@@ -5,11 +5,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { listSplit } from '../data/discover.js';
 import { CELEBA_IMAGES, isCelebaLayout, listCelebaSplit } from '../data/celeba-layout.js';
-import { InputError, UsageError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { refuseInputsAsOutputs, type NamedPath } from '../io/output.js';
+import { resolveEvalOptions } from '../options/eval.js';
 import { binaryMetrics, predictPositive } from './metrics.js';
 import type { EvalReport, Misclassified } from './report.js';
-import { DEFAULT_BATCH, checkModelChoice, loadModel, scoreFiles, type LoadedModel, type ModelChoice } from './session.js';
+import { loadModel, scoreFiles, type LoadedModel, type ModelChoice } from './session.js';
 
 export { formatReport, type EvalReport, type Misclassified } from './report.js';
 
@@ -18,7 +19,7 @@ export interface EvalOptions extends ModelChoice {
   target: string;
   /** dataset folder for split names (default ./data) */
   data?: string;
-  /** images per inference call (default DEFAULT_BATCH) */
+  /** images per inference call (default: options/eval.ts' DEFAULT_BATCH) */
   batchSize?: number;
   /** predicted positive iff P(positive) > threshold (default 0.5, Keras' round()) */
   threshold?: number;
@@ -56,19 +57,9 @@ function modelLabels(folderClasses: string[], folderLabels: Uint8Array, model: L
   return Uint8Array.from(folderLabels, (l) => classes.indexOf(folderClasses[l]));
 }
 
-function checkOptions(opts: EvalOptions): { batchSize: number; threshold: number } {
-  const batchSize = opts.batchSize ?? DEFAULT_BATCH;
-  const threshold = opts.threshold ?? 0.5;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive whole number; got ${batchSize}`);
-  if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must lie in [0, 1]; got ${threshold}`);
-  checkModelChoice(opts);
-  return { batchSize, threshold };
-}
-
 export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   const started = performance.now();
-  const { batchSize, threshold } = checkOptions(opts);
-  const data = opts.data ?? './data';
+  const { batchSize, threshold, data } = resolveEvalOptions(opts);
   // A split name under a CelebA-layout --data comes from its partition list, not from a folder.
   const celeba = !/[\\/]/.test(opts.target) && !['.', '..'].includes(opts.target) && (await isCelebaLayout(data));
   const { dir, dataset } = celeba ? { dir: path.resolve(data, CELEBA_IMAGES), dataset: opts.target } : await resolveTarget(opts.target, data);

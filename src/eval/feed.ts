@@ -4,7 +4,7 @@ import os from 'node:os';
 import { Tensor } from 'onnxruntime-node';
 import { loadImageResized, type DecodeOptions } from '../data/decode.js';
 import { InputError } from '../errors.js';
-import type { ModelInfo } from '../onnx/export.js';
+import type { ModelInfo } from '../onnx/graph.js';
 
 /** What this code can feed: RGB images resized with PIL's NEAREST rule (see decode.ts). */
 export function checkFeedable(info: ModelInfo, source: string): void {

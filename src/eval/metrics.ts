@@ -196,3 +196,17 @@ export function binaryMetrics(scores: Scores, labels: Labels, classes: [string, 
     curves: { roc: rocCurve(scores, labels), pr: prCurve(scores, labels) },
   };
 }
+
+/** the two-sided 95% normal quantile */
+const Z95 = 1.959963984540054;
+
+/** Wilson score interval of a binomial proportion k/n (95% by default); [NaN, NaN] for n = 0. */
+export function wilsonInterval(k: number, n: number, z = Z95): [number, number] {
+  if (!(n > 0) || k < 0 || k > n) return [NaN, NaN];
+  const p = k / n;
+  const z2n = (z * z) / n;
+  const centre = (p + z2n / 2) / (1 + z2n);
+  const half = (z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
+  // Clamp the rounding at the ends: k = 0 gives exactly 0, k = n exactly 1.
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}

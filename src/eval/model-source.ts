@@ -1,12 +1,11 @@
-// Which model `eval` and `predict` run: an exported .onnx file, a checkpoint exported in memory (the same graph
-// `engine export` writes), or, given neither, the newest run's.
-import { promises as fs } from 'node:fs';
+// Which model `eval`, `predict` and `serve-demo` run: an exported .onnx file, a checkpoint exported in memory
+// (the same graph `engine export` writes), or, given neither, the newest run's.
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { buildOnnxModel } from '../onnx/export.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
 import { readInputFile } from '../io/read.js';
-import { runsNewestFirst } from '../train/run-dir.js';
+import { buildOnnxModel, readModelMetadata, type ModelInfo } from '../onnx/graph.js';
+import { loadCheckpoint } from '../store/checkpoint.js';
+import { DEFAULT_RUNS_DIR, newestRunWith, RUN_FILES } from '../store/run-dir.js';
 
 export interface ModelSource {
   /** an exported .onnx file */
@@ -19,24 +18,18 @@ export interface ModelSource {
   modelBytes?: Uint8Array;
 }
 
-/** The file's mtime, or null when it is not a regular file. */
-export async function fileMtime(file: string): Promise<number | null> {
-  const stat = await fs.stat(file).catch(() => null);
-  return stat?.isFile() ? stat.mtimeMs : null;
-}
-
 /**
  * The newest run under `runsDir` that holds a model: its model.onnx unless best.safetensors is newer (an export
  * from before training improved), else best.safetensors.
  */
 export async function newestRunModel(runsDir: string): Promise<{ model?: string; weights?: string }> {
-  for (const dir of await runsNewestFirst(runsDir)) {
-    const onnxTime = await fileMtime(path.join(dir, 'model.onnx'));
-    const bestTime = await fileMtime(path.join(dir, 'best.safetensors'));
-    if (onnxTime === null && bestTime === null) continue;
-    return onnxTime !== null && (bestTime === null || onnxTime >= bestTime) ? { model: path.join(dir, 'model.onnx') } : { weights: path.join(dir, 'best.safetensors') };
-  }
-  throw new InputError(`no model given and no trained run under ${runsDir}: pass --model FILE.onnx or --weights CHECKPOINT (or train first)`);
+  const run = await newestRunWith(runsDir, [RUN_FILES.model, RUN_FILES.best]);
+  if (!run) throw new InputError(`no model given and no trained run under ${runsDir}: pass --model FILE.onnx or --weights CHECKPOINT (or train first)`);
+  const onnxTime = run.mtimes[RUN_FILES.model];
+  const bestTime = run.mtimes[RUN_FILES.best];
+  return onnxTime !== undefined && (bestTime === undefined || onnxTime >= bestTime)
+    ? { model: path.join(run.dir, RUN_FILES.model) }
+    : { weights: path.join(run.dir, RUN_FILES.best) };
 }
 
 /** The chosen model's ONNX bytes: read from the file, or built from the checkpoint in memory. */
@@ -44,11 +37,16 @@ export async function readModelSource(choice: ModelSource): Promise<{ bytes: Uin
   if (choice.model !== undefined && choice.weights !== undefined)
     throw new UsageError('give either --model (an .onnx file) or --weights (a checkpoint), not both');
   if (choice.modelBytes !== undefined) return { bytes: choice.modelBytes, source: choice.model ?? 'in-memory model' };
-  const picked = choice.model === undefined && choice.weights === undefined ? await newestRunModel(path.resolve(choice.runsDir ?? 'runs')) : choice;
+  const picked = choice.model === undefined && choice.weights === undefined ? await newestRunModel(path.resolve(choice.runsDir ?? DEFAULT_RUNS_DIR)) : choice;
   if (picked.weights !== undefined) {
     const ckpt = await loadCheckpoint(picked.weights);
     return { bytes: buildOnnxModel(ckpt), source: `in-memory from ${picked.weights}` };
   }
   const file = picked.model!;
   return { bytes: await readInputFile(file, 'model'), source: file };
+}
+
+/** An exported model file's interface (classes, input, preprocessing), read from its metadata. */
+export async function loadModelInfo(file: string): Promise<ModelInfo> {
+  return readModelMetadata(await readInputFile(file, 'model'), file);
 }

@@ -5,24 +5,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import type { DecodeOptions } from '../data/decode.js';
-import { threadsOption } from '../checks.js';
-import { EngineError, InputError, UsageError } from '../errors.js';
-import { readModelMetadata, type ModelInfo } from '../onnx/export.js';
+import { threadsOption } from '../options/checks.js';
+import { EngineError, InputError } from '../errors.js';
+import { readModelMetadata, type ModelInfo } from '../onnx/graph.js';
 import { checkFeedable, decodeMany, imageBytes, inputTensor } from './feed.js';
-import { fileMtime, readModelSource, type ModelSource } from './model-source.js';
+import { fileMtime } from '../io/read.js';
+import { readModelSource, type ModelSource } from './model-source.js';
 
 export interface ModelChoice extends ModelSource {
   /** run on CUDA; an error where onnxruntime has no CUDA provider */
   gpu?: boolean;
   /** onnxruntime intra-op threads (default: all cores; at most MAX_THREADS, as for training) */
   threads?: number;
-}
-
-/** Checks the choice's flags (not its files): cheap, so callers run it before any work. */
-export function checkModelChoice(choice: ModelChoice): void {
-  threadsOption(choice.threads, 1);
-  if (choice.model !== undefined && choice.weights !== undefined)
-    throw new UsageError('give either --model (an .onnx file) or --weights (a checkpoint), not both');
 }
 
 export interface LoadedModel {
@@ -96,12 +90,6 @@ export async function runModel(model: LoadedModel, pixels: Uint8Array, n: number
   const data = out.data as Float32Array;
   return info.logitName ? data.map(sigmoidFloat32) : data;
 }
-
-/**
- * Images per onnxruntime call. On the CPU the per-image cost is flat from 4 to 64, but the first calls pay
- * for the memory of the batch: all 575 seed images took 2.2 s of CPU time at 8 and 3.4-3.8 s at 64.
- */
-export const DEFAULT_BATCH = 8;
 
 /** P(positive) for every file; batch k+1 decodes while batch k runs. `onProgress` hears of each finished batch. */
 export async function scoreFiles(

@@ -1,3 +1,4 @@
+// Reading what the user named: files with errors that name them, and whether a file is there.
 import { promises as fs } from 'node:fs';
 import { InputError } from '../errors.js';
 
@@ -9,4 +10,10 @@ export async function readInputFile(file: string, what: string): Promise<Buffer>
     const e = err as NodeJS.ErrnoException;
     throw new InputError(e.code === 'ENOENT' ? `${what} not found: ${file}` : `cannot read ${what} ${file}: ${e.message}`);
   }
+}
+
+/** The file's mtime, or null when it is not a regular file. */
+export async function fileMtime(file: string): Promise<number | null> {
+  const stat = await fs.stat(file).catch(() => null);
+  return stat?.isFile() ? stat.mtimeMs : null;
 }

@@ -11,12 +11,12 @@
 // but another flatten order, which only the model_config check (--model-h5) can rule out.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { integerIn } from '../checks.js';
+import { integerIn } from '../options/checks.js';
 import { InputError, UsageError } from '../errors.js';
 import { checkOutputFile, describeWriteError, refuseInputsAsOutputs } from '../io/output.js';
 import { SEED7 } from '../model/spec.js';
 import { native, type ParamEntry } from '../native.js';
-import { saveCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { saveCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import { describeSpec, specFromModelConfig } from './config.js';
 import { childDataset, childGroup, hdf5Reason, openHdf5, stringAttr, stringsAttr, type Group } from './hdf5.js';
 

@@ -3,9 +3,11 @@
 // applied): a photo from a phone should be classified the way it is seen.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { InputError, UsageError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { predictPositive } from '../eval/metrics.js';
-import { DEFAULT_BATCH, checkModelChoice, loadModel, scoreFiles, type ModelChoice } from '../eval/session.js';
+import { loadModel, scoreFiles, type ModelChoice } from '../eval/session.js';
+import { DEFAULT_BATCH } from '../options/eval.js';
+import { resolvePredictOptions } from '../options/predict.js';
 import { checkOutputFile, checkOutputFolder, makeOutputFolder, refuseInputsAsOutputs } from '../io/output.js';
 import { annotatedFormat, annotatedName, annotateImage, formatOfOutput, type AnnotatedFormat } from './annotate.js';
 
@@ -65,10 +67,7 @@ async function annotationTargets(opts: PredictOptions, out: string): Promise<{ f
 }
 
 export async function predict(opts: PredictOptions): Promise<Prediction[]> {
-  if (opts.images.length === 0) throw new UsageError('name at least one image to classify');
-  const threshold = opts.threshold ?? 0.5;
-  if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must lie in [0, 1]; got ${threshold}`);
-  checkModelChoice(opts);
+  const { threshold } = resolvePredictOptions(opts);
   const targets = opts.annotate !== undefined ? await annotationTargets(opts, opts.annotate) : undefined;
 
   const model = await loadModel(opts);

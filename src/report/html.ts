@@ -4,10 +4,9 @@
 // attachment or in a CI artefact.
 import path from 'node:path';
 import sharp from 'sharp';
-import { evaluate } from '../eval/evaluate.js';
+import { wilsonInterval } from '../eval/metrics.js';
 import type { EvalReport } from '../eval/report.js';
 import { checkOutputFile, writeOutputFile } from '../io/output.js';
-import { wilsonInterval } from './model-card.js';
 
 /** Longest side of a thumbnail, in pixels. */
 const THUMB = 112;
@@ -193,14 +192,4 @@ export async function writeHtmlReport(file: string, r: EvalReport, opts: HtmlRep
 /** Refuses an --html target that cannot be written (a folder, a parent that cannot be created), before any long work. */
 export async function checkHtmlTarget(file: string): Promise<void> {
   await checkOutputFile('--html', file, { folderHint: 'name the .html file to write' });
-}
-
-/** The page for a finished training run: its best.safetensors (the lowest validation loss) on <data>/val. */
-export async function writeRunHtmlReport(file: string, run: { runDir: string; data: string; bestEpoch: number }): Promise<string> {
-  const weights = path.join(run.runDir, 'best.safetensors');
-  const report = await evaluate({ target: 'val', data: run.data, weights });
-  return writeHtmlReport(file, report, {
-    title: `engine train: ${path.basename(run.runDir)}, val`,
-    subtitle: `${weights} (epoch ${run.bestEpoch}, the lowest validation loss) on ${report.images} images of ${report.dir}`,
-  });
 }

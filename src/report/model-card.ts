@@ -1,32 +1,13 @@
-// MODEL_CARD.md, written beside an exported model: what the model is for and not for, the data it learnt from,
-// its figures on val measured from the exported file itself (with their uncertainty: 75 images is few), and
-// the training config read from the checkpoint's metadata.
-import { promises as fs } from 'node:fs';
+// MODEL_CARD.md's text: what the model is for and not for, the data it learnt from, its figures on val (with
+// their uncertainty: 75 images is few) and the training config from the checkpoint's metadata. A renderer of
+// figures computed elsewhere (workflows/model-card.ts measures them): it reads and writes nothing.
 import path from 'node:path';
-import { evaluate, type EvalReport } from '../eval/evaluate.js';
-import { isCelebaLayout } from '../data/celeba-layout.js';
-import { listDataSplit } from '../data/dataset.js';
-import { matchesSeedManifest } from '../data/fetch.js';
-import { EngineError } from '../errors.js';
-import { writeOutputFile } from '../io/output.js';
-import type { CheckpointMeta } from '../train/checkpoint.js';
+import { wilsonInterval } from '../eval/metrics.js';
+import type { EvalReport } from '../eval/report.js';
+import type { CheckpointMeta } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
 
 export const MODEL_CARD_NAME = 'MODEL_CARD.md';
-/** the two-sided 95% normal quantile */
-const Z95 = 1.959963984540054;
-
-/** Wilson score interval of a binomial proportion k/n (95% by default); [NaN, NaN] for n = 0. */
-export function wilsonInterval(k: number, n: number, z = Z95): [number, number] {
-  if (!(n > 0) || k < 0 || k > n) return [NaN, NaN];
-  const p = k / n;
-  const z2n = (z * z) / n;
-  const centre = (p + z2n / 2) / (1 + z2n);
-  const half = (z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
-  // Clamp the rounding at the ends: k = 0 gives exactly 0, k = n exactly 1.
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
-}
-
 /** Images per class of one split, as listed now. */
 export interface SplitCounts {
   classes: string[];
@@ -64,17 +45,19 @@ export interface ModelCardInput {
   runDataset?: { train: number; val: number };
   /** the data folder described under "Data": the training data when recorded and present, else the measured one */
   dataset?: DatasetDescription;
+  /** the day the figures were measured, YYYY-MM-DD */
+  measuredOn: string;
 }
 
 const pct = (x: number, digits = 2) => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a');
 const cell = (v: unknown) => String(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|');
 
-function metricsSection(r: EvalReport): string[] {
+function metricsSection(r: EvalReport, measuredOn: string): string[] {
   const [lo, hi] = wilsonInterval(r.correct, r.images);
   const [neg, pos] = r.classes;
   const [[tn, fp], [fn, tp]] = r.confusion.matrix;
   return [
-    `Measured by \`engine eval\` on the exported file itself, ${r.images} images of \`${r.dir}\`, on ${new Date().toISOString().slice(0, 10)}.`,
+    `Measured by \`engine eval\` on the exported file itself, ${r.images} images of \`${r.dir}\`, on ${measuredOn}.`,
     `Predicted ${pos} iff P(${pos}) > ${r.threshold}.`,
     '',
     '| figure | value |',
@@ -221,7 +204,7 @@ export function modelCardMarkdown(input: ModelCardInput): string {
     '',
     '## Metrics on val',
     '',
-    ...(report ? metricsSection(report) : [`Not measured: ${input.missingReason ?? 'no validation data'}.`]),
+    ...(report ? metricsSection(report, input.measuredOn) : [`Not measured: ${input.missingReason ?? 'no validation data'}.`]),
     '',
     '## Training',
     '',
@@ -234,109 +217,4 @@ export function modelCardMarkdown(input: ModelCardInput): string {
     '',
   ];
   return lines.join('\n');
-}
-
-/** Can `data` be measured on: a val/ folder, or CelebA's own layout (its val partition)? */
-const hasVal = async (data: string) =>
-  ((await fs.stat(path.join(data, 'val')).catch(() => null))?.isDirectory() ?? false) || (await isCelebaLayout(data));
-
-/** The dataset folder to measure on: the one given, else the checkpoint's training data, else ./data. */
-export async function cardDataFolder(given: string | undefined, meta: CheckpointMeta, trainedOn = recordedData(meta)): Promise<string> {
-  if (given !== undefined) return given;
-  if (trainedOn !== undefined && (await hasVal(trainedOn))) return trainedOn;
-  return './data';
-}
-
-/** The training data folder the checkpoint records (its config's `data`), if any. */
-const recordedData = (meta: CheckpointMeta): string | undefined => (typeof meta.config.data === 'string' ? meta.config.data : undefined);
-
-interface RunRecord {
-  dataset?: { train: number; val: number };
-  /** config.data, resolved when the run was made: the checkpoint's own copy may be relative */
-  data?: string;
-}
-
-async function readRunRecord(runDir: string): Promise<RunRecord> {
-  try {
-    const record = JSON.parse(await fs.readFile(path.join(runDir, 'run.json'), 'utf8'));
-    const d = record?.dataset;
-    return {
-      dataset: Number.isInteger(d?.train) && Number.isInteger(d?.val) ? { train: d.train, val: d.val } : undefined,
-      data: typeof record?.config?.data === 'string' ? record.config.data : undefined,
-    };
-  } catch {
-    return {}; // not a run directory, or not ours: the card just says less
-  }
-}
-
-const isDir = async (dir: string) => (await fs.stat(dir).catch(() => null))?.isDirectory() ?? false;
-
-/** Lists train/ and val/ of `dir` and counts each class; checks whether it is the seed's own dataset. */
-export async function describeDataset(dir: string, role: DatasetDescription['role']): Promise<DatasetDescription> {
-  const out: DatasetDescription = { dir: path.resolve(dir), role, kind: 'other', problems: [] };
-  const celeba = await isCelebaLayout(dir);
-  for (const split of ['train', 'val'] as const) {
-    if (!celeba && !(await isDir(path.join(dir, split)))) continue;
-    try {
-      const listing = await listDataSplit(dir, split);
-      out[split] = { classes: listing.classes, counts: listing.classes.map((_, i) => listing.labels.filter((l) => l === i).length) };
-    } catch (err) {
-      if (!(err instanceof EngineError)) throw err;
-      out.problems.push(`${split}/ could not be listed: ${err.message}`);
-    }
-  }
-  out.kind = celeba ? 'celeba' : (await matchesSeedManifest(dir)) ? 'seed-extract' : 'other';
-  return out;
-}
-
-export interface WrittenModelCard {
-  file: string;
-  /** the val report it holds, null when val could not be found */
-  report: EvalReport | null;
-  /** why there are no metrics, when report is null */
-  missingReason?: string;
-}
-
-export interface ModelCardOptions {
-  modelFile: string;
-  /** the model's bytes when they are not yet written at modelFile (engine export measures them first) */
-  modelBytes?: Uint8Array;
-  weightsFile: string;
-  meta: CheckpointMeta;
-  params: number;
-  /** the data folder whose val/ the card measures (default: the training data, else ./data) */
-  data?: string;
-}
-
-/**
- * MODEL_CARD.md's text, without writing it: evaluates the model on <data>/val and describes the data. Every
- * error (data whose classes are not the model's, say) comes from here, before anything is written.
- */
-export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenModelCard & { text: string }> {
-  const run = await readRunRecord(path.dirname(opts.weightsFile));
-  const recorded = recordedData(opts.meta);
-  // run.json holds the folder resolved when training started; the checkpoint's copy is as typed.
-  const trainedOn = run.data ?? (recorded !== undefined ? path.resolve(recorded) : undefined);
-  const data = await cardDataFolder(opts.data, opts.meta, trainedOn);
-  let report: EvalReport | null = null;
-  let missingReason: string | undefined;
-  if (await hasVal(data)) report = await evaluate({ target: 'val', data, model: opts.modelFile, modelBytes: opts.modelBytes });
-  else missingReason = `${path.resolve(data, 'val')} is not a folder (export with --data DIR to measure on DIR/val)`;
-  const dataset =
-    trainedOn !== undefined && (await isDir(trainedOn))
-      ? await describeDataset(trainedOn, 'training')
-      : (await isDir(data))
-        ? await describeDataset(data, 'measured')
-        : undefined;
-  const file = path.join(path.dirname(opts.modelFile), MODEL_CARD_NAME);
-  const { modelBytes: _b, data: _d, ...rest } = opts;
-  const text = modelCardMarkdown({ ...rest, report, missingReason, runDataset: run.dataset, dataset });
-  return { file, text, report, missingReason };
-}
-
-/** Evaluates the exported model on <data>/val and writes MODEL_CARD.md beside it. */
-export async function writeModelCard(opts: ModelCardOptions): Promise<WrittenModelCard> {
-  const { text, ...card } = await prepareModelCard(opts);
-  await writeOutputFile('MODEL_CARD.md', card.file, text);
-  return card;
 }

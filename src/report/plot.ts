@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import type { EpochRecord } from './history.js';
+import type { EpochRecord } from '../store/history.js';
 
 export interface PlotOptions {
   title?: string;

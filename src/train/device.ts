@@ -8,7 +8,7 @@ import type { Rng } from '../data/random.js';
 import type { ModelSpec } from '../model/spec.js';
 import { native, trainerConfig, type ConvAlgorithm, type CudaDevice, type Isa, type NativeTrainer, type Precision } from '../native.js';
 import { trainEpoch, trainEpochIndexed, type EpochConfig, type EpochResult } from './epoch.js';
-import type { DeviceChoice } from './options.js';
+import type { DeviceChoice } from '../options/train.js';
 
 
 export interface CudaStatus {

@@ -6,19 +6,16 @@ import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import type { Rng } from '../data/random.js';
 import type { NativeTrainer } from '../native.js';
-import { parseHistoryCsv, type EpochRecord } from '../report/history.js';
-import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
-import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
+import { kebabFlag } from '../options/table.js';
+import { resolveTrainOptions, type TrainConfig, type TrainOptions } from '../options/train.js';
+import type { Checkpoint } from '../store/checkpoint.js';
+import { HISTORY_CSV, readHistory, type EpochRecord } from '../store/history.js';
+import { newestCheckpoint, removeStaleTempFiles, RUN_FILES } from '../store/run-dir.js';
 
 /** Options that may differ on resume: they change speed, length or bookkeeping, not the numbers of an epoch. */
 const FREE_ON_RESUME = new Set<keyof TrainOptions>(['epochs', 'threads', 'isa', 'saveEvery', 'out', 'resume', 'cache', 'cacheDir']);
 
-const FLAG_NAMES: Partial<Record<keyof TrainOptions, string>> = {
-  batchSize: 'batch-size',
-  saveEvery: 'save-every',
-  skipBadImages: 'skip-bad-images',
-};
-const flagName = (key: string) => `--${FLAG_NAMES[key as keyof TrainOptions] ?? key}`;
+const flagName = (key: string) => `--${kebabFlag(key)}`;
 
 export interface ResumePoint {
   runDir: string;
@@ -38,7 +35,7 @@ export interface ResumePoint {
 }
 
 async function readRunJson(runDir: string): Promise<Record<string, unknown>> {
-  const file = path.join(runDir, 'run.json');
+  const file = path.join(runDir, RUN_FILES.record);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -77,35 +74,6 @@ function stillRunning(record: Record<string, unknown>): boolean {
   } catch {
     return true;
   }
-}
-
-/** The checkpoint with the highest epoch: last, best or weights<N> (best can be newer than last with --save-every > 1). */
-async function newestCheckpoint(runDir: string): Promise<{ file: string; ckpt: Checkpoint; epoch: number } | undefined> {
-  const names = (await fs.readdir(runDir)).filter((n) => /^(last|best|weights\d+)\.safetensors$/.test(n));
-  let newest: { file: string; ckpt: Checkpoint; epoch: number } | undefined;
-  for (const name of names.sort()) {
-    const file = path.join(runDir, name);
-    const ckpt = await loadCheckpoint(file);
-    const epoch = ckpt.meta.epoch;
-    // The trainer always records the epoch; a checkpoint without one was put here from elsewhere (an import).
-    if (epoch === undefined) throw new InputError(`${file}: records no epoch (not written by this run?), cannot resume from it`);
-    if (!newest || epoch > newest.epoch || (epoch === newest.epoch && name === 'last.safetensors')) newest = { file, ckpt, epoch };
-  }
-  return newest;
-}
-
-/** Temp files of atomic writes that a kill left behind: never complete, never read, safe to remove. */
-export async function removeStaleTempFiles(runDir: string): Promise<string[]> {
-  const removed: string[] = [];
-  for (const dir of [runDir, path.join(runDir, 'history')]) {
-    const names = await fs.readdir(dir).catch(() => [] as string[]);
-    for (const n of names)
-      if (n.startsWith('.') && n.endsWith('.tmp')) {
-        await fs.rm(path.join(dir, n), { force: true });
-        removed.push(n);
-      }
-  }
-  return removed;
 }
 
 /**
@@ -162,11 +130,9 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
   }
   const epoch = found?.epoch ?? 0;
 
-  let history: EpochRecord[] = [];
-  const csv = await fs.readFile(path.join(dir, 'history.csv'), 'utf8').catch(() => undefined);
-  if (csv !== undefined) history = parseHistoryCsv(csv).filter((r) => r.epoch <= epoch);
+  const history = (await readHistory(dir)).filter((r) => r.epoch <= epoch);
   if (history.length !== epoch || history.some((r, i) => r.epoch !== i + 1))
-    throw new InputError(`${dir}/history.csv: holds epochs ${history.map((r) => r.epoch).join(',') || 'none'} up to the checkpoint's epoch ${epoch}`);
+    throw new InputError(`${dir}/${HISTORY_CSV}: holds epochs ${history.map((r) => r.epoch).join(',') || 'none'} up to the checkpoint's epoch ${epoch}`);
   let best: EpochRecord | undefined;
   for (const r of history) if (!best || r.val_loss < best.val_loss) best = r;
   return { runDir: dir, config, record, checkpoint: found?.ckpt, checkpointFile: found?.file, history, best, notes };
@@ -181,13 +147,6 @@ export function checkSameData(record: Record<string, unknown>, train: number, va
       `--resume: the data changed since the run started: now ${train} train / ${val} val images, classes ${classes.join(',')}; ` +
         `the run had ${was.train} / ${was.val}, classes ${wasClasses?.join(',')}`,
     );
-}
-
-/** Files a resumed run already has, for the summary's file list. */
-export async function existingRunFiles(runDir: string): Promise<string[]> {
-  const top = (await fs.readdir(runDir)).filter((n) => !n.startsWith('.') && n !== 'run.json' && n !== 'history');
-  const seed = (await fs.readdir(path.join(runDir, 'history')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).map((n) => `history/${n}`);
-  return [...top, ...seed];
 }
 
 /** Puts the checkpoint's weights, RMSprop state, step and data-RNG state back, and says where training goes on. */

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCli, smallDataset, tempDir } from './helpers.mjs';
+import { runCli, smallDataset, tempDir } from '../helpers.mjs';
 
 test('engine train --gpu on the emulated CUDA backend follows the CPU run with the same seed', async (t) => {
   const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });

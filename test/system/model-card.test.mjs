@@ -1,33 +1,15 @@
 // MODEL_CARD.md beside an exported model: the val figures are those `engine eval` reports for the same file,
-// the accuracy's Wilson interval is right, the training config comes from the checkpoint, and without val data
-// the card says why it has no figures.
+// the training config comes from the checkpoint, and without val data the card says why it has no figures.
+// (wilsonInterval's own test is in test/eval-metrics.test.mjs, writeFilesAtomic's in test/io-atomic.test.mjs.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { wilsonInterval } from '../dist/src/report/model-card.js';
-import { train } from '../dist/src/train/train.js';
-import { CELEBA, SHARED, runCli, smallDataset, tempDir } from './helpers.mjs';
+import { wilsonInterval } from '../../dist/src/eval/metrics.js';
+import { train } from '../../dist/src/workflows/train.js';
+import { CELEBA, SHARED, runCli, smallDataset, tempDir } from '../helpers.mjs';
 
-const Z = 1.959963984540054;
 const pct = (x, d = 2) => `${(x * 100).toFixed(d)}%`;
-
-test('wilsonInterval: both ends solve (p^ - p)^2 = z^2 p (1 - p) / n; 0/n and n/n end at 0 and 1', () => {
-  for (const [k, n] of [[72, 75], [1, 10], [37, 40], [5, 5], [0, 8]]) {
-    const [lo, hi] = wilsonInterval(k, n);
-    assert.ok(lo <= k / n && k / n <= hi, `${k}/${n}: [${lo}, ${hi}]`);
-    for (const p of [lo, hi]) {
-      if ((p === 0 && k === 0) || (p === 1 && k === n)) continue;
-      assert.ok(Math.abs((k / n - p) ** 2 - (Z * Z * p * (1 - p)) / n) < 1e-12, `${k}/${n} end ${p}`);
-    }
-  }
-  assert.deepEqual(wilsonInterval(0, 8).map((x) => +x.toFixed(12)), [0, +((Z * Z) / (8 + Z * Z)).toFixed(12)]);
-  assert.equal(wilsonInterval(5, 5)[1], 1);
-  const [lo, hi] = wilsonInterval(72, 75);
-  assert.equal(pct(lo, 1), '88.9%');
-  assert.equal(pct(hi, 1), '98.6%');
-  assert.ok(wilsonInterval(0, 0).every(Number.isNaN));
-});
 
 test("engine export onnx writes MODEL_CARD.md with the exported model's own val figures (= engine eval val)", async (t) => {
   const dir = await tempDir(t);
@@ -130,19 +112,6 @@ test('a card that cannot be made (data of other classes) leaves the previous mod
   assert.deepEqual(await fs.readFile(model), before.model, 'the previous model is intact');
   assert.deepEqual(await fs.readFile(path.join(out, 'MODEL_CARD.md')), before.card, 'the previous card is intact');
   assert.deepEqual((await fs.readdir(out)).sort(), ['MODEL_CARD.md', 'model.onnx'], 'no temp files left');
-});
-
-test('writeFilesAtomic: a pair is renamed into place only once both are written; a failure leaves the old files', async (t) => {
-  const { writeFilesAtomic } = await import('../dist/src/io/atomic.js');
-  const dir = await tempDir(t);
-  const a = path.join(dir, 'model.onnx');
-  await fs.writeFile(a, 'old model');
-  await assert.rejects(writeFilesAtomic([{ file: a, data: 'new model' }, { file: path.join(dir, 'missing', 'MODEL_CARD.md'), data: 'card' }]));
-  assert.equal(await fs.readFile(a, 'utf8'), 'old model');
-  assert.deepEqual(await fs.readdir(dir), ['model.onnx'], 'temp files removed');
-  const b = path.join(dir, 'MODEL_CARD.md');
-  await writeFilesAtomic([{ file: a, data: 'new model' }, { file: b, data: 'card' }]);
-  assert.deepEqual([await fs.readFile(a, 'utf8'), await fs.readFile(b, 'utf8')], ['new model', 'card']);
 });
 
 test("the card's data section is computed from the data; the CelebA prose only for the seed's own files", async (t) => {

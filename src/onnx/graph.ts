@@ -1,18 +1,12 @@
-// ONNX export of a checkpoint (SPEC §6) and the reader of what it writes. The graph is built from the model
-// spec, so any sequential spec of the engine's layer types exports. Weights are initializers (not graph
-// inputs), the batch dimension is symbolic, and metadata_props carry everything a consumer needs to feed it
-// (classes, input size, resize rule, scaling), under keys that `eval`/`predict` read back.
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
+// A checkpoint as an ONNX model (SPEC §6), and the reader of what it writes: bytes in, bytes out, no files.
+// The graph is built from the model spec, so any sequential spec of the engine's layer types exports. Weights
+// are initializers (not graph inputs), the batch dimension is symbolic, and metadata_props carry everything a
+// consumer needs to feed it (classes, input size, resize rule, scaling), under keys that `eval`/`predict` read back.
 import onnxProto, { type onnx as P } from 'onnx-proto';
 import { InputError } from '../errors.js';
-import { checkOutputFile, refuseInputsAsOutputs, writeOutputFile, writeOutputFiles } from '../io/output.js';
-import { readInputFile } from '../io/read.js';
 import type { ModelSpec } from '../model/spec.js';
-import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
-import { runsNewestFirst } from '../train/run-dir.js';
+import type { Checkpoint } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
-import type { WrittenModelCard } from '../report/model-card.js';
 
 const { onnx } = onnxProto;
 type Dim = number | string;
@@ -334,73 +328,4 @@ export function readModelMetadata(bytes: Uint8Array, file = '<model>'): ModelInf
     opset: toNumber(opset?.version),
     irVersion: toNumber(model.irVersion),
   };
-}
-
-export async function loadModelInfo(file: string): Promise<ModelInfo> {
-  return readModelMetadata(await readInputFile(file, 'model'), file);
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// exporting a file
-
-/** best.safetensors of the newest run under `runsDir` that has one. */
-async function newestRunWeights(runsDir: string): Promise<string> {
-  for (const dir of await runsNewestFirst(path.resolve(runsDir))) {
-    const file = path.join(dir, 'best.safetensors');
-    if ((await fs.stat(file).catch(() => null))?.isFile()) return file;
-  }
-  throw new InputError(`no trained run found under ${runsDir.replace(/\/+$/, '')}/: train first or pass --weights`);
-}
-
-export interface ExportOptions {
-  /** checkpoint to export (default: best.safetensors of the newest run under runsDir) */
-  weights?: string;
-  /** default: model.onnx beside the weights */
-  out?: string;
-  embedPreprocessing?: boolean;
-  /** default: runs/ in the current folder */
-  runsDir?: string;
-  /** write MODEL_CARD.md beside the model, with its figures on <data>/val (default true) */
-  modelCard?: boolean;
-  /** dataset folder whose val/ the model card measures (default: the checkpoint's training data, else ./data) */
-  data?: string;
-}
-
-export async function exportOnnx(opts: ExportOptions = {}): Promise<{ file: string; info: ModelInfo; card?: WrittenModelCard }> {
-  const weights = opts.weights ?? (await newestRunWeights(opts.runsDir ?? 'runs'));
-  const file = path.resolve(opts.out ?? path.join(path.dirname(weights), 'model.onnx'));
-  const withCard = opts.modelCard !== false;
-  // Imported at call time: the card evaluates the model, and evaluation reads models with this module.
-  const { MODEL_CARD_NAME, prepareModelCard } = await import('../report/model-card.js');
-  const cardFile = path.join(path.dirname(file), MODEL_CARD_NAME);
-
-  // Everything that can fail is checked or computed before anything is written, so a failure leaves the
-  // previous model and card as they were: the output paths, the checkpoint, the graph, the card's figures.
-  const shown = opts.out ?? file; // messages name the path as the user typed it
-  await checkOutputFile('--out', shown, { folderHint: 'name the .onnx file to write' });
-  if (withCard) await checkOutputFile('--out', cardFile, { folderHint: `${MODEL_CARD_NAME} is written beside the model (--no-card: none)` });
-  const outputs = [{ name: opts.out === undefined ? 'the model to write' : '--out', file: shown }];
-  if (withCard) outputs.push({ name: 'the model card to write', file: cardFile });
-  await refuseInputsAsOutputs(outputs, [{ name: 'the checkpoint', file: weights }]);
-  const ckpt = await loadCheckpoint(weights);
-  const bytes = buildOnnxModel(ckpt, { embedPreprocessing: opts.embedPreprocessing });
-  const info = readModelMetadata(bytes, file);
-  if (!withCard) {
-    await writeOutputFile('--out', file, bytes);
-    return { file, info };
-  }
-  // The card measures these very bytes (not yet on disk); then model and card are written as a pair.
-  const { text, ...card } = await prepareModelCard({
-    modelFile: file,
-    modelBytes: bytes,
-    weightsFile: weights,
-    meta: ckpt.meta,
-    params: ckpt.params.length,
-    data: opts.data,
-  });
-  await writeOutputFiles('--out', [
-    { file, data: bytes },
-    { file: card.file, data: text },
-  ]);
-  return { file, info, card };
 }

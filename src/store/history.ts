@@ -1,3 +1,5 @@
+// A run's history: history.csv (every figure of every epoch, read back by a resumed run) and the seed's
+// per-metric files in numpy.savetxt's format under history/.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
@@ -13,6 +15,10 @@ export interface EpochRecord {
   val_acc: number;
   seconds: number;
 }
+
+export const HISTORY_CSV = 'history.csv';
+/** the folder of the seed's per-metric files */
+export const SEED_HISTORY_DIR = 'history';
 
 const COLUMNS = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'seconds'] as const;
 const HEADER = COLUMNS.join(',');
@@ -72,10 +78,19 @@ export function savetxt(values: number[]): string {
 
 /** Writes `<runDir>/history.csv` and the seed-compatible `<runDir>/history/*_history.txt`. */
 export async function writeHistory(runDir: string, rows: EpochRecord[]): Promise<void> {
-  const seedDir = path.join(runDir, 'history');
+  const seedDir = path.join(runDir, SEED_HISTORY_DIR);
   await fs.mkdir(seedDir, { recursive: true });
-  await writeFileAtomic(path.join(runDir, 'history.csv'), historyCsv(rows));
+  await writeFileAtomic(path.join(runDir, HISTORY_CSV), historyCsv(rows));
   for (const [key, name] of Object.entries(SEED_FILES) as [keyof typeof SEED_FILES, string][]) {
     await writeFileAtomic(path.join(seedDir, name), savetxt(rows.map((r) => r[key])));
   }
 }
+
+/** `<runDir>/history.csv` parsed; [] when the run has none yet. */
+export async function readHistory(runDir: string): Promise<EpochRecord[]> {
+  const csv = await fs.readFile(path.join(runDir, HISTORY_CSV), 'utf8').catch(() => undefined);
+  return csv === undefined ? [] : parseHistoryCsv(csv);
+}
+
+/** The names of the seed's per-metric files, relative to the run directory. */
+export const seedHistoryFiles = (): string[] => Object.values(SEED_FILES).map((name) => `${SEED_HISTORY_DIR}/${name}`);

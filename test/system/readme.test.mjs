@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { loadModelInfo } from '../dist/src/onnx/export.js';
-import { CELEBA, ROOT, SHARED, runCli, tempDir } from './helpers.mjs';
+import { loadModelInfo } from '../../dist/src/eval/model-source.js';
+import { CELEBA, ROOT, SHARED, runCli, tempDir } from '../helpers.mjs';
 
 const README = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
 const TWO_WORD = new Set(['export', 'import', 'data']);
@@ -38,9 +38,11 @@ function engineCommands(line) {
 const shellBlocks = () => blocks().filter((b) => b.lang === 'sh');
 
 test('every README command is exercised: its subcommand and each of its flags appear in a test that runs it', async () => {
-  const tests = await Promise.all(
-    (await fs.readdir(path.join(ROOT, 'test'))).filter((f) => f.endsWith('.test.mjs')).map(async (f) => [f, await fs.readFile(path.join(ROOT, 'test', f), 'utf8')]),
-  );
+  // both tiers: test/*.test.mjs and test/system/*.test.mjs
+  const files = [];
+  for (const dir of ['test', 'test/system'])
+    for (const f of await fs.readdir(path.join(ROOT, dir))) if (f.endsWith('.test.mjs')) files.push(path.join(dir, f));
+  const tests = await Promise.all(files.map(async (f) => [f, await fs.readFile(path.join(ROOT, f), 'utf8')]));
   const ci = await fs.readFile(path.join(ROOT, '.ci', 'run'), 'utf8');
   let count = 0;
   for (const block of shellBlocks()) {

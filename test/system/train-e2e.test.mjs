@@ -4,14 +4,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { train } from '../dist/src/train/train.js';
-import { loadCheckpoint } from '../dist/src/train/checkpoint.js';
-import { parseHistoryCsv } from '../dist/src/report/history.js';
-import { listSplit } from '../dist/src/data/discover.js';
-import { loadSplit } from '../dist/src/data/decode.js';
-import { native } from '../dist/src/native.js';
-import { SEED7 } from '../dist/src/model/spec.js';
-import { CELEBA, runCli, smallDataset, tempDir } from './helpers.mjs';
+import { train } from '../../dist/src/workflows/train.js';
+import { loadCheckpoint } from '../../dist/src/store/checkpoint.js';
+import { parseHistoryCsv } from '../../dist/src/store/history.js';
+import { listSplit } from '../../dist/src/data/discover.js';
+import { loadSplit } from '../../dist/src/data/decode.js';
+import { native } from '../../dist/src/native.js';
+import { SEED7 } from '../../dist/src/model/spec.js';
+import { CELEBA, runCli, smallDataset, tempDir } from '../helpers.mjs';
 
 test('engine train learns the seed task: val accuracy well above the 69% majority class, every file written', async (t) => {
   const out = path.join(await tempDir(t), 'run');

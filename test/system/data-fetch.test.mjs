@@ -8,9 +8,9 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { fetchDataset, readManifest } from '../dist/src/data/fetch.js';
-import { readTar } from '../dist/src/data/tar.js';
-import { CELEBA, rejectsInput, runCli, tempDir } from './helpers.mjs';
+import { fetchDataset, readManifest } from '../../dist/src/data/fetch.js';
+import { readTar } from '../../dist/src/data/tar.js';
+import { CELEBA, rejectsInput, runCli, tempDir } from '../helpers.mjs';
 
 /** One ustar header block (+ data blocks) for `name`; typeflag '0' file, '5' folder, 'x'/'g' pax. */
 function tarEntry(name, data = new Uint8Array(0), typeflag = '0') {

@@ -8,16 +8,16 @@ import { listDataSplit } from '../data/dataset.js';
 import { openTrainingSplit } from '../data/cache.js';
 import { Rng } from '../data/random.js';
 import { modelSpec } from '../model/spec.js';
-import { writeHistory, type EpochRecord } from '../report/history.js';
+import { resolveTrainOptions, type TrainConfig, type TrainOptions } from '../options/train.js';
 import { writeHistoryPlot } from '../report/plot.js';
+import { saveCheckpoint, type CheckpointMeta } from '../store/checkpoint.js';
+import { HISTORY_CSV, seedHistoryFiles, writeHistory, type EpochRecord } from '../store/history.js';
+import { checkRunDirTarget, createRunDir, existingRunFiles, RUN_FILES, weightsName, writeRunJson, type RunStatus } from '../store/run-dir.js';
+import { evaluateSplit } from '../train/epoch.js';
+import { openTrainer, resolveDevice } from '../train/device.js';
+import { checkSameData, openResume, restoreResumePoint, type ResumePoint } from '../train/resume.js';
+import { TrainingDiverged } from '../train/diverged.js';
 import { versions } from '../version.js';
-import { saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
-import { evaluateSplit } from './epoch.js';
-import { openTrainer, resolveDevice } from './device.js';
-import { resolveTrainOptions, type TrainConfig, type TrainOptions } from './options.js';
-import { checkRunDirTarget, createRunDir, writeRunJson, type RunStatus } from './run-dir.js';
-import { checkSameData, existingRunFiles, openResume, restoreResumePoint } from './resume.js';
-import { TrainingDiverged } from './diverged.js';
 
 export interface TrainEvents {
   /** one line of news (data loaded, files written, warnings) */
@@ -52,9 +52,15 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/** Trains with `options` (resolved by resolveTrainOptions), or continues the run `options.resume`. */
 export async function train(options: TrainOptions = {}, events: TrainEvents = {}): Promise<TrainSummary> {
-  const resume = options.resume !== undefined ? await openResume(options.resume, options) : undefined;
-  const config = resume?.config ?? resolveTrainOptions(options);
+  if (options.resume === undefined) return runTraining(resolveTrainOptions(options), events);
+  const resume = await openResume(options.resume, options);
+  return runTraining(resume.config, events, resume);
+}
+
+/** A run of a resolved config: a new run directory, or the one of `resume` continued. */
+export async function runTraining(config: TrainConfig, events: TrainEvents = {}, resume?: ResumePoint): Promise<TrainSummary> {
   const log = (line: string) => events.onLog?.(line);
   const spec = modelSpec(config.model);
   const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
@@ -185,18 +191,18 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
       history.push(record);
       events.onEpoch?.(record);
 
-      await write('history.csv', () => writeHistory(runDir, history));
-      for (const f of ['loss', 'acc', 'val_loss', 'val_acc']) files.add(`history/${f}_history.txt`);
+      await write(HISTORY_CSV, () => writeHistory(runDir, history));
+      for (const f of seedHistoryFiles()) files.add(f);
       const meta = checkpointMeta(epoch, record);
       if (!best || record.val_loss < best.val_loss) {
         best = record;
-        await save('best.safetensors', meta);
+        await save(RUN_FILES.best, meta);
       }
       const last = epoch === config.epochs;
       if ((config.saveEvery > 0 && epoch % config.saveEvery === 0) || last) {
-        if (config.saveEvery > 0 && epoch % config.saveEvery === 0) await save(`weights${epoch}.safetensors`, meta);
-        await save('last.safetensors', meta);
-        await write('history.png', (file) => writeHistoryPlot(file, history, { title: `${spec.name}, seed ${config.seed}` }));
+        if (config.saveEvery > 0 && epoch % config.saveEvery === 0) await save(weightsName(epoch), meta);
+        await save(RUN_FILES.last, meta);
+        await write(RUN_FILES.plot, (file) => writeHistoryPlot(file, history, { title: `${spec.name}, seed ${config.seed}` }));
         await writeRunJson(runDir, runRecord('running'));
       }
     }
@@ -210,10 +216,10 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
       const resumed = resume?.checkpoint?.meta;
       if (resumed) {
         const meta = { ...resumed, epoch: resumed.epoch ?? history.length }; // openResume checked they are equal
-        if (config.saveEvery > 0 && meta.epoch % config.saveEvery === 0) await save(`weights${meta.epoch}.safetensors`, meta);
-        await save('last.safetensors', meta);
+        if (config.saveEvery > 0 && meta.epoch % config.saveEvery === 0) await save(weightsName(meta.epoch), meta);
+        await save(RUN_FILES.last, meta);
       }
-      await write('history.png', (file) => writeHistoryPlot(file, history, { title: `${spec.name}, seed ${config.seed}` }));
+      await write(RUN_FILES.plot, (file) => writeHistoryPlot(file, history, { title: `${spec.name}, seed ${config.seed}` }));
     }
     const final = history[history.length - 1];
     const tail = history.slice(-20);
@@ -230,7 +236,7 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
       meanValAccLast20: tail.reduce((s, r) => s + r.val_acc, 0) / tail.length,
       medianTrainSeconds: median(trainSeconds),
       trainImagesPerSecond: trainSet.size / median(trainSeconds),
-      files: [...files, 'run.json'].sort(),
+      files: [...files, RUN_FILES.record].sort(),
     };
     const { history: _h, config: _c, runDir: _r, ...figures } = summary;
     await writeRunJson(runDir, runRecord('finished', { finished: new Date().toISOString(), results: figures }));

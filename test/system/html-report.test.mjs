@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CELEBA, SHARED, runCli, smallDataset, tempDir } from './helpers.mjs';
-import { browserSkipReason, launchChromium, watchPage } from './browser.mjs';
+import { CELEBA, SHARED, runCli, smallDataset, tempDir } from '../helpers.mjs';
+import { browserSkipReason, launchChromium, watchPage } from '../browser.mjs';
 
 const cleanups = [];
 const suite = { after: (fn) => cleanups.push(fn) };

@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { CELEBA, SHARED, runCli, tempDir } from './helpers.mjs';
-import { rankedAveragePrecision, averagePrecision } from '../dist/src/eval/metrics.js';
-import { sigmoidFloat32 } from '../dist/src/eval/session.js';
+import { CELEBA, SHARED, runCli, tempDir } from '../helpers.mjs';
+import { rankedAveragePrecision, averagePrecision } from '../../dist/src/eval/metrics.js';
+import { sigmoidFloat32 } from '../../dist/src/eval/session.js';
 
 test('weights70.h5 reproduces 569/575, 497/500, 72/75 and the reference AP/AUC on val, via --model and --weights', async (t) => {
   const dir = await tempDir(t);

@@ -1,0 +1,42 @@
+// Rows and checks that several commands share: the dataset folder, the model a command runs (--model,
+// --weights) and where onnxruntime runs it (--gpu, --threads), the decision threshold, --json.
+import { UsageError } from '../errors.js';
+import { threadsOption } from './checks.js';
+import type { OptionSpec, OptionTable } from './table.js';
+
+/** The dataset folder when none is given, for every command that reads one. */
+export const DEFAULT_DATA_DIR = './data';
+
+export const jsonFlag = (description: string): OptionSpec => ({ flag: 'json', type: 'boolean', default: false, only: 'cli', description });
+
+/** Which model eval, predict and serve-demo run; without either, the newest run's (see eval/model-source.ts). */
+export const MODEL_CHOICE_OPTIONS: OptionTable = [
+  { flag: 'model', type: 'string', description: 'an exported .onnx model' },
+  { flag: 'weights', type: 'string', description: 'a checkpoint (.safetensors), exported in memory' },
+];
+
+/** Where onnxruntime runs the model (eval, predict). */
+export const RUNTIME_OPTIONS: OptionTable = [
+  { flag: 'gpu', type: 'boolean', default: false, description: "run on onnxruntime's CUDA provider (fails if it is missing)" },
+  { flag: 'threads', type: 'integer', defaultText: 'all cores', description: 'onnxruntime threads' },
+];
+
+export const THRESHOLD_OPTION: OptionSpec = {
+  flag: 'threshold',
+  type: 'number',
+  default: 0.5,
+  description: 'predict the positive class iff P > threshold',
+};
+
+/** --threshold: a probability. */
+export function checkThreshold(threshold: number): number {
+  if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must lie in [0, 1]; got ${threshold}`);
+  return threshold;
+}
+
+/** Checks a model choice's flags (not its files): cheap, so callers run it before any work. */
+export function checkModelChoice(choice: { model?: string; weights?: string; threads?: number }): void {
+  threadsOption(choice.threads, 1);
+  if (choice.model !== undefined && choice.weights !== undefined)
+    throw new UsageError('give either --model (an .onnx file) or --weights (a checkpoint), not both');
+}

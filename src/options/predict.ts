@@ -1,0 +1,29 @@
+// `engine predict`'s options: the table the command is generated from and the defaults and checks predict() applies.
+import { MODEL_CHOICE_OPTIONS, RUNTIME_OPTIONS, THRESHOLD_OPTION, checkModelChoice, checkThreshold, jsonFlag } from './common.js';
+import { UsageError } from '../errors.js';
+import { withDefaults, type OptionTable } from './table.js';
+
+export const PREDICT_OPTIONS: OptionTable = [
+  { flag: 'images', type: 'string', positional: true, array: true, required: true, description: 'image files' },
+  ...MODEL_CHOICE_OPTIONS,
+  {
+    flag: 'annotate',
+    type: 'string',
+    description: 'write a copy with the label drawn on it: a file for one image, a folder (<base>.annotated.<ext>) for several',
+  },
+  THRESHOLD_OPTION,
+  ...RUNTIME_OPTIONS,
+  jsonFlag('print the predictions as one JSON array'),
+];
+
+/** predict()'s options with the table's defaults, checked. */
+export function resolvePredictOptions(opts: { images: string[]; threshold?: number; gpu?: boolean; model?: string; weights?: string; threads?: number }): {
+  threshold: number;
+  gpu: boolean;
+} {
+  if (opts.images.length === 0) throw new UsageError('name at least one image to classify');
+  const o = withDefaults(PREDICT_OPTIONS, opts) as { threshold: number; gpu: boolean };
+  checkThreshold(o.threshold);
+  checkModelChoice(opts);
+  return { threshold: o.threshold, gpu: o.gpu };
+}

@@ -1,0 +1,74 @@
+// The option tables (src/options/): yargs is generated from them without defaults (the help shows each default
+// in words), a flag that was not typed reads as undefined (what --resume compares), numbers are parsed once with
+// a message quoting the text, and the resolved train config names its kernels.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFlags } from '../dist/src/commands/flags.js';
+import { TRAIN_OPTIONS, TRAIN_DEFAULTS, resolveTrainOptions } from '../dist/src/options/train.js';
+import { EVAL_OPTIONS, DEFAULT_BATCH } from '../dist/src/options/eval.js';
+import { camelKey, defaultsOf, helpText, kebabFlag } from '../dist/src/options/table.js';
+import { UsageError } from '../dist/src/errors.js';
+import { native } from '../dist/src/native.js';
+import { runCli } from './helpers.mjs';
+
+const COMMANDS = [['train'], ['eval', 'x'], ['predict', 'x.jpg'], ['export', 'onnx'], ['serve-demo'], ['data', 'fetch'], ['labels'], ['import', 'keras'], ['info']];
+
+test('every command says its defaults in words and yargs holds none: --help has "(default: ...)", never "[default: ...]"', async () => {
+  for (const args of COMMANDS) {
+    const r = await runCli([...args, '--help']);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stdout, /\[default:/, `${args.join(' ')} --help`);
+  }
+  const train = (await runCli(['train', '--help'])).stdout.replace(/\s+/g, ' ');
+  for (const [flag, shown] of [['epochs', '100'], ['batch-size', '32'], ['lr', '0.001'], ['save-every', '10'], ['model', 'seed7'], ['precision', 'fp32'], ['device', 'cpu'], ['threads', 'all cores'], ['isa', 'best the CPU has']])
+    assert.match(train, new RegExp(`--${flag} .*?\\(default: ${shown.replace('.', '\\.')}\\)`), `--${flag}`);
+  assert.doesNotMatch(train, /--rho|--epsilon/, 'library-only options have no flag');
+  const evalHelp = (await runCli(['eval', 'x', '--help'])).stdout.replace(/\s+/g, ' ');
+  assert.match(evalHelp, new RegExp(`--batch-size images per onnxruntime call \\(default: ${DEFAULT_BATCH}\\)`));
+});
+
+test('readFlags: typed flags as typed values, untyped ones undefined, the command-only ones their default', () => {
+  const flags = readFlags(TRAIN_OPTIONS, { epochs: '5', lr: ' 0.5 ', augment: false, 'batch-size': undefined });
+  assert.equal(flags.epochs, 5);
+  assert.equal(flags.lr, 0.5);
+  assert.equal(flags.augment, false, '--no-augment is a typed false');
+  for (const key of ['batchSize', 'seed', 'model', 'data', 'device', 'gpu', 'cache', 'isa', 'conv'])
+    assert.equal(flags[key], undefined, `${key} was not typed`);
+  assert.deepEqual([flags.fetch, flags.quiet, flags.json], [true, false, false]);
+  assert.ok(!('rho' in flags) && !('epsilon' in flags), 'library-only rows are not flags');
+  const refused = (argv, message) =>
+    assert.throws(() => readFlags(TRAIN_OPTIONS, argv), (e) => e instanceof UsageError && e.exitCode === 2 && e.message === message);
+  refused({ epochs: '1e3' }, "--epochs expects a whole number, got '1e3'");
+  refused({ lr: 'fast' }, "--lr expects a number, got 'fast'");
+  refused({ seed: '' }, "--seed expects a whole number, got ''");
+  assert.equal(readFlags(EVAL_OPTIONS, { threshold: '0.25', target: 'val' }).threshold, 0.25);
+});
+
+test('the table is the home of the defaults: TRAIN_DEFAULTS, resolveTrainOptions and the help text come from it', () => {
+  assert.deepEqual(TRAIN_DEFAULTS, defaultsOf(TRAIN_OPTIONS));
+  const resolved = resolveTrainOptions({});
+  for (const [key, value] of Object.entries(TRAIN_DEFAULTS)) assert.equal(resolved[key], value, key);
+  const epochs = TRAIN_OPTIONS.find((o) => o.flag === 'epochs');
+  assert.equal(helpText(epochs), 'epochs (full passes over train) (default: 100)');
+  assert.equal(camelKey('skip-bad-images'), 'skipBadImages');
+  assert.equal(kebabFlag('skipBadImages'), 'skip-bad-images');
+  const flags = TRAIN_OPTIONS.map((o) => o.flag);
+  assert.equal(new Set(flags).size, flags.length, 'one row per flag');
+});
+
+test('resolveTrainOptions decides the kernels: isa (the best this CPU has unless capped), precision and conv', () => {
+  const build = native.buildInfo();
+  const config = resolveTrainOptions({ seed: 1 });
+  assert.equal(config.isa, build.isa);
+  assert.equal(config.precision, 'fp32');
+  assert.equal(config.conv, 'winograd');
+  assert.equal(resolveTrainOptions({ isa: 'scalar' }).isa, 'scalar');
+  // an instruction set above the CPU's is refused here (the addon would only say RangeError)
+  const isas = ['scalar', 'avx2', 'avx512'];
+  for (const isa of isas.slice(isas.indexOf(build.cpuIsa) + 1))
+    assert.throws(() => resolveTrainOptions({ isa }), (e) => e instanceof UsageError && e.message.startsWith(`--isa ${isa} is not supported by this CPU (its best is ${build.cpuIsa})`));
+  // the same options resolve to the same config but for the random seed, which is recorded
+  const { seed: _a, ...a } = resolveTrainOptions({});
+  const { seed: _b, ...b } = resolveTrainOptions({});
+  assert.deepEqual(a, b);
+});
