@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
+import { SEED7 } from '../dist/src/model/spec.js';
 import { cudaStatus } from '../dist/src/train/device.js';
 import { runCli, smallDataset, tempDir } from './helpers.mjs';
 
@@ -24,10 +25,10 @@ test('the CUDA backend is compiled in exactly when nvcc was there (so CI proves 
   assert.equal(b.cuda, nvccRuns(), `buildInfo().cuda is ${b.cuda} but nvcc ${nvccRuns() ? 'runs' : 'does not run'} here`);
   if (b.cuda) {
     assert.match(b.cudaArchitectures, /\b90\b/);
-    assert.equal(typeof native.GpuTrainer, 'function');
     assert.equal(typeof native.cudaKernels.conv3x3Forward, 'function');
   } else {
-    assert.equal(native.GpuTrainer, undefined);
+    assert.equal(native.cudaKernels, undefined);
+    assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, backend: 'cuda', conv: 'direct' })), /^RangeError: backend: the addon was built without CUDA/);
   }
 });
 
@@ -91,11 +92,10 @@ test('engine train --device auto trains on the CPU here and says why', async (t)
 test('cudaStatus/resolveDevice: a device older than the built architectures is not usable, and says how to rebuild', async (t) => {
   const { resolveDevice } = await import('../dist/src/train/device.js');
   const { UsageError } = await import('../dist/src/errors.js');
-  const saved = { buildInfo: native.buildInfo, cudaDevices: native.cudaDevices, GpuTrainer: native.GpuTrainer };
+  const saved = { buildInfo: native.buildInfo, cudaDevices: native.cudaDevices };
   t.after(() => Object.assign(native, saved));
   const device = (cc, index = 0) => ({ index, name: `GPU ${cc}`, computeCapability: cc, memoryBytes: 1, multiprocessors: 1 });
   native.buildInfo = () => ({ ...saved.buildInfo(), cuda: true, cudaArchitectures: '90' });
-  native.GpuTrainer = function fake() {};
   native.cudaDevices = () => ({ devices: [device('8.6')] });
   const old = cudaStatus();
   assert.equal(old.usable, false);

@@ -12,7 +12,7 @@ import { buildOnnxModel } from '../dist/src/onnx/graph.js';
 import { evaluate, formatReport } from '../dist/src/eval/evaluate.js';
 import { listSplit } from '../dist/src/data/discover.js';
 import { loadSplit } from '../dist/src/data/decode.js';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { rejectsInput, runCli, smallDataset, tempDir } from './helpers.mjs';
 
@@ -72,7 +72,7 @@ test('--weights (in memory) and --model (the exported file) give the same report
   // (woman, man) pairs ranked right, ties half. Pairs closer than the ONNX/engine difference (2e-6, see
   // onnx-export.test.mjs) could rank either way, so they bound the value instead of fixing it.
   const set = await loadSplit(await listSplit(path.join(data, 'val')));
-  const trainer = new native.Trainer({ spec: SEED7, seed: 1, threads: 1 });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1, threads: 1 }));
   trainer.setParams((await loadCheckpoint(last)).params);
   const p = await trainer.predict(set.images);
   trainer.dispose();

@@ -1,8 +1,8 @@
 // Whole training steps on the CUDA trainer against the CPU trainer: the same initial weights, the same gradients
 // (same dropout masks and warp) within float32 tolerance, RMSprop steps that stay together, and the indexed path
 // (data on the device, CUDA graph) equal bit for bit to the host-data path. Twice: on the GPU with seed7
-// (GpuTrainer; skipped, with the reason, where no CUDA device is usable) and on the CPU emulator with a small
-// net of the same layer types (GpuTrainerEmulated: the same backend source, run everywhere; no graphs there).
+// (backend 'cuda'; skipped, with the reason, where no CUDA device is usable) and on the CPU emulator with a small
+// net of the same layer types (backend 'cuda-emulated': the same backend source, run everywhere; no graphs there).
 //
 // Tolerances, per parameter tensor (name from paramLayout), as ||gpu - ref|| / ||ref||:
 //   gradients vs the CPU float64 trainer: 1e-4 (float32 sums over up to ~700k products per weight, in another
@@ -16,7 +16,7 @@
 // Initial weights, and the indexed vs host-data step: exactly equal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { cudaStatus } from '../dist/src/train/device.js';
 import { trainEpochIndexed } from '../dist/src/train/epoch.js';
@@ -50,8 +50,8 @@ const SMALL = {
   ],
 };
 const BACKENDS = [
-  ['GPU', native.GpuTrainer, SEED7, skip],
-  ['emulated', native.GpuTrainerEmulated, SMALL, false],
+  ['GPU', 'cuda', SEED7, skip],
+  ['emulated', 'cuda-emulated', SMALL, false],
 ];
 const OPT = { lr: 0.001, rho: 0.9, epsilon: 1e-7 };
 
@@ -79,15 +79,16 @@ function closePerTensor(what, layout, got, ref, tol) {
   }
 }
 
-for (const [backend, Gpu, spec, backendSkip] of BACKENDS) {
+for (const [backend, kind, spec, backendSkip] of BACKENDS) {
+  const gpuTrainer = (seed) => new native.Trainer(trainerConfig({ spec, seed, backend: kind, conv: 'direct' }));
   test(`${backend}: ` + 'a GPU trainer starts from the CPU trainer\'s weights and computes its gradients', { skip: backendSkip }, () => {
-    const gpu = new Gpu({ spec: spec, seed: 7 });
-    const cpu = new native.Trainer({ spec: spec, seed: 7, threads: 2, dtype: 'float64' });
+    const gpu = gpuTrainer(7);
+    const cpu = new native.Trainer(trainerConfig({ spec: spec, seed: 7, threads: 2, dtype: 'float64' }));
     try {
       const layout = gpu.paramLayout();
       assert.deepEqual(layout, cpu.paramLayout());
       const p32 = gpu.getParams();
-      const cpu32 = new native.Trainer({ spec: spec, seed: 7, threads: 1 });
+      const cpu32 = new native.Trainer(trainerConfig({ spec: spec, seed: 7, threads: 1 }));
       assert.deepEqual(p32, cpu32.getParams(), 'same Glorot init');
       cpu32.dispose();
       cpu.setParams(Float64Array.from(p32));
@@ -109,8 +110,8 @@ for (const [backend, Gpu, spec, backendSkip] of BACKENDS) {
   });
 
   test(`${backend}: ` + 'three GPU training steps follow the CPU; evaluate and predict agree', { skip: backendSkip }, async () => {
-    const gpu = new Gpu({ spec: spec, seed: 3 });
-    const cpu = new native.Trainer({ spec: spec, seed: 3, threads: 2 });
+    const gpu = gpuTrainer(3);
+    const cpu = new native.Trainer(trainerConfig({ spec: spec, seed: 3, threads: 2 }));
     try {
       for (let s = 0; s < 3; s++) {
         const { images, labels, augment } = batch(spec, 8, 10 + s);
@@ -146,8 +147,8 @@ for (const [backend, Gpu, spec, backendSkip] of BACKENDS) {
   test(`${backend}: ` + 'the indexed step on uploaded images equals the host-data step bit for bit (graph replay included)', { skip: backendSkip }, async () => {
     const n = 12;
     const { images, labels } = batch(spec, n, 30);
-    const a = new Gpu({ spec: spec, seed: 5 });
-    const b = new Gpu({ spec: spec, seed: 5 });
+    const a = gpuTrainer(5);
+    const b = gpuTrainer(5);
     try {
       assert.equal(a.uploadImages(images, labels), n);
       const r = rng(31);
@@ -176,7 +177,7 @@ for (const [backend, Gpu, spec, backendSkip] of BACKENDS) {
   });
 
   test(`${backend}: ` + 'a step counts the NaN/Inf weights after its update; an indexed epoch that meets one stops with TrainingDiverged', { skip: backendSkip }, async () => {
-    const gpu = new Gpu({ spec: spec, seed: 4 });
+    const gpu = gpuTrainer(4);
     try {
       const { images, labels, augment } = batch(spec, 4, 30);
       const nonFinite = () => gpu.getParams().filter((v) => !Number.isFinite(v)).length;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import h5wasm from 'h5wasm/node';
 import { importKeras } from '../dist/src/keras/import.js';
 import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { listSplit } from '../dist/src/data/discover.js';
 import { loadSplit } from '../dist/src/data/decode.js';
@@ -69,7 +69,7 @@ test('weights70.h5 imports into the 14 seed7 tensors, copied unchanged, and relo
   const { layout, params, meta } = checkpoint;
   assert.equal(layout.length, 14);
   assert.equal(params.length, 91329);
-  const trainer = new native.Trainer({ spec: SEED7, threads: 1 });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, threads: 1 }));
   assert.deepEqual(layout, trainer.paramLayout());
   trainer.dispose();
   assert.deepEqual(meta.spec, SEED7);
@@ -94,7 +94,7 @@ test("the imported weights70 get the seed's 72/75 on val", async (t) => {
   const dir = await tempDir(t);
   const { checkpoint } = await importKeras({ weights: WEIGHTS70, out: path.join(dir, 'w.safetensors') });
   const val = await loadSplit(await listSplit(path.join(CELEBA, 'val')));
-  const trainer = new native.Trainer({ spec: SEED7, threads: 2 });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, threads: 2 }));
   t.after(() => trainer.dispose());
   trainer.setParams(checkpoint.params);
   const p = await trainer.predict(val.images);

@@ -4,7 +4,7 @@
 // gamma_K * S (K products per output, S the sum of their absolute values). Skipped where the CPU has no BF16.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { rand, rng } from './helpers.mjs';
 import { absRounded, assertWithinGamma as within, bf16, rounded, trainImages } from './numerics.mjs';
@@ -89,8 +89,8 @@ for (const [N, H, W, Cin, Cout] of [[2, 12, 11, 3, 32], [1, 10, 13, 32, 32], [1,
 
 test('Trainer precision bf16: same init, info says bf16, gradients close to fp32 on real images', { skip }, async () => {
   const set = await trainImages(8);
-  const t32 = new native.Trainer({ spec: SEED7, seed: 9, threads: 2 });
-  const t16 = new native.Trainer({ spec: SEED7, seed: 9, threads: 2, precision: 'bf16' });
+  const t32 = new native.Trainer(trainerConfig({ spec: SEED7, seed: 9, threads: 2 }));
+  const t16 = new native.Trainer(trainerConfig({ spec: SEED7, seed: 9, threads: 2, precision: 'bf16' }));
   assert.equal(t16.info().precision, 'bf16');
   assert.equal(t32.info().precision, 'fp32');
   assert.deepEqual(t16.getParams(), t32.getParams());
@@ -123,8 +123,8 @@ test('Trainer precision bf16: same init, info says bf16, gradients close to fp32
 });
 
 test('Trainer precision: a bad value or an ISA below avx512 is a RangeError', () => {
-  assert.throws(() => new native.Trainer({ spec: SEED7, precision: 'fp8' }), /precision must be 'fp32' or 'bf16'/);
-  if (hasBf16) assert.throws(() => new native.Trainer({ spec: SEED7, precision: 'bf16', isa: 'avx2' }), /precision: .*avx512/);
-  else assert.throws(() => new native.Trainer({ spec: SEED7, precision: 'bf16' }), /AVX512-BF16/);
-  assert.throws(() => new native.Trainer({ spec: SEED7, precision: 'bf16', dtype: 'float64' }), /float32/);
+  assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, precision: 'fp8' })), /precision must be 'fp32' or 'bf16'/);
+  if (hasBf16) assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, precision: 'bf16', isa: 'avx2' })), /precision: .*avx512/);
+  else assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, precision: 'bf16' })), /AVX512-BF16/);
+  assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, precision: 'bf16', dtype: 'float64' })), /float32/);
 });

@@ -13,7 +13,7 @@
 // one); h = 1e-5 for the loss and the network, which balances truncation against rounding.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { rng } from './helpers.mjs';
 import { SEED7 } from '../dist/src/model/spec.js';
 
@@ -310,7 +310,7 @@ function networkGradcheck(trainer, images, labels, augment) {
 }
 
 test('whole network (float64): analytic gradient of the mean loss vs finite differences, every parameter', (t) => {
-  const trainer = new native.Trainer({ spec: SMALL, seed: 5, threads: 1, dtype: 'float64' });
+  const trainer = new native.Trainer(trainerConfig({ spec: SMALL, seed: 5, threads: 1, dtype: 'float64' }));
   assert.equal(trainer.info().dtype, 'float64');
   const { images, labels } = smallBatch(21);
   randomBiases(trainer, 22);
@@ -320,7 +320,7 @@ test('whole network (float64): analytic gradient of the mean loss vs finite diff
 });
 
 test('whole network (float64) with the augmentation warp given: the same check', (t) => {
-  const trainer = new native.Trainer({ spec: SMALL, seed: 6, threads: 1, dtype: 'float64' });
+  const trainer = new native.Trainer(trainerConfig({ spec: SMALL, seed: 6, threads: 1, dtype: 'float64' }));
   const { images, labels } = smallBatch(31);
   const augment = Float64Array.from([0.1, 0.9, 1.15, 1, -0.05, 1.2, 0.8, 0, 0.003, 1, 1, 1]);
   randomBiases(trainer, 32);
@@ -333,7 +333,7 @@ test('whole network (float64) with the augmentation warp given: the same check',
 });
 
 test('whole network: the dropout masks depend on the step and are active in computeGradients only', async () => {
-  const trainer = new native.Trainer({ spec: SMALL, seed: 7, threads: 1, dtype: 'float64' });
+  const trainer = new native.Trainer(trainerConfig({ spec: SMALL, seed: 7, threads: 1, dtype: 'float64' }));
   const { images, labels } = smallBatch(41, 4);
   const state = trainer.getState();
   const l0 = trainer.computeGradients(images, labels).loss;
@@ -348,9 +348,9 @@ test('whole network: the dropout masks depend on the step and are active in comp
 });
 
 test('initialisation: same seed -> same params, other seed -> other params; Glorot limits, zero biases', () => {
-  const a = new native.Trainer({ spec: SEED7, seed: 7, threads: 1 });
-  const b = new native.Trainer({ spec: SEED7, seed: 7, threads: 2 });
-  const c = new native.Trainer({ spec: SEED7, seed: 8, threads: 1 });
+  const a = new native.Trainer(trainerConfig({ spec: SEED7, seed: 7, threads: 1 }));
+  const b = new native.Trainer(trainerConfig({ spec: SEED7, seed: 7, threads: 2 }));
+  const c = new native.Trainer(trainerConfig({ spec: SEED7, seed: 8, threads: 1 }));
   const pa = a.getParams();
   assert.ok(pa instanceof Float32Array);
   assert.equal(pa.length, 91329);
@@ -360,7 +360,7 @@ test('initialisation: same seed -> same params, other seed -> other params; Glor
   for (let i = 0; i < pa.length; i++) if (pa[i] === pc[i] && pa[i] !== 0) same++;
   assert.ok(same < 10, `seeds 7 and 8 share ${same} non-zero values`);
   // the float64 trainer draws the same numbers (rounded to float32 they agree)
-  const d = new native.Trainer({ spec: SEED7, seed: 7, threads: 1, dtype: 'float64' });
+  const d = new native.Trainer(trainerConfig({ spec: SEED7, seed: 7, threads: 1, dtype: 'float64' }));
   assert.deepEqual(Float32Array.from(d.getParams()), pa);
 
   const layout = a.paramLayout();

@@ -23,7 +23,7 @@
 // 1e-5 * (1 + |ref|) or less, so the bound is safe but still tight enough to see a single missing term.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { rng } from './helpers.mjs';
 
 const k = native.kernels;
@@ -211,7 +211,7 @@ test('isa names: unknown names are RangeErrors, ISAs the CPU lacks are RangeErro
   }
   for (const isa of lacking) {
     assert.throws(() => k.conv3x3Forward(...args(), isa), (e) => e instanceof RangeError && e.message.includes(isa) && /not supported/.test(e.message));
-    const tr = () => new native.Trainer({ spec: { input: [4, 4, 1], layers: [{ type: 'flatten' }, { type: 'dense', units: 1 }] }, isa });
+    const tr = () => new native.Trainer(trainerConfig({ spec: { input: [4, 4, 1], layers: [{ type: 'flatten' }, { type: 'dense', units: 1 }] }, isa }));
     assert.throws(tr, (e) => e instanceof RangeError && e.message.includes(isa));
   }
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { rng } from './helpers.mjs';
 import { SEED7 } from '../dist/src/model/spec.js';
 
@@ -306,29 +306,29 @@ const withLayers = (layers, input = SMALL.input) => ({ name: 'x', input, layers 
 
 test('Trainer: a bad spec is a RangeError naming the layer', () => {
   const bad = (spec, re, Err = RangeError) =>
-    assert.throws(() => new native.Trainer({ spec, seed: 1 }), (e) => e instanceof Err && re.test(e.message), `${re}`);
+    assert.throws(() => new native.Trainer(trainerConfig({ spec, seed: 1 })), (e) => e instanceof Err && re.test(e.message), `${re}`);
   const L = SMALL.layers;
   bad(withLayers([L[0], { type: 'conv5x5' }, ...L.slice(1)]), /spec\.layers\[1\]\.type .*got 'conv5x5'/);
   bad(withLayers([...L.slice(0, -1), { type: 'dense', units: 2 }]), /last layer must be dense with 1 unit/);
   bad(withLayers(L.slice(0, -1)), /last layer must be dense with 1 unit/);
-  bad(withLayers([{ type: 'conv3x3', filters: 2 }, { type: 'flatten' }, { type: 'dense', units: 1 }], [2, 2, 3]), /layer 0 \(conv3x3\): input 2x2 is smaller than the 3x3 kernel/);
+  bad(withLayers([{ type: 'conv3x3', filters: 2 }, { type: 'flatten' }, { type: 'dense', units: 1 }], [2, 2, 3]), /layer 0 'conv1' \(conv\): input 2x2 is smaller than the 3x3 kernel/);
   // shapes shrink through the layers: 6 -> conv 4 -> pool 2 -> conv: too small at layer 2
-  bad(withLayers([{ type: 'conv3x3', filters: 2 }, { type: 'maxpool2x2' }, { type: 'conv3x3', filters: 2 }, { type: 'flatten' }, { type: 'dense', units: 1 }], [6, 6, 1]), /layer 2 \(conv3x3\): input 2x2/);
-  bad(withLayers([{ type: 'dense', units: 1 }]), /layer 0 \(dense\): needs a flat input/);
-  bad(withLayers([{ type: 'flatten' }, { type: 'dropout', rate: 1 }, { type: 'dense', units: 1 }]), /layer 1 \(dropout\): rate must be in \[0, 1\)/);
+  bad(withLayers([{ type: 'conv3x3', filters: 2 }, { type: 'maxpool2x2' }, { type: 'conv3x3', filters: 2 }, { type: 'flatten' }, { type: 'dense', units: 1 }], [6, 6, 1]), /layer 2 '\w+' \(conv\): input 2x2/);
+  bad(withLayers([{ type: 'dense', units: 1 }]), /layer 0 '\w+' \(dense\): needs a flat input/);
+  bad(withLayers([{ type: 'flatten' }, { type: 'dropout', rate: 1 }, { type: 'dense', units: 1 }]), /layer 1 '\w+' \(dropout\): rate must be in \[0, 1\)/);
   bad(withLayers([{ type: 'conv3x3', filters: 0 }, { type: 'flatten' }, { type: 'dense', units: 1 }]), /spec\.layers\[0\]\.filters must be an integer/);
   bad(withLayers([{ type: 'flatten' }, { type: 'dense', units: 1.5 }]), /spec\.layers\[1\]\.units must be an integer/);
   bad(withLayers([{ type: 'flatten' }, 'dense']), /spec\.layers\[1\] must be an object/, TypeError);
   bad({ input: [10, 10], layers: L }, /spec\.input/, TypeError);
   // the options themselves
-  const opt = (o, re, Err = RangeError) => assert.throws(() => new native.Trainer({ spec: SMALL, ...o }), (e) => e instanceof Err && re.test(e.message), `${re}`);
+  const opt = (o, re, Err = RangeError) => assert.throws(() => new native.Trainer(trainerConfig({ spec: SMALL, ...o })), (e) => e instanceof Err && re.test(e.message), `${re}`);
   opt({ dtype: 'float16' }, /dtype must be 'float32' or 'float64', got 'float16'/);
   opt({ seed: -1 }, /seed must be a non-negative safe integer/);
   opt({ seed: 1.5 }, /seed must be a non-negative safe integer/);
   opt({ threads: 0 }, /^threads must be an integer/);
   opt({ isa: 'sse9' }, /isa must be/);
   // a good spec builds, with the expected parameter count: conv 3*3*3*4+4, dense 4*4*4*6+6, dense 6+1
-  const t = new native.Trainer({ spec: SMALL, seed: 1 });
+  const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 1 }));
   assert.equal(t.info().params, 112 + 390 + 7);
   t.dispose();
 });
@@ -343,7 +343,7 @@ function batch(B, seed) {
 }
 
 test('Trainer: trainStep/evaluate/computeGradients argument errors name the field', async () => {
-  const t = new native.Trainer({ spec: SMALL, seed: 1, threads: 2 });
+  const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 1, threads: 2 }));
   const { images, labels, augment } = batch(3, 5);
   const before = t.getParams();
   const err = (fn, Err, re) => assert.throws(fn, (e) => e instanceof Err && re.test(e.message), `${re}`);
@@ -375,8 +375,8 @@ test('Trainer: trainStep/evaluate/computeGradients argument errors name the fiel
 
 test('Trainer: trainStepIndexed on uploaded images equals trainStep on the same batch copied, bit for bit', async () => {
   const data = batch(10, 21); // the dataset: 10 images and labels
-  const copied = new native.Trainer({ spec: SMALL, seed: 4, threads: 2 });
-  const indexed = new native.Trainer({ spec: SMALL, seed: 4, threads: 2 });
+  const copied = new native.Trainer(trainerConfig({ spec: SMALL, seed: 4, threads: 2 }));
+  const indexed = new native.Trainer(trainerConfig({ spec: SMALL, seed: 4, threads: 2 }));
   assert.equal(indexed.uploadImages(data.images, data.labels), 10);
   const picks = [[7, 2, 2, 9, 0], [3], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 5]]; // out of order, repeats, one, more than N
   for (const [s, pick] of picks.entries()) {
@@ -401,7 +401,7 @@ test('Trainer: trainStepIndexed on uploaded images equals trainStep on the same 
 });
 
 test('Trainer: uploadImages/trainStepIndexed argument errors name the field and change nothing', async () => {
-  const t = new native.Trainer({ spec: SMALL, seed: 5, threads: 1 });
+  const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 5, threads: 1 }));
   const { images, labels, augment } = batch(4, 22);
   const err = (fn, Err, re) => assert.throws(fn, (e) => e instanceof Err && re.test(e.message), `${re}`);
   err(() => t.trainStepIndexed(Int32Array.of(0), null, OPT), Error, /^trainStepIndexed needs uploadImages\(images, labels\) first/);
@@ -428,7 +428,7 @@ test('Trainer: uploadImages/trainStepIndexed argument errors name the field and 
 });
 
 test('Trainer: a second call while a step is pending throws "busy"; calls after dispose() throw "disposed"', async () => {
-  const t = new native.Trainer({ spec: SMALL, seed: 2, threads: 1 });
+  const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 2, threads: 1 }));
   const { images, labels, augment } = batch(64, 6); // enough work that the step is still pending below
   const pending = t.trainStep(images, labels, augment, OPT);
   assert.ok(pending instanceof Promise);
@@ -461,7 +461,7 @@ test('Trainer: a second call while a step is pending throws "busy"; calls after 
 });
 
 test('Trainer: setParams rejects non-finite values and wrong arrays without changing anything', () => {
-  const t = new native.Trainer({ spec: SMALL, seed: 3 });
+  const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 3 }));
   const p = t.getParams();
   const P = p.length;
   for (const bad of [NaN, Infinity, -Infinity]) {
@@ -480,14 +480,14 @@ test('Trainer: setParams rejects non-finite values and wrong arrays without chan
   const copy = t.getParams();
   copy[0] = 42;
   assert.notEqual(t.getParams()[0], 42);
-  const d = new native.Trainer({ spec: SMALL, seed: 3, dtype: 'float64' });
+  const d = new native.Trainer(trainerConfig({ spec: SMALL, seed: 3, dtype: 'float64' }));
   assert.throws(() => d.setParams(Float64Array.from(d.getParams(), (v, i) => (i === 7 ? NaN : v))), (e) => e instanceof RangeError && /^params\[7\] is not finite/.test(e.message));
   t.dispose();
   d.dispose();
 });
 
 test('Trainer: getState/setState round-trip and resume a run exactly', async () => {
-  const a = new native.Trainer({ spec: SMALL, seed: 4, threads: 2 });
+  const a = new native.Trainer(trainerConfig({ spec: SMALL, seed: 4, threads: 2 }));
   const b1 = batch(6, 7);
   const b2 = batch(6, 8);
   await a.trainStep(b1.images, b1.labels, b1.augment, OPT);
@@ -496,7 +496,7 @@ test('Trainer: getState/setState round-trip and resume a run exactly', async () 
   assert.ok(state.accumulators instanceof Float32Array && state.accumulators.some((v) => v > 0));
   const params = a.getParams();
   // a fresh trainer with the same seed, given the params and the state, continues bit for bit
-  const b = new native.Trainer({ spec: SMALL, seed: 4, threads: 2 });
+  const b = new native.Trainer(trainerConfig({ spec: SMALL, seed: 4, threads: 2 }));
   b.setParams(params);
   b.setState(state);
   assert.deepEqual(b.getState(), state);
@@ -522,7 +522,7 @@ test('Trainer: getState/setState round-trip and resume a run exactly', async () 
 });
 
 test('Trainer: an identity augmentation equals no augmentation', () => {
-  const t = new native.Trainer({ spec: SMALL, seed: 9, dtype: 'float64' });
+  const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 9, dtype: 'float64' }));
   const { images, labels } = batch(4, 9);
   const identity = Float64Array.from({ length: 16 }, (_, i) => [0, 1, 1, 0][i % 4]);
   const plain = t.computeGradients(images, labels, null);
@@ -537,7 +537,7 @@ test('Trainer: the network warps each image with its own augment row (shear, zx,
   // so kernel gradient / bias gradient reveals the preprocessed image x the network trained on.
   const [H, W, C] = [7, 9, 3];
   const spec = { name: 'linear', input: [H, W, C], layers: [{ type: 'flatten' }, { type: 'dense', units: 1 }] };
-  const t = new native.Trainer({ spec, seed: 1, dtype: 'float64' });
+  const t = new native.Trainer(trainerConfig({ spec, seed: 1, dtype: 'float64' }));
   const r = rng(10);
   const rows = [
     [0, 1, 1, 0],
@@ -574,8 +574,8 @@ function seed7Batches(n, B, seed) {
 
 test('determinism: two seed7 float32 trainers, same seed and threads, same batches -> identical bits', async (t) => {
   const batches = seed7Batches(3, 8, 11);
-  const a = new native.Trainer({ spec: SEED7, seed: 123, threads: 2 });
-  const b = new native.Trainer({ spec: SEED7, seed: 123, threads: 2 });
+  const a = new native.Trainer(trainerConfig({ spec: SEED7, seed: 123, threads: 2 }));
+  const b = new native.Trainer(trainerConfig({ spec: SEED7, seed: 123, threads: 2 }));
   assert.deepEqual(b.getParams(), a.getParams());
   const losses = [];
   for (const { images, labels, augment } of batches) {
@@ -588,7 +588,7 @@ test('determinism: two seed7 float32 trainers, same seed and threads, same batch
   }
   assert.deepEqual(b.getState(), a.getState());
   // the steps did change the parameters
-  const fresh = new native.Trainer({ spec: SEED7, seed: 123, threads: 2 });
+  const fresh = new native.Trainer(trainerConfig({ spec: SEED7, seed: 123, threads: 2 }));
   assert.notDeepEqual(a.getParams(), fresh.getParams());
   t.diagnostic(`losses ${losses.join(', ')}`);
   for (const x of [a, b, fresh]) x.dispose();
@@ -596,8 +596,8 @@ test('determinism: two seed7 float32 trainers, same seed and threads, same batch
 
 test('determinism: the scalar ISA and the default ISA agree to 1e-4 on the loss over 2 steps', async (t) => {
   const batches = seed7Batches(2, 8, 12);
-  const fast = new native.Trainer({ spec: SEED7, seed: 5, threads: 2 });
-  const scalar = new native.Trainer({ spec: SEED7, seed: 5, threads: 2, isa: 'scalar' });
+  const fast = new native.Trainer(trainerConfig({ spec: SEED7, seed: 5, threads: 2 }));
+  const scalar = new native.Trainer(trainerConfig({ spec: SEED7, seed: 5, threads: 2, isa: 'scalar' }));
   assert.equal(fast.info().isa, native.buildInfo().isa);
   assert.equal(scalar.info().isa, 'scalar');
   const msg = [];
@@ -615,7 +615,7 @@ test('determinism: the scalar ISA and the default ISA agree to 1e-4 on the loss 
 });
 
 test('layerTimes: the step time holds the layers, preprocessing, update, kernel rearrangement and idle threads; reset zeroes all', async () => {
-  const a = new native.Trainer({ spec: SEED7, seed: 3, threads: 2 });
+  const a = new native.Trainer(trainerConfig({ spec: SEED7, seed: 3, threads: 2 }));
   const before = a.layerTimes();
   assert.deepEqual([before.step, before.kernels, before.idle, before.update], [0, 0, 0, 0]);
   const wall0 = performance.now();
@@ -634,7 +634,7 @@ test('layerTimes: the step time holds the layers, preprocessing, update, kernel 
 });
 
 test('Trainer: trainStep counts the NaN/Inf weights after its update (0 while finite, as many as getParams holds once diverged)', async () => {
-  const t = new native.Trainer({ spec: SMALL, seed: 4 });
+  const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 4 }));
   const { images, labels, augment } = batch(4, 9);
   const nonFinite = () => t.getParams().filter((v) => !Number.isFinite(v)).length;
   const ok = await t.trainStep(images, labels, augment, OPT);

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { runNode } from './helpers.mjs';
 
 const OPT = { lr: 0.001, rho: 0.9, epsilon: 1e-7 };
@@ -49,7 +49,7 @@ function batch(B) {
 
 const CASES = {
   async cpuAugment() {
-    const t = new native.Trainer({ spec: SMALL, seed: 1, threads: 2 });
+    const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 1, threads: 2 }));
     const { images, labels, augment } = batch(2);
     const r = {
       trainNaN: caught(() => t.trainStep(images, labels, augment(5, NaN), OPT)),
@@ -62,7 +62,7 @@ const CASES = {
   },
 
   async gpuAugment() {
-    const t = new native.GpuTrainerEmulated({ spec: SMALL, seed: 1 });
+    const t = new native.Trainer(trainerConfig({ spec: SMALL, seed: 1, backend: 'cuda-emulated', conv: 'direct' }));
     const { images, labels, augment } = batch(2);
     t.uploadImages(images, labels);
     const r = {
@@ -93,8 +93,8 @@ const CASES = {
     const gpu = warp(native.cudaKernelsEmulated, Float32Array);
     const { images: imgs, labels } = batch(2);
     const aug = Float64Array.of(...EXTREME, 0, ...EXTREME, 1);
-    const cpu = new native.Trainer({ spec: SMALL, seed: 1, threads: 1 });
-    const gpuTrainer = new native.GpuTrainerEmulated({ spec: SMALL, seed: 1 });
+    const cpu = new native.Trainer(trainerConfig({ spec: SMALL, seed: 1, threads: 1 }));
+    const gpuTrainer = new native.Trainer(trainerConfig({ spec: SMALL, seed: 1, backend: 'cuda-emulated', conv: 'direct' }));
     return {
       ref32: summary(ref32),
       ref64: summary(ref64),
@@ -113,18 +113,18 @@ const CASES = {
     for (let i = 0; i < 10000; i++) layers.push({ type: 'dropout', rate: 0.5 });
     for (let i = 0; i < 15; i++) layers.push({ type: 'maxpool2x2' });
     layers.push({ type: 'flatten' }, { type: 'dense', units: 1 });
-    const error = caught(() => new native.Trainer({ spec: { input: [46340, 46340, 1], layers }, dtype: 'float64' }));
-    return { error, paramsAfter: new native.Trainer({ spec: SMALL, seed: 1 }).info().params };
+    const error = caught(() => new native.Trainer(trainerConfig({ spec: { input: [46340, 46340, 1], layers }, dtype: 'float64' })));
+    return { error, paramsAfter: new native.Trainer(trainerConfig({ spec: SMALL, seed: 1 })).info().params };
   },
 
   async flatten() {
     const flat = { input: [65536, 32769, 1], layers: [{ type: 'flatten' }, { type: 'dense', units: 1 }] };
     const relu = { input: [65536, 32769, 1], layers: [{ type: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 1 }] };
     return {
-      float32: caught(() => new native.Trainer({ spec: flat })),
-      float64: caught(() => new native.Trainer({ spec: flat, dtype: 'float64' })),
-      relu: caught(() => new native.Trainer({ spec: relu, conv: 'direct' })),
-      gpu: caught(() => new native.GpuTrainerEmulated({ spec: flat })),
+      float32: caught(() => new native.Trainer(trainerConfig({ spec: flat }))),
+      float64: caught(() => new native.Trainer(trainerConfig({ spec: flat, dtype: 'float64' }))),
+      relu: caught(() => new native.Trainer(trainerConfig({ spec: relu, conv: 'direct' }))),
+      gpu: caught(() => new native.Trainer(trainerConfig({ spec: flat, backend: 'cuda-emulated', conv: 'direct' }))),
     };
   },
 };
@@ -188,11 +188,11 @@ if (CASE) {
 
   test('flatten (or any layer) of more than 2^31 - 1 values is a RangeError "spec: " naming the layer, on the CPU and the GPU trainers', async () => {
     const r = await inChild('flatten');
-    const flat = /^spec: layer 0 \(flatten\): output 65536x32769x1 has 2147549184 values, more than 2\^31 - 1$/;
+    const flat = /^spec: layer 0 '\w+' \(flatten\): output 65536x32769x1 has 2147549184 values, more than 2\^31 - 1$/;
     rangeError(r.float32, flat); // (float32 defaults to conv 'winograd': its spec errors said "conv: " before)
     rangeError(r.float64, flat);
     rangeError(r.gpu, flat);
-    rangeError(r.relu, /^spec: layer 0 \(relu\): output 65536x32769x1 has 2147549184 values/);
+    rangeError(r.relu, /^spec: layer 0 '\w+' \(relu\): output 65536x32769x1 has 2147549184 values/);
   });
 
   test('a batch of more than 2^31 - 1 images is a RangeError naming images, before anything is copied', async () => {
@@ -200,11 +200,11 @@ if (CASE) {
     const tiny = { input: [1, 1, 1], layers: [{ type: 'flatten' }, { type: 'dense', units: 1 }] };
     const huge = new Uint8Array(2 ** 31 + 1);
     const re = /^images must hold a whole number \(1 to 2\^31 - 1\) of 1-byte images \(H\*W\*C uint8\), got 2147483649 bytes$/;
-    const t = new native.Trainer({ spec: tiny, seed: 1, threads: 2 });
+    const t = new native.Trainer(trainerConfig({ spec: tiny, seed: 1, threads: 2 }));
     rangeError(caught(() => t.predict(huge)), re);
     rangeError(caught(() => t.evaluate(huge, new Uint8Array(1))), re);
     rangeError(caught(() => t.trainStep(huge, new Uint8Array(1), null, OPT)), re);
-    const g = new native.GpuTrainerEmulated({ spec: tiny, seed: 1 });
+    const g = new native.Trainer(trainerConfig({ spec: tiny, seed: 1, backend: 'cuda-emulated', conv: 'direct' }));
     rangeError(caught(() => g.predict(huge)), re);
     rangeError(caught(() => g.uploadImages(huge, new Uint8Array(1))), re);
     assert.equal((await t.predict(new Uint8Array(3))).length, 3);

@@ -8,7 +8,7 @@
 // or doubled product changes an output by about S/(9K), far above gamma_n * S_w (measured: S_w/S is 3-8 here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { rand, rng } from './helpers.mjs';
 import { assertWithinGamma as within, relativeDifferences, trainImages } from './numerics.mjs';
@@ -203,22 +203,22 @@ test('the Winograd kernels refuse, with the reason, a shape or ISA they do not t
 });
 
 test('Trainer conv: Winograd by default for float32 fp32, direct for float64; bad or impossible values are RangeErrors', () => {
-  const t = new native.Trainer({ spec: SEED7, seed: 1 });
+  const t = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1 }));
   assert.equal(t.info().conv, 'winograd');
   t.dispose();
-  const d = new native.Trainer({ spec: SEED7, seed: 1, dtype: 'float64' });
+  const d = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1, dtype: 'float64' }));
   assert.equal(d.info().conv, 'direct');
   d.dispose();
-  assert.throws(() => new native.Trainer({ spec: SEED7, conv: 'fft' }), (e) => e instanceof RangeError && /conv must be 'winograd' or 'direct', got 'fft'/.test(e.message));
-  assert.throws(() => new native.Trainer({ spec: SEED7, conv: 'winograd', dtype: 'float64' }), (e) => e instanceof RangeError && /conv: .*float32/.test(e.message));
+  assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, conv: 'fft' })), (e) => e instanceof RangeError && /conv must be 'winograd' or 'direct', got 'fft'/.test(e.message));
+  assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, conv: 'winograd', dtype: 'float64' })), (e) => e instanceof RangeError && /conv: .*float32/.test(e.message));
   if (native.buildInfo().bf16)
-    assert.throws(() => new native.Trainer({ spec: SEED7, conv: 'winograd', precision: 'bf16' }), (e) => e instanceof RangeError && /bf16 ones are direct/.test(e.message));
+    assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, conv: 'winograd', precision: 'bf16' })), (e) => e instanceof RangeError && /bf16 ones are direct/.test(e.message));
 });
 
 test('Trainer conv winograd: same loss and gradients as direct on real images, up to rounding', async () => {
   const set = await trainImages(8);
-  const wino = new native.Trainer({ spec: SEED7, seed: 5, threads: 2, conv: 'winograd' });
-  const direct = new native.Trainer({ spec: SEED7, seed: 5, threads: 2, conv: 'direct' });
+  const wino = new native.Trainer(trainerConfig({ spec: SEED7, seed: 5, threads: 2, conv: 'winograd' }));
+  const direct = new native.Trainer(trainerConfig({ spec: SEED7, seed: 5, threads: 2, conv: 'direct' }));
   assert.equal(direct.info().conv, 'direct');
   const gw = wino.computeGradients(set.images, set.labels);
   const gd = direct.computeGradients(set.images, set.labels);

@@ -8,7 +8,7 @@ import onnxProto from 'onnx-proto';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { CELEBA, SHARED, rejectsInput, rng, runCli, smallDataset, tempDir } from './helpers.mjs';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED5, SEED7 } from '../dist/src/model/spec.js';
 import { loadImage150 } from '../dist/src/data/decode.js';
 import { encodeCheckpoint } from '../dist/src/store/checkpoint.js';
@@ -31,7 +31,7 @@ const OPTIMIZER = { lr: 0.001, rho: 0.9, epsilon: 1e-7 };
 
 /** A checkpoint of `spec` after a few RMSprop steps on random images (weights no longer at their init). */
 async function randomCheckpoint(spec, seed, steps = 3) {
-  const trainer = new native.Trainer({ spec, seed });
+  const trainer = new native.Trainer(trainerConfig({ spec, seed }));
   const next = rng(seed);
   const [h, w, c] = spec.input;
   const images = Uint8Array.from({ length: 8 * h * w * c }, () => Math.floor(next() * 256)); // [8,H,W,C]
@@ -122,7 +122,7 @@ test('the exported graph is standard ONNX: IR 8, opset 13, symbolic batch, weigh
 
 test('onnxruntime-node and onnxruntime-web reproduce the native engine on random and real images', async () => {
   const ckpt = await (await import('../dist/src/store/checkpoint.js')).loadCheckpoint(run.weights);
-  const trainer = new native.Trainer({ spec: SEED7, seed: 1 });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1 }));
   trainer.setParams(ckpt.params);
   const next = rng(3);
   const noise = Uint8Array.from({ length: 4 * 67500 }, () => Math.floor(next() * 256)); // [4,150,150,3]
@@ -165,7 +165,7 @@ async function seedWeightsParity(t) {
   const n = files.length;
   const images = new Uint8Array(n * 67500); // [75,150,150,3]
   for (const [i, f] of files.entries()) await loadImage150(f, {}, images.subarray(i * 67500, (i + 1) * 67500));
-  const trainer = new native.Trainer({ spec: SEED7, seed: 1 });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1 }));
   trainer.setParams(checkpoint.params);
   const engine = await trainer.predict(images);
   trainer.dispose();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { saveCheckpoint } from '../dist/src/store/checkpoint.js';
 import { predict } from '../dist/src/predict/predict.js';
@@ -18,7 +18,7 @@ after(() => Promise.all(cleanups.map((fn) => fn())));
 let dir, weights, face;
 before(async () => {
   dir = await tempDir({ after: (fn) => cleanups.push(fn) });
-  const trainer = new native.Trainer({ spec: SEED7, seed: 3 });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, seed: 3 }));
   weights = path.join(dir, 'init.safetensors');
   const meta = { spec: SEED7, config: {}, classes: ['man', 'woman'], epoch: 0, step: 0 };
   await saveCheckpoint(weights, { meta, layout: trainer.paramLayout(), params: trainer.getParams() });

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { encodeCheckpoint, loadCheckpoint } from '../dist/src/store/checkpoint.js';
-import { native } from '../dist/src/native.js';
+import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED5 } from '../dist/src/model/spec.js';
 import { parseHistoryCsv } from '../dist/src/store/history.js';
 import { runCli, smallDataset, tempDir } from './helpers.mjs';
@@ -166,7 +166,7 @@ test('--resume refuses, exit 2 with the reason: a run still going, changed data,
   await refused([], `${lastFile}: its --seed 2 differs from run.json's 1 (a checkpoint of another run?)`);
   await fs.writeFile(lastFile, encodeCheckpoint({ ...last, accumulators: undefined }));
   await refused([], `${lastFile}: no optimizer or RNG state, cannot resume from it (weights-only checkpoint)`);
-  const seed5 = new native.Trainer({ spec: SEED5, seed: 1, threads: 1 });
+  const seed5 = new native.Trainer(trainerConfig({ spec: SEED5, seed: 1, threads: 1 }));
   const other = { meta: { ...last.meta, spec: SEED5 }, layout: seed5.paramLayout(), params: seed5.getParams(), accumulators: seed5.getState().accumulators };
   seed5.dispose();
   await fs.writeFile(lastFile, encodeCheckpoint(other));

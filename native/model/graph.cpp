@@ -65,7 +65,7 @@ Layout make_layout(const ModelSpec& spec) {
     std::string name = op.name.empty() ? name_stem(op.type) + std::to_string(++count[op.type]) : op.name;
     if (op.name.empty() && tensor_of.count(name))  // a default name taken by a user's name: count on
       while (tensor_of.count(name)) name = name_stem(op.type) + std::to_string(++count[op.type]);
-    const std::string where = "layer " + std::to_string(i) + " (" + op_type_name(op.type) + " '" + name + "'): ";
+    const std::string where = "layer " + std::to_string(i) + " '" + name + "' (" + op_type_name(op.type) + "): ";
     if (tensor_of.count(name)) throw SpecError(where + "the name '" + name + "' is used twice");
     L.names.push_back(name);
 
@@ -112,8 +112,8 @@ Layout make_layout(const ModelSpec& spec) {
         o = {s.h / 2, s.w / 2, s.c};
         break;
       case OpType::Flatten:
-        if (s.size() > size_t(INT_MAX))
-          throw SpecError(where + "input " + dims(s) + " has " + std::to_string(s.size()) +
+        if (s.size() > size_t(INT_MAX))  // (before the narrowing to int)
+          throw SpecError(where + "output " + dims(s) + " has " + std::to_string(s.size()) +
                           " values, more than 2^31 - 1");
         o = {1, 1, int(s.size())};
         break;
@@ -152,14 +152,15 @@ Layout make_layout(const ModelSpec& spec) {
         break;
     }
     // The kernels index one image's activations with int.
-    if (o.h < 1 || o.w < 1 || o.size() > size_t(INT_MAX))
-      throw SpecError(where + "output " + dims(o) + " is empty or has more than 2^31 - 1 values");
+    if (o.h < 1 || o.w < 1) throw SpecError(where + "output " + dims(o) + " is empty");
+    if (o.size() > size_t(INT_MAX))
+      throw SpecError(where + "output " + dims(o) + " has " + std::to_string(o.size()) + " values, more than 2^31 - 1");
     L.shapes.push_back(o);
     tensor_of[name] = int(i + 1);
   }
   for (size_t t = 1; t < n; t++)
     if (L.consumers[t].empty())
-      throw SpecError("layer " + std::to_string(t - 1) + " ('" + L.names[t - 1] + "'): its output is not used; " +
+      throw SpecError("layer " + std::to_string(t - 1) + " '" + L.names[t - 1] + "': its output is not used; " +
                       "only the last layer's output may be left (it is the logits)");
 
   const Shape& logits = L.shapes.back();

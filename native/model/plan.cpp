@@ -232,7 +232,7 @@ class Planner {
       const OpSpec& op = L_.op(i);
       const Shape &in = L_.in(i), &out = L_.out(i);
       if (op.type == OpType::Conv && !conv3x3_valid(i))
-        throw SpecError("layer " + std::to_string(i) + " ('" + L_.names[i] + "'): only 3x3 valid convolutions of " +
+        throw SpecError("layer " + std::to_string(i) + " '" + L_.names[i] + "': only 3x3 valid convolutions of " +
                         "stride 1 have kernels on the CPU yet");
       if (block(i) && (first_block(i) || amx_pooled_block(i))) {
         Step f = step(Dir::Forward, StepKind::ConvBlock, i, 3, Impl::Reference);
@@ -361,7 +361,7 @@ class Planner {
       switch (op.type) {
         case OpType::Conv:
           if (!conv3x3_valid(i))
-            throw SpecError("layer " + std::to_string(i) + " ('" + L_.names[i] + "'): only 3x3 valid convolutions " +
+            throw SpecError("layer " + std::to_string(i) + " '" + L_.names[i] + "': only 3x3 valid convolutions " +
                             "of stride 1 have CUDA kernels yet");
           k = StepKind::Conv;
           break;

@@ -18,7 +18,7 @@ import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { native } from '../../dist/src/native.js';
+import { native, trainerConfig } from '../../dist/src/native.js';
 import { SEED7 } from '../../dist/src/model/spec.js';
 import { listSplit } from '../../dist/src/data/discover.js';
 import { loadSplit } from '../../dist/src/data/decode.js';
@@ -49,7 +49,7 @@ const layerName = (l) => l.type + (l.filters ?? l.units ?? '');
 
 /** An engine trainer that runs one timed epoch per call, after one warm-up epoch. */
 async function engineTrainer(set, options) {
-  const trainer = new native.Trainer({ spec: SEED7, seed: 1, threads, ...options });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1, threads, ...options }));
   const rng = new Rng(1);
   const cfg = { batchSize, augment: true, optimizer: { lr: 0.001, rho: 0.9, epsilon: 1e-7 } };
   let epoch = 0;

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { native } from '../../dist/src/native.js';
+import { native, trainerConfig } from '../../dist/src/native.js';
 import { SEED7 } from '../../dist/src/model/spec.js';
 import { listSplit } from '../../dist/src/data/discover.js';
 import { loadSplit } from '../../dist/src/data/decode.js';
@@ -66,7 +66,7 @@ all.labels.set(val.labels.subarray(0, val.size), train.size);
 const allSize = train.size + val.size;
 
 async function engineEpochs() {
-  const trainer = new native.GpuTrainer({ spec: SEED7, seed: 1 });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1, backend: 'cuda', conv: 'direct' }));
   try {
     trainer.uploadImages(train.images.subarray(0, train.size * IMAGE), train.labels.subarray(0, train.size));
     const rng = new Rng(1);
@@ -94,7 +94,7 @@ async function engineThroughput() {
     labels[i] = all.labels[j];
   }
   const set = { images, labels, size: SYNTHETIC, files: [], classes: train.classes };
-  const trainer = new native.GpuTrainer({ spec: SEED7, seed: 1 });
+  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1, backend: 'cuda', conv: 'direct' }));
   try {
     const t0 = performance.now();
     trainer.uploadImages(images, labels);

@@ -1,5 +1,5 @@
 // `engine train --gpu` end to end where no GPU exists: ENGINE_CUDA_EMULATE=1 puts the CUDA backend's own code
-// (GpuTrainerEmulated: kernels, GpuNetwork, the indexed step) on the CPU emulator, so the whole GPU path of
+// (backend cuda-emulated: kernels, GpuNetwork, the indexed step) on the CPU emulator, so the whole GPU path of
 // the CLI (device choice, upload, indexed epochs, evaluation, checkpoints, run.json) runs, and must follow a
 // CPU run with the same seed: the same init, batches, warps and dropout masks, float32 sums in another order.
 // Slow (the emulator runs seed7 at ~0.1 GFLOP/s), so the data is tiny: 4 training and 2 validation images.

@@ -9,7 +9,7 @@ import { loadCheckpoint } from '../../dist/src/store/checkpoint.js';
 import { parseHistoryCsv } from '../../dist/src/store/history.js';
 import { listSplit } from '../../dist/src/data/discover.js';
 import { loadSplit } from '../../dist/src/data/decode.js';
-import { native } from '../../dist/src/native.js';
+import { native, trainerConfig } from '../../dist/src/native.js';
 import { SEED7 } from '../../dist/src/model/spec.js';
 import { CELEBA, runCli, smallDataset, tempDir } from '../helpers.mjs';
 
@@ -70,7 +70,7 @@ test('the engine overfits a tiny set: 12 images, no dropout, no augmentation -> 
   const data = await smallDataset(t, { train: { man: 6, woman: 6 } });
   const set = await loadSplit(await listSplit(path.join(data, 'train')));
   const spec = { ...SEED7, layers: SEED7.layers.filter((l) => l.type !== 'dropout') };
-  const trainer = new native.Trainer({ spec, seed: 3, threads: 2 });
+  const trainer = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2 }));
   t.after(() => trainer.dispose());
   const first = await trainer.evaluate(set.images, set.labels);
   let best = first;
