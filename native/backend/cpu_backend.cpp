@@ -12,14 +12,29 @@ namespace engine {
 template <typename T>
 Inference infer_from_logits(const Layout& layout, const T* logits, const uint8_t* labels, int B) {
   Inference r;
-  r.probabilities.resize(size_t(B));
+  const int K = layout.logits();
+  if (layout.spec.head == Head::Sigmoid) {
+    r.probabilities.resize(size_t(B));
+    for (int b = 0; b < B; b++) {
+      const T z = logits[b];
+      r.probabilities[size_t(b)] = double(ref::sigmoid(z));
+      if (!labels) continue;
+      const T label = T(labels[b]);
+      r.loss_sum += double(ref::sigmoid_bce<T>(nullptr, &z, &label, 1, T(1)));
+      r.correct += (ref::sigmoid(z) > T(0.5)) == (labels[b] != 0);
+    }
+    return r;
+  }
+  r.probabilities.resize(size_t(B) * K);
+  std::vector<T> p(static_cast<size_t>(K));
   for (int b = 0; b < B; b++) {
-    const T z = logits[b];
-    r.probabilities[size_t(b)] = double(ref::sigmoid(z));
+    const T* z = logits + size_t(b) * K;
+    ref::softmax(p.data(), z, K);
+    std::copy(p.begin(), p.end(), r.probabilities.begin() + size_t(b) * K);
     if (!labels) continue;
     const T label = T(labels[b]);
-    r.loss_sum += double(ref::sigmoid_bce<T>(nullptr, &z, &label, 1, T(1)));
-    r.correct += (ref::sigmoid(z) > T(0.5)) == (labels[b] != 0);
+    r.loss_sum += double(ref::softmax_ce<T>(nullptr, z, &label, 1, K, T(1)));
+    r.correct += int(std::max_element(z, z + K) - z) == int(labels[b]);
   }
   return r;
 }

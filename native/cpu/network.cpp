@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <type_traits>
 
 #include "kernels/amx/conv_amx.h"
@@ -220,6 +221,25 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
       ref::dropout_forward(y, x, mask, size_t(N) * in.size());
       return;
     }
+    case StepKind::GlobalAvgPool:
+      global_avgpool_forward(s.impl, y, x, N, in.h * in.w, in.c);
+      return;
+    case StepKind::Add:
+      ref::add_forward(y, x, ws.act[size_t(layout_.input(i, 1))], size_t(N) * in.size());
+      return;
+    case StepKind::BatchNorm: {
+      // (training normalises by the batch's statistics, at the network's barrier: run_coupled)
+      if (train) throw std::logic_error("batch norm in training runs at the network's barrier");
+      const size_t C = size_t(in.c);
+      const T* running = state_.data() + layout_.state_offset[i];  // [mean C, variance C]
+      std::vector<double> mean(C), invstd(C);
+      for (size_t c = 0; c < C; c++) {
+        mean[c] = double(running[c]);
+        invstd[c] = 1.0 / std::sqrt(double(running[C + c]) + layout_.op(i).epsilon);
+      }
+      ref::batchnorm_forward(y, x, mean.data(), invstd.data(), w, w + C, size_t(N) * in.h * in.w, in.c);
+      return;
+    }
     default:
       throw std::logic_error(std::string("no CPU forward for ") + step_kind_name(s.kind));
   }
@@ -322,6 +342,14 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
     case StepKind::Dropout:
       ref::dropout_backward(gin, g, ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i], size_t(N) * in.size());
       return;
+    case StepKind::GlobalAvgPool:
+      global_avgpool_backward(s.impl, gin, g, N, in.h * in.w, in.c);
+      return;
+    case StepKind::Add:
+      // the gradient passes unchanged to both inputs
+      for (int k = 0; k < 2; k++)
+        if (s.grad_in[k] >= 0) std::memcpy(grad(ws, s.grad_in[k]), g, sizeof(T) * N * in.size());
+      return;
     case StepKind::GradAdd: {
       const size_t n = size_t(N) * plan_.grad_slot_size;
       T* acc = grad(ws, s.grad_in[0]);
@@ -351,16 +379,7 @@ void Network<T>::run_images(Workspace& ws, const uint8_t* images, const uint8_t*
     ws.times.forward[size_t(s.op)] += t1 - t0;
     t0 = t1;
   }
-  // the loss and its gradient of the logits, scaled for the mean over the batch
-  const size_t K = size_t(layout_.logits());
-  const T* logits = ws.act[layout_.ops()];
-  T* dlogits = grad(ws, plan_.grad_slot[layout_.ops()]);
-  for (int n = 0; n < N; n++) {
-    const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
-    const T label = T(labels[img]);
-    result->loss_sum += double(ref::sigmoid_bce(dlogits + n * K, logits + n * K, &label, 1, T(1) / T(B)));
-    result->correct += (ref::sigmoid(logits[n * K]) > T(0.5)) == (labels[img] != 0);
-  }
+  loss(ws, labels, indices, B, b0, N, result);
   for (const Step& s : plan_.backward) {
     backward_step(s, ws, N);
     t1 = now_seconds();
@@ -370,8 +389,163 @@ void Network<T>::run_images(Workspace& ws, const uint8_t* images, const uint8_t*
 }
 
 template <typename T>
+void Network<T>::loss(Workspace& ws, const uint8_t* labels, const int32_t* indices, int B, int b0, int N,
+                      StepResult* result) {
+  // the loss and its gradient of the logits, scaled for the mean over the batch
+  const int K = layout_.logits();
+  const T* logits = ws.act[layout_.ops()];
+  T* dlogits = grad(ws, plan_.grad_slot[layout_.ops()]);
+  for (int n = 0; n < N; n++) {
+    const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
+    const T label = T(labels[img]);
+    const T* z = logits + size_t(n) * K;
+    if (layout_.spec.head == Head::Sigmoid) {
+      result->loss_sum += double(ref::sigmoid_bce(dlogits + n, z, &label, 1, T(1) / T(B)));
+      result->correct += (ref::sigmoid(z[0]) > T(0.5)) == (labels[img] != 0);
+    } else {
+      result->loss_sum += double(ref::softmax_ce(dlogits + size_t(n) * K, z, &label, 1, K, T(1) / T(B)));
+      result->correct += int(std::max_element(z, z + K) - z) == int(labels[img]);
+    }
+  }
+}
+
+template <typename T>
+void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                             const int32_t* indices, uint64_t step, bool update_statistics,
+                             std::vector<StepResult>& part, std::vector<double>& busy) {
+  const int nt = pool_.size();
+  auto begin = [&](int t) { return int(int64_t(B) * t / nt); };  // B * nt may pass INT_MAX
+  auto count = [&](int t) { return begin(t + 1) - begin(t); };
+  for (int t = 0; t < nt; t++) {
+    ensure_capacity(ws_[size_t(t)], std::max(count(t), 1));
+    std::fill(ws_[size_t(t)].dparams.begin(), ws_[size_t(t)].dparams.end(), T(0));
+  }
+  // A phase runs on every thread's share; between phases one thread combines what a batch-norm step needs.
+  auto phase = [&](const std::function<void(int, Workspace&, int, int)>& fn) {
+    pool_.run([&](int t) {
+      const double t0 = now_seconds();
+      if (count(t) > 0) fn(t, ws_[size_t(t)], begin(t), count(t));
+      busy[size_t(t)] += now_seconds() - t0;
+    });
+  };
+  auto timed = [&](std::vector<double>& book, size_t op, const std::function<void()>& fn) {
+    const double t0 = now_seconds();
+    fn();
+    book[op] += now_seconds() - t0;
+  };
+  const size_t isz = image_size();
+  std::vector<std::vector<double>> sums(static_cast<size_t>(nt));  // [threads][2C] a share's partial sums
+  std::vector<double> total;                          // [2C] the batch's, summed in thread order
+  auto reduce = [&](size_t C) {
+    total.assign(2 * C, 0.0);
+    for (int t = 0; t < nt; t++)
+      if (!sums[size_t(t)].empty())
+        for (size_t c = 0; c < 2 * C; c++) total[c] += sums[size_t(t)][c];
+  };
+
+  // forward: the steps between batch norms, then each batch norm's statistics, combined, then its normalisation
+  size_t f = 0;
+  phase([&](int t, Workspace& ws, int b0, int N) {
+    const double t0 = now_seconds();
+    for (int n = 0; n < N; n++) {
+      const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
+      preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + 4 * b : nullptr);
+    }
+    ws.times.preprocess += now_seconds() - t0;
+  });
+  for (;;) {
+    size_t g = f;
+    while (g < plan_.forward.size() && plan_.forward[g].kind != StepKind::BatchNorm) g++;
+    const bool bn = g < plan_.forward.size();
+    const size_t op = bn ? size_t(plan_.forward[g].op) : 0;
+    const size_t C = bn ? size_t(layout_.in(op).c) : 0, hw = bn ? layout_.in(op).h * size_t(layout_.in(op).w) : 0;
+    phase([&](int t, Workspace& ws, int b0, int N) {
+      for (size_t k = f; k < g; k++)
+        timed(ws.times.forward, size_t(plan_.forward[k].op), [&] { forward_step(plan_.forward[k], ws, N, true, step, b0); });
+      if (!bn) return;
+      timed(ws.times.forward, op, [&] {
+        sums[size_t(t)].assign(2 * C, 0.0);
+        ref::batchnorm_sums(sums[size_t(t)].data(), sums[size_t(t)].data() + C, ws.act[size_t(layout_.input(op))],
+                            size_t(N) * hw, int(C));
+      });
+    });
+    if (!bn) break;
+    reduce(C);
+    BatchStatistics& st = batch_stats_[op];
+    const double n = double(B) * double(hw);
+    st.mean.resize(C);
+    st.invstd.resize(C);
+    T* running = state_.data() + layout_.state_offset[op];  // [mean C, variance C]
+    const double momentum = layout_.op(op).momentum;
+    for (size_t c = 0; c < C; c++) {
+      const double mean = total[c] / n, var = std::max(total[C + c] / n - mean * mean, 0.0);
+      st.mean[c] = mean;
+      st.invstd[c] = 1.0 / std::sqrt(var + layout_.op(op).epsilon);
+      if (update_statistics) {  // the running variance unbiased, as PyTorch keeps it
+        running[c] = T(momentum * double(running[c]) + (1 - momentum) * mean);
+        running[C + c] = T(momentum * double(running[C + c]) + (1 - momentum) * (n > 1 ? var * n / (n - 1) : var));
+      }
+    }
+    const T* w = params_.data() + layout_.param_offset[op];
+    phase([&](int t, Workspace& ws, int b0, int N) {
+      timed(ws.times.forward, op, [&] {
+        ref::batchnorm_forward(ws.act[op + 1], ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), w,
+                               w + C, size_t(N) * hw, int(C));
+      });
+    });
+    f = g + 1;
+  }
+
+  // the loss, then backward: the steps between batch norms, each batch norm's sums, combined, then its input gradient
+  size_t k0 = 0;
+  bool first = true;
+  for (;;) {
+    size_t g = k0;
+    while (g < plan_.backward.size() && plan_.backward[g].kind != StepKind::BatchNorm) g++;
+    const bool bn = g < plan_.backward.size();
+    const Step* s = bn ? &plan_.backward[g] : nullptr;
+    const size_t op = bn ? size_t(s->op) : 0;
+    const size_t C = bn ? size_t(layout_.in(op).c) : 0, hw = bn ? layout_.in(op).h * size_t(layout_.in(op).w) : 0;
+    const BatchStatistics* st = bn ? &batch_stats_[op] : nullptr;
+    phase([&](int t, Workspace& ws, int b0, int N) {
+      if (first) loss(ws, labels, indices, B, b0, N, &part[size_t(t)]);
+      for (size_t k = k0; k < g; k++) {
+        const Step& b = plan_.backward[k];
+        timed(ws.times.backward, size_t(b.kind == StepKind::GradAdd ? b.op : b.op + b.ops - 1), [&] { backward_step(b, ws, N); });
+      }
+      if (!bn) return;
+      timed(ws.times.backward, op, [&] {
+        std::vector<double>& p = sums[size_t(t)];
+        p.assign(2 * C, 0.0);
+        ref::batchnorm_backward_sums(p.data(), p.data() + C, grad(ws, s->grad_out), ws.act[size_t(layout_.input(op))],
+                                     st->mean.data(), st->invstd.data(), size_t(N) * hw, int(C));
+        T* dgamma = ws.dparams.data() + layout_.param_offset[op];
+        for (size_t c = 0; c < C; c++) {
+          dgamma[c] += T(p[C + c]);
+          dgamma[C + c] += T(p[c]);  // dbeta
+        }
+      });
+    });
+    first = false;
+    if (!bn) break;
+    reduce(C);
+    if (s->grad_in[0] >= 0) {
+      const T* gamma = params_.data() + layout_.param_offset[op];
+      phase([&](int t, Workspace& ws, int b0, int N) {
+        timed(ws.times.backward, op, [&] {
+          ref::batchnorm_backward_input(grad(ws, s->grad_in[0]), grad(ws, s->grad_out), ws.act[size_t(layout_.input(op))],
+                                        st->mean.data(), st->invstd.data(), gamma, total.data(), total.data() + C,
+                                        double(B) * double(hw), size_t(N) * hw, int(C));
+        });
+      });
+    }
+    k0 = g + 1;
+  }
+}
+
+template <typename T>
 StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
-                                 const int32_t* indices) {
+                                 const int32_t* indices, bool update_statistics) {
   const int nt = pool_.size();
   const double t_kernels = now_seconds();
   prepare_step_kernels();
@@ -380,15 +554,19 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
   std::vector<StepResult> part(nt);
   std::vector<double> busy(nt);  // [threads] seconds each thread worked in this batch
   const uint64_t step = step_;
-  pool_.run([&](int t) {
-    const double t_start = now_seconds();
-    Workspace& ws = ws_[t];
-    std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
-    const int begin = int(int64_t(B) * t / nt), end = int(int64_t(B) * (t + 1) / nt);  // B * nt may pass INT_MAX
-    for (int b = begin; b < end; b += ws.capacity)
-      run_images(ws, images, labels, augment, B, indices, b, std::min(ws.capacity, end - b), step, &part[t]);
-    busy[t] = now_seconds() - t_start;
-  });
+  if (plan_.micro_batch == 0) {
+    run_coupled(images, labels, augment, B, indices, step, update_statistics, part, busy);
+  } else {
+    pool_.run([&](int t) {
+      const double t_start = now_seconds();
+      Workspace& ws = ws_[t];
+      std::fill(ws.dparams.begin(), ws.dparams.end(), T(0));
+      const int begin = int(int64_t(B) * t / nt), end = int(int64_t(B) * (t + 1) / nt);  // B * nt may pass INT_MAX
+      for (int b = begin; b < end; b += ws.capacity)
+        run_images(ws, images, labels, augment, B, indices, b, std::min(ws.capacity, end - b), step, &part[t]);
+      busy[t] = now_seconds() - t_start;
+    });
+  }
   const double t0 = now_seconds();
   for (int t = 0; t < nt; t++) idle_seconds_ += (t0 - t_pool - busy[t]) / nt;
   StepResult r;
@@ -407,7 +585,7 @@ template <typename T>
 StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
                                   double lr, double rho, double eps, const int32_t* indices) {
   const double t_step = now_seconds();
-  StepResult r = run_batch(images, labels, augment, B, indices);
+  StepResult r = run_batch(images, labels, augment, B, indices, true);
   const double t0 = now_seconds();
   ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
   // A NaN or Inf gradient turns into a NaN weight; counted here so that JS need not copy the weights each step.
@@ -421,7 +599,7 @@ StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, 
 
 template <typename T>
 StepResult Network<T>::compute_gradients(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
-  return run_batch(images, labels, augment, B);
+  return run_batch(images, labels, augment, B, nullptr, false);
 }
 
 template <typename T>

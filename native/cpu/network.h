@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <new>
 #include <string>
@@ -106,8 +107,13 @@ class Network {
   // forward, loss and backward of images [b0, b0 + N) of the batch (N at most the workspace's capacity)
   void run_images(Workspace& ws, const uint8_t* images, const uint8_t* labels, const double* augment, int B,
                   const int32_t* indices, int b0, int N, uint64_t step, StepResult* result);
+  void loss(Workspace& ws, const uint8_t* labels, const int32_t* indices, int B, int b0, int N, StepResult* result);
+  // a batch of a model with batch-coupled ops: each thread's share through each step, meeting at the batch norms
+  void run_coupled(const uint8_t* images, const uint8_t* labels, const double* augment, int B, const int32_t* indices,
+                   uint64_t step, bool update_statistics, std::vector<StepResult>& part, std::vector<double>& busy);
+  // update_statistics: batch norm's running statistics follow this batch (training steps, not gradient checks)
   StepResult run_batch(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
-                       const int32_t* indices = nullptr);
+                       const int32_t* indices, bool update_statistics);
   const uint32_t* packed(const Step& s) const { return packed_words_.data() + plan_.packing[s.packed].offset; }
   const float* packed_floats(const Step& s) const { return packed_floats_.data() + plan_.packing[s.packed].offset; }
 
@@ -119,6 +125,11 @@ class Network {
   AlignedVector<uint32_t> packed_words_;  // bf16 and AMX kernels, each from a 64-byte boundary
   std::vector<float> packed_floats_;      // flipped and Winograd-transformed kernels
   std::vector<Workspace> ws_;
+  // per batch-norm op: the batch's mean and 1 / sqrt(variance + epsilon), per channel
+  struct BatchStatistics {
+    std::vector<double> mean, invstd;
+  };
+  std::map<size_t, BatchStatistics> batch_stats_;
   double update_seconds_ = 0, kernels_seconds_ = 0, idle_seconds_ = 0, step_seconds_ = 0;
   ThreadPool pool_;
 };

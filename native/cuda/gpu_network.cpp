@@ -265,6 +265,10 @@ void GpuNetwork::forward_step(const Step& s, int B, bool train) {
                              seed_, d_step, i, stream_);
       else CUDA_CHECK(cudaMemcpyAsync(y, x, sizeof(float) * B * in.size(), cudaMemcpyDeviceToDevice, stream_));
       return;
+    case StepKind::GlobalAvgPool: global_avgpool_forward_cuda(y, x, B, in.h * in.w, in.c, stream_); return;
+    case StepKind::Add:
+      add_forward_cuda(y, x, act_[size_t(layout_.input(i, 1))], size_t(B) * in.size(), stream_);
+      return;
     default: throw CudaError(std::string("no CUDA forward for ") + step_kind_name(s.kind));
   }
 }
@@ -297,6 +301,15 @@ void GpuNetwork::backward_step(const Step& s, int B) {
       return;
     case StepKind::Dropout:
       dropout_backward_cuda(gin, g, masks_ + size_t(B) * layout_.mask_offset[i], size_t(B) * in.size(), stream_);
+      return;
+    case StepKind::GlobalAvgPool: global_avgpool_backward_cuda(gin, g, B, in.h * in.w, in.c, stream_); return;
+    case StepKind::Add:  // the gradient passes unchanged to both inputs
+      for (int k = 0; k < 2; k++)
+        if (s.grad_in[k] >= 0)
+          CUDA_CHECK(cudaMemcpyAsync(grad(s.grad_in[k]), g, sizeof(float) * B * in.size(), cudaMemcpyDeviceToDevice, stream_));
+      return;
+    case StepKind::GradAdd:
+      add_forward_cuda(grad(s.grad_in[0]), grad(s.grad_in[0]), g, size_t(B) * plan_.grad_slot_size, stream_);
       return;
     default: throw CudaError(std::string("no CUDA backward for ") + step_kind_name(s.kind));
   }

@@ -256,6 +256,30 @@ __global__ void relu_backward_k(float* din, const float* dout, const float* out,
     din[i] = out[i] > 0.f ? dout[i] : 0.f;
 }
 
+// One thread per (image, channel): the pixels summed in order, then divided once, as the reference does.
+__global__ void global_avgpool_forward_k(float* out, const float* in, int N, int HW, int C) {
+  const size_t n = size_t(N) * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t img = i / C, c = i % C;
+    float acc = 0.f;
+    for (int p = 0; p < HW; p++) acc = __fadd_rn(acc, in[(img * HW + p) * C + c]);
+    out[i] = __fdiv_rn(acc, float(HW));
+  }
+}
+
+__global__ void global_avgpool_backward_k(float* din, const float* dout, int N, int HW, int C) {
+  const size_t n = size_t(N) * HW * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t c = i % C, img = i / (size_t(HW) * C);
+    din[i] = __fdiv_rn(dout[img * C + c], float(HW));
+  }
+}
+
+__global__ void add_forward_k(float* out, const float* a, const float* b, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    out[i] = __fadd_rn(a[i], b[i]);
+}
+
 __global__ void maxpool_forward_k(float* out, const float* in, int N, int H, int W, int C) {
   const int Ho = H / 2, Wo = W / 2;
   const size_t n = size_t(N) * Ho * Wo * C;
@@ -475,6 +499,21 @@ void conv3x3_backward_weight_cuda(float* dw, float* db, const float* dout, const
 void relu_forward_cuda(float* out, const float* in, size_t n, cudaStream_t stream) {
   ENGINE_LAUNCH(blocks_for(n), kThreads, stream, relu_forward_k)(out, in, n);
   CUDA_CHECK_LAUNCH("relu_forward_k");
+}
+
+void global_avgpool_forward_cuda(float* out, const float* in, int N, int HW, int C, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(size_t(N) * C), kThreads, stream, global_avgpool_forward_k)(out, in, N, HW, C);
+  CUDA_CHECK_LAUNCH("global_avgpool_forward_k");
+}
+
+void global_avgpool_backward_cuda(float* din, const float* dout, int N, int HW, int C, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(size_t(N) * HW * C), kThreads, stream, global_avgpool_backward_k)(din, dout, N, HW, C);
+  CUDA_CHECK_LAUNCH("global_avgpool_backward_k");
+}
+
+void add_forward_cuda(float* out, const float* a, const float* b, size_t n, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, add_forward_k)(out, a, b, n);
+  CUDA_CHECK_LAUNCH("add_forward_k");
 }
 
 void relu_backward_cuda(float* din, const float* dout, const float* out, size_t n, cudaStream_t stream) {

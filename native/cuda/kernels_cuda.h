@@ -47,6 +47,12 @@ void relu_forward_cuda(float* out, const float* in, size_t n, cudaStream_t strea
 // din [n] = dout where out > 0; din and dout may alias
 void relu_backward_cuda(float* din, const float* dout, const float* out, size_t n, cudaStream_t stream);
 
+// out [N, C] = mean of in [N, HW, C] over its pixels (summed in order, divided once); din [N, HW, C] = dout / HW
+void global_avgpool_forward_cuda(float* out, const float* in, int N, int HW, int C, cudaStream_t stream);
+void global_avgpool_backward_cuda(float* din, const float* dout, int N, int HW, int C, cudaStream_t stream);
+// out [n] = a + b
+void add_forward_cuda(float* out, const float* a, const float* b, size_t n, cudaStream_t stream);
+
 // out [N, H/2, W/2, C] = 2x2 max of in [N, H, W, C]
 void maxpool2x2_forward_cuda(float* out, const float* in, int N, int H, int W, int C, cudaStream_t stream);
 // din [N, H, W, C] (overwritten): each window's gradient to its first maximum in row-major order

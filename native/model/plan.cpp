@@ -336,8 +336,8 @@ class Planner {
           p_.backward.push_back(step(Dir::Backward, StepKind::Dropout, i, 1, Impl::Reference));
           break;
         case OpType::GlobalAvgPool:
-          p_.forward.push_back(step(Dir::Forward, StepKind::GlobalAvgPool, i, 1, Impl::Reference));
-          p_.backward.push_back(step(Dir::Backward, StepKind::GlobalAvgPool, i, 1, Impl::Reference));
+          p_.forward.push_back(step(Dir::Forward, StepKind::GlobalAvgPool, i, 1, direct(in.c)));
+          p_.backward.push_back(step(Dir::Backward, StepKind::GlobalAvgPool, i, 1, direct(in.c)));
           break;
         case OpType::Add:
           p_.forward.push_back(step(Dir::Forward, StepKind::Add, i, 1, Impl::Reference));
@@ -372,7 +372,8 @@ class Planner {
         case OpType::Dropout: k = StepKind::Dropout; break;
         case OpType::GlobalAvgPool: k = StepKind::GlobalAvgPool; break;
         case OpType::Add: k = StepKind::Add; break;
-        case OpType::BatchNorm: k = StepKind::BatchNorm; break;
+        case OpType::BatchNorm:
+          throw SpecError("layer " + std::to_string(i) + " '" + L_.names[i] + "': batch norm has no CUDA kernels yet");
       }
       const Impl impl = k == StepKind::Flatten ? Impl::None : Impl::Cuda;
       Step f = step(Dir::Forward, k, i, 1, impl), b = step(Dir::Backward, k, i, 1, impl);

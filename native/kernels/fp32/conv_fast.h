@@ -8,6 +8,7 @@
 //     their scratch cannot be allocated)
 // conv3x3_backward_input returns false when its scratch memory cannot be allocated.
 //   conv3x3_*_winograd: Cin and Cout multiples of kLanes (false when scratch cannot be allocated)
+//   global_avgpool_forward, global_avgpool_backward: C a multiple of kLanes
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,8 @@ constexpr int kFirstBlockBand = 2;
                                        int W, int Cin, int Cout);                                            \
   bool conv3x3_backward_weight_winograd(float* dw, float* db, const float* dout, const float* in, int N,     \
                                         int H, int W, int Cin, int Cout);                                    \
+  void global_avgpool_forward(float* out, const float* in, int N, int HW, int C);                           \
+  void global_avgpool_backward(float* din, const float* dout, int N, int HW, int C);                        \
   }
 
 ENGINE_DECLARE_FAST_CONV(avx512, 16)

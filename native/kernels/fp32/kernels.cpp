@@ -70,6 +70,22 @@ void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int C
 }
 
 
+void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C) {
+  switch (tier(k, C, "global_avgpool_forward")) {
+    case 2: return avx512::global_avgpool_forward(out, in, N, HW, C);
+    case 1: return avx2::global_avgpool_forward(out, in, N, HW, C);
+    default: return ref::global_avgpool_forward(out, in, N, HW, C);
+  }
+}
+
+void global_avgpool_backward(Impl k, float* din, const float* dout, int N, int HW, int C) {
+  switch (tier(k, C, "global_avgpool_backward")) {
+    case 2: return avx512::global_avgpool_backward(din, dout, N, HW, C);
+    case 1: return avx2::global_avgpool_backward(din, dout, N, HW, C);
+    default: return ref::global_avgpool_backward(din, dout, N, HW, C);
+  }
+}
+
 void conv3x3_backward_input_flipped(Impl k, float* din, const float* dout, const float* wflip, int N, int H, int W,
                                     int Cin, int Cout) {
   switch (tier(k, Cin, "conv3x3_backward_input_flipped")) {

@@ -31,6 +31,16 @@ void conv3x3_relu_forward(Impl k, float* out, const float* in, const float* w, c
 void maxpool2x2_forward(Impl k, float* out, const float* in, int N, int H, int W, int C);
 void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float* in, int N, int H, int W, int C);
 
+// global average pooling: out [N, C] = mean of in [N, HW, C] over the pixels; din [N, HW, C] = dout / HW
+void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C);
+void global_avgpool_backward(Impl k, float* din, const float* dout, int N, int HW, int C);
+inline void global_avgpool_forward(Impl, double* out, const double* in, int N, int HW, int C) {
+  ref::global_avgpool_forward(out, in, N, HW, C);
+}
+inline void global_avgpool_backward(Impl, double* din, const double* dout, int N, int HW, int C) {
+  ref::global_avgpool_backward(din, dout, N, HW, C);
+}
+
 // The input gradient with the kernel already flipped and transposed (flip_kernel_for_input_gradient), so a
 // network does that once per step rather than once per image; k Avx2 or Avx512.
 void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout);

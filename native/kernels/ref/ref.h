@@ -243,6 +243,114 @@ void dropout_backward(T* din, const T* dout, const T* mask, size_t n) {
   for (size_t i = 0; i < n; i++) din[i] = dout[i] * mask[i];
 }
 
+// out [N, C] = mean over the H*W pixels of in [N, H, W, C] (global average pooling), summed in pixel order
+template <typename T>
+void global_avgpool_forward(T* out, const T* in, int N, int HW, int C) {
+  for (int n = 0; n < N; n++) {
+    T* o = out + size_t(n) * C;
+    for (int c = 0; c < C; c++) o[c] = 0;
+    for (int p = 0; p < HW; p++) {
+      const T* x = in + (size_t(n) * HW + p) * C;
+      for (int c = 0; c < C; c++) o[c] += x[c];
+    }
+    for (int c = 0; c < C; c++) o[c] = o[c] / T(HW);
+  }
+}
+
+// din [N, H, W, C] (overwritten) = dout [N, C] / (H*W) at every pixel
+template <typename T>
+void global_avgpool_backward(T* din, const T* dout, int N, int HW, int C) {
+  for (int n = 0; n < N; n++)
+    for (int p = 0; p < HW; p++)
+      for (int c = 0; c < C; c++) din[(size_t(n) * HW + p) * C + c] = dout[size_t(n) * C + c] / T(HW);
+}
+
+// out [n] = a + b (a residual connection); its backward hands dout to both inputs unchanged
+template <typename T>
+void add_forward(T* out, const T* a, const T* b, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+// Batch normalisation over the pixels and images of a batch, per channel, in pieces that a network can run on
+// several threads' shares of the batch and combine at a barrier:
+//   batchnorm_sums: sum [C] +=, sumsq [C] += of x and x^2 over in [P, C] (P pixels of a share), in double
+//   (the statistics: mean = sum / count, var = sumsq / count - mean^2, biased, as training normalises with)
+//   batchnorm_forward: out = gamma * (in - mean) * invstd + beta, invstd = 1 / sqrt(var + epsilon)
+//   batchnorm_backward_sums: dsum [C] += of dout, dxhat [C] += of dout * xhat over a share (also dbeta, dgamma)
+//   batchnorm_backward_input: din = gamma * invstd * (dout - dsum / count - xhat * dxhat / count), with the whole
+//   batch's dsum and dxhat (count = pixels of the batch)
+template <typename T>
+void batchnorm_sums(double* sum, double* sumsq, const T* in, size_t P, int C) {
+  for (size_t p = 0; p < P; p++)
+    for (int c = 0; c < C; c++) {
+      const double x = double(in[p * C + c]);
+      sum[c] += x;
+      sumsq[c] += x * x;
+    }
+}
+
+template <typename T>
+void batchnorm_forward(T* out, const T* in, const double* mean, const double* invstd, const T* gamma, const T* beta,
+                       size_t P, int C) {
+  for (size_t p = 0; p < P; p++)
+    for (int c = 0; c < C; c++) {
+      const T xhat = T((double(in[p * C + c]) - mean[c]) * invstd[c]);
+      out[p * C + c] = gamma[c] * xhat + beta[c];
+    }
+}
+
+template <typename T>
+void batchnorm_backward_sums(double* dsum, double* dxhat, const T* dout, const T* in, const double* mean,
+                             const double* invstd, size_t P, int C) {
+  for (size_t p = 0; p < P; p++)
+    for (int c = 0; c < C; c++) {
+      const double g = double(dout[p * C + c]), xhat = (double(in[p * C + c]) - mean[c]) * invstd[c];
+      dsum[c] += g;
+      dxhat[c] += g * xhat;
+    }
+}
+
+template <typename T>
+void batchnorm_backward_input(T* din, const T* dout, const T* in, const double* mean, const double* invstd,
+                              const T* gamma, const double* dsum, const double* dxhat, double count, size_t P, int C) {
+  for (size_t p = 0; p < P; p++)
+    for (int c = 0; c < C; c++) {
+      const double xhat = (double(in[p * C + c]) - mean[c]) * invstd[c];
+      din[p * C + c] = T(double(gamma[c]) * invstd[c] *
+                         (double(dout[p * C + c]) - dsum[c] / count - xhat * dxhat[c] / count));
+    }
+}
+
+// Softmax cross-entropy of logits [N, K] against class indices label [N] (as T), computed stably by
+// log-sum-exp: loss_n = log(sum_k exp(z_k - m)) - (z_label - m), m = max_k z_k; dlogits [N, K] (may be null) =
+// scale * (softmax(z) - onehot(label)). Returns the sum of losses over N (not scaled).
+template <typename T>
+T softmax_ce(T* dlogits, const T* logits, const T* label, int N, int K, T scale) {
+  T total = 0;
+  for (int n = 0; n < N; n++) {
+    const T* z = logits + size_t(n) * K;
+    const int y = int(label[n]);
+    T m = z[0];
+    for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
+    T sum = 0;
+    for (int k = 0; k < K; k++) sum += std::exp(z[k] - m);
+    total += std::log(sum) - (z[y] - m);
+    if (dlogits)
+      for (int k = 0; k < K; k++) dlogits[size_t(n) * K + k] = scale * (std::exp(z[k] - m) / sum - (k == y ? T(1) : T(0)));
+  }
+  return total;
+}
+
+// probabilities [K] = softmax of logits [K], as the exported Softmax computes them
+template <typename T>
+void softmax(T* p, const T* z, int K) {
+  T m = z[0];
+  for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
+  T sum = 0;
+  for (int k = 0; k < K; k++) sum += std::exp(z[k] - m);
+  for (int k = 0; k < K; k++) p[k] = std::exp(z[k] - m) / sum;
+}
+
 // Keras clips probabilities to [eps, 1-eps] before the log; in logit space that is |z| <= log((1-eps)/eps).
 constexpr double kProbEpsilon = 1e-7;
 inline double logit_clip() { return std::log((1.0 - kProbEpsilon) / kProbEpsilon); }
