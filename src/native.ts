@@ -112,6 +112,8 @@ export interface Plan {
 /** A model's layout (native/model/graph.h): its parameters and the shape of every op's output. */
 export interface ModelLayout {
   params: ParamEntry[];
+  /** what batch norm keeps besides its parameters: <op>.moving_mean and <op>.moving_variance, in state order */
+  state: ParamEntry[];
   paramCount: number;
   stateCount: number;
   /** per op in spec order: its name and output shape [h, w, c] */

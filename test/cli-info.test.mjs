@@ -109,3 +109,21 @@ test('cudaStatus/resolveDevice: a device older than the built architectures is n
   assert.equal(resolveDevice('auto').index, 1);
   assert.deepEqual(resolveDevice('cpu'), { device: 'cpu', note: 'device: cpu' });
 });
+
+test('engine info --plan prints the kernel of every layer for the model and options, as the trainer plans it; --json gives the plan itself', async () => {
+  const r = await runCli(['info', '--plan', '--isa', 'avx2', '--threads', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.match(lines[0], /^plan of seed7: cpu, float32, fp32, winograd conv, isa avx2, 1 thread, 1 image per kernel call/);
+  assert.ok(lines.some((l) => /^ {2}conv2\+relu2 +conv +winograd-avx2 +packed winograd 164\.0 KiB$/.test(l)), r.stdout);
+  assert.ok(lines.some((l) => /^ {2}conv1\+relu1\+pool1 +conv-relu-maxpool +avx2 \/ input none +workspace 171\.1 KiB\/image$/.test(l)), r.stdout);
+  assert.ok(lines.indexOf('backward') > lines.indexOf('forward'));
+  const j = await runCli(['info', '--plan', '--conv', 'direct', '--json']);
+  assert.equal(j.code, 0, j.stderr);
+  const plan = JSON.parse(j.stdout);
+  assert.equal(plan.options.conv, 'direct');
+  assert.ok(plan.steps.every((s) => !s.kernel.startsWith('winograd')));
+  const bad = await runCli(['info', '--plan', '--model', 'nope']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--model must be one of seed7, seed5/);
+});

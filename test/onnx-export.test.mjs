@@ -24,7 +24,7 @@ const cleanups = [];
 const suite = { after: (fn) => cleanups.push(fn) };
 after(() => Promise.all(cleanups.map((fn) => fn())));
 const METADATA_KEYS = [
-  'classes', 'input_height', 'input_width', 'input_channels', 'input_layout', 'input_dtype', 'resize', 'resize_note',
+  'head', 'classes', 'input_height', 'input_width', 'input_channels', 'input_layout', 'input_dtype', 'resize', 'resize_note',
   'scale', 'channel_order', 'output', 'logit_output', 'positive_class', 'producer', 'training_config', 'epoch', 'val_accuracy', 'model',
 ];
 const OPTIMIZER = { lr: 0.001, rho: 0.9, epsilon: 1e-7 };
@@ -46,6 +46,26 @@ async function randomCheckpoint(spec, seed, steps = 3) {
   };
 }
 
+/** The graph layers of the new core, as ONNX: batch norm folded into its conv (and one left standing, after a
+ * ReLU), a conv read by two layers, a residual add, global average pooling, a 3-way softmax head. */
+const GRAPH = {
+  name: 'graph',
+  input: [12, 10, 3],
+  head: 'softmax',
+  layers: [
+    { type: 'conv3x3', filters: 8, name: 'stem' },
+    { type: 'batchnorm', name: 'stem.bn' },
+    { type: 'relu', name: 'stem.relu' },
+    { type: 'conv3x3', filters: 8, name: 'down' },
+    { type: 'relu', name: 'down.relu' },
+    { type: 'batchnorm', name: 'loose.bn' },
+    { type: 'relu', name: 'side', inputs: ['down'] },
+    { type: 'add', name: 'sum', inputs: ['loose.bn', 'side'] },
+    { type: 'globalavgpool', name: 'gap' },
+    { type: 'dense', units: 3, name: 'head' },
+  ],
+};
+
 /** uint8 [N,H,W,C] -> float32 [N,C,H,W] times float32(1/255), exactly as the engine scales. */
 function toNCHW(images, n, h, w, c) {
   const s = Math.fround(1 / 255);
@@ -57,7 +77,7 @@ function toNCHW(images, n, h, w, c) {
   return out;
 }
 
-async function runOnnx(ort, bytes, images, [h, w, c], embedded) {
+async function runOnnx(ort, bytes, images, [h, w, c], embedded, classes = 2) {
   const n = images.length / (h * w * c);
   const session = await ort.InferenceSession.create(bytes);
   const feed = embedded
@@ -65,7 +85,7 @@ async function runOnnx(ort, bytes, images, [h, w, c], embedded) {
     : new ort.Tensor('float32', toNCHW(images, n, h, w, c), [n, c, h, w]);
   const out = await session.run({ [session.inputNames[0]]: feed });
   const y = out[session.outputNames[0]];
-  assert.deepEqual(y.dims, [n, 1]);
+  assert.deepEqual(y.dims, [n, classes === 2 ? 1 : classes]);
   await session.release();
   return y.data;
 }
@@ -332,4 +352,41 @@ test('engine export onnx writes the model and reports its interface; a missing f
   assert.equal(bad.code, 2);
   assert.equal(bad.stderr.trim().split('\n').length, 1);
   assert.ok(bad.stderr.includes(missing), bad.stderr);
+});
+
+test('graph models export: batch norm folded into its conv or standing alone, a residual add, GAP, a softmax head; onnxruntime agrees with the engine', async (t) => {
+  const spec = GRAPH;
+  const trainer = new native.Trainer(trainerConfig({ spec, seed: 5, threads: 2 }));
+  const next = rng(5);
+  const [h, w, c] = spec.input;
+  const images = Uint8Array.from({ length: 6 * h * w * c }, () => Math.floor(next() * 256));
+  for (let s = 0; s < 4; s++) await trainer.trainStep(images, Uint8Array.of(0, 1, 2, 0, 1, 2), null, OPTIMIZER); // running statistics move
+  const { state } = trainer.getState();
+  const ckpt = {
+    meta: { spec, config: {}, classes: ['a', 'b', 'c'], epoch: 1, step: 4 },
+    layout: trainer.paramLayout(),
+    params: trainer.getParams(),
+    stateLayout: native.layout(spec).state,
+    state,
+  };
+  const bytes = buildOnnxModel(ckpt);
+  const g = onnx.ModelProto.decode(bytes).graph;
+  const ops = g.node.map((n) => n.opType);
+  // stem.bn folds into stem (its only reader); loose.bn reads a ReLU and stands as BatchNormalization
+  assert.deepEqual(ops, ['Conv', 'Relu', 'Conv', 'Relu', 'BatchNormalization', 'Relu', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm', 'Softmax']);
+  assert.deepEqual(g.output.map((v) => v.name), ['probabilities', 'head']);
+  const gemm = g.node.find((n) => n.opType === 'Gemm');
+  assert.equal(Number(gemm.attribute.find((a) => a.name === 'transB').i), 1);
+  assert.deepEqual(g.initializer.find((i) => i.name === 'head.weight').dims.map(Number), [3, 8]); // [out, in], as torch.onnx writes
+  const expected = await trainer.predict(images);
+  for (const [name, ort] of [['node', ortNode], ['web', ortWeb]]) {
+    const got = await runOnnx(ort, bytes, images, spec.input, false, 3);
+    const d = maxDiff(got, expected);
+    t.diagnostic(`${name}: max |onnx - engine| ${d.toExponential(2)}`);
+    assert.ok(d <= 1e-5, `${name}: max |onnx - engine| ${d}`);
+  }
+  assert.ok(Math.max(...expected) - Math.min(...expected) > 1e-3, 'the probabilities vary');
+  // without its statistics a batch-norm checkpoint does not export
+  assert.throws(() => buildOnnxModel({ ...ckpt, state: undefined }), /no batch-norm statistic stem\.bn\.moving_mean/);
+  assert.throws(() => buildOnnxModel({ ...ckpt, meta: { ...ckpt.meta, classes: ['a', 'b'] } }), /expected the 3 class names/);
 });

@@ -45,10 +45,10 @@ Napi::Object step_to_js(Napi::Env env, const Layout& L, const Plan& p, const Ste
 
 }  // namespace
 
-Napi::Array params_to_js(Napi::Env env, const Layout& L) {
-  Napi::Array out = Napi::Array::New(env, L.params.size());
-  for (uint32_t i = 0; i < L.params.size(); i++) {
-    const ParamInfo& p = L.params[i];
+Napi::Array params_to_js(Napi::Env env, const std::vector<ParamInfo>& params) {
+  Napi::Array out = Napi::Array::New(env, params.size());
+  for (uint32_t i = 0; i < params.size(); i++) {
+    const ParamInfo& p = params[i];
     Napi::Object o = Napi::Object::New(env);
     Napi::Array shape = Napi::Array::New(env, p.shape.size());
     for (uint32_t k = 0; k < p.shape.size(); k++) shape[k] = p.shape[k];
@@ -63,7 +63,8 @@ Napi::Array params_to_js(Napi::Env env, const Layout& L) {
 
 Napi::Object layout_to_js(Napi::Env env, const Layout& L) {
   Napi::Object r = Napi::Object::New(env);
-  r.Set("params", params_to_js(env, L));
+  r.Set("params", params_to_js(env, L.params));
+  r.Set("state", params_to_js(env, L.state));
   r.Set("paramCount", double(L.param_count));
   r.Set("stateCount", double(L.state_count));
   Napi::Array ops = Napi::Array::New(env, L.ops());

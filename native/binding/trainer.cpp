@@ -277,7 +277,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   }
 
   // paramLayout() -> [{name, shape, offset, size}]
-  Napi::Value ParamLayout(const Napi::CallbackInfo& info) { return params_to_js(info.Env(), backend(info.Env()).layout()); }
+  Napi::Value ParamLayout(const Napi::CallbackInfo& info) { return params_to_js(info.Env(), backend(info.Env()).layout().params); }
 
   // plan() -> {options, steps: [{direction, ops, kernel, ...}]} (binding/trainer.h)
   Napi::Value PlanJs(const Napi::CallbackInfo& info) {

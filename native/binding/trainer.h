@@ -14,9 +14,9 @@ Napi::Function define_trainer(Napi::Env env);
 //  microBatch, steps: [{direction, op, ops: [names], kind, kernel, inputGradient, packing, packedBytes,
 //  workspaceBytes}]}: what runs each op, in the order it runs
 Napi::Object plan_to_js(Napi::Env env, const Layout& layout, const Plan& plan);
-// [{name, shape, offset, size}] of the parameters
-Napi::Array params_to_js(Napi::Env env, const Layout& layout);
-// {params, paramCount, stateCount, ops: [{name, type, shape}], classes}
+// [{name, shape, offset, size}] of parameters (or of state)
+Napi::Array params_to_js(Napi::Env env, const std::vector<ParamInfo>& params);
+// {params, state, paramCount, stateCount, ops: [{name, type, shape}], classes}
 Napi::Object layout_to_js(Napi::Env env, const Layout& layout);
 
 }  // namespace engine

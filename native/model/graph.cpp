@@ -145,7 +145,9 @@ Layout make_layout(const ModelSpec& spec) {
         add_param("gamma", {s.c}, size_t(s.c));
         add_param("beta", {s.c}, size_t(s.c));
         L.state_offset[i] = L.state_count;
-        L.state_count += 2 * size_t(s.c);  // running mean, then running variance
+        L.state.push_back({name + ".moving_mean", {s.c}, L.state_count, size_t(s.c)});
+        L.state.push_back({name + ".moving_variance", {s.c}, L.state_count + s.c, size_t(s.c)});
+        L.state_count += 2 * size_t(s.c);
         L.batch_coupled[i] = true;
         break;
       case OpType::Relu:

@@ -72,8 +72,10 @@ struct Layout {
   std::vector<ParamInfo> params;
   std::vector<size_t> param_offset;           // [ops] the op's first parameter, or kNone
   size_t param_count = 0;
-  // Non-trained per-op state (batch norm's running mean and variance): [ops] offset or kNone, and its size
+  // Non-trained per-op state (batch norm's running mean, then its running variance, as <op>.moving_mean and
+  // <op>.moving_variance): [ops] offset or kNone, the entries, and their total size
   std::vector<size_t> state_offset;
+  std::vector<ParamInfo> state;
   size_t state_count = 0;
   std::vector<size_t> mask_offset;            // [ops] dropout: its mask's offset in one image's masks, or kNone
   size_t mask_size = 0;

@@ -1,8 +1,10 @@
 // `engine info`: what this installation can run on. The addon's build (compiler, CPU instruction sets, whether
 // the CUDA backend was compiled in and for which architectures) and the CUDA devices it sees, or why none.
 import type { Argv } from 'yargs';
-import { native } from '../native.js';
+import { native, trainerConfig, type Plan, type PlanStep } from '../native.js';
 import { INFO_OPTIONS } from '../options/info.js';
+import { resolveTrainOptions, type TrainOptions } from '../options/train.js';
+import { modelSpec } from '../model/spec.js';
 import { cudaStatus } from '../train/device.js';
 import { ENGINE_VERSION } from '../version.js';
 import { addOptions, readFlags } from './flags.js';
@@ -25,15 +27,57 @@ export function engineInfo() {
   };
 }
 
+/** The kernel plan a CPU training run of `options.model` would get on this machine. */
+export function enginePlan(options: TrainOptions): Plan {
+  const config = resolveTrainOptions(options);
+  const trainer = new native.Trainer(
+    trainerConfig({ spec: modelSpec(config.model), threads: config.threads, isa: config.isa, precision: config.precision, conv: config.conv }),
+  );
+  try {
+    return trainer.plan();
+  } finally {
+    trainer.dispose();
+  }
+}
+
+const kib = (bytes: number) => (bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`);
+
+/** The plan as lines: options, then one line per step in the order the steps run. */
+export function formatPlan(model: string, plan: Plan): string[] {
+  const o = plan.options;
+  const env = Object.entries(o.env).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${v}`);
+  const lines = [
+    `plan of ${model}: ${o.backend}, ${o.dtype}, ${o.precision}${o.bf16Kernels ? ` (${o.bf16Kernels})` : `, ${o.conv} conv`}, isa ${o.isa}, ${o.threads} thread${o.threads === 1 ? '' : 's'}, ` +
+      `${plan.microBatch === 'share' ? "a thread's whole share of the batch per kernel call (batch norm)" : `${plan.microBatch} image per kernel call`}` +
+      (env.length ? `; ${env.join(' ')}` : ''),
+  ];
+  const width = Math.max(...plan.steps.map((s) => s.ops.join('+').length));
+  const line = (s: PlanStep) =>
+    (
+      `  ${s.ops.join('+').padEnd(width)}  ${s.kind.padEnd(17)} ${(s.kernel + (s.inputGradient !== undefined ? ` / input ${s.inputGradient ?? 'none'}` : '')).padEnd(36)}` +
+      `${s.packing ? ` packed ${s.packing} ${kib(s.packedBytes)}` : ''}${s.workspaceBytes ? ` workspace ${kib(s.workspaceBytes)}/image` : ''}`
+    ).trimEnd();
+  for (const direction of ['forward', 'backward'] as const) {
+    lines.push(direction);
+    for (const s of plan.steps.filter((x) => x.direction === direction)) lines.push(line(s));
+  }
+  return lines;
+}
+
 const cudaVersion = (v: number | undefined) => (v ? `${Math.floor(v / 1000)}.${(v % 1000) / 10}` : 'none');
 
 export function infoCommand(yargs: Argv) {
   return yargs.command(
     'info',
-    "print the addon's build (CPU instruction sets, CUDA) and the CUDA devices it sees",
+    "print the addon's build (CPU instruction sets, CUDA) and the CUDA devices it sees; --plan: the kernel of every layer",
     (y) => addOptions(y, INFO_OPTIONS),
     (argv) => {
-      const { json } = readFlags<{ json: boolean }>(INFO_OPTIONS, argv);
+      const { json, plan, ...options } = readFlags<{ json: boolean; plan: boolean } & TrainOptions>(INFO_OPTIONS, argv);
+      if (plan) {
+        const p = enginePlan(options);
+        process.stdout.write(json ? JSON.stringify(p, null, 2) + '\n' : formatPlan(options.model ?? 'seed7', p).join('\n') + '\n');
+        return;
+      }
       const info = engineInfo();
       if (json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');

@@ -1,19 +1,37 @@
-// Model specs are data: the native engine builds any sequential binary classifier from such a list.
+// Model specs are data: the native engine builds a graph of ops from such a list (native/model/graph.h). A layer
+// reads the layer before it, or the layers its `inputs` name ('input' is the image), so a sequential list is the
+// common case and a residual block names its shortcut.
 import { UsageError } from '../errors.js';
 
-export type LayerSpec =
+export type LayerSpec = (
   | { type: 'conv3x3'; filters: number }
+  /** a convolution of any odd kernel size, stride and padding ('same': the output is ceil(input / stride)) */
+  | { type: 'conv'; filters: number; kernel: number; stride?: number; padding?: 'valid' | 'same' }
   | { type: 'relu' }
   | { type: 'maxpool2x2' }
   | { type: 'flatten' }
   | { type: 'dense'; units: number }
-  | { type: 'dropout'; rate: number };
+  | { type: 'dropout'; rate: number }
+  /** the mean over the pixels of each channel: [h, w, c] -> [1, 1, c] */
+  | { type: 'globalavgpool' }
+  /** the sum of its two inputs, of the same shape (a residual connection) */
+  | { type: 'add' }
+  /** batch normalisation per channel (statistics of the batch in training, running ones at inference) */
+  | { type: 'batchnorm'; momentum?: number; epsilon?: number }
+) & {
+  /** unique; default <kind><n> counted per kind (conv1, dense2, bn1, pool3, gap1, add1, relu4, ...) */
+  name?: string;
+  /** the layers it reads ('input': the image); default the layer before it */
+  inputs?: string[];
+};
 
 export interface ModelSpec {
   name: string;
   /** input image [height, width, channels], channels-last */
   input: [number, number, number];
   layers: LayerSpec[];
+  /** sigmoid (default): the last layer is one logit, P(class 1); softmax: one logit per class */
+  head?: 'sigmoid' | 'softmax';
 }
 
 const convBlock = (filters: number): LayerSpec[] => [{ type: 'conv3x3', filters }, { type: 'relu' }, { type: 'maxpool2x2' }];

@@ -1,10 +1,14 @@
 // A checkpoint as an ONNX model (SPEC §6), and the reader of what it writes: bytes in, bytes out, no files.
-// The graph is built from the model spec, so any sequential spec of the engine's layer types exports. Weights
-// are initializers (not graph inputs), the batch dimension is symbolic, and metadata_props carry everything a
-// consumer needs to feed it (classes, input size, resize rule, scaling), under keys that `eval`/`predict` read back.
+// The graph is built from the model's graph of ops (native.layout gives every op's name and shape), so any spec of
+// the engine's layer types exports: Conv, Relu, MaxPool, Flatten, Gemm (weights [out, in] with transB, as
+// torch.onnx writes them), GlobalAveragePool, Add, and batch norm folded into the convolution before it (else a
+// BatchNormalization node); a sigmoid or softmax head. Weights are initializers (not graph inputs), the batch
+// dimension is symbolic, and metadata_props carry everything a consumer needs to feed it (classes, input size,
+// resize rule, scaling), under keys that `eval`/`predict` read back.
 import onnxProto, { type onnx as P } from 'onnx-proto';
 import { InputError } from '../errors.js';
-import type { ModelSpec } from '../model/spec.js';
+import type { LayerSpec, ModelSpec } from '../model/spec.js';
+import { native } from '../native.js';
 import type { Checkpoint } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
 
@@ -65,12 +69,19 @@ function floatTensor(name: string, dims: number[], data: Float32Array): P.ITenso
   return { name, dataType: FLOAT, dims, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) };
 }
 
-/** [3,3,Cin,Cout] (HWIO, the engine's) -> [Cout,Cin,3,3] (OIHW, ONNX Conv's). */
-function hwioToOihw(w: Float32Array, cin: number, cout: number): Float32Array {
+/** [k,k,Cin,Cout] (HWIO, the engine's) -> [Cout,Cin,k,k] (OIHW, ONNX Conv's). */
+function hwioToOihw(w: Float32Array, k: number, cin: number, cout: number): Float32Array {
   const out = new Float32Array(w.length);
-  for (let k = 0; k < 9; k++)
+  for (let t = 0; t < k * k; t++)
     for (let ci = 0; ci < cin; ci++)
-      for (let co = 0; co < cout; co++) out[(co * cin + ci) * 9 + k] = w[(k * cin + ci) * cout + co];
+      for (let co = 0; co < cout; co++) out[(co * cin + ci) * k * k + t] = w[(t * cin + ci) * cout + co];
+  return out;
+}
+
+/** [rows, cols] -> [cols, rows]: a dense kernel [in, out] as Gemm's transB weight [out, in]. */
+function transpose(k: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(k.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = k[r * cols + c];
   return out;
 }
 
@@ -98,6 +109,7 @@ function paramOf(ckpt: Checkpoint, name: string, shape: number[]): Float32Array 
 }
 
 function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, logit: string): Record<string, string> {
+  const softmax = ckpt.meta.spec.head === 'softmax';
   const { spec, classes, config, epoch, metrics } = ckpt.meta;
   const [h, w, c] = spec.input;
   const embedded = layout === 'NHWC';
@@ -114,7 +126,8 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
     channel_order: 'RGB',
     output,
     logit_output: logit,
-    positive_class: classes[1],
+    head: softmax ? 'softmax' : 'sigmoid',
+    ...(softmax ? {} : { positive_class: classes[1] }),
     producer: `engine ${ENGINE_VERSION}`,
     training_config: JSON.stringify(config),
     // no key when the epoch is unknown (imported weights whose file name does not say it)
@@ -131,108 +144,177 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
 export function buildOnnxModel(ckpt: Checkpoint, opts: { embedPreprocessing?: boolean } = {}): Uint8Array {
   const spec: ModelSpec = ckpt.meta.spec;
   const classes = ckpt.meta.classes;
-  if (!Array.isArray(classes) || classes.length !== 2)
-    throw new InputError(`checkpoint classes ${JSON.stringify(classes)}: expected the 2 class names of a binary classifier`);
+  let layout;
+  try {
+    layout = native.layout(spec);
+  } catch (err) {
+    throw new InputError(`checkpoint spec '${spec.name}': ${(err as Error).message}`);
+  }
+  if (!Array.isArray(classes) || classes.length !== layout.classes || !classes.every((c) => typeof c === 'string'))
+    throw new InputError(`checkpoint classes ${JSON.stringify(classes)}: expected the ${layout.classes} class names of the model`);
+  const softmax = spec.head === 'softmax';
   const [height, width, channels] = spec.input;
   const nodes: P.INodeProto[] = [];
   const initializer: P.ITensorProto[] = [];
-  const counts = new Map<string, number>();
-  const fresh = (base: string) => {
-    const k = (counts.get(base) ?? 0) + 1;
-    counts.set(base, k);
-    return `${base}${k}`;
-  };
   const node = (opType: string, inputs: string[], output: string, attribute: P.IAttributeProto[] = []) => {
     nodes.push({ opType, name: output, input: inputs, output: [output], attribute });
     return output;
   };
+  const weight = (name: string, dims: number[], data: Float32Array) => {
+    initializer.push(floatTensor(name, dims, data));
+    return name;
+  };
 
   let inputInfo: P.IValueInfoProto;
-  let x = 'image';
+  let image = 'image';
   if (opts.embedPreprocessing) {
     inputInfo = valueInfo('image', UINT8, [BATCH_DIM, height, width, channels]);
-    initializer.push(floatTensor('pixel_scale', [], Float32Array.of(PIXEL_SCALE)));
-    x = node('Cast', [x], 'pixels', [attrInt('to', FLOAT)]);
-    x = node('Mul', [x, 'pixel_scale'], 'scaled');
-    x = node('Transpose', [x], 'nchw', [attrInts('perm', [0, 3, 1, 2])]);
+    weight('pixel_scale', [], Float32Array.of(PIXEL_SCALE));
+    image = node('Cast', [image], 'pixels', [attrInt('to', FLOAT)]);
+    image = node('Mul', [image, 'pixel_scale'], 'scaled');
+    image = node('Transpose', [image], 'nchw', [attrInts('perm', [0, 3, 1, 2])]);
   } else {
     inputInfo = valueInfo('image', FLOAT, [BATCH_DIM, channels, height, width]);
   }
 
-  // Shape as the engine sees it (H,W,C); `spatial` while the ONNX tensor is still 4-D NCHW.
-  let [h, w, c] = [height, width, channels];
-  let spatial = true;
-  // set by a Flatten: the (H,W,C) map whose rows the next dense kernel must reorder
-  let flattenedFrom = null as [number, number, number] | null;
-  const flatten = () => {
-    x = node('Flatten', [x], fresh('flatten'), [attrInt('axis', 1)]);
-    flattenedFrom = [h, w, c];
-    [h, w, c, spatial] = [1, 1, h * w * c, false];
+  // Each engine tensor as ONNX holds it: its value name, its (h, w, c) shape, whether it is still a 4-D NCHW map,
+  // and, after an ONNX Flatten (which flattens C,H,W where the engine flattens H,W,C), the map it came from, whose
+  // order the next dense kernel's rows must take.
+  interface Value {
+    name: string;
+    shape: [number, number, number];
+    spatial: boolean;
+    flattenedFrom?: [number, number, number];
+  }
+  const values = new Map<string, Value>([['input', { name: image, shape: [height, width, channels], spatial: true }]]);
+  const state = (name: string, C: number): Float32Array => {
+    const e = ckpt.stateLayout?.find((p) => p.name === name);
+    if (!e || !ckpt.state || e.size !== C) throw new InputError(`checkpoint has no batch-norm statistic ${name} (a checkpoint written before batch norm kept it?)`);
+    return ckpt.state.subarray(e.offset, e.offset + e.size);
   };
+  // (an explicit flatten layer keeps its own name; one the ONNX graph needs where the engine needs none is <op>.flat)
+  const flat = (v: Value, name: string): Value =>
+    v.spatial ? { name: node('Flatten', [v.name], name, [attrInt('axis', 1)]), shape: [1, 1, v.shape[0] * v.shape[1] * v.shape[2]], spatial: false, flattenedFrom: v.shape[0] * v.shape[1] > 1 ? v.shape : undefined } : v;
+  const folded = new Set<number>();  // batch norms folded into the convolution before them
+
+  let previous = 'input';
   for (const [i, layer] of spec.layers.entries()) {
+    const op = layout.ops[i];
+    const inputs = (layer.inputs ?? [previous]).map((n) => values.get(n)!);
+    const x = inputs[0];
+    const out = (v: Omit<Value, 'shape'> & { shape?: Value['shape'] }): void => void values.set(op.name, { shape: op.shape, ...v });
+    previous = op.name;
     switch (layer.type) {
-      case 'conv3x3': {
-        const name = fresh('conv');
-        const kernel = paramOf(ckpt, `${name}.kernel`, [3, 3, c, layer.filters]);
-        const bias = paramOf(ckpt, `${name}.bias`, [layer.filters]);
-        initializer.push(floatTensor(`${name}.weight`, [layer.filters, c, 3, 3], hwioToOihw(kernel, c, layer.filters)));
-        initializer.push(floatTensor(`${name}.bias`, [layer.filters], bias));
-        x = node('Conv', [x, `${name}.weight`, `${name}.bias`], name, [attrInts('kernel_shape', [3, 3])]);
-        [h, w, c] = [h - 2, w - 2, layer.filters];
+      case 'conv3x3':
+      case 'conv': {
+        const k = layer.type === 'conv' ? layer.kernel : 3;
+        const stride = layer.type === 'conv' ? (layer.stride ?? 1) : 1;
+        const same = layer.type === 'conv' && layer.padding === 'same';
+        const [c, co] = [x.shape[2], layer.filters];
+        let kernel = hwioToOihw(paramOf(ckpt, `${op.name}.kernel`, [k, k, c, co]), k, c, co);
+        let bias = Float32Array.from(paramOf(ckpt, `${op.name}.bias`, [co]));
+        // a batch norm that reads only this convolution's output folds into its weights and bias
+        const next = spec.layers[i + 1];
+        const nextOp = layout.ops[i + 1];
+        const readers = spec.layers.filter((l, j) => j > i && (l.inputs ?? [j === i + 1 ? op.name : '']).includes(op.name));
+        if (next?.type === 'batchnorm' && (next.inputs ?? [op.name])[0] === op.name && readers.length === 1) {
+          const gamma = paramOf(ckpt, `${nextOp.name}.gamma`, [co]);
+          const beta = paramOf(ckpt, `${nextOp.name}.beta`, [co]);
+          const mean = state(`${nextOp.name}.moving_mean`, co);
+          const variance = state(`${nextOp.name}.moving_variance`, co);
+          const eps = next.epsilon ?? 1e-3;
+          kernel = Float32Array.from(kernel);
+          for (let o = 0; o < co; o++) {
+            const s = gamma[o] / Math.sqrt(variance[o] + eps);
+            for (let j = 0; j < c * k * k; j++) kernel[o * c * k * k + j] *= s;
+            bias[o] = (bias[o] - mean[o]) * s + beta[o];
+          }
+          folded.add(i + 1);
+        }
+        const attrs = [attrInts('kernel_shape', [k, k]), attrInts('strides', [stride, stride])];
+        if (same) {
+          const pad = (n: number, o: number) => Math.max((o - 1) * stride + k - n, 0);
+          const [ph, pw] = [pad(x.shape[0], op.shape[0]), pad(x.shape[1], op.shape[1])];
+          attrs.push(attrInts('pads', [Math.floor(ph / 2), Math.floor(pw / 2), ph - Math.floor(ph / 2), pw - Math.floor(pw / 2)]));
+        }
+        const name = node('Conv', [x.name, weight(`${op.name}.weight`, [co, c, k, k], kernel), weight(`${op.name}.bias`, [co], bias)], op.name, attrs);
+        out({ name, spatial: true });
+        if (folded.has(i + 1)) values.set(nextOp.name, { ...values.get(op.name)!, shape: nextOp.shape });
+        break;
+      }
+      case 'batchnorm': {
+        if (folded.has(i)) break;
+        const C = x.shape[2];
+        const eps = layer.epsilon ?? 1e-3;
+        const name = node(
+          'BatchNormalization',
+          [x.name, weight(`${op.name}.scale`, [C], paramOf(ckpt, `${op.name}.gamma`, [C])), weight(`${op.name}.B`, [C], paramOf(ckpt, `${op.name}.beta`, [C])), weight(`${op.name}.mean`, [C], state(`${op.name}.moving_mean`, C)), weight(`${op.name}.var`, [C], state(`${op.name}.moving_variance`, C))],
+          op.name,
+          [{ name: 'epsilon', type: AttrType.FLOAT, f: eps }],
+        );
+        out({ name, spatial: x.spatial, flattenedFrom: x.flattenedFrom });
         break;
       }
       case 'relu':
-        x = node('Relu', [x], fresh('relu'));
+        out({ name: node('Relu', [x.name], op.name), spatial: x.spatial, flattenedFrom: x.flattenedFrom });
         break;
       case 'maxpool2x2':
-        x = node('MaxPool', [x], fresh('pool'), [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])]);
-        [h, w] = [Math.floor(h / 2), Math.floor(w / 2)];
+        out({ name: node('MaxPool', [x.name], op.name, [attrInts('kernel_shape', [2, 2]), attrInts('strides', [2, 2])]), spatial: true });
         break;
       case 'flatten':
-        if (spatial) flatten();
+        values.set(op.name, x.spatial ? { ...flat(x, op.name), shape: op.shape } : { ...x, shape: op.shape });
         break;
+      case 'globalavgpool':
+        out({ name: node('GlobalAveragePool', [x.name], op.name), spatial: true });
+        break;
+      case 'add': {
+        // a 1x1 map and a flat vector hold the same values: flatten the map to add them
+        const [a, b] = x.spatial === inputs[1].spatial ? inputs : inputs.map((v) => flat(v, `${v.name}.flat`));
+        out({ name: node('Add', [a.name, b.name], op.name), spatial: a.spatial, flattenedFrom: a.flattenedFrom });
+        break;
+      }
       case 'dense': {
-        if (spatial) flatten(); // the engine accepts a dense layer straight on a 1x1 map
-        const name = fresh('dense');
-        let kernel = paramOf(ckpt, `${name}.kernel`, [c, layer.units]);
-        if (flattenedFrom) {
-          kernel = permuteFlattenRows(kernel, ...flattenedFrom, layer.units);
-          flattenedFrom = null;
-        }
-        initializer.push(floatTensor(`${name}.weight`, [c, layer.units], kernel));
-        initializer.push(floatTensor(`${name}.bias`, [layer.units], paramOf(ckpt, `${name}.bias`, [layer.units])));
-        x = node('Gemm', [x, `${name}.weight`, `${name}.bias`], name);
-        c = layer.units;
+        const v = flat(x, `${x.name}.flat`); // the engine takes a dense layer straight on a 1x1 map
+        const c = v.shape[2];
+        let kernel = paramOf(ckpt, `${op.name}.kernel`, [c, layer.units]);
+        if (v.flattenedFrom) kernel = permuteFlattenRows(kernel, ...v.flattenedFrom, layer.units);
+        const w = weight(`${op.name}.weight`, [layer.units, c], transpose(kernel, c, layer.units));
+        const name = node('Gemm', [v.name, w, weight(`${op.name}.bias`, [layer.units], paramOf(ckpt, `${op.name}.bias`, [layer.units]))], op.name, [attrInt('transB', 1)]);
+        out({ name, spatial: false });
         break;
       }
       case 'dropout':
-        break; // identity at inference
+        values.set(op.name, { ...x, shape: op.shape }); // identity at inference
+        break;
       default:
-        throw new InputError(`layer ${i} of spec '${spec.name}': type '${(layer as { type: string }).type}' cannot be exported`);
+        throw new InputError(`layer ${i} of spec '${spec.name}': type '${(layer as LayerSpec).type}' cannot be exported`);
     }
   }
-  if (spatial || c !== 1) throw new InputError(`spec '${spec.name}' does not end in a dense layer of 1 unit: cannot export it`);
-  const output = `prob_${classes[1]}`;
-  const logit = x;
-  node('Sigmoid', [logit], output);
+  const last = values.get(previous)!;
+  const logit = flat(last, `${last.name}.flat`).name;
+  const K = layout.classes === 2 && !softmax ? 1 : layout.classes;
+  const output = softmax ? 'probabilities' : `prob_${classes[1]}`;
+  node(softmax ? 'Softmax' : 'Sigmoid', [logit], output, softmax ? [attrInt('axis', 1)] : []);
 
-  const layout: InputLayout = opts.embedPreprocessing ? 'NHWC' : 'NCHW';
+  const inputLayout: InputLayout = opts.embedPreprocessing ? 'NHWC' : 'NCHW';
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
     producerName: 'engine',
     producerVersion: ENGINE_VERSION,
-    docString: `${spec.name} binary classifier: P(${classes[1]}) for classes ${JSON.stringify(classes)}`,
+    docString: softmax
+      ? `${spec.name} classifier: class probabilities for classes ${JSON.stringify(classes)}`
+      : `${spec.name} binary classifier: P(${classes[1]}) for classes ${JSON.stringify(classes)}`,
     graph: {
       name: spec.name,
       node: nodes,
       initializer,
       input: [inputInfo],
-      // The logit is a second output so that evaluation can apply a float32 sigmoid of its own (see
-      // src/eval/session.ts); consumers that only want P(positive) read the first.
-      output: [valueInfo(output, FLOAT, [BATCH_DIM, 1]), valueInfo(logit, FLOAT, [BATCH_DIM, 1])],
+      // The logits are a second output so that evaluation can apply a float32 sigmoid/softmax of its own (see
+      // src/eval/session.ts); consumers that only want the probabilities read the first.
+      output: [valueInfo(output, FLOAT, [BATCH_DIM, K]), valueInfo(logit, FLOAT, [BATCH_DIM, K])],
     },
-    metadataProps: Object.entries(metadataProps(ckpt, layout, output, logit)).map(([key, value]) => ({ key, value })),
+    metadataProps: Object.entries(metadataProps(ckpt, inputLayout, output, logit)).map(([key, value]) => ({ key, value })),
   });
   return onnx.ModelProto.encode(model).finish();
 }

@@ -1,5 +1,13 @@
-// `engine info`'s options: the table the command is generated from.
+// `engine info`'s options: the table the command is generated from. With --plan it prints the kernel plan a
+// training run of a model would get here, so the model and kernel options are training's own rows.
 import { jsonFlag } from './common.js';
 import type { OptionTable } from './table.js';
+import { TRAIN_OPTIONS } from './train.js';
 
-export const INFO_OPTIONS: OptionTable = [jsonFlag('print it as JSON')];
+const trainRow = (flag: string) => TRAIN_OPTIONS.find((o) => o.flag === flag)!;
+
+export const INFO_OPTIONS: OptionTable = [
+  { flag: 'plan', type: 'boolean', default: false, only: 'cli', description: 'print which kernel runs every layer, forward and backward, for --model with these options' },
+  ...['model', 'precision', 'conv', 'isa', 'threads'].map((f) => ({ ...trainRow(f), only: 'cli' as const })),
+  jsonFlag('print it as JSON'),
+];

@@ -1,7 +1,8 @@
 // Checkpoints are safetensors files (SPEC §6): an 8-byte little-endian header length, a JSON header, then raw
 // little-endian float32 tensors. Python reads them with `safetensors` or a few lines of numpy. Besides the
-// weights they hold the RMSprop accumulators ("optimizer.<name>") and, in __metadata__, everything a resumed
-// run needs: the model spec, the training config, the epoch, the optimizer step and the data RNG state.
+// weights they hold the RMSprop accumulators ("optimizer.<name>"), batch norm's running statistics
+// ("state.<op>.moving_mean", "state.<op>.moving_variance") and, in __metadata__, everything a resumed run needs:
+// the model spec, the training config, the epoch, the optimizer step and the data RNG state.
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readInputFile } from '../io/read.js';
@@ -10,6 +11,7 @@ import type { ParamEntry } from '../native.js';
 
 export const CHECKPOINT_FORMAT = 'engine-checkpoint/1';
 export const OPTIMIZER_PREFIX = 'optimizer.';
+export const STATE_PREFIX = 'state.';
 
 export interface CheckpointMeta {
   spec: ModelSpec;
@@ -37,6 +39,9 @@ export interface Checkpoint {
   params: Float32Array;
   /** [P] RMSprop accumulators, absent in weights-only files (e.g. imported ones) */
   accumulators?: Float32Array;
+  /** batch norm's running statistics [S] in `stateLayout` order; absent (or empty) for models without batch norm */
+  stateLayout?: ParamEntry[];
+  state?: Float32Array;
 }
 
 interface TensorHeader {
@@ -46,7 +51,7 @@ interface TensorHeader {
 }
 
 export function encodeCheckpoint(ckpt: Checkpoint): Buffer {
-  const { meta, layout, params, accumulators } = ckpt;
+  const { meta, layout, params, accumulators, stateLayout, state } = ckpt;
   const header: Record<string, unknown> = {
     __metadata__: {
       format: CHECKPOINT_FORMAT,
@@ -65,6 +70,8 @@ export function encodeCheckpoint(ckpt: Checkpoint): Buffer {
   for (const p of layout) sources.push([p.name, p.shape, params.subarray(p.offset, p.offset + p.size)]);
   if (accumulators)
     for (const p of layout) sources.push([OPTIMIZER_PREFIX + p.name, p.shape, accumulators.subarray(p.offset, p.offset + p.size)]);
+  if (state && stateLayout)
+    for (const p of stateLayout) sources.push([STATE_PREFIX + p.name, p.shape, state.subarray(p.offset, p.offset + p.size)]);
   let offset = 0;
   for (const [name, shape, data] of sources) {
     header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] } satisfies TensorHeader;
@@ -99,10 +106,10 @@ function parseJsonField<T>(file: string, meta: Record<string, string>, key: stri
 }
 
 /**
- * Decodes a checkpoint and checks it against `layout` (the parameter layout of the model it is loaded into),
- * when given. Every malformation is an InputError naming the file.
+ * Decodes a checkpoint and checks it against `layout` (the parameter layout of the model it is loaded into) and
+ * `stateLayout` (its state's), when given. Every malformation is an InputError naming the file.
  */
-export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[]): Checkpoint {
+export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[], stateLayout?: ParamEntry[]): Checkpoint {
   if (buf.length < 8) throw new InputError(`${file}: too short to be a checkpoint (${buf.length} bytes)`);
   const headerLen = Number(buf.readBigUInt64LE(0));
   if (headerLen <= 0 || 8 + headerLen > buf.length)
@@ -134,7 +141,15 @@ export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[
     return new Float32Array(new Uint8Array(buf.buffer, buf.byteOffset + dataStart + b, 4 * n).slice().buffer);
   };
 
-  const tensorLayout = layout ?? layoutFromHeader(file, header);
+  const tensorLayout = layout ?? layoutFromHeader(file, header, (name) => !name.startsWith(OPTIMIZER_PREFIX) && !name.startsWith(STATE_PREFIX));
+  const stateEntries = stateLayout ?? layoutFromHeader(file, header, (name) => name.startsWith(STATE_PREFIX)).map((e) => ({ ...e, name: e.name.slice(STATE_PREFIX.length) }));
+  const stateTotal = stateEntries.reduce((s, p) => s + p.size, 0);
+  const state = new Float32Array(stateTotal);
+  for (const p of stateEntries) {
+    const v = tensor(STATE_PREFIX + p.name, p.shape);
+    if (!v) throw new InputError(`${file}: tensor ${STATE_PREFIX + p.name} is missing (a checkpoint of another model?)`);
+    state.set(v, p.offset);
+  }
   const total = tensorLayout.reduce((s, p) => s + p.size, 0);
   const params = new Float32Array(total);
   let accumulators: Float32Array | undefined = new Float32Array(total);
@@ -163,13 +178,14 @@ export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[
     layout: tensorLayout,
     params,
     accumulators,
+    ...(stateEntries.length ? { stateLayout: stateEntries, state } : {}),
   };
 }
 
-/** The parameter layout as stored (file order of the weight tensors), for reading without a model at hand. */
-function layoutFromHeader(file: string, header: Record<string, unknown>): ParamEntry[] {
+/** A layout as stored (file order of the tensors `keep` selects), for reading without a model at hand. */
+function layoutFromHeader(file: string, header: Record<string, unknown>, keep: (name: string) => boolean): ParamEntry[] {
   const entries = Object.entries(header)
-    .filter(([name]) => name !== '__metadata__' && !name.startsWith(OPTIMIZER_PREFIX))
+    .filter(([name]) => name !== '__metadata__' && keep(name))
     .map(([name, t]) => ({ name, t: t as TensorHeader }))
     .sort((a, b) => (a.t.data_offsets?.[0] ?? 0) - (b.t.data_offsets?.[0] ?? 0));
   let offset = 0;
@@ -182,6 +198,6 @@ function layoutFromHeader(file: string, header: Record<string, unknown>): ParamE
   });
 }
 
-export async function loadCheckpoint(file: string, layout?: ParamEntry[]): Promise<Checkpoint> {
-  return decodeCheckpoint(file, await readInputFile(file, 'checkpoint'), layout);
+export async function loadCheckpoint(file: string, layout?: ParamEntry[], stateLayout?: ParamEntry[]): Promise<Checkpoint> {
+  return decodeCheckpoint(file, await readInputFile(file, 'checkpoint'), layout, stateLayout);
 }

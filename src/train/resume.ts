@@ -155,7 +155,7 @@ export function restoreResumePoint(resume: ResumePoint, trainer: Pick<NativeTrai
   const ckpt = resume.checkpoint;
   if (ckpt) {
     trainer.setParams(ckpt.params);
-    trainer.setState({ step: ckpt.meta.step, accumulators: ckpt.accumulators! });
+    trainer.setState({ step: ckpt.meta.step, accumulators: ckpt.accumulators!, ...(ckpt.state ? { state: ckpt.state } : {}) });
     rng.setState(ckpt.meta.rngState!);
   }
   log(

@@ -15,6 +15,7 @@ import { HISTORY_CSV, seedHistoryFiles, writeHistory, type EpochRecord } from '.
 import { checkRunDirTarget, createRunDir, existingRunFiles, RUN_FILES, weightsName, writeRunJson, type RunStatus } from '../store/run-dir.js';
 import { evaluateSplit } from '../train/epoch.js';
 import { openTrainer, resolveDevice } from '../train/device.js';
+import { native } from '../native.js';
 import { checkSameData, openResume, restoreResumePoint, type ResumePoint } from '../train/resume.js';
 import { TrainingDiverged } from '../train/diverged.js';
 import { versions } from '../version.js';
@@ -169,6 +170,8 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
           layout: trainer.paramLayout(),
           params: trainer.getParams() as Float32Array,
           accumulators: trainer.getState().accumulators as Float32Array,
+          stateLayout: native.layout(spec).state,
+          state: trainer.getState().state as Float32Array,
         }),
       );
       newestSaved = { name, epoch: meta.epoch };
