@@ -1,8 +1,7 @@
 // A minimal fork-join pool: run(fn) calls fn(t) for t in [0, size()), each on a worker thread of its own, and
 // returns when all are done; the caller waits. Workers sleep on a condition variable between calls. The first
-// exception thrown by any fn is rethrown by run(). (The caller taking t = 0 itself, as this pool did before, left
-// that share measurably slower on 2 cores: the Node thread-pool thread that calls it ran its 16 images of a
-// batch 0.3 ms slower than the worker, and the batch waited for it.)
+// exception thrown by any fn is rethrown by run(). (The caller does not take t = 0 itself: the Node thread-pool
+// thread that calls it ran its share measurably slower than a worker, and the batch waited for it.)
 #pragma once
 
 #include <condition_variable>

@@ -5,7 +5,7 @@ import { withDefaults, type OptionTable } from './table.js';
 
 /**
  * Images per onnxruntime call. On the CPU the per-image cost is flat from 4 to 64, but the first calls pay
- * for the memory of the batch: all 575 seed images took 2.2 s of CPU time at 8 and 3.4-3.8 s at 64.
+ * for the memory of the batch, so a small batch is cheaper overall.
  */
 export const DEFAULT_BATCH = 8;
 
