@@ -61,14 +61,46 @@ void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float
   }
 }
 
-void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout) {
-  for (int ky = 0; ky < 3; ky++)
-    for (int kx = 0; kx < 3; kx++)
+void flip_kernel(float* wflip, const float* w, int K, int Cin, int Cout) {
+  for (int ky = 0; ky < K; ky++)
+    for (int kx = 0; kx < K; kx++)
       for (int ci = 0; ci < Cin; ci++)
         for (int co = 0; co < Cout; co++)
-          wflip[((size_t(ky) * 3 + kx) * Cout + co) * Cin + ci] = w[((size_t(2 - ky) * 3 + (2 - kx)) * Cin + ci) * Cout + co];
+          wflip[((size_t(ky) * K + kx) * Cout + co) * Cin + ci] =
+              w[((size_t(K - 1 - ky) * K + (K - 1 - kx)) * Cin + ci) * Cout + co];
 }
 
+void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout) { flip_kernel(wflip, w, 3, Cin, Cout); }
+
+
+void conv_k_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                    int Cout, int K, bool relu) {
+  switch (tier(k, Cout, "conv_k_forward")) {
+    case 2: return require_scratch(avx512::conv_k_forward(out, in, w, b, N, H, W, Cin, Cout, K, relu));
+    case 1: return require_scratch(avx2::conv_k_forward(out, in, w, b, N, H, W, Cin, Cout, K, relu));
+    default:
+      ref::conv_forward(out, in, w, b, N, H, W, Cin, Cout, ref::conv_geometry(H, W, K, 1, false));
+      if (relu) ref::relu_forward(out, out, size_t(N) * (H - K + 1) * (W - K + 1) * Cout);
+  }
+}
+
+void conv_k_backward_input(Impl k, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                           int Cout, int K) {
+  switch (tier(k, Cin, "conv_k_backward_input")) {
+    case 2: return require_scratch(avx512::conv_k_backward_input(din, dout, w, N, H, W, Cin, Cout, K));
+    case 1: return require_scratch(avx2::conv_k_backward_input(din, dout, w, N, H, W, Cin, Cout, K));
+    default: return ref::conv_backward_input(din, dout, w, N, H, W, Cin, Cout, ref::conv_geometry(H, W, K, 1, false));
+  }
+}
+
+void conv_k_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                            int Cin, int Cout, int K) {
+  switch (tier(k, Cout, "conv_k_backward_weight")) {
+    case 2: return avx512::conv_k_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, K);
+    case 1: return avx2::conv_k_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, K);
+    default: return ref::conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, ref::conv_geometry(H, W, K, 1, false));
+  }
+}
 
 void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C) {
   switch (tier(k, C, "global_avgpool_forward")) {

@@ -31,6 +31,15 @@ void conv3x3_relu_forward(Impl k, float* out, const float* in, const float* w, c
 void maxpool2x2_forward(Impl k, float* out, const float* in, int N, int H, int W, int C);
 void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float* in, int N, int H, int W, int C);
 
+// Stride-1 valid convolutions with a K x K kernel, K 1, 3 or 5 (a 'same' padding is the caller's: it pads the
+// input): out [N, H-K+1, W-K+1, Cout] (+ ReLU), din (overwritten), dw and db (+=)
+void conv_k_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                    int Cout, int K, bool relu);
+void conv_k_backward_input(Impl k, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                           int Cout, int K);
+void conv_k_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                            int Cin, int Cout, int K);
+
 // global average pooling: out [N, C] = mean of in [N, HW, C] over the pixels; din [N, HW, C] = dout / HW
 void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C);
 void global_avgpool_backward(Impl k, float* din, const float* dout, int N, int HW, int C);

@@ -77,6 +77,105 @@ void conv3x3_backward_weight(T* dw, T* db, const T* dout, const T* in, int N, in
       }
 }
 
+// The geometry of a convolution: a k x k kernel at stride s over the input zero-padded by pt rows on top and pl
+// columns on the left (and whatever the Ho x Wo outputs need below and on the right). conv_geometry gives it for
+// Keras' paddings: 'valid' (no padding, Ho = (H - k) / s + 1) and 'same' (Ho = ceil(H / s), the padding split
+// with the smaller half on top and left, as TensorFlow does).
+struct ConvGeom {
+  int k = 3, s = 1, pt = 0, pl = 0, Ho = 0, Wo = 0;
+};
+inline ConvGeom conv_geometry(int H, int W, int k, int s, bool same) {
+  ConvGeom g;
+  g.k = k;
+  g.s = s;
+  if (!same) {
+    g.Ho = (H - k) / s + 1;
+    g.Wo = (W - k) / s + 1;
+    return g;
+  }
+  g.Ho = (H + s - 1) / s;
+  g.Wo = (W + s - 1) / s;
+  const int ph = (g.Ho - 1) * s + k - H, pw = (g.Wo - 1) * s + k - W;
+  g.pt = ph > 0 ? ph / 2 : 0;
+  g.pl = pw > 0 ? pw / 2 : 0;
+  return g;
+}
+
+// out [N, Ho, Wo, Cout] = convolution of in [N, H, W, Cin] with w [k,k,Cin,Cout], b [Cout] (geometry g); with
+// k = 3, s = 1 and no padding, conv3x3_forward's sums in its order
+template <typename T>
+void conv_forward(T* out, const T* in, const T* w, const T* b, int N, int H, int W, int Cin, int Cout,
+                  const ConvGeom& g) {
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < g.Ho; y++)
+      for (int x = 0; x < g.Wo; x++) {
+        T* o = out + ((size_t(n) * g.Ho + y) * g.Wo + x) * Cout;
+        for (int co = 0; co < Cout; co++) o[co] = b[co];
+        for (int ky = 0; ky < g.k; ky++) {
+          const int iy = y * g.s + ky - g.pt;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < g.k; kx++) {
+            const int ix = x * g.s + kx - g.pl;
+            if (ix < 0 || ix >= W) continue;
+            const T* px = in + ((size_t(n) * H + iy) * W + ix) * Cin;
+            const T* wk = w + size_t(ky * g.k + kx) * Cin * Cout;
+            for (int ci = 0; ci < Cin; ci++)
+              for (int co = 0; co < Cout; co++) o[co] += px[ci] * wk[size_t(ci) * Cout + co];
+          }
+        }
+      }
+}
+
+// din [N, H, W, Cin] (overwritten) from dout [N, Ho, Wo, Cout] and w [k,k,Cin,Cout]
+template <typename T>
+void conv_backward_input(T* din, const T* dout, const T* w, int N, int H, int W, int Cin, int Cout, const ConvGeom& g) {
+  for (size_t i = 0; i < size_t(N) * H * W * Cin; i++) din[i] = 0;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < g.Ho; y++)
+      for (int x = 0; x < g.Wo; x++) {
+        const T* gr = dout + ((size_t(n) * g.Ho + y) * g.Wo + x) * Cout;
+        for (int ky = 0; ky < g.k; ky++) {
+          const int iy = y * g.s + ky - g.pt;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < g.k; kx++) {
+            const int ix = x * g.s + kx - g.pl;
+            if (ix < 0 || ix >= W) continue;
+            T* d = din + ((size_t(n) * H + iy) * W + ix) * Cin;
+            const T* wk = w + size_t(ky * g.k + kx) * Cin * Cout;
+            for (int ci = 0; ci < Cin; ci++) {
+              T s = 0;
+              for (int co = 0; co < Cout; co++) s += gr[co] * wk[size_t(ci) * Cout + co];
+              d[ci] += s;
+            }
+          }
+        }
+      }
+}
+
+// dw [k,k,Cin,Cout] += and db [Cout] += from dout [N, Ho, Wo, Cout] and in [N, H, W, Cin]
+template <typename T>
+void conv_backward_weight(T* dw, T* db, const T* dout, const T* in, int N, int H, int W, int Cin, int Cout,
+                          const ConvGeom& g) {
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < g.Ho; y++)
+      for (int x = 0; x < g.Wo; x++) {
+        const T* gr = dout + ((size_t(n) * g.Ho + y) * g.Wo + x) * Cout;
+        for (int co = 0; co < Cout; co++) db[co] += gr[co];
+        for (int ky = 0; ky < g.k; ky++) {
+          const int iy = y * g.s + ky - g.pt;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < g.k; kx++) {
+            const int ix = x * g.s + kx - g.pl;
+            if (ix < 0 || ix >= W) continue;
+            const T* px = in + ((size_t(n) * H + iy) * W + ix) * Cin;
+            T* dwk = dw + size_t(ky * g.k + kx) * Cin * Cout;
+            for (int ci = 0; ci < Cin; ci++)
+              for (int co = 0; co < Cout; co++) dwk[size_t(ci) * Cout + co] += px[ci] * gr[co];
+          }
+        }
+      }
+}
+
 // out [n] = max(in, 0); in and out may alias
 template <typename T>
 void relu_forward(T* out, const T* in, size_t n) {
