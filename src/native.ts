@@ -178,62 +178,108 @@ export interface NativeTrainer {
 
 type A = FloatArray;
 type OptA = FloatArray | null;
+
+// The sizes of a raw-kernel call: one object after its arrays, each field an integer (native/binding/args.h checks them).
+/** A 3x3 convolution: N images of H x W x Cin (its input) to Cout channels */
+export interface ConvShape {
+  N: number;
+  H: number;
+  W: number;
+  Cin: number;
+  Cout: number;
+}
+/** A 2x2 max-pool: N images of H x W x C (its input) */
+export interface PoolShape {
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+}
+/** A dense layer: N rows of I inputs to O outputs */
+export interface DenseShape {
+  N: number;
+  I: number;
+  O: number;
+}
+/** One image of H x W x C */
+export interface ImageShape {
+  H: number;
+  W: number;
+  C: number;
+}
+/** pairPixelsBf16: pairs of pixels of C channels */
+export interface PairsShape {
+  pairs: number;
+  C: number;
+}
+/** transposeToBf16, transposeBf16: pixels of C channels to C rows of dstStride (>= pixels) */
+export interface TransposeShape {
+  pixels: number;
+  C: number;
+  dstStride: number;
+}
+/** cudaKernels.dropoutForward: a batch of N images */
+export interface BatchShape {
+  N: number;
+}
+
+/** The raw CPU kernels (tests): the arrays (outputs, then inputs), then one shape object, then the options. */
 export interface NativeKernels {
-  conv3x3Forward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
-  conv3x3BackwardInput(din: A, dout: A, w: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
-  conv3x3BackwardWeight(dw: A, db: A, dout: A, inp: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
-  maxpool2x2Forward(out: A, inp: A, N: number, H: number, W: number, C: number, isa?: Isa): void;
+  conv3x3Forward(out: A, inp: A, w: A, b: A, shape: ConvShape, isa?: Isa): void;
+  conv3x3BackwardInput(din: A, dout: A, w: A, shape: ConvShape, isa?: Isa): void;
+  conv3x3BackwardWeight(dw: A, db: A, dout: A, inp: A, shape: ConvShape, isa?: Isa): void;
+  maxpool2x2Forward(out: A, inp: A, shape: PoolShape, isa?: Isa): void;
   /** conv3x3Forward then ReLU, in one pass in the fast kernels */
-  conv3x3ReluForward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  conv3x3ReluForward(out: A, inp: A, w: A, b: A, shape: ConvShape, isa?: Isa): void;
   /** gradient through a max-pool and the ReLU before it; inp = the ReLU's output */
-  reluMaxpool2x2Backward(din: A, dout: A, inp: A, N: number, H: number, W: number, C: number, isa?: Isa): void;
+  reluMaxpool2x2Backward(din: A, dout: A, inp: A, shape: PoolShape, isa?: Isa): void;
   /** the first conv block (conv -> ReLU -> max-pool): pooled out and code [N, (H-2)/2, (W-2)/2, Cout] (code: the window's first maximum 0-3, or 4 where it is not positive); H, W = conv input */
-  conv3x3ReluMaxpoolForward(out: A, code: Uint8Array, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  conv3x3ReluMaxpoolForward(out: A, code: Uint8Array, inp: A, w: A, b: A, shape: ConvShape, isa?: Isa): void;
   /** din [N, H, W, C] = dout routed by code, 0 elsewhere */
-  maxpool2x2BackwardCode(din: A, dout: A, code: Uint8Array, N: number, H: number, W: number, C: number, isa?: Isa): void;
+  maxpool2x2BackwardCode(din: A, dout: A, code: Uint8Array, shape: PoolShape, isa?: Isa): void;
   /** weight gradient (+=) of that block from the pool's gradient and code; H, W = conv input */
-  reluMaxpoolConv3x3BackwardWeight(dw: A, db: A, dpool: A, code: Uint8Array, inp: A, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
-  maxpool2x2Backward(din: A, dout: A, inp: A, N: number, H: number, W: number, C: number): void;
+  reluMaxpoolConv3x3BackwardWeight(dw: A, db: A, dpool: A, code: Uint8Array, inp: A, shape: ConvShape, isa?: Isa): void;
+  maxpool2x2Backward(din: A, dout: A, inp: A, shape: PoolShape): void;
   reluForward(out: A, inp: A): void;
   reluBackward(din: A, dout: A, out: A): void;
-  denseForward(out: A, inp: A, w: A, b: A, N: number, I: number, O: number): void;
-  denseBackward(din: OptA, dw: A, db: A, dout: A, inp: A, w: A, N: number, I: number, O: number): void;
+  denseForward(out: A, inp: A, w: A, b: A, shape: DenseShape): void;
+  denseBackward(din: OptA, dw: A, db: A, dout: A, inp: A, w: A, shape: DenseShape): void;
   dropoutMask(mask: A, rate: number, seed: number, key: number): void;
   sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): number;
   rmspropUpdate(param: A, accum: A, grad: A, lr: number, rho: number, epsilon: number): void;
-  /** isa 'scalar' runs the reference, anything else the tabled version the network uses (identical results) */
   /** bf16-operand convolutions (AVX512-BF16; a RangeError elsewhere), float32 arrays, the fp32 kernels' arguments */
-  conv3x3ForwardBf16(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean): void;
-  conv3x3BackwardInputBf16(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number): void;
-  conv3x3BackwardWeightBf16(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number): void;
+  conv3x3ForwardBf16(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, shape: ConvShape, relu: boolean): void;
+  conv3x3BackwardInputBf16(din: Float32Array, dout: Float32Array, w: Float32Array, shape: ConvShape): void;
+  conv3x3BackwardWeightBf16(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, shape: ConvShape): void;
   /** Winograd F(2x2, 3x3) fp32 convolutions (a RangeError for shapes they do not take) */
-  conv3x3ForwardWinograd(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean, isa?: Isa): void;
-  conv3x3BackwardInputWinograd(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
-  conv3x3BackwardWeightWinograd(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, isa?: Isa): void;
+  conv3x3ForwardWinograd(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, shape: ConvShape, relu: boolean, isa?: Isa): void;
+  conv3x3BackwardInputWinograd(din: Float32Array, dout: Float32Array, w: Float32Array, shape: ConvShape, isa?: Isa): void;
+  conv3x3BackwardWeightWinograd(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, shape: ConvShape, isa?: Isa): void;
   /** AMX bf16 convolutions, Cin and Cout multiples of 32 (the weight gradient also 9 * Cin <= 32): the real tiles ('amx', a RangeError without them) or their C++ model */
-  conv3x3ForwardAmx(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, relu: boolean, kernels: AmxKernels): void;
-  conv3x3BackwardInputAmx(din: Float32Array, dout: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
-  conv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
+  conv3x3ForwardAmx(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, shape: ConvShape, relu: boolean, kernels: AmxKernels): void;
+  conv3x3BackwardInputAmx(din: Float32Array, dout: Float32Array, w: Float32Array, shape: ConvShape, kernels: AmxKernels): void;
+  conv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, shape: ConvShape, kernels: AmxKernels): void;
   /** a conv block (as conv3x3ReluMaxpoolForward) on AMX tiles: the first (9 * Cin <= 32) or a later one (Cin a multiple of 32), Cout a multiple of 32; out16 [N*Hq*Wq*Cout] gets out in bf16; a later block reads its input from in16 [N*H*W*Cin + 32*Cin] (its bf16, then 32 pixels of zeros) where given */
-  conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels, out16?: Uint16Array | null, in16?: Uint16Array | null): void;
+  conv3x3ReluMaxpoolForwardAmx(out: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, b: Float32Array, shape: ConvShape, kernels: AmxKernels, out16?: Uint16Array | null, in16?: Uint16Array | null): void;
   /** the first conv block's weight gradient on AMX tiles (9 * Cin <= 32, Cout a multiple of 32), accumulated */
-  reluMaxpoolConv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels): void;
+  reluMaxpoolConv3x3BackwardWeightAmx(dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, shape: ConvShape, kernels: AmxKernels): void;
   /** a conv -> ReLU -> max-pool block's backward on AMX tiles (Cin, Cout multiples of 32) from the pool's gradient and code: din (overwritten; null: not computed), dw and db (accumulated); in16 as conv3x3ReluMaxpoolForwardAmx's */
-  reluMaxpoolConv3x3BackwardAmx(din: Float32Array | null, dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, N: number, H: number, W: number, Cin: number, Cout: number, kernels: AmxKernels, in16?: Uint16Array | null): void;
+  reluMaxpoolConv3x3BackwardAmx(din: Float32Array | null, dw: Float32Array, db: Float32Array, dpool: Float32Array, code: Uint8Array, inp: Float32Array, w: Float32Array, shape: ConvShape, kernels: AmxKernels, in16?: Uint16Array | null): void;
   /** the bf16 kernels' operand conversions (round to nearest even), in AVX512-BF16 or plain C++ */
   toBf16(dst: Uint16Array, src: Float32Array, impl: Bf16ConvertImpl): void;
   /** dst[i] = bf16(a[i]) | bf16(b[i]) << 16; a null a or b gives zeros */
   interleaveBf16(dst: Uint32Array, a: Float32Array | null, b: Float32Array | null, impl: Bf16ConvertImpl): void;
   /** dst [pairs][C] = (bf16 src[2k][c], bf16 src[2k+1][c]) */
-  pairPixelsBf16(dst: Uint32Array, src: Float32Array, pairs: number, C: number, impl: Bf16ConvertImpl): void;
+  pairPixelsBf16(dst: Uint32Array, src: Float32Array, shape: PairsShape, impl: Bf16ConvertImpl): void;
   /** a max-pool's gradient routed by code to its two conv rows' bf16 pixel pairs: top gets codes 0 (low half) and
    * 1 (high half), bottom 2 and 3, zero elsewhere */
   routePairsBf16(top: Uint32Array, bottom: Uint32Array, d: Float32Array, code: Uint8Array, impl: Bf16ConvertImpl): void;
   /** dst [C][dstStride]: src [pixels][C] transposed to bf16, zero past column pixels */
-  transposeToBf16(dst: Uint16Array, dstStride: number, src: Float32Array, pixels: number, C: number, impl: Bf16ConvertImpl): void;
+  transposeToBf16(dst: Uint16Array, src: Float32Array, shape: TransposeShape, impl: Bf16ConvertImpl): void;
   /** the same from bf16 src [pixels][C] (no conversion) */
-  transposeBf16(dst: Uint16Array, dstStride: number, src: Uint16Array, pixels: number, C: number, impl: Bf16ConvertImpl): void;
-  augmentWarp(out: A, inp: Uint8Array, shear: number, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number, isa?: Isa): void;
+  transposeBf16(dst: Uint16Array, src: Uint16Array, shape: TransposeShape, impl: Bf16ConvertImpl): void;
+  /** isa 'scalar' runs the reference, anything else the tabled version the network uses (identical results) */
+  augmentWarp(out: A, inp: Uint8Array, shape: ImageShape, shear: number, zx: number, zy: number, flip: boolean, scale: number, isa?: Isa): void;
 }
 
 export type AmxKernels = 'amx' | 'amx-emulated';
@@ -241,12 +287,12 @@ export type Bf16ConvertImpl = 'avx512-bf16' | 'portable';
 
 /** The CUDA launchers on host arrays (copied in and out), argument for argument as `kernels` (float32 only). */
 export interface NativeCudaKernels extends Omit<NativeKernels, 'conv3x3Forward' | 'sigmoidBce' | 'augmentWarp'> {
-  conv3x3Forward(out: A, inp: A, w: A, b: A, N: number, H: number, W: number, Cin: number, Cout: number, fuseRelu?: boolean): void;
+  conv3x3Forward(out: A, inp: A, w: A, b: A, shape: ConvShape, fuseRelu?: boolean): void;
   sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): { loss: number; correct: number };
   /** shear null: plain scaling */
-  augmentWarp(out: A, inp: Uint8Array, shear: number | null, zx: number, zy: number, flip: boolean, H: number, W: number, C: number, scale: number): void;
+  augmentWarp(out: A, inp: Uint8Array, shape: ImageShape, shear: number | null, zx: number, zy: number, flip: boolean, scale: number): void;
   /** the training dropout layer: image b of N uses the mask of dropout_key(step, b, layer) */
-  dropoutForward(out: A, mask: A, inp: A, N: number, rate: number, seed: number, step: number, layer: number): void;
+  dropoutForward(out: A, mask: A, inp: A, shape: BatchShape, rate: number, seed: number, step: number, layer: number): void;
   dropoutBackward(din: A, dout: A, mask: A): void;
 }
 

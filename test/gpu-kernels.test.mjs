@@ -71,22 +71,22 @@ for (const [backend, ck, backendSkip] of BACKENDS) {
       const dout = rand(N * Ho * Wo * Co, r);
 
       const ref = new Float32Array(N * Ho * Wo * Co);
-      k.conv3x3Forward(ref, x, w, b, N, H, W, Ci, Co);
+      k.conv3x3Forward(ref, x, w, b, { N, H, W, Cin: Ci, Cout: Co });
       const S = new Float64Array(ref.length);
-      k.conv3x3Forward(S, abs64(x), abs64(w), abs64(b), N, H, W, Ci, Co);
+      k.conv3x3Forward(S, abs64(x), abs64(w), abs64(b), { N, H, W, Cin: Ci, Cout: Co });
       const gpu = new Float32Array(ref.length).fill(NaN);
-      ck.conv3x3Forward(gpu, x, w, b, N, H, W, Ci, Co);
+      ck.conv3x3Forward(gpu, x, w, b, { N, H, W, Cin: Ci, Cout: Co });
       within(`forward ${tag}`, gpu, ref, S, 9 * Ci + 1);
       const fused = new Float32Array(ref.length).fill(NaN);
-      ck.conv3x3Forward(fused, x, w, b, N, H, W, Ci, Co, true);
+      ck.conv3x3Forward(fused, x, w, b, { N, H, W, Cin: Ci, Cout: Co }, true);
       for (let i = 0; i < ref.length; i++) assert.equal(fused[i], gpu[i] > 0 ? gpu[i] : 0, `fused relu ${tag}[${i}]`);
 
       const din = new Float32Array(N * H * W * Ci);
-      k.conv3x3BackwardInput(din, dout, w, N, H, W, Ci, Co);
+      k.conv3x3BackwardInput(din, dout, w, { N, H, W, Cin: Ci, Cout: Co });
       const Sd = new Float64Array(din.length);
-      k.conv3x3BackwardInput(Sd, abs64(dout), abs64(w), N, H, W, Ci, Co);
+      k.conv3x3BackwardInput(Sd, abs64(dout), abs64(w), { N, H, W, Cin: Ci, Cout: Co });
       const gdin = new Float32Array(din.length).fill(NaN);
-      ck.conv3x3BackwardInput(gdin, dout, w, N, H, W, Ci, Co);
+      ck.conv3x3BackwardInput(gdin, dout, w, { N, H, W, Cin: Ci, Cout: Co });
       within(`input gradient ${tag}`, gdin, din, Sd, 9 * Co);
 
       // weight gradients accumulate: start from the same nonzero values
@@ -94,13 +94,13 @@ for (const [backend, ck, backendSkip] of BACKENDS) {
       const db0 = rand(Co, r);
       const dw = Float32Array.from(dw0);
       const db = Float32Array.from(db0);
-      k.conv3x3BackwardWeight(dw, db, dout, x, N, H, W, Ci, Co);
+      k.conv3x3BackwardWeight(dw, db, dout, x, { N, H, W, Cin: Ci, Cout: Co });
       const Sw = abs64(dw0);
       const Sb = abs64(db0);
-      k.conv3x3BackwardWeight(Sw, Sb, abs64(dout), abs64(x), N, H, W, Ci, Co);
+      k.conv3x3BackwardWeight(Sw, Sb, abs64(dout), abs64(x), { N, H, W, Cin: Ci, Cout: Co });
       const gdw = Float32Array.from(dw0);
       const gdb = Float32Array.from(db0);
-      ck.conv3x3BackwardWeight(gdw, gdb, dout, x, N, H, W, Ci, Co);
+      ck.conv3x3BackwardWeight(gdw, gdb, dout, x, { N, H, W, Cin: Ci, Cout: Co });
       within(`weight gradient ${tag}`, gdw, dw, Sw, N * Ho * Wo + 1);
       within(`bias gradient ${tag}`, gdb, db, Sb, N * Ho * Wo + 1);
     }
@@ -121,11 +121,11 @@ for (const [backend, ck, backendSkip] of BACKENDS) {
       const b = rand(O, r);
       const g = rand(N * O, r);
       const ref = new Float32Array(N * O);
-      k.denseForward(ref, x, w, b, N, I, O);
+      k.denseForward(ref, x, w, b, { N, I, O });
       const S = new Float64Array(N * O);
-      k.denseForward(S, abs64(x), abs64(w), abs64(b), N, I, O);
+      k.denseForward(S, abs64(x), abs64(w), abs64(b), { N, I, O });
       const gpu = new Float32Array(N * O).fill(NaN);
-      ck.denseForward(gpu, x, w, b, N, I, O);
+      ck.denseForward(gpu, x, w, b, { N, I, O });
       within(`dense forward ${tag}`, gpu, ref, S, I + 1);
 
       const dw0 = rand(I * O, r);
@@ -133,21 +133,21 @@ for (const [backend, ck, backendSkip] of BACKENDS) {
       const din = new Float32Array(N * I);
       const dw = Float32Array.from(dw0);
       const db = Float32Array.from(db0);
-      k.denseBackward(din, dw, db, g, x, w, N, I, O);
+      k.denseBackward(din, dw, db, g, x, w, { N, I, O });
       const Sdin = new Float64Array(N * I);
       const Sdw = abs64(dw0);
       const Sdb = abs64(db0);
-      k.denseBackward(Sdin, Sdw, Sdb, abs64(g), abs64(x), abs64(w), N, I, O);
+      k.denseBackward(Sdin, Sdw, Sdb, abs64(g), abs64(x), abs64(w), { N, I, O });
       const gdin = new Float32Array(N * I).fill(NaN);
       const gdw = Float32Array.from(dw0);
       const gdb = Float32Array.from(db0);
-      ck.denseBackward(gdin, gdw, gdb, g, x, w, N, I, O);
+      ck.denseBackward(gdin, gdw, gdb, g, x, w, { N, I, O });
       within(`dense din ${tag}`, gdin, din, Sdin, O);
       within(`dense dw ${tag}`, gdw, dw, Sdw, N + 1);
       within(`dense db ${tag}`, gdb, db, Sdb, N + 1);
       const gdw2 = Float32Array.from(dw0);
       const gdb2 = Float32Array.from(db0);
-      ck.denseBackward(null, gdw2, gdb2, g, x, w, N, I, O);
+      ck.denseBackward(null, gdw2, gdb2, g, x, w, { N, I, O });
       exact(`dense dw without din ${tag}`, gdw2, gdw);
     }
   });
@@ -163,15 +163,15 @@ for (const [backend, ck, backendSkip] of BACKENDS) {
       // values from a small set so that windows hold ties; some negatives for the ReLU
       const x = Float32Array.from({ length: N * H * W * C }, () => Math.floor(r() * 5) - 2);
       const ref = new Float32Array(N * (H >> 1) * (W >> 1) * C);
-      k.maxpool2x2Forward(ref, x, N, H, W, C);
+      k.maxpool2x2Forward(ref, x, { N, H, W, C });
       const gpu = new Float32Array(ref.length).fill(NaN);
-      ck.maxpool2x2Forward(gpu, x, N, H, W, C);
+      ck.maxpool2x2Forward(gpu, x, { N, H, W, C });
       exact(`maxpool forward [${N},${H},${W},${C}]`, gpu, ref);
       const dout = rand(ref.length, r);
       const din = new Float32Array(x.length);
-      k.maxpool2x2Backward(din, dout, x, N, H, W, C);
+      k.maxpool2x2Backward(din, dout, x, { N, H, W, C });
       const gdin = new Float32Array(x.length).fill(NaN);
-      ck.maxpool2x2Backward(gdin, dout, x, N, H, W, C);
+      ck.maxpool2x2Backward(gdin, dout, x, { N, H, W, C });
       exact(`maxpool backward [${N},${H},${W},${C}]`, gdin, din);
 
       const relu = new Float32Array(x.length);
@@ -207,7 +207,7 @@ for (const [backend, ck, backendSkip] of BACKENDS) {
     const x = rand(N * n, r);
     const out = new Float32Array(N * n).fill(NaN);
     const mask = new Float32Array(N * n).fill(NaN);
-    ck.dropoutForward(out, mask, x, N, 0.5, 5, 3, 19);
+    ck.dropoutForward(out, mask, x, { N }, 0.5, 5, 3, 19);
     let dropped = 0;
     for (let i = 0; i < N * n; i++) {
       assert.ok(mask[i] === 0 || mask[i] === 2, `mask[${i}] = ${mask[i]}`);
@@ -218,7 +218,7 @@ for (const [backend, ck, backendSkip] of BACKENDS) {
     // images get different masks; the same (seed, step, layer) gives the same masks again
     assert.notDeepEqual(mask.subarray(0, n), mask.subarray(n, 2 * n));
     const again = new Float32Array(N * n);
-    ck.dropoutForward(new Float32Array(N * n), again, x, N, 0.5, 5, 3, 19);
+    ck.dropoutForward(new Float32Array(N * n), again, x, { N }, 0.5, 5, 3, 19);
     exact('dropout forward repeat', again, mask);
     const g = rand(N * n, r);
     const gdin = new Float32Array(N * n).fill(NaN);
@@ -268,20 +268,21 @@ for (const [backend, ck, backendSkip] of BACKENDS) {
         [0.5, 1.4, 0.6, true],
       ]) {
         const ref = new Float32Array(H * W * C);
-        k.augmentWarp(ref, img, shear, zx, zy, flip, H, W, C, 1 / 255);
+        k.augmentWarp(ref, img, { H, W, C }, shear, zx, zy, flip, 1 / 255);
         const gpu = new Float32Array(H * W * C).fill(NaN);
-        ck.augmentWarp(gpu, img, shear, zx, zy, flip, H, W, C, 1 / 255);
+        ck.augmentWarp(gpu, img, { H, W, C }, shear, zx, zy, flip, 1 / 255);
         exact(`warp ${H}x${W}x${C} (${shear}, ${zx}, ${zy}, ${flip})`, gpu, ref);
       }
       const plain = new Float32Array(H * W * C).fill(NaN);
-      ck.augmentWarp(plain, img, null, 1, 1, false, H, W, C, 1 / 255);
+      ck.augmentWarp(plain, img, { H, W, C }, null, 1, 1, false, 1 / 255);
       for (let i = 0; i < img.length; i++) assert.equal(plain[i], Math.fround(Math.fround(img[i]) * Math.fround(1 / 255)));
     }
   });
 
   test(`${backend}: ` + 'CUDA kernel bindings check their arguments like the CPU ones', { skip: backendSkip }, () => {
     assert.throws(() => ck.reluForward(new Float32Array(2), new Float32Array(3)), /out must have 3 elements/);
-    assert.throws(() => ck.conv3x3Forward(new Float32Array(1), new Float32Array(9), new Float32Array(9), new Float32Array(1), 1, 3, 3, 1, 2), /out must have 2 elements/);
+    assert.throws(() => ck.conv3x3Forward(new Float32Array(1), new Float32Array(9), new Float32Array(9), new Float32Array(1), { N: 1, H: 3, W: 3, Cin: 1, Cout: 2 }), /out must have 2 elements/);
+    assert.throws(() => ck.conv3x3Forward(new Float32Array(1), new Float32Array(9), new Float32Array(9), new Float32Array(1), { N: 1, H: 2, W: 3, Cin: 1, Cout: 2 }), (e) => e instanceof RangeError && /^shape\.H must be an integer in \[3, 65536\], got 2$/.test(e.message));
     assert.throws(() => ck.dropoutMask(new Float32Array(2), 1, 0, 0), /rate must be in \[0, 1\)/);
   });
 }

@@ -22,12 +22,12 @@ function checkForward(mode, N, H, W, Cin, Cout, x, r, terms) {
   const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
   const b = rand(Cout, r);
   const exact = new Float64Array(N * (H - 2) * (W - 2) * Cout);
-  k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
+  k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), { N, H, W, Cin, Cout });
   const S = new Float64Array(exact.length);
-  k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
+  k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), { N, H, W, Cin, Cout });
   for (const relu of [false, true]) {
     const out = new Float32Array(exact.length).fill(NaN);
-    k.conv3x3ForwardAmx(out, x, w, b, N, H, W, Cin, Cout, relu, mode);
+    k.conv3x3ForwardAmx(out, x, w, b, { N, H, W, Cin, Cout }, relu, mode);
     within(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, S, terms);
   }
 }
@@ -42,14 +42,14 @@ function checkWeightGradient(mode, N, H, W, Cin, Cout, r) {
   const db0 = rand(Cout, r, -4, 4);
   const exactW = Float64Array.from(dw0);
   const exactB = Float64Array.from(db0);
-  k.conv3x3BackwardWeight(exactW, new Float64Array(Cout), rounded(g), rounded(x), N, H, W, Cin, Cout);
-  k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, Float64Array.from(g), rounded(x), N, H, W, Cin, Cout);
+  k.conv3x3BackwardWeight(exactW, new Float64Array(Cout), rounded(g), rounded(x), { N, H, W, Cin, Cout });
+  k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, Float64Array.from(g), rounded(x), { N, H, W, Cin, Cout });
   const SW = Float64Array.from(dw0, Math.abs);
   const SB = Float64Array.from(db0, Math.abs);
-  k.conv3x3BackwardWeight(SW, SB, absRounded(g), absRounded(x), N, H, W, Cin, Cout);
+  k.conv3x3BackwardWeight(SW, SB, absRounded(g), absRounded(x), { N, H, W, Cin, Cout });
   const dw = Float32Array.from(dw0);
   const db = Float32Array.from(db0);
-  k.conv3x3BackwardWeightAmx(dw, db, g, x, N, H, W, Cin, Cout, mode);
+  k.conv3x3BackwardWeightAmx(dw, db, g, x, { N, H, W, Cin, Cout }, mode);
   within('dw', dw, exactW, SW, N * Ho * Wo + 1);
   within('db', db, exactB, SB, N * Ho * Wo + 1);
 }
@@ -76,11 +76,11 @@ for (const mode of MODES)
       const g = rand(N * Ho * Wo * Cout, r);
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
       const exact = new Float64Array(N * H * W * Cin);
-      k.conv3x3BackwardInput(exact, rounded(g), rounded(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(exact, rounded(g), rounded(w), { N, H, W, Cin, Cout });
       const S = new Float64Array(exact.length);
-      k.conv3x3BackwardInput(S, absRounded(g), absRounded(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(S, absRounded(g), absRounded(w), { N, H, W, Cin, Cout });
       const din = new Float32Array(exact.length).fill(NaN);
-      k.conv3x3BackwardInputAmx(din, g, w, N, H, W, Cin, Cout, mode);
+      k.conv3x3BackwardInputAmx(din, g, w, { N, H, W, Cin, Cout }, mode);
       within('din', din, exact, S, 9 * Cout);
     });
 
@@ -119,12 +119,12 @@ for (const mode of MODES)
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
       const b = rand(Cout, r, -0.2, 0.2);
       const conv = new Float64Array(N * Ho * Wo * Cout);
-      k.conv3x3Forward(conv, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
+      k.conv3x3Forward(conv, rounded(x), rounded(w), Float64Array.from(b), { N, H, W, Cin, Cout });
       const S = new Float64Array(conv.length);
-      k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
+      k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), { N, H, W, Cin, Cout });
       const out = new Float32Array(N * Hq * Wq * Cout).fill(NaN);
       const code = new Uint8Array(out.length).fill(9);
-      k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode);
+      k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, { N, H, W, Cin, Cout }, mode);
       const tol = (i) => gamma(33) * S[i] + 1e-12 * S[i];
       let positive = 0;
       for (let n = 0; n < N; n++)
@@ -146,13 +146,13 @@ for (const mode of MODES)
       assert.ok(positive > out.length / 4, `only ${positive} of ${out.length} windows have a positive maximum`);
       // out16: the same pooled values in bf16
       const out16 = new Uint16Array(out.length).fill(0xffff);
-      k.conv3x3ReluMaxpoolForwardAmx(out.fill(NaN), code, x, w, b, N, H, W, Cin, Cout, mode, out16);
+      k.conv3x3ReluMaxpoolForwardAmx(out.fill(NaN), code, x, w, b, { N, H, W, Cin, Cout }, mode, out16);
       const want16 = new Uint16Array(out.length);
       k.toBf16(want16, out, mode === 'amx' ? 'avx512-bf16' : 'portable');
       assert.deepEqual(out16, want16, 'out16');
-      assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode, null, new Uint16Array(N * H * W * Cin + 32 * Cin)),
+      assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, { N, H, W, Cin, Cout }, mode, null, new Uint16Array(N * H * W * Cin + 32 * Cin)),
         (e) => e instanceof RangeError && /^in16 is for a later block/.test(e.message));
-      assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode, out16.subarray(1)),
+      assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, { N, H, W, Cin, Cout }, mode, out16.subarray(1)),
         (e) => e instanceof RangeError && /^out16 must have/.test(e.message));
     });
 
@@ -162,7 +162,7 @@ function routedGradient(r, N, Ho, Wo, C) {
   const dpool = rand(N * (Ho >> 1) * (Wo >> 1) * C, r);
   const code = Uint8Array.from(dpool, () => Math.floor(r() * 5));
   const dconv = new Float64Array(N * Ho * Wo * C);
-  k.maxpool2x2BackwardCode(dconv, Float64Array.from(dpool), code, N, Ho, Wo, C);
+  k.maxpool2x2BackwardCode(dconv, Float64Array.from(dpool), code, { N, H: Ho, W: Wo, C });
   return { dpool, code, dconv };
 }
 
@@ -182,14 +182,14 @@ for (const mode of MODES)
       const db0 = rand(Cout, r, -4, 4);
       const exactW = Float64Array.from(dw0);
       const exactB = Float64Array.from(db0);
-      k.conv3x3BackwardWeight(exactW, new Float64Array(Cout), rounded(dconv), rounded(x), N, H, W, Cin, Cout);
-      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, dconv, rounded(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(exactW, new Float64Array(Cout), rounded(dconv), rounded(x), { N, H, W, Cin, Cout });
+      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, dconv, rounded(x), { N, H, W, Cin, Cout });
       const SW = Float64Array.from(dw0, Math.abs);
       const SB = Float64Array.from(db0, Math.abs);
-      k.conv3x3BackwardWeight(SW, SB, absRounded(dconv), absRounded(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(SW, SB, absRounded(dconv), absRounded(x), { N, H, W, Cin, Cout });
       const dw = Float32Array.from(dw0);
       const db = Float32Array.from(db0);
-      k.reluMaxpoolConv3x3BackwardWeightAmx(dw, db, dpool, code, x, N, H, W, Cin, Cout, mode);
+      k.reluMaxpoolConv3x3BackwardWeightAmx(dw, db, dpool, code, x, { N, H, W, Cin, Cout }, mode);
       within('dw', dw, exactW, SW, N * Ho * Wo + 1);
       within('db', db, exactB, SB, N * Ho * Wo + 1);
       // the gradient did reach every weight: not just dw0 back
@@ -212,10 +212,10 @@ for (const mode of MODES)
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
       const b = rand(Cout, r, -0.2, 0.2);
       const conv = new Float32Array(N * Ho * Wo * Cout);
-      k.conv3x3ForwardAmx(conv, x, w, b, N, H, W, Cin, Cout, true, mode);
+      k.conv3x3ForwardAmx(conv, x, w, b, { N, H, W, Cin, Cout }, true, mode);
       const out = new Float32Array(N * Hq * Wq * Cout).fill(NaN);
       const code = new Uint8Array(out.length).fill(9);
-      k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, N, H, W, Cin, Cout, mode);
+      k.conv3x3ReluMaxpoolForwardAmx(out, code, x, w, b, { N, H, W, Cin, Cout }, mode);
       const expected = new Float32Array(out.length);
       const expectedCode = new Uint8Array(out.length);
       for (let n = 0; n < N; n++)
@@ -237,7 +237,7 @@ for (const mode of MODES)
       const in16 = new Uint16Array(N * H * W * Cin + 32 * Cin);
       k.toBf16(in16.subarray(0, N * H * W * Cin), x, impl);
       const [out2, code2] = [new Float32Array(out.length).fill(NaN), new Uint8Array(out.length).fill(9)];
-      k.conv3x3ReluMaxpoolForwardAmx(out2, code2, new Float32Array(x.length).fill(NaN), w, b, N, H, W, Cin, Cout, mode, out16, in16);
+      k.conv3x3ReluMaxpoolForwardAmx(out2, code2, new Float32Array(x.length).fill(NaN), w, b, { N, H, W, Cin, Cout }, mode, out16, in16);
       assert.deepEqual(out2, out, 'out from in16 (the fp32 input, all NaN, unread)');
       assert.deepEqual(code2, code);
       const want16 = new Uint16Array(out.length);
@@ -264,38 +264,38 @@ for (const mode of MODES)
       const db0 = rand(Cout, r, -4, 4);
       const din = new Float32Array(N * H * W * Cin).fill(NaN);
       const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
-      k.reluMaxpoolConv3x3BackwardAmx(din, dw, db, dpool, code, x, w, N, H, W, Cin, Cout, mode);
+      k.reluMaxpoolConv3x3BackwardAmx(din, dw, db, dpool, code, x, w, { N, H, W, Cin, Cout }, mode);
       // the unfused kernels on the routed fp32 gradient: the same bf16 operands, so the same sums
       const g = Float32Array.from(dconv);
       const din1 = new Float32Array(din.length);
-      k.conv3x3BackwardInputAmx(din1, g, w, N, H, W, Cin, Cout, mode);
+      k.conv3x3BackwardInputAmx(din1, g, w, { N, H, W, Cin, Cout }, mode);
       const [dw1, db1] = [Float32Array.from(dw0), Float32Array.from(db0)];
-      k.conv3x3BackwardWeightAmx(dw1, db1, g, x, N, H, W, Cin, Cout, mode);
+      k.conv3x3BackwardWeightAmx(dw1, db1, g, x, { N, H, W, Cin, Cout }, mode);
       assert.deepEqual(din, din1, 'din');
       assert.deepEqual(dw, dw1, 'dw');
       // db sums the routed gradient in window order: against the double sum
       const exactB = Float64Array.from(db0);
-      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, dconv, rounded(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), exactB, dconv, rounded(x), { N, H, W, Cin, Cout });
       const SB = Float64Array.from(db0, Math.abs);
-      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), SB, dconv.map(Math.abs), rounded(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), SB, dconv.map(Math.abs), rounded(x), { N, H, W, Cin, Cout });
       within('db', db, exactB, SB, N * Hq * Wq + 1);
       // and the gradients are the double ones up to bf16 sums
       const exactIn = new Float64Array(din.length);
-      k.conv3x3BackwardInput(exactIn, rounded(dconv), rounded(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(exactIn, rounded(dconv), rounded(w), { N, H, W, Cin, Cout });
       const SIn = new Float64Array(din.length);
-      k.conv3x3BackwardInput(SIn, absRounded(dconv), absRounded(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(SIn, absRounded(dconv), absRounded(w), { N, H, W, Cin, Cout });
       within('din', din, exactIn, SIn, 9 * Cout);
       assert.ok(dw.every((v, i) => v !== dw0[i]), 'every weight moved');
       // without din: the same weight gradient
       const [dw2, db2] = [Float32Array.from(dw0), Float32Array.from(db0)];
-      k.reluMaxpoolConv3x3BackwardAmx(null, dw2, db2, dpool, code, x, w, N, H, W, Cin, Cout, mode);
+      k.reluMaxpoolConv3x3BackwardAmx(null, dw2, db2, dpool, code, x, w, { N, H, W, Cin, Cout }, mode);
       assert.deepEqual(dw2, dw);
       assert.deepEqual(db2, db);
       // the input read from its bf16 (in16, as the forward gets it; the fp32 input all NaN, unread): the same
       const in16 = new Uint16Array(N * H * W * Cin + 32 * Cin);
       k.toBf16(in16.subarray(0, N * H * W * Cin), x, mode === 'amx' ? 'avx512-bf16' : 'portable');
       const [din3, dw3, db3] = [new Float32Array(din.length), Float32Array.from(dw0), Float32Array.from(db0)];
-      k.reluMaxpoolConv3x3BackwardAmx(din3, dw3, db3, dpool, code, new Float32Array(x.length).fill(NaN), w, N, H, W, Cin, Cout, mode, in16);
+      k.reluMaxpoolConv3x3BackwardAmx(din3, dw3, db3, dpool, code, new Float32Array(x.length).fill(NaN), w, { N, H, W, Cin, Cout }, mode, in16);
       assert.deepEqual([din3, dw3, db3], [din, dw, db]);
     });
 
@@ -306,22 +306,22 @@ test('the AMX kernels refuse, with the reason, channel counts they do not take, 
   const b = new Float32Array(Cout);
   const out = new Float32Array(N * (H - 2) * (W - 2) * Cout);
   const w16 = new Float32Array(9 * 16 * Cout);
-  assert.throws(() => k.conv3x3BackwardWeightAmx(w16, b, out, new Float32Array(N * H * W * 16), N, H, W, 16, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
+  assert.throws(() => k.conv3x3BackwardWeightAmx(w16, b, out, new Float32Array(N * H * W * 16), { N, H, W, Cin: 16, Cout }, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
   const b48 = new Float32Array(48);
-  assert.throws(() => k.conv3x3ForwardAmx(new Float32Array(N * (H - 2) * (W - 2) * 48), x, new Float32Array(9 * Cin * 48), b48, N, H, W, Cin, 48, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
+  assert.throws(() => k.conv3x3ForwardAmx(new Float32Array(N * (H - 2) * (W - 2) * 48), x, new Float32Array(9 * Cin * 48), b48, { N, H, W, Cin, Cout: 48 }, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
   // few input channels: the first block's forward (conv3x3ReluMaxpoolForwardAmx) and a weight gradient up to 3
   const x3 = new Float32Array(N * H * W * 3);
-  assert.throws(() => k.conv3x3ForwardAmx(out, x3, new Float32Array(9 * 3 * Cout), b, N, H, W, 3, Cout, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
-  assert.throws(() => k.conv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, out, new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /also take Cin <= 3/.test(e.message));
+  assert.throws(() => k.conv3x3ForwardAmx(out, x3, new Float32Array(9 * 3 * Cout), b, { N, H, W, Cin: 3, Cout }, false, 'amx-emulated'), (e) => e instanceof RangeError && /multiples of 32/.test(e.message));
+  assert.throws(() => k.conv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, out, new Float32Array(N * H * W * 4), { N, H, W, Cin: 4, Cout }, 'amx-emulated'), (e) => e instanceof RangeError && /also take Cin <= 3/.test(e.message));
   const npool = N * ((H - 2) >> 1) * ((W - 2) >> 1) * Cout;
-  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, new Float32Array(npool), new Uint8Array(npool), new Float32Array(N * H * W * 4), N, H, W, 4, Cout, 'amx-emulated'), (e) => e instanceof RangeError && /also take Cin <= 3/.test(e.message));
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(new Float32Array(9 * 4 * Cout), b, new Float32Array(npool), new Uint8Array(npool), new Float32Array(N * H * W * 4), { N, H, W, Cin: 4, Cout }, 'amx-emulated'), (e) => e instanceof RangeError && /also take Cin <= 3/.test(e.message));
   // the first block's buffers are checked against the shape: a pool gradient or code one window short
   const [dw3, x3b] = [new Float32Array(9 * 3 * Cout), new Float32Array(N * H * W * 3)];
-  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(dw3, b, new Float32Array(npool - Cout), new Uint8Array(npool), x3b, N, H, W, 3, Cout, 'amx-emulated'), /dpool/);
-  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(dw3, b, new Float32Array(npool), new Uint8Array(npool - 1), x3b, N, H, W, 3, Cout, 'amx-emulated'), /code/);
-  assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(new Float32Array(npool), new Uint8Array(npool), x3b.subarray(1), new Float32Array(9 * 3 * Cout), b, N, H, W, 3, Cout, 'amx-emulated'), /in/);
-  assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'tiles'), (e) => e instanceof RangeError && /'amx' or 'amx-emulated', got 'tiles'/.test(e.message));
-  if (!hasAmx) assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, N, H, W, Cin, Cout, 'amx'), (e) => e instanceof RangeError && /no AMX-BF16/.test(e.message));
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(dw3, b, new Float32Array(npool - Cout), new Uint8Array(npool), x3b, { N, H, W, Cin: 3, Cout }, 'amx-emulated'), /dpool/);
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeightAmx(dw3, b, new Float32Array(npool), new Uint8Array(npool - 1), x3b, { N, H, W, Cin: 3, Cout }, 'amx-emulated'), /code/);
+  assert.throws(() => k.conv3x3ReluMaxpoolForwardAmx(new Float32Array(npool), new Uint8Array(npool), x3b.subarray(1), new Float32Array(9 * 3 * Cout), b, { N, H, W, Cin: 3, Cout }, 'amx-emulated'), /in/);
+  assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, { N, H, W, Cin, Cout }, 'tiles'), (e) => e instanceof RangeError && /'amx' or 'amx-emulated', got 'tiles'/.test(e.message));
+  if (!hasAmx) assert.throws(() => k.conv3x3BackwardInputAmx(x, out, w, { N, H, W, Cin, Cout }, 'amx'), (e) => e instanceof RangeError && /no AMX-BF16/.test(e.message));
 });
 
 const bf16Skip = native.buildInfo().bf16 ? false : 'this CPU has no AVX512-BF16 (precision bf16)';

@@ -48,7 +48,7 @@ for (const impl of IMPLS) {
     const [pairs, C] = [5, 40];
     const src = values(2 * pairs * C, 4);
     const dst = new Uint32Array(pairs * C);
-    k.pairPixelsBf16(dst, src, pairs, C, impl);
+    k.pairPixelsBf16(dst, src, { pairs, C }, impl);
     for (let p = 0; p < pairs; p++)
       for (let c = 0; c < C; c++)
         assert.equal(dst[p * C + c], (bf16Bits(src[2 * p * C + c]) | (bf16Bits(src[(2 * p + 1) * C + c]) << 16)) >>> 0, `pair ${p} channel ${c}`);
@@ -74,7 +74,7 @@ for (const impl of IMPLS) {
     test(`transposeToBf16 ${pixels} pixels x ${C} channels into rows of ${stride}, zero past the pixels (${impl})`, () => {
       const src = values(pixels * C, pixels + C);
       const dst = new Uint16Array(C * stride).fill(0xffff);
-      k.transposeToBf16(dst, stride, src, pixels, C, impl);
+      k.transposeToBf16(dst, src, { pixels, C, dstStride: stride }, impl);
       for (let c = 0; c < C; c++)
         for (let p = 0; p < stride; p++)
           assert.equal(dst[c * stride + p], p < pixels ? bf16Bits(src[p * C + c]) : 0, `channel ${c} column ${p}`);
@@ -85,7 +85,7 @@ for (const impl of IMPLS) {
     test(`transposeBf16 ${pixels} pixels x ${C} channels into rows of ${stride}, zero past the pixels (${impl})`, () => {
       const src = Uint16Array.from({ length: pixels * C }, (_, i) => (i * 7919 + 13) & 0xffff);
       const dst = new Uint16Array(C * stride).fill(0xffff);
-      k.transposeBf16(dst, stride, src, pixels, C, impl);
+      k.transposeBf16(dst, src, { pixels, C, dstStride: stride }, impl);
       for (let c = 0; c < C; c++)
         for (let p = 0; p < stride; p++)
           assert.equal(dst[c * stride + p], p < pixels ? src[p * C + c] : 0, `channel ${c} column ${p}`);
@@ -95,7 +95,7 @@ for (const impl of IMPLS) {
 test('the conversions refuse an unknown impl, a short output and a row shorter than the pixels', () => {
   assert.throws(() => k.toBf16(new Uint16Array(4), new Float32Array(4), 'fast'), (e) => e instanceof RangeError && /'avx512-bf16' or 'portable', got 'fast'/.test(e.message));
   assert.throws(() => k.toBf16(new Uint16Array(3), new Float32Array(4), 'portable'), (e) => e instanceof RangeError && /dst must have 4 elements, got 3/.test(e.message));
-  assert.throws(() => k.pairPixelsBf16(new Float32Array(4), new Float32Array(8), 1, 4, 'portable'), (e) => e instanceof TypeError && /dst must be a Uint32Array/.test(e.message));
-  assert.throws(() => k.transposeToBf16(new Uint16Array(32 * 8), 8, new Float32Array(10 * 32), 10, 32, 'portable'), (e) => e instanceof RangeError && /dstStride must be an integer in \[10,/.test(e.message));
+  assert.throws(() => k.pairPixelsBf16(new Float32Array(4), new Float32Array(8), { pairs: 1, C: 4 }, 'portable'), (e) => e instanceof TypeError && /dst must be a Uint32Array/.test(e.message));
+  assert.throws(() => k.transposeToBf16(new Uint16Array(32 * 8), new Float32Array(10 * 32), { pixels: 10, C: 32, dstStride: 8 }, 'portable'), (e) => e instanceof RangeError && /^shape\.dstStride must be an integer in \[10,/.test(e.message));
   if (!hasBf16) assert.throws(() => k.toBf16(new Uint16Array(4), new Float32Array(4), 'avx512-bf16'), (e) => e instanceof RangeError && /AVX512-BF16/.test(e.message));
 });

@@ -32,18 +32,18 @@ for (const [N, H, W, Cin, Cout] of [[2, 12, 11, 3, 32], [1, 10, 13, 32, 32], [1,
     const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
     const b = rand(Cout, r);
     const out = new Float32Array(N * Ho * Wo * Cout).fill(NaN);
-    k.conv3x3ForwardBf16(out, x, w, b, N, H, W, Cin, Cout, false);
+    k.conv3x3ForwardBf16(out, x, w, b, { N, H, W, Cin, Cout }, false);
     const exact = new Float64Array(out.length);
-    k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), N, H, W, Cin, Cout);
+    k.conv3x3Forward(exact, rounded(x), rounded(w), Float64Array.from(b), { N, H, W, Cin, Cout });
     const S = new Float64Array(out.length);
-    k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), N, H, W, Cin, Cout);
+    k.conv3x3Forward(S, absRounded(x), absRounded(w), Float64Array.from(b, Math.abs), { N, H, W, Cin, Cout });
     within('out', out, exact, S, 9 * Cin + 1);
     // it rounded the operands: the fp32 result differs from the bf16-free convolution far beyond the fp32 bound
     const fp32 = new Float32Array(out.length);
-    k.conv3x3Forward(fp32, x, w, b, N, H, W, Cin, Cout);
+    k.conv3x3Forward(fp32, x, w, b, { N, H, W, Cin, Cout });
     assert.ok(out.some((v, i) => Math.abs(v - fp32[i]) > 1e-3));
     const relu = new Float32Array(out.length).fill(NaN);
-    k.conv3x3ForwardBf16(relu, x, w, b, N, H, W, Cin, Cout, true);
+    k.conv3x3ForwardBf16(relu, x, w, b, { N, H, W, Cin, Cout }, true);
     assert.deepEqual(relu, out.map((v) => (v > 0 ? v : 0)));
   });
 
@@ -54,17 +54,17 @@ for (const [N, H, W, Cin, Cout] of [[2, 12, 11, 3, 32], [1, 10, 13, 32, 32], [1,
     const dw0 = rand(9 * Cin * Cout, r, -4, 4);
     const db0 = rand(Cout, r, -4, 4);
     const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
-    k.conv3x3BackwardWeightBf16(dw, db, g, x, N, H, W, Cin, Cout);
+    k.conv3x3BackwardWeightBf16(dw, db, g, x, { N, H, W, Cin, Cout });
     const [dwExact, dbUnused] = [Float64Array.from(dw0), new Float64Array(Cout)];
-    k.conv3x3BackwardWeight(dwExact, dbUnused, rounded(g), rounded(x), N, H, W, Cin, Cout);
+    k.conv3x3BackwardWeight(dwExact, dbUnused, rounded(g), rounded(x), { N, H, W, Cin, Cout });
     const [dwS, dbS0] = [Float64Array.from(dw0, Math.abs), new Float64Array(Cout)];
-    k.conv3x3BackwardWeight(dwS, dbS0, absRounded(g), absRounded(x), N, H, W, Cin, Cout);
+    k.conv3x3BackwardWeight(dwS, dbS0, absRounded(g), absRounded(x), { N, H, W, Cin, Cout });
     within('dw', dw, dwExact, dwS, N * Ho * Wo + N + 1);
     // the bias gradient is an fp32 sum of the unrounded gradient
     const [dwE2, dbExact] = [new Float64Array(9 * Cin * Cout), Float64Array.from(db0)];
-    k.conv3x3BackwardWeight(dwE2, dbExact, Float64Array.from(g), Float64Array.from(x), N, H, W, Cin, Cout);
+    k.conv3x3BackwardWeight(dwE2, dbExact, Float64Array.from(g), Float64Array.from(x), { N, H, W, Cin, Cout });
     const dbS = Float64Array.from(db0, Math.abs);
-    k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), dbS, Float64Array.from(g, Math.abs), Float64Array.from(x), N, H, W, Cin, Cout);
+    k.conv3x3BackwardWeight(new Float64Array(9 * Cin * Cout), dbS, Float64Array.from(g, Math.abs), Float64Array.from(x), { N, H, W, Cin, Cout });
     within('db', db, dbExact, dbS, N * Ho * Wo + N + 1);
     // and bit for bit the reference's order: each channel's fp32 running sum, from db0, pixel by pixel
     const dbInOrder = Float32Array.from(db0);
@@ -78,11 +78,11 @@ for (const [N, H, W, Cin, Cout] of [[2, 12, 11, 3, 32], [1, 10, 13, 32, 32], [1,
       const g = rand(N * Ho * Wo * Cout, r);
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
       const din = rand(N * H * W * Cin, r, 100, 200);
-      k.conv3x3BackwardInputBf16(din, g, w, N, H, W, Cin, Cout);
+      k.conv3x3BackwardInputBf16(din, g, w, { N, H, W, Cin, Cout });
       const exact = new Float64Array(din.length);
-      k.conv3x3BackwardInput(exact, rounded(g), rounded(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(exact, rounded(g), rounded(w), { N, H, W, Cin, Cout });
       const S = new Float64Array(din.length);
-      k.conv3x3BackwardInput(S, absRounded(g), absRounded(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(S, absRounded(g), absRounded(w), { N, H, W, Cin, Cout });
       within('din', din, exact, S, 9 * Cout);
     });
 }

@@ -51,8 +51,8 @@ for (const isa of ISAS) {
       const x = rand(N * H * W * C, r);
       const fast = new Float32Array(N * (H >> 1) * (W >> 1) * C).fill(NaN);
       const ref = new Float32Array(fast.length);
-      k.maxpool2x2Forward(fast, x, N, H, W, C, isa);
-      k.maxpool2x2Forward(ref, x, N, H, W, C, 'scalar');
+      k.maxpool2x2Forward(fast, x, { N, H, W, C }, isa);
+      k.maxpool2x2Forward(ref, x, { N, H, W, C }, 'scalar');
       assert.deepEqual(fast, ref);
     });
 
@@ -63,12 +63,12 @@ for (const isa of ISAS) {
       const dout = rand(N * (H >> 1) * (W >> 1) * C, r);
       const fast = new Float32Array(x.length).fill(NaN); // every element must be written
       const ref = new Float32Array(x.length);
-      k.reluMaxpool2x2Backward(fast, dout, x, N, H, W, C, isa);
-      k.reluMaxpool2x2Backward(ref, dout, x, N, H, W, C, 'scalar');
+      k.reluMaxpool2x2Backward(fast, dout, x, { N, H, W, C }, isa);
+      k.reluMaxpool2x2Backward(ref, dout, x, { N, H, W, C }, 'scalar');
       assert.deepEqual(fast, ref);
       // and the reference is pool-then-ReLU backward
       const pooled = new Float32Array(x.length);
-      k.maxpool2x2Backward(pooled, dout, x, N, H, W, C);
+      k.maxpool2x2Backward(pooled, dout, x, { N, H, W, C });
       const composed = new Float32Array(x.length);
       k.reluBackward(composed, pooled, x);
       assert.deepEqual(ref, composed);
@@ -88,8 +88,8 @@ for (const isa of ISAS) {
       const b = rand(Cout, r);
       const fused = new Float32Array(N * Ho * Wo * Cout).fill(NaN);
       const conv = new Float32Array(fused.length);
-      k.conv3x3ReluForward(fused, x, w, b, N, H, W, Cin, Cout, isa);
-      k.conv3x3Forward(conv, x, w, b, N, H, W, Cin, Cout, isa);
+      k.conv3x3ReluForward(fused, x, w, b, { N, H, W, Cin, Cout }, isa);
+      k.conv3x3Forward(conv, x, w, b, { N, H, W, Cin, Cout }, isa);
       // the same kernel with ReLU on the way out: bit-identical to ReLU after it
       assert.deepEqual(fused, conv.map((v) => (v > 0 ? v : 0)));
       assert.ok(fused.some((v) => v === 0) && fused.some((v) => v > 0));
@@ -103,12 +103,12 @@ for (const isa of ISAS) {
       const [Hq, Wq] = [Ho >> 1, Wo >> 1];
       const out = new Float32Array(N * Hq * Wq * Cout).fill(NaN);
       const code = new Uint8Array(out.length).fill(99);
-      k.conv3x3ReluMaxpoolForward(out, code, x, w, b, N, H, W, Cin, Cout, isa);
+      k.conv3x3ReluMaxpoolForward(out, code, x, w, b, { N, H, W, Cin, Cout }, isa);
       // the same fast conv, then the pool: bit-identical values
       const conv = new Float32Array(N * Ho * Wo * Cout);
-      k.conv3x3ReluForward(conv, x, w, b, N, H, W, Cin, Cout, isa);
+      k.conv3x3ReluForward(conv, x, w, b, { N, H, W, Cin, Cout }, isa);
       const pooled = new Float32Array(out.length);
-      k.maxpool2x2Forward(pooled, conv, N, Ho, Wo, Cout);
+      k.maxpool2x2Forward(pooled, conv, { N, H: Ho, W: Wo, C: Cout });
       assert.deepEqual(out, pooled);
       // the code names the first maximum (4 where it is 0: the ReLU passes no gradient)
       let zeros = 0;
@@ -138,24 +138,24 @@ for (const isa of ISAS) {
       const dpool = rand(npool, r);
       // routing by code is routing by the activations, bit for bit
       const byCode = new Float32Array(act.length).fill(NaN);
-      k.maxpool2x2BackwardCode(byCode, dpool, code, N, Ho, Wo, Cout, isa);
+      k.maxpool2x2BackwardCode(byCode, dpool, code, { N, H: Ho, W: Wo, C: Cout }, isa);
       const byAct = new Float32Array(act.length);
-      k.reluMaxpool2x2Backward(byAct, dpool, act, N, Ho, Wo, Cout, 'scalar');
+      k.reluMaxpool2x2Backward(byAct, dpool, act, { N, H: Ho, W: Wo, C: Cout }, 'scalar');
       assert.deepEqual(byCode, byAct);
       const dw0 = rand(9 * Cin * Cout, r, -4, 4);
       const db0 = rand(Cout, r, -4, 4);
       const dw = Float32Array.from(dw0);
       const db = Float32Array.from(db0);
-      k.reluMaxpoolConv3x3BackwardWeight(dw, db, dpool, code, x, N, H, W, Cin, Cout, isa);
+      k.reluMaxpoolConv3x3BackwardWeight(dw, db, dpool, code, x, { N, H, W, Cin, Cout }, isa);
       // the composition in double: route the gradient, then the weight gradient
       const dconv = new Float64Array(act.length);
-      k.reluMaxpool2x2Backward(dconv, Float64Array.from(dpool), Float64Array.from(act), N, Ho, Wo, Cout);
+      k.reluMaxpool2x2Backward(dconv, Float64Array.from(dpool), Float64Array.from(act), { N, H: Ho, W: Wo, C: Cout });
       const dwExact = Float64Array.from(dw0);
       const dbExact = Float64Array.from(db0);
-      k.conv3x3BackwardWeight(dwExact, dbExact, dconv, Float64Array.from(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(dwExact, dbExact, dconv, Float64Array.from(x), { N, H, W, Cin, Cout });
       const dwS = abs64(dw0);
       const dbS = abs64(db0);
-      k.conv3x3BackwardWeight(dwS, dbS, dconv.map(Math.abs), abs64(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(dwS, dbS, dconv.map(Math.abs), abs64(x), { N, H, W, Cin, Cout });
       const K = N * Ho * Wo + N * Ho + 1; // per-band partial sums add one rounding per band at most
       for (const [name, got, exact, S] of [['dw', dw, dwExact, dwS], ['db', db, dbExact, dbS]])
         for (let i = 0; i < got.length; i++)
@@ -172,9 +172,9 @@ for (const isa of ISAS) {
           const rows = Math.min(2, Hq - qy);
           const q = (n * Hq + qy) * Wq * Cout;
           const band = new Float32Array(2 * rows * Wo * Cout);
-          k.maxpool2x2BackwardCode(band, dpool.subarray(q, q + rows * Wq * Cout), code.subarray(q, q + rows * Wq * Cout), 1, 2 * rows, Wo, Cout, isa);
+          k.maxpool2x2BackwardCode(band, dpool.subarray(q, q + rows * Wq * Cout), code.subarray(q, q + rows * Wq * Cout), { N: 1, H: 2 * rows, W: Wo, C: Cout }, isa);
           const xBand = x.subarray((n * H + 2 * qy) * W * Cin, (n * H + 2 * qy + 2 * rows + 2) * W * Cin);
-          k.conv3x3BackwardWeight(dwBands, dbBands, band, xBand, 1, 2 * rows + 2, W, Cin, Cout, isa);
+          k.conv3x3BackwardWeight(dwBands, dbBands, band, xBand, { N: 1, H: 2 * rows + 2, W, Cin, Cout }, isa);
         }
       assert.deepEqual(dw, dwBands);
       assert.deepEqual(db, dbBands);
@@ -191,8 +191,8 @@ for (const isa of ISAS) {
       for (const [shear, zx, zy, flip] of [[0, 1, 1, false], [0.2, 0.8, 1.2, true], [-0.2, 1.2, 0.8, false], [0.05, 1.19, 1.01, true], [0.3, 2, 0.5, true], [-0.3, 0.5, 2, false]]) {
         const fast = new Float32Array(H * W * C).fill(NaN);
         const ref = new Float32Array(H * W * C);
-        k.augmentWarp(fast, img, shear, zx, zy, flip, H, W, C, 1 / 255, isa);
-        k.augmentWarp(ref, img, shear, zx, zy, flip, H, W, C, 1 / 255, 'scalar');
+        k.augmentWarp(fast, img, { H, W, C }, shear, zx, zy, flip, 1 / 255, isa);
+        k.augmentWarp(ref, img, { H, W, C }, shear, zx, zy, flip, 1 / 255, 'scalar');
         assert.deepEqual(fast, ref, `shear ${shear} zoom ${zx},${zy} flip ${flip}`);
       }
     });
@@ -200,13 +200,13 @@ for (const isa of ISAS) {
 
 test('fused kernels check their arguments like the others', () => {
   const a = new Float32Array(16);
-  assert.throws(() => k.reluMaxpool2x2Backward(a, a, new Float32Array(3), 1, 2, 2, 4), /in/);
-  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeight(a, a, a, new Uint8Array(16), a, 1, 2, 4, 1, 1), RangeError);
+  assert.throws(() => k.reluMaxpool2x2Backward(a, a, new Float32Array(3), { N: 1, H: 2, W: 2, C: 4 }), /in/);
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeight(a, a, a, new Uint8Array(16), a, { N: 1, H: 2, W: 4, Cin: 1, Cout: 1 }), RangeError);
   // the first block at N=1, 6x6x1 -> 4 channels: out and code [1, 2, 2, 4]
   const [pooled, img, w36, b4] = [new Float32Array(16), new Float32Array(36), new Float32Array(36), new Float32Array(4)];
-  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeight(w36, b4, pooled, new Float32Array(16), img, 1, 6, 6, 1, 4), /code/);
-  assert.throws(() => k.conv3x3ReluMaxpoolForward(pooled, new Uint8Array(1), img, w36, b4, 1, 6, 6, 1, 4), /code/);
+  assert.throws(() => k.reluMaxpoolConv3x3BackwardWeight(w36, b4, pooled, new Float32Array(16), img, { N: 1, H: 6, W: 6, Cin: 1, Cout: 4 }), /code/);
+  assert.throws(() => k.conv3x3ReluMaxpoolForward(pooled, new Uint8Array(1), img, w36, b4, { N: 1, H: 6, W: 6, Cin: 1, Cout: 4 }), /code/);
   const [out, x, w, b] = [new Float32Array(4), new Float32Array(16), new Float32Array(9), new Float32Array(1)];
-  assert.throws(() => k.conv3x3ReluForward(out, x, w, b, 1, 4, 4, 1, 1, 'avx9'), /isa must be/);
-  assert.throws(() => k.conv3x3ReluForward(out, x, w, new Float32Array(2), 1, 4, 4, 1, 1), /b must have 1 elements/);
+  assert.throws(() => k.conv3x3ReluForward(out, x, w, b, { N: 1, H: 4, W: 4, Cin: 1, Cout: 1 }, 'avx9'), /isa must be/);
+  assert.throws(() => k.conv3x3ReluForward(out, x, w, new Float32Array(2), { N: 1, H: 4, W: 4, Cin: 1, Cout: 1 }), /b must have 1 elements/);
 });

@@ -70,16 +70,16 @@ test('conv3x3: input, kernel and bias gradients of L = sum(r * out)', () => {
   const R = rand64(N * Ho * Wo * Cout, r);
   const out = new Float64Array(R.length);
   const L = () => {
-    k.conv3x3Forward(out, x, w, b, N, H, W, Cin, Cout);
+    k.conv3x3Forward(out, x, w, b, { N, H, W, Cin, Cout });
     return dot(R, out);
   };
   L();
   const M = absDot(R, out) + 9 * Cin * R.length; // |inputs|, |weights| <= 1: the products inside each output
   const din = new Float64Array(x.length).fill(123); // overwritten
-  k.conv3x3BackwardInput(din, R, w, N, H, W, Cin, Cout);
+  k.conv3x3BackwardInput(din, R, w, { N, H, W, Cin, Cout });
   const dw = new Float64Array(w.length);
   const db = new Float64Array(b.length);
-  k.conv3x3BackwardWeight(dw, db, R, x, N, H, W, Cin, Cout);
+  k.conv3x3BackwardWeight(dw, db, R, x, { N, H, W, Cin, Cout });
   const opts = { h: 1e-6, M };
   fdCheck('din', x, din, L, opts);
   fdCheck('dw', w, dw, L, opts);
@@ -87,7 +87,7 @@ test('conv3x3: input, kernel and bias gradients of L = sum(r * out)', () => {
   // the weight-gradient kernel accumulates: a second call doubles
   const dw2 = Float64Array.from(dw);
   const db2 = Float64Array.from(db);
-  k.conv3x3BackwardWeight(dw2, db2, R, x, N, H, W, Cin, Cout);
+  k.conv3x3BackwardWeight(dw2, db2, R, x, { N, H, W, Cin, Cout });
   dw2.forEach((v, i) => assert.ok(Math.abs(v - 2 * dw[i]) <= 1e-12 * (1 + Math.abs(v)), `dw accumulates [${i}]`));
   db2.forEach((v, i) => assert.ok(Math.abs(v - 2 * db[i]) <= 1e-12 * (1 + Math.abs(v)), `db accumulates [${i}]`));
 });
@@ -106,12 +106,12 @@ test('maxpool2x2: gradient of L = sum(r * out), odd height (the floor drops the 
   const R = rand64(N * (H >> 1) * (W >> 1) * C, r);
   const out = new Float64Array(R.length);
   const L = () => {
-    k.maxpool2x2Forward(out, x, N, H, W, C);
+    k.maxpool2x2Forward(out, x, { N, H, W, C });
     return dot(R, out);
   };
   L();
   const din = new Float64Array(n).fill(7);
-  k.maxpool2x2Backward(din, R, x, N, H, W, C);
+  k.maxpool2x2Backward(din, R, x, { N, H, W, C });
   fdCheck('din', x, din, L, { h: 1e-6, M: absDot(R, out) });
   // exactly one element per window receives the gradient; the dropped row gets none
   const nonzero = din.filter((v) => v !== 0).length;
@@ -123,7 +123,7 @@ test('maxpool2x2: gradient of L = sum(r * out), odd height (the floor drops the 
 test('maxpool2x2: a tie sends the gradient to the first maximum in row-major order', () => {
   const x = Float64Array.from([1, 3, 3, 3]); // one 2x2 window, C = 1
   const din = new Float64Array(4);
-  k.maxpool2x2Backward(din, Float64Array.of(5), x, 1, 2, 2, 1);
+  k.maxpool2x2Backward(din, Float64Array.of(5), x, { N: 1, H: 2, W: 2, C: 1 });
   assert.deepEqual(Array.from(din), [0, 5, 0, 0]);
 });
 
@@ -154,14 +154,14 @@ test('dense: input, kernel and bias gradients', () => {
   const R = rand64(N * O, r);
   const out = new Float64Array(N * O);
   const L = () => {
-    k.denseForward(out, x, w, b, N, I, O);
+    k.denseForward(out, x, w, b, { N, I, O });
     return dot(R, out);
   };
   L();
   const din = new Float64Array(N * I).fill(3);
   const dw = new Float64Array(I * O);
   const db = new Float64Array(O);
-  k.denseBackward(din, dw, db, R, x, w, N, I, O);
+  k.denseBackward(din, dw, db, R, x, w, { N, I, O });
   const opts = { h: 1e-6, M: absDot(R, out) + I * R.length };
   fdCheck('din', x, din, L, opts);
   fdCheck('dw', w, dw, L, opts);
@@ -169,7 +169,7 @@ test('dense: input, kernel and bias gradients', () => {
   // din may be null (the first layer needs no input gradient); dw, db still accumulate
   const dw2 = Float64Array.from(dw);
   const db2 = Float64Array.from(db);
-  k.denseBackward(null, dw2, db2, R, x, w, N, I, O);
+  k.denseBackward(null, dw2, db2, R, x, w, { N, I, O });
   dw2.forEach((v, i) => assert.ok(Math.abs(v - 2 * dw[i]) <= 1e-12 * (1 + Math.abs(v))));
   db2.forEach((v, i) => assert.ok(Math.abs(v - 2 * db[i]) <= 1e-12 * (1 + Math.abs(v))));
 });

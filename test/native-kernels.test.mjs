@@ -101,12 +101,12 @@ for (const isa of ISAS) {
       const b = randArray(Float32Array, Cout, r);
       const fast = new Float32Array(N * Ho * Wo * Cout).fill(NaN);
       const ref = new Float32Array(fast.length).fill(NaN);
-      k.conv3x3Forward(fast, x, w, b, N, H, W, Cin, Cout, isa);
-      k.conv3x3Forward(ref, x, w, b, N, H, W, Cin, Cout, 'scalar');
+      k.conv3x3Forward(fast, x, w, b, { N, H, W, Cin, Cout }, isa);
+      k.conv3x3Forward(ref, x, w, b, { N, H, W, Cin, Cout }, 'scalar');
       const exact = new Float64Array(fast.length);
-      k.conv3x3Forward(exact, to64(x), to64(w), to64(b), N, H, W, Cin, Cout);
+      k.conv3x3Forward(exact, to64(x), to64(w), to64(b), { N, H, W, Cin, Cout });
       const S = new Float64Array(fast.length);
-      k.conv3x3Forward(S, abs64(x), abs64(w), abs64(b), N, H, W, Cin, Cout);
+      k.conv3x3Forward(S, abs64(x), abs64(w), abs64(b), { N, H, W, Cin, Cout });
       check('out', fast, ref, exact, S, 9 * Cin + 1);
       if (fwdFast && fast.length >= 16) assertFastPathRan('out', fast, ref);
       if (!fwdFast) assert.deepEqual(fast, ref, 'the reference fallback must be the reference');
@@ -119,12 +119,12 @@ for (const isa of ISAS) {
       // start from garbage: the input gradient overwrites
       const fast = randArray(Float32Array, N * H * W * Cin, r, 100, 200);
       const ref = randArray(Float32Array, fast.length, r, -200, -100);
-      k.conv3x3BackwardInput(fast, dout, w, N, H, W, Cin, Cout, isa);
-      k.conv3x3BackwardInput(ref, dout, w, N, H, W, Cin, Cout, 'scalar');
+      k.conv3x3BackwardInput(fast, dout, w, { N, H, W, Cin, Cout }, isa);
+      k.conv3x3BackwardInput(ref, dout, w, { N, H, W, Cin, Cout }, 'scalar');
       const exact = new Float64Array(fast.length);
-      k.conv3x3BackwardInput(exact, to64(dout), to64(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(exact, to64(dout), to64(w), { N, H, W, Cin, Cout });
       const S = new Float64Array(fast.length);
-      k.conv3x3BackwardInput(S, abs64(dout), abs64(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(S, abs64(dout), abs64(w), { N, H, W, Cin, Cout });
       check('din', fast, ref, exact, S, 9 * Cout);
       if (dinFast) assertFastPathRan('din', fast, ref);
       else assert.deepEqual(fast, ref, 'the reference fallback must be the reference');
@@ -141,14 +141,14 @@ for (const isa of ISAS) {
       const db = Float32Array.from(db0);
       const dwRef = Float32Array.from(dw0);
       const dbRef = Float32Array.from(db0);
-      k.conv3x3BackwardWeight(dw, db, dout, x, N, H, W, Cin, Cout, isa);
-      k.conv3x3BackwardWeight(dwRef, dbRef, dout, x, N, H, W, Cin, Cout, 'scalar');
+      k.conv3x3BackwardWeight(dw, db, dout, x, { N, H, W, Cin, Cout }, isa);
+      k.conv3x3BackwardWeight(dwRef, dbRef, dout, x, { N, H, W, Cin, Cout }, 'scalar');
       const dwExact = to64(dw0);
       const dbExact = to64(db0);
-      k.conv3x3BackwardWeight(dwExact, dbExact, to64(dout), to64(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(dwExact, dbExact, to64(dout), to64(x), { N, H, W, Cin, Cout });
       const dwS = abs64(dw0);
       const dbS = abs64(db0);
-      k.conv3x3BackwardWeight(dwS, dbS, abs64(dout), abs64(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(dwS, dbS, abs64(dout), abs64(x), { N, H, W, Cin, Cout });
       const K = N * Ho * Wo + N + 1;
       check('dw', dw, dwRef, dwExact, dwS, K);
       check('db', db, dbRef, dbExact, dbS, K);
@@ -190,18 +190,18 @@ test('a Float64Array call runs the double reference, whatever the isa', () => {
   const expected = jsConvForward(x, w, b, N, H, W, Cin, Cout);
   for (const isa of [undefined, 'scalar', ...ISAS.filter(supported)]) {
     const out = new Float64Array(expected.length);
-    k.conv3x3Forward(out, x, w, b, N, H, W, Cin, Cout, isa);
+    k.conv3x3Forward(out, x, w, b, { N, H, W, Cin, Cout }, isa);
     assert.deepEqual(out, expected, `isa ${isa}`);
   }
   // and its output is not a float32 result: some values are not representable in float32
   const out = new Float64Array(expected.length);
-  k.conv3x3Forward(out, x, w, b, N, H, W, Cin, Cout);
+  k.conv3x3Forward(out, x, w, b, { N, H, W, Cin, Cout });
   assert.ok(out.some((v) => Math.fround(v) !== v));
 });
 
 test('isa names: unknown names are RangeErrors, ISAs the CPU lacks are RangeErrors', (t) => {
   const [N, H, W, Cin, Cout] = [1, 3, 3, 1, 16];
-  const args = () => [new Float32Array(Cout), new Float32Array(9 * Cin), new Float32Array(9 * Cin * Cout), new Float32Array(Cout), N, H, W, Cin, Cout];
+  const args = () => [new Float32Array(Cout), new Float32Array(9 * Cin), new Float32Array(9 * Cin * Cout), new Float32Array(Cout), { N, H, W, Cin, Cout }];
   assert.throws(() => k.conv3x3Forward(...args(), 'avx1024'), (e) => e instanceof RangeError && /isa/.test(e.message) && /avx1024/.test(e.message));
   assert.throws(() => k.conv3x3Forward(...args(), 7), (e) => e instanceof TypeError && /isa/.test(e.message));
   const lacking = ISAS.filter((isa) => !supported(isa));
@@ -230,37 +230,40 @@ test('wrong-length and wrong-type arrays are rejected, naming the argument', () 
   const range = (name) => (e) => e instanceof RangeError && new RegExp(`^${name} must have \\d+ elements`).test(e.message);
   const type = (name) => (e) => e instanceof TypeError && new RegExp(`^${name} must be a Float32Array`).test(e.message);
   let g = good();
-  k.conv3x3Forward(g.out, g.x, g.w, g.b, N, H, W, Cin, Cout); // the good call works
-  assert.throws(() => k.conv3x3Forward(new Float32Array(1), g.x, g.w, g.b, N, H, W, Cin, Cout), range('out'));
-  assert.throws(() => k.conv3x3Forward(g.out, new Float32Array(g.x.length + 1), g.w, g.b, N, H, W, Cin, Cout), range('in'));
-  assert.throws(() => k.conv3x3Forward(g.out, g.x, new Float32Array(9 * Cin * Cout - 1), g.b, N, H, W, Cin, Cout), range('w'));
-  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, new Float32Array(Cout + 1), N, H, W, Cin, Cout), range('b'));
+  k.conv3x3Forward(g.out, g.x, g.w, g.b, { N, H, W, Cin, Cout }); // the good call works
+  assert.throws(() => k.conv3x3Forward(new Float32Array(1), g.x, g.w, g.b, { N, H, W, Cin, Cout }), range('out'));
+  assert.throws(() => k.conv3x3Forward(g.out, new Float32Array(g.x.length + 1), g.w, g.b, { N, H, W, Cin, Cout }), range('in'));
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, new Float32Array(9 * Cin * Cout - 1), g.b, { N, H, W, Cin, Cout }), range('w'));
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, new Float32Array(Cout + 1), { N, H, W, Cin, Cout }), range('b'));
   // a shape that disagrees with the arrays is a length error too (not a buffer overrun); which of the two
   // arrays is named first is up to the addon
-  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, N, H + 1, W, Cin, Cout), range('(out|in)'));
-  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, N, H, W, Cin, 0), (e) => e instanceof RangeError && /^Cout must be an integer/.test(e.message));
-  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, N, 2, W, Cin, Cout), (e) => e instanceof RangeError && /^H must be an integer/.test(e.message));
-  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, 1.5, H, W, Cin, Cout), (e) => e instanceof RangeError && /^N must be an integer/.test(e.message));
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, { N, H: H + 1, W, Cin, Cout }), range('(out|in)'));
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, { N, H, W, Cin, Cout: 0 }), (e) => e instanceof RangeError && /^shape\.Cout must be an integer in \[1, 4096\], got 0$/.test(e.message));
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, { N, H: 2, W, Cin, Cout }), (e) => e instanceof RangeError && /^shape\.H must be an integer in \[3, 65536\], got 2$/.test(e.message));
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, { N: 1.5, H, W, Cin, Cout }), (e) => e instanceof RangeError && /^shape\.N must be an integer in \[1, 65536\], got 1\.5$/.test(e.message));
+  // the sizes are one object: a missing field or a non-object shape is a TypeError naming it
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, { N, H, W, Cin }), (e) => e instanceof TypeError && /^shape\.Cout must be a number/.test(e.message));
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, g.w, g.b, N, H, W, Cin, Cout), (e) => e instanceof TypeError && /^shape must be an object \{N, H, W, Cin, Cout\}/.test(e.message));
   // mixed element types
-  assert.throws(() => k.conv3x3Forward(g.out, g.x, new Float64Array(g.w.length), g.b, N, H, W, Cin, Cout), type('w'));
-  assert.throws(() => k.conv3x3Forward(g.out, Array.from(g.x), g.w, g.b, N, H, W, Cin, Cout), type('in'));
+  assert.throws(() => k.conv3x3Forward(g.out, g.x, new Float64Array(g.w.length), g.b, { N, H, W, Cin, Cout }), type('w'));
+  assert.throws(() => k.conv3x3Forward(g.out, Array.from(g.x), g.w, g.b, { N, H, W, Cin, Cout }), type('in'));
 
   g = good();
-  assert.throws(() => k.conv3x3BackwardInput(new Float32Array(g.x.length - 1), g.dout, g.w, N, H, W, Cin, Cout), range('din'));
-  assert.throws(() => k.conv3x3BackwardInput(g.x, new Float32Array(3), g.w, N, H, W, Cin, Cout), range('dout'));
-  assert.throws(() => k.conv3x3BackwardInput(g.x, g.dout, new Float32Array(1), N, H, W, Cin, Cout), range('w'));
-  assert.throws(() => k.conv3x3BackwardWeight(new Float32Array(1), g.b, g.dout, g.x, N, H, W, Cin, Cout), range('dw'));
-  assert.throws(() => k.conv3x3BackwardWeight(g.w, new Float32Array(Cout - 1), g.dout, g.x, N, H, W, Cin, Cout), range('db'));
-  assert.throws(() => k.conv3x3BackwardWeight(g.w, g.b, new Float32Array(1), g.x, N, H, W, Cin, Cout), range('dout'));
-  assert.throws(() => k.conv3x3BackwardWeight(g.w, g.b, g.dout, new Float32Array(1), N, H, W, Cin, Cout), range('in'));
+  assert.throws(() => k.conv3x3BackwardInput(new Float32Array(g.x.length - 1), g.dout, g.w, { N, H, W, Cin, Cout }), range('din'));
+  assert.throws(() => k.conv3x3BackwardInput(g.x, new Float32Array(3), g.w, { N, H, W, Cin, Cout }), range('dout'));
+  assert.throws(() => k.conv3x3BackwardInput(g.x, g.dout, new Float32Array(1), { N, H, W, Cin, Cout }), range('w'));
+  assert.throws(() => k.conv3x3BackwardWeight(new Float32Array(1), g.b, g.dout, g.x, { N, H, W, Cin, Cout }), range('dw'));
+  assert.throws(() => k.conv3x3BackwardWeight(g.w, new Float32Array(Cout - 1), g.dout, g.x, { N, H, W, Cin, Cout }), range('db'));
+  assert.throws(() => k.conv3x3BackwardWeight(g.w, g.b, new Float32Array(1), g.x, { N, H, W, Cin, Cout }), range('dout'));
+  assert.throws(() => k.conv3x3BackwardWeight(g.w, g.b, g.dout, new Float32Array(1), { N, H, W, Cin, Cout }), range('in'));
   // the rejected calls wrote nothing
   assert.ok(g.w.every((v) => v === 0) && g.b.every((v) => v === 0));
 
   // the other kernels check their lengths the same way
-  assert.throws(() => k.maxpool2x2Forward(new Float32Array(3), new Float32Array(16), 1, 4, 4, 1), range('out'));
-  assert.throws(() => k.denseForward(new Float32Array(2), new Float32Array(3), new Float32Array(5), new Float32Array(2), 1, 3, 2), range('w'));
+  assert.throws(() => k.maxpool2x2Forward(new Float32Array(3), new Float32Array(16), { N: 1, H: 4, W: 4, C: 1 }), range('out'));
+  assert.throws(() => k.denseForward(new Float32Array(2), new Float32Array(3), new Float32Array(5), new Float32Array(2), { N: 1, I: 3, O: 2 }), range('w'));
   assert.throws(() => k.reluBackward(new Float32Array(3), new Float32Array(4), new Float32Array(4)), range('din'));
   assert.throws(() => k.sigmoidBce(null, new Float64Array(3), new Float64Array(2), 1), (e) => e instanceof RangeError && /^label must have/.test(e.message));
-  assert.throws(() => k.augmentWarp(new Float32Array(11), new Uint8Array(12), 0, 1, 1, false, 2, 2, 3, 1), range('out'));
-  assert.throws(() => k.augmentWarp(new Float32Array(12), new Float32Array(12), 0, 1, 1, false, 2, 2, 3, 1), (e) => e instanceof TypeError && /^in must be a Uint8Array/.test(e.message));
+  assert.throws(() => k.augmentWarp(new Float32Array(11), new Uint8Array(12), { H: 2, W: 2, C: 3 }, 0, 1, 1, false, 1), range('out'));
+  assert.throws(() => k.augmentWarp(new Float32Array(12), new Float32Array(12), { H: 2, W: 2, C: 3 }, 0, 1, 1, false, 1), (e) => e instanceof TypeError && /^in must be a Uint8Array/.test(e.message));
 });

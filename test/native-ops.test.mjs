@@ -216,19 +216,19 @@ test('augmentWarp: the identity reproduces in/255 exactly, flip only mirrors the
   const img = randomBytes(H * W * C, rng(3));
   const s64 = 1 / 255;
   const out64 = new Float64Array(H * W * C).fill(NaN);
-  k.augmentWarp(out64, img, 0, 1, 1, false, H, W, C, s64);
+  k.augmentWarp(out64, img, { H, W, C }, 0, 1, 1, false, s64);
   img.forEach((v, i) => assert.equal(out64[i], v * s64, `identity [${i}]`));
   const out32 = new Float32Array(H * W * C).fill(NaN);
-  k.augmentWarp(out32, img, 0, 1, 1, false, H, W, C, s64);
+  k.augmentWarp(out32, img, { H, W, C }, 0, 1, 1, false, s64);
   const s32 = Math.fround(1 / 255);
   img.forEach((v, i) => assert.equal(out32[i], Math.fround(v * s32), `identity float32 [${i}]`));
   // scale 1: the bytes themselves
   const raw = new Float64Array(H * W * C);
-  k.augmentWarp(raw, img, 0, 1, 1, false, H, W, C, 1);
+  k.augmentWarp(raw, img, { H, W, C }, 0, 1, 1, false, 1);
   assert.deepEqual(Array.from(raw), Array.from(img));
   // flip: out[r][c] = in[r][W-1-c]
   const flipped = new Float64Array(H * W * C);
-  k.augmentWarp(flipped, img, 0, 1, 1, true, H, W, C, 1);
+  k.augmentWarp(flipped, img, { H, W, C }, 0, 1, 1, true, 1);
   for (let r = 0; r < H; r++)
     for (let c = 0; c < W; c++)
       for (let ch = 0; ch < C; ch++) assert.equal(flipped[(r * W + c) * C + ch], img[(r * W + W - 1 - c) * C + ch], `flip (${r},${c},${ch})`);
@@ -248,7 +248,7 @@ test('augmentWarp: zoom and shear against an independent JS implementation of SP
     const img = randomBytes(H * W * C, r);
     const expected = warpJs(img, H, W, C, s, zx, zy, flip);
     const out = new Float64Array(H * W * C);
-    k.augmentWarp(out, img, s, zx, zy, flip, H, W, C, 1);
+    k.augmentWarp(out, img, { H, W, C }, s, zx, zy, flip, 1);
     let worst = 0;
     for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expected[i]));
     // both are bilinear interpolations of 0..255 in double: they differ only by rounding (~1e-13)
@@ -269,9 +269,9 @@ test('augmentWarp: matches Keras 2.1.5 / scipy.ndimage.affine_transform (committ
     const img = Uint8Array.from(image.pixels);
     for (const c of image.cases) {
       const out64 = new Float64Array(H * W * C);
-      k.augmentWarp(out64, img, c.shear, c.zx, c.zy, c.flip, H, W, C, 1 / 255);
+      k.augmentWarp(out64, img, { H, W, C }, c.shear, c.zx, c.zy, c.flip, 1 / 255);
       const out32 = new Float32Array(H * W * C);
-      k.augmentWarp(out32, img, c.shear, c.zx, c.zy, c.flip, H, W, C, 1 / 255);
+      k.augmentWarp(out32, img, { H, W, C }, c.shear, c.zx, c.zy, c.flip, 1 / 255);
       for (let i = 0; i < out64.length; i++) {
         const ref = c.out[i] / 255;
         const at = `${H}x${W}x${C} shear ${c.shear} zoom ${c.zx},${c.zy} flip ${c.flip} [${i}]`;

@@ -81,7 +81,7 @@ const CASES = {
     const inp = images.subarray(0, H * W * C);
     const warp = (k, Arr, isa) => {
       const out = new Arr(H * W * C).fill(NaN);
-      k.augmentWarp(out, inp, ...EXTREME, false, H, W, C, 1 / 255, isa);
+      k.augmentWarp(out, inp, { H, W, C }, ...EXTREME, false, 1 / 255, isa);
       return out;
     };
     const summary = (a) => ({ finite: a.every(Number.isFinite), min: Math.min(...a), max: Math.max(...a) });

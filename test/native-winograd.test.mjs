@@ -120,11 +120,11 @@ for (const isa of ISAS)
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
       const b = rand(Cout, r);
       const exact = new Float64Array(N * Ho * Wo * Cout);
-      k.conv3x3Forward(exact, Float64Array.from(x), Float64Array.from(w), Float64Array.from(b), N, H, W, Cin, Cout);
+      k.conv3x3Forward(exact, Float64Array.from(x), Float64Array.from(w), Float64Array.from(b), { N, H, W, Cin, Cout });
       const Sw = absWinogradForward(abs64(x), abs64(w), abs64(b), N, H, W, Cin, Cout);
       for (const relu of [false, true]) {
         const out = new Float32Array(exact.length).fill(NaN);
-        k.conv3x3ForwardWinograd(out, x, w, b, N, H, W, Cin, Cout, relu, isa);
+        k.conv3x3ForwardWinograd(out, x, w, b, { N, H, W, Cin, Cout }, relu, isa);
         within(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, Sw, Cin + depth);
       }
     });
@@ -134,11 +134,11 @@ for (const isa of ISAS)
       const g = rand(N * Ho * Wo * Cout, r);
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
       const exact = new Float64Array(N * H * W * Cin);
-      k.conv3x3BackwardInput(exact, Float64Array.from(g), Float64Array.from(w), N, H, W, Cin, Cout);
+      k.conv3x3BackwardInput(exact, Float64Array.from(g), Float64Array.from(w), { N, H, W, Cin, Cout });
       // the kernel runs the forward Winograd on the padded gradient with the flipped kernel
       const Sw = absWinogradForward(pad2(abs64(g), N, Ho, Wo, Cout), flip(abs64(w), Cin, Cout), new Float64Array(Cin), N, H + 2, W + 2, Cout, Cin);
       const din = new Float32Array(exact.length).fill(NaN);
-      k.conv3x3BackwardInputWinograd(din, g, w, N, H, W, Cin, Cout, isa);
+      k.conv3x3BackwardInputWinograd(din, g, w, { N, H, W, Cin, Cout }, isa);
       within('din', din, exact, Sw, Cout + depth);
     });
 
@@ -150,7 +150,7 @@ for (const isa of ISAS)
       const db0 = rand(Cout, r, -4, 4);
       const exactW = Float64Array.from(dw0);
       const exactB = Float64Array.from(db0);
-      k.conv3x3BackwardWeight(exactW, exactB, Float64Array.from(g), Float64Array.from(x), N, H, W, Cin, Cout);
+      k.conv3x3BackwardWeight(exactW, exactB, Float64Array.from(g), Float64Array.from(x), { N, H, W, Cin, Cout });
       // S_w of the weight gradient: G^T [sum over tiles of (|B^T| |d| |B|) . (|A| |g| |A^T|)] G, plus |dw0|, over
       // the image and gradient padded with zeros to whole tiles
       const [He, We] = [H + (H % 2), W + (W % 2)];
@@ -181,7 +181,7 @@ for (const isa of ISAS)
         }
       const dw = Float32Array.from(dw0);
       const db = Float32Array.from(db0);
-      k.conv3x3BackwardWeightWinograd(dw, db, g, x, N, H, W, Cin, Cout, isa);
+      k.conv3x3BackwardWeightWinograd(dw, db, g, x, { N, H, W, Cin, Cout }, isa);
       within('dw', dw, exactW, Sw, tiles + depth);
       // the bias gradient is a plain sum of the output gradient
       const Sb = Float64Array.from(db0, Math.abs);
@@ -196,10 +196,10 @@ test('the Winograd kernels refuse, with the reason, a shape or ISA they do not t
   const w = new Float32Array(9 * Cin * Cout);
   const b = new Float32Array(Cout);
   const g = new Float32Array(N * (H - 2) * (W - 2) * Cout);
-  assert.throws(() => k.conv3x3BackwardInputWinograd(x, g, w, N, H, W, Cin, Cout, 'scalar'), (e) => e instanceof RangeError && /avx2 or avx512 tier.*got scalar/.test(e.message));
+  assert.throws(() => k.conv3x3BackwardInputWinograd(x, g, w, { N, H, W, Cin, Cout }, 'scalar'), (e) => e instanceof RangeError && /avx2 or avx512 tier.*got scalar/.test(e.message));
   const w12 = new Float32Array(9 * 12 * Cout);
-  assert.throws(() => k.conv3x3BackwardWeightWinograd(w12, b, g, new Float32Array(N * H * W * 12), N, H, W, 12, Cout, 'avx2'), (e) => e instanceof RangeError && /multiples of its vector; got avx2, Cin=12 Cout=16/.test(e.message));
-  assert.throws(() => k.conv3x3ForwardWinograd(g.subarray(1), x, w, b, N, H, W, Cin, Cout, false, 'avx2'), (e) => e instanceof RangeError && /out must have 576 elements, got 575/.test(e.message));
+  assert.throws(() => k.conv3x3BackwardWeightWinograd(w12, b, g, new Float32Array(N * H * W * 12), { N, H, W, Cin: 12, Cout }, 'avx2'), (e) => e instanceof RangeError && /multiples of its vector; got avx2, Cin=12 Cout=16/.test(e.message));
+  assert.throws(() => k.conv3x3ForwardWinograd(g.subarray(1), x, w, b, { N, H, W, Cin, Cout }, false, 'avx2'), (e) => e instanceof RangeError && /out must have 576 elements, got 575/.test(e.message));
 });
 
 test('Trainer conv: Winograd by default for float32 fp32, direct for float64; bad or impossible values are RangeErrors', () => {

@@ -79,6 +79,57 @@ inline int integer(const Napi::Value& v, const char* name, int lo, int hi) {
   return int(d);
 }
 
+// ---------- shape objects ----------
+// The raw-kernel bindings take their sizes as one object ({N, H, W, Cin, Cout}, {pairs, C}, ...): a TypeError
+// where it is not an object, and each field read as integer() reads a number, named "shape.<field>".
+
+inline Napi::Object shape_object(const Napi::Value& v, const char* fields) {
+  if (!v.IsObject()) throw_type(v.Env(), std::string("shape must be an object ") + fields);
+  return v.As<Napi::Object>();
+}
+
+inline int shape_field(const Napi::Object& shape, const char* field, int lo, int hi) {
+  return integer(shape.Get(field), ("shape." + std::string(field)).c_str(), lo, hi);
+}
+
+// A 3x3 convolution's {N, H, W, Cin, Cout}: H, W its input, at least min_hw (3; 4 where a 2x2 max-pool follows)
+struct ConvShape {
+  int N, H, W, Cin, Cout;
+};
+inline ConvShape conv_shape(const Napi::Value& v, int min_hw = 3) {
+  const Napi::Object s = shape_object(v, "{N, H, W, Cin, Cout}");
+  return {shape_field(s, "N", 1, 1 << 16), shape_field(s, "H", min_hw, 1 << 16), shape_field(s, "W", min_hw, 1 << 16),
+          shape_field(s, "Cin", 1, 4096), shape_field(s, "Cout", 1, 4096)};
+}
+
+// A 2x2 max-pool's {N, H, W, C}: H, W its input
+struct PoolShape {
+  int N, H, W, C;
+};
+inline PoolShape pool_shape(const Napi::Value& v) {
+  const Napi::Object s = shape_object(v, "{N, H, W, C}");
+  return {shape_field(s, "N", 1, 1 << 16), shape_field(s, "H", 2, 1 << 16), shape_field(s, "W", 2, 1 << 16),
+          shape_field(s, "C", 1, 4096)};
+}
+
+// A dense layer's {N, I, O}: N rows of I inputs to O outputs
+struct DenseShape {
+  int N, I, O;
+};
+inline DenseShape dense_shape(const Napi::Value& v) {
+  const Napi::Object s = shape_object(v, "{N, I, O}");
+  return {shape_field(s, "N", 1, 1 << 20), shape_field(s, "I", 1, 1 << 20), shape_field(s, "O", 1, 1 << 20)};
+}
+
+// One image's {H, W, C} (the augmentation warp)
+struct ImageShape {
+  int H, W, C;
+};
+inline ImageShape image_shape(const Napi::Value& v) {
+  const Napi::Object s = shape_object(v, "{H, W, C}");
+  return {shape_field(s, "H", 1, 1 << 16), shape_field(s, "W", 1, 1 << 16), shape_field(s, "C", 1, 4096)};
+}
+
 inline double number(const Napi::Value& v, const char* name) {
   if (!v.IsNumber()) throw_type(v.Env(), std::string(name) + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();

@@ -1,7 +1,8 @@
 // The raw kernels, for tests: each CPU kernel on typed arrays (fast tiers against the reference, finite
 // differences in double). Each takes typed arrays of one element type (Float32Array or Float64Array) and checks
 // every length; an `isa` argument caps the fp32 tier (default: the CPU's best), which fp32_impl then picks by the
-// channels, as the plan does.
+// channels, as the plan does. Arguments: the buffers (outputs, then inputs), then the sizes as one shape object
+// ({N, H, W, Cin, Cout}, {N, H, W, C}, {N, I, O}, ...: conv_shape and the others in args.h), then the options.
 #include <napi.h>
 
 #include <cstring>
@@ -40,54 +41,48 @@ T* opt_data(const Napi::Value& v, const char* name, size_t need) {
 
 template <typename T>
 void conv_forward_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
   const size_t no = size_t(N) * (H - 2) * (W - 2) * Co, ni = size_t(N) * H * W * Ci;
-  conv3x3_forward(fp32_impl(isa_or_best(a[9]), Co), typed<T>(a[0], "out", no).Data(), typed<T>(a[1], "in", ni).Data(),
+  conv3x3_forward(fp32_impl(isa_or_best(a[5]), Co), typed<T>(a[0], "out", no).Data(), typed<T>(a[1], "in", ni).Data(),
                   typed<T>(a[2], "w", size_t(9) * Ci * Co).Data(), typed<T>(a[3], "b", Co).Data(), N, H, W, Ci, Co);
 }
 
 template <typename T>
 void conv_backward_input_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
-            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
-  conv3x3_backward_input(fp32_impl(isa_or_best(a[8]), Ci), typed<T>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+  const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
+  conv3x3_backward_input(fp32_impl(isa_or_best(a[4]), Ci), typed<T>(a[0], "din", size_t(N) * H * W * Ci).Data(),
                          typed<T>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                          typed<T>(a[2], "w", size_t(9) * Ci * Co).Data(), N, H, W, Ci, Co);
 }
 
 template <typename T>
 void conv_backward_weight_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  conv3x3_backward_weight(fp32_impl(isa_or_best(a[9]), Co), typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<T>(a[1], "db", Co).Data(),
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  conv3x3_backward_weight(fp32_impl(isa_or_best(a[5]), Co), typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<T>(a[1], "db", Co).Data(),
                           typed<T>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                           typed<T>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
 template <typename T>
 void maxpool_forward_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[2], "N", 1, 1 << 16), H = integer(a[3], "H", 2, 1 << 16), W = integer(a[4], "W", 2, 1 << 16),
-            C = integer(a[5], "C", 1, 4096);
-  maxpool2x2_forward(fp32_impl(isa_or_best(a[6]), C), typed<T>(a[0], "out", size_t(N) * (H / 2) * (W / 2) * C).Data(),
+  const auto [N, H, W, C] = pool_shape(a[2]);
+  maxpool2x2_forward(fp32_impl(isa_or_best(a[3]), C), typed<T>(a[0], "out", size_t(N) * (H / 2) * (W / 2) * C).Data(),
                      typed<T>(a[1], "in", size_t(N) * H * W * C).Data(), N, H, W, C);
 }
 
 template <typename T>
 void conv_relu_forward_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
   const size_t no = size_t(N) * (H - 2) * (W - 2) * Co, ni = size_t(N) * H * W * Ci;
-  conv3x3_relu_forward(fp32_impl(isa_or_best(a[9]), Co), typed<T>(a[0], "out", no).Data(), typed<T>(a[1], "in", ni).Data(),
+  conv3x3_relu_forward(fp32_impl(isa_or_best(a[5]), Co), typed<T>(a[0], "out", no).Data(), typed<T>(a[1], "in", ni).Data(),
                        typed<T>(a[2], "w", size_t(9) * Ci * Co).Data(), typed<T>(a[3], "b", Co).Data(), N, H, W, Ci, Co);
 }
 
 template <typename T>
 void relu_maxpool_backward_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 2, 1 << 16), W = integer(a[5], "W", 2, 1 << 16),
-            C = integer(a[6], "C", 1, 4096);
+  const auto [N, H, W, C] = pool_shape(a[3]);
   const size_t ni = size_t(N) * H * W * C;
-  relu_maxpool2x2_backward(fp32_impl(isa_or_best(a[7]), C), typed<T>(a[0], "din", ni).Data(),
+  relu_maxpool2x2_backward(fp32_impl(isa_or_best(a[4]), C), typed<T>(a[0], "din", ni).Data(),
                            typed<T>(a[1], "dout", size_t(N) * (H / 2) * (W / 2) * C).Data(),
                            typed<T>(a[2], "in", ni).Data(), N, H, W, C);
 }
@@ -99,18 +94,16 @@ void require_bf16(Napi::Env env) {
 
 void conv_forward_bf16_k(const Napi::CallbackInfo& a) {
   require_bf16(a.Env());
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
   conv3x3_forward_bf16(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                        typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(),
                        typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), typed<float>(a[3], "b", Co).Data(), N, H,
-                       W, Ci, Co, a[9].ToBoolean().Value());
+                       W, Ci, Co, a[5].ToBoolean().Value());
 }
 
 void conv_backward_input_bf16_k(const Napi::CallbackInfo& a) {
   require_bf16(a.Env());
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
-            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
   conv3x3_backward_input_bf16(typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
                               typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                               typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), N, H, W, Ci, Co);
@@ -118,8 +111,7 @@ void conv_backward_input_bf16_k(const Napi::CallbackInfo& a) {
 
 void conv_backward_weight_bf16_k(const Napi::CallbackInfo& a) {
   require_bf16(a.Env());
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
   conv3x3_backward_weight_bf16(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(),
                                typed<float>(a[1], "db", Co).Data(),
                                typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
@@ -162,29 +154,38 @@ void route_pairs_bf16_k(const Napi::CallbackInfo& a) {
       typed<uint8_t>(a[3], "code", n).Data(), n);
 }
 
-// pairPixelsBf16(dst: Uint32Array [pairs * C], src: Float32Array [2 * pairs * C], pairs, C, impl)
+// pairPixelsBf16(dst: Uint32Array [pairs * C], src: Float32Array [2 * pairs * C], {pairs, C}, impl)
 void pair_pixels_bf16_k(const Napi::CallbackInfo& a) {
-  const int pairs = integer(a[2], "pairs", 0, 1 << 24), C = integer(a[3], "C", 1, 4096);
-  bf16_convert_impl(a[4], avx512bf16::pair_pixels_bf16, portable::pair_pixels_bf16)(
+  const Napi::Object shape = shape_object(a[2], "{pairs, C}");
+  const int pairs = shape_field(shape, "pairs", 0, 1 << 24), C = shape_field(shape, "C", 1, 4096);
+  bf16_convert_impl(a[3], avx512bf16::pair_pixels_bf16, portable::pair_pixels_bf16)(
       typed<uint32_t>(a[0], "dst", size_t(pairs) * C).Data(), typed<float>(a[1], "src", size_t(2) * pairs * C).Data(),
       size_t(pairs), C);
 }
 
-// transposeToBf16(dst: Uint16Array [C * dstStride], dstStride, src: Float32Array [pixels * C], pixels, C, impl)
+// The {pixels, C, dstStride} of a transpose: dstStride at least pixels
+struct TransposeShape {
+  int pixels, C, stride;
+};
+TransposeShape transpose_shape(const Napi::Value& v) {
+  const Napi::Object shape = shape_object(v, "{pixels, C, dstStride}");
+  const int pixels = shape_field(shape, "pixels", 0, 1 << 24), C = shape_field(shape, "C", 1, 4096);
+  return {pixels, C, shape_field(shape, "dstStride", pixels, 1 << 24)};
+}
+
+// transposeToBf16(dst: Uint16Array [C * dstStride], src: Float32Array [pixels * C], {pixels, C, dstStride}, impl)
 void transpose_to_bf16_k(const Napi::CallbackInfo& a) {
-  const int pixels = integer(a[3], "pixels", 0, 1 << 24), C = integer(a[4], "C", 1, 4096);
-  const int stride = integer(a[1], "dstStride", pixels, 1 << 24);
-  bf16_convert_impl(a[5], avx512bf16::transpose_to_bf16, portable::transpose_to_bf16)(
+  const auto [pixels, C, stride] = transpose_shape(a[2]);
+  bf16_convert_impl(a[3], avx512bf16::transpose_to_bf16, portable::transpose_to_bf16)(
       typed<uint16_t>(a[0], "dst", size_t(C) * stride).Data(), size_t(stride),
-      typed<float>(a[2], "src", size_t(pixels) * C).Data(), size_t(pixels), C);
+      typed<float>(a[1], "src", size_t(pixels) * C).Data(), size_t(pixels), C);
 }
 
 void transpose_bf16_k(const Napi::CallbackInfo& a) {
-  const int pixels = integer(a[3], "pixels", 0, 1 << 24), C = integer(a[4], "C", 1, 4096);
-  const int stride = integer(a[1], "dstStride", pixels, 1 << 24);
-  bf16_convert_impl(a[5], avx512bf16::transpose_bf16, portable::transpose_bf16)(
+  const auto [pixels, C, stride] = transpose_shape(a[2]);
+  bf16_convert_impl(a[3], avx512bf16::transpose_bf16, portable::transpose_bf16)(
       typed<uint16_t>(a[0], "dst", size_t(C) * stride).Data(), size_t(stride),
-      typed<uint16_t>(a[2], "src", size_t(pixels) * C).Data(), size_t(pixels), C);
+      typed<uint16_t>(a[1], "src", size_t(pixels) * C).Data(), size_t(pixels), C);
 }
 
 // AMX bf16 convolutions (float32 only): the fp32 kernels' arguments plus kernels 'amx' (a RangeError where
@@ -200,32 +201,30 @@ bool amx_real(const Napi::CallbackInfo& a, const Napi::Value& v, bool fits) {
 }
 
 void conv_forward_amx_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[10], amx_fits(Ci, Co));
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  const bool real = amx_real(a, a[6], amx_fits(Ci, Co));
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Ci, Co));
   avx512bf16::pack_kernel(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::conv3x3_forward_packed : amx_emulated::conv3x3_forward_packed;
   require_scratch(fn(typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                      typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), wp.data(),
-                     typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value()));
+                     typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[5].ToBoolean().Value()));
 }
 
-// (out, code, in, w, b, N, H, W, Cin, Cout, kernels[, out16[, in16]]): a conv block (conv -> ReLU -> max-pool)
+// (out, code, in, w, b, {N, H, W, Cin, Cout}, kernels[, out16[, in16]]): a conv block (conv -> ReLU -> max-pool)
 // with its convolution on tiles, as conv3x3ReluMaxpoolForward: the first (amx_fits_narrow) or a later one
 // (amx_fits); out16 gets out in bf16, and a later block reads its input from in16 (conv_amx.h) where given
 void conv_relu_maxpool_forward_amx_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
-            Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
-  const bool narrow = amx_fits_narrow(Ci, Co), real = amx_real(a, a[10], narrow || amx_fits(Ci, Co));
+  const auto [N, H, W, Ci, Co] = conv_shape(a[5], 4);
+  const bool narrow = amx_fits_narrow(Ci, Co), real = amx_real(a, a[6], narrow || amx_fits(Ci, Co));
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co, nin = size_t(H) * W * Ci;
   float* out = typed<float>(a[0], "out", npool).Data();
   uint8_t* code = typed<uint8_t>(a[1], "code", npool).Data();
   const float* in = typed<float>(a[2], "in", N * nin).Data();
   const float* w = typed<float>(a[3], "w", size_t(9) * Ci * Co).Data();
   const float* b = typed<float>(a[4], "b", Co).Data();
-  uint16_t* out16 = opt_data<uint16_t>(a[11], "out16", npool);
-  const uint16_t* in16 = opt_data<uint16_t>(a[12], "in16", amx_block_input_size(N * H, W, Ci));
+  uint16_t* out16 = opt_data<uint16_t>(a[7], "out16", npool);
+  const uint16_t* in16 = opt_data<uint16_t>(a[8], "in16", amx_block_input_size(N * H, W, Ci));
   if (narrow && in16) throw_range(a.Env(), "in16 is for a later block (Cin a multiple of 32): the first converts its image");
   std::vector<uint32_t> wp(narrow ? amx_narrow_kernel_size(Co) : avx512bf16::packed_kernel_size(Ci, Co));
   if (narrow) {
@@ -240,9 +239,8 @@ void conv_relu_maxpool_forward_amx_k(const Napi::CallbackInfo& a) {
 }
 
 void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
-            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[8], amx_fits(Ci, Co));
+  const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
+  const bool real = amx_real(a, a[4], amx_fits(Ci, Co));
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
   avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::conv3x3_backward_input_packed : amx_emulated::conv3x3_backward_input_packed;
@@ -251,9 +249,8 @@ void conv_backward_input_amx_k(const Napi::CallbackInfo& a) {
 }
 
 void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const bool narrow = amx_fits_narrow(Ci, Co), real = amx_real(a, a[9], narrow || amx_fits(Ci, Co));
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  const bool narrow = amx_fits_narrow(Ci, Co), real = amx_real(a, a[5], narrow || amx_fits(Ci, Co));
   auto fn = narrow ? (real ? amx::conv3x3_backward_weight_narrow : amx_emulated::conv3x3_backward_weight_narrow)
                    : (real ? amx::conv3x3_backward_weight : amx_emulated::conv3x3_backward_weight);
   require_scratch(fn(typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[1], "db", Co).Data(),
@@ -261,12 +258,11 @@ void conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
                      typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co));
 }
 
-// (dw, db, dpool, code, in, N, H, W, Cin, Cout, kernels): the first conv block's weight gradient on tiles
+// (dw, db, dpool, code, in, {N, H, W, Cin, Cout}, kernels): the first conv block's weight gradient on tiles
 // (amx_fits_narrow), as reluMaxpoolConv3x3BackwardWeight
 void relu_maxpool_conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
-            Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[10], amx_fits_narrow(Ci, Co));
+  const auto [N, H, W, Ci, Co] = conv_shape(a[5], 4);
+  const bool real = amx_real(a, a[6], amx_fits_narrow(Ci, Co));
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
   auto fn = real ? amx::relu_maxpool_conv3x3_backward_weight_narrow
                  : amx_emulated::relu_maxpool_conv3x3_backward_weight_narrow;
@@ -275,19 +271,18 @@ void relu_maxpool_conv_backward_weight_amx_k(const Napi::CallbackInfo& a) {
                      typed<float>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co));
 }
 
-// (din | null, dw, db, dpool, code, in, w, N, H, W, Cin, Cout, kernels[, in16]): a conv -> ReLU -> max-pool
+// (din | null, dw, db, dpool, code, in, w, {N, H, W, Cin, Cout}, kernels[, in16]): a conv -> ReLU -> max-pool
 // block's backward on tiles from the pool's gradient and code (amx_fits), the raw kernel w packed as the network
 // does; in16 (conv_amx.h) is the input in bf16, read instead of converting in
 void relu_maxpool_conv_backward_amx_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[7], "N", 1, 1 << 16), H = integer(a[8], "H", 4, 1 << 16), W = integer(a[9], "W", 4, 1 << 16),
-            Ci = integer(a[10], "Cin", 1, 4096), Co = integer(a[11], "Cout", 1, 4096);
-  const bool real = amx_real(a, a[12], amx_fits(Ci, Co));
+  const auto [N, H, W, Ci, Co] = conv_shape(a[7], 4);
+  const bool real = amx_real(a, a[8], amx_fits(Ci, Co));
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
   float* din = a[0].IsNull() ? nullptr : typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data();
   std::vector<uint32_t> wp(avx512bf16::packed_kernel_size(Co, Ci));
   avx512bf16::pack_kernel_for_input_gradient(wp.data(), typed<float>(a[6], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   auto fn = real ? amx::relu_maxpool_conv3x3_backward_packed : amx_emulated::relu_maxpool_conv3x3_backward_packed;
-  const uint16_t* in16 = opt_data<uint16_t>(a[13], "in16", amx_block_input_size(N * H, W, Ci));
+  const uint16_t* in16 = opt_data<uint16_t>(a[9], "in16", amx_block_input_size(N * H, W, Ci));
   require_scratch(fn(din, typed<float>(a[1], "dw", size_t(9) * Ci * Co).Data(), typed<float>(a[2], "db", Co).Data(),
                      typed<float>(a[3], "dpool", npool).Data(), typed<uint8_t>(a[4], "code", npool).Data(),
                      typed<float>(a[5], "in", size_t(N) * H * W * Ci).Data(), in16, wp.data(), N, H, W, Ci, Co));
@@ -304,20 +299,18 @@ Impl require_winograd(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int
 }
 
 void conv_forward_winograd_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const Impl isa = require_winograd(a, a[10], H, W, Ci, Co);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  const Impl isa = require_winograd(a, a[6], H, W, Ci, Co);
   std::vector<float> v(size_t(16) * Ci * Co);
   winograd_kernel_transform(v.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   conv3x3_forward_winograd(isa, typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                            typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), v.data(),
-                           typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[9].ToBoolean().Value());
+                           typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[5].ToBoolean().Value());
 }
 
 void conv_backward_input_winograd_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
-            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
-  const Impl isa = require_winograd(a, a[8], H, W, Ci, Co);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
+  const Impl isa = require_winograd(a, a[4], H, W, Ci, Co);
   std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(16) * Ci * Co);
   flip_kernel_for_input_gradient(flipped.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   winograd_kernel_transform(v.data(), flipped.data(), Co, Ci);
@@ -327,56 +320,51 @@ void conv_backward_input_winograd_k(const Napi::CallbackInfo& a) {
 }
 
 void conv_backward_weight_winograd_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
-  const Impl isa = require_winograd(a, a[9], H, W, Ci, Co);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  const Impl isa = require_winograd(a, a[5], H, W, Ci, Co);
   conv3x3_backward_weight_winograd(isa, typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(),
                                    typed<float>(a[1], "db", Co).Data(),
                                    typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                                    typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
-// (dw, db, dpool, act, in, N, H, W, Cin, Cout, isa?): H, W are the conv's input size
+// (dw, db, dpool, code, in, {N, H, W, Cin, Cout}, isa?): H, W are the conv's input size
 template <typename T>
 void relu_maxpool_conv_backward_weight_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
-            Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[5], 4);
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
-  relu_maxpool_conv3x3_backward_weight(fp32_impl(isa_or_best(a[10]), Co),
+  relu_maxpool_conv3x3_backward_weight(fp32_impl(isa_or_best(a[6]), Co),
                                        typed<T>(a[0], "dw", size_t(9) * Ci * Co).Data(),
                                        typed<T>(a[1], "db", Co).Data(), typed<T>(a[2], "dpool", npool).Data(),
                                        typed<uint8_t>(a[3], "code", npool).Data(),
                                        typed<T>(a[4], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
-// (out, code, in, w, b, N, H, W, Cin, Cout, isa?): H, W are the conv's input size; out and code [N, (H-2)/2,
+// (out, code, in, w, b, {N, H, W, Cin, Cout}, isa?): H, W are the conv's input size; out and code [N, (H-2)/2,
 // (W-2)/2, Cout]
 template <typename T>
 void conv_relu_maxpool_forward_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[5], "N", 1, 1 << 16), H = integer(a[6], "H", 4, 1 << 16), W = integer(a[7], "W", 4, 1 << 16),
-            Ci = integer(a[8], "Cin", 1, 4096), Co = integer(a[9], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[5], 4);
   const size_t npool = size_t(N) * ((H - 2) / 2) * ((W - 2) / 2) * Co;
-  conv3x3_relu_maxpool_forward(fp32_impl(isa_or_best(a[10]), Co), typed<T>(a[0], "out", npool).Data(),
+  conv3x3_relu_maxpool_forward(fp32_impl(isa_or_best(a[6]), Co), typed<T>(a[0], "out", npool).Data(),
                                typed<uint8_t>(a[1], "code", npool).Data(),
                                typed<T>(a[2], "in", size_t(N) * H * W * Ci).Data(),
                                typed<T>(a[3], "w", size_t(9) * Ci * Co).Data(), typed<T>(a[4], "b", Co).Data(), N, H, W,
                                Ci, Co);
 }
 
-// (din, dout, code, N, H, W, C, isa?)
+// (din, dout, code, {N, H, W, C}, isa?)
 template <typename T>
 void maxpool_backward_code_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 2, 1 << 16), W = integer(a[5], "W", 2, 1 << 16),
-            C = integer(a[6], "C", 1, 4096);
+  const auto [N, H, W, C] = pool_shape(a[3]);
   const size_t npool = size_t(N) * (H / 2) * (W / 2) * C;
-  maxpool2x2_backward_code(fp32_impl(isa_or_best(a[7]), C), typed<T>(a[0], "din", size_t(N) * H * W * C).Data(),
+  maxpool2x2_backward_code(fp32_impl(isa_or_best(a[4]), C), typed<T>(a[0], "din", size_t(N) * H * W * C).Data(),
                            typed<T>(a[1], "dout", npool).Data(), typed<uint8_t>(a[2], "code", npool).Data(), N, H, W, C);
 }
 
 template <typename T>
 void maxpool_backward_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 2, 1 << 16), W = integer(a[5], "W", 2, 1 << 16),
-            C = integer(a[6], "C", 1, 4096);
+  const auto [N, H, W, C] = pool_shape(a[3]);
   const size_t ni = size_t(N) * H * W * C;
   ref::maxpool2x2_backward(typed<T>(a[0], "din", ni).Data(), typed<T>(a[1], "dout", size_t(N) * (H / 2) * (W / 2) * C).Data(),
                            typed<T>(a[2], "in", ni).Data(), N, H, W, C);
@@ -397,14 +385,14 @@ void relu_backward_k(const Napi::CallbackInfo& a) {
 
 template <typename T>
 void dense_forward_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 20), I = integer(a[5], "I", 1, 1 << 20), O = integer(a[6], "O", 1, 1 << 20);
+  const auto [N, I, O] = dense_shape(a[4]);
   ref::dense_forward(typed<T>(a[0], "out", size_t(N) * O).Data(), typed<T>(a[1], "in", size_t(N) * I).Data(),
                      typed<T>(a[2], "w", size_t(I) * O).Data(), typed<T>(a[3], "b", O).Data(), N, I, O);
 }
 
 template <typename T>
 void dense_backward_k(const Napi::CallbackInfo& a) {
-  const int N = integer(a[6], "N", 1, 1 << 20), I = integer(a[7], "I", 1, 1 << 20), O = integer(a[8], "O", 1, 1 << 20);
+  const auto [N, I, O] = dense_shape(a[6]);
   ref::dense_backward(opt_data<T>(a[0], "din", size_t(N) * I), typed<T>(a[1], "dw", size_t(I) * O).Data(),
                       typed<T>(a[2], "db", O).Data(), typed<T>(a[3], "dout", size_t(N) * O).Data(),
                       typed<T>(a[4], "in", size_t(N) * I).Data(), typed<T>(a[5], "w", size_t(I) * O).Data(), N, I, O);
@@ -436,17 +424,18 @@ void rmsprop_k(const Napi::CallbackInfo& a) {
                       number(a[3], "lr"), number(a[4], "rho"), number(a[5], "epsilon"));
 }
 
+// (out, in, {H, W, C}, shear, zx, zy, flip, scale, isa?)
 template <typename T>
 void augment_k(const Napi::CallbackInfo& a) {
-  const int H = integer(a[6], "H", 1, 1 << 16), W = integer(a[7], "W", 1, 1 << 16), C = integer(a[8], "C", 1, 4096);
+  const auto [H, W, C] = image_shape(a[2]);
   const size_t n = size_t(H) * W * C;
   // isa 'scalar' runs the reference; any other the version the network uses for that tier (same results, faster)
-  const Isa isa = isa_or_best(a[10]);
+  const Isa isa = isa_or_best(a[8]);
   T* out = typed<T>(a[0], "out", n).Data();
   const uint8_t* in = typed<uint8_t>(a[1], "in", n).Data();
-  const double shear = number(a[2], "shear"), zx = number(a[3], "zx"), zy = number(a[4], "zy");
-  const bool flip = a[5].ToBoolean().Value();
-  const T scale = T(number(a[9], "scale"));
+  const double shear = number(a[3], "shear"), zx = number(a[4], "zx"), zy = number(a[5], "zy");
+  const bool flip = a[6].ToBoolean().Value();
+  const T scale = T(number(a[7], "scale"));
   if (isa == Isa::Scalar) ref::augment_warp(out, in, shear, zx, zy, flip, H, W, C, scale);
   else augment_warp_fast(isa, out, in, shear, zx, zy, flip, H, W, C, scale);
 }

@@ -44,18 +44,16 @@ class DeviceArray {
 using F32 = Napi::TypedArrayOf<float>;
 
 void k_conv_forward(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
   F32 out = typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co);
   const DeviceArray in(typed<float>(a[1], "in", size_t(N) * H * W * Ci)), w(typed<float>(a[2], "w", size_t(9) * Ci * Co)),
       b(typed<float>(a[3], "b", Co)), o(out.ElementLength() * 4);
-  conv3x3_forward_cuda(o.get(), in.get(), w.get(), b.get(), N, H, W, Ci, Co, a[9].ToBoolean().Value(), nullptr);
+  conv3x3_forward_cuda(o.get(), in.get(), w.get(), b.get(), N, H, W, Ci, Co, a[5].ToBoolean().Value(), nullptr);
   o.to_host(out);
 }
 
 void k_conv_backward_input(const Napi::CallbackInfo& a) {
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 3, 1 << 16), W = integer(a[5], "W", 3, 1 << 16),
-            Ci = integer(a[6], "Cin", 1, 4096), Co = integer(a[7], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
   F32 din = typed<float>(a[0], "din", size_t(N) * H * W * Ci);
   const DeviceArray d(din.ElementLength() * 4), dout(typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co)),
       w(typed<float>(a[2], "w", size_t(9) * Ci * Co));
@@ -64,8 +62,7 @@ void k_conv_backward_input(const Napi::CallbackInfo& a) {
 }
 
 void k_conv_backward_weight(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 16), H = integer(a[5], "H", 3, 1 << 16), W = integer(a[6], "W", 3, 1 << 16),
-            Ci = integer(a[7], "Cin", 1, 4096), Co = integer(a[8], "Cout", 1, 4096);
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
   F32 dw = typed<float>(a[0], "dw", size_t(9) * Ci * Co), db = typed<float>(a[1], "db", Co);
   const DeviceArray ddw(dw), ddb(db), dout(typed<float>(a[2], "dout", size_t(N) * (H - 2) * (W - 2) * Co)),
       in(typed<float>(a[3], "in", size_t(N) * H * W * Ci)),
@@ -77,8 +74,7 @@ void k_conv_backward_weight(const Napi::CallbackInfo& a) {
 }
 
 void k_maxpool_forward(const Napi::CallbackInfo& a) {
-  const int N = integer(a[2], "N", 1, 1 << 16), H = integer(a[3], "H", 2, 1 << 16), W = integer(a[4], "W", 2, 1 << 16),
-            C = integer(a[5], "C", 1, 4096);
+  const auto [N, H, W, C] = pool_shape(a[2]);
   F32 out = typed<float>(a[0], "out", size_t(N) * (H / 2) * (W / 2) * C);
   const DeviceArray o(out.ElementLength() * 4), in(typed<float>(a[1], "in", size_t(N) * H * W * C));
   maxpool2x2_forward_cuda(o.get(), in.get(), N, H, W, C, nullptr);
@@ -86,8 +82,7 @@ void k_maxpool_forward(const Napi::CallbackInfo& a) {
 }
 
 void k_maxpool_backward(const Napi::CallbackInfo& a) {
-  const int N = integer(a[3], "N", 1, 1 << 16), H = integer(a[4], "H", 2, 1 << 16), W = integer(a[5], "W", 2, 1 << 16),
-            C = integer(a[6], "C", 1, 4096);
+  const auto [N, H, W, C] = pool_shape(a[3]);
   F32 din = typed<float>(a[0], "din", size_t(N) * H * W * C);
   const DeviceArray d(din.ElementLength() * 4), dout(typed<float>(a[1], "dout", size_t(N) * (H / 2) * (W / 2) * C)),
       in(typed<float>(a[2], "in", din.ElementLength()));
@@ -113,7 +108,7 @@ void k_relu_backward(const Napi::CallbackInfo& a) {
 }
 
 void k_dense_forward(const Napi::CallbackInfo& a) {
-  const int N = integer(a[4], "N", 1, 1 << 20), I = integer(a[5], "I", 1, 1 << 20), O = integer(a[6], "O", 1, 1 << 20);
+  const auto [N, I, O] = dense_shape(a[4]);
   F32 out = typed<float>(a[0], "out", size_t(N) * O);
   const DeviceArray o(out.ElementLength() * 4), in(typed<float>(a[1], "in", size_t(N) * I)),
       w(typed<float>(a[2], "w", size_t(I) * O)), b(typed<float>(a[3], "b", O));
@@ -122,7 +117,7 @@ void k_dense_forward(const Napi::CallbackInfo& a) {
 }
 
 void k_dense_backward(const Napi::CallbackInfo& a) {
-  const int N = integer(a[6], "N", 1, 1 << 20), I = integer(a[7], "I", 1, 1 << 20), O = integer(a[8], "O", 1, 1 << 20);
+  const auto [N, I, O] = dense_shape(a[6]);
   const bool with_din = !a[0].IsNull() && !a[0].IsUndefined();
   F32 dw = typed<float>(a[1], "dw", size_t(I) * O), db = typed<float>(a[2], "db", O);
   const DeviceArray d(with_din ? size_t(N) * I * 4 : 4), ddw(dw), ddb(db), dout(typed<float>(a[3], "dout", size_t(N) * O)),
@@ -160,11 +155,11 @@ void k_dropout_mask(const Napi::CallbackInfo& a) {
   m.to_host(mask);
 }
 
-// dropoutForward(out [N*n], mask [N*n], in [N*n], N, rate, seed, step, layer): the training layer, whose image b
+// dropoutForward(out [N*n], mask [N*n], in [N*n], {N}, rate, seed, step, layer): the training layer, whose image b
 // uses the mask of dropout_key(step, b, layer)
 void k_dropout_forward(const Napi::CallbackInfo& a) {
   F32 inh = typed<float>(a[2], "in");
-  const int N = integer(a[3], "N", 1, 1 << 20);
+  const int N = shape_field(shape_object(a[3], "{N}"), "N", 1, 1 << 20);
   if (inh.ElementLength() % N != 0) throw_range(a.Env(), "in must hold N equal parts");
   F32 out = typed<float>(a[0], "out", inh.ElementLength()), mask = typed<float>(a[1], "mask", inh.ElementLength());
   const uint64_t step = u64_arg(a[6], "step");
@@ -218,21 +213,21 @@ void k_rmsprop(const Napi::CallbackInfo& a) {
   da.to_host(acc);
 }
 
-// augmentWarp(out, in u8, shear, zx, zy, flip, H, W, C, scale): one image, as kernels.augmentWarp; with
+// augmentWarp(out, in u8, {H, W, C}, shear, zx, zy, flip, scale): one image, as kernels.augmentWarp; with
 // shear = null, plain scaling (scale_pixels)
 void k_augment(const Napi::CallbackInfo& a) {
-  const int H = integer(a[6], "H", 1, 1 << 16), W = integer(a[7], "W", 1, 1 << 16), C = integer(a[8], "C", 1, 4096);
+  const auto [H, W, C] = image_shape(a[2]);
   const size_t n = size_t(H) * W * C;
   F32 out = typed<float>(a[0], "out", n);
   const DeviceArray o(n * 4), in(typed<uint8_t>(a[1], "in", n)), k(sizeof(WarpCoeffs));
-  const bool warp = !a[2].IsNull();
+  const bool warp = !a[3].IsNull();
   if (warp) {
     const WarpCoeffs c =
-        warp_coeffs(number(a[2], "shear"), number(a[3], "zx"), number(a[4], "zy"), a[5].ToBoolean().Value());
+        warp_coeffs(number(a[3], "shear"), number(a[4], "zx"), number(a[5], "zy"), a[6].ToBoolean().Value());
     CUDA_CHECK(cudaMemcpy(k.get(), &c, sizeof c, cudaMemcpyHostToDevice));
   }
   augment_warp_cuda(o.get(), in.get<uint8_t>(), nullptr, warp ? k.get<WarpCoeffs>() : nullptr, 1, H, W, C,
-                          float(number(a[9], "scale")), nullptr);
+                          float(number(a[7], "scale")), nullptr);
   o.to_host(out);
 }
 
