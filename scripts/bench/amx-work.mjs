@@ -21,7 +21,7 @@ try {
   for (const [convert, flags] of builds) {
     const exe = path.join(dir, `amx-work-${convert}`);
     execFileSync('g++', ['-std=c++17', ...flags, `-DCONVERT=${convert}`, `-I${path.join(root, 'native')}`, path.join(root, 'scripts/bench/amx_work.cpp'),
-      path.join(root, 'native/bf16_pack.cpp'), ...(convert === 'avx512bf16' ? [path.join(root, 'native/conv_bf16_avx512.cpp')] : []), '-o', exe], { stdio: 'inherit' });
+      path.join(root, 'native/kernels/bf16/bf16_pack.cpp'), ...(convert === 'avx512bf16' ? [path.join(root, 'native/kernels/bf16/conv_bf16_avx512.cpp')] : []), '-o', exe], { stdio: 'inherit' });
     console.log(`\n${cpu}, conversions: ${convert}`);
     process.stdout.write(execFileSync(exe));
   }

@@ -15,9 +15,9 @@
 
 #include <immintrin.h>
 
-#include "bf16_bits.h"
-#include "bf16_convert.h"
-#include "conv_amx.h"
+#include "kernels/bf16/bf16_bits.h"
+#include "kernels/bf16/bf16_convert.h"
+#include "kernels/amx/conv_amx.h"
 
 namespace engine::amx_counted {
 namespace {
@@ -49,7 +49,7 @@ inline void bf16_lanes(uint16_t* dst, const float* src) {
 }  // namespace engine::amx_counted
 
 #define AMX_NAMESPACE amx_counted
-#include "conv_amx.inc"
+#include "kernels/amx/conv_amx.inc"
 
 using namespace engine::amx_counted;
 
