@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { runCli, smallDataset, tempDir } from './helpers.mjs';
+import { runCli, smallDataset, tempDir } from '../helpers.mjs';
 
 /** Runs train with `args`, expects exit 2 and a single-line message matching every pattern. */
 async function failsWith(args, ...patterns) {
@@ -99,9 +99,9 @@ test('--conv: winograd by default, direct on request (recorded in run.json and n
 test("--model takes only the engine's own spec names: toString, __proto__, constructor are refused before any work", async () => {
   for (const name of ['toString', '__proto__', 'constructor', 'hasOwnProperty'])
     await failsWith(['--model', name, '--data', '/nonexistent-data'], /--model must be one of seed7, seed5/, new RegExp(`got "${name}"`));
-  const { resolveTrainOptions } = await import('../dist/src/options/train.js');
-  const { modelSpec, SEED5 } = await import('../dist/src/model/spec.js');
-  const { UsageError } = await import('../dist/src/errors.js');
+  const { resolveTrainOptions } = await import('../../dist/src/options/train.js');
+  const { modelSpec, SEED5 } = await import('../../dist/src/model/spec.js');
+  const { UsageError } = await import('../../dist/src/errors.js');
   for (const name of ['toString', '__proto__', 'valueOf']) {
     assert.throws(() => resolveTrainOptions({ model: name }), UsageError);
     assert.throws(() => modelSpec(name), (e) => e instanceof UsageError && e.message.includes(`unknown model '${name}'`));

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeCheckpoint, loadCheckpoint } from '../dist/src/store/checkpoint.js';
-import { native, trainerConfig } from '../dist/src/native.js';
-import { SEED5 } from '../dist/src/model/spec.js';
-import { parseHistoryCsv } from '../dist/src/store/history.js';
-import { runCli, smallDataset, tempDir } from './helpers.mjs';
+import { encodeCheckpoint, loadCheckpoint } from '../../dist/src/store/checkpoint.js';
+import { native, trainerConfig } from '../../dist/src/native.js';
+import { SEED5 } from '../../dist/src/model/spec.js';
+import { parseHistoryCsv } from '../../dist/src/store/history.js';
+import { runCli, smallDataset, tempDir } from '../helpers.mjs';
 
 test('--resume refuses a finished run, conflicting flags (naming them) and a folder that is not a run', async (t) => {
   const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
