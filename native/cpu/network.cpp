@@ -70,12 +70,68 @@ void Network<T>::ensure_capacity(Workspace& ws, int images) {
   ws.mask.assign(M * layout_.mask_size, T(0));
   ws.code.assign(M * plan_.code_size, 0);
   ws.act16.assign(M * plan_.bf16_size, 0);  // the zeros past each input stay: the blocks write only the pixels
+  ws.padded.assign(M * plan_.padded_size, T(0));  // (their borders stay zero: only the interiors are written)
+  ws.padded_grad.assign(M * plan_.padded_grad_size, T(0));
   ws.capacity = images;
 }
 
 template <typename T>
 T* Network<T>::grad(Workspace& ws, int slot) const {
   return ws.grads.data() + size_t(slot) * round16(size_t(ws.capacity) * plan_.grad_slot_size);
+}
+
+template <typename T>
+bool Network<T>::conv3x3_valid(size_t op) const {
+  const OpSpec& o = layout_.op(op);
+  return o.kernel == 3 && o.stride == 1 && o.padding == Padding::Valid;
+}
+
+template <typename T>
+ref::ConvGeom Network<T>::geometry(size_t op) const {
+  const OpSpec& o = layout_.op(op);
+  const Shape& in = layout_.in(op);
+  return ref::conv_geometry(in.h, in.w, o.kernel, o.stride, o.padding == Padding::Same);
+}
+
+template <typename T>
+Shape Network<T>::kernel_input(const Step& s) const {
+  Shape k = layout_.in(size_t(s.op));
+  k.h += s.pad;
+  k.w += s.pad;
+  return k;
+}
+
+template <typename T>
+T* Network<T>::padded_input(const Step& s, Workspace& ws) const {
+  return ws.padded.data() + size_t(ws.capacity) * s.padded;
+}
+
+template <typename T>
+T* Network<T>::padded_gradient(Workspace& ws) const {
+  return ws.padded_grad.data();
+}
+
+template <typename T>
+const T* Network<T>::pad_input(const Step& s, Workspace& ws, const T* x, int N) const {
+  // the border stays zero: only the interior is written, here
+  const Shape &in = layout_.in(size_t(s.op)), k = kernel_input(s);
+  const int top = s.pad / 2;
+  T* p = padded_input(s, ws);
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < in.h; y++)
+      std::memcpy(p + ((size_t(n) * k.h + y + top) * k.w + top) * k.c, x + (size_t(n) * in.h + y) * in.w * in.c,
+                  sizeof(T) * in.w * in.c);
+  return p;
+}
+
+template <typename T>
+void Network<T>::crop_gradient(const Step& s, T* din, const T* padded, int N) const {
+  const Shape &in = layout_.in(size_t(s.op)), k = kernel_input(s);
+  const int top = s.pad / 2;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < in.h; y++)
+      std::memcpy(din + (size_t(n) * in.h + y) * in.w * in.c, padded + ((size_t(n) * k.h + y + top) * k.w + top) * k.c,
+                  sizeof(T) * in.w * in.c);
 }
 
 template <typename T>
@@ -160,6 +216,8 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
       const T* b = w + size_t(9) * in.c * out.c;
       T* pooled = ws.act[i + 3];
       uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i];
+      const Shape k = kernel_input(s);
+      if (s.pad) x = pad_input(s, ws, x, N);
       if constexpr (std::is_same_v<T, float>) {
         if (s.impl == Impl::Amx || s.impl == Impl::AmxEmulated) {
           // bf16 in from the block before where it ran on tiles too, bf16 out for the next one
@@ -167,35 +225,44 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
           for (int n = 0; n < N; n++)  // (one image per call: each has its own bf16 copies)
             conv3x3_relu_maxpool_forward_amx(bf16_kernels_of(s.impl), pooled + n * q,
                                              s.bf16_out ? bf16_copy(ws, i + 3, n) : nullptr, code + n * q,
-                                             x + n * in.size(), s.bf16_in ? bf16_copy(ws, layout_.input(i), n) : nullptr,
-                                             packed(s), b, in.h, in.w, in.c, out.c);
+                                             x + n * k.size(), s.bf16_in ? bf16_copy(ws, layout_.input(i), n) : nullptr,
+                                             packed(s), b, k.h, k.w, k.c, out.c);
           return;
         }
       }
-      conv3x3_relu_maxpool_forward(s.impl, pooled, code, x, w, b, N, in.h, in.w, in.c, out.c);
+      conv3x3_relu_maxpool_forward(s.impl, pooled, code, x, w, b, N, k.h, k.w, k.c, out.c);
       return;
     }
     case StepKind::Conv: {
-      const T* b = w + size_t(9) * in.c * out.c;
+      const OpSpec& op = layout_.op(i);
+      const T* b = w + size_t(op.kernel) * op.kernel * in.c * out.c;
+      if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
+        ref::conv_forward(y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i));
+        if (s.relu) ref::relu_forward(y, y, size_t(N) * out.size());
+        return;
+      }
+      const Shape k = kernel_input(s);
+      if (s.pad) x = pad_input(s, ws, x, N);
       if constexpr (std::is_same_v<T, float>) {
+        if (op.kernel != 3) return conv_k_forward(s.impl, y, x, w, b, N, k.h, k.w, k.c, out.c, op.kernel, s.relu);
         switch (s.impl) {
           case Impl::Avx512Bf16:
           case Impl::Amx:
           case Impl::AmxEmulated:
             for (int n = 0; n < N; n++)
-              conv3x3_forward_bf16_packed(bf16_kernels_of(s.impl), y + n * out.size(), x + n * in.size(), packed(s), b,
-                                          in.h, in.w, in.c, out.c, s.relu);
+              conv3x3_forward_bf16_packed(bf16_kernels_of(s.impl), y + n * out.size(), x + n * k.size(), packed(s), b,
+                                          k.h, k.w, k.c, out.c, s.relu);
             return;
           case Impl::WinogradAvx2:
           case Impl::WinogradAvx512:
-            conv3x3_forward_winograd(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, in.h, in.w, in.c,
+            conv3x3_forward_winograd(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, k.h, k.w, k.c,
                                      out.c, s.relu);
             return;
           default: break;
         }
       }
-      if (s.relu) conv3x3_relu_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c);
-      else conv3x3_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c);
+      if (s.relu) conv3x3_relu_forward(s.impl, y, x, w, b, N, k.h, k.w, k.c, out.c);
+      else conv3x3_forward(s.impl, y, x, w, b, N, k.h, k.w, k.c, out.c);
       return;
     }
     case StepKind::Relu:
@@ -261,64 +328,82 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
       T* db = dw + size_t(9) * in.c * out.c;
       const uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i];
       const Shape& pooled = layout_.out(i + 2);
+      const Shape k = kernel_input(s);
+      if (s.pad) x = padded_input(s, ws);
+      T* dk = s.pad && gin ? padded_gradient(ws) : gin;
       if constexpr (std::is_same_v<T, float>) {
         if (s.input_impl != Impl::None) {  // a block on tiles that passes the gradient on
           for (int n = 0; n < N; n++)
-            relu_maxpool_conv3x3_backward_amx(bf16_kernels_of(s.impl), gin + n * in.size(), dw, db,
-                                              g + n * pooled.size(), code + n * pooled.size(), x + n * in.size(),
+            relu_maxpool_conv3x3_backward_amx(bf16_kernels_of(s.impl), dk + n * k.size(), dw, db,
+                                              g + n * pooled.size(), code + n * pooled.size(), x + n * k.size(),
                                               s.bf16_in ? bf16_copy(ws, layout_.input(i), n) : nullptr,
-                                              packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), in.h, in.w,
-                                              in.c, out.c);
+                                              packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), k.h, k.w,
+                                              k.c, out.c);
+          if (s.pad) crop_gradient(s, gin, dk, N);
           return;
         }
       }
-      relu_maxpool_conv3x3_backward_weight(s.impl, dw, db, g, code, x, N, in.h, in.w, in.c, out.c);
+      relu_maxpool_conv3x3_backward_weight(s.impl, dw, db, g, code, x, N, k.h, k.w, k.c, out.c);
       return;
     }
     case StepKind::Conv: {
-      T* db = dw + size_t(9) * in.c * out.c;
-      if constexpr (std::is_same_v<T, float>) {
-        // the weight gradient
-        switch (s.impl) {
-          case Impl::Avx512Bf16:
-          case Impl::Amx:
-          case Impl::AmxEmulated:
-            for (int n = 0; n < N; n++)
-              conv3x3_backward_weight_bf16(bf16_kernels_of(s.impl), dw, db, g + n * out.size(), x + n * in.size(), in.h,
-                                           in.w, in.c, out.c);
-            break;
-          case Impl::WinogradAvx2:
-          case Impl::WinogradAvx512:
-            conv3x3_backward_weight_winograd(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
-            break;
-          default: conv3x3_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
-        }
-        // the input gradient
-        switch (s.input_impl) {
-          case Impl::None: return;
-          case Impl::Avx512Bf16:
-          case Impl::Amx:
-          case Impl::AmxEmulated:
-            for (int n = 0; n < N; n++)
-              conv3x3_backward_input_bf16_packed(bf16_kernels_of(s.input_impl), gin + n * in.size(), g + n * out.size(),
-                                                 packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), in.h, in.w,
-                                                 in.c, out.c);
-            return;
-          case Impl::WinogradAvx2:
-          case Impl::WinogradAvx512:
-            conv3x3_backward_input_winograd(s.input_impl, gin, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
-                                            in.h, in.w, in.c, out.c);
-            return;
-          default:
-            if (s.packed >= 0) conv3x3_backward_input_flipped(s.input_impl, gin, g, packed_floats(s), N, in.h, in.w, in.c, out.c);
-            else conv3x3_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c);
-            return;
-        }
-      } else {
-        conv3x3_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
-        if (s.input_impl != Impl::None) conv3x3_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c);
+      const OpSpec& op = layout_.op(i);
+      T* db = dw + size_t(op.kernel) * op.kernel * in.c * out.c;
+      if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
+        ref::conv_backward_weight(dw, db, g, x, N, in.h, in.w, in.c, out.c, geometry(i));
+        if (gin) ref::conv_backward_input(gin, g, w, N, in.h, in.w, in.c, out.c, geometry(i));
         return;
       }
+      const Shape k = kernel_input(s);
+      if (s.pad) x = padded_input(s, ws);
+      T* dk = s.pad && gin ? padded_gradient(ws) : gin;
+      if constexpr (std::is_same_v<T, float>) {
+        if (op.kernel != 3) {
+          conv_k_backward_weight(s.impl, dw, db, g, x, N, k.h, k.w, k.c, out.c, op.kernel);
+          if (gin) conv_k_backward_input(s.input_impl, dk, g, w, N, k.h, k.w, k.c, out.c, op.kernel);
+        } else {
+          // the weight gradient
+          switch (s.impl) {
+            case Impl::Avx512Bf16:
+            case Impl::Amx:
+            case Impl::AmxEmulated:
+              for (int n = 0; n < N; n++)
+                conv3x3_backward_weight_bf16(bf16_kernels_of(s.impl), dw, db, g + n * out.size(), x + n * k.size(), k.h,
+                                             k.w, k.c, out.c);
+              break;
+            case Impl::WinogradAvx2:
+            case Impl::WinogradAvx512:
+              conv3x3_backward_weight_winograd(s.impl, dw, db, g, x, N, k.h, k.w, k.c, out.c);
+              break;
+            default: conv3x3_backward_weight(s.impl, dw, db, g, x, N, k.h, k.w, k.c, out.c);
+          }
+          // the input gradient
+          switch (s.input_impl) {
+            case Impl::None: break;
+            case Impl::Avx512Bf16:
+            case Impl::Amx:
+            case Impl::AmxEmulated:
+              for (int n = 0; n < N; n++)
+                conv3x3_backward_input_bf16_packed(bf16_kernels_of(s.input_impl), dk + n * k.size(), g + n * out.size(),
+                                                   packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), k.h, k.w,
+                                                   k.c, out.c);
+              break;
+            case Impl::WinogradAvx2:
+            case Impl::WinogradAvx512:
+              conv3x3_backward_input_winograd(s.input_impl, dk, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
+                                              k.h, k.w, k.c, out.c);
+              break;
+            default:
+              if (s.packed >= 0) conv3x3_backward_input_flipped(s.input_impl, dk, g, packed_floats(s), N, k.h, k.w, k.c, out.c);
+              else conv3x3_backward_input(s.input_impl, dk, g, w, N, k.h, k.w, k.c, out.c);
+          }
+        }
+      } else {
+        conv3x3_backward_weight(s.impl, dw, db, g, x, N, k.h, k.w, k.c, out.c);
+        if (gin) conv3x3_backward_input(s.input_impl, dk, g, w, N, k.h, k.w, k.c, out.c);
+      }
+      if (s.pad && gin) crop_gradient(s, gin, dk, N);
+      return;
     }
     case StepKind::Relu:
       // (in place where the gradient slots are one)

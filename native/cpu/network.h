@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cpu/thread_pool.h"
+#include "kernels/ref/ref.h"
 #include "model/graph.h"
 #include "model/plan.h"
 #include "model/step_result.h"
@@ -92,6 +93,8 @@ class Network {
     std::vector<T> mask;            // [capacity, mask size] dropout masks, one region per dropout op
     std::vector<uint8_t> code;      // [capacity, code size] pool codes of the blocks that keep them
     AlignedVector<uint16_t> act16;  // [capacity, bf16 size] bf16 inputs of the blocks on tiles that take them
+    AlignedVector<T> padded;        // [capacity, padded size] zero-padded inputs of 'same' convolutions
+    AlignedVector<T> padded_grad;   // [capacity, padded gradient size] a padded input gradient, before its crop
     std::vector<T> dparams;         // [P] this thread's gradient sum
     LayerTimes times;
   };
@@ -102,6 +105,15 @@ class Network {
   T* grad(Workspace& ws, int slot) const;
   // image n's bf16 copy of a tensor (kept by blocks on tiles for the next block)
   uint16_t* bf16_copy(Workspace& ws, int tensor, int n) const;
+  // convolutions: 3x3 valid of stride 1 (the seed's kernels run on the input itself); the geometry of any other;
+  // the input the kernels see ('same': the zero-padded copy); the copy and the padded input gradient's scratch
+  bool conv3x3_valid(size_t op) const;
+  ref::ConvGeom geometry(size_t op) const;
+  Shape kernel_input(const Step& s) const;
+  T* padded_input(const Step& s, Workspace& ws) const;
+  T* padded_gradient(Workspace& ws) const;
+  const T* pad_input(const Step& s, Workspace& ws, const T* x, int N) const;
+  void crop_gradient(const Step& s, T* din, const T* padded, int N) const;
   void forward_step(const Step& s, Workspace& ws, int N, bool train, uint64_t step, int image0);
   void backward_step(const Step& s, Workspace& ws, int N);
   // forward, loss and backward of images [b0, b0 + N) of the batch (N at most the workspace's capacity)

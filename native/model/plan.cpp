@@ -158,12 +158,31 @@ class Planner {
     return i + 1 < L_.ops() && L_.op(i + 1).type == t && L_.inputs[i + 1].size() == 1 &&
            L_.input(i + 1) == int(i + 1) && L_.only_consumer(i) == int(i + 1);
   }
-  bool conv3x3_valid(size_t i) const {
+  bool conv3x3_valid(size_t i) const { return conv3x3(i) && L_.op(i).padding == Padding::Valid; }
+  // a 3x3 convolution of stride 1, valid or same (the same ones run the 3x3 kernels on a zero-padded copy)
+  bool conv3x3(size_t i) const {
     const OpSpec& op = L_.op(i);
-    return op.type == OpType::Conv && op.kernel == 3 && op.stride == 1 && op.padding == Padding::Valid;
+    return op.type == OpType::Conv && op.kernel == 3 && op.stride == 1;
+  }
+  // a stride-1 convolution that the fast direct kernels take (conv_k: K 1, 3 or 5)
+  bool conv_stride1(size_t i) const {
+    const OpSpec& op = L_.op(i);
+    return op.type == OpType::Conv && op.stride == 1 && (op.kernel == 1 || op.kernel == 3 || op.kernel == 5);
+  }
+  // the zero padding a stride-1 'same' convolution's input gets (k - 1 in all, the smaller half on top and left)
+  int padding(size_t i) const {
+    const OpSpec& op = L_.op(i);
+    return op.type == OpType::Conv && op.padding == Padding::Same && op.stride == 1 ? op.kernel - 1 : 0;
+  }
+  // the input the kernels see: padded where the convolution is 'same'
+  Shape kin(size_t i) const {
+    Shape s = L_.in(i);
+    s.h += padding(i);
+    s.w += padding(i);
+    return s;
   }
   // conv -> ReLU -> max-pool, each reading only the one before
-  bool block(size_t i) const { return conv3x3_valid(i) && chained(i, OpType::Relu) && chained(i + 1, OpType::MaxPool2x2); }
+  bool block(size_t i) const { return conv3x3(i) && chained(i, OpType::Relu) && chained(i + 1, OpType::MaxPool2x2); }
   bool input_needs_grad(size_t i, size_t k = 0) const { return L_.needs_grad[L_.input(i, k)]; }
   // A block whose input needs no gradient (the first, on the image) runs fused: its backward is only the weight
   // gradient, routed from the pool's gradient by the code.
@@ -182,8 +201,8 @@ class Planner {
   // transforms cost more than they save) whose input needs a gradient (the first conv, on 3 channels, suits it not)
   bool winograd(size_t i) const {
     constexpr int kMinOutput = 8;
-    const Shape &in = L_.in(i), &out = L_.out(i);
-    return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3_valid(i) && input_needs_grad(i) &&
+    const Shape &in = kin(i), &out = L_.out(i);
+    return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && input_needs_grad(i) &&
            out.h >= kMinOutput && out.w >= kMinOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
   }
   // Whether an op may overwrite tensor t in place: nothing else reads it, nor the tensor whose storage it shares.
@@ -226,15 +245,22 @@ class Planner {
     p_.code_size += L_.out(i + 2).size();
   }
 
+  // A convolution whose fast kernels run on a zero-padded copy of its input: the copy's place in the network's
+  // per-image buffer of them (it stays for the backward), and the padded input gradient's scratch.
+  void pad_input(Step& f, Step& b, size_t i) {
+    f.pad = b.pad = padding(i);
+    f.padded = b.padded = p_.padded_size;
+    p_.padded_size += (kin(i).size() + 15) / 16 * 16;
+    if (input_needs_grad(i)) p_.padded_grad_size = std::max(p_.padded_grad_size, kin(i).size());
+    f.workspace += sizeof(float) * kin(i).size();
+  }
+
   void plan_cpu() {
     const size_t n = L_.ops();
     for (size_t i = 0; i < n; i++) {
       const OpSpec& op = L_.op(i);
-      const Shape &in = L_.in(i), &out = L_.out(i);
-      if (op.type == OpType::Conv && !conv3x3_valid(i))
-        throw SpecError("layer " + std::to_string(i) + " '" + L_.names[i] + "': only 3x3 valid convolutions of " +
-                        "stride 1 have kernels on the CPU yet");
-      if (block(i) && (first_block(i) || amx_pooled_block(i))) {
+      const Shape &in = kin(i), &out = L_.out(i);
+      if (block(i) && (first_block(i) || amx_pooled_block(i)) && (cpu_float() || !padding(i))) {
         Step f = step(Dir::Forward, StepKind::ConvBlock, i, 3, Impl::Reference);
         Step b = step(Dir::Backward, StepKind::ConvBlock, i, 3, Impl::Reference);
         keep_code(i);
@@ -250,9 +276,9 @@ class Planner {
           } else {
             f.packed = pack(i, Packing::AmxNarrow);
           }
-          // the next block on tiles reads this one's output in bf16
+          // the next block on tiles reads this one's output in bf16 (unless it reads a padded copy)
           const int next = L_.only_consumer(i + 2);
-          if (next >= 0 && amx_pooled_block(size_t(next))) {
+          if (next >= 0 && amx_pooled_block(size_t(next)) && !padding(size_t(next))) {
             f.bf16_out = true;
             const Shape& s = L_.out(i + 2);
             p_.bf16_offset[i + 3] = p_.bf16_size;
@@ -265,6 +291,7 @@ class Planner {
           b.impl = !bf16() ? direct(out.c) : amx() && amx_fits(in.c, out.c) ? amx_impl() : Impl::Avx512Bf16;
         }
         p_.stored[i + 1] = p_.stored[i + 2] = false;  // the conv's and the ReLU's outputs are never formed
+        if (padding(i)) pad_input(f, b, i);
         p_.forward.push_back(f);
         p_.backward.push_back(b);
         i += 2;
@@ -277,6 +304,22 @@ class Planner {
           Step b = step(Dir::Backward, StepKind::Conv, i, 1, direct(out.c));
           f.relu = relu;
           const bool din = input_needs_grad(i);
+          if (!conv3x3(i)) {
+            // other kernel sizes: the direct kernels where they take it (stride 1, K 1 or 5, Cout in vectors), on a
+            // padded copy for 'same'; else the reference, which takes any geometry itself
+            const bool fast = conv_stride1(i) && direct(out.c) != Impl::Reference;
+            f.impl = b.impl = fast ? direct(out.c) : Impl::Reference;
+            if (din) b.input_impl = fast ? direct(in.c) : Impl::Reference;
+            if (fast && padding(i)) pad_input(f, b, i);
+            if (relu) p_.storage_of[i + 2] = int(i + 1);
+            p_.forward.push_back(f);
+            p_.backward.push_back(b);
+            if (relu) {
+              if (!chained(i + 1, OpType::MaxPool2x2)) p_.backward.push_back(step(Dir::Backward, StepKind::Relu, i + 1, 1, Impl::Reference));
+              i++;
+            }
+            break;
+          }
           if (bf16_operands(i)) {
             const Impl k = amx() && amx_fits(in.c, out.c) ? amx_impl() : Impl::Avx512Bf16;
             f.impl = k;
@@ -296,6 +339,8 @@ class Planner {
             else if (out.c % avx512bf16::kLanes == 0) b.impl = Impl::Avx512Bf16;
             else b.impl = fp32_impl(Isa::Avx512, out.c);
           }
+          // a 'same' convolution: the kernels run on a padded copy, or the reference takes the geometry itself
+          if (padding(i) && cpu_float()) pad_input(f, b, i);  // (a double network's reference takes the geometry)
           if (relu) p_.storage_of[i + 2] = int(i + 1);
           p_.forward.push_back(f);
           p_.backward.push_back(b);
@@ -359,12 +404,7 @@ class Planner {
       const OpSpec& op = L_.op(i);
       StepKind k = StepKind::Relu;
       switch (op.type) {
-        case OpType::Conv:
-          if (!conv3x3_valid(i))
-            throw SpecError("layer " + std::to_string(i) + " '" + L_.names[i] + "': only 3x3 valid convolutions " +
-                            "of stride 1 have CUDA kernels yet");
-          k = StepKind::Conv;
-          break;
+        case OpType::Conv: k = StepKind::Conv; break;
         case OpType::Relu: k = StepKind::Relu; break;
         case OpType::MaxPool2x2: k = StepKind::MaxPool; break;
         case OpType::Flatten: k = StepKind::Flatten; break;
