@@ -242,8 +242,8 @@ export interface NativeKernels {
   maxpool2x2Backward(din: A, dout: A, inp: A, shape: PoolShape): void;
   reluForward(out: A, inp: A): void;
   reluBackward(din: A, dout: A, out: A): void;
-  denseForward(out: A, inp: A, w: A, b: A, shape: DenseShape): void;
-  denseBackward(din: OptA, dw: A, db: A, dout: A, inp: A, w: A, shape: DenseShape): void;
+  denseForward(out: A, inp: A, w: A, b: A, shape: DenseShape, isa?: Isa): void;
+  denseBackward(din: OptA, dw: A, db: A, dout: A, inp: A, w: A, shape: DenseShape, isa?: Isa): void;
   dropoutMask(mask: A, rate: number, seed: number, key: number): void;
   sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): number;
   rmspropUpdate(param: A, accum: A, grad: A, lr: number, rho: number, epsilon: number): void;

@@ -44,8 +44,8 @@ Network<T>::Network(const Layout& layout, const PlanOptions& options, uint64_t s
   packed_floats_.assign(plan_.packed_floats, 0.0f);
   ws_.resize(pool_.size());
   for (auto& ws : ws_) ws.dparams.assign(params_.size(), T(0));
-  // one image each, the usual case; a batch-coupled model grows them to a thread's share at its first step
-  for (auto& ws : ws_) ensure_capacity(ws, 1);
+  // the plan's images per kernel call; a batch-coupled model grows them to a thread's share at its first step
+  for (auto& ws : ws_) ensure_capacity(ws, std::max(plan_.micro_batch, 1));
   reset_layer_times();
 }
 
@@ -165,6 +165,7 @@ void Network<T>::prepare_step_kernels() {
           winograd_kernel_transform(v + size_t(16) * Cin * Cout, wflip, Cout, Cin);
           break;
         }
+        case Packing::Transposed: transpose_dense_kernel(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
         case Packing::None: break;
       }
     }
@@ -274,7 +275,8 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
     case StepKind::Flatten:
       return;
     case StepKind::Dense:
-      ref::dense_forward(y, x, w, w + size_t(in.c) * out.c, N, in.c, out.c);
+      if constexpr (std::is_same_v<T, float>) dense_forward(s.impl, y, x, w, w + size_t(in.c) * out.c, N, in.c, out.c);
+      else ref::dense_forward(y, x, w, w + size_t(in.c) * out.c, N, in.c, out.c);
       return;
     case StepKind::Dropout: {
       T* mask = ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i];
@@ -422,7 +424,12 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
       if (gin != g) std::memcpy(gin, g, sizeof(T) * N * in.size());
       return;
     case StepKind::Dense:
-      ref::dense_backward(gin, dw, dw + size_t(in.c) * out.c, g, x, w, N, in.c, out.c);
+      if constexpr (std::is_same_v<T, float>) {
+        dense_backward_weight(s.impl, dw, dw + size_t(in.c) * out.c, g, x, N, in.c, out.c);
+        if (gin) dense_backward_input(s.input_impl, gin, g, s.packed >= 0 ? packed_floats(s) : w, N, in.c, out.c);
+      } else {
+        ref::dense_backward(gin, dw, dw + size_t(in.c) * out.c, g, x, w, N, in.c, out.c);
+      }
       return;
     case StepKind::Dropout:
       ref::dropout_backward(gin, g, ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i], size_t(N) * in.size());

@@ -137,9 +137,13 @@ class Planner {
     if (o_.backend == BackendKind::Cuda) plan_cuda();
     else plan_cpu();
     plan_gradients();
-    // Batch norm needs the statistics of the whole batch: a thread then runs its whole share through each op
-    // (the network meets at a barrier there); otherwise one image at a time keeps each image's activations in cache.
-    p_.micro_batch = L_.has_batch_coupling() ? 0 : 1;  // 0: the thread's share
+    // Batch norm needs the statistics of the whole batch: a thread then runs its whole share through each step
+    // (the network meets at a barrier there). Otherwise a kernel call takes as many images as keep their
+    // buffers within kMicroBatchBytes (a dense layer then reuses each row of weights across them), at least
+    // one: the seed's 150x150 images take a call each.
+    constexpr size_t kMicroBatchBytes = size_t(1) << 20;
+    constexpr size_t kMaxMicroBatch = 32;
+    p_.micro_batch = L_.has_batch_coupling() ? 0 : int(std::clamp<size_t>(kMicroBatchBytes / image_bytes(), 1, kMaxMicroBatch));
     return p_;
   }
 
@@ -212,6 +216,15 @@ class Planner {
   }
   Impl direct(int channels) const { return cpu_float() ? fp32_impl(o_.isa, channels) : Impl::Reference; }
 
+  // Bytes of one image's buffers in a CPU network: its stored tensors, gradient slots, dropout masks, padded
+  // copies (floats), pool codes and bf16 copies
+  size_t image_bytes() const {
+    size_t floats = L_.mask_size + p_.padded_size + size_t(p_.grad_slots) * p_.grad_slot_size;
+    for (size_t t = 0; t <= L_.ops(); t++)
+      if (p_.stored[t] && p_.storage_of[t] == int(t)) floats += L_.shapes[t].size();
+    return 4 * floats + p_.code_size + 2 * p_.bf16_size;
+  }
+
   int pack(int op, Packing kind, bool input = false) {
     const Shape &in = L_.in(op), &out = L_.out(op);
     PackedWeights w{op, kind, input, 0, 0};
@@ -220,6 +233,7 @@ class Planner {
       case Packing::AmxNarrow: w.size = amx_narrow_kernel_size(out.c); break;
       case Packing::Flipped: w.size = size_t(9) * in.c * out.c; break;
       case Packing::Winograd: w.size = size_t(9 + 32) * in.c * out.c; break;  // flipped, then both transforms
+      case Packing::Transposed: w.size = size_t(in.c) * out.c; break;
       case Packing::None: break;
     }
     const bool words = kind == Packing::Bf16 || kind == Packing::AmxNarrow;
@@ -372,10 +386,17 @@ class Planner {
           p_.forward.push_back(step(Dir::Forward, StepKind::Flatten, i, 1, Impl::None));
           p_.backward.push_back(step(Dir::Backward, StepKind::Flatten, i, 1, Impl::None));
           break;
-        case OpType::Dense:
-          p_.forward.push_back(step(Dir::Forward, StepKind::Dense, i, 1, Impl::Reference));
-          p_.backward.push_back(step(Dir::Backward, StepKind::Dense, i, 1, Impl::Reference));
+        case OpType::Dense: {
+          // (the fast dense kernels give the reference's bits: their tier changes the speed only)
+          Step b = step(Dir::Backward, StepKind::Dense, i, 1, direct(out.c));
+          if (input_needs_grad(i)) {
+            b.input_impl = direct(in.c);
+            if (b.input_impl != Impl::Reference) b.packed = pack(i, Packing::Transposed);
+          }
+          p_.forward.push_back(step(Dir::Forward, StepKind::Dense, i, 1, direct(out.c)));
+          p_.backward.push_back(b);
           break;
+        }
         case OpType::Dropout:
           p_.forward.push_back(step(Dir::Forward, StepKind::Dropout, i, 1, Impl::Reference));
           p_.backward.push_back(step(Dir::Backward, StepKind::Dropout, i, 1, Impl::Reference));

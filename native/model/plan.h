@@ -69,6 +69,7 @@ enum class Packing : uint8_t {
   AmxNarrow,   // amx_pack_kernel_narrow: the first block on tiles
   Flipped,     // flip_kernel_for_input_gradient (fp32 direct input gradient)
   Winograd,    // flipped, then the Winograd transforms of the kernel and of the flipped kernel
+  Transposed,  // transpose_dense_kernel (fast dense input gradients)
 };
 
 struct Step {

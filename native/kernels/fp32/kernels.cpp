@@ -10,6 +10,7 @@
 #include "kernels/amx/conv_amx.h"
 #include "kernels/bf16/conv_bf16.h"
 #include "kernels/fp32/conv_fast.h"
+#include "kernels/fp32/dense_fast.h"
 
 namespace engine {
 
@@ -100,6 +101,35 @@ void conv_k_backward_weight(Impl k, float* dw, float* db, const float* dout, con
     case 1: return avx2::conv_k_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, K);
     default: return ref::conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, ref::conv_geometry(H, W, K, 1, false));
   }
+}
+
+void dense_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int I, int O) {
+  switch (tier(k, O, "dense_forward")) {
+    case 2: return avx512::dense_forward(out, in, w, b, N, I, O);
+    case 1: return avx2::dense_forward(out, in, w, b, N, I, O);
+    default: return ref::dense_forward(out, in, w, b, N, I, O);
+  }
+}
+
+void dense_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int I, int O) {
+  switch (tier(k, O, "dense_backward_weight")) {
+    case 2: return avx512::dense_backward_weight(dw, db, dout, in, N, I, O);
+    case 1: return avx2::dense_backward_weight(dw, db, dout, in, N, I, O);
+    default: return ref::dense_backward_weight(dw, db, dout, in, N, I, O);
+  }
+}
+
+void dense_backward_input(Impl k, float* din, const float* dout, const float* w_or_wT, int N, int I, int O) {
+  switch (tier(k, I, "dense_backward_input")) {
+    case 2: return avx512::dense_backward_input(din, dout, w_or_wT, N, I, O);
+    case 1: return avx2::dense_backward_input(din, dout, w_or_wT, N, I, O);
+    default: return ref::dense_backward_input(din, dout, w_or_wT, N, I, O);
+  }
+}
+
+void transpose_dense_kernel(float* wT, const float* w, int I, int O) {
+  for (int i = 0; i < I; i++)
+    for (int o = 0; o < O; o++) wT[size_t(o) * I + i] = w[size_t(i) * O + o];
 }
 
 void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C) {

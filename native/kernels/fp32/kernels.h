@@ -40,6 +40,15 @@ void conv_k_backward_input(Impl k, float* din, const float* dout, const float* w
 void conv_k_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
                             int Cin, int Cout, int K);
 
+// dense layers (the reference's sums exactly, whichever tier): k Reference, Avx2 or Avx512 by O (forward, weight
+// gradient) or I (input gradient, which takes the kernel transposed, wT [O, I], when k is not the reference; the
+// reference takes w [I, O])
+void dense_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int I, int O);
+void dense_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int I, int O);
+void dense_backward_input(Impl k, float* din, const float* dout, const float* w_or_wT, int N, int I, int O);
+// wT [O, I] = w [I, O] transposed
+void transpose_dense_kernel(float* wT, const float* w, int I, int O);
+
 // global average pooling: out [N, C] = mean of in [N, HW, C] over the pixels; din [N, HW, C] = dout / HW
 void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C);
 void global_avgpool_backward(Impl k, float* din, const float* dout, int N, int HW, int C);

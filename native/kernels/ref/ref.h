@@ -313,22 +313,37 @@ void dense_forward(T* out, const T* in, const T* w, const T* b, int N, int I, in
   }
 }
 
-// din [N, I] (overwritten; may be null), dw [I, O] +=, db [O] += from dout [N, O]
+// dw [I, O] +=, db [O] += from dout [N, O] and in [N, I]
 template <typename T>
-void dense_backward(T* din, T* dw, T* db, const T* dout, const T* in, const T* w, int N, int I, int O) {
+void dense_backward_weight(T* dw, T* db, const T* dout, const T* in, int N, int I, int O) {
   for (int n = 0; n < N; n++) {
     const T* g = dout + size_t(n) * O;
     for (int j = 0; j < O; j++) db[j] += g[j];
     for (int i = 0; i < I; i++) {
       const T v = in[size_t(n) * I + i];
-      T s = 0;
-      for (int j = 0; j < O; j++) {
-        dw[size_t(i) * O + j] += v * g[j];
-        s += g[j] * w[size_t(i) * O + j];
-      }
-      if (din) din[size_t(n) * I + i] = s;
+      for (int j = 0; j < O; j++) dw[size_t(i) * O + j] += v * g[j];
     }
   }
+}
+
+// din [N, I] (overwritten) from dout [N, O] and w [I, O]
+template <typename T>
+void dense_backward_input(T* din, const T* dout, const T* w, int N, int I, int O) {
+  for (int n = 0; n < N; n++) {
+    const T* g = dout + size_t(n) * O;
+    for (int i = 0; i < I; i++) {
+      T s = 0;
+      for (int j = 0; j < O; j++) s += g[j] * w[size_t(i) * O + j];
+      din[size_t(n) * I + i] = s;
+    }
+  }
+}
+
+// din [N, I] (overwritten; may be null), dw [I, O] +=, db [O] += from dout [N, O]
+template <typename T>
+void dense_backward(T* din, T* dw, T* db, const T* dout, const T* in, const T* w, int N, int I, int O) {
+  dense_backward_weight(dw, db, dout, in, N, I, O);
+  if (din) dense_backward_input(din, dout, w, N, I, O);
 }
 
 // Inverted dropout: out = in * mask, where mask [n] holds 0 or 1/(1-rate) (see dropout_mask in rng.h)
