@@ -17,6 +17,7 @@
 #include "kernels/bf16/bf16_convert.h"
 #include "kernels/bf16/conv_bf16.h"
 #include "kernels/fp32/kernels.h"
+#include "model/recipe.h"
 #include "model/rng.h"
 
 namespace engine {
@@ -461,6 +462,18 @@ void augment_k(const Napi::CallbackInfo& a) {
   else augment_warp_fast(isa, out, in, shear, zx, zy, flip, H, W, C, scale);
 }
 
+// (out, in, {H, W, C}, params: Float64Array [8], scale, erased): the crop/flip/rotation/erasing augmentation of
+// one image (ref::augment_crop)
+template <typename T>
+void augment_crop_k(const Napi::CallbackInfo& a) {
+  const auto [H, W, C] = image_shape(a[2]);
+  const size_t n = size_t(H) * W * C;
+  auto params = typed<double>(a[3], "params", kCropParams);
+  require_finite(params, "params");
+  ref::augment_crop(typed<T>(a[0], "out", n).Data(), typed<uint8_t>(a[1], "in", n).Data(), params.Data(), H, W, C,
+                    T(number(a[4], "scale")), T(number(a[5], "erased")));
+}
+
 // Binds `name` to the float or double instantiation, chosen by the type of the argument at `probe`; the kernels'
 // C++ exceptions (scratch memory refused, a shape no kernel takes) become JS ones.
 template <void (*F32)(const Napi::CallbackInfo&), void (*F64)(const Napi::CallbackInfo&)>
@@ -499,6 +512,7 @@ Napi::Object test_kernels(Napi::Env env) {
   ENGINE_KERNEL("dropoutMask", dropout_mask_k);
   ENGINE_KERNEL("rmspropUpdate", rmsprop_k);
   ENGINE_KERNEL("augmentWarp", augment_k);
+  ENGINE_KERNEL("augmentCrop", augment_crop_k);
 #undef ENGINE_KERNEL
   for (auto [js, fn] : {std::pair{"conv3x3ForwardBf16", conv_forward_bf16_k},
                         std::pair{"conv3x3BackwardInputBf16", conv_backward_input_bf16_k},

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <limits>
+#include <stdexcept>
 #include <type_traits>
 
 #include "kernels/amx/conv_amx.h"
@@ -33,13 +35,18 @@ size_t round16(size_t n) { return (n + 15) / 16 * 16; }  // elements, so that th
 }  // namespace
 
 template <typename T>
-Network<T>::Network(const Layout& layout, const PlanOptions& options, uint64_t seed)
-    : layout_(layout), plan_(make_plan(layout, options)), seed_(seed), pool_(options.threads) {
+Network<T>::Network(const Layout& layout, const PlanOptions& options, const Recipe& recipe, uint64_t seed)
+    : layout_(layout), plan_(make_plan(layout, options)), recipe_(recipe), seed_(seed), pool_(options.threads) {
   params_.assign(layout_.param_count, T(0));
   state_.assign(layout_.state_count, T(0));
   init_params(layout_, seed_, params_.data(), state_.data());
-  accum_.assign(params_.size(), T(0));
+  accum_.assign(size_t(recipe_.state_buffers()) * params_.size(), T(0));
   grad_.assign(params_.size(), T(0));
+  if (recipe_.ema_decay > 0) ema_ = params_;
+  for (size_t c = 0; c < recipe_.mean.size(); c++) {
+    mean_.push_back(T(recipe_.mean[c]));
+    inv_std_.push_back(T(1.0 / recipe_.std[c]));
+  }
   packed_words_.assign(plan_.packed_words, 0);
   packed_floats_.assign(plan_.packed_floats, 0.0f);
   ws_.resize(pool_.size());
@@ -201,8 +208,17 @@ template <typename T>
 void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const {
   const T scale = T(1.0 / 255.0);
   const Shape& s = layout_.shapes[0];
-  if (a) augment_warp_fast(plan_.options.isa, out, image, a[0], a[1], a[2], a[3] != 0.0, s.h, s.w, s.c, scale);
-  else ref::scale_pixels(out, image, s.size(), scale);
+  const bool normalized = !mean_.empty();
+  if (!a) ref::scale_pixels(out, image, s.size(), scale);
+  else if (recipe_.augment == AugmentKind::Keras)
+    augment_warp_fast(plan_.options.isa, out, image, a[0], a[1], a[2], a[3] != 0.0, s.h, s.w, s.c, scale);
+  else  // (erased to 0 after the normalisation below, which is the channels' mean)
+    ref::augment_crop(out, image, a, s.h, s.w, s.c, scale, normalized ? std::numeric_limits<T>::quiet_NaN() : T(0));
+  if (!normalized) return;
+  ref::normalize_channels(out, size_t(s.h) * s.w, s.c, mean_.data(), inv_std_.data());
+  if (a && recipe_.augment == AugmentKind::Crop)  // the erased rectangle: 0, the channels' mean
+    for (size_t i = 0; i < s.size(); i++)
+      if (std::isnan(out[i])) out[i] = T(0);
 }
 
 template <typename T>
@@ -460,7 +476,7 @@ void Network<T>::run_images(Workspace& ws, const uint8_t* images, const uint8_t*
   const size_t isz = image_size();
   for (int n = 0; n < N; n++) {
     const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
-    preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + 4 * b : nullptr);
+    preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + augment_params(recipe_.augment) * b : nullptr);
   }
   double t1 = now_seconds();
   ws.times.preprocess += t1 - t0;
@@ -491,11 +507,12 @@ void Network<T>::loss(Workspace& ws, const uint8_t* labels, const int32_t* indic
     const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
     const T label = T(labels[img]);
     const T* z = logits + size_t(n) * K;
+    const T smoothing = T(recipe_.label_smoothing);
     if (layout_.spec.head == Head::Sigmoid) {
-      result->loss_sum += double(ref::sigmoid_bce(dlogits + n, z, &label, 1, T(1) / T(B)));
+      result->loss_sum += double(ref::sigmoid_bce(dlogits + n, z, &label, 1, T(1) / T(B), smoothing));
       result->correct += (ref::sigmoid(z[0]) > T(0.5)) == (labels[img] != 0);
     } else {
-      result->loss_sum += double(ref::softmax_ce(dlogits + size_t(n) * K, z, &label, 1, K, T(1) / T(B)));
+      result->loss_sum += double(ref::softmax_ce(dlogits + size_t(n) * K, z, &label, 1, K, T(1) / T(B), smoothing));
       result->correct += int(std::max_element(z, z + K) - z) == int(labels[img]);
     }
   }
@@ -541,7 +558,7 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
     const double t0 = now_seconds();
     for (int n = 0; n < N; n++) {
       const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
-      preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + 4 * b : nullptr);
+      preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + augment_params(recipe_.augment) * b : nullptr);
     }
     ws.times.preprocess += now_seconds() - t0;
   });
@@ -674,12 +691,61 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
 }
 
 template <typename T>
+void Network<T>::update(const OptimizerStep& o) {
+  const size_t P = params_.size();
+  if (o.clip_norm > 0) {  // the global L2 norm, summed in order in double
+    double sq = 0;
+    for (size_t i = 0; i < P; i++) sq += double(grad_[i]) * double(grad_[i]);
+    if (std::sqrt(sq) > o.clip_norm) {
+      const T scale = T(o.clip_norm / std::sqrt(sq));
+      for (size_t i = 0; i < P; i++) grad_[i] *= scale;
+    }
+  }
+  const bool decay = o.weight_decay != 0;
+  // weight decay applies to the kernels, not to biases or batch norm's parameters: tensor by tensor where it is on
+  auto each_tensor = [&](auto&& fn) {
+    if (!decay) return fn(size_t(0), P, 0.0);
+    for (const ParamInfo& p : layout_.params) {
+      const bool kernel = p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".kernel") == 0;
+      fn(p.offset, p.size, kernel ? o.weight_decay : 0.0);
+    }
+  };
+  T *w = params_.data(), *a = accum_.data();
+  const T* g = grad_.data();
+  switch (recipe_.optimizer) {
+    case OptimizerKind::RmsProp:
+      if (!decay) {  // (the seed's update, over all the parameters at once)
+        ref::rmsprop_update(w, a, g, P, o.lr, o.rho, o.eps);
+        break;
+      }
+      each_tensor([&](size_t at, size_t n, double wd) {
+        std::vector<T> gw(g + at, g + at + n);
+        for (size_t i = 0; i < n; i++) gw[i] += T(wd) * w[at + i];
+        ref::rmsprop_update(w + at, a + at, gw.data(), n, o.lr, o.rho, o.eps);
+      });
+      break;
+    case OptimizerKind::Sgd:
+      each_tensor([&](size_t at, size_t n, double wd) { ref::sgd_update(w + at, a + at, g + at, n, o.lr, o.momentum, o.nesterov, wd); });
+      break;
+    case OptimizerKind::AdamW:
+      each_tensor([&](size_t at, size_t n, double wd) {
+        ref::adamw_update(w + at, a + at, a + P + at, g + at, n, o.lr, o.beta1, o.beta2, o.eps, wd, step_ + 1);
+      });
+      break;
+  }
+  if (!ema_.empty()) {  // the moving average of the weights, after the update
+    const T d = T(recipe_.ema_decay), one_d = T(1.0 - recipe_.ema_decay);
+    for (size_t i = 0; i < P; i++) ema_[i] = d * ema_[i] + one_d * params_[i];
+  }
+}
+
+template <typename T>
 StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
-                                  double lr, double rho, double eps, const int32_t* indices) {
+                                  const OptimizerStep& o, const int32_t* indices) {
   const double t_step = now_seconds();
   StepResult r = run_batch(images, labels, augment, B, indices, true);
   const double t0 = now_seconds();
-  ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
+  update(o);
   // A NaN or Inf gradient turns into a NaN weight; counted here so that JS need not copy the weights each step.
   for (const T p : params_) r.non_finite_params += !std::isfinite(p);
   const double t1 = now_seconds();
@@ -695,9 +761,19 @@ StepResult Network<T>::compute_gradients(const uint8_t* images, const uint8_t* l
 }
 
 template <typename T>
-void Network<T>::predict_logits(T* logits, const uint8_t* images, int B) {
+void Network<T>::predict_logits(T* logits, const uint8_t* images, int B, bool ema) {
   const int nt = pool_.size();
   const size_t K = size_t(layout_.logits()), isz = image_size();
+  // the moving average's weights stand in for the weights while it runs
+  if (ema && ema_.empty()) throw std::invalid_argument("this trainer keeps no moving average of its weights");
+  struct Swap {
+    std::vector<T>* a;
+    std::vector<T>* b;
+    ~Swap() {
+      if (a) std::swap(*a, *b);
+    }
+  } swap{ema ? &params_ : nullptr, &ema_};
+  if (ema) std::swap(params_, ema_);
   prepare_step_kernels();
   pool_.run([&](int t) {
     Workspace& ws = ws_[t];

@@ -1,4 +1,5 @@
 #include "model/plan.h"
+#include "model/recipe.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -23,6 +24,14 @@ const char* impl_name(Impl k) {
     case Impl::Cuda: return "cuda";
   }
   return "?";
+}
+
+const char* optimizer_name(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::Sgd: return "sgd";
+    case OptimizerKind::AdamW: return "adamw";
+    default: return "rmsprop";
+  }
 }
 
 const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
