@@ -1,7 +1,8 @@
 // Convolutions of other geometries than the seed's 3x3 valid ones: kernels 1, 3 and 5, stride 1 or 2, Keras'
-// 'valid' and 'same' padding. The reference takes any geometry (float64 gradient checks); the fast CPU kernels take
-// stride 1 with K 1, 3 or 5 (a 'same' convolution runs on a zero-padded copy of its input); the CUDA backend's
-// implicit GEMM takes any geometry (checked on its CPU emulator). Which kernel runs is asked of the plan.
+// 'valid' and 'same' padding. The reference takes any geometry (float64 gradient checks); on the CPU a 3x3
+// convolution of stride 1 runs the seed's 3x3 kernels (a 'same' one on a zero-padded copy of its input) and the
+// others run as matrix products (gemm); the CUDA backend's implicit GEMM takes any geometry (checked on its CPU
+// emulator). Which kernel runs is asked of the plan.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
@@ -101,7 +102,7 @@ test('gradients (float64) of every geometry against finite differences', (t) => 
   t.diagnostic(`worst error/tolerance ${worst.toExponential(2)}`);
 });
 
-test('the fast kernels (padded copies, K 1 and 5) and the emulated CUDA backend follow the float64 reference', () => {
+test('the fast kernels (padded copies, gemm for 1x1, 5x5 and strided) and the emulated CUDA backend follow the float64 reference', () => {
   const { images, labels } = batch(GEOMETRY, 4, 5, 3);
   const ref = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 6, threads: 2, dtype: 'float64' }));
   const want = ref.computeGradients(images, labels);
@@ -119,7 +120,7 @@ test('the fast kernels (padded copies, K 1 and 5) and the emulated CUDA backend 
   }
 });
 
-test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy, 1x1 and 5x5 the direct kernels, strided ones the reference', () => {
+test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy, 1x1, 5x5 and strided ones the gemm kernels (the reference in a scalar network)', () => {
   const isa = native.buildInfo().isa;
   if (isa === 'scalar') return;
   const plan = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 1, isa: 'avx2', conv: 'direct' })).plan();
@@ -127,11 +128,14 @@ test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy, 1x1 an
   const backward = (op) => plan.steps.find((s) => s.op === op && s.direction === 'backward');
   assert.equal(forward('same3').kernel, 'avx2');
   assert.equal(forward('same3').workspaceBytes, 4 * 15 * 13 * 2); // the padded copy of its 13x11x2 input
-  assert.equal(forward('same5').kernel, 'avx2');
-  assert.equal(backward('same5').inputGradient, 'avx2');
-  assert.equal(forward('one').kernel, 'avx2');
-  assert.equal(forward('down3').kernel, 'reference');
-  assert.equal(backward('down5').kernel, 'reference');
+  assert.equal(forward('same5').kernel, 'gemm-avx2');
+  assert.equal(forward('same5').workspaceBytes, 0); // gemm takes the padding itself
+  assert.equal(backward('same5').inputGradient, 'gemm-avx2');
+  assert.equal(forward('one').kernel, 'gemm-avx2');
+  assert.equal(forward('down3').kernel, 'gemm-avx2');
+  assert.equal(backward('down5').kernel, 'gemm-avx2');
+  const scalar = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 1, isa: 'scalar' })).plan();
+  assert.equal(scalar.steps.find((s) => s.op === 'down5' && s.direction === 'backward').kernel, 'reference');
   assert.equal(backward('same3').inputGradient, null); // its input is the image
   // Winograd takes the padded 3x3 convolution whose input needs a gradient
   const wino = { ...GEOMETRY, layers: [{ type: 'conv3x3', filters: 8 }, { type: 'relu' }, { type: 'conv', kernel: 3, padding: 'same', filters: 8, name: 'w' }, { type: 'globalavgpool' }, { type: 'dense', units: 3 }] };

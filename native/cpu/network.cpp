@@ -253,6 +253,10 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
     case StepKind::Conv: {
       const OpSpec& op = layout_.op(i);
       const T* b = w + size_t(op.kernel) * op.kernel * in.c * out.c;
+      if constexpr (std::is_same_v<T, float>) {
+        if (s.impl == Impl::GemmAvx2 || s.impl == Impl::GemmAvx512)
+          return gemm_conv_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i), s.relu);
+      }
       if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
         ref::conv_forward(y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i));
         if (s.relu) ref::relu_forward(y, y, size_t(N) * out.size());
@@ -261,7 +265,6 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
       const Shape k = kernel_input(s);
       if (s.pad) x = pad_input(s, ws, x, N);
       if constexpr (std::is_same_v<T, float>) {
-        if (op.kernel != 3) return conv_k_forward(s.impl, y, x, w, b, N, k.h, k.w, k.c, out.c, op.kernel, s.relu);
         switch (s.impl) {
           case Impl::Avx512Bf16:
           case Impl::Amx:
@@ -367,6 +370,13 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
     case StepKind::Conv: {
       const OpSpec& op = layout_.op(i);
       T* db = dw + size_t(op.kernel) * op.kernel * in.c * out.c;
+      if constexpr (std::is_same_v<T, float>) {
+        if (s.impl == Impl::GemmAvx2 || s.impl == Impl::GemmAvx512) {
+          gemm_conv_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c, geometry(i));
+          if (gin) gemm_conv_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c, geometry(i));
+          return;
+        }
+      }
       if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
         ref::conv_backward_weight(dw, db, g, x, N, in.h, in.w, in.c, out.c, geometry(i));
         if (gin) ref::conv_backward_input(gin, g, w, N, in.h, in.w, in.c, out.c, geometry(i));
@@ -376,10 +386,7 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
       if (s.pad) x = padded_input(s, ws);
       T* dk = s.pad && gin ? padded_gradient(ws) : gin;
       if constexpr (std::is_same_v<T, float>) {
-        if (op.kernel != 3) {
-          conv_k_backward_weight(s.impl, dw, db, g, x, N, k.h, k.w, k.c, out.c, op.kernel);
-          if (gin) conv_k_backward_input(s.input_impl, dk, g, w, N, k.h, k.w, k.c, out.c, op.kernel);
-        } else {
+        {
           // the weight gradient
           switch (s.impl) {
             case Impl::Avx512Bf16:

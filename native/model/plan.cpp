@@ -18,6 +18,8 @@ const char* impl_name(Impl k) {
     case Impl::Avx512: return "avx512";
     case Impl::WinogradAvx2: return "winograd-avx2";
     case Impl::WinogradAvx512: return "winograd-avx512";
+    case Impl::GemmAvx2: return "gemm-avx2";
+    case Impl::GemmAvx512: return "gemm-avx512";
     case Impl::Avx512Bf16: return "avx512-bf16";
     case Impl::Amx: return "amx";
     case Impl::AmxEmulated: return "amx-emulated";
@@ -177,15 +179,10 @@ class Planner {
     const OpSpec& op = L_.op(i);
     return op.type == OpType::Conv && op.kernel == 3 && op.stride == 1;
   }
-  // a stride-1 convolution that the fast direct kernels take (conv_k: K 1, 3 or 5)
-  bool conv_stride1(size_t i) const {
-    const OpSpec& op = L_.op(i);
-    return op.type == OpType::Conv && op.stride == 1 && (op.kernel == 1 || op.kernel == 3 || op.kernel == 5);
-  }
-  // the zero padding a stride-1 'same' convolution's input gets (k - 1 in all, the smaller half on top and left)
+  // the zero padding a 'same' 3x3 convolution's input gets for the 3x3 kernels (a pixel on each side)
   int padding(size_t i) const {
     const OpSpec& op = L_.op(i);
-    return op.type == OpType::Conv && op.padding == Padding::Same && op.stride == 1 ? op.kernel - 1 : 0;
+    return conv3x3(i) && op.padding == Padding::Same ? 2 : 0;
   }
   // the input the kernels see: padded where the convolution is 'same'
   Shape kin(size_t i) const {
@@ -218,6 +215,10 @@ class Planner {
     return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && input_needs_grad(i) &&
            out.h >= kMinOutput && out.w >= kMinOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
   }
+  // Convolutions other than 3x3 of stride 1 (which have their direct, Winograd and bf16 kernels) run as matrix
+  // products over the pixels of all the images: 1x1, 5x5, strided
+  bool gemm(size_t i) const { return cpu_float() && o_.isa != Isa::Scalar && L_.op(i).type == OpType::Conv && !conv3x3(i); }
+  Impl gemm_impl() const { return o_.isa == Isa::Avx512 ? Impl::GemmAvx512 : Impl::GemmAvx2; }
   // Whether an op may overwrite tensor t in place: nothing else reads it, nor the tensor whose storage it shares.
   bool exclusive(int t) const {
     if (L_.consumers[size_t(t)].size() != 1) return false;
@@ -327,23 +328,13 @@ class Planner {
           Step b = step(Dir::Backward, StepKind::Conv, i, 1, direct(out.c));
           f.relu = relu;
           const bool din = input_needs_grad(i);
-          if (!conv3x3(i)) {
-            // other kernel sizes: the direct kernels where they take it (stride 1, K 1 or 5, Cout in vectors), on a
-            // padded copy for 'same'; else the reference, which takes any geometry itself
-            const bool fast = conv_stride1(i) && direct(out.c) != Impl::Reference;
-            f.impl = b.impl = fast ? direct(out.c) : Impl::Reference;
-            if (din) b.input_impl = fast ? direct(in.c) : Impl::Reference;
-            if (fast && padding(i)) pad_input(f, b, i);
-            if (relu) p_.storage_of[i + 2] = int(i + 1);
-            p_.forward.push_back(f);
-            p_.backward.push_back(b);
-            if (relu) {
-              if (!chained(i + 1, OpType::MaxPool2x2)) p_.backward.push_back(step(Dir::Backward, StepKind::Relu, i + 1, 1, Impl::Reference));
-              i++;
-            }
-            break;
-          }
-          if (bf16_operands(i)) {
+          if (gemm(i)) {
+            f.impl = b.impl = gemm_impl();
+            if (din) b.input_impl = gemm_impl();
+          } else if (!conv3x3(i)) {  // (a double or scalar network) the reference takes any geometry
+            f.impl = b.impl = Impl::Reference;
+            if (din) b.input_impl = Impl::Reference;
+          } else if (bf16_operands(i)) {
             const Impl k = amx() && amx_fits(in.c, out.c) ? amx_impl() : Impl::Avx512Bf16;
             f.impl = k;
             f.packed = b.packed = pack(i, Packing::Bf16, true);
@@ -356,7 +347,7 @@ class Planner {
             // the fp32 fast tiers take the kernel flipped once per step
             if (!bf16() && b.input_impl != Impl::Reference) b.packed = pack(i, Packing::Flipped);
           }
-          if (bf16()) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
+          if (bf16() && conv3x3(i)) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
             if (amx() && amx_fits(in.c, out.c)) b.impl = amx_impl();
             else if (amx() && amx_fits_narrow(in.c, out.c)) b.impl = amx_impl();
             else if (out.c % avx512bf16::kLanes == 0) b.impl = Impl::Avx512Bf16;
