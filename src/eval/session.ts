@@ -28,22 +28,35 @@ export interface LoadedModel {
   session: InferenceSession;
 }
 
-/** The folder of onnxruntime-node's native binding, where its execution provider libraries would be. */
-function ortBinaryDir(): string {
+/** onnxruntime-node's package folder. */
+function ortPackageDir(): string {
   const index = createRequire(import.meta.url).resolve('onnxruntime-node');
-  return path.join(path.dirname(index), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return path.join(path.dirname(index), '..');
 }
 
-/** Fails with the reason when onnxruntime-node cannot run CUDA here, before onnxruntime logs its own. */
+/**
+ * Fails with the reason, and how to get the provider, when onnxruntime-node cannot run CUDA here (before
+ * onnxruntime logs its own). The provider's libraries are not in the npm package: onnxruntime-node's install
+ * script downloads them from nuget.org (Linux x64 only), and this project's .npmrc skips that script.
+ */
 async function checkCuda(): Promise<void> {
-  const dir = ortBinaryDir();
+  const pkg = ortPackageDir();
+  const dir = path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
   const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-  if ((await fileMtime(path.join(dir, lib))) === null)
-    throw new EngineError(
-      `--gpu: onnxruntime-node has no CUDA execution provider here (${lib} is not in ${dir}; it comes with ` +
-        `onnxruntime-node's install script on Linux x64 with CUDA 12, which was skipped or found no GPU). ` +
-        `Run without --gpu to use the CPU.`,
-    );
+  if ((await fileMtime(path.join(dir, lib))) !== null) return;
+  const missing = `--gpu: onnxruntime-node has no CUDA execution provider here (${lib} is not in ${dir})`;
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    throw new EngineError(`${missing}; onnxruntime-node ships one for Linux x64 only. Run without --gpu to use the CPU.`);
+  const script = path.join(pkg, 'script', 'install.js');
+  const relative = path.relative(process.cwd(), script);
+  const install = relative.startsWith('..') ? script : relative;
+  const { version } = createRequire(import.meta.url)(path.join(pkg, 'package.json')) as { version: string };
+  throw new EngineError(
+    `${missing}: its files are not in the npm package, and this project's .npmrc (onnxruntime-node-install=skip) ` +
+      `skips the install script that downloads them. To get them (for CUDA 12 with cuDNN 9: Microsoft.ML.OnnxRuntime.Gpu.Linux ` +
+      `${version} from nuget.org), run: ONNXRUNTIME_NODE_INSTALL=1 node ${install}. ` +
+      `Run without --gpu to use the CPU.`,
+  );
 }
 
 export async function loadModel(choice: ModelChoice): Promise<LoadedModel> {
