@@ -39,7 +39,17 @@ export {
   type PrPoint,
   type RocPoint,
 } from './eval/metrics.js';
-export { loadModel, type LoadedModel, type ModelChoice } from './eval/session.js';
+export {
+  classificationMetrics,
+  predictClasses,
+  topKCorrect,
+  type ClassificationMetrics,
+  type ClassScores,
+  type ConfusionMatrix,
+  type ConfusedPair,
+  type TopK,
+} from './eval/class-metrics.js';
+export { loadModel, scoreFiles, sigmoidFloat32, softmaxFloat32, type LoadedModel, type ModelChoice } from './eval/session.js';
 export { newestRunModel, loadModelInfo } from './eval/model-source.js';
 export { predict, type PredictOptions, type Prediction } from './predict/predict.js';
 export { EngineError, UsageError, InputError } from './errors.js';
