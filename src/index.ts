@@ -10,7 +10,7 @@ export { loadSplit, loadImage150, decodeRGB, resizeNearestPIL, IMAGE_SIZE, type 
 export { Rng, permutation, drawAugmentation, SEED_AUGMENT } from './data/random.js';
 export { native, trainerConfig, type NativeTrainer, type TrainerConfig, type Plan, type PlanStep, type ModelLayout, type Isa } from './native.js';
 export { importKeras, type ImportKerasOptions } from './keras/import.js';
-export { writeLabels, labelTableText, labelTableNpy, type LabelRow, type LabelFormat } from './labels/labels.js';
+export { writeLabels, labelTableText, labelTableNpy, labelColumn, type LabelRow, type LabelFormat } from './labels/labels.js';
 export { buildOnnxModel, readModelMetadata, type ModelInfo } from './onnx/graph.js';
 export { exportOnnx, type ExportOptions } from './workflows/export.js';
 export { modelCardMarkdown, MODEL_CARD_NAME, type ModelCardInput } from './report/model-card.js';
