@@ -25,7 +25,6 @@ export {
   accuracy,
   averagePrecision,
   rankedAveragePrecision,
-  binaryMetrics,
   classFigures,
   confusionMatrix,
   predictPositive,
@@ -33,13 +32,13 @@ export {
   rocAuc,
   rocCurve,
   wilsonInterval,
-  type BinaryMetrics,
   type ClassFigures,
   type Confusion,
   type PrPoint,
   type RocPoint,
 } from './eval/metrics.js';
 export {
+  binaryMetrics,
   classificationMetrics,
   predictClasses,
   topKCorrect,

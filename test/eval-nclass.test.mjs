@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { classificationMetrics, predictClasses, topKCorrect } from '../dist/src/eval/class-metrics.js';
-import { binaryMetrics, rankedAveragePrecision } from '../dist/src/eval/metrics.js';
+import { binaryMetrics, classificationMetrics, predictClasses, topKCorrect } from '../dist/src/eval/class-metrics.js';
+import { accuracy, averagePrecision, classFigures, confusionMatrix, prCurve, rankedAveragePrecision, rocAuc, rocCurve } from '../dist/src/eval/metrics.js';
 import { softmaxFloat32 } from '../dist/src/eval/session.js';
 import { evaluate, formatReport } from '../dist/src/eval/evaluate.js';
 import { buildOnnxModel, readModelMetadata } from '../dist/src/onnx/graph.js';
@@ -85,23 +85,31 @@ test('hand-made cases: the first of equal scores wins, top-k ties rank the lower
   assert.throws(() => classificationMetrics({ data: data.slice(1), columns: 3 }, labels, ['a', 'b', 'c']), RangeError);
 });
 
-test("a 2-class model keeps its figures: threshold on P(class 1), AP of class 0 from 1 - s, binaryMetrics' numbers", async () => {
+test("a 2-class model keeps its figures: threshold on P(class 1), class 0 scored by 1 - s, the binary functions' numbers", async () => {
   const fixture = JSON.parse(await fs.readFile(path.join(ROOT, 'test/fixtures/metrics-sklearn.json'), 'utf8'));
   for (const threshold of [0.5, 0.3])
     for (const c of fixture.cases) {
-      const old = binaryMetrics(c.scores, c.labels, ['neg', 'pos'], threshold);
-      const m = classificationMetrics({ data: c.scores, columns: 1 }, c.labels, ['neg', 'pos'], { threshold });
+      const s = c.scores;
+      const y = c.labels;
+      const [ns, ny] = [s.map((v) => 1 - v), y.map((v) => 1 - v)];
+      const m = classificationMetrics({ data: s, columns: 1 }, y, ['neg', 'pos'], { threshold });
+      assert.deepEqual(binaryMetrics(s, y, ['neg', 'pos'], threshold), m);
       assert.equal(m.decision, 'threshold');
       assert.equal(m.threshold, threshold);
       assert.deepEqual(m.topK, []);
-      for (const key of ['correct', 'accuracy', 'rocAuc', 'rankedMAP', 'mAP']) assert.equal(m[key], old[key], key);
-      assert.deepEqual(m.averagePrecision, old.averagePrecision);
-      assert.deepEqual(m.rankedAveragePrecision, old.rankedAveragePrecision);
-      assert.deepEqual(m.confusion.matrix, old.confusion.matrix);
-      assert.deepEqual(m.curves.pos, old.curves);
+      assert.equal(m.accuracy, accuracy(s, y, threshold));
+      assert.deepEqual(m.confusion.matrix, confusionMatrix(s, y, ['neg', 'pos'], threshold).matrix);
+      assert.deepEqual(m.averagePrecision, { neg: averagePrecision(ns, ny), pos: averagePrecision(s, y) });
+      assert.deepEqual(m.rankedAveragePrecision, { neg: rankedAveragePrecision(ns, ny), pos: rankedAveragePrecision(s, y) });
+      assert.equal(m.rankedMAP, (m.rankedAveragePrecision.neg + m.rankedAveragePrecision.pos) / 2);
+      assert.equal(m.mAP, (m.averagePrecision.neg + m.averagePrecision.pos) / 2);
+      assert.equal(m.rocAuc, rocAuc(s, y));
+      assert.deepEqual(m.curves.pos, { roc: rocCurve(s, y), pr: prCurve(s, y) });
+      const f = classFigures(confusionMatrix(s, y, ['neg', 'pos'], threshold));
       for (const name of ['neg', 'pos']) {
-        assert.equal(m.perClass[name].precision, old.perClass[name].precision);
-        assert.equal(m.perClass[name].recall, old.perClass[name].recall);
+        assert.equal(m.perClass[name].precision, f[name].precision);
+        assert.equal(m.perClass[name].recall, f[name].recall);
+        assert.equal(m.perClass[name].support, f[name].support);
       }
     }
 });

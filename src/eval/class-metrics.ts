@@ -242,3 +242,11 @@ export function classificationMetrics(scores: ClassScores, labels: ArrayLike<num
     curves,
   };
 }
+
+/**
+ * The figures of a 2-class model from P(classes[1]) per image: classificationMetrics of its one score column
+ * (the library's name for them from before models had more classes).
+ */
+export function binaryMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>, classes: [string, string], threshold = 0.5): ClassificationMetrics {
+  return classificationMetrics({ data: scores, columns: 1 }, labels, classes, { threshold });
+}

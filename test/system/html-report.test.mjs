@@ -63,18 +63,27 @@ test('engine train --html writes the page for its best checkpoint on val; a fold
   await assert.rejects(fs.access(path.join(out, 'x')));
 });
 
-test('the page renders in headless Chromium without a request or an error; screenshot', async (t) => {
-  const reason = await browserSkipReason();
-  if (reason) return t.skip(reason);
+/**
+ * The page in headless Chromium (1100 x 900), once it has loaded nothing but itself and its data: URLs and
+ * logged no error, and its confusion matrix shows the report's counts.
+ */
+async function openPage(t, file, report) {
   const context = await launchChromium(t, { viewport: { width: 1100, height: 900 } });
   const tab = await context.newPage();
   const { requests, problems } = watchPage(tab);
-  const url = pathToFileURL(page).href;
+  const url = pathToFileURL(file).href;
   await tab.goto(url);
   assert.deepEqual(requests.filter((u) => !u.startsWith('data:')), [url]);
   assert.deepEqual(problems, []);
   const cells = await tab.locator('#confusion td').allTextContents();
   assert.deepEqual(cells.map(Number), report.confusion.matrix.flat());
+  return tab;
+}
+
+test('the page renders in headless Chromium without a request or an error; screenshot', async (t) => {
+  const reason = await browserSkipReason();
+  if (reason) return t.skip(reason);
+  const tab = await openPage(t, page, report);
   const thumbs = await tab.locator('figure.miss img').evaluateAll((imgs) => imgs.map((i) => [i.complete, i.naturalWidth, i.naturalHeight]));
   assert.equal(thumbs.length, 3);
   for (const [complete, w, h] of thumbs) assert.ok(complete && w > 50 && h > 50 && Math.max(w, h) === 112, `${w}x${h}`);
@@ -94,15 +103,7 @@ test('10 classes (Fashion-MNIST names) render in headless Chromium: the heat map
   const out = await tempDir(t);
   const report = await syntheticReport(path.join(out, 'images'), FASHION_CLASSES, { n: 200, seed: 5 });
   const file = await writeHtmlReport(path.join(out, 'fashion.html'), report);
-  const context = await launchChromium(t, { viewport: { width: 1100, height: 900 } });
-  const tab = await context.newPage();
-  const { requests, problems } = watchPage(tab);
-  const url = pathToFileURL(file).href;
-  await tab.goto(url);
-  assert.deepEqual(requests.filter((u) => !u.startsWith('data:')), [url]);
-  assert.deepEqual(problems, []);
-  const cells = await tab.locator('#confusion td').allTextContents();
-  assert.deepEqual(cells.map(Number), report.confusion.matrix.flat());
+  const tab = await openPage(t, file, report);
   // readable: the page does not scroll sideways, each rotated column name fits its header, each cell its count
   const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than the window`);
