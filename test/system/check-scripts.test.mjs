@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { buildOnnxModel } from '../dist/src/onnx/graph.js';
-import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
-import { ROOT, runCli, runNode, tempDir } from './helpers.mjs';
-import { classDataset, trainClassModel } from './nclass.mjs';
+import { buildOnnxModel } from '../../dist/src/onnx/graph.js';
+import { loadCheckpoint } from '../../dist/src/store/checkpoint.js';
+import { ROOT, runCli, runNode, tempDir } from '../helpers.mjs';
+import { classDataset, trainClassModel } from '../nclass.mjs';
 
 const PYTHON = process.env.ENGINE_OPENCV_PYTHON ?? '/usr/bin/python3';
 const OPENCV = path.join(ROOT, 'scripts/check/opencv.py');
@@ -59,12 +59,12 @@ test("OpenCV's DNN module (cv2.dnn.readNetFromONNX) gives engine eval's accuracy
   const reason = opencvSkipReason();
   if (reason) return t.skip(reason);
   const folder = path.join(data, 'test');
-  for (const [name, model] of Object.entries(models))
-    for (const batch of ['1', '32']) {
-      const r = spawnSync(PYTHON, [OPENCV, model, folder, '--json', '--batch', batch], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      sameAsEngine(JSON.parse(r.stdout), `${name} model, batch ${batch}`);
-    }
+  // one image a pass, and batches of 32 (a symbolic batch dimension in OpenCV)
+  for (const [name, model, batch] of [['float', models.float, '1'], ['embedded', models.embedded, '32']]) {
+    const r = spawnSync(PYTHON, [OPENCV, model, folder, '--json', '--batch', batch], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    sameAsEngine(JSON.parse(r.stdout), `${name} model, batch ${batch}`);
+  }
   const line = spawnSync(PYTHON, [OPENCV, models.float, folder], { encoding: 'utf8' });
   assert.equal(line.status, 0, line.stderr);
   assert.match(line.stdout, new RegExp(`^OpenCV \\d+\\.\\d+\\.\\d+ DNN: accuracy ${(engine.accuracy * 100).toFixed(2)}% \\(${engine.correct}/30\\) of `));
