@@ -15,7 +15,7 @@ import { buildOnnxModel, readModelMetadata } from '../dist/src/onnx/graph.js';
 import { listSplit } from '../dist/src/data/discover.js';
 import { loadImageResized } from '../dist/src/data/decode.js';
 import { ROOT, rejectsInput, rng, runCli, tempDir } from './helpers.mjs';
-import { classDataset, trainClassModel } from './nclass.mjs';
+import { FASHION_CLASSES, classDataset, syntheticReport, trainClassModel } from './nclass.mjs';
 
 const { onnx } = onnxProto;
 const close = (a, b, tol, what) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} != ${b}`);
@@ -161,6 +161,25 @@ test('readModelMetadata: softmax models of 2 to 256 classes; a sigmoid head of o
   assert.equal(old.head, 'sigmoid');
 });
 
+test('10 classes in text: columns by index with the names in the heading, 10 confused pairs, the first 50 mistakes', async (t) => {
+  const r = await syntheticReport(await tempDir(t), FASHION_CLASSES, { n: 900, seed: 8 });
+  assert.ok(r.misclassified.length > 50 && r.confusedPairs.length > 10);
+  const text = formatReport(r);
+  assert.ok(text.includes(`confusion matrix (rows: true class, columns: predicted; ${FASHION_CLASSES.map((c, i) => `${i}=${c}`).join(' ')})\n`));
+  assert.match(text, /\n {18}0 {3}1 {3}2 {3}3 {3}4 {3}5 {3}6 {3}7 {3}8 {3}9\n  0 T-shirt\/top  /);
+  assert.deepEqual(
+    r.topK.map((x) => x.k),
+    [2, 3, 4, 5],
+  );
+  for (const x of r.topK) assert.ok(text.includes(`top-${x.k}:       ${(x.accuracy * 100).toFixed(2)}%  (${x.correct}/900)`));
+  assert.ok(text.includes(`most confused (true -> predicted: images, share of the true class): 10 of ${r.confusedPairs.length} pairs\n`));
+  const listed = text.split('\nmisclassified: ')[1].split('\n\n')[0].split('\n');
+  assert.equal(listed[0], `${r.misclassified.length} (in ${r.dir}; the first 50 in file order, --json lists all)`);
+  assert.equal(listed.length, 51);
+  const first = r.misclassified[0];
+  assert.match(listed[1], new RegExp(`^  ${first.file} +${first.label} -> ${first.predicted} +P\\(${first.predicted}\\) = ${first.probability.toFixed(4)}$`));
+});
+
 // --- end to end: a 3-class dataset of PNG files, a softmax CNN trained on it ---
 
 const cleanups = [];
@@ -237,6 +256,19 @@ test('the text report leads with accuracy and its interval, top-2, mean AP, macr
   assert.equal(untimed(seed.slice(7).join('\n')), untimed(text));
 });
 
+test('eval --html of the 3-class model: the page holds its 3 x 3 matrix, a curve per class and a thumbnail per mistake', async (t) => {
+  const page = path.join(await tempDir(t), 'report.html');
+  const r = await runCli(['eval', 'test', '--data', data, '--model', fit.model, '--html', page]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.endsWith(`wrote ${page}\n`));
+  const html = await fs.readFile(page, 'utf8');
+  const report = await evaluate({ target: 'test', data, model: fit.model });
+  const cells = [...html.matchAll(/class="(?:hit|miss)" title="[^"]*">(\d+)<\/td>/g)].map((m) => Number(m[1]));
+  assert.deepEqual(cells, report.confusion.matrix.flat());
+  assert.equal(html.match(/<svg id="roc"[\s\S]*?<\/svg>/)[0].match(/data-class=/g).length, 3);
+  assert.equal(html.match(/<img src="data:image\/jpeg;base64,/g)?.length ?? 0, report.misclassified.length);
+});
+
 test('--threshold is refused for a 3-class model (exit 2, one line); a folder of other classes too', async (t) => {
   const r = await runCli(['eval', 'test', '--data', data, '--model', fit.model, '--threshold', '0.7']);
   assert.equal(r.code, 2);
@@ -246,4 +278,7 @@ test('--threshold is refused for a 3-class model (exit 2, one line); a folder of
   await fs.cp(path.join(data, 'test', 'cat'), path.join(two, 'cat'), { recursive: true });
   await fs.cp(path.join(data, 'test', 'dog'), path.join(two, 'dog'), { recursive: true });
   await rejectsInput(evaluate({ target: two, model: fit.model }), '(cat, dog) do not match the classes', '(cat, dog, fox)');
+  // the browser demo shows sigmoid models only, and says so
+  const { serveDemo } = await import('../dist/src/demo/serve.js');
+  await rejectsInput(serveDemo({ model: fit.model, port: 0 }), 'the demo page shows 2-class sigmoid models; this one has a softmax head of 3 classes');
 });

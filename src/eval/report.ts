@@ -138,6 +138,7 @@ function missLines(r: EvalReport): string[] {
         `${m.label} -> ${m.predicted}`,
         m.score !== undefined ? `P(${pos}) = ${m.score.toFixed(4)}` : `P(${m.predicted}) = ${m.probability.toFixed(4)}`,
       ]),
+      new Set([0, 1, 2]),
     ),
   ];
 }
