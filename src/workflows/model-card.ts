@@ -96,7 +96,11 @@ export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenM
   let report: EvalReport | null = null;
   let missingReason: string | undefined;
   if (await hasVal(data)) report = await evaluate({ target: 'val', data, model: opts.modelFile, modelBytes: opts.modelBytes });
-  else missingReason = `${path.resolve(data, 'val')} is not a folder (export with --data DIR to measure on DIR/val)`;
+  else {
+    // relative to the card's folder, as every path of the card
+    const val = path.relative(path.dirname(path.resolve(opts.modelFile)), path.resolve(data, 'val')).split(path.sep).join('/');
+    missingReason = `${val} is not a folder (export with --data DIR to measure on DIR/val)`;
+  }
   const dataset =
     trainedOn !== undefined && (await isDir(trainedOn))
       ? await describeDataset(trainedOn, 'training')
