@@ -120,7 +120,7 @@ test('the fast kernels (padded copies, gemm for 1x1, 5x5 and strided) and the em
   }
 });
 
-test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy, 1x1, 5x5 and strided ones the gemm kernels (the reference in a scalar network)', () => {
+test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy, 1x1, 5x5, strided and small same 3x3 ones the gemm kernels (the reference in a scalar network)', () => {
   const isa = native.buildInfo().isa;
   if (isa === 'scalar') return;
   const plan = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 1, isa: 'avx2', conv: 'direct' })).plan();
@@ -141,4 +141,9 @@ test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy, 1x1, 5
   const wino = { ...GEOMETRY, layers: [{ type: 'conv3x3', filters: 8 }, { type: 'relu' }, { type: 'conv', kernel: 3, padding: 'same', filters: 8, name: 'w' }, { type: 'globalavgpool' }, { type: 'dense', units: 3 }] };
   const wplan = new native.Trainer(trainerConfig({ spec: { ...wino, input: [12, 12, 2] }, seed: 1, isa: 'avx2' })).plan();
   assert.equal(wplan.steps.find((s) => s.op === 'w' && s.direction === 'forward').kernel, 'winograd-avx2');
+  // under Winograd's 8x8 outputs a same 3x3 convolution runs as a matrix product, without a padded copy
+  const small = new native.Trainer(trainerConfig({ spec: { ...wino, input: [6, 6, 2] }, seed: 1, isa: 'avx2' })).plan();
+  const w = small.steps.find((s) => s.op === 'w' && s.direction === 'forward');
+  assert.equal(w.kernel, 'gemm-avx2');
+  assert.equal(w.workspaceBytes, 0);
 });

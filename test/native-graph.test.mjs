@@ -149,7 +149,11 @@ test('plan: batch norm makes the step run each thread\'s share at once; a tensor
   assert.equal(plan.microBatch, 'share');
   const backward = plan.steps.filter((s) => s.direction === 'backward').map((s) => `${s.kind} ${s.op}`);
   // stem.relu feeds a and b: b's backward forms its gradient, a's adds into it; the first conv passes none on
-  assert.deepEqual(backward, ['dense head', 'globalavgpool gap', 'relu sum.relu', 'add sum', 'conv b', 'relu a.relu', 'conv a', 'grad-add a', 'relu stem.relu', 'batchnorm stem.bn', 'conv stem']);
+  assert.deepEqual(backward, ['dense head', 'globalavgpool gap', 'relu sum.relu', 'add sum', 'conv b', 'relu a.relu', 'conv a', 'grad-add a', 'batchnorm stem.bn', 'conv stem']);
+  // the ReLU after the batch norm runs in its passes, both ways, on the tier of the CPU (any channel count)
+  const bn = plan.steps.filter((s) => s.kind === 'batchnorm');
+  assert.deepEqual(bn.map((s) => s.ops.join('+')), ['stem.bn+stem.relu', 'stem.bn+stem.relu']);
+  assert.ok(bn.every((s) => s.kernel === native.buildInfo().isa.replace('scalar', 'reference')), bn.map((s) => s.kernel).join());
   assert.equal(plan.steps.find((s) => s.op === 'stem' && s.direction === 'backward').inputGradient, null);
   const simple = new native.Trainer(trainerConfig({ spec: GAP_ADD, seed: 1 })).plan();
   // small images: several per kernel call (the seed's 150x150 ones take a call each)
@@ -240,6 +244,32 @@ test('batch norm: training normalises by the batch and keeps running statistics 
   const p2 = await trainer.predict(images);
   assert.notDeepEqual(p1, p2);
   assert.throws(() => trainer.setState({ ...trainer.getState(), state: new Float32Array(5) }), /state\.state must have 6 elements/);
+});
+
+test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (vectors of channels and a tail, a fused ReLU)', async () => {
+  // dense layers (their fast kernels give the reference's bits) around batch norms of 3 and 12 channels
+  const spec = {
+    name: 'bn-tiers',
+    input: [4, 4, 3],
+    head: 'softmax',
+    layers: [{ type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 12 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dense', units: 3 }],
+  };
+  const { images, labels } = batch(spec, 9, 21);
+  const isas = ['scalar', 'avx2', 'avx512'].filter((isa, i) => i <= ['scalar', 'avx2', 'avx512'].indexOf(native.buildInfo().isa));
+  const runs = [];
+  for (const isa of isas) {
+    const t = new native.Trainer(trainerConfig({ spec, seed: 4, threads: 2, isa }));
+    assert.equal(t.plan().steps.find((s) => s.kind === 'batchnorm').kernel, isa === 'scalar' ? 'reference' : isa);
+    const g = t.computeGradients(images, labels);
+    for (let s = 0; s < 2; s++) await t.trainStep(images, labels, null, OPT);
+    runs.push({ isa, gradients: g.gradients, params: t.getParams(), state: t.getState().state, p: await t.predict(images) });
+  }
+  for (const r of runs.slice(1)) {
+    assert.deepEqual(r.gradients, runs[0].gradients, `${r.isa}: gradients`);
+    assert.deepEqual(r.params, runs[0].params, `${r.isa}: parameters after two steps`);
+    assert.deepEqual(r.state, runs[0].state, `${r.isa}: running statistics`);
+    assert.deepEqual(r.p, runs[0].p, `${r.isa}: inference`);
+  }
 });
 
 test('softmax head: loss and accuracy by argmax; probabilities sum to 1; labels past the classes are refused', async () => {

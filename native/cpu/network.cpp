@@ -32,6 +32,33 @@ double now_seconds() {
 
 size_t round16(size_t n) { return (n + 15) / 16 * 16; }  // elements, so that the next buffer starts on 64 bytes
 
+// Batch norm on the plan's tier (float) or the reference (double)
+template <typename T>
+void bn_sums(Impl k, double* sum, double* sumsq, const T* in, size_t P, int C) {
+  if constexpr (std::is_same_v<T, float>) batchnorm_sums(k, sum, sumsq, in, P, C);
+  else ref::batchnorm_sums(sum, sumsq, in, P, C);
+}
+template <typename T>
+void bn_forward(Impl k, T* out, const T* in, const double* mean, const double* invstd, const T* gamma, const T* beta,
+                size_t P, int C, bool relu) {
+  if constexpr (std::is_same_v<T, float>) batchnorm_forward(k, out, in, mean, invstd, gamma, beta, P, C, relu);
+  else ref::batchnorm_forward(out, in, mean, invstd, gamma, beta, P, C, relu);
+}
+template <typename T>
+void bn_backward_sums(Impl k, double* dsum, double* dxhat, const T* dout, const T* relu_out, const T* in,
+                      const double* mean, const double* invstd, size_t P, int C) {
+  if constexpr (std::is_same_v<T, float>) batchnorm_backward_sums(k, dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
+  else ref::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
+}
+template <typename T>
+void bn_backward_input(Impl k, T* din, const T* dout, const T* relu_out, const T* in, const double* mean,
+                       const double* invstd, const T* gamma, const double* dsum, const double* dxhat, double count,
+                       size_t P, int C) {
+  if constexpr (std::is_same_v<T, float>)
+    batchnorm_backward_input(k, din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
+  else ref::batchnorm_backward_input(din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
+}
+
 }  // namespace
 
 template <typename T>
@@ -325,7 +352,7 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
         mean[c] = double(running[c]);
         invstd[c] = 1.0 / std::sqrt(double(running[C + c]) + layout_.op(i).epsilon);
       }
-      ref::batchnorm_forward(y, x, mean.data(), invstd.data(), w, w + C, size_t(N) * in.h * in.w, in.c);
+      bn_forward(s.impl, y, x, mean.data(), invstd.data(), w, w + C, size_t(N) * in.h * in.w, in.c, s.relu);
       return;
     }
     default:
@@ -581,7 +608,7 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       if (!bn) return;
       timed(ws.times.forward, op, [&] {
         sums[size_t(t)].assign(2 * C, 0.0);
-        ref::batchnorm_sums(sums[size_t(t)].data(), sums[size_t(t)].data() + C, ws.act[size_t(layout_.input(op))],
+        bn_sums(plan_.forward[g].impl, sums[size_t(t)].data(), sums[size_t(t)].data() + C, ws.act[size_t(layout_.input(op))],
                             size_t(N) * hw, int(C));
       });
     });
@@ -605,8 +632,8 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
     const T* w = params_.data() + layout_.param_offset[op];
     phase([&](int t, Workspace& ws, int b0, int N) {
       timed(ws.times.forward, op, [&] {
-        ref::batchnorm_forward(ws.act[op + 1], ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), w,
-                               w + C, size_t(N) * hw, int(C));
+        bn_forward(plan_.forward[g].impl, ws.act[op + 1], ws.act[size_t(layout_.input(op))], st.mean.data(),
+                   st.invstd.data(), w, w + C, size_t(N) * hw, int(C), plan_.forward[g].relu);
       });
     });
     f = g + 1;
@@ -633,8 +660,8 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       timed(ws.times.backward, op, [&] {
         std::vector<double>& p = sums[size_t(t)];
         p.assign(2 * C, 0.0);
-        ref::batchnorm_backward_sums(p.data(), p.data() + C, grad(ws, s->grad_out), ws.act[size_t(layout_.input(op))],
-                                     st->mean.data(), st->invstd.data(), size_t(N) * hw, int(C));
+        bn_backward_sums(s->impl, p.data(), p.data() + C, grad(ws, s->grad_out), s->relu ? ws.act[op + 2] : nullptr,
+                         ws.act[size_t(layout_.input(op))], st->mean.data(), st->invstd.data(), size_t(N) * hw, int(C));
         T* dgamma = ws.dparams.data() + layout_.param_offset[op];
         for (size_t c = 0; c < C; c++) {
           dgamma[c] += T(p[C + c]);
@@ -649,9 +676,9 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       const T* gamma = params_.data() + layout_.param_offset[op];
       phase([&](int t, Workspace& ws, int b0, int N) {
         timed(ws.times.backward, op, [&] {
-          ref::batchnorm_backward_input(grad(ws, s->grad_in[0]), grad(ws, s->grad_out), ws.act[size_t(layout_.input(op))],
-                                        st->mean.data(), st->invstd.data(), gamma, total.data(), total.data() + C,
-                                        double(B) * double(hw), size_t(N) * hw, int(C));
+          bn_backward_input(s->impl, grad(ws, s->grad_in[0]), grad(ws, s->grad_out), s->relu ? ws.act[op + 2] : nullptr,
+                            ws.act[size_t(layout_.input(op))], st->mean.data(), st->invstd.data(), gamma, total.data(),
+                            total.data() + C, double(B) * double(hw), size_t(N) * hw, int(C));
         });
       });
     }

@@ -209,15 +209,20 @@ class Planner {
   bool on_tiles(size_t i) const { return amx_first_block(i) || amx_pooled_block(i); }
   // Winograd for the convolutions with an output of at least 8x8 (below that the padding to whole tiles and the
   // transforms cost more than they save) whose input needs a gradient (the first conv, on 3 channels, suits it not)
+  static constexpr int kMinWinogradOutput = 8;
   bool winograd(size_t i) const {
-    constexpr int kMinOutput = 8;
     const Shape &in = kin(i), &out = L_.out(i);
     return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && input_needs_grad(i) &&
-           out.h >= kMinOutput && out.w >= kMinOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
+           out.h >= kMinWinogradOutput && out.w >= kMinWinogradOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
   }
-  // Convolutions other than 3x3 of stride 1 (which have their direct, Winograd and bf16 kernels) run as matrix
-  // products over the pixels of all the images: 1x1, 5x5, strided
-  bool gemm(size_t i) const { return cpu_float() && o_.isa != Isa::Scalar && L_.op(i).type == OpType::Conv && !conv3x3(i); }
+  // Convolutions as matrix products over the pixels of all the images: those other than 3x3 of stride 1 (1x1,
+  // 5x5, strided), and 'same' 3x3 ones with outputs under Winograd's minimum, where the direct kernels' row tiles
+  // are ragged. The 3x3 valid convolutions (the seed's) keep their direct, Winograd and bf16 kernels and their bits.
+  bool gemm(size_t i) const {
+    if (!cpu_float() || o_.isa == Isa::Scalar || L_.op(i).type != OpType::Conv) return false;
+    if (!conv3x3(i)) return true;
+    return !bf16() && padding(i) && (L_.out(i).h < kMinWinogradOutput || L_.out(i).w < kMinWinogradOutput);
+  }
   Impl gemm_impl() const { return o_.isa == Isa::Avx512 ? Impl::GemmAvx512 : Impl::GemmAvx2; }
   // Whether an op may overwrite tensor t in place: nothing else reads it, nor the tensor whose storage it shares.
   bool exclusive(int t) const {
@@ -354,7 +359,7 @@ class Planner {
             else b.impl = fp32_impl(Isa::Avx512, out.c);
           }
           // a 'same' convolution: the kernels run on a padded copy, or the reference takes the geometry itself
-          if (padding(i) && cpu_float()) pad_input(f, b, i);  // (a double network's reference takes the geometry)
+          if (padding(i) && cpu_float() && !gemm(i)) pad_input(f, b, i);  // (a double network's reference and gemm take the geometry)
           if (relu) p_.storage_of[i + 2] = int(i + 1);
           p_.forward.push_back(f);
           p_.backward.push_back(b);
@@ -409,10 +414,22 @@ class Planner {
           p_.forward.push_back(step(Dir::Forward, StepKind::Add, i, 1, Impl::Reference));
           p_.backward.push_back(step(Dir::Backward, StepKind::Add, i, 1, Impl::Reference));
           break;
-        case OpType::BatchNorm:
-          p_.forward.push_back(step(Dir::Forward, StepKind::BatchNorm, i, 1, Impl::Reference));
-          p_.backward.push_back(step(Dir::Backward, StepKind::BatchNorm, i, 1, Impl::Reference));
+        case OpType::BatchNorm: {
+          // a ReLU that reads only it runs in its passes (in place), both ways; the fast tiers take any channels
+          const bool relu = chained(i, OpType::Relu);
+          const Impl k = !cpu_float() ? Impl::Reference : o_.isa == Isa::Avx512 ? Impl::Avx512
+                         : o_.isa == Isa::Avx2 ? Impl::Avx2 : Impl::Reference;
+          Step f = step(Dir::Forward, StepKind::BatchNorm, i, relu ? 2 : 1, k);
+          Step b = step(Dir::Backward, StepKind::BatchNorm, i, relu ? 2 : 1, k);
+          f.relu = b.relu = relu;
+          p_.forward.push_back(f);
+          p_.backward.push_back(b);
+          if (relu) {
+            p_.storage_of[i + 2] = int(i + 1);
+            i++;
+          }
           break;
+        }
       }
     }
     // (the backward steps were listed in op order; they run in reverse)

@@ -79,7 +79,8 @@ struct Step {
   int ops = 1;                 // it runs ops [op, op + ops)
   Impl impl = Impl::None;      // the kernel (backward conv: of the weight gradient)
   Impl input_impl = Impl::None;  // backward: the input gradient's kernel; None: the input needs no gradient
-  bool relu = false;           // forward conv: stores ReLU(conv); backward max-pool: the ReLU before it too
+  bool relu = false;           // forward conv: stores ReLU(conv); backward max-pool: the ReLU before it too;
+                               // batch norm: the ReLU after it, both ways
   bool bf16_out = false;       // forward block on tiles: also stores its output in bf16 for the next block
   bool bf16_in = false;        // block on tiles: reads its input's bf16 copy
   int packed = -1;             // index into Plan::packing, or -1

@@ -9,6 +9,7 @@
 
 #include "kernels/amx/conv_amx.h"
 #include "kernels/bf16/conv_bf16.h"
+#include "kernels/fp32/batchnorm_fast.h"
 #include "kernels/fp32/conv_fast.h"
 #include "kernels/fp32/dense_fast.h"
 #include "kernels/fp32/gemm_fast.h"
@@ -124,6 +125,36 @@ void gemm_conv_backward_weight(Impl k, float* dw, float* db, const float* dout, 
   if (k == Impl::GemmAvx512) return require_scratch(avx512::gemm_conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, gemm_geometry(g)));
   if (k == Impl::GemmAvx2) return require_scratch(avx2::gemm_conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, gemm_geometry(g)));
   ref::conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, g);
+}
+
+void batchnorm_sums(Impl k, double* sum, double* sumsq, const float* in, size_t P, int C) {
+  if (k == Impl::Avx512) return avx512::batchnorm_sums(sum, sumsq, in, P, C);
+  if (k == Impl::Avx2) return avx2::batchnorm_sums(sum, sumsq, in, P, C);
+  ref::batchnorm_sums(sum, sumsq, in, P, C);
+}
+
+void batchnorm_forward(Impl k, float* out, const float* in, const double* mean, const double* invstd,
+                       const float* gamma, const float* beta, size_t P, int C, bool relu) {
+  if (k == Impl::Avx512) return avx512::batchnorm_forward(out, in, mean, invstd, gamma, beta, P, C, relu);
+  if (k == Impl::Avx2) return avx2::batchnorm_forward(out, in, mean, invstd, gamma, beta, P, C, relu);
+  ref::batchnorm_forward(out, in, mean, invstd, gamma, beta, P, C, relu);
+}
+
+void batchnorm_backward_sums(Impl k, double* dsum, double* dxhat, const float* dout, const float* relu_out,
+                             const float* in, const double* mean, const double* invstd, size_t P, int C) {
+  if (k == Impl::Avx512) return avx512::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
+  if (k == Impl::Avx2) return avx2::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
+  ref::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
+}
+
+void batchnorm_backward_input(Impl k, float* din, const float* dout, const float* relu_out, const float* in,
+                              const double* mean, const double* invstd, const float* gamma, const double* dsum,
+                              const double* dxhat, double count, size_t P, int C) {
+  if (k == Impl::Avx512)
+    return avx512::batchnorm_backward_input(din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
+  if (k == Impl::Avx2)
+    return avx2::batchnorm_backward_input(din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
+  ref::batchnorm_backward_input(din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
 }
 
 void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C) {

@@ -389,10 +389,14 @@ void add_forward(T* out, const T* a, const T* b, size_t n) {
 // several threads' shares of the batch and combine at a barrier:
 //   batchnorm_sums: sum [C] +=, sumsq [C] += of x and x^2 over in [P, C] (P pixels of a share), in double
 //   (the statistics: mean = sum / count, var = sumsq / count - mean^2, biased, as training normalises with)
-//   batchnorm_forward: out = gamma * (in - mean) * invstd + beta, invstd = 1 / sqrt(var + epsilon)
+//   batchnorm_forward: out = gamma * (in - mean) * invstd + beta, invstd = 1 / sqrt(var + epsilon); with relu,
+//   ReLU(out) (a ReLU that reads only the batch norm, run in the same pass)
 //   batchnorm_backward_sums: dsum [C] += of dout, dxhat [C] += of dout * xhat over a share (also dbeta, dgamma)
 //   batchnorm_backward_input: din = gamma * invstd * (dout - dsum / count - xhat * dxhat / count), with the whole
 //   batch's dsum and dxhat (count = pixels of the batch)
+// relu_out (the backward's; may be null): the fused ReLU's output, dout being the ReLU's output gradient, which is
+// taken as zero where relu_out is not positive (as relu_backward). The fast tiers (batchnorm_fast.h) give the same
+// bits: each channel's sums run in pixel order.
 template <typename T>
 void batchnorm_sums(double* sum, double* sumsq, const T* in, size_t P, int C) {
   for (size_t p = 0; p < P; p++)
@@ -405,33 +409,38 @@ void batchnorm_sums(double* sum, double* sumsq, const T* in, size_t P, int C) {
 
 template <typename T>
 void batchnorm_forward(T* out, const T* in, const double* mean, const double* invstd, const T* gamma, const T* beta,
-                       size_t P, int C) {
+                       size_t P, int C, bool relu = false) {
   for (size_t p = 0; p < P; p++)
     for (int c = 0; c < C; c++) {
       const T xhat = T((double(in[p * C + c]) - mean[c]) * invstd[c]);
-      out[p * C + c] = gamma[c] * xhat + beta[c];
+      const T y = gamma[c] * xhat + beta[c];
+      out[p * C + c] = !relu || y > 0 ? y : T(0);
     }
 }
 
 template <typename T>
-void batchnorm_backward_sums(double* dsum, double* dxhat, const T* dout, const T* in, const double* mean,
-                             const double* invstd, size_t P, int C) {
+void batchnorm_backward_sums(double* dsum, double* dxhat, const T* dout, const T* relu_out, const T* in,
+                             const double* mean, const double* invstd, size_t P, int C) {
   for (size_t p = 0; p < P; p++)
     for (int c = 0; c < C; c++) {
-      const double g = double(dout[p * C + c]), xhat = (double(in[p * C + c]) - mean[c]) * invstd[c];
+      const size_t i = p * C + c;
+      const double g = double(!relu_out || relu_out[i] > 0 ? dout[i] : T(0));
+      const double xhat = (double(in[i]) - mean[c]) * invstd[c];
       dsum[c] += g;
       dxhat[c] += g * xhat;
     }
 }
 
 template <typename T>
-void batchnorm_backward_input(T* din, const T* dout, const T* in, const double* mean, const double* invstd,
-                              const T* gamma, const double* dsum, const double* dxhat, double count, size_t P, int C) {
+void batchnorm_backward_input(T* din, const T* dout, const T* relu_out, const T* in, const double* mean,
+                              const double* invstd, const T* gamma, const double* dsum, const double* dxhat,
+                              double count, size_t P, int C) {
   for (size_t p = 0; p < P; p++)
     for (int c = 0; c < C; c++) {
-      const double xhat = (double(in[p * C + c]) - mean[c]) * invstd[c];
-      din[p * C + c] = T(double(gamma[c]) * invstd[c] *
-                         (double(dout[p * C + c]) - dsum[c] / count - xhat * dxhat[c] / count));
+      const size_t i = p * C + c;
+      const double g = double(!relu_out || relu_out[i] > 0 ? dout[i] : T(0));
+      const double xhat = (double(in[i]) - mean[c]) * invstd[c];
+      din[i] = T(double(gamma[c]) * invstd[c] * (g - dsum[c] / count - xhat * dxhat[c] / count));
     }
 }
 
