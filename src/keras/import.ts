@@ -165,7 +165,8 @@ export async function importKeras(opts: ImportKerasOptions): Promise<{ file: str
   const checkpoint: Checkpoint = {
     meta: {
       spec: SEED7,
-      config: { source: 'keras', file: source, ...attrs, ...(modelFile && modelFile !== source ? { model_file: modelFile } : {}) },
+      // file names only: a checkpoint (and the model and card made from it) records no path of this machine
+      config: { source: 'keras', file: path.basename(source), ...attrs, ...(modelFile && modelFile !== source ? { model_file: path.basename(modelFile) } : {}) },
       classes: CLASSES,
       epoch: opts.epoch ?? epochFromName(source),
       step: 0,

@@ -7,7 +7,7 @@
 // resize rule, scaling), under keys that `eval`/`predict` read back.
 import onnxProto, { type onnx as P } from 'onnx-proto';
 import { InputError } from '../errors.js';
-import type { LayerSpec, ModelSpec } from '../model/spec.js';
+import { resizeNote, resizeOf, type Head, type LayerSpec, type ModelSpec } from '../model/spec.js';
 import { native } from '../native.js';
 import type { Checkpoint } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
@@ -28,8 +28,10 @@ export type InputLayout = 'NCHW' | 'NHWC';
 export type InputDtype = 'float32' | 'uint8';
 
 export interface ModelInfo {
-  /** class names, index = label; the output is P(classes[1]) */
+  /** class names, index = label; a sigmoid model's output is P(classes[1]), a softmax model's one probability per class */
   classes: string[];
+  /** the metadata's 'head' (sigmoid when it has none) */
+  head: Head;
   inputName: string;
   outputName: string;
   /** the pre-sigmoid output, when the model has one (engine exports do) */
@@ -44,7 +46,7 @@ export interface ModelInfo {
   dtype: InputDtype;
   /** multiply the 0..255 pixels by this before feeding (1 when the graph scales itself) */
   scale: number;
-  /** the resize rule, e.g. 'pil-nearest' */
+  /** the resize rule: 'pil-nearest', 'bilinear' or 'none' (see model/spec.ts) */
   resize: string;
   metadata: Record<string, string>;
   opset: number;
@@ -113,6 +115,7 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
   const { spec, classes, config, epoch, metrics } = ckpt.meta;
   const [h, w, c] = spec.input;
   const embedded = layout === 'NHWC';
+  const rule = resizeOf(spec);
   return {
     classes: JSON.stringify(classes),
     input_height: String(h),
@@ -120,10 +123,11 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
     input_channels: String(c),
     input_layout: layout,
     input_dtype: embedded ? 'uint8' : 'float32',
-    resize: 'pil-nearest',
-    resize_note: `resize to ${w}x${h} (width x height) with PIL's NEAREST rule, source index floor((i + 0.5) * src / dst) per axis; the aspect ratio is not kept`,
+    resize: rule,
+    resize_note: resizeNote(rule, w, h),
     scale: embedded ? '1' : String(1 / 255),
-    channel_order: 'RGB',
+    channel_order: c === 1 ? 'L' : 'RGB',
+    ...(c === 1 ? { channel_note: "one grey channel, PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 32768) >> 16 (ITU-R 601-2 luma)" } : {}),
     output,
     logit_output: logit,
     head: softmax ? 'softmax' : 'sigmoid',
@@ -360,8 +364,12 @@ export function readModelMetadata(bytes: Uint8Array, file = '<model>'): ModelInf
   } catch {
     classes = null;
   }
-  if (!Array.isArray(classes) || classes.length !== 2 || !classes.every((s) => typeof s === 'string'))
-    throw new InputError(`${file}: metadata 'classes' is ${meta.classes}, expected a JSON array of 2 class names`);
+  const head: Head = meta.head === 'softmax' ? 'softmax' : 'sigmoid';
+  if (meta.head !== undefined && meta.head !== 'softmax' && meta.head !== 'sigmoid')
+    throw new InputError(`${file}: metadata 'head' is '${meta.head}', expected sigmoid or softmax`);
+  const wanted = head === 'sigmoid' ? 'a JSON array of 2 class names (a sigmoid model)' : 'a JSON array of at least 2 class names';
+  if (!Array.isArray(classes) || classes.length < 2 || (head === 'sigmoid' && classes.length !== 2) || !classes.every((s) => typeof s === 'string'))
+    throw new InputError(`${file}: metadata 'classes' is ${meta.classes}, expected ${wanted}`);
   const height = positiveInt(file, meta, 'input_height');
   const width = positiveInt(file, meta, 'input_width');
   const channels = positiveInt(file, meta, 'input_channels');
@@ -394,6 +402,7 @@ export function readModelMetadata(bytes: Uint8Array, file = '<model>'): ModelInf
 
   return {
     classes: classes as string[],
+    head,
     inputName: input.name,
     outputName: output.name,
     logitName: logit?.name,

@@ -62,11 +62,11 @@ export const TRAIN_OPTIONS: OptionTable = [
     default: 'seed7',
     description: `architecture: a preset (${PRESET_NAMES.join(', ')}; it brings its recipe) or a .json file holding a model spec`,
   },
-  { flag: 'epochs', type: 'integer', defaultText: `the preset's: ${byPreset('epochs')}`, description: 'epochs (full passes over train)' },
-  { flag: 'batch-size', type: 'integer', defaultText: `the preset's: ${byPreset('batchSize')}`, description: 'images per step; the last batch may be smaller' },
-  { flag: 'lr', type: 'number', defaultText: `the preset's: ${byPreset('lr')}`, description: 'RMSprop learning rate' },
-  { flag: 'rho', type: 'number', defaultText: `the preset's: ${byPreset('rho')}`, only: 'library', description: "RMSprop decay (Keras' rho)" },
-  { flag: 'epsilon', type: 'number', defaultText: `the preset's: ${byPreset('epsilon')}`, only: 'library', description: 'RMSprop epsilon, added outside the square root' },
+  { flag: 'epochs', type: 'integer', defaultText: `the preset's (${byPreset('epochs')})`, description: 'epochs (full passes over train)' },
+  { flag: 'batch-size', type: 'integer', defaultText: `the preset's (${byPreset('batchSize')})`, description: 'images per step; the last batch may be smaller' },
+  { flag: 'lr', type: 'number', defaultText: `the preset's (${byPreset('lr')})`, description: 'RMSprop learning rate' },
+  { flag: 'rho', type: 'number', defaultText: `the preset's (${byPreset('rho')})`, only: 'library', description: "RMSprop decay (Keras' rho)" },
+  { flag: 'epsilon', type: 'number', defaultText: `the preset's (${byPreset('epsilon')})`, only: 'library', description: 'RMSprop epsilon, added outside the square root' },
   {
     flag: 'head',
     type: 'string',
@@ -78,7 +78,7 @@ export const TRAIN_OPTIONS: OptionTable = [
     flag: 'resize',
     type: 'string',
     choices: RESIZE_RULES,
-    defaultText: `the preset's: ${perPreset((p) => resizeOf(p.spec))}`,
+    defaultText: `the preset's (${perPreset((p) => resizeOf(p.spec))})`,
     description: "how images reach the model's input size: pil-nearest (the seed's), bilinear (PIL's) or none (they must have it)",
   },
   {
@@ -91,7 +91,7 @@ export const TRAIN_OPTIONS: OptionTable = [
   { flag: 'save-every', type: 'integer', default: 10, description: 'write weights<epoch>.safetensors every N epochs (0: never)' },
   { flag: 'out', type: 'string', defaultText: 'runs/run-<date>-<time>', description: 'run directory; must be new or empty' },
   { flag: 'threads', type: 'integer', defaultText: 'all cores', description: 'CPU threads' },
-  { flag: 'augment', type: 'boolean', defaultText: `the preset's: ${byPreset('augment', (v) => (v ? 'on' : 'off'))}`, description: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" },
+  { flag: 'augment', type: 'boolean', defaultText: `the preset's (${byPreset('augment', (v) => (v ? 'on' : 'off'))})`, description: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" },
   { flag: 'isa', type: 'string', choices: ISAS, yargsChoices: true, defaultText: 'best the CPU has', description: 'cap the instruction set of the native kernels' },
   {
     flag: 'precision',
@@ -264,7 +264,7 @@ export function resolveArch(value: unknown): ResolvedArch {
   const preset = presetOf(value);
   if (preset) return { spec: preset.spec, recipe: { ...preset.recipe }, arch: value, name: value };
   if (!/\.json$/i.test(value))
-    throw new UsageError(`--arch must be one of ${PRESET_NAMES.join(', ')} or a .json file of a model spec, got ${JSON.stringify(value)}`);
+    throw new UsageError(`--arch (--model) must be one of ${PRESET_NAMES.join(', ')} or a .json file of a model spec, got ${JSON.stringify(value)}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(value, 'utf8'));
