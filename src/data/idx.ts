@@ -143,7 +143,7 @@ export function parseIdx(file: string, bytes: Uint8Array, dims: 1 | 3): IdxArray
   if (got > expected) throw new InputError(`${file}: ${got - expected} bytes after the ${shape.join(' x ')} = ${expected} its header announces`);
   if (dims === 3 && shape[0] > 0 && (shape[1] === 0 || shape[2] === 0)) throw new InputError(`${file}: images of ${shape[1]}x${shape[2]} pixels`);
   if (shape[0] === 0) throw new InputError(`${file}: holds no ${dims === 3 ? 'images' : 'labels'}`);
-  return { file, shape, data: bytes.subarray(header) };
+  return { file, shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset + header, expected) };
 }
 
 /** An IDX images file, decompressed: [count, height, width] uint8, one grey channel. */
