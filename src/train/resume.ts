@@ -104,7 +104,9 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
         ? path.resolve(String(value)) === path.resolve(String(was))
         : key === 'arch'
           ? JSON.stringify(resolveArch(value).arch) === JSON.stringify(was)
-          : value === was;
+          : key === 'val' && typeof was === 'number'
+            ? Number(value) === was // typed as text ('0.1'), recorded as a number
+            : value === was;
     const alias = key === 'device' && value === 'cuda' ? ' (= --gpu)' : '';
     if (!same) conflicts.push(`${flagName(key)} ${JSON.stringify(value)}${alias} (the run has ${JSON.stringify(was)})`);
   }

@@ -48,7 +48,8 @@ function unmeasurable(spec: ModelSpec): string | undefined {
     ...(spec.input[2] !== 3 ? [`${spec.input[2]}-channel input`] : []),
     ...(resizeOf(spec) !== 'pil-nearest' ? [`the resize rule '${resizeOf(spec)}'`] : []),
   ];
-  return why.length ? `engine eval does not measure a model with ${why.join(', ')} yet` : undefined;
+  const list = why.length > 1 ? `${why.slice(0, -1).join(', ')} and ${why[why.length - 1]}` : why[0];
+  return why.length ? `engine eval does not measure a model with ${list} yet` : undefined;
 }
 
 interface RunFacts {
