@@ -111,7 +111,9 @@ async function readMaybeGzipped(file: string): Promise<{ raw: Buffer; bytes: Buf
     return { raw, bytes: raw };
   }
   try {
-    return { raw, bytes: await gunzip(raw) };
+    // gzip's trailer holds the size (mod 2^32): one output chunk of it saves zlib's concatenation of 16 KiB ones
+    const size = raw.length >= 18 ? raw.readUInt32LE(raw.length - 4) : 0;
+    return { raw, bytes: await gunzip(raw, { chunkSize: Math.min(Math.max(size + 1, 64 * 1024), 256 * 2 ** 20) }) };
   } catch (err) {
     throw new InputError(`${file}: the gzip data is corrupt or truncated (${(err as Error).message})`);
   }
