@@ -75,6 +75,12 @@ export function nearestIndicesPIL(src: number, dst: number): Int32Array {
   return out;
 }
 
+/** A resize's buffers must hold its images (a short one would be read or written past its end). */
+function checkSizes(dst: Uint8Array, src: Uint8Array, srcW: number, srcH: number, dstW: number, dstH: number, channels: number): void {
+  if (src.length < srcW * srcH * channels) throw new RangeError(`source holds ${src.length} bytes, needs ${srcW * srcH * channels}`);
+  if (dst.length < dstW * dstH * channels) throw new RangeError(`destination holds ${dst.length} bytes, needs ${dstW * dstH * channels}`);
+}
+
 /** Nearest-neighbour resize of an HWC image, picking exactly the pixels PIL's Image.NEAREST picks. */
 export function resizeNearestPIL(
   dst: Uint8Array,
@@ -85,8 +91,7 @@ export function resizeNearestPIL(
   dstH: number,
   channels = 3,
 ): void {
-  if (src.length < srcW * srcH * channels) throw new RangeError(`source holds ${src.length} bytes, needs ${srcW * srcH * channels}`);
-  if (dst.length < dstW * dstH * channels) throw new RangeError(`destination holds ${dst.length} bytes, needs ${dstW * dstH * channels}`);
+  checkSizes(dst, src, srcW, srcH, dstW, dstH, channels);
   const xs = nearestIndicesPIL(srcW, dstW);
   const ys = nearestIndicesPIL(srcH, dstH);
   let o = 0;
@@ -157,8 +162,7 @@ export function resizeBilinearPIL(
   dstH: number,
   channels = 3,
 ): void {
-  if (src.length < srcW * srcH * channels) throw new RangeError(`source holds ${src.length} bytes, needs ${srcW * srcH * channels}`);
-  if (dst.length < dstW * dstH * channels) throw new RangeError(`destination holds ${dst.length} bytes, needs ${dstW * dstH * channels}`);
+  checkSizes(dst, src, srcW, srcH, dstW, dstH, channels);
   const C = channels;
   let rows = src;
   if (dstW !== srcW) {
