@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { InputError } from '../errors.js';
+import { readInputFile } from '../io/read.js';
 import type { SplitListing } from './discover.js';
 import { memorySource, type ImageShape, type ImageSource } from './image-store.js';
 import { bytesPerImage, fitToInput, type Preprocess } from './preprocess.js';
@@ -100,12 +101,7 @@ export async function isIdxDataset(dir: string): Promise<boolean> {
 
 /** A file's bytes, gunzipped when they start with gzip's magic. `raw` is the file as stored. */
 async function readMaybeGzipped(file: string): Promise<{ raw: Buffer; bytes: Buffer }> {
-  let raw: Buffer;
-  try {
-    raw = await fs.readFile(file);
-  } catch (err) {
-    throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
-  }
+  const raw = await readInputFile(file, 'IDX file');
   if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) {
     if (file.endsWith('.gz')) throw new InputError(`${file}: not a gzip file (it does not start with gzip's magic bytes 1f 8b)`);
     return { raw, bytes: raw };
@@ -182,12 +178,7 @@ async function readIdxLabels(file: string): Promise<LabelsRead> {
 
 /** class names, one a line (a trailing empty line is allowed); InputError naming the file and line. */
 async function readClassesFile(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
-  }
+  const text = (await readInputFile(file, 'class names')).toString('utf8');
   const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   lines.forEach((name, i) => {
