@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import sharp from 'sharp';
 import {
   bytesPerImage,
   describePreprocess,
@@ -77,17 +78,18 @@ test("rule 'none': an image of the model's size passes as it is; another size na
     () => fitToInput(img, { ...pre, width: 5 }, new Uint8Array(45), 'dir/x.png'),
     (e) => e.exitCode === 2 && e.message === "dir/x.png: the image is 4x3, but the model takes 5x3 images as they are (resize rule 'none')",
   );
-  // through a split: the first file of another size stops the load, named
+  // through a split: a file of another size stops the load, named
   const dir = await tempDir(t);
   const face = path.join(SHARED, 'data', fixture.real.file);
-  for (const cls of ['a', 'b']) {
-    await fs.mkdir(path.join(dir, cls));
-    await fs.copyFile(face, path.join(dir, cls, 'face.jpg'));
-  }
+  for (const cls of ['a', 'b']) await fs.mkdir(path.join(dir, cls));
+  await fs.copyFile(face, path.join(dir, 'a', 'face.jpg'));
+  await sharp({ create: { width: 28, height: 28, channels: 3, background: '#408020' } }).png().toFile(path.join(dir, 'b', 'square.png'));
   const listing = await listSplit(dir);
   await rejectsInput(loadSplit(listing, { preprocess: { height: 28, width: 28, channels: 1, resize: 'none' } }), path.join(dir, 'a', 'face.jpg'), 'is 178x218', "resize rule 'none'");
   const set = await loadSplit(listing, { preprocess: { height: 28, width: 28, channels: 1, resize: 'bilinear' } });
   assert.deepEqual(set.shape, [28, 28, 1]);
   assert.equal(set.images.length, 2 * 784);
   assert.equal(sha(set.images.subarray(0, 784)), fixture.real.outputs[0].sha256);
+  // the 28x28 square as it is, its colour as PIL's luma: (19595 * 64 + 38470 * 128 + 7471 * 32 + 32768) >> 16 = 98
+  assert.ok(set.images.subarray(784).every((v) => v === 98));
 });
