@@ -15,7 +15,8 @@ import { newestCheckpoint, removeStaleTempFiles, RUN_FILES } from '../store/run-
 /** Options that may differ on resume: they change speed, length or bookkeeping, not the numbers of an epoch. */
 const FREE_ON_RESUME = new Set<keyof TrainOptions>(['epochs', 'threads', 'isa', 'saveEvery', 'out', 'resume', 'cache', 'cacheDir']);
 
-const flagName = (key: string) => `--${kebabFlag(key)}`;
+/** how a conflict names an option: its flag (--arch is also typed as its old name, --model) */
+const flagName = (key: string) => (key === 'arch' ? '--arch (--model)' : `--${kebabFlag(key)}`);
 
 export interface ResumePoint {
   runDir: string;
