@@ -41,7 +41,7 @@ export { openIdxDataset, isIdxDataset, FASHION_MNIST_CLASSES, MNIST_CLASSES, IDX
 export { Rng, permutation, drawAugmentation, SEED_AUGMENT } from './data/random.js';
 export { native, trainerConfig, type NativeTrainer, type TrainerConfig, type Plan, type PlanStep, type ModelLayout, type Isa } from './native.js';
 export { importKeras, type ImportKerasOptions } from './keras/import.js';
-export { writeLabels, labelTableText, labelTableNpy, type LabelRow, type LabelFormat } from './labels/labels.js';
+export { writeLabels, labelTableText, labelTableNpy, labelColumn, type LabelRow, type LabelFormat } from './labels/labels.js';
 export { buildOnnxModel, readModelMetadata, type ModelInfo } from './onnx/graph.js';
 export { exportOnnx, type ExportOptions } from './workflows/export.js';
 export { modelCardMarkdown, MODEL_CARD_NAME, type ModelCardInput } from './report/model-card.js';
@@ -56,7 +56,6 @@ export {
   accuracy,
   averagePrecision,
   rankedAveragePrecision,
-  binaryMetrics,
   classFigures,
   confusionMatrix,
   predictPositive,
@@ -64,13 +63,23 @@ export {
   rocAuc,
   rocCurve,
   wilsonInterval,
-  type BinaryMetrics,
   type ClassFigures,
   type Confusion,
   type PrPoint,
   type RocPoint,
 } from './eval/metrics.js';
-export { loadModel, type LoadedModel, type ModelChoice } from './eval/session.js';
+export {
+  binaryMetrics,
+  classificationMetrics,
+  predictClasses,
+  topKCorrect,
+  type ClassificationMetrics,
+  type ClassScores,
+  type ConfusionMatrix,
+  type ConfusedPair,
+  type TopK,
+} from './eval/class-metrics.js';
+export { loadModel, scoreFiles, sigmoidFloat32, softmaxFloat32, type LoadedModel, type ModelChoice } from './eval/session.js';
 export { newestRunModel, loadModelInfo } from './eval/model-source.js';
 export { predict, type PredictOptions, type Prediction } from './predict/predict.js';
 export { EngineError, UsageError, InputError } from './errors.js';

@@ -27,10 +27,23 @@ export interface ParamEntry {
   size: number;
 }
 
+/** One step's optimizer settings (native/model/recipe.h OptimizerStep); what is not given keeps the native default. */
 export interface OptimizerConfig {
   lr: number;
-  rho: number;
-  epsilon: number;
+  /** RMSprop's decay (Keras' rho) */
+  rho?: number;
+  /** RMSprop's and AdamW's epsilon (outside the square root) */
+  epsilon?: number;
+  /** SGD's momentum, and Nesterov's variant */
+  momentum?: number;
+  nesterov?: boolean;
+  /** AdamW's moment decays */
+  beta1?: number;
+  beta2?: number;
+  /** on the kernels only (not biases or batch norm's parameters); coupled for RMSprop and SGD, decoupled for AdamW */
+  weightDecay?: number;
+  /** scale the gradient down to this global L2 norm where it is larger (0: no clipping) */
+  clipNorm?: number;
 }
 
 export type Backend = 'cpu' | 'cuda' | 'cuda-emulated';
@@ -57,6 +70,20 @@ export interface TrainerConfig {
   isa?: Isa | null;
   /** the CUDA device's index (CUDA backends) */
   device?: number;
+  /** the optimizer, and with it the state it keeps (default rmsprop, the seed's) */
+  optimizer?: 'rmsprop' | 'sgd' | 'adamw';
+  /** targets (1 - e) * onehot + e / classes (sigmoid: e / 2); default 0 */
+  labelSmoothing?: number;
+  /** keep a moving average of the weights that keeps this share each step (0 or absent: none) */
+  ema?: number;
+  /** per channel: inputs (pixels / 255 - mean) / std; absent: pixels / 255 */
+  normalize?: { mean: number[]; std: number[] } | null;
+  /**
+   * what a step's augment rows hold: 'keras' (the seed's warp: shear radians, zoom rows, zoom columns, flip) or
+   * 'crop' (8 numbers: row and column shift, flip, rotation radians, then the erased rectangle's row, column,
+   * height and width, height 0 for none)
+   */
+  augment?: 'keras' | 'crop';
 }
 
 /** How fp32 convolutions run by default: Winograd where a float32 fp32 network runs on the CPU, else direct. */
@@ -159,14 +186,16 @@ export interface NativeTrainer {
   uploadImages(images: Uint8Array, labels: Uint8Array): number;
   /** trainStep on the uploaded images that indices [B] pick, read in place (no batch copy); same results */
   trainStepIndexed(indices: Int32Array, augment: Float64Array | null, optimizer: OptimizerConfig): Promise<TrainStepResult>;
-  evaluate(images: Uint8Array, labels: Uint8Array): Promise<StepResult & { probabilities: Float32Array }>;
-  predict(images: Uint8Array): Promise<Float32Array>;
+  /** {ema: true}: by the moving average of the weights */
+  evaluate(images: Uint8Array, labels: Uint8Array, options?: { ema?: boolean }): Promise<StepResult & { probabilities: Float32Array }>;
+  predict(images: Uint8Array, options?: { ema?: boolean }): Promise<Float32Array>;
   computeGradients(images: Uint8Array, labels: Uint8Array, augment?: Float64Array | null): StepResult & { gradients: FloatArray };
   getParams(): FloatArray;
   setParams(params: FloatArray): void;
   /** state: batch norm's running statistics (empty without batch norm) */
-  getState(): { step: number; accumulators: FloatArray; state: FloatArray };
-  setState(state: { step: number; accumulators: FloatArray; state?: FloatArray }): void;
+  /** accumulators: the optimizer's state buffers one after another (AdamW: both moments); ema: the moving average */
+  getState(): { step: number; accumulators: FloatArray; state: FloatArray; ema?: FloatArray };
+  setState(state: { step: number; accumulators: FloatArray; state?: FloatArray; ema?: FloatArray }): void;
   paramLayout(): ParamEntry[];
   info(): TrainerInfo;
   /** the kernel plan chosen at construction: which kernel runs every op in each direction */
@@ -242,8 +271,8 @@ export interface NativeKernels {
   maxpool2x2Backward(din: A, dout: A, inp: A, shape: PoolShape): void;
   reluForward(out: A, inp: A): void;
   reluBackward(din: A, dout: A, out: A): void;
-  denseForward(out: A, inp: A, w: A, b: A, shape: DenseShape): void;
-  denseBackward(din: OptA, dw: A, db: A, dout: A, inp: A, w: A, shape: DenseShape): void;
+  denseForward(out: A, inp: A, w: A, b: A, shape: DenseShape, isa?: Isa): void;
+  denseBackward(din: OptA, dw: A, db: A, dout: A, inp: A, w: A, shape: DenseShape, isa?: Isa): void;
   dropoutMask(mask: A, rate: number, seed: number, key: number): void;
   sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): number;
   rmspropUpdate(param: A, accum: A, grad: A, lr: number, rho: number, epsilon: number): void;
@@ -280,13 +309,15 @@ export interface NativeKernels {
   transposeBf16(dst: Uint16Array, src: Uint16Array, shape: TransposeShape, impl: Bf16ConvertImpl): void;
   /** isa 'scalar' runs the reference, anything else the tabled version the network uses (identical results) */
   augmentWarp(out: A, inp: Uint8Array, shape: ImageShape, shear: number, zx: number, zy: number, flip: boolean, scale: number, isa?: Isa): void;
+  /** the small-image augmentation of one image (ref::augment_crop): params [8] = row shift, column shift, flip, rotation radians, erased row, column, height, width */
+  augmentCrop(out: A, inp: Uint8Array, shape: ImageShape, params: Float64Array, scale: number, erased: number): void;
 }
 
 export type AmxKernels = 'amx' | 'amx-emulated';
 export type Bf16ConvertImpl = 'avx512-bf16' | 'portable';
 
 /** The CUDA launchers on host arrays (copied in and out), argument for argument as `kernels` (float32 only). */
-export interface NativeCudaKernels extends Omit<NativeKernels, 'conv3x3Forward' | 'sigmoidBce' | 'augmentWarp'> {
+export interface NativeCudaKernels extends Omit<NativeKernels, 'conv3x3Forward' | 'sigmoidBce' | 'augmentWarp' | 'augmentCrop'> {
   conv3x3Forward(out: A, inp: A, w: A, b: A, shape: ConvShape, fuseRelu?: boolean): void;
   sigmoidBce(dlogit: OptA, logit: A, label: A, scale: number): { loss: number; correct: number };
   /** shear null: plain scaling */

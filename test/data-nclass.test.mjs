@@ -34,28 +34,29 @@ async function shapesDataset(t, counts = { train: 10, val: 4 }, classes = Object
   return dir;
 }
 
-const specFile = async (dir, channels) => {
-  const file = path.join(dir, `tiny-${channels}.json`);
+/** A spec file: a small CNN for 12x12 images (its last layer gets one unit per class) and a recipe of 6 epochs. */
+const specFile = async (dir, channels, resize = 'none') => {
+  const file = path.join(dir, `tiny-${channels}-${resize}.json`);
   const spec = {
     name: `tiny${channels}`,
     input: [12, 12, channels],
-    resize: 'none',
+    resize,
     layers: [{ type: 'conv3x3', filters: 8 }, { type: 'relu' }, { type: 'maxpool2x2' }, { type: 'flatten' }, { type: 'dense', units: 1 }],
   };
   await fs.writeFile(file, JSON.stringify({ spec, recipe: { epochs: 6, batchSize: 6, lr: 0.003, augment: false } }));
   return file;
 };
 
-test('3 classes of PNGs train with a softmax head from a spec file, export to ONNX with its probabilities, no machine paths', async (t) => {
+test('3 classes of PNGs train with a softmax head from a spec file, export to ONNX, evaluate; no machine paths', async (t) => {
   const data = await shapesDataset(t);
   const work = await tempDir(t);
-  const arch = await specFile(work, 3);
+  const arch = await specFile(work, 3, 'pil-nearest');
   const out = path.join(work, 'runs', 'rgb');
   const r = await runCli(['train', '--data', data, '--arch', arch, '--seed', '1', '--threads', '1', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
   assert.deepEqual(summary.classes, ['blue', 'green', 'red']);
-  assert.deepEqual([summary.spec.head, summary.spec.layers.at(-1).units, summary.spec.resize], ['softmax', 3, 'none']);
+  assert.deepEqual([summary.spec.head, summary.spec.layers.at(-1).units, summary.spec.resize], ['softmax', 3, undefined]);
   assert.equal(summary.history, undefined);
   assert.equal(summary.final.epoch, 6, "the spec file's recipe: 6 epochs");
   assert.deepEqual(summary.config.recipe, { preset: 'tiny3', fromPreset: ['epochs', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'], given: [] });
@@ -70,9 +71,13 @@ test('3 classes of PNGs train with a softmax head from a spec file, export to ON
   const modelFile = path.join(out, 'model.onnx');
   const bytes = await fs.readFile(modelFile);
   const info = readModelMetadata(bytes, modelFile);
-  assert.deepEqual([info.head, info.classes, info.resize, info.channels, info.outputName], ['softmax', ['blue', 'green', 'red'], 'none', 3, 'probabilities']);
+  assert.deepEqual([info.head, info.classes, info.resize, info.channels, info.outputName], ['softmax', ['blue', 'green', 'red'], 'pil-nearest', 3, 'probabilities']);
+  // engine eval measures the exported model on val: the trainer's accuracy of that epoch (the card's figure too)
+  const ev = await runCli(['eval', 'val', '--data', data, '--model', modelFile, '--json']);
+  assert.equal(ev.code, 0, ev.stderr);
+  assert.deepEqual([JSON.parse(ev.stdout).images, JSON.parse(ev.stdout).accuracy], [12, summary.best.valAcc]);
+  assert.equal(JSON.parse(exported.stdout).modelCard.accuracy, summary.best.valAcc);
   const card = await fs.readFile(path.join(out, 'MODEL_CARD.md'), 'utf8');
-  assert.ok(card.includes("Not measured: engine eval does not measure a model with a softmax head and the resize rule 'none' yet"), card);
 
   // nothing of this machine's paths in the checkpoint's config, the model or the card
   for (const [what, text] of [['checkpoint config', JSON.stringify(ckpt.meta.config)], ['model', bytes.toString('latin1')], ['card', card]])
@@ -104,6 +109,10 @@ test('grey input, --head softmax for 2 classes, no val folder (10% held out), an
   const ckpt = await loadCheckpoint(path.join(out, 'last.safetensors'));
   assert.deepEqual(ckpt.meta.spec.input, [12, 12, 1]);
   assert.deepEqual(ckpt.meta.config.recipe.given, ['epochs']);
+  // it exports; its card says why it has no figures (eval feeds RGB images resized with pil-nearest)
+  const exported = await runCli(['export', 'onnx', '--weights', path.join(out, 'last.safetensors'), '--json']);
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.equal(JSON.parse(exported.stdout).modelCard.note, "engine eval does not measure a model with 1-channel input and the resize rule 'none' yet");
 
   // two classes keep a sigmoid unless --head softmax
   const two = await shapesDataset(t, { train: 6, val: 2 }, ['blue', 'red']);

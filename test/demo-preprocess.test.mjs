@@ -20,10 +20,10 @@ test('demo/preprocess.js computes what the CLI computes: PIL-nearest indices, re
   const resized = demo.resizeRgbaNearestPIL(rgba, w, h, 150, 150);
   assert.deepEqual(resized, expected);
   for (const info of [
-    { height: 150, width: 150, layout: 'NCHW', dtype: 'float32', scale: 1 / 255 },
-    { height: 150, width: 150, layout: 'NHWC', dtype: 'float32', scale: 1 / 255 },
-    { height: 150, width: 150, layout: 'NHWC', dtype: 'uint8', scale: 1 },
-    { height: 150, width: 150, layout: 'NCHW', dtype: 'uint8', scale: 1 },
+    { height: 150, width: 150, channels: 3, layout: 'NCHW', dtype: 'float32', scale: 1 / 255 },
+    { height: 150, width: 150, channels: 3, layout: 'NHWC', dtype: 'float32', scale: 1 / 255 },
+    { height: 150, width: 150, channels: 3, layout: 'NHWC', dtype: 'uint8', scale: 1 },
+    { height: 150, width: 150, channels: 3, layout: 'NCHW', dtype: 'uint8', scale: 1 },
   ]) {
     const mine = demo.inputData(info, resized);
     const cli = inputTensor(info, resized, 1);

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { binaryMetrics } from '../dist/src/eval/class-metrics.js';
 import {
   accuracy,
   averagePrecision,
-  binaryMetrics,
   classFigures,
   confusionMatrix,
   prCurve,

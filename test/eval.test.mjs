@@ -67,7 +67,10 @@ test('--weights (in memory) and --model (the exported file) give the same report
   const [[tn, fp], [fn, tp]] = a.confusion.matrix;
   assert.equal(tn + tp, a.correct);
   assert.equal(fp + fn, a.misclassified.length);
-  for (const m of a.misclassified) assert.equal(m.predicted === 'woman', m.score > 0.5);
+  for (const m of a.misclassified) {
+    assert.equal(m.predicted === 'woman', m.score > 0.5);
+    assert.equal(m.probability, m.predicted === 'woman' ? m.score : 1 - m.score);
+  }
   // ROC AUC computed here from the native engine's own scores for the same weights and images: the share of
   // (woman, man) pairs ranked right, ties half. Pairs closer than the ONNX/engine difference (2e-6, see
   // onnx-export.test.mjs) could rank either way, so they bound the value instead of fixing it.
@@ -93,19 +96,38 @@ test('--weights (in memory) and --model (the exported file) give the same report
   assert.equal(a.mAP, (a.averagePrecision.man + a.averagePrecision.woman) / 2);
 });
 
-test('the text report keeps the seed\'s lines and adds the real figures', async () => {
+test('the text report leads with accuracy, AP per class, mean AP and AUC; the seed\'s lines only with --seed-report', async () => {
   const r = await runCli(['eval', 'val', '--data', data, '--weights', last, '--threads', '1']);
   assert.equal(r.code, 0, r.stderr);
   const report = await evaluate({ target: 'val', data, weights: last, threads: 1 });
   const lines = r.stdout.split('\n');
-  assert.deepEqual(lines.slice(0, 3), ['mAP report', 'Evaluation dataset: val', `${report.correct} images correctly predicted among 8 evaluation images`]);
-  assert.match(lines[3], new RegExp(`^mAP\\(%\\): ${(report.accuracy * 100).toFixed(2)}  \\(.*accuracy at threshold 0\\.5\\)$`));
-  for (const label of ['AP(man):', 'AP(woman):', 'mean AP:', 'ROC AUC:', 'confusion matrix', 'precision', 'misclassified:'])
-    assert.ok(r.stdout.includes(label), `no '${label}' in\n${r.stdout}`);
+  const pct = (x) => `${(x * 100).toFixed(2)}%`;
+  assert.deepEqual(lines.slice(0, 5), [
+    'evaluation of val: 8 images, 2 classes (man, woman)',
+    `accuracy:    ${pct(report.accuracy)}  (${report.correct}/8; 95% interval ${(report.accuracyInterval[0] * 100).toFixed(1)}% to ${(report.accuracyInterval[1] * 100).toFixed(1)}%; predicted woman iff P(woman) > 0.5)`,
+    `AP(man):     ${pct(report.rankedAveragePrecision.man)}`,
+    `AP(woman):   ${pct(report.rankedAveragePrecision.woman)}`,
+    `mean AP:     ${pct(report.rankedMAP)}  (mean of the 2 classes' AP; sklearn's tie-grouped AP is in --json)`,
+  ]);
+  assert.equal(lines[5], `ROC AUC:     ${report.rocAuc.toFixed(4)}`);
+  for (const label of ['confusion matrix', 'precision', 'misclassified:']) assert.ok(r.stdout.includes(label), `no '${label}' in\n${r.stdout}`);
+  assert.doesNotMatch(r.stdout, /mAP/, 'the seed\'s "mAP" (the accuracy) only with --seed-report');
   // the CLI prints formatReport's text; only the closing time line differs between two runs
   const untimed = (text) => text.replace(/\ntime: .*\n$/, '');
   assert.equal(untimed(r.stdout), untimed(formatReport(report)));
   assert.match(r.stdout, /\ntime: \d+\.\d\d s to decode and classify 8 images/);
+
+  // --seed-report: the seed's lines (its gender_mAP.py's), then the same report
+  const seed = await runCli(['eval', 'val', '--data', data, '--weights', last, '--threads', '1', '--seed-report']);
+  assert.equal(seed.code, 0, seed.stderr);
+  assert.deepEqual(seed.stdout.split('\n').slice(0, 5), [
+    'mAP report',
+    'Evaluation dataset: val',
+    `${report.correct} images correctly predicted among 8 evaluation images`,
+    `mAP(%): ${(report.accuracy * 100).toFixed(2)}`,
+    '******************',
+  ]);
+  assert.equal(untimed(seed.stdout.split('\n').slice(7).join('\n')), untimed(r.stdout));
 });
 
 test('--curves, --threshold and a folder given as a path', async () => {
@@ -115,9 +137,12 @@ test('--curves, --threshold and a folder given as a path', async () => {
   assert.equal(report.dataset, 'val');
   assert.equal(report.threshold, 0);
   assert.equal(report.correct, 4, 'with threshold 0 every image is a woman: 4 of 8 right');
-  assert.deepEqual(report.curves.roc[0], { fpr: 0, tpr: 0, threshold: null });
-  assert.deepEqual(report.curves.roc.at(-1).fpr, 1);
-  assert.equal(report.curves.pr.at(-1).recall, 1);
+  // one-vs-rest curves of each class
+  assert.deepEqual(Object.keys(report.curves), ['man', 'woman']);
+  assert.deepEqual(report.curves.woman.roc[0], { fpr: 0, tpr: 0, threshold: null });
+  assert.deepEqual(report.curves.woman.roc.at(-1).fpr, 1);
+  assert.equal(report.curves.woman.pr.at(-1).recall, 1);
+  assert.equal(report.curves.man.pr.at(-1).recall, 1);
 });
 
 test('with neither --model nor --weights, the newest run under ./runs is used', async (t) => {
@@ -150,7 +175,15 @@ test('a missing model, both model flags, a missing split, --gpu without CUDA: ex
   await failsWith(['val', '--data', data, '--model', path.join(dir, 'nope.onnx')], /model not found/, /nope\.onnx/);
   await failsWith(['val', '--data', data, '--model', modelFile, '--weights', last], /either --model .* or --weights/);
   await failsWith(['test', '--data', data, '--weights', last], /no split 'test'/);
-  await failsWith(['val', '--data', data, '--weights', last, '--gpu'], /CUDA/, /without --gpu/);
+  // --gpu without the CUDA provider's files: says why and how to get them
+  await failsWith(
+    ['val', '--data', data, '--weights', last, '--gpu'],
+    /CUDA/,
+    /onnxruntime-node-install=skip/,
+    /ONNXRUNTIME_NODE_INSTALL=1 node \S*node_modules\/onnxruntime-node\/script\/install\.js/,
+    /CUDA 12 with cuDNN 9/,
+    /without --gpu/,
+  );
   await failsWith(['val', '--data', data, '--weights', last, '--batch-size', '0'], /--batch-size/);
   await failsWith(['val', '--data', data, '--weights', last, '--threshold', '2'], /--threshold/);
 });

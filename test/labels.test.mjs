@@ -1,11 +1,13 @@
-// `engine labels`: the seed's ground-truth tables, byte for byte, plus csv/json.
+// `engine labels`: the seed's ground-truth tables, byte for byte, plus csv/json; the same tables for folders of
+// any number of classes.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { labelTableNpy, labelTableText, writeLabels } from '../dist/src/labels/labels.js';
+import { labelColumn, labelTableNpy, labelTableText, writeLabels } from '../dist/src/labels/labels.js';
 import { CELEBA, ROOT, SHARED, rejectsInput, runCli, tempDir } from './helpers.mjs';
+import { classDataset } from './nclass.mjs';
 
 const ALL = path.join(CELEBA, 'all');
 const SEED_TXT = path.join(SHARED, 'seed/label.txt');
@@ -111,4 +113,41 @@ test('errors: a missing folder and an unwritable --out exit 2 with one line', as
     assert.ok(r.stderr.includes(part), r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
+});
+
+test('a folder of 12 classes: label.txt headed "class", label.npy of the class indices (numpy loads it), csv and json; the summary maps indices to names', async (t) => {
+  const classes = Array.from({ length: 12 }, (_, i) => `kind${String.fromCharCode(97 + i)}`); // kinda .. kindl: sorted as listed
+  const data = await classDataset(t, { classes, counts: { all: 2 }, size: 4, seed: 3 });
+  const dir = path.join(data, 'all');
+  const out = await tempDir(t);
+  const r = await runCli(['labels', dir, '--out', out, '--csv']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `wrote label.txt, label.npy, label.csv to ${out} (24 images: ${classes.map((c) => `2 ${c}`).join(', ')}; labels ${classes.map((c, i) => `${i}=${c}`).join(' ')})\n`);
+  // rows sorted by file name, then class: 000.png of every class, then 001.png
+  const txt = (await fs.readFile(path.join(out, 'label.txt'), 'utf8')).split('\n');
+  assert.equal(txt[0], ' image   class');
+  assert.deepEqual(txt.slice(1, 4), ['000.png  kinda', '000.png  kindb', '000.png  kindc']);
+  assert.equal(txt[13], '001.png  kinda');
+  assert.equal(txt.length, 26);
+  const npy = Buffer.from(await fs.readFile(path.join(out, 'label.npy')));
+  const { header, dataOffset } = parseNpy(npy);
+  assert.match(header, /'descr': '<U10'.*'shape': \(24, 2\)/);
+  const cellText = (i) => npy.subarray(dataOffset + i * 40, dataOffset + (i + 1) * 40).toString('utf16le').replace(/\0/g, '');
+  assert.deepEqual([cellText(0), cellText(1), cellText(20), cellText(21), cellText(23)], ['000.png', '0', '000.png', '10', '11']);
+  assert.deepEqual([cellText(46), cellText(47)], ['001.png', '11']);
+  const csv = (await fs.readFile(path.join(out, 'label.csv'), 'utf8')).split('\n');
+  assert.deepEqual(csv.slice(0, 2), ['file,class,label', '000.png,kinda,0']);
+  assert.equal(csv[12], '000.png,kindl,11');
+  const j = await runCli(['labels', dir, '--out', out, '--json']);
+  assert.deepEqual(JSON.parse(j.stdout)[11], { file: '000.png', class: 'kindl', label: 11 });
+
+  const numpy = spawnSync('python3', ['-c', `import numpy as np; a = np.load(${JSON.stringify(path.join(out, 'label.npy'))}); print(a.shape, a.dtype, a[11].tolist())`], { encoding: 'utf8' });
+  if (numpy.status !== 0) return t.diagnostic('numpy check not run: python3 with numpy is not installed');
+  assert.equal(numpy.stdout.trim(), "(24, 2) <U10 ['000.png', '11']");
+});
+
+test("labelColumn: 'gender' for the seed's man/woman only", () => {
+  assert.equal(labelColumn(['man', 'woman']), 'gender');
+  for (const classes of [['woman', 'man'], ['cat', 'dog'], ['man', 'woman', 'child']]) assert.equal(labelColumn(classes), 'class', classes.join());
+  assert.equal(labelTableText([{ file: 'a.png', label: 'cat' }], 'class'), 'image  class\na.png   cat\n');
 });

@@ -21,7 +21,7 @@ test('examples/library.mjs trains, exports with a model card, evaluates with pro
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^epoch 1: val_acc \d\.\d{4}\nepoch 2: val_acc \d\.\d{4}\n/);
   assert.ok(r.stdout.includes(`exported ${out}/model.onnx; model card ${out}/MODEL_CARD.md`), r.stdout);
-  assert.match(r.stdout, /Evaluation dataset: val\n\d+ images correctly predicted among 8 evaluation images/);
+  assert.match(r.stdout, /evaluation of val: 8 images, 2 classes \(man, woman\)\naccuracy: +\d+\.\d\d% +\(\d+\/8; 95% interval /);
   assert.match(r.stderr, /classified 8\/8/);
   const predicted = r.stdout.trim().split('\n').at(-1);
   const first = path.join(data, 'val', 'man', (await fs.readdir(path.join(data, 'val', 'man'))).sort()[0]);

@@ -130,7 +130,8 @@ test('plan: the seed in fp32 runs the first block fused, Winograd for conv2-conv
     'b relu2+pool2 avx2', // the ReLU's backward inside the pool's
     'f conv5+relu5 avx2', // 5x5 output: direct
     'b conv5 avx2/avx2',
-    'f dense1 reference',
+    'f dense1 avx2', // the dense kernels give the reference's bits at any tier
+    'b dense1 avx2',
   ])
     assert.ok(lines.includes(want), `${want} in ${lines.join(', ')}`);
   assert.ok(plan.steps.find((s) => s.op === 'conv2' && s.direction === 'forward').packing === 'winograd');
@@ -151,7 +152,8 @@ test('plan: batch norm makes the step run each thread\'s share at once; a tensor
   assert.deepEqual(backward, ['dense head', 'globalavgpool gap', 'relu sum.relu', 'add sum', 'conv b', 'relu a.relu', 'conv a', 'grad-add a', 'relu stem.relu', 'batchnorm stem.bn', 'conv stem']);
   assert.equal(plan.steps.find((s) => s.op === 'stem' && s.direction === 'backward').inputGradient, null);
   const simple = new native.Trainer(trainerConfig({ spec: GAP_ADD, seed: 1 })).plan();
-  assert.equal(simple.microBatch, 1);
+  // small images: several per kernel call (the seed's 150x150 ones take a call each)
+  assert.ok(simple.microBatch > 1 && simple.microBatch <= 32, `${simple.microBatch}`);
   // 8 channels fill an AVX2 vector, not an AVX-512 one
   assert.equal(simple.steps.find((s) => s.kind === 'globalavgpool').kernel, native.buildInfo().isa === 'scalar' ? 'reference' : 'avx2');
 });

@@ -359,7 +359,8 @@ test('Trainer: trainStep/evaluate/computeGradients argument errors name the fiel
   err(() => t.trainStep(images, labels, augment, { ...OPT, lr: 0 }), RangeError, /^lr must be > 0/);
   err(() => t.trainStep(images, labels, augment, { ...OPT, rho: 1 }), RangeError, /^rho must be in \[0, 1\)/);
   err(() => t.trainStep(images, labels, augment, { ...OPT, epsilon: NaN }), RangeError, /^epsilon must be finite/);
-  err(() => t.trainStep(images, labels, augment, { lr: 0.001, rho: 0.9 }), TypeError, /^epsilon must be a number/);
+  err(() => t.trainStep(images, labels, augment, { lr: 0.001, rho: 0.9, epsilon: 'small' }), TypeError, /^epsilon must be a number/);
+  err(() => t.trainStep(images, labels, augment, { rho: 0.9 }), TypeError, /^lr must be a number/);
   err(() => t.computeGradients(images, Uint8Array.of(0, 1, 3)), RangeError, /^labels\[2\] must be 0 or 1/);
   err(() => t.computeGradients(images, labels, new Float64Array(4)), RangeError, /^augment must have 12 elements/);
   err(() => t.evaluate(images, labels.subarray(1)), RangeError, /^labels must have 3 elements/);

@@ -46,20 +46,21 @@ async function randomCheckpoint(spec, seed, steps = 3) {
   };
 }
 
-/** The graph layers of the new core, as ONNX: batch norm folded into its conv (and one left standing, after a
- * ReLU), a conv read by two layers, a residual add, global average pooling, a 3-way softmax head. */
+/** The graph layers of the new core, as ONNX: convolutions of other geometries (3x3 same, 5x5 stride 2 same, 1x1),
+ * batch norm folded into its conv (and one left standing, after a ReLU), a conv read by two layers, a residual add,
+ * global average pooling, a 3-way softmax head. */
 const GRAPH = {
   name: 'graph',
   input: [12, 10, 3],
   head: 'softmax',
   layers: [
-    { type: 'conv3x3', filters: 8, name: 'stem' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 8, name: 'stem' },
     { type: 'batchnorm', name: 'stem.bn' },
     { type: 'relu', name: 'stem.relu' },
-    { type: 'conv3x3', filters: 8, name: 'down' },
+    { type: 'conv', kernel: 5, stride: 2, padding: 'same', filters: 8, name: 'down' },
     { type: 'relu', name: 'down.relu' },
     { type: 'batchnorm', name: 'loose.bn' },
-    { type: 'relu', name: 'side', inputs: ['down'] },
+    { type: 'conv', kernel: 1, filters: 8, name: 'side', inputs: ['down'] },
     { type: 'add', name: 'sum', inputs: ['loose.bn', 'side'] },
     { type: 'globalavgpool', name: 'gap' },
     { type: 'dense', units: 3, name: 'head' },
@@ -373,7 +374,9 @@ test('graph models export: batch norm folded into its conv or standing alone, a 
   const g = onnx.ModelProto.decode(bytes).graph;
   const ops = g.node.map((n) => n.opType);
   // stem.bn folds into stem (its only reader); loose.bn reads a ReLU and stands as BatchNormalization
-  assert.deepEqual(ops, ['Conv', 'Relu', 'Conv', 'Relu', 'BatchNormalization', 'Relu', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm', 'Softmax']);
+  assert.deepEqual(ops, ['Conv', 'Relu', 'Conv', 'Relu', 'BatchNormalization', 'Conv', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm', 'Softmax']);
+  const down = g.node.find((n) => n.name === 'down');
+  assert.deepEqual(down.attribute.map((a) => [a.name, a.ints.map(Number)]), [['kernel_shape', [5, 5]], ['strides', [2, 2]], ['pads', [1, 1, 2, 2]]]);
   assert.deepEqual(g.output.map((v) => v.name), ['probabilities', 'head']);
   const gemm = g.node.find((n) => n.opType === 'Gemm');
   assert.equal(Number(gemm.attribute.find((a) => a.name === 'transB').i), 1);

@@ -11,16 +11,15 @@
 
 #include "model/graph.h"
 #include "model/plan.h"
+#include "model/recipe.h"
 #include "model/step_result.h"
 
 namespace engine {
 
-// A model's buffers, as the binding reads and writes them (elements of the backend's precision).
-enum class Buffer { Params, Accumulators, State, Gradients };
-
-struct OptimizerSettings {
-  double lr = 0, rho = 0, eps = 0;
-};
+// A model's buffers, as the binding reads and writes them (elements of the backend's precision): the parameters,
+// the optimizer's state (Recipe::state_buffers() buffers of the parameters' size), batch norm's running
+// statistics, the last step's gradient, the moving average of the weights (empty without one).
+enum class Buffer { Params, Accumulators, State, Gradients, Ema };
 
 // A batch: images [B, H, W, C] uint8 and labels [B], or (with indices) the uploaded dataset's images they pick;
 // augment [B, 4] or empty (no warp).
@@ -58,8 +57,14 @@ class Backend {
   virtual const Layout& layout() const = 0;
   virtual const Plan& plan() const = 0;
   virtual bool is_double() const { return false; }
+  virtual const Recipe& recipe() const = 0;
   size_t count(Buffer b) const {
-    return b == Buffer::State ? layout().state_count : layout().param_count;
+    switch (b) {
+      case Buffer::State: return layout().state_count;
+      case Buffer::Accumulators: return size_t(recipe().state_buffers()) * layout().param_count;
+      case Buffer::Ema: return recipe().ema_decay > 0 ? layout().param_count : 0;
+      default: return layout().param_count;
+    }
   }
   // out/in hold count(b) elements of float (double where is_double)
   virtual void read(Buffer b, void* out) = 0;
@@ -70,10 +75,11 @@ class Backend {
   // Keeps a dataset (images [n, H, W, C], labels [n]) that indexed batches read in place.
   virtual void upload(std::vector<uint8_t> images, std::vector<uint8_t> labels, int n) = 0;
   virtual int uploaded() const = 0;
-  virtual StepResult train(const Batch& batch, const OptimizerSettings& opt) = 0;
+  virtual StepResult train(const Batch& batch, const OptimizerStep& opt) = 0;
   // the gradient of the mean loss (read(Buffer::Gradients)) with this step's dropout masks, no update
   virtual StepResult compute_gradients(const Batch& batch) = 0;
-  virtual Inference infer(const Batch& batch, bool with_labels) = 0;
+  // with ema, by the moving average of the weights
+  virtual Inference infer(const Batch& batch, bool with_labels, bool ema) = 0;
   virtual std::vector<InfoValue> info() const = 0;
   virtual bool has_layer_times() const { return false; }
   virtual LayerTimes layer_times() const { return {}; }
@@ -84,7 +90,8 @@ class Backend {
 template <typename T>
 Inference infer_from_logits(const Layout& layout, const T* logits, const uint8_t* labels, int B);
 
-std::unique_ptr<Backend> make_cpu_backend(const Layout& layout, const PlanOptions& options, uint64_t seed);
+std::unique_ptr<Backend> make_cpu_backend(const Layout& layout, const PlanOptions& options, const Recipe& recipe,
+                                          uint64_t seed);
 
 // The CUDA backends: on a device, and the same source on the CPU emulator (every build). The device list says why
 // there are none where there are none.
@@ -101,11 +108,13 @@ struct DeviceList {
   int runtime_version = 0, driver_version = 0;
 };
 namespace cuda {
-std::unique_ptr<Backend> make_backend(const Layout& layout, const PlanOptions& options, uint64_t seed, int device);
+std::unique_ptr<Backend> make_backend(const Layout& layout, const PlanOptions& options, const Recipe& recipe,
+                                      uint64_t seed, int device);
 DeviceList list_devices();
 }  // namespace cuda
 namespace cuda_emulated {
-std::unique_ptr<Backend> make_backend(const Layout& layout, const PlanOptions& options, uint64_t seed, int device);
+std::unique_ptr<Backend> make_backend(const Layout& layout, const PlanOptions& options, const Recipe& recipe,
+                                      uint64_t seed, int device);
 }  // namespace cuda_emulated
 
 }  // namespace engine

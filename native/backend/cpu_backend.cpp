@@ -46,19 +46,22 @@ namespace {
 template <typename T>
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const Layout& layout, const PlanOptions& options, uint64_t seed) : net_(layout, options, seed) {}
+  CpuBackend(const Layout& layout, const PlanOptions& options, const Recipe& recipe, uint64_t seed)
+      : net_(layout, options, recipe, seed) {}
 
   const Layout& layout() const override { return net_.layout(); }
   const Plan& plan() const override { return net_.plan(); }
+  const Recipe& recipe() const override { return net_.recipe(); }
   bool is_double() const override { return std::is_same_v<T, double>; }
   void read(Buffer b, void* out) override {
     const T* p = b == Buffer::Params ? net_.params() : b == Buffer::Accumulators ? net_.accumulators()
-                 : b == Buffer::State ? net_.state() : net_.gradients();
+                 : b == Buffer::State ? net_.state() : b == Buffer::Ema ? net_.ema() : net_.gradients();
     std::memcpy(out, p, count(b) * sizeof(T));
   }
   void write(Buffer b, const void* in) override {
-    T* p = b == Buffer::Params ? net_.params() : b == Buffer::Accumulators ? net_.accumulators() : net_.state();
     if (b == Buffer::Gradients) throw std::logic_error("the gradients are not written");
+    T* p = b == Buffer::Params ? net_.params() : b == Buffer::Accumulators ? net_.accumulators()
+           : b == Buffer::Ema ? net_.ema() : net_.state();
     std::memcpy(p, in, count(b) * sizeof(T));
   }
   uint64_t seed() const override { return net_.seed(); }
@@ -70,18 +73,16 @@ class CpuBackend final : public Backend {
     (void)n;
   }
   int uploaded() const override { return int(dataset_labels_.size()); }
-  StepResult train(const Batch& b, const OptimizerSettings& o) override {
-    if (b.indices.empty())
-      return net_.train_step(b.images.data(), b.labels.data(), b.aug(), b.B, o.lr, o.rho, o.eps);
-    return net_.train_step(dataset_images_.data(), dataset_labels_.data(), b.aug(), b.B, o.lr, o.rho, o.eps,
-                           b.indices.data());
+  StepResult train(const Batch& b, const OptimizerStep& o) override {
+    if (b.indices.empty()) return net_.train_step(b.images.data(), b.labels.data(), b.aug(), b.B, o);
+    return net_.train_step(dataset_images_.data(), dataset_labels_.data(), b.aug(), b.B, o, b.indices.data());
   }
   StepResult compute_gradients(const Batch& b) override {
     return net_.compute_gradients(b.images.data(), b.labels.data(), b.aug(), b.B);
   }
-  Inference infer(const Batch& b, bool with_labels) override {
+  Inference infer(const Batch& b, bool with_labels, bool ema) override {
     std::vector<T> logits(size_t(b.B) * size_t(net_.layout().logits()));
-    net_.predict_logits(logits.data(), b.images.data(), b.B);
+    net_.predict_logits(logits.data(), b.images.data(), b.B, ema);
     return infer_from_logits(net_.layout(), logits.data(), with_labels ? b.labels.data() : nullptr, b.B);
   }
   std::vector<InfoValue> info() const override {
@@ -94,6 +95,7 @@ class CpuBackend final : public Backend {
     text("isa", isa_name(o.isa));
     text("precision", precision_name(o.precision));
     text("conv", conv_algorithm_name(o.conv));
+    text("optimizer", optimizer_name(net_.recipe().optimizer));
     if (o.precision == Precision::Bf16) text("bf16Kernels", bf16_kernels_name(o.bf16));
     else r.push_back(InfoValue::null("bf16Kernels"));
     num("threads", net_.threads());
@@ -113,9 +115,10 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const Layout& layout, const PlanOptions& options, uint64_t seed) {
-  if (options.double_precision) return std::make_unique<CpuBackend<double>>(layout, options, seed);
-  return std::make_unique<CpuBackend<float>>(layout, options, seed);
+std::unique_ptr<Backend> make_cpu_backend(const Layout& layout, const PlanOptions& options, const Recipe& recipe,
+                                          uint64_t seed) {
+  if (options.double_precision) return std::make_unique<CpuBackend<double>>(layout, options, recipe, seed);
+  return std::make_unique<CpuBackend<float>>(layout, options, recipe, seed);
 }
 
 }  // namespace engine

@@ -14,6 +14,7 @@
 
 #include "cpu/features.h"
 #include "backend/backend.h"
+#include "model/recipe.h"
 #include "model/graph.h"
 
 namespace engine {
@@ -164,10 +165,10 @@ inline void read_labels(const Napi::Value& v, size_t n, int classes, std::vector
   labels->assign(lab.Data(), lab.Data() + lab.ElementLength());
 }
 
-// augment [B*4] f64, finite, copied; nothing for undefined or null (no augmentation)
-inline void read_augment(const Napi::Value& v, int B, std::vector<double>* augment) {
+// augment [B*per_image] f64, finite, copied; nothing for undefined or null (no augmentation)
+inline void read_augment(const Napi::Value& v, int B, int per_image, std::vector<double>* augment) {
   if (v.IsUndefined() || v.IsNull()) return;
-  auto aug = typed<double>(v, "augment", 4 * size_t(B));
+  auto aug = typed<double>(v, "augment", size_t(per_image) * size_t(B));
   require_finite(aug, "augment");
   augment->assign(aug.Data(), aug.Data() + aug.ElementLength());
 }
@@ -184,15 +185,31 @@ inline std::vector<int32_t> read_indices(const Napi::Value& v, size_t N) {
   return std::vector<int32_t>(idx.Data(), idx.Data() + idx.ElementLength());
 }
 
-// The RMSprop step's settings {lr, rho, epsilon}
-inline OptimizerSettings read_optimizer(const Napi::Value& v) {
+// A step's optimizer settings {lr, rho?, epsilon?, momentum?, nesterov?, beta1?, beta2?, weightDecay?, clipNorm?}
+// (model/recipe.h OptimizerStep; what is not given keeps its value there)
+inline OptimizerStep read_optimizer(const Napi::Value& v) {
   Napi::Env env = v.Env();
-  if (!v.IsObject()) throw_type(env, "optimizer must be an object {lr, rho, epsilon}");
+  if (!v.IsObject()) throw_type(env, "optimizer must be an object {lr, ...}");
   Napi::Object opt = v.As<Napi::Object>();
-  const OptimizerSettings o{number(opt.Get("lr"), "lr"), number(opt.Get("rho"), "rho"), number(opt.Get("epsilon"), "epsilon")};
+  OptimizerStep o;
+  auto field = [&](const char* name, double* out) {
+    if (!opt.Get(name).IsUndefined()) *out = number(opt.Get(name), name);
+  };
+  o.lr = number(opt.Get("lr"), "lr");
+  field("rho", &o.rho);
+  field("epsilon", &o.eps);
+  field("momentum", &o.momentum);
+  field("beta1", &o.beta1);
+  field("beta2", &o.beta2);
+  field("weightDecay", &o.weight_decay);
+  field("clipNorm", &o.clip_norm);
+  if (!opt.Get("nesterov").IsUndefined()) o.nesterov = opt.Get("nesterov").ToBoolean();
   if (!(o.lr > 0)) throw_range(env, "lr must be > 0");
   if (!(o.rho >= 0 && o.rho < 1)) throw_range(env, "rho must be in [0, 1)");
   if (!(o.eps >= 0)) throw_range(env, "epsilon must be >= 0");
+  if (!(o.momentum >= 0 && o.momentum < 1)) throw_range(env, "momentum must be in [0, 1)");
+  if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) throw_range(env, "beta1 and beta2 must be in [0, 1)");
+  if (!(o.weight_decay >= 0) || !(o.clip_norm >= 0)) throw_range(env, "weightDecay and clipNorm must be >= 0");
   return o;
 }
 
@@ -284,6 +301,40 @@ inline ModelSpec parse_spec(const Napi::Value& v) {
     spec.ops.push_back(s);
   }
   return spec;
+}
+
+// The recipe fields of a Trainer's config (model/recipe.h): types and lengths here, their sense in TypeScript
+inline Recipe read_recipe(const Napi::Object& o, int channels) {
+  Napi::Env env = o.Env();
+  Recipe r;
+  if (!o.Get("optimizer").IsUndefined()) {
+    const std::string k = choice(o.Get("optimizer"), "optimizer", {"rmsprop", "sgd", "adamw"});
+    r.optimizer = k == "sgd" ? OptimizerKind::Sgd : k == "adamw" ? OptimizerKind::AdamW : OptimizerKind::RmsProp;
+  }
+  if (!o.Get("labelSmoothing").IsUndefined()) {
+    r.label_smoothing = number(o.Get("labelSmoothing"), "labelSmoothing");
+    if (!(r.label_smoothing >= 0 && r.label_smoothing < 1)) throw_range(env, "labelSmoothing must be in [0, 1)");
+  }
+  if (!o.Get("ema").IsUndefined()) {
+    r.ema_decay = number(o.Get("ema"), "ema");
+    if (!(r.ema_decay >= 0 && r.ema_decay < 1)) throw_range(env, "ema must be in [0, 1)");
+  }
+  if (!o.Get("augment").IsUndefined())
+    r.augment = choice(o.Get("augment"), "augment", {"keras", "crop"}) == "crop" ? AugmentKind::Crop : AugmentKind::Keras;
+  const Napi::Value n = o.Get("normalize");
+  if (!n.IsUndefined() && !n.IsNull()) {
+    if (!n.IsObject()) throw_type(env, "normalize must be an object {mean, std}");
+    for (const char* key : {"mean", "std"}) {
+      const Napi::Value a = n.As<Napi::Object>().Get(key);
+      if (!a.IsArray() || a.As<Napi::Array>().Length() != uint32_t(channels))
+        throw_type(env, std::string("normalize.") + key + " must be an array of " + std::to_string(channels) + " numbers (one per channel)");
+      std::vector<double>& out = std::string(key) == "mean" ? r.mean : r.std;
+      for (uint32_t c = 0; c < uint32_t(channels); c++) out.push_back(number(a.As<Napi::Array>().Get(c), key));
+    }
+    for (double s : r.std)
+      if (!(s > 0)) throw_range(env, "normalize.std must be > 0");
+  }
+  return r;
 }
 
 // Runs fn, turning C++ exceptions into JS ones (node-addon-api rethrows only Napi::Error by itself).

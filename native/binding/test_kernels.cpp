@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "binding/args.h"
@@ -16,6 +17,7 @@
 #include "kernels/bf16/bf16_convert.h"
 #include "kernels/bf16/conv_bf16.h"
 #include "kernels/fp32/kernels.h"
+#include "model/recipe.h"
 #include "model/rng.h"
 
 namespace engine {
@@ -383,19 +385,39 @@ void relu_backward_k(const Napi::CallbackInfo& a) {
   ref::relu_backward(typed<T>(a[0], "din", n).Data(), typed<T>(a[1], "dout", n).Data(), out.Data(), n);
 }
 
+// (out, in, w, b, {N, I, O}, isa?): with isa (float32), the tier fp32_impl picks for O, else the reference
 template <typename T>
 void dense_forward_k(const Napi::CallbackInfo& a) {
   const auto [N, I, O] = dense_shape(a[4]);
-  ref::dense_forward(typed<T>(a[0], "out", size_t(N) * O).Data(), typed<T>(a[1], "in", size_t(N) * I).Data(),
-                     typed<T>(a[2], "w", size_t(I) * O).Data(), typed<T>(a[3], "b", O).Data(), N, I, O);
+  T* out = typed<T>(a[0], "out", size_t(N) * O).Data();
+  const T *in = typed<T>(a[1], "in", size_t(N) * I).Data(), *w = typed<T>(a[2], "w", size_t(I) * O).Data(),
+          *b = typed<T>(a[3], "b", O).Data();
+  if constexpr (std::is_same_v<T, float>)
+    if (!a[5].IsUndefined()) return dense_forward(fp32_impl(isa_or_best(a[5]), O), out, in, w, b, N, I, O);
+  ref::dense_forward(out, in, w, b, N, I, O);
 }
 
+// (din | null, dw, db, dout, in, w, {N, I, O}, isa?): with isa (float32), the tiers fp32_impl picks for O (the
+// weight gradient) and I (the input gradient, from the kernel transposed as a network packs it)
 template <typename T>
 void dense_backward_k(const Napi::CallbackInfo& a) {
   const auto [N, I, O] = dense_shape(a[6]);
-  ref::dense_backward(opt_data<T>(a[0], "din", size_t(N) * I), typed<T>(a[1], "dw", size_t(I) * O).Data(),
-                      typed<T>(a[2], "db", O).Data(), typed<T>(a[3], "dout", size_t(N) * O).Data(),
-                      typed<T>(a[4], "in", size_t(N) * I).Data(), typed<T>(a[5], "w", size_t(I) * O).Data(), N, I, O);
+  T* din = opt_data<T>(a[0], "din", size_t(N) * I);
+  T *dw = typed<T>(a[1], "dw", size_t(I) * O).Data(), *db = typed<T>(a[2], "db", O).Data();
+  const T *dout = typed<T>(a[3], "dout", size_t(N) * O).Data(), *in = typed<T>(a[4], "in", size_t(N) * I).Data(),
+          *w = typed<T>(a[5], "w", size_t(I) * O).Data();
+  if constexpr (std::is_same_v<T, float>) {
+    if (!a[7].IsUndefined()) {
+      const Isa isa = isa_or_best(a[7]);
+      dense_backward_weight(fp32_impl(isa, O), dw, db, dout, in, N, I, O);
+      if (!din) return;
+      const Impl k = fp32_impl(isa, I);
+      std::vector<float> wT(size_t(I) * O);
+      transpose_dense_kernel(wT.data(), w, I, O);
+      return dense_backward_input(k, din, dout, k == Impl::Reference ? w : wT.data(), N, I, O);
+    }
+  }
+  ref::dense_backward(din, dw, db, dout, in, w, N, I, O);
 }
 
 template <typename T>
@@ -440,6 +462,18 @@ void augment_k(const Napi::CallbackInfo& a) {
   else augment_warp_fast(isa, out, in, shear, zx, zy, flip, H, W, C, scale);
 }
 
+// (out, in, {H, W, C}, params: Float64Array [8], scale, erased): the crop/flip/rotation/erasing augmentation of
+// one image (ref::augment_crop)
+template <typename T>
+void augment_crop_k(const Napi::CallbackInfo& a) {
+  const auto [H, W, C] = image_shape(a[2]);
+  const size_t n = size_t(H) * W * C;
+  auto params = typed<double>(a[3], "params", kCropParams);
+  require_finite(params, "params");
+  ref::augment_crop(typed<T>(a[0], "out", n).Data(), typed<uint8_t>(a[1], "in", n).Data(), params.Data(), H, W, C,
+                    T(number(a[4], "scale")), T(number(a[5], "erased")));
+}
+
 // Binds `name` to the float or double instantiation, chosen by the type of the argument at `probe`; the kernels'
 // C++ exceptions (scratch memory refused, a shape no kernel takes) become JS ones.
 template <void (*F32)(const Napi::CallbackInfo&), void (*F64)(const Napi::CallbackInfo&)>
@@ -478,6 +512,7 @@ Napi::Object test_kernels(Napi::Env env) {
   ENGINE_KERNEL("dropoutMask", dropout_mask_k);
   ENGINE_KERNEL("rmspropUpdate", rmsprop_k);
   ENGINE_KERNEL("augmentWarp", augment_k);
+  ENGINE_KERNEL("augmentCrop", augment_crop_k);
 #undef ENGINE_KERNEL
   for (auto [js, fn] : {std::pair{"conv3x3ForwardBf16", conv_forward_bf16_k},
                         std::pair{"conv3x3BackwardInputBf16", conv_backward_input_bf16_k},

@@ -38,8 +38,9 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
                         InstanceMethod("dispose", &Trainer::Dispose)});
   }
 
-  // new Trainer({spec, seed, threads, dtype, backend, precision, conv, isa?, device?}): the complete config that
-  // TypeScript resolves (src/native.ts trainerConfig)
+  // new Trainer({spec, seed, threads, dtype, backend, precision, conv, isa?, device?, optimizer?, labelSmoothing?,
+  // ema?, normalize?: {mean, std}, augment?: 'keras' | 'crop'}): the complete config that TypeScript resolves
+  // (src/native.ts trainerConfig)
   explicit Trainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Trainer>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) throw_type(env, "options must be an object {spec, seed, threads, dtype, backend, ...}");
@@ -58,15 +59,17 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     if (has_isa) isa_cap = isa_arg(o.Get("isa"));
     const int device = o.Get("device").IsUndefined() ? 0 : integer(o.Get("device"), "device", 0, 1024);
     if (backend != "cpu" && dtype != "float32") throw_range(env, "dtype: the CUDA backend is float32 only");
+    const Recipe recipe = read_recipe(o, spec.channels);
     guarded(env, [&] {
       try {
         const Layout layout = make_layout(spec);
         const PlanOptions options = plan_options(backend == "cpu" ? BackendKind::Cpu : BackendKind::Cuda, dtype == "float64",
                                                  has_isa ? &isa_cap : nullptr, precision, &conv, threads);
-        if (backend == "cpu") backend_ = make_cpu_backend(layout, options, uint64_t(seed));
-        else if (backend == "cuda-emulated") backend_ = cuda_emulated::make_backend(layout, options, uint64_t(seed), device);
+        if (backend == "cpu") backend_ = make_cpu_backend(layout, options, recipe, uint64_t(seed));
+        else if (backend == "cuda-emulated")
+          backend_ = cuda_emulated::make_backend(layout, options, recipe, uint64_t(seed), device);
 #if ENGINE_CUDA
-        else backend_ = cuda::make_backend(layout, options, uint64_t(seed), device);
+        else backend_ = cuda::make_backend(layout, options, recipe, uint64_t(seed), device);
 #else
         else throw SpecError("the addon was built without CUDA (no nvcc found at build time, or ENGINE_CUDA=OFF)", "backend");
 #endif
@@ -129,7 +132,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     b->B = image_count(info.Env(), img.ElementLength(), backend_->layout().image_size());
     b->images.assign(img.Data(), img.Data() + img.ElementLength());
     if (labels) read_labels(info[1], size_t(b->B), backend_->layout().classes(), &b->labels);
-    if (augment) read_augment(info[2], b->B, &b->augment);
+    if (augment) read_augment(info[2], b->B, augment_params(backend_->recipe().augment), &b->augment);
   }
 
   static Napi::Value step_result(Napi::Env env, const StepResult& s, int B, bool train) {
@@ -140,7 +143,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     return r;
   }
 
-  Napi::Value train(Napi::Env env, std::shared_ptr<Batch> b, OptimizerSettings opt) {
+  Napi::Value train(Napi::Env env, std::shared_ptr<Batch> b, OptimizerStep opt) {
     Backend& be = backend(env);
     auto result = std::make_shared<StepResult>();
     return Worker::Start(new Worker(
@@ -179,21 +182,25 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     auto b = std::make_shared<Batch>();
     b->indices = read_indices(info[0], size_t(be.uploaded()));
     b->B = int(b->indices.size());
-    read_augment(info[1], b->B, &b->augment);
+    read_augment(info[1], b->B, augment_params(be.recipe().augment), &b->augment);
     return train(env, b, read_optimizer(info[2]));
   }
 
   // evaluate(images, labels) -> Promise<{loss, correct, probabilities}>; predict(images) -> Promise<Float32Array>
   // of P(class 1) for a sigmoid head, [B * classes] for a softmax head; no dropout, no warp
+  // (a last argument {ema: true} runs the moving average of the weights)
   Napi::Value Evaluate(const Napi::CallbackInfo& info) { return Infer(info, true); }
   Napi::Value Predict(const Napi::CallbackInfo& info) { return Infer(info, false); }
   Napi::Value Infer(const Napi::CallbackInfo& info, bool with_labels) {
     Backend& be = backend(info.Env());
     auto b = std::make_shared<Batch>();
     read_batch(info, b.get(), with_labels, false);
+    const Napi::Value opts = info[with_labels ? 2 : 1];
+    const bool ema = opts.IsObject() && opts.As<Napi::Object>().Get("ema").ToBoolean();
+    if (ema && be.count(Buffer::Ema) == 0) throw_range(info.Env(), "ema: this trainer keeps no moving average of its weights");
     auto result = std::make_shared<Inference>();
     return Worker::Start(new Worker(
-        info.Env(), this, [&be, b, result, with_labels] { *result = be.infer(*b, with_labels); },
+        info.Env(), this, [&be, b, result, with_labels, ema] { *result = be.infer(*b, with_labels, ema); },
         [b, result, with_labels](Napi::Env env) -> Napi::Value {
           auto p = Napi::Float32Array::New(env, result->probabilities.size());
           for (size_t i = 0; i < result->probabilities.size(); i++) p[i] = float(result->probabilities[i]);
@@ -252,14 +259,16 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   Napi::Value GetParams(const Napi::CallbackInfo& info) { return buffer(info.Env(), Buffer::Params); }
   void SetParams(const Napi::CallbackInfo& info) { write_buffer(info.Env(), Buffer::Params, info[0], "params", false); }
 
-  // getState() -> {step, accumulators, state}: with the seed (fixed at construction) and the params, all a resumed
-  // run needs (state: batch norm's running statistics, empty without batch norm)
+  // getState() -> {step, accumulators, state, ema?}: with the seed (fixed at construction) and the params, all a
+  // resumed run needs (accumulators: the optimizer's state buffers one after another; state: batch norm's running
+  // statistics, empty without batch norm; ema: the weights' moving average, where the recipe keeps one)
   Napi::Value GetState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object r = Napi::Object::New(env);
     r.Set("step", double(backend(env).step()));
     r.Set("accumulators", buffer(env, Buffer::Accumulators));
     r.Set("state", buffer(env, Buffer::State));
+    if (backend(env).count(Buffer::Ema)) r.Set("ema", buffer(env, Buffer::Ema));
     return r;
   }
 
@@ -273,6 +282,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
       throw_range(env, "state.step must be a non-negative safe integer");
     write_buffer(env, Buffer::Accumulators, s.Get("accumulators"), "state.accumulators", true);
     if (!s.Get("state").IsUndefined()) write_buffer(env, Buffer::State, s.Get("state"), "state.state", false);
+    if (!s.Get("ema").IsUndefined()) write_buffer(env, Buffer::Ema, s.Get("ema"), "state.ema", false);
     be.set_step(uint64_t(step));
   }
 

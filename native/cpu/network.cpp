@@ -6,6 +6,8 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <limits>
+#include <stdexcept>
 #include <type_traits>
 
 #include "kernels/amx/conv_amx.h"
@@ -33,19 +35,24 @@ size_t round16(size_t n) { return (n + 15) / 16 * 16; }  // elements, so that th
 }  // namespace
 
 template <typename T>
-Network<T>::Network(const Layout& layout, const PlanOptions& options, uint64_t seed)
-    : layout_(layout), plan_(make_plan(layout, options)), seed_(seed), pool_(options.threads) {
+Network<T>::Network(const Layout& layout, const PlanOptions& options, const Recipe& recipe, uint64_t seed)
+    : layout_(layout), plan_(make_plan(layout, options)), recipe_(recipe), seed_(seed), pool_(options.threads) {
   params_.assign(layout_.param_count, T(0));
   state_.assign(layout_.state_count, T(0));
   init_params(layout_, seed_, params_.data(), state_.data());
-  accum_.assign(params_.size(), T(0));
+  accum_.assign(size_t(recipe_.state_buffers()) * params_.size(), T(0));
   grad_.assign(params_.size(), T(0));
+  if (recipe_.ema_decay > 0) ema_ = params_;
+  for (size_t c = 0; c < recipe_.mean.size(); c++) {
+    mean_.push_back(T(recipe_.mean[c]));
+    inv_std_.push_back(T(1.0 / recipe_.std[c]));
+  }
   packed_words_.assign(plan_.packed_words, 0);
   packed_floats_.assign(plan_.packed_floats, 0.0f);
   ws_.resize(pool_.size());
   for (auto& ws : ws_) ws.dparams.assign(params_.size(), T(0));
-  // one image each, the usual case; a batch-coupled model grows them to a thread's share at its first step
-  for (auto& ws : ws_) ensure_capacity(ws, 1);
+  // the plan's images per kernel call; a batch-coupled model grows them to a thread's share at its first step
+  for (auto& ws : ws_) ensure_capacity(ws, std::max(plan_.micro_batch, 1));
   reset_layer_times();
 }
 
@@ -70,12 +77,68 @@ void Network<T>::ensure_capacity(Workspace& ws, int images) {
   ws.mask.assign(M * layout_.mask_size, T(0));
   ws.code.assign(M * plan_.code_size, 0);
   ws.act16.assign(M * plan_.bf16_size, 0);  // the zeros past each input stay: the blocks write only the pixels
+  ws.padded.assign(M * plan_.padded_size, T(0));  // (their borders stay zero: only the interiors are written)
+  ws.padded_grad.assign(M * plan_.padded_grad_size, T(0));
   ws.capacity = images;
 }
 
 template <typename T>
 T* Network<T>::grad(Workspace& ws, int slot) const {
   return ws.grads.data() + size_t(slot) * round16(size_t(ws.capacity) * plan_.grad_slot_size);
+}
+
+template <typename T>
+bool Network<T>::conv3x3_valid(size_t op) const {
+  const OpSpec& o = layout_.op(op);
+  return o.kernel == 3 && o.stride == 1 && o.padding == Padding::Valid;
+}
+
+template <typename T>
+ref::ConvGeom Network<T>::geometry(size_t op) const {
+  const OpSpec& o = layout_.op(op);
+  const Shape& in = layout_.in(op);
+  return ref::conv_geometry(in.h, in.w, o.kernel, o.stride, o.padding == Padding::Same);
+}
+
+template <typename T>
+Shape Network<T>::kernel_input(const Step& s) const {
+  Shape k = layout_.in(size_t(s.op));
+  k.h += s.pad;
+  k.w += s.pad;
+  return k;
+}
+
+template <typename T>
+T* Network<T>::padded_input(const Step& s, Workspace& ws) const {
+  return ws.padded.data() + size_t(ws.capacity) * s.padded;
+}
+
+template <typename T>
+T* Network<T>::padded_gradient(Workspace& ws) const {
+  return ws.padded_grad.data();
+}
+
+template <typename T>
+const T* Network<T>::pad_input(const Step& s, Workspace& ws, const T* x, int N) const {
+  // the border stays zero: only the interior is written, here
+  const Shape &in = layout_.in(size_t(s.op)), k = kernel_input(s);
+  const int top = s.pad / 2;
+  T* p = padded_input(s, ws);
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < in.h; y++)
+      std::memcpy(p + ((size_t(n) * k.h + y + top) * k.w + top) * k.c, x + (size_t(n) * in.h + y) * in.w * in.c,
+                  sizeof(T) * in.w * in.c);
+  return p;
+}
+
+template <typename T>
+void Network<T>::crop_gradient(const Step& s, T* din, const T* padded, int N) const {
+  const Shape &in = layout_.in(size_t(s.op)), k = kernel_input(s);
+  const int top = s.pad / 2;
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < in.h; y++)
+      std::memcpy(din + (size_t(n) * in.h + y) * in.w * in.c, padded + ((size_t(n) * k.h + y + top) * k.w + top) * k.c,
+                  sizeof(T) * in.w * in.c);
 }
 
 template <typename T>
@@ -109,6 +172,7 @@ void Network<T>::prepare_step_kernels() {
           winograd_kernel_transform(v + size_t(16) * Cin * Cout, wflip, Cout, Cin);
           break;
         }
+        case Packing::Transposed: transpose_dense_kernel(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
         case Packing::None: break;
       }
     }
@@ -144,8 +208,17 @@ template <typename T>
 void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const {
   const T scale = T(1.0 / 255.0);
   const Shape& s = layout_.shapes[0];
-  if (a) augment_warp_fast(plan_.options.isa, out, image, a[0], a[1], a[2], a[3] != 0.0, s.h, s.w, s.c, scale);
-  else ref::scale_pixels(out, image, s.size(), scale);
+  const bool normalized = !mean_.empty();
+  if (!a) ref::scale_pixels(out, image, s.size(), scale);
+  else if (recipe_.augment == AugmentKind::Keras)
+    augment_warp_fast(plan_.options.isa, out, image, a[0], a[1], a[2], a[3] != 0.0, s.h, s.w, s.c, scale);
+  else  // (erased to 0 after the normalisation below, which is the channels' mean)
+    ref::augment_crop(out, image, a, s.h, s.w, s.c, scale, normalized ? std::numeric_limits<T>::quiet_NaN() : T(0));
+  if (!normalized) return;
+  ref::normalize_channels(out, size_t(s.h) * s.w, s.c, mean_.data(), inv_std_.data());
+  if (a && recipe_.augment == AugmentKind::Crop)  // the erased rectangle: 0, the channels' mean
+    for (size_t i = 0; i < s.size(); i++)
+      if (std::isnan(out[i])) out[i] = T(0);
 }
 
 template <typename T>
@@ -160,6 +233,8 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
       const T* b = w + size_t(9) * in.c * out.c;
       T* pooled = ws.act[i + 3];
       uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i];
+      const Shape k = kernel_input(s);
+      if (s.pad) x = pad_input(s, ws, x, N);
       if constexpr (std::is_same_v<T, float>) {
         if (s.impl == Impl::Amx || s.impl == Impl::AmxEmulated) {
           // bf16 in from the block before where it ran on tiles too, bf16 out for the next one
@@ -167,35 +242,47 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
           for (int n = 0; n < N; n++)  // (one image per call: each has its own bf16 copies)
             conv3x3_relu_maxpool_forward_amx(bf16_kernels_of(s.impl), pooled + n * q,
                                              s.bf16_out ? bf16_copy(ws, i + 3, n) : nullptr, code + n * q,
-                                             x + n * in.size(), s.bf16_in ? bf16_copy(ws, layout_.input(i), n) : nullptr,
-                                             packed(s), b, in.h, in.w, in.c, out.c);
+                                             x + n * k.size(), s.bf16_in ? bf16_copy(ws, layout_.input(i), n) : nullptr,
+                                             packed(s), b, k.h, k.w, k.c, out.c);
           return;
         }
       }
-      conv3x3_relu_maxpool_forward(s.impl, pooled, code, x, w, b, N, in.h, in.w, in.c, out.c);
+      conv3x3_relu_maxpool_forward(s.impl, pooled, code, x, w, b, N, k.h, k.w, k.c, out.c);
       return;
     }
     case StepKind::Conv: {
-      const T* b = w + size_t(9) * in.c * out.c;
+      const OpSpec& op = layout_.op(i);
+      const T* b = w + size_t(op.kernel) * op.kernel * in.c * out.c;
+      if constexpr (std::is_same_v<T, float>) {
+        if (s.impl == Impl::GemmAvx2 || s.impl == Impl::GemmAvx512)
+          return gemm_conv_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i), s.relu);
+      }
+      if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
+        ref::conv_forward(y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i));
+        if (s.relu) ref::relu_forward(y, y, size_t(N) * out.size());
+        return;
+      }
+      const Shape k = kernel_input(s);
+      if (s.pad) x = pad_input(s, ws, x, N);
       if constexpr (std::is_same_v<T, float>) {
         switch (s.impl) {
           case Impl::Avx512Bf16:
           case Impl::Amx:
           case Impl::AmxEmulated:
             for (int n = 0; n < N; n++)
-              conv3x3_forward_bf16_packed(bf16_kernels_of(s.impl), y + n * out.size(), x + n * in.size(), packed(s), b,
-                                          in.h, in.w, in.c, out.c, s.relu);
+              conv3x3_forward_bf16_packed(bf16_kernels_of(s.impl), y + n * out.size(), x + n * k.size(), packed(s), b,
+                                          k.h, k.w, k.c, out.c, s.relu);
             return;
           case Impl::WinogradAvx2:
           case Impl::WinogradAvx512:
-            conv3x3_forward_winograd(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, in.h, in.w, in.c,
+            conv3x3_forward_winograd(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, k.h, k.w, k.c,
                                      out.c, s.relu);
             return;
           default: break;
         }
       }
-      if (s.relu) conv3x3_relu_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c);
-      else conv3x3_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c);
+      if (s.relu) conv3x3_relu_forward(s.impl, y, x, w, b, N, k.h, k.w, k.c, out.c);
+      else conv3x3_forward(s.impl, y, x, w, b, N, k.h, k.w, k.c, out.c);
       return;
     }
     case StepKind::Relu:
@@ -207,7 +294,8 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
     case StepKind::Flatten:
       return;
     case StepKind::Dense:
-      ref::dense_forward(y, x, w, w + size_t(in.c) * out.c, N, in.c, out.c);
+      if constexpr (std::is_same_v<T, float>) dense_forward(s.impl, y, x, w, w + size_t(in.c) * out.c, N, in.c, out.c);
+      else ref::dense_forward(y, x, w, w + size_t(in.c) * out.c, N, in.c, out.c);
       return;
     case StepKind::Dropout: {
       T* mask = ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i];
@@ -261,64 +349,86 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
       T* db = dw + size_t(9) * in.c * out.c;
       const uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i];
       const Shape& pooled = layout_.out(i + 2);
+      const Shape k = kernel_input(s);
+      if (s.pad) x = padded_input(s, ws);
+      T* dk = s.pad && gin ? padded_gradient(ws) : gin;
       if constexpr (std::is_same_v<T, float>) {
         if (s.input_impl != Impl::None) {  // a block on tiles that passes the gradient on
           for (int n = 0; n < N; n++)
-            relu_maxpool_conv3x3_backward_amx(bf16_kernels_of(s.impl), gin + n * in.size(), dw, db,
-                                              g + n * pooled.size(), code + n * pooled.size(), x + n * in.size(),
+            relu_maxpool_conv3x3_backward_amx(bf16_kernels_of(s.impl), dk + n * k.size(), dw, db,
+                                              g + n * pooled.size(), code + n * pooled.size(), x + n * k.size(),
                                               s.bf16_in ? bf16_copy(ws, layout_.input(i), n) : nullptr,
-                                              packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), in.h, in.w,
-                                              in.c, out.c);
+                                              packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), k.h, k.w,
+                                              k.c, out.c);
+          if (s.pad) crop_gradient(s, gin, dk, N);
           return;
         }
       }
-      relu_maxpool_conv3x3_backward_weight(s.impl, dw, db, g, code, x, N, in.h, in.w, in.c, out.c);
+      relu_maxpool_conv3x3_backward_weight(s.impl, dw, db, g, code, x, N, k.h, k.w, k.c, out.c);
       return;
     }
     case StepKind::Conv: {
-      T* db = dw + size_t(9) * in.c * out.c;
+      const OpSpec& op = layout_.op(i);
+      T* db = dw + size_t(op.kernel) * op.kernel * in.c * out.c;
       if constexpr (std::is_same_v<T, float>) {
-        // the weight gradient
-        switch (s.impl) {
-          case Impl::Avx512Bf16:
-          case Impl::Amx:
-          case Impl::AmxEmulated:
-            for (int n = 0; n < N; n++)
-              conv3x3_backward_weight_bf16(bf16_kernels_of(s.impl), dw, db, g + n * out.size(), x + n * in.size(), in.h,
-                                           in.w, in.c, out.c);
-            break;
-          case Impl::WinogradAvx2:
-          case Impl::WinogradAvx512:
-            conv3x3_backward_weight_winograd(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
-            break;
-          default: conv3x3_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
+        if (s.impl == Impl::GemmAvx2 || s.impl == Impl::GemmAvx512) {
+          gemm_conv_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c, geometry(i));
+          if (gin) gemm_conv_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c, geometry(i));
+          return;
         }
-        // the input gradient
-        switch (s.input_impl) {
-          case Impl::None: return;
-          case Impl::Avx512Bf16:
-          case Impl::Amx:
-          case Impl::AmxEmulated:
-            for (int n = 0; n < N; n++)
-              conv3x3_backward_input_bf16_packed(bf16_kernels_of(s.input_impl), gin + n * in.size(), g + n * out.size(),
-                                                 packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), in.h, in.w,
-                                                 in.c, out.c);
-            return;
-          case Impl::WinogradAvx2:
-          case Impl::WinogradAvx512:
-            conv3x3_backward_input_winograd(s.input_impl, gin, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
-                                            in.h, in.w, in.c, out.c);
-            return;
-          default:
-            if (s.packed >= 0) conv3x3_backward_input_flipped(s.input_impl, gin, g, packed_floats(s), N, in.h, in.w, in.c, out.c);
-            else conv3x3_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c);
-            return;
-        }
-      } else {
-        conv3x3_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
-        if (s.input_impl != Impl::None) conv3x3_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c);
+      }
+      if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
+        ref::conv_backward_weight(dw, db, g, x, N, in.h, in.w, in.c, out.c, geometry(i));
+        if (gin) ref::conv_backward_input(gin, g, w, N, in.h, in.w, in.c, out.c, geometry(i));
         return;
       }
+      const Shape k = kernel_input(s);
+      if (s.pad) x = padded_input(s, ws);
+      T* dk = s.pad && gin ? padded_gradient(ws) : gin;
+      if constexpr (std::is_same_v<T, float>) {
+        {
+          // the weight gradient
+          switch (s.impl) {
+            case Impl::Avx512Bf16:
+            case Impl::Amx:
+            case Impl::AmxEmulated:
+              for (int n = 0; n < N; n++)
+                conv3x3_backward_weight_bf16(bf16_kernels_of(s.impl), dw, db, g + n * out.size(), x + n * k.size(), k.h,
+                                             k.w, k.c, out.c);
+              break;
+            case Impl::WinogradAvx2:
+            case Impl::WinogradAvx512:
+              conv3x3_backward_weight_winograd(s.impl, dw, db, g, x, N, k.h, k.w, k.c, out.c);
+              break;
+            default: conv3x3_backward_weight(s.impl, dw, db, g, x, N, k.h, k.w, k.c, out.c);
+          }
+          // the input gradient
+          switch (s.input_impl) {
+            case Impl::None: break;
+            case Impl::Avx512Bf16:
+            case Impl::Amx:
+            case Impl::AmxEmulated:
+              for (int n = 0; n < N; n++)
+                conv3x3_backward_input_bf16_packed(bf16_kernels_of(s.input_impl), dk + n * k.size(), g + n * out.size(),
+                                                   packed(s) + avx512bf16::packed_kernel_size(in.c, out.c), k.h, k.w,
+                                                   k.c, out.c);
+              break;
+            case Impl::WinogradAvx2:
+            case Impl::WinogradAvx512:
+              conv3x3_backward_input_winograd(s.input_impl, dk, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
+                                              k.h, k.w, k.c, out.c);
+              break;
+            default:
+              if (s.packed >= 0) conv3x3_backward_input_flipped(s.input_impl, dk, g, packed_floats(s), N, k.h, k.w, k.c, out.c);
+              else conv3x3_backward_input(s.input_impl, dk, g, w, N, k.h, k.w, k.c, out.c);
+          }
+        }
+      } else {
+        conv3x3_backward_weight(s.impl, dw, db, g, x, N, k.h, k.w, k.c, out.c);
+        if (gin) conv3x3_backward_input(s.input_impl, dk, g, w, N, k.h, k.w, k.c, out.c);
+      }
+      if (s.pad && gin) crop_gradient(s, gin, dk, N);
+      return;
     }
     case StepKind::Relu:
       // (in place where the gradient slots are one)
@@ -337,7 +447,12 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
       if (gin != g) std::memcpy(gin, g, sizeof(T) * N * in.size());
       return;
     case StepKind::Dense:
-      ref::dense_backward(gin, dw, dw + size_t(in.c) * out.c, g, x, w, N, in.c, out.c);
+      if constexpr (std::is_same_v<T, float>) {
+        dense_backward_weight(s.impl, dw, dw + size_t(in.c) * out.c, g, x, N, in.c, out.c);
+        if (gin) dense_backward_input(s.input_impl, gin, g, s.packed >= 0 ? packed_floats(s) : w, N, in.c, out.c);
+      } else {
+        ref::dense_backward(gin, dw, dw + size_t(in.c) * out.c, g, x, w, N, in.c, out.c);
+      }
       return;
     case StepKind::Dropout:
       ref::dropout_backward(gin, g, ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i], size_t(N) * in.size());
@@ -368,7 +483,7 @@ void Network<T>::run_images(Workspace& ws, const uint8_t* images, const uint8_t*
   const size_t isz = image_size();
   for (int n = 0; n < N; n++) {
     const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
-    preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + 4 * b : nullptr);
+    preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + augment_params(recipe_.augment) * b : nullptr);
   }
   double t1 = now_seconds();
   ws.times.preprocess += t1 - t0;
@@ -399,11 +514,12 @@ void Network<T>::loss(Workspace& ws, const uint8_t* labels, const int32_t* indic
     const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
     const T label = T(labels[img]);
     const T* z = logits + size_t(n) * K;
+    const T smoothing = T(recipe_.label_smoothing);
     if (layout_.spec.head == Head::Sigmoid) {
-      result->loss_sum += double(ref::sigmoid_bce(dlogits + n, z, &label, 1, T(1) / T(B)));
+      result->loss_sum += double(ref::sigmoid_bce(dlogits + n, z, &label, 1, T(1) / T(B), smoothing));
       result->correct += (ref::sigmoid(z[0]) > T(0.5)) == (labels[img] != 0);
     } else {
-      result->loss_sum += double(ref::softmax_ce(dlogits + size_t(n) * K, z, &label, 1, K, T(1) / T(B)));
+      result->loss_sum += double(ref::softmax_ce(dlogits + size_t(n) * K, z, &label, 1, K, T(1) / T(B), smoothing));
       result->correct += int(std::max_element(z, z + K) - z) == int(labels[img]);
     }
   }
@@ -449,7 +565,7 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
     const double t0 = now_seconds();
     for (int n = 0; n < N; n++) {
       const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
-      preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + 4 * b : nullptr);
+      preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + augment_params(recipe_.augment) * b : nullptr);
     }
     ws.times.preprocess += now_seconds() - t0;
   });
@@ -582,12 +698,61 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
 }
 
 template <typename T>
+void Network<T>::update(const OptimizerStep& o) {
+  const size_t P = params_.size();
+  if (o.clip_norm > 0) {  // the global L2 norm, summed in order in double
+    double sq = 0;
+    for (size_t i = 0; i < P; i++) sq += double(grad_[i]) * double(grad_[i]);
+    if (std::sqrt(sq) > o.clip_norm) {
+      const T scale = T(o.clip_norm / std::sqrt(sq));
+      for (size_t i = 0; i < P; i++) grad_[i] *= scale;
+    }
+  }
+  const bool decay = o.weight_decay != 0;
+  // weight decay applies to the kernels, not to biases or batch norm's parameters: tensor by tensor where it is on
+  auto each_tensor = [&](auto&& fn) {
+    if (!decay) return fn(size_t(0), P, 0.0);
+    for (const ParamInfo& p : layout_.params) {
+      const bool kernel = p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".kernel") == 0;
+      fn(p.offset, p.size, kernel ? o.weight_decay : 0.0);
+    }
+  };
+  T *w = params_.data(), *a = accum_.data();
+  const T* g = grad_.data();
+  switch (recipe_.optimizer) {
+    case OptimizerKind::RmsProp:
+      if (!decay) {  // (the seed's update, over all the parameters at once)
+        ref::rmsprop_update(w, a, g, P, o.lr, o.rho, o.eps);
+        break;
+      }
+      each_tensor([&](size_t at, size_t n, double wd) {
+        std::vector<T> gw(g + at, g + at + n);
+        for (size_t i = 0; i < n; i++) gw[i] += T(wd) * w[at + i];
+        ref::rmsprop_update(w + at, a + at, gw.data(), n, o.lr, o.rho, o.eps);
+      });
+      break;
+    case OptimizerKind::Sgd:
+      each_tensor([&](size_t at, size_t n, double wd) { ref::sgd_update(w + at, a + at, g + at, n, o.lr, o.momentum, o.nesterov, wd); });
+      break;
+    case OptimizerKind::AdamW:
+      each_tensor([&](size_t at, size_t n, double wd) {
+        ref::adamw_update(w + at, a + at, a + P + at, g + at, n, o.lr, o.beta1, o.beta2, o.eps, wd, step_ + 1);
+      });
+      break;
+  }
+  if (!ema_.empty()) {  // the moving average of the weights, after the update
+    const T d = T(recipe_.ema_decay), one_d = T(1.0 - recipe_.ema_decay);
+    for (size_t i = 0; i < P; i++) ema_[i] = d * ema_[i] + one_d * params_[i];
+  }
+}
+
+template <typename T>
 StepResult Network<T>::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
-                                  double lr, double rho, double eps, const int32_t* indices) {
+                                  const OptimizerStep& o, const int32_t* indices) {
   const double t_step = now_seconds();
   StepResult r = run_batch(images, labels, augment, B, indices, true);
   const double t0 = now_seconds();
-  ref::rmsprop_update(params_.data(), accum_.data(), grad_.data(), params_.size(), lr, rho, eps);
+  update(o);
   // A NaN or Inf gradient turns into a NaN weight; counted here so that JS need not copy the weights each step.
   for (const T p : params_) r.non_finite_params += !std::isfinite(p);
   const double t1 = now_seconds();
@@ -603,9 +768,19 @@ StepResult Network<T>::compute_gradients(const uint8_t* images, const uint8_t* l
 }
 
 template <typename T>
-void Network<T>::predict_logits(T* logits, const uint8_t* images, int B) {
+void Network<T>::predict_logits(T* logits, const uint8_t* images, int B, bool ema) {
   const int nt = pool_.size();
   const size_t K = size_t(layout_.logits()), isz = image_size();
+  // the moving average's weights stand in for the weights while it runs
+  if (ema && ema_.empty()) throw std::invalid_argument("this trainer keeps no moving average of its weights");
+  struct Swap {
+    std::vector<T>* a;
+    std::vector<T>* b;
+    ~Swap() {
+      if (a) std::swap(*a, *b);
+    }
+  } swap{ema ? &params_ : nullptr, &ema_};
+  if (ema) std::swap(params_, ema_);
   prepare_step_kernels();
   pool_.run([&](int t) {
     Workspace& ws = ws_[t];

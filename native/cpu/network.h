@@ -21,8 +21,10 @@
 #include <vector>
 
 #include "cpu/thread_pool.h"
+#include "kernels/ref/ref.h"
 #include "model/graph.h"
 #include "model/plan.h"
+#include "model/recipe.h"
 #include "model/step_result.h"
 
 namespace engine {
@@ -49,7 +51,7 @@ template <typename T>
 class Network {
  public:
   // options from plan_options(BackendKind::Cpu, ...); float or double as T says
-  Network(const Layout& layout, const PlanOptions& options, uint64_t seed);
+  Network(const Layout& layout, const PlanOptions& options, const Recipe& recipe, uint64_t seed);
 
   const Layout& layout() const { return layout_; }
   const Plan& plan() const { return plan_; }
@@ -59,7 +61,13 @@ class Network {
   int threads() const { return pool_.size(); }
 
   T* params() { return params_.data(); }
+  const Recipe& recipe() const { return recipe_; }
+  // the optimizer's state, state_buffers() buffers of param_count() each (RMSprop's accumulators first)
   T* accumulators() { return accum_.data(); }
+  size_t accumulator_count() const { return accum_.size(); }
+  // the moving average of the weights (empty where the recipe keeps none)
+  T* ema() { return ema_.data(); }
+  size_t ema_count() const { return ema_.size(); }
   T* state() { return state_.data(); }
   const T* gradients() const { return grad_.data(); }
   uint64_t seed() const { return seed_; }
@@ -70,15 +78,16 @@ class Network {
   // shear radians, zoom rows, zoom cols, flip; or null for plain scaling), forward, loss, backward, RMSprop update.
   // With indices [B], images and labels are a whole dataset [N, H, W, C] and [N], and the batch is the images
   // they pick (read in place: no copy of the batch).
-  StepResult train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B, double lr,
-                        double rho, double eps, const int32_t* indices = nullptr);
+  StepResult train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
+                        const OptimizerStep& optimizer, const int32_t* indices = nullptr);
 
   // Loss and gradient (into gradients()) of the mean loss over the batch, with the dropout masks of the current
   // step, without updating anything: for gradient checks.
   StepResult compute_gradients(const uint8_t* images, const uint8_t* labels, const double* augment, int B);
 
-  // Inference: logits [B, layout().logits()] of uint8 images, no dropout, batch norm by its running statistics.
-  void predict_logits(T* logits, const uint8_t* images, int B);
+  // Inference: logits [B, layout().logits()] of uint8 images, no dropout, batch norm by its running statistics;
+  // with ema, by the moving average of the weights.
+  void predict_logits(T* logits, const uint8_t* images, int B, bool ema = false);
 
   LayerTimes layer_times() const;
   void reset_layer_times();
@@ -92,6 +101,8 @@ class Network {
     std::vector<T> mask;            // [capacity, mask size] dropout masks, one region per dropout op
     std::vector<uint8_t> code;      // [capacity, code size] pool codes of the blocks that keep them
     AlignedVector<uint16_t> act16;  // [capacity, bf16 size] bf16 inputs of the blocks on tiles that take them
+    AlignedVector<T> padded;        // [capacity, padded size] zero-padded inputs of 'same' convolutions
+    AlignedVector<T> padded_grad;   // [capacity, padded gradient size] a padded input gradient, before its crop
     std::vector<T> dparams;         // [P] this thread's gradient sum
     LayerTimes times;
   };
@@ -102,11 +113,22 @@ class Network {
   T* grad(Workspace& ws, int slot) const;
   // image n's bf16 copy of a tensor (kept by blocks on tiles for the next block)
   uint16_t* bf16_copy(Workspace& ws, int tensor, int n) const;
+  // convolutions: 3x3 valid of stride 1 (the seed's kernels run on the input itself); the geometry of any other;
+  // the input the kernels see ('same': the zero-padded copy); the copy and the padded input gradient's scratch
+  bool conv3x3_valid(size_t op) const;
+  ref::ConvGeom geometry(size_t op) const;
+  Shape kernel_input(const Step& s) const;
+  T* padded_input(const Step& s, Workspace& ws) const;
+  T* padded_gradient(Workspace& ws) const;
+  const T* pad_input(const Step& s, Workspace& ws, const T* x, int N) const;
+  void crop_gradient(const Step& s, T* din, const T* padded, int N) const;
   void forward_step(const Step& s, Workspace& ws, int N, bool train, uint64_t step, int image0);
   void backward_step(const Step& s, Workspace& ws, int N);
   // forward, loss and backward of images [b0, b0 + N) of the batch (N at most the workspace's capacity)
   void run_images(Workspace& ws, const uint8_t* images, const uint8_t* labels, const double* augment, int B,
                   const int32_t* indices, int b0, int N, uint64_t step, StepResult* result);
+  // the optimizer's update of the weights from grad_ (with clipping, weight decay and the moving average)
+  void update(const OptimizerStep& o);
   void loss(Workspace& ws, const uint8_t* labels, const int32_t* indices, int B, int b0, int N, StepResult* result);
   // a batch of a model with batch-coupled ops: each thread's share through each step, meeting at the batch norms
   void run_coupled(const uint8_t* images, const uint8_t* labels, const double* augment, int B, const int32_t* indices,
@@ -119,9 +141,11 @@ class Network {
 
   Layout layout_;
   Plan plan_;
+  Recipe recipe_;
   uint64_t seed_;
   uint64_t step_ = 0;
-  std::vector<T> params_, accum_, grad_, state_;
+  std::vector<T> params_, accum_, grad_, state_, ema_;
+  std::vector<T> mean_, inv_std_;  // the input normalisation per channel (empty: none)
   AlignedVector<uint32_t> packed_words_;  // bf16 and AMX kernels, each from a 64-byte boundary
   std::vector<float> packed_floats_;      // flipped and Winograd-transformed kernels
   std::vector<Workspace> ws_;

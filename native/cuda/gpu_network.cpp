@@ -173,7 +173,7 @@ void GpuNetwork::ensure_batch(int B) {
     for (size_t i = 0; i < layout_.ops(); i++) {
       const Shape &in = layout_.in(i), &out = layout_.out(i);
       if (layout_.op(i).type == OpType::Conv)
-        scratch = std::max(scratch, conv3x3_backward_weight_scratch(B, in.h, in.w, in.c, out.c));
+        scratch = std::max(scratch, conv_backward_weight_scratch(B, in.c, out.c, geometry(i)));
       if (layout_.op(i).type == OpType::Dense) scratch = std::max(scratch, dense_backward_scratch(B, in.c, out.c));
     }
     device_alloc(&scratch_, scratch);
@@ -243,6 +243,11 @@ void GpuNetwork::upload_batch(const uint8_t* images, const uint8_t* labels, int 
   if (labels) CUDA_CHECK(cudaMemcpyAsync(batch_labels_, labels, size_t(B), cudaMemcpyHostToDevice, stream_));
 }
 
+ref::ConvGeom GpuNetwork::geometry(size_t op) const {
+  const OpSpec& o = layout_.op(op);
+  return ref::conv_geometry(layout_.in(op).h, layout_.in(op).w, o.kernel, o.stride, o.padding == Padding::Same);
+}
+
 void GpuNetwork::forward_step(const Step& s, int B, bool train) {
   const uint64_t* d_step = static_cast<const uint64_t*>(staging_dev_);
   const size_t i = size_t(s.op);
@@ -251,10 +256,13 @@ void GpuNetwork::forward_step(const Step& s, int B, bool train) {
   float* y = act_[i + 1];
   const float* w = layout_.param_offset[i] == kNone ? nullptr : params_ + layout_.param_offset[i];
   switch (s.kind) {
-    case StepKind::Conv:
+    case StepKind::Conv: {
       // a following ReLU works in place on this output, so it is folded into the store
-      conv3x3_forward_cuda(y, x, w, w + size_t(9) * in.c * out.c, B, in.h, in.w, in.c, out.c, s.relu, stream_);
+      const int k = layout_.op(i).kernel;
+      conv_forward_cuda(y, x, w, w + size_t(k) * k * in.c * out.c, B, in.h, in.w, in.c, out.c, geometry(i), s.relu,
+                        stream_);
       return;
+    }
     case StepKind::Relu: relu_forward_cuda(y, x, size_t(B) * in.size(), stream_); return;
     case StepKind::MaxPool: maxpool2x2_forward_cuda(y, x, B, in.h, in.w, in.c, stream_); return;
     case StepKind::Flatten: return;
@@ -287,10 +295,13 @@ void GpuNetwork::backward_step(const Step& s, int B) {
   const float* w = po == kNone ? nullptr : params_ + po;
   float* dw = po == kNone ? nullptr : grad_ + po;
   switch (s.kind) {
-    case StepKind::Conv:
-      conv3x3_backward_weight_cuda(dw, dw + size_t(9) * in.c * out.c, g, x, B, in.h, in.w, in.c, out.c, scratch_, stream_);
-      if (gin) conv3x3_backward_input_cuda(gin, g, w, B, in.h, in.w, in.c, out.c, stream_);
+    case StepKind::Conv: {
+      const int k = layout_.op(i).kernel;
+      conv_backward_weight_cuda(dw, dw + size_t(k) * k * in.c * out.c, g, x, B, in.h, in.w, in.c, out.c, geometry(i),
+                                scratch_, stream_);
+      if (gin) conv_backward_input_cuda(gin, g, w, B, in.h, in.w, in.c, out.c, geometry(i), stream_);
       return;
+    }
     case StepKind::Relu: relu_backward_cuda(gin, g, act_[i + 1], size_t(B) * in.size(), stream_); return;
     case StepKind::MaxPool: maxpool2x2_backward_cuda(gin, g, x, B, in.h, in.w, in.c, stream_); return;
     case StepKind::Flatten:
@@ -328,8 +339,10 @@ void GpuNetwork::enqueue_step(const uint8_t* images, const uint8_t* labels, cons
   const Shape& s = layout_.shapes[0];
   augment_warp_cuda(act_[0], images, index, augment ? coeffs : nullptr, B, s.h, s.w, s.c, float(1.0 / 255.0), stream_);
   enqueue_forward(B, true);
-  sigmoid_bce_cuda(grad(plan_.grad_slot[layout_.ops()]), result_dev_, act_.back(), nullptr, labels, index, B,
-                   1.f / float(B), stream_);
+  float* dlogits = grad(plan_.grad_slot[layout_.ops()]);
+  if (layout_.spec.head == Head::Softmax)
+    softmax_ce_cuda(dlogits, result_dev_, act_.back(), nullptr, labels, index, B, layout_.logits(), 1.f / float(B), stream_);
+  else sigmoid_bce_cuda(dlogits, result_dev_, act_.back(), nullptr, labels, index, B, 1.f / float(B), stream_);
   CUDA_CHECK(cudaMemsetAsync(grad_, 0, layout_.param_count * sizeof(float), stream_));
   enqueue_backward(B);
   if (update) {

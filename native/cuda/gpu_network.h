@@ -92,6 +92,7 @@ class GpuNetwork {
   void enqueue_forward(int B, bool train);
   void enqueue_backward(int B);
   void forward_step(const Step& s, int B, bool train);
+  ref::ConvGeom geometry(size_t op) const;
   void backward_step(const Step& s, int B);
   StepResult finish_step(int B);
 

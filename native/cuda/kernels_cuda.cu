@@ -135,36 +135,42 @@ int gemm_size(long long n, const char* what) {
 
 // ---------- operand loaders ----------
 
-// in [N, H, W, Cin] seen as the im2col matrix A(pixel m of [N, Ho, Wo], HWIO row k)
+// in [N, H, W, Cin] seen as the im2col matrix A(pixel m of [N, Ho, Wo], HWIO row k) of a k x k convolution at
+// stride s over the input padded by pt rows and pl columns (zero outside the image)
 struct ConvPatch {
   const float* in;
-  int H, W, Cin, Ho, Wo;
-  __device__ float operator()(int m, int k) const {
+  int H, W, Cin, Ho, Wo, k, s, pt, pl;
+  __device__ float operator()(int m, int kk) const {
     const int hw = Ho * Wo, n = m / hw, p = m - n * hw, y = p / Wo, x = p - y * Wo;
-    const int tap = k / Cin, ci = k - tap * Cin, ky = tap / 3, kx = tap - ky * 3;
-    return in[((size_t(n) * H + y + ky) * W + x + kx) * Cin + ci];
+    const int tap = kk / Cin, ci = kk - tap * Cin, ky = tap / k, kx = tap - ky * k;
+    const int iy = y * s + ky - pt, ix = x * s + kx - pl;
+    if (iy < 0 || iy >= H || ix < 0 || ix >= W) return 0.f;
+    return in[((size_t(n) * H + iy) * W + ix) * Cin + ci];
   }
 };
 
-// dout [N, Ho, Wo, Cout] seen from input pixel m of [N, H, W]: A(m, (ky*3+kx)*Cout + co) = dout[n, y-ky, x-kx, co]
+// dout [N, Ho, Wo, Cout] seen from input pixel m of [N, H, W]: A(m, (ky*k+kx)*Cout + co) = dout[n, y, x, co] for
+// the output (y, x) whose tap (ky, kx) reads that pixel (y*s + ky - pt = Y), 0 where there is none
 struct ConvGradPatch {
   const float* dout;
-  int H, W, Cout, Ho, Wo;
-  __device__ float operator()(int m, int k) const {
+  int H, W, Cout, Ho, Wo, k, s, pt, pl;
+  __device__ float operator()(int m, int kk) const {
     const int hw = H * W, n = m / hw, p = m - n * hw, Y = p / W, X = p - Y * W;
-    const int tap = k / Cout, co = k - tap * Cout, ky = tap / 3, kx = tap - ky * 3;
-    const int y = Y - ky, x = X - kx;
-    if (y < 0 || y >= Ho || x < 0 || x >= Wo) return 0.f;
+    const int tap = kk / Cout, co = kk - tap * Cout, ky = tap / k, kx = tap - ky * k;
+    const int ys = Y + pt - ky, xs = X + pl - kx;
+    if (ys < 0 || xs < 0 || ys % s || xs % s) return 0.f;
+    const int y = ys / s, x = xs / s;
+    if (y >= Ho || x >= Wo) return 0.f;
     return dout[((size_t(n) * Ho + y) * Wo + x) * Cout + co];
   }
 };
 
-// w [3,3,Cin,Cout] as B(k = (ky*3+kx)*Cout + co, ci): the kernel transposed per tap
+// w [k,k,Cin,Cout] as B(kk = tap*Cout + co, ci): the kernel transposed per tap
 struct ConvWeightT {
   const float* w;
   int Cin, Cout;
-  __device__ float operator()(int k, int ci) const {
-    const int tap = k / Cout, co = k - tap * Cout;
+  __device__ float operator()(int kk, int ci) const {
+    const int tap = kk / Cout, co = kk - tap * Cout;
     return w[(size_t(tap) * Cin + ci) * Cout + co];
   }
 };
@@ -402,6 +408,49 @@ __global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit
 }
 
 // One block: the parameters are few (the seed's 91k), and a single block needs no atomics to sum its count.
+// Softmax cross-entropy per image as ref::softmax_ce (log-sum-exp from the row's maximum), one thread per image,
+// the losses summed in double and the right answers (argmax, first maximum) counted as sigmoid_bce_k does.
+__global__ void softmax_ce_k(float* dlogits, LossOut* result, const float* logits, const float* label,
+                             const uint8_t* label_u8, const int32_t* index, int N, int K, float scale) {
+  __shared__ double loss_s[kThreads];
+  __shared__ int correct_s[kThreads];
+  double loss = 0;
+  int correct = 0;
+  for (int b = threadIdx.x; b < N; b += blockDim.x) {
+    const float* z = logits + size_t(b) * K;
+    const int y = label_u8 ? int(label_u8[index ? index[b] : b]) : int(label[b]);
+    float m = z[0];
+    int arg = 0;
+    for (int k = 1; k < K; k++)
+      if (z[k] > m) {
+        m = z[k];
+        arg = k;
+      }
+    float sum = 0.f;
+    for (int k = 0; k < K; k++) sum = __fadd_rn(sum, expf(__fsub_rn(z[k], m)));
+    loss += double(__fsub_rn(logf(sum), __fsub_rn(z[y], m)));
+    if (dlogits)
+      for (int k = 0; k < K; k++)
+        dlogits[size_t(b) * K + k] = __fmul_rn(scale, __fsub_rn(__fdiv_rn(expf(__fsub_rn(z[k], m)), sum), k == y ? 1.f : 0.f));
+    correct += arg == y;
+  }
+  loss_s[threadIdx.x] = loss;
+  correct_s[threadIdx.x] = correct;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (threadIdx.x < unsigned(s)) {
+      loss_s[threadIdx.x] += loss_s[threadIdx.x + s];
+      correct_s[threadIdx.x] += correct_s[threadIdx.x + s];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    result->loss_sum = loss_s[0];
+    result->correct = correct_s[0];
+    result->non_finite = 0;
+  }
+}
+
 __global__ void count_non_finite_k(LossOut* result, const float* x, size_t n) {
   __shared__ int count_s[kThreads];
   int count = 0;
@@ -470,30 +519,48 @@ __global__ void scale_pixels_k(float* out, const uint8_t* images, const int32_t*
 
 // ---------- launchers ----------
 
+void conv_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                       int Cout, const ref::ConvGeom& g, bool fuse_relu, cudaStream_t stream) {
+  // (M fitting int, so do the loaders' per-image pixel counts Ho * Wo and H * W)
+  const int M = gemm_size((long long)N * g.Ho * g.Wo, "conv_forward_cuda"), K = g.k * g.k * Cin;
+  gemm(M, Cout, K, whole(K), ConvPatch{in, H, W, Cin, g.Ho, g.Wo, g.k, g.s, g.pt, g.pl}, RowMajor{w, Cout},
+       StoreBias{out, b, Cout, fuse_relu}, stream);
+}
+
+void conv_backward_input_cuda(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout,
+                              const ref::ConvGeom& g, cudaStream_t stream) {
+  const int M = gemm_size((long long)N * H * W, "conv_backward_input_cuda"), K = g.k * g.k * Cout;
+  gemm(M, Cin, K, whole(K), ConvGradPatch{dout, H, W, Cout, g.Ho, g.Wo, g.k, g.s, g.pt, g.pl}, ConvWeightT{w, Cin, Cout},
+       StorePlain{din, Cin}, stream);
+}
+
+size_t conv_backward_weight_scratch(int N, int Cin, int Cout, const ref::ConvGeom& g) {
+  return weight_grad_scratch(g.k * g.k * Cin, Cout, (long long)N * g.Ho * g.Wo);
+}
+
+void conv_backward_weight_cuda(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, int Cin,
+                               int Cout, const ref::ConvGeom& g, float* scratch, cudaStream_t stream) {
+  weight_grad(dw, db, g.k * g.k * Cin, Cout, (long long)N * g.Ho * g.Wo,
+              ConvPatch{in, H, W, Cin, g.Ho, g.Wo, g.k, g.s, g.pt, g.pl}, RowMajor{dout, Cout}, scratch, stream);
+}
+
 void conv3x3_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
                           int Cout, bool fuse_relu, cudaStream_t stream) {
-  // (M fitting int, so do the loaders' per-image pixel counts Ho * Wo and H * W)
-  const int Ho = H - 2, Wo = W - 2, M = gemm_size((long long)N * Ho * Wo, "conv3x3_forward_cuda"), K = 9 * Cin;
-  gemm(M, Cout, K, whole(K), ConvPatch{in, H, W, Cin, Ho, Wo}, RowMajor{w, Cout}, StoreBias{out, b, Cout, fuse_relu},
-       stream);
+  conv_forward_cuda(out, in, w, b, N, H, W, Cin, Cout, ref::conv_geometry(H, W, 3, 1, false), fuse_relu, stream);
 }
 
 void conv3x3_backward_input_cuda(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout,
                                  cudaStream_t stream) {
-  const int M = gemm_size((long long)N * H * W, "conv3x3_backward_input_cuda"), K = 9 * Cout;
-  gemm(M, Cin, K, whole(K), ConvGradPatch{dout, H, W, Cout, H - 2, W - 2}, ConvWeightT{w, Cin, Cout},
-       StorePlain{din, Cin}, stream);
+  conv_backward_input_cuda(din, dout, w, N, H, W, Cin, Cout, ref::conv_geometry(H, W, 3, 1, false), stream);
 }
 
 size_t conv3x3_backward_weight_scratch(int N, int H, int W, int Cin, int Cout) {
-  return weight_grad_scratch(9 * Cin, Cout, (long long)N * (H - 2) * (W - 2));
+  return conv_backward_weight_scratch(N, Cin, Cout, ref::conv_geometry(H, W, 3, 1, false));
 }
 
 void conv3x3_backward_weight_cuda(float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
                                   int Cin, int Cout, float* scratch, cudaStream_t stream) {
-  const int Ho = H - 2, Wo = W - 2;
-  weight_grad(dw, db, 9 * Cin, Cout, (long long)N * Ho * Wo, ConvPatch{in, H, W, Cin, Ho, Wo}, RowMajor{dout, Cout},
-              scratch, stream);
+  conv_backward_weight_cuda(dw, db, dout, in, N, H, W, Cin, Cout, ref::conv_geometry(H, W, 3, 1, false), scratch, stream);
 }
 
 void relu_forward_cuda(float* out, const float* in, size_t n, cudaStream_t stream) {
@@ -569,6 +636,12 @@ void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const 
   ENGINE_LAUNCH(1, kThreads, stream, sigmoid_bce_k)(dlogit, result, logit, label, label_u8, index, N, scale,
                                             float(ref::logit_clip()));
   CUDA_CHECK_LAUNCH("sigmoid_bce_k");
+}
+
+void softmax_ce_cuda(float* dlogits, LossOut* result, const float* logits, const float* label, const uint8_t* label_u8,
+                     const int32_t* index, int N, int K, float scale, cudaStream_t stream) {
+  ENGINE_LAUNCH(1, kThreads, stream, softmax_ce_k)(dlogits, result, logits, label, label_u8, index, N, K, scale);
+  CUDA_CHECK_LAUNCH("softmax_ce_k");
 }
 
 void count_non_finite_cuda(LossOut* result, const float* x, size_t n, cudaStream_t stream) {

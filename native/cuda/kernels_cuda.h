@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/ref/ref.h"
+
 #if ENGINE_CUDA_EMULATION
 #include "cuda/emulate.h"
 #else
@@ -26,6 +28,17 @@ namespace engine::ENGINE_CUDA_NS {
 // a convolution's N * H * W (input pixels of the batch) may not exceed this. GpuNetwork::ensure_batch refuses
 // larger batches; the conv launchers throw std::length_error.
 constexpr long long kMaxGemmSize = 2147483647LL - 64;
+
+// Convolutions of any geometry (kernels/ref/ref.h ConvGeom: k x k kernel, stride, padding): out [N, Ho, Wo, Cout]
+// (+ ReLU), din [N, H, W, Cin] (overwritten), dw [k,k,Cin,Cout] += and db += with scratch of
+// conv_backward_weight_scratch floats; the conv3x3 launchers below are these with 3x3 valid geometry
+void conv_forward_cuda(float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
+                       int Cout, const ref::ConvGeom& g, bool fuse_relu, cudaStream_t stream);
+void conv_backward_input_cuda(float* din, const float* dout, const float* w, int N, int H, int W, int Cin, int Cout,
+                              const ref::ConvGeom& g, cudaStream_t stream);
+size_t conv_backward_weight_scratch(int N, int Cin, int Cout, const ref::ConvGeom& g);
+void conv_backward_weight_cuda(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, int Cin,
+                               int Cout, const ref::ConvGeom& g, float* scratch, cudaStream_t stream);
 
 // out [N, H-2, W-2, Cout] = conv3x3(in [N, H, W, Cin], w [3,3,Cin,Cout]) + b [Cout]; with fuse_relu the ReLU of
 // it (the next layer's in-place ReLU folded into the store)
@@ -86,6 +99,12 @@ struct LossOut {
 };
 void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const float* label, const uint8_t* label_u8,
                       const int32_t* index, int N, float scale, cudaStream_t stream);
+
+// Per image: dlogits [N, K] (may be null) = scale * (softmax(z) - onehot(label)), the softmax cross-entropy summed
+// over N (in double) to *loss_sum and the right answers (argmax, first maximum) to *correct, as ref::softmax_ce;
+// labels as sigmoid_bce_cuda's
+void softmax_ce_cuda(float* dlogits, LossOut* result, const float* logits, const float* label, const uint8_t* label_u8,
+                     const int32_t* index, int N, int K, float scale, cudaStream_t stream);
 
 // result->non_finite = the number of NaN/Inf elements of x [n] (one block; run after the update)
 void count_non_finite_cuda(LossOut* result, const float* x, size_t n, cudaStream_t stream);

@@ -16,6 +16,8 @@ enum class Impl : uint8_t {
   Avx512,
   WinogradAvx2,
   WinogradAvx512,
+  GemmAvx2,     // convolutions as matrix products (gemm_fast.h)
+  GemmAvx512,
   Avx512Bf16,
   Amx,
   AmxEmulated,

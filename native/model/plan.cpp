@@ -1,4 +1,5 @@
 #include "model/plan.h"
+#include "model/recipe.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -17,12 +18,22 @@ const char* impl_name(Impl k) {
     case Impl::Avx512: return "avx512";
     case Impl::WinogradAvx2: return "winograd-avx2";
     case Impl::WinogradAvx512: return "winograd-avx512";
+    case Impl::GemmAvx2: return "gemm-avx2";
+    case Impl::GemmAvx512: return "gemm-avx512";
     case Impl::Avx512Bf16: return "avx512-bf16";
     case Impl::Amx: return "amx";
     case Impl::AmxEmulated: return "amx-emulated";
     case Impl::Cuda: return "cuda";
   }
   return "?";
+}
+
+const char* optimizer_name(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::Sgd: return "sgd";
+    case OptimizerKind::AdamW: return "adamw";
+    default: return "rmsprop";
+  }
 }
 
 const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
@@ -137,9 +148,13 @@ class Planner {
     if (o_.backend == BackendKind::Cuda) plan_cuda();
     else plan_cpu();
     plan_gradients();
-    // Batch norm needs the statistics of the whole batch: a thread then runs its whole share through each op
-    // (the network meets at a barrier there); otherwise one image at a time keeps each image's activations in cache.
-    p_.micro_batch = L_.has_batch_coupling() ? 0 : 1;  // 0: the thread's share
+    // Batch norm needs the statistics of the whole batch: a thread then runs its whole share through each step
+    // (the network meets at a barrier there). Otherwise a kernel call takes as many images as keep their
+    // buffers within kMicroBatchBytes (a dense layer then reuses each row of weights across them), at least
+    // one: the seed's 150x150 images take a call each.
+    constexpr size_t kMicroBatchBytes = size_t(1) << 20;
+    constexpr size_t kMaxMicroBatch = 32;
+    p_.micro_batch = L_.has_batch_coupling() ? 0 : int(std::clamp<size_t>(kMicroBatchBytes / image_bytes(), 1, kMaxMicroBatch));
     return p_;
   }
 
@@ -158,12 +173,26 @@ class Planner {
     return i + 1 < L_.ops() && L_.op(i + 1).type == t && L_.inputs[i + 1].size() == 1 &&
            L_.input(i + 1) == int(i + 1) && L_.only_consumer(i) == int(i + 1);
   }
-  bool conv3x3_valid(size_t i) const {
+  bool conv3x3_valid(size_t i) const { return conv3x3(i) && L_.op(i).padding == Padding::Valid; }
+  // a 3x3 convolution of stride 1, valid or same (the same ones run the 3x3 kernels on a zero-padded copy)
+  bool conv3x3(size_t i) const {
     const OpSpec& op = L_.op(i);
-    return op.type == OpType::Conv && op.kernel == 3 && op.stride == 1 && op.padding == Padding::Valid;
+    return op.type == OpType::Conv && op.kernel == 3 && op.stride == 1;
+  }
+  // the zero padding a 'same' 3x3 convolution's input gets for the 3x3 kernels (a pixel on each side)
+  int padding(size_t i) const {
+    const OpSpec& op = L_.op(i);
+    return conv3x3(i) && op.padding == Padding::Same ? 2 : 0;
+  }
+  // the input the kernels see: padded where the convolution is 'same'
+  Shape kin(size_t i) const {
+    Shape s = L_.in(i);
+    s.h += padding(i);
+    s.w += padding(i);
+    return s;
   }
   // conv -> ReLU -> max-pool, each reading only the one before
-  bool block(size_t i) const { return conv3x3_valid(i) && chained(i, OpType::Relu) && chained(i + 1, OpType::MaxPool2x2); }
+  bool block(size_t i) const { return conv3x3(i) && chained(i, OpType::Relu) && chained(i + 1, OpType::MaxPool2x2); }
   bool input_needs_grad(size_t i, size_t k = 0) const { return L_.needs_grad[L_.input(i, k)]; }
   // A block whose input needs no gradient (the first, on the image) runs fused: its backward is only the weight
   // gradient, routed from the pool's gradient by the code.
@@ -182,16 +211,29 @@ class Planner {
   // transforms cost more than they save) whose input needs a gradient (the first conv, on 3 channels, suits it not)
   bool winograd(size_t i) const {
     constexpr int kMinOutput = 8;
-    const Shape &in = L_.in(i), &out = L_.out(i);
-    return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3_valid(i) && input_needs_grad(i) &&
+    const Shape &in = kin(i), &out = L_.out(i);
+    return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && input_needs_grad(i) &&
            out.h >= kMinOutput && out.w >= kMinOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
   }
+  // Convolutions other than 3x3 of stride 1 (which have their direct, Winograd and bf16 kernels) run as matrix
+  // products over the pixels of all the images: 1x1, 5x5, strided
+  bool gemm(size_t i) const { return cpu_float() && o_.isa != Isa::Scalar && L_.op(i).type == OpType::Conv && !conv3x3(i); }
+  Impl gemm_impl() const { return o_.isa == Isa::Avx512 ? Impl::GemmAvx512 : Impl::GemmAvx2; }
   // Whether an op may overwrite tensor t in place: nothing else reads it, nor the tensor whose storage it shares.
   bool exclusive(int t) const {
     if (L_.consumers[size_t(t)].size() != 1) return false;
     return p_.storage_of[size_t(t)] == t || exclusive(L_.input(size_t(t) - 1));
   }
   Impl direct(int channels) const { return cpu_float() ? fp32_impl(o_.isa, channels) : Impl::Reference; }
+
+  // Bytes of one image's buffers in a CPU network: its stored tensors, gradient slots, dropout masks, padded
+  // copies (floats), pool codes and bf16 copies
+  size_t image_bytes() const {
+    size_t floats = L_.mask_size + p_.padded_size + size_t(p_.grad_slots) * p_.grad_slot_size;
+    for (size_t t = 0; t <= L_.ops(); t++)
+      if (p_.stored[t] && p_.storage_of[t] == int(t)) floats += L_.shapes[t].size();
+    return 4 * floats + p_.code_size + 2 * p_.bf16_size;
+  }
 
   int pack(int op, Packing kind, bool input = false) {
     const Shape &in = L_.in(op), &out = L_.out(op);
@@ -201,6 +243,7 @@ class Planner {
       case Packing::AmxNarrow: w.size = amx_narrow_kernel_size(out.c); break;
       case Packing::Flipped: w.size = size_t(9) * in.c * out.c; break;
       case Packing::Winograd: w.size = size_t(9 + 32) * in.c * out.c; break;  // flipped, then both transforms
+      case Packing::Transposed: w.size = size_t(in.c) * out.c; break;
       case Packing::None: break;
     }
     const bool words = kind == Packing::Bf16 || kind == Packing::AmxNarrow;
@@ -226,15 +269,22 @@ class Planner {
     p_.code_size += L_.out(i + 2).size();
   }
 
+  // A convolution whose fast kernels run on a zero-padded copy of its input: the copy's place in the network's
+  // per-image buffer of them (it stays for the backward), and the padded input gradient's scratch.
+  void pad_input(Step& f, Step& b, size_t i) {
+    f.pad = b.pad = padding(i);
+    f.padded = b.padded = p_.padded_size;
+    p_.padded_size += (kin(i).size() + 15) / 16 * 16;
+    if (input_needs_grad(i)) p_.padded_grad_size = std::max(p_.padded_grad_size, kin(i).size());
+    f.workspace += sizeof(float) * kin(i).size();
+  }
+
   void plan_cpu() {
     const size_t n = L_.ops();
     for (size_t i = 0; i < n; i++) {
       const OpSpec& op = L_.op(i);
-      const Shape &in = L_.in(i), &out = L_.out(i);
-      if (op.type == OpType::Conv && !conv3x3_valid(i))
-        throw SpecError("layer " + std::to_string(i) + " '" + L_.names[i] + "': only 3x3 valid convolutions of " +
-                        "stride 1 have kernels on the CPU yet");
-      if (block(i) && (first_block(i) || amx_pooled_block(i))) {
+      const Shape &in = kin(i), &out = L_.out(i);
+      if (block(i) && (first_block(i) || amx_pooled_block(i)) && (cpu_float() || !padding(i))) {
         Step f = step(Dir::Forward, StepKind::ConvBlock, i, 3, Impl::Reference);
         Step b = step(Dir::Backward, StepKind::ConvBlock, i, 3, Impl::Reference);
         keep_code(i);
@@ -250,9 +300,9 @@ class Planner {
           } else {
             f.packed = pack(i, Packing::AmxNarrow);
           }
-          // the next block on tiles reads this one's output in bf16
+          // the next block on tiles reads this one's output in bf16 (unless it reads a padded copy)
           const int next = L_.only_consumer(i + 2);
-          if (next >= 0 && amx_pooled_block(size_t(next))) {
+          if (next >= 0 && amx_pooled_block(size_t(next)) && !padding(size_t(next))) {
             f.bf16_out = true;
             const Shape& s = L_.out(i + 2);
             p_.bf16_offset[i + 3] = p_.bf16_size;
@@ -265,6 +315,7 @@ class Planner {
           b.impl = !bf16() ? direct(out.c) : amx() && amx_fits(in.c, out.c) ? amx_impl() : Impl::Avx512Bf16;
         }
         p_.stored[i + 1] = p_.stored[i + 2] = false;  // the conv's and the ReLU's outputs are never formed
+        if (padding(i)) pad_input(f, b, i);
         p_.forward.push_back(f);
         p_.backward.push_back(b);
         i += 2;
@@ -277,7 +328,13 @@ class Planner {
           Step b = step(Dir::Backward, StepKind::Conv, i, 1, direct(out.c));
           f.relu = relu;
           const bool din = input_needs_grad(i);
-          if (bf16_operands(i)) {
+          if (gemm(i)) {
+            f.impl = b.impl = gemm_impl();
+            if (din) b.input_impl = gemm_impl();
+          } else if (!conv3x3(i)) {  // (a double or scalar network) the reference takes any geometry
+            f.impl = b.impl = Impl::Reference;
+            if (din) b.input_impl = Impl::Reference;
+          } else if (bf16_operands(i)) {
             const Impl k = amx() && amx_fits(in.c, out.c) ? amx_impl() : Impl::Avx512Bf16;
             f.impl = k;
             f.packed = b.packed = pack(i, Packing::Bf16, true);
@@ -290,12 +347,14 @@ class Planner {
             // the fp32 fast tiers take the kernel flipped once per step
             if (!bf16() && b.input_impl != Impl::Reference) b.packed = pack(i, Packing::Flipped);
           }
-          if (bf16()) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
+          if (bf16() && conv3x3(i)) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
             if (amx() && amx_fits(in.c, out.c)) b.impl = amx_impl();
             else if (amx() && amx_fits_narrow(in.c, out.c)) b.impl = amx_impl();
             else if (out.c % avx512bf16::kLanes == 0) b.impl = Impl::Avx512Bf16;
             else b.impl = fp32_impl(Isa::Avx512, out.c);
           }
+          // a 'same' convolution: the kernels run on a padded copy, or the reference takes the geometry itself
+          if (padding(i) && cpu_float()) pad_input(f, b, i);  // (a double network's reference takes the geometry)
           if (relu) p_.storage_of[i + 2] = int(i + 1);
           p_.forward.push_back(f);
           p_.backward.push_back(b);
@@ -327,10 +386,17 @@ class Planner {
           p_.forward.push_back(step(Dir::Forward, StepKind::Flatten, i, 1, Impl::None));
           p_.backward.push_back(step(Dir::Backward, StepKind::Flatten, i, 1, Impl::None));
           break;
-        case OpType::Dense:
-          p_.forward.push_back(step(Dir::Forward, StepKind::Dense, i, 1, Impl::Reference));
-          p_.backward.push_back(step(Dir::Backward, StepKind::Dense, i, 1, Impl::Reference));
+        case OpType::Dense: {
+          // (the fast dense kernels give the reference's bits: their tier changes the speed only)
+          Step b = step(Dir::Backward, StepKind::Dense, i, 1, direct(out.c));
+          if (input_needs_grad(i)) {
+            b.input_impl = direct(in.c);
+            if (b.input_impl != Impl::Reference) b.packed = pack(i, Packing::Transposed);
+          }
+          p_.forward.push_back(step(Dir::Forward, StepKind::Dense, i, 1, direct(out.c)));
+          p_.backward.push_back(b);
           break;
+        }
         case OpType::Dropout:
           p_.forward.push_back(step(Dir::Forward, StepKind::Dropout, i, 1, Impl::Reference));
           p_.backward.push_back(step(Dir::Backward, StepKind::Dropout, i, 1, Impl::Reference));
@@ -359,12 +425,7 @@ class Planner {
       const OpSpec& op = L_.op(i);
       StepKind k = StepKind::Relu;
       switch (op.type) {
-        case OpType::Conv:
-          if (!conv3x3_valid(i))
-            throw SpecError("layer " + std::to_string(i) + " '" + L_.names[i] + "': only 3x3 valid convolutions " +
-                            "of stride 1 have CUDA kernels yet");
-          k = StepKind::Conv;
-          break;
+        case OpType::Conv: k = StepKind::Conv; break;
         case OpType::Relu: k = StepKind::Relu; break;
         case OpType::MaxPool2x2: k = StepKind::MaxPool; break;
         case OpType::Flatten: k = StepKind::Flatten; break;

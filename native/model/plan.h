@@ -69,6 +69,7 @@ enum class Packing : uint8_t {
   AmxNarrow,   // amx_pack_kernel_narrow: the first block on tiles
   Flipped,     // flip_kernel_for_input_gradient (fp32 direct input gradient)
   Winograd,    // flipped, then the Winograd transforms of the kernel and of the flipped kernel
+  Transposed,  // transpose_dense_kernel (fast dense input gradients)
 };
 
 struct Step {
@@ -83,6 +84,10 @@ struct Step {
   bool bf16_in = false;        // block on tiles: reads its input's bf16 copy
   int packed = -1;             // index into Plan::packing, or -1
   size_t workspace = 0;        // bytes per image of the buffers the network keeps for this step (codes, bf16 copies)
+  // a stride-1 'same' convolution run on a zero-padded copy of its input: the padding (k - 1 in all, the smaller
+  // half on top and left) and the copy's offset in the network's per-image buffer of them; 0 / kNone otherwise
+  int pad = 0;
+  size_t padded = kNone;
   // backward: the gradient slots it reads (out) and writes (in, per input of `op`); -1: none. GradAdd adds slot
   // `out` into slot `in[0]`.
   int grad_out = -1;
@@ -115,6 +120,8 @@ struct Plan {
   // bf16 buffer), kNone where there is none; and the size of that buffer per image
   std::vector<size_t> bf16_offset;
   size_t bf16_size = 0;
+  // elements per image of the padded input copies, and of the largest padded input gradient (scratch)
+  size_t padded_size = 0, padded_grad_size = 0;
   // [ops]: where a block keeps its pool's code (bytes per image), kNone where it keeps none
   std::vector<size_t> code_offset;
   size_t code_size = 0;

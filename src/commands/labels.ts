@@ -1,4 +1,5 @@
-// `engine labels`: the seed's ground-truth tables (label.txt, label.npy) of a folder <dir>/<class>/<image>.
+// `engine labels`: the seed's ground-truth tables (label.txt, label.npy) of a folder <dir>/<class>/<image>, of
+// any number of classes.
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { labelTableJson, writeLabels, type LabelFormat } from '../labels/labels.js';
@@ -17,9 +18,11 @@ export function labelsCommand(yargs: Argv) {
       const { out, files, classes, rows } = await writeLabels({ dir, out: flags.out, formats });
       // With --json, stdout carries only the table.
       if (flags.json) process.stdout.write(labelTableJson(rows));
+      // the label of a row is its class's index in this list (label.npy holds only the index)
       const counts = classes.map((c, i) => `${rows.filter((r) => r.index === i).length} ${c}`).join(', ');
+      const indices = classes.length > 2 ? `; labels ${classes.map((c, i) => `${i}=${c}`).join(' ')}` : '';
       (flags.json ? process.stderr : process.stdout).write(
-        `wrote ${files.map((f) => path.basename(f)).join(', ')} to ${out} (${rows.length} images: ${counts})\n`,
+        `wrote ${files.map((f) => path.basename(f)).join(', ')} to ${out} (${rows.length} images: ${counts}${indices})\n`,
       );
     },
   );

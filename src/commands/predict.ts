@@ -1,7 +1,8 @@
-// `engine predict <image...>`: one line per image (`<file>: woman (p = 0.9731)`), or JSON.
+// `engine predict <image...>`: one line per image, or JSON. A 2-class model's line is the seed's
+// (`<file>: woman (p = 0.9731)`); more classes give the most probable three (`<file>: Sneaker 0.9731, Sandal 0.0182, ...`).
 import type { Argv } from 'yargs';
 import { PREDICT_OPTIONS } from '../options/predict.js';
-import { predict, type PredictOptions } from '../predict/predict.js';
+import { predict, SHOWN_CLASSES, type Prediction, type PredictOptions } from '../predict/predict.js';
 import { addOptions, readFlags } from './flags.js';
 
 export function predictCommand(yargs: Argv) {
@@ -11,15 +12,24 @@ export function predictCommand(yargs: Argv) {
     (y) => addOptions(y, PREDICT_OPTIONS).epilog('Without --model or --weights: the newest run under ./runs (as for engine eval).'),
     async (argv) => {
       const { json, ...options } = readFlags<PredictOptions & { json: boolean }>(PREDICT_OPTIONS, argv);
-      const predictions = await predict(options);
+      // Without --model or --weights the model is the newest run's: say which.
+      const chosen = options.model === undefined && options.weights === undefined;
+      const onModel = ({ source }: { source: string }) => chosen && process.stderr.write(`model: ${source} (the newest run under ./runs)\n`);
+      const predictions = await predict({ ...options, onModel });
       if (json) {
         process.stdout.write(JSON.stringify(predictions) + '\n');
         return;
       }
       for (const p of predictions) {
-        process.stdout.write(`${p.file}: ${p.class} (p = ${p.probability.toFixed(4)})\n`);
+        process.stdout.write(`${predictionLine(p)}\n`);
         if (p.annotated) process.stderr.write(`annotated: ${p.annotated}\n`);
       }
     },
   );
+}
+
+/** `<file>: woman (p = 0.7096)` for 2 classes; `<file>: Sneaker 0.9731, Sandal 0.0182, Ankle boot 0.0050` for more. */
+export function predictionLine(p: Prediction): string {
+  if (p.ranked.length === 2) return `${p.file}: ${p.class} (p = ${p.probability.toFixed(4)})`;
+  return `${p.file}: ${p.ranked.slice(0, SHOWN_CLASSES).map((r) => `${r.class} ${r.probability.toFixed(4)}`).join(', ')}`;
 }

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EngineError, UsageError } from '../errors.js';
+import { EngineError, InputError, UsageError } from '../errors.js';
 import { checkFeedable } from '../eval/feed.js';
 import { readModelSource, type ModelSource } from '../eval/model-source.js';
 import { readModelMetadata } from '../onnx/graph.js';
@@ -76,6 +76,9 @@ export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServe
   const { bytes, source } = await readModelSource(opts);
   const info = readModelMetadata(bytes, source);
   checkFeedable(info, source);
+  // demo/preprocess.js turns one logit into P(classes[1]): the page shows sigmoid models only
+  if (info.head !== 'sigmoid')
+    throw new InputError(`${source}: the demo page shows 2-class sigmoid models; this one has a ${info.head} head of ${info.classes.length} classes (use engine predict)`);
   const modelInfo = JSON.stringify({ ...info, source });
 
   const files = new Map<string, string>();

@@ -1,16 +1,17 @@
-// `engine eval`: classify every image of a split (or folder) with an exported or in-memory ONNX model and
-// report the seed's figures plus the real ones. Images are preprocessed like Keras' flow_from_directory
-// (no EXIF rotation), decoding the next batch while the current one runs.
+// `engine eval`: classify every image of a split (or folder) with an exported or in-memory ONNX model of any
+// number of classes and report its figures (class-metrics.ts). Images are preprocessed like Keras'
+// flow_from_directory (no EXIF rotation), decoding the next batch while the current one runs.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { listSplit } from '../data/discover.js';
 import { CELEBA_IMAGES, isCelebaLayout, listCelebaSplit } from '../data/celeba-layout.js';
 import { InputError } from '../errors.js';
+import { refuseThreshold } from '../options/common.js';
 import { refuseInputsAsOutputs, type NamedPath } from '../io/output.js';
 import { resolveEvalOptions } from '../options/eval.js';
-import { binaryMetrics, predictPositive } from './metrics.js';
+import { classificationMetrics, classProbability, predictClasses, positiveScores, type ClassScores } from './class-metrics.js';
 import type { EvalReport, Misclassified } from './report.js';
-import { loadModel, scoreFiles, type LoadedModel, type ModelChoice } from './session.js';
+import { loadModel, scoreColumns, scoreFiles, type LoadedModel, type ModelChoice } from './session.js';
 
 export { formatReport, type EvalReport, type Misclassified } from './report.js';
 
@@ -21,7 +22,10 @@ export interface EvalOptions extends ModelChoice {
   data?: string;
   /** images per inference call (default: options/eval.ts' DEFAULT_BATCH) */
   batchSize?: number;
-  /** predicted positive iff P(positive) > threshold (default 0.5, Keras' round()) */
+  /**
+   * 2-class models: predicted classes[1] iff P(classes[1]) > threshold (default 0.5, Keras' round()). Models of
+   * more classes predict the most probable class, and refuse a threshold.
+   */
   threshold?: number;
   /** images classified so far, after each batch */
   onProgress?(done: number, total: number): void;
@@ -73,27 +77,36 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   const model = await loadModel(opts);
   try {
     const labels = modelLabels(listing.classes, listing.labels, model, dir);
+    const { classes } = model.info;
+    refuseThreshold(classes.length, opts.threshold, model.source);
     const t0 = performance.now();
-    const scores = await scoreFiles(model, listing.files, batchSize, {}, opts.onProgress);
+    const raw = await scoreFiles(model, listing.files, batchSize, {}, opts.onProgress);
     const decodeAndInferSeconds = (performance.now() - t0) / 1000;
 
-    const classes = model.info.classes as [string, string];
-    const m = binaryMetrics(scores, labels, classes, threshold);
+    const scores: ClassScores = { data: raw, columns: scoreColumns(model.info) };
+    const m = classificationMetrics(scores, labels, classes, { threshold });
+    const predicted = predictClasses(scores, classes.length, threshold);
+    const positive = classes.length === 2 ? positiveScores(scores) : undefined;
     const misclassified: Misclassified[] = [];
-    scores.forEach((s, i) => {
-      const predicted = predictPositive(s, threshold) ? 1 : 0;
-      if (predicted !== labels[i])
-        misclassified.push({ file: path.relative(dir, listing.files[i]), label: classes[labels[i]], predicted: classes[predicted], score: s });
+    predicted.forEach((p, i) => {
+      if (p !== labels[i])
+        misclassified.push({
+          file: path.relative(dir, listing.files[i]),
+          label: classes[labels[i]],
+          predicted: classes[p],
+          probability: classProbability(scores, i, p),
+          ...(positive ? { score: positive[i] } : {}),
+        });
     });
     const { info } = model;
     return {
       dataset,
       dir,
-      classes,
       ...m,
       misclassified,
       model: {
         source: model.source,
+        head: info.head,
         inputShape: info.inputShape,
         layout: info.layout,
         dtype: info.dtype,

@@ -6,7 +6,10 @@ import { loadImageResized, type DecodeOptions } from '../data/decode.js';
 import { InputError } from '../errors.js';
 import type { ModelInfo } from '../onnx/graph.js';
 
-/** What this code can feed: RGB images resized with PIL's NEAREST rule (see decode.ts). */
+/**
+ * What this code can feed: RGB images resized with PIL's NEAREST rule (see decode.ts). The tensors below take
+ * any channel count; decodeForModel is the one place that would decode to another.
+ */
 export function checkFeedable(info: ModelInfo, source: string): void {
   if (info.channels !== 3) throw new InputError(`${source}: the model takes ${info.channels}-channel input; images are decoded to 3-channel RGB`);
   if (info.resize !== 'pil-nearest') throw new InputError(`${source}: unknown resize rule '${info.resize}' in the model's metadata (known: pil-nearest)`);
@@ -14,12 +17,12 @@ export function checkFeedable(info: ModelInfo, source: string): void {
     throw new InputError(`${source}: a uint8 input cannot carry scale ${info.scale}; metadata 'scale' must be 1`);
 }
 
-/** Bytes of one image as the model's metadata sizes it: [height, width, 3] uint8 RGB, HWC. */
+/** Bytes of one image as the model's metadata sizes it: [height, width, channels] uint8, HWC. */
 export function imageBytes(info: ModelInfo): number {
-  return info.height * info.width * 3;
+  return info.height * info.width * info.channels;
 }
 
-/** Decodes one file into `dst` (imageBytes long) at the model's input size, PIL-NEAREST resized. */
+/** Decodes one file into `dst` (imageBytes long) at the model's input size, PIL-NEAREST resized (RGB: see checkFeedable). */
 export async function decodeForModel(info: ModelInfo, file: string, dst: Uint8Array, opts: DecodeOptions = {}): Promise<void> {
   await loadImageResized(file, info.width, info.height, dst, opts);
 }
@@ -47,38 +50,34 @@ export async function decodeMany(
 }
 
 /**
- * The model's input tensor for `n` HWC RGB images: scaled float32 or raw uint8, NCHW or NHWC. `scratch` (at
- * least as long as the pixels) is reused across batches: touching fresh memory costs more than the conversion.
+ * The model's input tensor for `n` HWC images of info.channels channels: scaled float32 or raw uint8, NCHW or
+ * NHWC. `scratch` (at least as long as the pixels) is reused across batches: touching fresh memory costs more
+ * than the conversion.
  */
 export function inputTensor(info: ModelInfo, pixels: Uint8Array, n: number, scratch?: Float32Array | Uint8Array): Tensor {
-  const { height: h, width: w } = info;
-  const hwc = pixels.subarray(0, n * h * w * 3);
+  const { height: h, width: w, channels: c } = info;
+  const hwc = pixels.subarray(0, n * h * w * c);
   const nchw = info.layout === 'NCHW';
-  const dims = nchw ? [n, 3, h, w] : [n, h, w, 3];
+  const dims = nchw ? [n, c, h, w] : [n, h, w, c];
   if (info.dtype === 'uint8') {
     if (!nchw) return new Tensor('uint8', hwc, dims);
     const out = scratch instanceof Uint8Array ? scratch.subarray(0, hwc.length) : new Uint8Array(hwc.length);
-    return new Tensor('uint8', toPlanes(out, hwc, h * w, 1), dims);
+    return new Tensor('uint8', toPlanes(out, hwc, h * w, c, 1), dims);
   }
   // float32(scale) * pixel is exact in a double, so one rounding: the float32 product the trainer computes.
   const scale = Math.fround(info.scale);
   const out = scratch instanceof Float32Array ? scratch.subarray(0, hwc.length) : new Float32Array(hwc.length);
-  if (nchw) return new Tensor('float32', toPlanes(out, hwc, h * w, scale), dims);
+  if (nchw) return new Tensor('float32', toPlanes(out, hwc, h * w, c, scale), dims);
   for (let i = 0; i < hwc.length; i++) out[i] = hwc[i] * scale;
   return new Tensor('float32', out, dims);
 }
 
-/** HWC -> CHW for 3-channel images of `plane` pixels each, times `scale`. */
-function toPlanes<T extends Float32Array | Uint8Array>(dst: T, src: Uint8Array, plane: number, scale: number): T {
-  for (let base = 0; base < src.length; base += 3 * plane) {
-    const r = dst.subarray(base, base + plane);
-    const g = dst.subarray(base + plane, base + 2 * plane);
-    const b = dst.subarray(base + 2 * plane, base + 3 * plane);
-    for (let p = 0, q = base; p < plane; p++, q += 3) {
-      r[p] = src[q] * scale;
-      g[p] = src[q + 1] * scale;
-      b[p] = src[q + 2] * scale;
+/** HWC -> CHW for images of `c` channels of `plane` pixels each, times `scale`. */
+function toPlanes<T extends Float32Array | Uint8Array>(dst: T, src: Uint8Array, plane: number, c: number, scale: number): T {
+  for (let base = 0; base < src.length; base += c * plane)
+    for (let ch = 0; ch < c; ch++) {
+      const out = dst.subarray(base + ch * plane, base + (ch + 1) * plane);
+      for (let p = 0, q = base + ch; p < plane; p++, q += c) out[p] = src[q] * scale;
     }
-  }
   return dst;
 }

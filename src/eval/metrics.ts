@@ -1,7 +1,8 @@
-// Binary-classification figures from scores s_i = P(positive class) and labels (1 = positive), pure functions.
-// The seed called accuracy "mAP"; these are the real ones: step-wise average precision as sklearn's
-// average_precision_score computes it, ROC AUC as the Mann-Whitney statistic, and the curves behind them.
-// Undefined figures (a class with no examples, a zero denominator) are NaN, never a made-up 0 or 1.
+// Binary-classification figures from scores s_i = P(positive class) and labels (1 = positive), pure functions:
+// step-wise average precision as sklearn's average_precision_score computes it and over the ranking itself, ROC
+// AUC as the Mann-Whitney statistic, and the curves behind them. class-metrics.ts builds the figures of any
+// number of classes from these, one class against the rest. Undefined figures (a class with no examples, a zero
+// denominator) are NaN, never a made-up 0 or 1.
 
 export type Scores = ArrayLike<number>;
 /** 1 = positive, 0 = negative */
@@ -33,24 +34,6 @@ export interface ClassFigures {
   recall: number;
   /** images whose true class this is */
   support: number;
-}
-
-export interface BinaryMetrics {
-  threshold: number;
-  images: number;
-  correct: number;
-  accuracy: number;
-  confusion: Confusion;
-  perClass: Record<string, ClassFigures>;
-  /** per class: AP of the positive class from s, of the negative class from 1 - s; ties grouped (sklearn) */
-  averagePrecision: Record<string, number>;
-  /** mean of the two APs */
-  mAP: number;
-  /** per class: AP over the ranking with equal scores kept in input (file) order, the reference's definition */
-  rankedAveragePrecision: Record<string, number>;
-  rankedMAP: number;
-  rocAuc: number;
-  curves: { roc: RocPoint[]; pr: PrPoint[] };
 }
 
 function checkInputs(scores: Scores, labels: Labels): void {
@@ -169,32 +152,6 @@ export function rocAuc(scores: Scores, labels: Labels): number {
     prev = p;
   }
   return pairs / (positives * negatives);
-}
-
-/** Every figure of the report; `classes` are [negative (label 0), positive (label 1)]. */
-export function binaryMetrics(scores: Scores, labels: Labels, classes: [string, string], threshold = 0.5): BinaryMetrics {
-  const confusion = confusionMatrix(scores, labels, classes, threshold);
-  const [[tn], [, tp]] = confusion.matrix;
-  const negScores = Float64Array.from(scores, (s) => 1 - s);
-  const negLabels = Uint8Array.from(labels, (y) => 1 - y);
-  const apPos = averagePrecision(scores, labels);
-  const apNeg = averagePrecision(negScores, negLabels);
-  const rankedPos = rankedAveragePrecision(scores, labels);
-  const rankedNeg = rankedAveragePrecision(negScores, negLabels);
-  return {
-    threshold,
-    images: scores.length,
-    correct: tn + tp,
-    accuracy: (tn + tp) / scores.length,
-    confusion,
-    perClass: classFigures(confusion),
-    averagePrecision: { [classes[0]]: apNeg, [classes[1]]: apPos },
-    mAP: (apNeg + apPos) / 2,
-    rankedAveragePrecision: { [classes[0]]: rankedNeg, [classes[1]]: rankedPos },
-    rankedMAP: (rankedNeg + rankedPos) / 2,
-    rocAuc: rocAuc(scores, labels),
-    curves: { roc: rocCurve(scores, labels), pr: prCurve(scores, labels) },
-  };
 }
 
 /** the two-sided 95% normal quantile */

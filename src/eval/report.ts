@@ -1,40 +1,30 @@
-// The evaluation report: its JSON shape and its text form, which starts with the seed's own "mAP report"
-// lines unchanged (scripts may parse them) and then says what they mean and adds the real figures.
-import type { ClassFigures, Confusion, PrPoint, RocPoint } from './metrics.js';
+// The evaluation report: its JSON shape and its text form, which leads with the figures that matter (accuracy
+// with its interval, AP per class and their mean, ROC AUC). The seed's own "mAP report" lines, whose "mAP" is the
+// accuracy, are printed only when asked for (`--seed-report`), unchanged, before the rest.
+import type { ClassificationMetrics } from './class-metrics.js';
 
 export interface Misclassified {
   /** relative to the report's dir */
   file: string;
+  /** the true class */
   label: string;
   predicted: string;
-  /** P(positive class), the model's output */
-  score: number;
+  /** the probability of the predicted class */
+  probability: number;
+  /** 2-class models: P(classes[1]), the model's output */
+  score?: number;
 }
 
-export interface EvalReport {
+export interface EvalReport extends ClassificationMetrics {
   /** the split name ('val') or the folder's name */
   dataset: string;
   dir: string;
-  /** [negative, positive]: the model outputs P(classes[1]) */
-  classes: [string, string];
-  images: number;
-  correct: number;
-  accuracy: number;
-  threshold: number;
-  /** AP per class with equal scores grouped (sklearn's average_precision_score) */
-  averagePrecision: Record<string, number>;
-  mAP: number;
-  /** AP per class over the ranking, equal scores in file order (the reference figures' definition, SPEC §2) */
-  rankedAveragePrecision: Record<string, number>;
-  rankedMAP: number;
-  rocAuc: number;
-  confusion: Confusion;
-  perClass: Record<string, ClassFigures>;
+  /** in file order */
   misclassified: Misclassified[];
-  curves: { roc: RocPoint[]; pr: PrPoint[] };
   model: {
     /** the .onnx file, or 'in-memory from <weights>' */
     source: string;
+    head: 'sigmoid' | 'softmax';
     inputShape: (number | string)[];
     layout: string;
     dtype: string;
@@ -48,51 +38,125 @@ export interface EvalReport {
   decodeAndInferSeconds: number;
 }
 
-const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : 'n/a');
-const fixed4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
+export const pct = (x: number, digits = 2) => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a');
+export const fixed4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
 
+/** Misclassified images listed in the text report; --json and the HTML page have them all. */
+const LISTED_MISSES = 50;
+/** Confused pairs listed in the text report. */
+const LISTED_PAIRS = 10;
+
+/** Rows of cells as aligned text, two spaces apart, the columns in `alignLeft` left-aligned (others right). */
 function table(rows: string[][], alignLeft = new Set([0])): string[] {
   if (rows.length === 0) return [];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => '  ' + r.map((cell, c) => (alignLeft.has(c) ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
 }
 
-export function formatReport(r: EvalReport): string {
-  const [neg, pos] = r.classes;
-  const [[tn, fp], [fn, tp]] = r.confusion.matrix;
-  const lines = [
+/** The seed's own lines (its gender_mAP.py), verbatim: its "mAP(%)" is the accuracy. */
+export function seedReportLines(r: EvalReport): string[] {
+  return [
     'mAP report',
     `Evaluation dataset: ${r.dataset}`,
     `${r.correct} images correctly predicted among ${r.images} evaluation images`,
-    `mAP(%): ${(r.accuracy * 100).toFixed(2)}  (the seed's name for it; this is the accuracy at threshold ${r.threshold})`,
+    `mAP(%): ${(r.accuracy * 100).toFixed(2)}`,
     '******************',
-    `accuracy:    ${pct(r.accuracy)}  (${r.correct}/${r.images}; predicted ${pos} iff P(${pos}) > ${r.threshold})`,
-    ...r.classes.map(
-      (c) => `AP(${c}):${' '.repeat(Math.max(1, 8 - c.length))}${pct(r.rankedAveragePrecision[c])}  (ties grouped: ${pct(r.averagePrecision[c])})`,
+    "(the seed's report: its mAP(%) is the accuracy; the figures follow)",
+    '',
+  ];
+}
+
+/** How a class is predicted, in words. */
+export function decisionText(r: Pick<EvalReport, 'classes' | 'decision' | 'threshold'>): string {
+  const pos = r.classes[1];
+  return r.decision === 'threshold' ? `predicted ${pos} iff P(${pos}) > ${r.threshold}` : 'predicted: the most probable class';
+}
+
+/** The mean AP's definition in words. */
+export const AP_DEFINITION =
+  'AP: average precision of each class, its images ranked by score (equal scores in file order), one class against the rest';
+
+function leadLines(r: EvalReport): string[] {
+  const [lo, hi] = r.accuracyInterval;
+  const binary = r.classes.length === 2;
+  const label = (s: string) => s.padEnd(12);
+  return [
+    `${label('accuracy:')} ${pct(r.accuracy)}  (${r.correct}/${r.images}; 95% interval ${pct(lo, 1)} to ${pct(hi, 1)}; ${decisionText(r)})`,
+    ...r.topK.map((t) => `${label(`top-${t.k}:`)} ${pct(t.accuracy)}  (${t.correct}/${r.images})`),
+    ...(binary ? r.classes.map((c) => `${label(`AP(${c}):`)} ${pct(r.rankedAveragePrecision[c])}`) : []),
+    `${label('mean AP:')} ${pct(r.rankedMAP)}  (mean of the ${r.classes.length} classes' AP${binary ? '' : ', below'}; sklearn's tie-grouped AP is in --json)`,
+    `${label('ROC AUC:')} ${fixed4(r.rocAuc)}${binary ? '' : '  (macro mean, one class against the rest)'}`,
+    AP_DEFINITION,
+  ];
+}
+
+/** Class names and their indices, for tables whose columns are too many to name. */
+const numbered = (classes: string[]) => classes.map((c, i) => `${i}=${c}`).join(' ');
+
+function confusionLines(r: EvalReport): string[] {
+  const { classes, matrix } = r.confusion;
+  // two classes by name, as the seed's; more by index, the names once in the heading
+  const byName = classes.length === 2;
+  const head = byName ? classes : classes.map((_, i) => String(i));
+  const rowName = (c: string, i: number) => (byName ? c : `${i} ${c}`);
+  return [
+    `confusion matrix (rows: true class, columns: predicted${byName ? '' : `; ${numbered(classes)}`})`,
+    ...table([['', ...head], ...matrix.map((row, i) => [rowName(classes[i], i), ...row.map(String)])]),
+  ];
+}
+
+function perClassLines(r: EvalReport): string[] {
+  const binary = r.classes.length === 2;
+  return table([
+    ['', ...(binary ? [] : ['AP']), 'precision', 'recall', 'F1', 'images'],
+    ...r.classes.map((c) => {
+      const f = r.perClass[c];
+      return [c, ...(binary ? [] : [pct(r.rankedAveragePrecision[c])]), pct(f.precision), pct(f.recall), pct(f.f1), String(f.support)];
+    }),
+  ]);
+}
+
+function confusedLines(r: EvalReport): string[] {
+  if (r.classes.length === 2 || r.confusedPairs.length === 0) return [];
+  const shown = r.confusedPairs.slice(0, LISTED_PAIRS);
+  return [
+    '',
+    `most confused (true -> predicted: images, share of the true class)${r.confusedPairs.length > shown.length ? `: ${shown.length} of ${r.confusedPairs.length} pairs` : ''}`,
+    ...table(shown.map((p) => [`${p.label} -> ${p.predicted}`, String(p.count), pct(p.share, 1)])),
+  ];
+}
+
+function missLines(r: EvalReport): string[] {
+  const shown = r.misclassified.slice(0, LISTED_MISSES);
+  const pos = r.classes[1];
+  const more = r.misclassified.length > shown.length ? `; the first ${shown.length} in file order, --json lists all` : '';
+  return [
+    `misclassified: ${r.misclassified.length}${r.misclassified.length ? ` (in ${r.dir}${more})` : ''}`,
+    ...table(
+      shown.map((m) => [
+        m.file,
+        `${m.label} -> ${m.predicted}`,
+        m.score !== undefined ? `P(${pos}) = ${m.score.toFixed(4)}` : `P(${m.predicted}) = ${m.probability.toFixed(4)}`,
+      ]),
+      new Set([0, 1, 2]),
     ),
-    `mean AP:     ${pct(r.rankedMAP)}  (ties grouped: ${pct(r.mAP)})  the real mAP: average precision per class from the scores, averaged`,
-    `             AP ranks images by score, equal scores in file order; "ties grouped" is sklearn's average_precision_score`,
-    `ROC AUC:     ${fixed4(r.rocAuc)}`,
+  ];
+}
+
+export function formatReport(r: EvalReport, opts: { seedReport?: boolean } = {}): string {
+  const lines = [
+    ...(opts.seedReport ? seedReportLines(r) : []),
+    `evaluation of ${r.dataset}: ${r.images} images, ${r.classes.length} classes (${r.classes.join(', ')})`,
+    ...leadLines(r),
     '',
-    'confusion matrix (rows: true class, columns: predicted)',
-    ...table([
-      ['', neg, pos],
-      [neg, String(tn), String(fp)],
-      [pos, String(fn), String(tp)],
-    ]),
+    ...perClassLines(r),
     '',
-    ...table([
-      ['', 'precision', 'recall', 'support'],
-      ...r.classes.map((c) => {
-        const f = r.perClass[c];
-        return [c, pct(f.precision), pct(f.recall), String(f.support)];
-      }),
-    ]),
+    ...confusionLines(r),
+    ...confusedLines(r),
     '',
-    `misclassified: ${r.misclassified.length}${r.misclassified.length ? ` (in ${r.dir})` : ''}`,
-    ...table(r.misclassified.map((m) => [m.file, `${m.label} -> ${m.predicted}`, `P(${pos}) = ${m.score.toFixed(4)}`])),
+    ...missLines(r),
     '',
-    `model: ${r.model.source} (input [${r.model.inputShape}] ${r.model.dtype} ${r.model.layout}; ${r.model.provider}, ${r.model.threads} threads)`,
+    `model: ${r.model.source} (input [${r.model.inputShape}] ${r.model.dtype} ${r.model.layout}; ${r.model.head} head; ${r.model.provider}, ${r.model.threads} threads)`,
     `time: ${r.decodeAndInferSeconds.toFixed(2)} s to decode and classify ${r.images} images (${r.seconds.toFixed(2)} s in all)`,
   ];
   return lines.join('\n') + '\n';

@@ -28,22 +28,35 @@ export interface LoadedModel {
   session: InferenceSession;
 }
 
-/** The folder of onnxruntime-node's native binding, where its execution provider libraries would be. */
-function ortBinaryDir(): string {
+/** onnxruntime-node's package folder. */
+function ortPackageDir(): string {
   const index = createRequire(import.meta.url).resolve('onnxruntime-node');
-  return path.join(path.dirname(index), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return path.join(path.dirname(index), '..');
 }
 
-/** Fails with the reason when onnxruntime-node cannot run CUDA here, before onnxruntime logs its own. */
+/**
+ * Fails with the reason, and how to get the provider, when onnxruntime-node cannot run CUDA here (before
+ * onnxruntime logs its own). The provider's libraries are not in the npm package: onnxruntime-node's install
+ * script downloads them from nuget.org (Linux x64 only), and this project's .npmrc skips that script.
+ */
 async function checkCuda(): Promise<void> {
-  const dir = ortBinaryDir();
+  const pkg = ortPackageDir();
+  const dir = path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
   const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-  if ((await fileMtime(path.join(dir, lib))) === null)
-    throw new EngineError(
-      `--gpu: onnxruntime-node has no CUDA execution provider here (${lib} is not in ${dir}; it comes with ` +
-        `onnxruntime-node's install script on Linux x64 with CUDA 12, which was skipped or found no GPU). ` +
-        `Run without --gpu to use the CPU.`,
-    );
+  if ((await fileMtime(path.join(dir, lib))) !== null) return;
+  const missing = `--gpu: onnxruntime-node has no CUDA execution provider here (${lib} is not in ${dir})`;
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    throw new EngineError(`${missing}; onnxruntime-node ships one for Linux x64 only. Run without --gpu to use the CPU.`);
+  const script = path.join(pkg, 'script', 'install.js');
+  const relative = path.relative(process.cwd(), script);
+  const install = relative.startsWith('..') ? script : relative;
+  const { version } = createRequire(import.meta.url)(path.join(pkg, 'package.json')) as { version: string };
+  throw new EngineError(
+    `${missing}: its files are not in the npm package, and this project's .npmrc (onnxruntime-node-install=skip) ` +
+      `skips the install script that downloads them. To get them (for CUDA 12 with cuDNN 9: Microsoft.ML.OnnxRuntime.Gpu.Linux ` +
+      `${version} from nuget.org), run: ONNXRUNTIME_NODE_INSTALL=1 node ${install}. ` +
+      `Run without --gpu to use the CPU.`,
+  );
 }
 
 export async function loadModel(choice: ModelChoice): Promise<LoadedModel> {
@@ -79,19 +92,51 @@ export function sigmoidFloat32(z: number): number {
   return Math.fround(1 / Math.fround(1 + Math.fround(Math.exp(-z))));
 }
 
-/** P(classes[1]) for each of the `n` images in `pixels`; `scratch` as for inputTensor. */
+/**
+ * Softmax of each row of `logits` [n, k] in float32, in the native engine's order of operations (ref::softmax:
+ * m = the row's max, sum += exp(z - m) class by class, p = exp(z - m) / sum), each step rounded to float as
+ * for sigmoidFloat32, so the engine's own probabilities (and their ties) are reproduced.
+ */
+export function softmaxFloat32(logits: Float32Array, k: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let row = 0; row < logits.length; row += k) {
+    let m = logits[row];
+    for (let j = 1; j < k; j++) m = logits[row + j] > m ? logits[row + j] : m;
+    let sum = 0;
+    for (let j = 0; j < k; j++) {
+      out[row + j] = Math.fround(Math.exp(Math.fround(logits[row + j] - m)));
+      sum = Math.fround(sum + out[row + j]);
+    }
+    for (let j = 0; j < k; j++) out[row + j] = Math.fround(out[row + j] / sum);
+  }
+  return out;
+}
+
+/** Columns of the model's scores: 1 for a sigmoid head (P(classes[1])), one per class for a softmax head. */
+export const scoreColumns = (info: ModelInfo): number => (info.head === 'softmax' ? info.classes.length : 1);
+
+/**
+ * The scores of the `n` images in `pixels`, [n, scoreColumns] row by row: P(classes[1]) for a sigmoid head, the
+ * probability of every class for a softmax head, computed here in float32 from the logits when the model has
+ * them. `scratch` as for inputTensor.
+ */
 export async function runModel(model: LoadedModel, pixels: Uint8Array, n: number, scratch?: Float32Array | Uint8Array): Promise<Float32Array> {
   const { info, session } = model;
   const name = info.logitName ?? info.outputName;
+  const k = scoreColumns(info);
   const result = await session.run({ [info.inputName]: inputTensor(info, pixels, n, scratch) }, [name]);
   const out = result[name];
-  if (out.type !== 'float32' || out.size !== n)
-    throw new InputError(`${model.source}: output '${name}' is ${out.type} [${out.dims}], expected float32 [${n}, 1]`);
+  if (out.type !== 'float32' || out.size !== n * k)
+    throw new InputError(`${model.source}: output '${name}' is ${out.type} [${out.dims}], expected float32 [${n}, ${k}]`);
   const data = out.data as Float32Array;
-  return info.logitName ? data.map(sigmoidFloat32) : data;
+  if (!info.logitName) return data;
+  return info.head === 'softmax' ? softmaxFloat32(data, k) : data.map(sigmoidFloat32);
 }
 
-/** P(positive) for every file; batch k+1 decodes while batch k runs. `onProgress` hears of each finished batch. */
+/**
+ * The scores of every file ([files.length, scoreColumns], as runModel's); batch k+1 decodes while batch k runs.
+ * `onProgress` hears of each finished batch.
+ */
 export async function scoreFiles(
   model: LoadedModel,
   files: readonly string[],
@@ -100,23 +145,24 @@ export async function scoreFiles(
   onProgress?: (done: number, total: number) => void,
 ): Promise<Float32Array> {
   const size = imageBytes(model.info);
+  const k = scoreColumns(model.info);
   const slots = Math.min(batchSize, files.length) * size;
   const buffers = [new Uint8Array(slots), new Uint8Array(slots)];
   const scratch = model.info.dtype === 'uint8' ? new Uint8Array(slots) : new Float32Array(slots);
   const batches = Math.ceil(files.length / batchSize);
-  const decode = (k: number) => {
-    const p = decodeMany(model.info, files.slice(k * batchSize, (k + 1) * batchSize), buffers[k % 2], opts);
+  const decode = (b: number) => {
+    const p = decodeMany(model.info, files.slice(b * batchSize, (b + 1) * batchSize), buffers[b % 2], opts);
     p.catch(() => undefined); // awaited below; this only keeps a failure during the previous run from counting as unhandled
     return p;
   };
-  const scores = new Float32Array(files.length);
+  const scores = new Float32Array(files.length * k);
   let pending = decode(0);
-  for (let k = 0; k < batches; k++) {
+  for (let b = 0; b < batches; b++) {
     await pending;
-    if (k + 1 < batches) pending = decode(k + 1);
-    const n = Math.min(batchSize, files.length - k * batchSize);
-    scores.set(await runModel(model, buffers[k % 2], n, scratch), k * batchSize);
-    onProgress?.(k * batchSize + n, files.length);
+    if (b + 1 < batches) pending = decode(b + 1);
+    const n = Math.min(batchSize, files.length - b * batchSize);
+    scores.set(await runModel(model, buffers[b % 2], n, scratch), b * batchSize * k);
+    onProgress?.(b * batchSize + n, files.length);
   }
   return scores;
 }

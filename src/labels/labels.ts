@@ -1,5 +1,6 @@
 // The seed's ground-truth tables (its dataset.py): label.txt and label.npy, one row per image, sorted by file
-// name across the classes, reproduced byte for byte; label.csv and label.json are ours.
+// name across the classes, reproduced byte for byte for the seed's man/woman folders, and the same tables for
+// folders of any number of classes; label.csv and label.json are ours.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { listSplit } from '../data/discover.js';
@@ -28,13 +29,22 @@ function centre(s: string, width: number): string {
   return ' '.repeat(left) + s + ' '.repeat(pad - left);
 }
 
+/** The seed's classes, whose label.txt column is headed 'gender'. */
+const SEED_CLASSES = ['man', 'woman'];
+
+/** label.txt's second header: the seed's 'gender' for its man/woman folders, 'class' for any other classes. */
+export function labelColumn(classes: readonly string[]): string {
+  return classes.length === SEED_CLASSES.length && classes.every((c, i) => c === SEED_CLASSES[i]) ? 'gender' : 'class';
+}
+
 /**
  * label.txt: a header `  image     gender`, then `<file>  <class>` per row. Reverse-engineered from the seed's
  * file (dataset.py is not in the seed): both columns are centred in the width of their longest entry, header
- * included, joined by two spaces, with trailing spaces cut ("woman" follows two spaces, "man" three).
+ * included, joined by two spaces, with trailing spaces cut ("woman" follows two spaces, "man" three). Classes
+ * other than the seed's head their column `class` (labelColumn).
  */
-export function labelTableText(rows: readonly Pick<LabelRow, 'file' | 'label'>[]): string {
-  const table = [['image', 'gender'], ...rows.map((r) => [r.file, r.label])];
+export function labelTableText(rows: readonly Pick<LabelRow, 'file' | 'label'>[], column = 'gender'): string {
+  const table = [['image', column], ...rows.map((r) => [r.file, r.label])];
   const widths = [0, 1].map((c) => Math.max(...table.map((r) => [...r[c]].length)));
   return table.map((r) => r.map((cell, c) => centre(cell, widths[c])).join('  ').trimEnd() + '\n').join('');
 }
@@ -75,8 +85,8 @@ export function labelTableJson(rows: readonly LabelRow[]): string {
   return JSON.stringify(rows.map((r) => ({ file: r.file, class: r.label, label: r.index }))) + '\n';
 }
 
-const WRITERS: Record<LabelFormat, (rows: readonly LabelRow[]) => string | Uint8Array> = {
-  txt: labelTableText,
+const WRITERS: Record<LabelFormat, (rows: readonly LabelRow[], classes: readonly string[]) => string | Uint8Array> = {
+  txt: (rows, classes) => labelTableText(rows, labelColumn(classes)),
   npy: labelTableNpy,
   csv: labelTableCsv,
   json: labelTableJson,
@@ -103,7 +113,7 @@ export async function writeLabels(opts: { dir: string; out?: string; formats: La
     await fs.mkdir(out, { recursive: true });
     for (const format of new Set(opts.formats)) {
       const file = path.join(out, `label.${format}`);
-      await writeFileAtomic(file, WRITERS[format](rows));
+      await writeFileAtomic(file, WRITERS[format](rows, classes));
       files.push(file);
     }
   } catch (err) {

@@ -7,7 +7,7 @@
 // resize rule, scaling), under keys that `eval`/`predict` read back.
 import onnxProto, { type onnx as P } from 'onnx-proto';
 import { InputError } from '../errors.js';
-import { resizeNote, resizeOf, type Head, type LayerSpec, type ModelSpec } from '../model/spec.js';
+import { resizeNote, resizeOf, type LayerSpec, type ModelSpec } from '../model/spec.js';
 import { native } from '../native.js';
 import type { Checkpoint } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
@@ -27,14 +27,16 @@ const PIXEL_SCALE = Math.fround(1 / 255);
 export type InputLayout = 'NCHW' | 'NHWC';
 export type InputDtype = 'float32' | 'uint8';
 
+export type ModelHead = 'sigmoid' | 'softmax';
+
 export interface ModelInfo {
-  /** class names, index = label; a sigmoid model's output is P(classes[1]), a softmax model's one probability per class */
+  /** class names, index = label: 2 for a sigmoid head (its output is P(classes[1])), 2 or more for a softmax head */
   classes: string[];
-  /** the metadata's 'head' (sigmoid when it has none) */
-  head: Head;
+  /** 'sigmoid': one output column, P(classes[1]); 'softmax': one column per class (models without the key: sigmoid) */
+  head: ModelHead;
   inputName: string;
   outputName: string;
-  /** the pre-sigmoid output, when the model has one (engine exports do) */
+  /** the pre-sigmoid/pre-softmax output, when the model has one (engine exports do) */
   logitName?: string;
   /** e.g. ['N', 3, 150, 150] */
   inputShape: Dim[];
@@ -52,6 +54,9 @@ export interface ModelInfo {
   opset: number;
   irVersion: number;
 }
+
+/** The most classes a model may have: labels are bytes (src/data lists at most 256 class folders). */
+export const MAX_CLASSES = 256;
 
 const REQUIRED_KEYS = ['classes', 'input_height', 'input_width', 'input_channels', 'input_layout', 'input_dtype', 'scale', 'resize', 'output'] as const;
 
@@ -364,12 +369,17 @@ export function readModelMetadata(bytes: Uint8Array, file = '<model>'): ModelInf
   } catch {
     classes = null;
   }
-  const head: Head = meta.head === 'softmax' ? 'softmax' : 'sigmoid';
-  if (meta.head !== undefined && meta.head !== 'softmax' && meta.head !== 'sigmoid')
-    throw new InputError(`${file}: metadata 'head' is '${meta.head}', expected sigmoid or softmax`);
-  const wanted = head === 'sigmoid' ? 'a JSON array of 2 class names (a sigmoid model)' : 'a JSON array of at least 2 class names';
-  if (!Array.isArray(classes) || classes.length < 2 || (head === 'sigmoid' && classes.length !== 2) || !classes.every((s) => typeof s === 'string'))
-    throw new InputError(`${file}: metadata 'classes' is ${meta.classes}, expected ${wanted}`);
+  const head = meta.head ?? 'sigmoid';
+  if (head !== 'sigmoid' && head !== 'softmax') throw new InputError(`${file}: metadata 'head' is '${head}', expected sigmoid or softmax`);
+  const count = head === 'sigmoid' ? '2' : `2 to ${MAX_CLASSES}`;
+  if (
+    !Array.isArray(classes) ||
+    classes.length < 2 ||
+    classes.length > (head === 'sigmoid' ? 2 : MAX_CLASSES) ||
+    !classes.every((s) => typeof s === 'string' && s !== '') ||
+    new Set(classes).size !== classes.length
+  )
+    throw new InputError(`${file}: metadata 'classes' is ${meta.classes}, expected a JSON array of ${count} distinct class names (${head} head)`);
   const height = positiveInt(file, meta, 'input_height');
   const width = positiveInt(file, meta, 'input_width');
   const channels = positiveInt(file, meta, 'input_channels');
@@ -398,6 +408,13 @@ export function readModelMetadata(bytes: Uint8Array, file = '<model>'): ModelInf
   const logit = meta.logit_output ? (graph.output as P.ValueInfoProto[]).find((o) => o.name === meta.logit_output) : undefined;
   if (meta.logit_output && !logit)
     throw new InputError(`${file}: metadata 'logit_output' names '${meta.logit_output}', but the graph's outputs are ${graph.output.map((o) => o.name).join(', ')}`);
+  // a sigmoid head outputs [N, 1], a softmax head [N, K]; a symbolic size is taken on trust
+  const columns = head === 'sigmoid' ? 1 : classes.length;
+  for (const v of logit ? [output, logit] : [output]) {
+    const dims = dimsOf(v);
+    if (dims.length !== 2 || (typeof dims[1] === 'number' && dims[1] !== columns))
+      throw new InputError(`${file}: output '${v.name}' has shape [${dims}], expected [N,${columns}] (${head} head, ${classes.length} classes)`);
+  }
   const opset = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
 
   return {

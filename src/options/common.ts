@@ -25,13 +25,19 @@ export const THRESHOLD_OPTION: OptionSpec = {
   flag: 'threshold',
   type: 'number',
   default: 0.5,
-  description: 'predict the positive class iff P > threshold',
+  description: '2-class models: predict the second class iff its probability > threshold (more classes: the most probable)',
 };
 
 /** --threshold: a probability. */
 export function checkThreshold(threshold: number): number {
   if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must lie in [0, 1]; got ${threshold}`);
   return threshold;
+}
+
+/** --threshold belongs to 2-class models: refused for a model of more classes, which predicts the most probable. */
+export function refuseThreshold(classes: number, threshold: number | undefined, source: string): void {
+  if (classes > 2 && threshold !== undefined)
+    throw new UsageError(`--threshold applies to 2-class models; ${source} has ${classes} classes and predicts the most probable`);
 }
 
 /** Checks a model choice's flags (not its files): cheap, so callers run it before any work. */

@@ -17,6 +17,13 @@ export const EVAL_OPTIONS: OptionTable = [
   THRESHOLD_OPTION,
   ...RUNTIME_OPTIONS,
   jsonFlag('print the report as one JSON object'),
+  {
+    flag: 'seed-report',
+    type: 'boolean',
+    default: false,
+    only: 'cli',
+    description: "start with the seed's own report lines ('mAP report' ... 'mAP(%)', which is the accuracy), unchanged",
+  },
   { flag: 'curves', type: 'boolean', default: false, only: 'cli', description: 'with --json: include the ROC and PR curve points' },
   {
     flag: 'html',

@@ -4,8 +4,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { predictPositive } from '../eval/metrics.js';
-import { loadModel, scoreFiles, type ModelChoice } from '../eval/session.js';
+import { refuseThreshold } from '../options/common.js';
+import { classProbability, predictClasses, type ClassScores } from '../eval/class-metrics.js';
+import { loadModel, scoreColumns, scoreFiles, type ModelChoice } from '../eval/session.js';
 import { DEFAULT_BATCH } from '../options/eval.js';
 import { resolvePredictOptions } from '../options/predict.js';
 import { checkOutputFile, checkOutputFolder, makeOutputFolder, refuseInputsAsOutputs } from '../io/output.js';
@@ -15,19 +16,26 @@ export interface PredictOptions extends ModelChoice {
   images: string[];
   /** one image: the annotated file to write (or an existing folder); several: a folder (created) */
   annotate?: string;
-  /** predicted classes[1] iff P(classes[1]) > threshold (default 0.5) */
+  /** 2-class models: predicted classes[1] iff P(classes[1]) > threshold (default 0.5); more classes: the most probable */
   threshold?: number;
   /** images classified so far, after each batch */
   onProgress?(done: number, total: number): void;
+  /** the model, once loaded: its file (or 'in-memory from <weights>') and classes */
+  onModel?(model: { source: string; classes: string[] }): void;
 }
+
+/** Classes shown per image for models of more than 2 classes, most probable first. */
+export const SHOWN_CLASSES = 3;
 
 export interface Prediction {
   file: string;
   class: string;
   /** probability of the predicted class */
   probability: number;
-  /** probability of each class */
+  /** probability of each class, in the model's class order */
   scores: Record<string, number>;
+  /** the classes by probability, most probable first (equal ones in class order): all of them */
+  ranked: { class: string; probability: number }[];
   /** the annotated copy, when asked for */
   annotated?: string;
 }
@@ -71,20 +79,25 @@ export async function predict(opts: PredictOptions): Promise<Prediction[]> {
   const targets = opts.annotate !== undefined ? await annotationTargets(opts, opts.annotate) : undefined;
 
   const model = await loadModel(opts);
-  let scores: Float32Array;
+  const { classes } = model.info;
+  refuseThreshold(classes.length, opts.threshold, model.source);
+  opts.onModel?.({ source: model.source, classes });
+  let scores: ClassScores;
   try {
-    scores = await scoreFiles(model, opts.images, DEFAULT_BATCH, { autoOrient: true }, opts.onProgress);
+    scores = { data: await scoreFiles(model, opts.images, DEFAULT_BATCH, { autoOrient: true }, opts.onProgress), columns: scoreColumns(model.info) };
   } finally {
     await model.session.release();
   }
-  const [neg, pos] = model.info.classes;
-  const predictions: Prediction[] = Array.from(scores, (s, i) => {
-    const positive = predictPositive(s, threshold);
+  const predicted = predictClasses(scores, classes.length, threshold);
+  const predictions: Prediction[] = Array.from(predicted, (c, i) => {
+    const probabilities = classes.map((_, k) => classProbability(scores, i, k));
+    const ranked = classes.map((name, k) => ({ class: name, probability: probabilities[k] })).sort((a, b) => b.probability - a.probability);
     return {
       file: opts.images[i],
-      class: positive ? pos : neg,
-      probability: positive ? s : 1 - s,
-      scores: { [neg]: 1 - s, [pos]: s },
+      class: classes[c],
+      probability: probabilities[c],
+      scores: Object.fromEntries(classes.map((name, k) => [name, probabilities[k]])),
+      ranked,
     };
   });
   if (targets) {

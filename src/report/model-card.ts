@@ -1,9 +1,12 @@
 // MODEL_CARD.md's text: what the model is for and not for, the data it learnt from, its figures on val (with
-// their uncertainty: 75 images is few) and the training config from the checkpoint's metadata. A renderer of
-// figures computed elsewhere (workflows/model-card.ts measures them): it reads and writes nothing.
+// their uncertainty: 75 images is few), for any number of classes, and the training config from the
+// checkpoint's metadata, under readable names. A renderer of figures computed elsewhere (workflows/model-card.ts
+// measures them): it reads and writes nothing. Paths are written relative to the card's folder, so a card says
+// nothing of the machine it was made on.
 import path from 'node:path';
-import { wilsonInterval } from '../eval/metrics.js';
-import type { EvalReport } from '../eval/report.js';
+import { decisionText, fixed4, pct, type EvalReport } from '../eval/report.js';
+import { kebabFlag, keyOf } from '../options/table.js';
+import { TRAIN_OPTIONS } from '../options/train.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
 
@@ -49,32 +52,49 @@ export interface ModelCardInput {
   measuredOn: string;
 }
 
-const pct = (x: number, digits = 2) => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a');
 const cell = (v: unknown) => String(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|');
 
-function metricsSection(r: EvalReport, measuredOn: string): string[] {
-  const [lo, hi] = wilsonInterval(r.correct, r.images);
-  const [neg, pos] = r.classes;
-  const [[tn, fp], [fn, tp]] = r.confusion.matrix;
+/** `p` relative to the card's folder, with forward slashes ('.' for the folder itself). */
+type Relative = (p: string) => string;
+const relativeTo =
+  (cardDir: string): Relative =>
+  (p) =>
+    path.relative(path.resolve(cardDir), path.resolve(p)).split(path.sep).join('/') || '.';
+
+function metricsSection(r: EvalReport, measuredOn: string, rel: Relative): string[] {
+  const [lo, hi] = r.accuracyInterval;
+  const { classes, matrix } = r.confusion;
+  const binary = classes.length === 2;
   return [
-    `Measured by \`engine eval\` on the exported file itself, ${r.images} images of \`${r.dir}\`, on ${measuredOn}.`,
-    `Predicted ${pos} iff P(${pos}) > ${r.threshold}.`,
+    `Measured by \`engine eval\` on the exported file itself, ${r.images} images of \`${rel(r.dir)}\`, on ${measuredOn}.`,
+    `${decisionText(r).replace(/^p/, 'P')}.`,
     '',
     '| figure | value |',
     '| --- | --- |',
     `| accuracy | ${pct(r.accuracy)} (${r.correct}/${r.images}) |`,
     `| accuracy, 95% confidence interval (Wilson) | ${pct(lo, 1)} to ${pct(hi, 1)} |`,
-    ...r.classes.map((c) => `| average precision, ${c} | ${pct(r.rankedAveragePrecision[c])} (ties grouped: ${pct(r.averagePrecision[c])}) |`),
+    ...r.topK.map((t) => `| top-${t.k} accuracy | ${pct(t.accuracy)} (${t.correct}/${r.images}) |`),
     `| mean average precision | ${pct(r.rankedMAP)} (ties grouped: ${pct(r.mAP)}) |`,
-    `| ROC AUC | ${Number.isFinite(r.rocAuc) ? r.rocAuc.toFixed(4) : 'n/a'} |`,
-    ...r.classes.map((c) => `| precision / recall, ${c} | ${pct(r.perClass[c].precision)} / ${pct(r.perClass[c].recall)} (${r.perClass[c].support} images) |`),
+    `| ROC AUC${binary ? '' : ', macro mean of one class against the rest'} | ${fixed4(r.rocAuc)} |`,
+    '',
+    'Per class (average precision: one class against the rest, its images ranked by score, equal scores in file order;',
+    '"ties grouped" counts equal scores as one step, as scikit-learn does):',
+    '',
+    '| class | average precision | precision | recall | F1 | images |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...classes.map((c) => {
+      const f = r.perClass[c];
+      return `| ${cell(c)} | ${pct(r.rankedAveragePrecision[c])} (ties grouped: ${pct(r.averagePrecision[c])}) | ${pct(f.precision)} | ${pct(f.recall)} | ${pct(f.f1)} | ${f.support} |`;
+    }),
     '',
     'Confusion matrix (rows: true class, columns: predicted):',
     '',
-    `| | ${neg} | ${pos} |`,
-    '| --- | ---: | ---: |',
-    `| ${neg} | ${tn} | ${fp} |`,
-    `| ${pos} | ${fn} | ${tp} |`,
+    `| | ${classes.map(cell).join(' | ')} |`,
+    `| --- |${' ---: |'.repeat(classes.length)}`,
+    ...matrix.map((row, i) => `| ${cell(classes[i])} | ${row.join(' | ')} |`),
+    ...(binary || r.confusedPairs.length === 0
+      ? []
+      : ['', `Most confused: ${r.confusedPairs.slice(0, 5).map((p) => `${p.label} as ${p.predicted} (${p.count}, ${pct(p.share, 1)})`).join(', ')}.`]),
     '',
     `With ${r.images} images one image moves the accuracy by ${pct(1 / r.images, 1)}; the interval above is the range of`,
     'accuracies consistent with this sample, so two models whose intervals overlap widely have not been told apart.',
@@ -96,50 +116,65 @@ function countsText(d: DatasetDescription): string {
   return parts.length ? parts.join(' and ') : 'no images that could be listed';
 }
 
-/** "60% woman in training, 69% in validation": the share of the positive class (the one the model outputs). */
-function sharesText(d: DatasetDescription, pos: string): string {
+/**
+ * 2 classes: "60% woman in training, 69% in validation", the share of the class the model outputs; more:
+ * "in training 10% a, 30% b, 60% c; in validation ...".
+ */
+function sharesText(d: DatasetDescription, pos: string | undefined): string {
   const parts: string[] = [];
   for (const [c, where] of [[d.train, 'in training'], [d.val, 'in validation']] as const) {
-    const i = c?.classes.indexOf(pos) ?? -1;
-    if (c && i >= 0 && total(c) > 0) parts.push(`${share(c.counts[i], total(c))}${parts.length ? '' : ` ${pos}`} ${where}`);
+    if (!c || total(c) === 0) continue;
+    if (pos === undefined) {
+      parts.push(`${where} ${c.classes.map((name, i) => `${share(c.counts[i], total(c))} ${name}`).join(', ')}`);
+      continue;
+    }
+    const i = c.classes.indexOf(pos);
+    if (i >= 0) parts.push(`${share(c.counts[i], total(c))}${parts.length ? '' : ` ${pos}`} ${where}`);
   }
-  return parts.join(', ');
+  return parts.join(pos === undefined ? '; ' : ', ');
 }
 
-/** Is the split far from balanced (a class under 40%)? */
-const imbalanced = (c: SplitCounts | undefined) => Boolean(c && total(c) > 0 && c.counts.some((n) => n / total(c) < 0.4));
+/** Is the split far from balanced: a class under 80% of an even share (under 40% of 2 classes)? */
+const imbalanced = (c: SplitCounts | undefined) =>
+  Boolean(c && total(c) > 0 && c.counts.some((n) => n / total(c) < 0.8 / c.classes.length));
 
-function provenanceLines(input: ModelCardInput): string[] {
+/** A path the checkpoint recorded: relative to the card's folder when it is absolute, else as it was typed. */
+const recordedPath = (p: string, rel: Relative) => (path.isAbsolute(p) ? rel(p) : p);
+
+function provenanceLines(input: ModelCardInput, rel: Relative): string[] {
   const { meta, dataset } = input;
   const measured = dataset ? ' The data described here is the data its figures are measured on.' : '';
   if (meta.config.source === 'keras') {
-    const from = typeof meta.config.file === 'string' ? ` \`${meta.config.file}\`` : '';
+    const from = typeof meta.config.file === 'string' ? ` \`${recordedPath(meta.config.file, rel)}\`` : '';
     return [`- Imported from the Keras file${from}: the data it was trained on is not recorded in it.${measured}`];
   }
   if (typeof meta.config.data === 'string') {
     if (dataset?.role === 'training') return [];
-    return [`- Trained on \`${meta.config.data}\` (the checkpoint's training config), which is not there to describe now.${measured}`];
+    return [`- Trained on \`${recordedPath(meta.config.data, rel)}\` (the checkpoint's training config), which is not there to describe now.${measured}`];
   }
   return [`- The checkpoint does not record the data it was trained on.${measured}`];
 }
 
-function dataLines(input: ModelCardInput, pos: string): string[] {
+function dataLines(input: ModelCardInput, rel: Relative): string[] {
   const d = input.dataset;
   if (!d) return ['- No data folder to describe.'];
   const trained = d.role === 'training' ? 'Trained on' : 'Measured on';
-  const problems = d.problems.map((p) => `- ${p}`);
-  const shares = sharesText(d, pos);
+  const dir = rel(d.dir);
+  // listing errors name the folder as it was found
+  const problems = d.problems.map((p) => `- ${p.split(d.dir).join(dir)}`);
+  const classes = input.meta.classes;
+  const shares = sharesText(d, classes.length === 2 ? classes[1] : undefined);
   if (d.kind === 'seed-extract' || d.kind === 'celeba') {
     const size = (d.train ? total(d.train) : 0) + (d.val ? total(d.val) : 0);
     const origin =
       d.kind === 'seed-extract'
         ? [
-            `- ${trained} \`${d.dir}\`: a ${size}-image extract of CelebA (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015):`,
+            `- ${trained} \`${dir}\`: a ${size}-image extract of CelebA (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015):`,
             '  celebrity face photos, 178x218 pixels, aligned and cropped; the extract is the one of the seed project',
             `  (github.com/CZhihao/gender-prediction; every file matches manifests/celeba-575.sha256): ${countsText(d)}.`,
           ]
         : [
-            `- ${trained} \`${d.dir}\`: CelebA in its own layout (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015):`,
+            `- ${trained} \`${dir}\`: CelebA in its own layout (Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015):`,
             `  celebrity face photos, aligned and cropped; partitions from list_eval_partition.txt: ${countsText(d)}.`,
           ];
     return [
@@ -154,66 +189,97 @@ function dataLines(input: ModelCardInput, pos: string): string[] {
     ];
   }
   return [
-    `- ${trained} \`${d.dir}\`: ${countsText(d)}. The labels are the names of the class folders${shares ? `; class shares: ${shares}` : ''}.`,
+    `- ${trained} \`${dir}\`: ${countsText(d)}. The labels are the names of the class folders${shares ? `; class shares: ${shares}` : ''}.`,
     ...problems,
     '- Nothing else about this data is recorded (where the images come from, how they were labelled, what or whom',
     '  they show, their licence): whoever shares this model should add it here.',
   ];
 }
 
-function intendedUseLines(input: ModelCardInput, neg: string, pos: string): string[] {
+/** "a binary cat/dog label", "one of 3 classes (a, b, c)", "one of 10 classes (T-shirt/top, ...)". */
+const guessText = (classes: string[]) => (classes.length === 2 ? `a binary ${classes[0]}/${classes[1]} label` : `one of ${classes.length} classes (${classes.join(', ')})`);
+
+function intendedUseLines(input: ModelCardInput): string[] {
   const faces = input.dataset?.kind === 'seed-extract' || input.dataset?.kind === 'celeba';
+  const guess = guessText(input.meta.classes);
   if (faces)
     return [
-      `- Not for decisions about people. It guesses a binary ${neg}/${pos} label from a face photo; gender is not`,
+      `- Not for decisions about people. It guesses ${guess} from a face photo; gender is not`,
       '  binary and is not visible in a face, and the guess is wrong on some photos even like its training data',
       '  (see the metrics below). Do not use it to identify, sort, admit, refuse or profile anyone.',
       '- Out of scope: photos unlike CelebA (non-frontal faces, children, other lighting, cameras or crops).',
     ];
   return [
-    `- It guesses a binary ${neg}/${pos} label from an image, and the guess is wrong on some images even like its`,
+    `- It guesses ${guess} from an image, and the guess is wrong on some images even like its`,
     '  training data (see the metrics below); it has not been validated for decisions of any consequence.',
     '- Out of scope: images unlike its training data.',
   ];
 }
 
+/** Readable names of config keys the words of the key do not say well. */
+const SETTING_NAMES: Record<string, string> = {
+  lr: 'learning rate',
+  isa: 'instruction set',
+  rho: 'RMSprop rho',
+  epsilon: 'RMSprop epsilon',
+  file: 'imported from',
+  model_file: 'Keras model file',
+};
+/** Config keys that hold paths. */
+const PATH_SETTINGS = new Set(['data', 'out', 'cacheDir', 'file', 'model_file']);
+
+/** One training setting as a table row: a readable name, the value, and what it means (from the option table). */
+function settingRow(key: string, value: unknown, rel: Relative): string {
+  const option = TRAIN_OPTIONS.find((o) => keyOf(o) === key);
+  const name = SETTING_NAMES[key] ?? kebabFlag(key).replace(/[-_]+/g, ' ');
+  const shown = PATH_SETTINGS.has(key) && typeof value === 'string' ? recordedPath(value, rel) : value;
+  return `| ${cell(name)} | ${cell(shown)} | ${option ? cell(option.description) : ''} |`;
+}
+
+/** "an RGB image", "a greyscale image", "a 4-channel image". */
+const inputText = (channels: number) => (channels === 3 ? 'an RGB image' : channels === 1 ? 'a greyscale image' : `a ${channels}-channel image`);
+
 export function modelCardMarkdown(input: ModelCardInput): string {
   const { meta, report } = input;
-  const [neg, pos] = meta.classes;
+  const rel = relativeTo(path.dirname(input.modelFile));
+  const { classes } = meta;
+  const softmax = meta.spec.head === 'softmax';
   const config = Object.entries(meta.config).filter(([, v]) => v !== undefined);
   const trained = meta.metrics
     ? Object.entries(meta.metrics).map(([k, v]) => `${k} ${Number(v).toFixed(4)}`).join(', ')
     : 'not recorded';
+  const [h, w, c] = meta.spec.input;
+  const output = softmax ? `the probability of each class (softmax), classes ${classes.join(', ')}` : `P(${classes[1]})`;
   const lines = [
-    `# Model card: ${meta.spec.name} ${neg}/${pos} classifier`,
+    `# Model card: ${meta.spec.name} ${classes.length === 2 ? `${classes[0]}/${classes[1]} classifier` : `classifier of ${classes.length} classes`}`,
     '',
-    `\`${path.basename(input.modelFile)}\`, exported by engine ${ENGINE_VERSION} from \`${input.weightsFile}\` (epoch ${meta.epoch ?? 'unknown'}, ` +
-      `${meta.step} optimizer steps). ${input.params.toLocaleString('en-US')} parameters; input: an RGB image resized to ` +
-      `${meta.spec.input[1]}x${meta.spec.input[0]} with PIL's nearest rule, pixels / 255; output: P(${pos}).`,
+    `\`${path.basename(input.modelFile)}\`, exported by engine ${ENGINE_VERSION} from \`${rel(input.weightsFile)}\` (epoch ${meta.epoch ?? 'unknown'}, ` +
+      `${meta.step} optimizer steps). ${input.params.toLocaleString('en-US')} parameters; input: ${inputText(c)} resized to ` +
+      `${w}x${h} with PIL's nearest rule, pixels / 255; output: ${output}.`,
     '',
     '## Intended use',
     '',
     '- Research and teaching on small convolutional networks: training speed, reproducibility, export, evaluation.',
-    ...intendedUseLines(input, neg, pos),
+    ...intendedUseLines(input),
     '',
     '## Data',
     '',
-    ...provenanceLines(input),
-    ...dataLines(input, pos),
+    ...provenanceLines(input, rel),
+    ...dataLines(input, rel),
     ...(input.runDataset ? [`- This checkpoint's run (run.json beside it) trained on ${input.runDataset.train} images and validated on ${input.runDataset.val}.`] : []),
     '',
     '## Metrics on val',
     '',
-    ...(report ? metricsSection(report, input.measuredOn) : [`Not measured: ${input.missingReason ?? 'no validation data'}.`]),
+    ...(report ? metricsSection(report, input.measuredOn, rel) : [`Not measured: ${input.missingReason ?? 'no validation data'}.`]),
     '',
     '## Training',
     '',
     `Figures the trainer recorded for this checkpoint: ${trained}.`,
     '',
-    '| setting | value |',
-    '| --- | --- |',
-    `| architecture (spec) | ${cell(meta.spec.name)}, ${meta.spec.layers.length} layers |`,
-    ...config.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`),
+    '| setting | value | meaning |',
+    '| --- | --- | --- |',
+    `| architecture | ${cell(meta.spec.name)}, ${meta.spec.layers.length} layers${softmax ? ', softmax head' : ''} | the model spec |`,
+    ...config.map(([k, v]) => settingRow(k, v, rel)),
     '',
   ];
   return lines.join('\n');

@@ -9,7 +9,7 @@ import { matchesSeedManifest } from '../data/fetch.js';
 import { EngineError } from '../errors.js';
 import { evaluate, type EvalReport } from '../eval/evaluate.js';
 import { writeOutputFile } from '../io/output.js';
-import { headOf, resizeOf, type ModelSpec } from '../model/spec.js';
+import { resizeOf, type ModelSpec } from '../model/spec.js';
 import { DEFAULT_DATA_DIR } from '../options/common.js';
 import { MODEL_CARD_NAME, modelCardMarkdown, type DatasetDescription } from '../report/model-card.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
@@ -40,11 +40,10 @@ const recordedData = (meta: CheckpointMeta): string | undefined => (typeof meta.
 
 /**
  * Why engine eval cannot measure a model of `spec` yet, or undefined when it can: it feeds RGB images resized
- * with PIL's nearest rule to a sigmoid model (the N-class, grey and other-rule side of eval is not in yet).
+ * with PIL's nearest rule (eval/feed.ts' checkFeedable; grey input and the other rules are not in it yet).
  */
 function unmeasurable(spec: ModelSpec): string | undefined {
   const why = [
-    ...(headOf(spec) !== 'sigmoid' ? ['a softmax head'] : []),
     ...(spec.input[2] !== 3 ? [`${spec.input[2]}-channel input`] : []),
     ...(resizeOf(spec) !== 'pil-nearest' ? [`the resize rule '${resizeOf(spec)}'`] : []),
   ];
@@ -120,14 +119,15 @@ export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenM
   // run.json holds the folder resolved when training started; the checkpoint's copy is relative to its run folder.
   const trainedOn = run.data ?? (await recordedDataFolder(opts.meta, path.dirname(opts.weightsFile)));
   const data = await cardDataFolder(opts.data, opts.meta, trainedOn);
-  const file = path.join(path.dirname(opts.modelFile), MODEL_CARD_NAME);
-  // the card names no path of this machine: files and folders are given relative to the card's folder
-  const shown = (p: string) => path.relative(path.dirname(file), path.resolve(p)).split(path.sep).join('/') || '.';
   let report: EvalReport | null = null;
   let missingReason = unmeasurable(opts.meta.spec);
   if (missingReason === undefined) {
     if (await hasVal(data)) report = await evaluate({ target: 'val', data, model: opts.modelFile, modelBytes: opts.modelBytes });
-    else missingReason = `${shown(path.resolve(data, 'val'))} is not a folder (export with --data DIR to measure on DIR/val)`;
+    else {
+      // relative to the card's folder, as every path of the card
+      const val = path.relative(path.dirname(path.resolve(opts.modelFile)), path.resolve(data, 'val')).split(path.sep).join('/');
+      missingReason = `${val} is not a folder (export with --data DIR to measure on DIR/val)`;
+    }
   }
   const validation = validationOf(opts.meta.config);
   const dataset =
@@ -136,17 +136,11 @@ export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenM
       : (await isDir(data))
         ? await describeDataset(data, 'measured')
         : undefined;
+  const file = path.join(path.dirname(opts.modelFile), MODEL_CARD_NAME);
   const { modelBytes: _b, data: _d, ...rest } = opts;
   const measuredOn = new Date().toISOString().slice(0, 10);
-  const text = modelCardMarkdown({
-    ...rest,
-    weightsFile: shown(opts.weightsFile),
-    report: report && { ...report, dir: shown(report.dir) },
-    missingReason,
-    runDataset: run.dataset,
-    dataset: dataset && { ...dataset, dir: shown(dataset.dir) },
-    measuredOn,
-  });
+  // (the card writes every path relative to its own folder: no path of this machine)
+  const text = modelCardMarkdown({ ...rest, report, missingReason, runDataset: run.dataset, dataset, measuredOn });
   return { file, text, report, missingReason };
 }
 

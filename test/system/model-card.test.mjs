@@ -29,23 +29,33 @@ test("engine export onnx writes MODEL_CARD.md with the exported model's own val 
   assert.equal(r.correct, 72); // the seed's own figure for its weights70.h5
   const card = await fs.readFile(cardFile, 'utf8');
   const [lo, hi] = wilsonInterval(r.correct, r.images);
+  const f = (c) => r.perClass[c];
   const expected = [
     `| accuracy | ${pct(r.accuracy)} (${r.correct}/${r.images}) |`,
     `| accuracy, 95% confidence interval (Wilson) | ${pct(lo, 1)} to ${pct(hi, 1)} |`,
-    `| average precision, man | ${pct(r.rankedAveragePrecision.man)} (ties grouped: ${pct(r.averagePrecision.man)}) |`,
-    `| average precision, woman | ${pct(r.rankedAveragePrecision.woman)} (ties grouped: ${pct(r.averagePrecision.woman)}) |`,
     `| mean average precision | ${pct(r.rankedMAP)} (ties grouped: ${pct(r.mAP)}) |`,
     `| ROC AUC | ${r.rocAuc.toFixed(4)} |`,
+    ...['man', 'woman'].map(
+      (c) => `| ${c} | ${pct(r.rankedAveragePrecision[c])} (ties grouped: ${pct(r.averagePrecision[c])}) | ${pct(f(c).precision)} | ${pct(f(c).recall)} | ${pct(f(c).f1)} | ${f(c).support} |`,
+    ),
+    '| | man | woman |',
     `| man | ${r.confusion.matrix[0][0]} | ${r.confusion.matrix[0][1]} |`,
     `| woman | ${r.confusion.matrix[1][0]} | ${r.confusion.matrix[1][1]} |`,
+    'Predicted woman iff P(woman) > 0.5.',
     'Not for decisions about people',
     'non-commercial research purposes only',
     '500 training images (198 man, 302 woman) and 75 validation images',
     'every file matches manifests/celeba-575.sha256',
     'the classes are imbalanced (60% woman in training, 69% in validation)',
-    '| keras_version | 2.1.5 |',
-    '| architecture (spec) | seed7, ',
+    '| keras version | 2.1.5 |',
+    '| architecture | seed7, ',
+    // paths relative to the card's folder: the checkpoint beside it, the data where it is
+    "exported by engine 0.1.0 from `../w70.safetensors`",
+    `images of \`${path.relative(path.join(dir, 'out'), path.join(CELEBA, 'val'))}\``,
+    `- Measured on \`${path.relative(path.join(dir, 'out'), CELEBA)}\`: a 575-image extract of CelebA`,
+    `| imported from | ${path.relative(path.join(dir, 'out'), path.join(SHARED, 'seed/keras/weights70.h5'))} |`,
   ];
+  assert.doesNotMatch(card, /`\/|\| \//, 'no absolute path');
   for (const line of expected) assert.ok(card.includes(line), `card lacks ${JSON.stringify(line)}:\n${card}`);
 });
 
@@ -62,8 +72,20 @@ test("a trained run's card lists its config; without val data it says why; --no-
   assert.equal(summary.modelCard.file, path.join(run.runDir, 'MODEL_CARD.md'));
   assert.equal(summary.modelCard.images, 8);
   const card = await fs.readFile(summary.modelCard.file, 'utf8');
-  for (const line of ['| seed | 11 |', '| epochs | 1 |', '| batchSize | 8 |', '| lr | 0.001 |', 'trained on 16 images and validated on 8', `val_acc ${run.best.valAcc.toFixed(4)}`])
+  // readable names, with what each setting means (from the option table)
+  for (const line of [
+    '| seed | 11 | seed for init, data order, augmentation and dropout |',
+    '| epochs | 1 | epochs (full passes over train) |',
+    '| batch size | 8 | images per step; the last batch may be smaller |',
+    '| learning rate | 0.001 | RMSprop learning rate |',
+    '| save every | 0 | ',
+    '| skip bad images | false | ',
+    'trained on 16 images and validated on 8',
+    `val_acc ${run.best.valAcc.toFixed(4)}`,
+  ])
     assert.ok(card.includes(line), `card lacks ${line}:\n${card}`);
+  for (const key of ['batchSize', 'saveEvery', 'skipBadImages']) assert.ok(!card.includes(`| ${key} |`), key);
+  assert.doesNotMatch(card, /`\/|\| \//, 'no absolute path');
 
   const elsewhere = path.join(dir, 'nodata');
   const none = await runCli(['export', 'onnx', '--weights', weights, '-o', path.join(elsewhere, 'm.onnx'), '--data', path.join(dir, 'missing')]);

@@ -103,7 +103,7 @@ test('the quickstart runs as written (1 epoch): train, export with its card, eva
   for (const line of block.lines.filter((l) => !l.includes('serve-demo'))) // serve-demo runs until Ctrl-C: test/demo.test.mjs
     out += await runLine(line, cwd, (args) => args.map((a, i) => (args[i - 1] === '--epochs' ? '1' : a)));
   assert.match(out, /data: 500 train and 75 val images, classes 0=man 1=woman/);
-  assert.match(out, /Evaluation dataset: val\n\d+ images correctly predicted among 75 evaluation images/);
+  assert.match(out, /evaluation of val: 75 images, 2 classes \(man, woman\)\naccuracy: +\d+\.\d\d% +\(\d+\/75; 95% interval /);
   assert.match(out, /test1\.jpg: (man|woman) \(p = 0\.\d{4}\)/);
   for (const f of ['model.onnx', 'MODEL_CARD.md', 'val.html', 'test1.annotated.jpg', 'best.safetensors'])
     await fs.access(path.join(cwd, 'runs', 'seed1', f));

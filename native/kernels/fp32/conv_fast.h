@@ -8,7 +8,6 @@
 //     their scratch cannot be allocated)
 // conv3x3_backward_input returns false when its scratch memory cannot be allocated.
 //   conv3x3_*_winograd: Cin and Cout multiples of kLanes (false when scratch cannot be allocated)
-//   conv_k_*: stride-1 valid K x K convolutions (K 1, 3 or 5), the conv3x3 kernels' rules for the channels
 //   global_avgpool_forward, global_avgpool_backward: C a multiple of kLanes
 #pragma once
 
@@ -17,9 +16,8 @@
 namespace engine {
 
 // wflip [3][3][Cout][Cin] = w [2-ky][2-kx][Cin][Cout]: the kernel of the input gradient's forward pass (defined
-// once, in kernels.cpp, for the baseline ISA); flip_kernel the same for a K x K kernel
+// once, in kernels.cpp, for the baseline ISA)
 void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout);
-void flip_kernel(float* wflip, const float* w, int K, int Cin, int Cout);
 
 // Pooled rows per band of the first block's weight gradient: one partial sum of dw and db per band, so the band
 // fixes the rounding (relu_maxpool_conv3x3_backward_weight here and in kernels.cpp)
@@ -53,12 +51,6 @@ constexpr int kFirstBlockBand = 2;
                                        int W, int Cin, int Cout);                                            \
   bool conv3x3_backward_weight_winograd(float* dw, float* db, const float* dout, const float* in, int N,     \
                                         int H, int W, int Cin, int Cout);                                    \
-  bool conv_k_forward(float* out, const float* in, const float* w, const float* b, int N, int H, int W,      \
-                      int Cin, int Cout, int K, bool relu);                                                  \
-  bool conv_k_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin,   \
-                             int Cout, int K);                                                               \
-  void conv_k_backward_weight(float* dw, float* db, const float* dout, const float* in, int N, int H, int W, \
-                              int Cin, int Cout, int K);                                                     \
   void global_avgpool_forward(float* out, const float* in, int N, int HW, int C);                           \
   void global_avgpool_backward(float* din, const float* dout, int N, int HW, int C);                        \
   }

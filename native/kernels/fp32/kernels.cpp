@@ -10,6 +10,8 @@
 #include "kernels/amx/conv_amx.h"
 #include "kernels/bf16/conv_bf16.h"
 #include "kernels/fp32/conv_fast.h"
+#include "kernels/fp32/dense_fast.h"
+#include "kernels/fp32/gemm_fast.h"
 
 namespace engine {
 
@@ -61,45 +63,67 @@ void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float
   }
 }
 
-void flip_kernel(float* wflip, const float* w, int K, int Cin, int Cout) {
-  for (int ky = 0; ky < K; ky++)
-    for (int kx = 0; kx < K; kx++)
+void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout) {
+  for (int ky = 0; ky < 3; ky++)
+    for (int kx = 0; kx < 3; kx++)
       for (int ci = 0; ci < Cin; ci++)
         for (int co = 0; co < Cout; co++)
-          wflip[((size_t(ky) * K + kx) * Cout + co) * Cin + ci] =
-              w[((size_t(K - 1 - ky) * K + (K - 1 - kx)) * Cin + ci) * Cout + co];
+          wflip[((size_t(ky) * 3 + kx) * Cout + co) * Cin + ci] = w[((size_t(2 - ky) * 3 + (2 - kx)) * Cin + ci) * Cout + co];
 }
 
-void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout) { flip_kernel(wflip, w, 3, Cin, Cout); }
-
-
-void conv_k_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
-                    int Cout, int K, bool relu) {
-  switch (tier(k, Cout, "conv_k_forward")) {
-    case 2: return require_scratch(avx512::conv_k_forward(out, in, w, b, N, H, W, Cin, Cout, K, relu));
-    case 1: return require_scratch(avx2::conv_k_forward(out, in, w, b, N, H, W, Cin, Cout, K, relu));
-    default:
-      ref::conv_forward(out, in, w, b, N, H, W, Cin, Cout, ref::conv_geometry(H, W, K, 1, false));
-      if (relu) ref::relu_forward(out, out, size_t(N) * (H - K + 1) * (W - K + 1) * Cout);
+void dense_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int I, int O) {
+  switch (tier(k, O, "dense_forward")) {
+    case 2: return avx512::dense_forward(out, in, w, b, N, I, O);
+    case 1: return avx2::dense_forward(out, in, w, b, N, I, O);
+    default: return ref::dense_forward(out, in, w, b, N, I, O);
   }
 }
 
-void conv_k_backward_input(Impl k, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
-                           int Cout, int K) {
-  switch (tier(k, Cin, "conv_k_backward_input")) {
-    case 2: return require_scratch(avx512::conv_k_backward_input(din, dout, w, N, H, W, Cin, Cout, K));
-    case 1: return require_scratch(avx2::conv_k_backward_input(din, dout, w, N, H, W, Cin, Cout, K));
-    default: return ref::conv_backward_input(din, dout, w, N, H, W, Cin, Cout, ref::conv_geometry(H, W, K, 1, false));
+void dense_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int I, int O) {
+  switch (tier(k, O, "dense_backward_weight")) {
+    case 2: return avx512::dense_backward_weight(dw, db, dout, in, N, I, O);
+    case 1: return avx2::dense_backward_weight(dw, db, dout, in, N, I, O);
+    default: return ref::dense_backward_weight(dw, db, dout, in, N, I, O);
   }
 }
 
-void conv_k_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
-                            int Cin, int Cout, int K) {
-  switch (tier(k, Cout, "conv_k_backward_weight")) {
-    case 2: return avx512::conv_k_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, K);
-    case 1: return avx2::conv_k_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, K);
-    default: return ref::conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, ref::conv_geometry(H, W, K, 1, false));
+void dense_backward_input(Impl k, float* din, const float* dout, const float* w_or_wT, int N, int I, int O) {
+  switch (tier(k, I, "dense_backward_input")) {
+    case 2: return avx512::dense_backward_input(din, dout, w_or_wT, N, I, O);
+    case 1: return avx2::dense_backward_input(din, dout, w_or_wT, N, I, O);
+    default: return ref::dense_backward_input(din, dout, w_or_wT, N, I, O);
   }
+}
+
+void transpose_dense_kernel(float* wT, const float* w, int I, int O) {
+  for (int i = 0; i < I; i++)
+    for (int o = 0; o < O; o++) wT[size_t(o) * I + i] = w[size_t(i) * O + o];
+}
+
+namespace {
+GemmConv gemm_geometry(const ref::ConvGeom& g) { return {g.k, g.s, g.pt, g.pl, g.Ho, g.Wo}; }
+}  // namespace
+
+void gemm_conv_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
+                       int Cin, int Cout, const ref::ConvGeom& g, bool relu) {
+  if (k == Impl::GemmAvx512) return require_scratch(avx512::gemm_conv_forward(out, in, w, b, N, H, W, Cin, Cout, gemm_geometry(g), relu));
+  if (k == Impl::GemmAvx2) return require_scratch(avx2::gemm_conv_forward(out, in, w, b, N, H, W, Cin, Cout, gemm_geometry(g), relu));
+  ref::conv_forward(out, in, w, b, N, H, W, Cin, Cout, g);
+  if (relu) ref::relu_forward(out, out, size_t(N) * g.Ho * g.Wo * Cout);
+}
+
+void gemm_conv_backward_input(Impl k, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                              int Cout, const ref::ConvGeom& g) {
+  if (k == Impl::GemmAvx512) return require_scratch(avx512::gemm_conv_backward_input(din, dout, w, N, H, W, Cin, Cout, gemm_geometry(g)));
+  if (k == Impl::GemmAvx2) return require_scratch(avx2::gemm_conv_backward_input(din, dout, w, N, H, W, Cin, Cout, gemm_geometry(g)));
+  ref::conv_backward_input(din, dout, w, N, H, W, Cin, Cout, g);
+}
+
+void gemm_conv_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                               int Cin, int Cout, const ref::ConvGeom& g) {
+  if (k == Impl::GemmAvx512) return require_scratch(avx512::gemm_conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, gemm_geometry(g)));
+  if (k == Impl::GemmAvx2) return require_scratch(avx2::gemm_conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, gemm_geometry(g)));
+  ref::conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, g);
 }
 
 void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C) {

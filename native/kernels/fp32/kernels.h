@@ -31,14 +31,23 @@ void conv3x3_relu_forward(Impl k, float* out, const float* in, const float* w, c
 void maxpool2x2_forward(Impl k, float* out, const float* in, int N, int H, int W, int C);
 void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float* in, int N, int H, int W, int C);
 
-// Stride-1 valid convolutions with a K x K kernel, K 1, 3 or 5 (a 'same' padding is the caller's: it pads the
-// input): out [N, H-K+1, W-K+1, Cout] (+ ReLU), din (overwritten), dw and db (+=)
-void conv_k_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H, int W, int Cin,
-                    int Cout, int K, bool relu);
-void conv_k_backward_input(Impl k, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
-                           int Cout, int K);
-void conv_k_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
-                            int Cin, int Cout, int K);
+// dense layers (the reference's sums exactly, whichever tier): k Reference, Avx2 or Avx512 by O (forward, weight
+// gradient) or I (input gradient, which takes the kernel transposed, wT [O, I], when k is not the reference; the
+// reference takes w [I, O])
+void dense_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int I, int O);
+void dense_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int I, int O);
+void dense_backward_input(Impl k, float* din, const float* dout, const float* w_or_wT, int N, int I, int O);
+// wT [O, I] = w [I, O] transposed
+void transpose_dense_kernel(float* wT, const float* w, int I, int O);
+
+// Convolutions of any geometry as matrix products (gemm_fast.h), k GemmAvx2 or GemmAvx512 (any channel counts: the
+// products' tails are masked) or Reference (the reference of that geometry)
+void gemm_conv_forward(Impl k, float* out, const float* in, const float* w, const float* b, int N, int H, int W,
+                       int Cin, int Cout, const ref::ConvGeom& g, bool relu);
+void gemm_conv_backward_input(Impl k, float* din, const float* dout, const float* w, int N, int H, int W, int Cin,
+                              int Cout, const ref::ConvGeom& g);
+void gemm_conv_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
+                               int Cin, int Cout, const ref::ConvGeom& g);
 
 // global average pooling: out [N, C] = mean of in [N, HW, C] over the pixels; din [N, HW, C] = dout / HW
 void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C);

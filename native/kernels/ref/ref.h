@@ -313,22 +313,37 @@ void dense_forward(T* out, const T* in, const T* w, const T* b, int N, int I, in
   }
 }
 
-// din [N, I] (overwritten; may be null), dw [I, O] +=, db [O] += from dout [N, O]
+// dw [I, O] +=, db [O] += from dout [N, O] and in [N, I]
 template <typename T>
-void dense_backward(T* din, T* dw, T* db, const T* dout, const T* in, const T* w, int N, int I, int O) {
+void dense_backward_weight(T* dw, T* db, const T* dout, const T* in, int N, int I, int O) {
   for (int n = 0; n < N; n++) {
     const T* g = dout + size_t(n) * O;
     for (int j = 0; j < O; j++) db[j] += g[j];
     for (int i = 0; i < I; i++) {
       const T v = in[size_t(n) * I + i];
-      T s = 0;
-      for (int j = 0; j < O; j++) {
-        dw[size_t(i) * O + j] += v * g[j];
-        s += g[j] * w[size_t(i) * O + j];
-      }
-      if (din) din[size_t(n) * I + i] = s;
+      for (int j = 0; j < O; j++) dw[size_t(i) * O + j] += v * g[j];
     }
   }
+}
+
+// din [N, I] (overwritten) from dout [N, O] and w [I, O]
+template <typename T>
+void dense_backward_input(T* din, const T* dout, const T* w, int N, int I, int O) {
+  for (int n = 0; n < N; n++) {
+    const T* g = dout + size_t(n) * O;
+    for (int i = 0; i < I; i++) {
+      T s = 0;
+      for (int j = 0; j < O; j++) s += g[j] * w[size_t(i) * O + j];
+      din[size_t(n) * I + i] = s;
+    }
+  }
+}
+
+// din [N, I] (overwritten; may be null), dw [I, O] +=, db [O] += from dout [N, O]
+template <typename T>
+void dense_backward(T* din, T* dw, T* db, const T* dout, const T* in, const T* w, int N, int I, int O) {
+  dense_backward_weight(dw, db, dout, in, N, I, O);
+  if (din) dense_backward_input(din, dout, w, N, I, O);
 }
 
 // Inverted dropout: out = in * mask, where mask [n] holds 0 or 1/(1-rate) (see dropout_mask in rng.h)
@@ -422,9 +437,10 @@ void batchnorm_backward_input(T* din, const T* dout, const T* in, const double* 
 
 // Softmax cross-entropy of logits [N, K] against class indices label [N] (as T), computed stably by
 // log-sum-exp: loss_n = log(sum_k exp(z_k - m)) - (z_label - m), m = max_k z_k; dlogits [N, K] (may be null) =
-// scale * (softmax(z) - onehot(label)). Returns the sum of losses over N (not scaled).
+// scale * (softmax(z) - onehot(label)). With label smoothing e, the target is (1 - e) * onehot + e / K: the loss
+// is log(sum) - sum_k q_k (z_k - m) and dlogits = scale * (softmax - q). Returns the sum of losses over N.
 template <typename T>
-T softmax_ce(T* dlogits, const T* logits, const T* label, int N, int K, T scale) {
+T softmax_ce(T* dlogits, const T* logits, const T* label, int N, int K, T scale, T smoothing = 0) {
   T total = 0;
   for (int n = 0; n < N; n++) {
     const T* z = logits + size_t(n) * K;
@@ -433,9 +449,17 @@ T softmax_ce(T* dlogits, const T* logits, const T* label, int N, int K, T scale)
     for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
     T sum = 0;
     for (int k = 0; k < K; k++) sum += std::exp(z[k] - m);
-    total += std::log(sum) - (z[y] - m);
+    const T off = smoothing / T(K), on = T(1) - smoothing + off;
+    if (smoothing == 0) {
+      total += std::log(sum) - (z[y] - m);
+    } else {
+      T target = 0;
+      for (int k = 0; k < K; k++) target += (k == y ? on : off) * (z[k] - m);
+      total += std::log(sum) - target;
+    }
     if (dlogits)
-      for (int k = 0; k < K; k++) dlogits[size_t(n) * K + k] = scale * (std::exp(z[k] - m) / sum - (k == y ? T(1) : T(0)));
+      for (int k = 0; k < K; k++)
+        dlogits[size_t(n) * K + k] = scale * (std::exp(z[k] - m) / sum - (smoothing == 0 ? (k == y ? T(1) : T(0)) : (k == y ? on : off)));
   }
   return total;
 }
@@ -458,11 +482,12 @@ inline double logit_clip() { return std::log((1.0 - kProbEpsilon) / kProbEpsilon
 // loss_i = softplus(zc) - y*zc with zc = clamp(z); dlogit_i = scale * (sigmoid(zc) - y), 0 where clipped
 // (the clip has no gradient there). Returns the sum of losses over N (not scaled).
 template <typename T>
-T sigmoid_bce(T* dlogit, const T* logit, const T* label, int N, T scale) {
+T sigmoid_bce(T* dlogit, const T* logit, const T* label, int N, T scale, T smoothing = 0) {
   const T L = T(logit_clip());
   T total = 0;
   for (int n = 0; n < N; n++) {
-    const T z = logit[n], y = label[n];
+    // label smoothing as Keras does it: y (1 - e) + e / 2 (exactly y where e is 0)
+    const T z = logit[n], y = smoothing == 0 ? label[n] : label[n] * (T(1) - smoothing) + smoothing / T(2);
     const T zc = z > L ? L : (z < -L ? -L : z);
     // softplus(zc) = max(zc,0) + log1p(exp(-|zc|))
     const T softplus = (zc > 0 ? zc : T(0)) + std::log1p(std::exp(-std::fabs(zc)));
@@ -491,6 +516,78 @@ void rmsprop_update(T* param, T* accum, const T* grad, size_t n, double lr, doub
     accum[i] = rho_t * accum[i] + one_minus_rho * g * g;
     param[i] -= lr_t * g / (std::sqrt(accum[i]) + eps_t);
   }
+}
+
+// SGD with momentum (PyTorch's): g += wd * p; v = momentum * v + g; p -= lr * (nesterov ? g + momentum * v : v)
+template <typename T>
+void sgd_update(T* param, T* velocity, const T* grad, size_t n, double lr, double momentum, bool nesterov,
+                double weight_decay) {
+  const T lr_t = T(lr), mu = T(momentum), wd = T(weight_decay);
+  for (size_t i = 0; i < n; i++) {
+    const T g = weight_decay != 0 ? grad[i] + wd * param[i] : grad[i];
+    velocity[i] = mu * velocity[i] + g;
+    param[i] -= lr_t * (nesterov ? g + mu * velocity[i] : velocity[i]);
+  }
+}
+
+// AdamW (PyTorch's): p *= 1 - lr * wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+// p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), t the step count from 1
+template <typename T>
+void adamw_update(T* param, T* m, T* v, const T* grad, size_t n, double lr, double beta1, double beta2, double eps,
+                  double weight_decay, uint64_t t) {
+  const T b1 = T(beta1), b2 = T(beta2), one_b1 = T(1.0 - beta1), one_b2 = T(1.0 - beta2), eps_t = T(eps);
+  const T c1 = T(1.0 - std::pow(beta1, double(t))), c2 = T(1.0 - std::pow(beta2, double(t)));
+  const T step = T(lr), decay = T(1.0 - lr * weight_decay);
+  for (size_t i = 0; i < n; i++) {
+    const T g = grad[i];
+    if (weight_decay != 0) param[i] *= decay;
+    m[i] = b1 * m[i] + one_b1 * g;
+    v[i] = b2 * v[i] + one_b2 * g * g;
+    param[i] -= step * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps_t);
+  }
+}
+
+// The augmentation of small images (AugmentKind::Crop), for one image: out [H, W, C] = scale * the image [H, W, C]
+// rotated by a[3] radians about its centre, shifted by a[0] rows and a[1] columns (the pixels it leaves behind
+// are 0, as a random crop of the zero-padded image gives), mirrored left-right when a[2] != 0, bilinear where the
+// rotation is not 0 (else exact); then the rectangle of a[6] rows and a[7] columns from row a[4], column a[5] is
+// erased to `erased` (a[6] = 0: none).
+template <typename T>
+void augment_crop(T* out, const uint8_t* in, const double* a, int H, int W, int C, T scale, T erased) {
+  const double dy = a[0], dx = a[1], angle = a[3];
+  const bool flip = a[2] != 0;
+  const double cy = (H - 1) / 2.0, cx = (W - 1) / 2.0, cs = std::cos(angle), sn = std::sin(angle);
+  for (int r = 0; r < H; r++)
+    for (int c = 0; c < W; c++) {
+      T* o = out + (size_t(r) * W + (flip ? W - 1 - c : c)) * C;
+      // the source of output (r, c): the inverse rotation of (r - dy, c - dx) about the centre
+      const double y = r - dy - cy, x = c - dx - cx;
+      const double sy = cs * y + sn * x + cy, sx = -sn * y + cs * x + cx;
+      if (angle == 0) {
+        const int iy = int(std::lround(sy)), ix = int(std::lround(sx));
+        for (int ch = 0; ch < C; ch++)
+          o[ch] = iy >= 0 && iy < H && ix >= 0 && ix < W ? T(in[(size_t(iy) * W + ix) * C + ch]) * scale : T(0);
+        continue;
+      }
+      const int y0 = int(std::floor(sy)), x0 = int(std::floor(sx));
+      const double fy = sy - y0, fx = sx - x0;
+      for (int ch = 0; ch < C; ch++) {
+        auto px = [&](int yy, int xx) { return yy >= 0 && yy < H && xx >= 0 && xx < W ? double(in[(size_t(yy) * W + xx) * C + ch]) : 0.0; };
+        const double v = (1 - fy) * ((1 - fx) * px(y0, x0) + fx * px(y0, x0 + 1)) + fy * ((1 - fx) * px(y0 + 1, x0) + fx * px(y0 + 1, x0 + 1));
+        o[ch] = T(v) * scale;
+      }
+    }
+  const int ey = int(a[4]), ex = int(a[5]), eh = int(a[6]), ew = int(a[7]);
+  for (int r = ey; r < ey + eh && r < H; r++)
+    for (int c = ex; c < ex + ew && c < W; c++)
+      for (int ch = 0; ch < C; ch++) out[(size_t(r) * W + c) * C + ch] = erased;
+}
+
+// x [P, C] = (x - mean) * inv_std per channel, in place: the input normalisation after the scaling to [0, 1]
+template <typename T>
+void normalize_channels(T* x, size_t P, int C, const T* mean, const T* inv_std) {
+  for (size_t p = 0; p < P; p++)
+    for (int c = 0; c < C; c++) x[p * C + c] = (x[p * C + c] - mean[c]) * inv_std[c];
 }
 
 // Keras' augmentation warp (SPEC §3) fused with the scaling to float, for one image.
