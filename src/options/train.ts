@@ -52,7 +52,7 @@ export const TRAIN_OPTIONS: OptionTable = [
     type: 'string',
     default: DEFAULT_DATA_DIR,
     defaultText: `${DEFAULT_DATA_DIR}, fetched when missing`,
-    description: 'dataset: a folder with train/ (and val/), one subfolder per class; CelebA\'s own layout; or the four MNIST-style IDX files',
+    description: 'dataset folder with train/ (and val/), one subfolder per class, or the four MNIST-style IDX files',
   },
   { flag: 'fetch', type: 'boolean', default: true, only: 'cli', description: 'without --data: download ./data when it is missing (--no-fetch: refuse)' },
   {
