@@ -8,7 +8,7 @@ const [data = './data', epochs = '3', out = 'runs/library-example'] = process.ar
 
 const run = await train(
   { data, epochs: Number(epochs), seed: 1, out, saveEvery: 0 },
-  { onEpoch: (r) => console.log(`epoch ${r.epoch}: val_acc ${r.val_acc.toFixed(4)}`) },
+  { onEpoch: (r) => console.log(`epoch ${r.epoch}: val_acc ${r.valAcc.toFixed(4)}`) },
 );
 const { file, card } = await exportOnnx({ weights: `${run.runDir}/best.safetensors`, data });
 console.log(`exported ${file}; model card ${card?.file}`);

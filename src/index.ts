@@ -1,12 +1,43 @@
 // Library entry: what the CLI does, callable from TypeScript.
 export { train, runTraining, type TrainEvents, type TrainSummary } from './workflows/train.js';
 export { trainEpoch, evaluateSplit, type EpochConfig, type EpochResult } from './train/epoch.js';
-export { resolveTrainOptions, TRAIN_DEFAULTS, TRAIN_OPTIONS, type TrainOptions, type TrainConfig } from './options/train.js';
+export { resolveTrainOptions, resolveArch, TRAIN_DEFAULTS, TRAIN_OPTIONS, type TrainOptions, type TrainConfig, type RecipeSources, type ValChoice } from './options/train.js';
 export type { OptionSpec, OptionTable } from './options/table.js';
 export { loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointMeta } from './store/checkpoint.js';
-export { SEED7, SEED5, MODEL_SPECS, modelSpec, type ModelSpec, type LayerSpec } from './model/spec.js';
+export {
+  SEED7,
+  SEED5,
+  FMNIST_CNN,
+  MODEL_SPECS,
+  PRESETS,
+  SEED_RECIPE,
+  RESIZE_RULES,
+  modelSpec,
+  trainingSpec,
+  type ModelSpec,
+  type LayerSpec,
+  type Preset,
+  type Recipe,
+  type ResizeRule,
+  type Head,
+} from './model/spec.js';
+export type { EpochFigures } from './store/history.js';
 export { listSplit, resolveSplitDir, type SplitListing } from './data/discover.js';
-export { loadSplit, loadImage150, decodeRGB, resizeNearestPIL, IMAGE_SIZE, type ImageSet } from './data/decode.js';
+export { loadSplit, loadImage150, loadImageFor, decodeRGB, resizeNearestPIL, IMAGE_SIZE, type ImageSet } from './data/decode.js';
+export { preprocessOf, fitToInput, resizeBilinearPIL, rgbToGreyPIL, SEED_PREPROCESS, type Preprocess, type RawImage } from './data/preprocess.js';
+export {
+  readDataSplit,
+  listTrainingSplits,
+  datasetKind,
+  hasDataSplit,
+  validationOf,
+  describeValidation,
+  holdoutRows,
+  type DatasetKind,
+  type SplitData,
+  type Validation,
+} from './data/dataset.js';
+export { openIdxDataset, isIdxDataset, FASHION_MNIST_CLASSES, MNIST_CLASSES, IDX_FILES, type IdxDataset } from './data/idx.js';
 export { Rng, permutation, drawAugmentation, SEED_AUGMENT } from './data/random.js';
 export { native, trainerConfig, type NativeTrainer, type TrainerConfig, type Plan, type PlanStep, type ModelLayout, type Isa } from './native.js';
 export { importKeras, type ImportKerasOptions } from './keras/import.js';

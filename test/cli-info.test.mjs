@@ -125,5 +125,5 @@ test('engine info --plan prints the kernel of every layer for the model and opti
   assert.ok(plan.steps.every((s) => !s.kernel.startsWith('winograd')));
   const bad = await runCli(['info', '--plan', '--model', 'nope']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--model must be one of seed7, seed5/);
+  assert.match(bad.stderr, /--arch \(--model\) must be one of seed7, seed5, fmnist-cnn/);
 });

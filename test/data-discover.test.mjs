@@ -86,7 +86,7 @@ test('missing, non-directory and class-less data folders are input errors naming
   await rejectsInput(listSplit(path.join(root, 'flat')), path.join(root, 'flat'), 'at least 2 class', 'found 0');
 });
 
-test('one class only is an input error: the model is a binary classifier', async (t) => {
+test('one class only is an input error: a classifier needs two', async (t) => {
   const root = await tempTree(t, { 'man/a.jpg': 'x' });
   await rejectsInput(listSplit(root), root, 'at least 2 class', "'man'");
 });

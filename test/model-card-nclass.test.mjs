@@ -45,7 +45,7 @@ test('a 3-class card: per-class table, top-2, macro AUC, 3 x 3 confusion matrix,
     '| --- | ---: | ---: | ---: |',
     ...r.confusion.matrix.map((row, i) => `| ${r.classes[i]} | ${row.join(' | ')} |`),
     `exported by engine 0.1.0 from \`../tiny.safetensors\``,
-    `| data | ${rel} | dataset folder with train/ and val/, one subfolder per class |`,
+    `| data | ${rel} | dataset folder with train/ (and val/), one subfolder per class, or the four MNIST-style IDX files |`,
     '| architecture | tiny3, 7 layers, softmax head | the model spec |',
   ])
     assert.ok(card.includes(line), `card lacks ${JSON.stringify(line)}:\n${card}`);

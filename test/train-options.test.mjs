@@ -31,9 +31,26 @@ const code = (cell) => {
   return m[1];
 };
 
+/** The README's presets table: preset name (its first cell's code) -> the row's cells by column name. */
+async function readmePresets() {
+  const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.split('\n### Presets\n')[1].split('\n');
+  const start = section.findIndex((l) => l.startsWith('| '));
+  const end = section.findIndex((l, i) => i > start && !l.startsWith('|'));
+  const lines = section.slice(start, end);
+  const header = lines[0].slice(1, -1).split('|').map((c) => c.trim());
+  const rows = {};
+  for (const line of lines.slice(2)) {
+    const cells = line.slice(1, -1).split('|').map((c) => c.trim());
+    rows[code(cells[0])] = Object.fromEntries(header.map((h, i) => [h, cells[i]]));
+  }
+  return rows;
+}
+
 /** The defaults the README documents, as a TrainConfig (seed left out: documented as random). */
 async function documentedDefaults() {
   const flags = await readmeTrainFlags();
+  const presets = await readmePresets();
   const cell = (flag) => {
     assert.ok(flag in flags, `the README's train table has no ${flag} row`);
     return flags[flag].default;
@@ -51,7 +68,13 @@ async function documentedDefaults() {
   const words = (flag, expected) => assert.equal(cell(flag), expected, `${flag} default cell`);
   words('--seed', 'random, recorded');
   words('--threads', 'all cores');
-  words('--no-augment', 'augmentation on');
+  // the recipe is the default preset's, as its row in the presets table says
+  for (const flag of ['--epochs', '--batch-size', '--lr', '--no-augment', '--resize']) words(flag, "the preset's");
+  words('--head', 'by classes');
+  words('--val', '`val/`, else held out');
+  const arch = code(cell('--arch'));
+  const preset = presets[arch];
+  assert.ok(preset, `the presets table has no row for the default --arch ${arch}`);
   words('--isa', 'best the CPU has');
   words('--cache', 'by size');
   words('--skip-bad-images', 'off');
@@ -59,16 +82,16 @@ async function documentedDefaults() {
     flags,
     config: {
       data: code(cell('--data')),
-      epochs: number('--epochs'),
-      batchSize: number('--batch-size'),
-      lr: number('--lr'),
+      arch,
+      epochs: Number(preset.epochs),
+      batchSize: Number(preset.batch),
+      lr: Number(preset.lr),
       rho: Number(rho[1]),
       epsilon: Number(epsilon[1]),
+      augment: { on: true, off: false }[preset.augment],
       saveEvery: number('--save-every'),
       out: undefined,
       threads: os.availableParallelism(),
-      model: code(cell('--model')),
-      augment: true,
       // "best the CPU has" (ENGINE_ISA may cap it), decided when the options are resolved
       isa: native.buildInfo().isa,
       skipBadImages: false,
@@ -77,6 +100,7 @@ async function documentedDefaults() {
       cache: undefined,
       cacheDir: undefined,
       device: code(cell('--device')),
+      recipe: { preset: arch, fromPreset: ['epochs', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'], given: [] },
     },
   };
 }
@@ -125,7 +149,7 @@ test('a run with no flag but --data records the documented defaults in run.json 
   assert.ok(Number.isInteger(run.seed));
   const { out: _o, cache: _c, cacheDir: _d, ...recorded } = { ...documented, data: data, seed: run.seed };
   assert.deepEqual(run.config, recorded, 'undefined options are absent from the JSON');
-  assert.equal(run.model, documented.model);
+  assert.equal(run.model, documented.arch);
   // "best the CPU has", all cores, fp32 with winograd convolutions
   const build = native.buildInfo();
   assert.equal(run.engine.isa, build.cpuIsa);

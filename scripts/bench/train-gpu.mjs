@@ -126,9 +126,9 @@ async function learn(epochs) {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-gpu-learn-'));
   try {
     const s = await trainRun({ data: args.data, epochs, seed: 1, device: 'cuda', out: path.join(out, 'run'), saveEvery: 0 }, {
-      onEpoch: (r) => log(`learn epoch ${r.epoch}: loss ${r.loss.toFixed(4)} val_acc ${r.val_acc.toFixed(4)} ${r.seconds.toFixed(3)} s`),
+      onEpoch: (r) => log(`learn epoch ${r.epoch}: loss ${r.loss.toFixed(4)} val_acc ${r.valAcc.toFixed(4)} ${r.seconds.toFixed(3)} s`),
     });
-    return { meanValAccLast20: s.meanValAccLast20, medianTrainSeconds: s.medianTrainSeconds, finalValAcc: s.final.val_acc };
+    return { meanValAccLast20: s.meanValAccLast20, medianTrainSeconds: s.medianTrainSeconds, finalValAcc: s.final.valAcc };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }

@@ -28,7 +28,7 @@ export function exportCommand(yargs: Argv) {
       process.stdout.write(
         `wrote ${file} (${formatBytes(bytes)}, ONNX IR ${info.irVersion}, opset ${info.opset})\n` +
           `  input  ${input.name} ${input.dtype} [${input.shape}] ${input.layout} ${info.metadata.channel_order ?? 'RGB'}, ${scaling}, ` +
-          `${info.resize} resize to ${info.width}x${info.height}\n` +
+          `${info.resize === 'none' ? `images of ${info.width}x${info.height} (no resize)` : `${info.resize} resize to ${info.width}x${info.height}`}\n` +
           `  output ${output.name} ${output.dtype} [${output.shape}] = ${info.head === 'softmax' ? 'the probability of each class' : `P(${info.classes[1]})`}, classes ${info.classes.map((c, i) => `${i}=${c}`).join(' ')}\n`,
       );
       if (card) {

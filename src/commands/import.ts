@@ -13,7 +13,7 @@ export function importCommand(yargs: Argv) {
         (k) => addOptions(k, IMPORT_KERAS_OPTIONS),
         async (argv) => {
           const { json, ...options } = readFlags<ImportKerasOptions & { json: boolean }>(IMPORT_KERAS_OPTIONS, argv);
-          const { file, checkpoint } = await importKeras(options);
+          const { file, source, checkpoint } = await importKeras(options);
           const { config, epoch } = checkpoint.meta;
           if (json) {
             process.stdout.write(JSON.stringify({ checkpoint: file, epoch: epoch ?? null, params: checkpoint.params.length, config }) + '\n');
@@ -21,7 +21,7 @@ export function importCommand(yargs: Argv) {
           }
           const version = config.keras_version ? `Keras ${String(config.keras_version)}, ` : '';
           process.stdout.write(
-            `imported ${String(config.file)} (${version}epoch ${epoch ?? 'unknown'}, ${checkpoint.params.length.toLocaleString('en-US')} parameters) -> ${file}\n`,
+            `imported ${source} (${version}epoch ${epoch ?? 'unknown'}, ${checkpoint.params.length.toLocaleString('en-US')} parameters) -> ${file}\n`,
           );
         },
       )

@@ -3,8 +3,7 @@
 import type { Argv } from 'yargs';
 import { native, trainerConfig, type Plan, type PlanStep } from '../native.js';
 import { INFO_OPTIONS } from '../options/info.js';
-import { resolveTrainOptions, type TrainOptions } from '../options/train.js';
-import { modelSpec } from '../model/spec.js';
+import { resolveArch, resolveTrainOptions, type TrainOptions } from '../options/train.js';
 import { cudaStatus } from '../train/device.js';
 import { ENGINE_VERSION } from '../version.js';
 import { addOptions, readFlags } from './flags.js';
@@ -27,11 +26,11 @@ export function engineInfo() {
   };
 }
 
-/** The kernel plan a CPU training run of `options.model` would get on this machine. */
+/** The kernel plan a CPU training run of `options.arch` (its preset's spec, as it is) would get on this machine. */
 export function enginePlan(options: TrainOptions): Plan {
   const config = resolveTrainOptions(options);
   const trainer = new native.Trainer(
-    trainerConfig({ spec: modelSpec(config.model), threads: config.threads, isa: config.isa, precision: config.precision, conv: config.conv }),
+    trainerConfig({ spec: resolveArch(config.arch).spec, threads: config.threads, isa: config.isa, precision: config.precision, conv: config.conv }),
   );
   try {
     return trainer.plan();
@@ -75,7 +74,8 @@ export function infoCommand(yargs: Argv) {
       const { json, plan, ...options } = readFlags<{ json: boolean; plan: boolean } & TrainOptions>(INFO_OPTIONS, argv);
       if (plan) {
         const p = enginePlan(options);
-        process.stdout.write(json ? JSON.stringify(p, null, 2) + '\n' : formatPlan(options.model ?? 'seed7', p).join('\n') + '\n');
+        const name = resolveArch(options.arch ?? 'seed7').name;
+        process.stdout.write(json ? JSON.stringify(p, null, 2) + '\n' : formatPlan(name, p).join('\n') + '\n');
         return;
       }
       const info = engineInfo();

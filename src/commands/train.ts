@@ -56,7 +56,7 @@ export function trainCommand(yargs: Argv) {
         },
         onEpoch: (r) =>
           progress.log(
-            `epoch ${r.epoch}: loss ${r.loss.toFixed(4)} acc ${r.acc.toFixed(4)} val_loss ${r.val_loss.toFixed(4)} val_acc ${r.val_acc.toFixed(4)} ${r.seconds.toFixed(2)}s`,
+            `epoch ${r.epoch}: loss ${r.loss.toFixed(4)} acc ${r.acc.toFixed(4)} val_loss ${r.valLoss.toFixed(4)} val_acc ${r.valAcc.toFixed(4)} ${r.seconds.toFixed(2)}s`,
           ),
       };
       let summary;
@@ -68,8 +68,8 @@ export function trainCommand(yargs: Argv) {
         summary = await runTraining(config, events);
       }
       progress.end(
-        `done: ${summary.history.length} epochs in ${summary.runDir}; last val_acc ${summary.final.val_acc.toFixed(4)}, ` +
-          `best val_loss ${summary.best.val_loss.toFixed(4)} at epoch ${summary.best.epoch} (val_acc ${summary.best.val_acc.toFixed(4)}), ` +
+        `done: ${summary.history.length} epochs in ${summary.runDir}; last val_acc ${summary.final.valAcc.toFixed(4)}, ` +
+          `best val_loss ${summary.best.valLoss.toFixed(4)} at epoch ${summary.best.epoch} (val_acc ${summary.best.valAcc.toFixed(4)}), ` +
           `${summary.medianTrainSeconds.toFixed(2)} s/epoch` +
           (summary.skippedImages.length ? `; ${summary.skippedImages.length} unreadable images skipped` : ''),
       );

@@ -4,10 +4,11 @@ import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import { decodeBmp, isBmp, type RawRGB } from './bmp.js';
 import type { SplitListing } from './discover.js';
+import { bytesPerImage, fitToInput, resizeNearestPIL, SEED_PREPROCESS, type Preprocess } from './preprocess.js';
 
-/** Side of the square network input, in pixels. */
+/** Side of the seed's square network input, in pixels (other models: their spec's input, see preprocess.ts). */
 export const IMAGE_SIZE = 150;
-/** Bytes of one network input: [150, 150, 3] uint8. */
+/** Bytes of one input of the seed's model: [150, 150, 3] uint8. */
 export const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
 
 export interface DecodeOptions {
@@ -99,42 +100,7 @@ export async function decodeRGB(file: string, opts: DecodeOptions = {}): Promise
   }
 }
 
-/**
- * PIL's NEAREST source indices for one axis. PIL (ImagingScaleAffine) walks the centres by repeated
- * addition, x += src/dst starting at src/dst/2, and truncates; the rounding of that running sum differs
- * from floor((i + 0.5) * src / dst) when a centre lands exactly on an integer (2 -> 7: i = 3 reads 0, not 1).
- */
-export function nearestIndicesPIL(src: number, dst: number): Int32Array {
-  const out = new Int32Array(dst);
-  const step = src / dst;
-  let centre = step * 0.5;
-  for (let i = 0; i < dst; i++, centre += step) out[i] = Math.min(Math.trunc(centre), src - 1);
-  return out;
-}
-
-/** Nearest-neighbour resize of an HWC image, picking exactly the pixels PIL's Image.NEAREST picks. */
-export function resizeNearestPIL(
-  dst: Uint8Array,
-  src: Uint8Array,
-  srcW: number,
-  srcH: number,
-  dstW: number,
-  dstH: number,
-  channels = 3,
-): void {
-  if (src.length < srcW * srcH * channels) throw new RangeError(`source holds ${src.length} bytes, needs ${srcW * srcH * channels}`);
-  if (dst.length < dstW * dstH * channels) throw new RangeError(`destination holds ${dst.length} bytes, needs ${dstW * dstH * channels}`);
-  const xs = nearestIndicesPIL(srcW, dstW);
-  const ys = nearestIndicesPIL(srcH, dstH);
-  let o = 0;
-  for (let y = 0; y < dstH; y++) {
-    const row = ys[y] * srcW;
-    for (let x = 0; x < dstW; x++) {
-      const p = (row + xs[x]) * channels;
-      for (let c = 0; c < channels; c++) dst[o++] = src[p + c];
-    }
-  }
-}
+export { nearestIndicesPIL, resizeNearestPIL } from './preprocess.js';
 
 /** Decodes one file and resizes it with PIL's NEAREST rule into `dst` [height, width, 3] (HWC, uint8 RGB). */
 export async function loadImageResized(file: string, width: number, height: number, dst: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
@@ -143,19 +109,30 @@ export async function loadImageResized(file: string, width: number, height: numb
   return dst;
 }
 
+/** Decodes one file into `dst` (bytesPerImage(pre) long) as the model's input: grey or RGB, by its resize rule. */
+export async function loadImageFor(file: string, pre: Preprocess, dst: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
+  const img = await decodeRGB(file, opts);
+  return fitToInput({ ...img, channels: 3 }, pre, dst, file);
+}
+
 /** Decodes and resizes one file to the network's 150x150x3 RGB input (HWC, uint8). */
 export async function loadImage150(file: string, opts: DecodeOptions = {}, dst = new Uint8Array(IMAGE_BYTES)): Promise<Uint8Array> {
-  return loadImageResized(file, IMAGE_SIZE, IMAGE_SIZE, dst, opts);
+  return loadImageFor(file, SEED_PREPROCESS, dst, opts);
 }
 
 export interface ImageSet {
   files: string[];
   labels: Uint8Array;
   classes: string[];
-  /** [size, 150, 150, 3] uint8, HWC, RGB. */
+  /** [size, height, width, channels] uint8, HWC (the seed's: [size, 150, 150, 3], RGB). */
   images: Uint8Array;
   size: number;
+  /** [height, width, channels] of one image; absent: the seed's [150, 150, 3] */
+  shape?: [number, number, number];
 }
+
+/** Bytes of one image of `set` (the seed's 67,500 when it names no shape). */
+export const imageBytesOf = (set: { shape?: readonly number[] }): number => (set.shape ? set.shape[0] * set.shape[1] * set.shape[2] : IMAGE_BYTES);
 
 export interface LoadOptions extends DecodeOptions {
   /** Files decoded at once; default DECODE_CONCURRENCY. */
@@ -163,6 +140,8 @@ export interface LoadOptions extends DecodeOptions {
   onProgress?: (done: number, total: number) => void;
   /** Leave out files that fail to decode (reported in `skipped`) instead of failing. */
   skipBadImages?: boolean;
+  /** what the images become (default: the seed's 150x150 RGB, PIL's NEAREST) */
+  preprocess?: Preprocess;
 }
 
 /** Decodes a whole split into one contiguous buffer, in listing order. */
@@ -175,7 +154,10 @@ export async function loadSplit(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(`concurrency must be a positive integer; got ${concurrency}`);
   }
-  const images = new Uint8Array(total * IMAGE_BYTES);
+  const pre = opts.preprocess ?? SEED_PREPROCESS;
+  const bytes = bytesPerImage(pre);
+  const shape: [number, number, number] = [pre.height, pre.width, pre.channels];
+  const images = new Uint8Array(total * bytes);
   const bad = new Uint8Array(total);
   const reasons = new Map<number, string>();
   let next = 0;
@@ -186,7 +168,7 @@ export async function loadSplit(
     while (failure === null && next < total) {
       const i = next++;
       try {
-        await loadImage150(listing.files[i], opts, images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES));
+        await loadImageFor(listing.files[i], pre, images.subarray(i * bytes, (i + 1) * bytes), opts);
       } catch (err) {
         if (!(opts.skipBadImages && err instanceof InputError)) {
           failure ??= err;
@@ -204,18 +186,19 @@ export async function loadSplit(
   const skipped = listing.files.filter((_, i) => bad[i]);
   const skipReasons = [...reasons.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
   if (skipped.length === 0) {
-    return { files: [...listing.files], labels: listing.labels.slice(), classes: [...listing.classes], images, size: total, skipped, skipReasons };
+    return { files: [...listing.files], labels: listing.labels.slice(), classes: [...listing.classes], images, size: total, shape, skipped, skipReasons };
   }
   const keep = listing.files.map((_, i) => i).filter((i) => !bad[i]);
   if (keep.length === 0) throw new InputError(`none of the ${total} images in ${listing.dir} could be decoded`);
-  const kept = new Uint8Array(keep.length * IMAGE_BYTES);
-  keep.forEach((src, dst) => kept.set(images.subarray(src * IMAGE_BYTES, (src + 1) * IMAGE_BYTES), dst * IMAGE_BYTES));
+  const kept = new Uint8Array(keep.length * bytes);
+  keep.forEach((src, dst) => kept.set(images.subarray(src * bytes, (src + 1) * bytes), dst * bytes));
   return {
     files: keep.map((i) => listing.files[i]),
     labels: Uint8Array.from(keep, (i) => listing.labels[i]),
     classes: [...listing.classes],
     images: kept,
     size: keep.length,
+    shape,
     skipped,
     skipReasons,
   };

@@ -91,7 +91,7 @@ export async function listSplit(dir: string, opts: { classes?: readonly string[]
   }
   if (classes.length < 2) {
     throw new InputError(
-      `${root} needs at least 2 class subfolders (one per class of the binary classifier); found ${classes.length}: ${quoteList(classes)}`,
+      `${root} needs at least 2 class subfolders (one per class); found ${classes.length}: ${quoteList(classes)}`,
     );
   }
   if (classes.length > 256) {

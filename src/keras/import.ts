@@ -129,7 +129,8 @@ export function epochFromName(file: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-export async function importKeras(opts: ImportKerasOptions): Promise<{ file: string; checkpoint: Checkpoint }> {
+/** Imports the weights; `source` is the weights file read (the checkpoint records only its name). */
+export async function importKeras(opts: ImportKerasOptions): Promise<{ file: string; source: string; checkpoint: Checkpoint }> {
   if (opts.weights === undefined && opts.modelH5 === undefined) throw new UsageError('import keras: name a weights file (or --model-h5)');
   if (opts.epoch !== undefined) integerIn('epoch', opts.epoch, 0, 1_000_000);
   const modelFile = opts.modelH5 === undefined ? undefined : path.resolve(opts.modelH5);
@@ -165,7 +166,8 @@ export async function importKeras(opts: ImportKerasOptions): Promise<{ file: str
   const checkpoint: Checkpoint = {
     meta: {
       spec: SEED7,
-      config: { source: 'keras', file: source, ...attrs, ...(modelFile && modelFile !== source ? { model_file: modelFile } : {}) },
+      // file names only: a checkpoint (and the model and card made from it) records no path of this machine
+      config: { source: 'keras', file: path.basename(source), ...attrs, ...(modelFile && modelFile !== source ? { model_file: path.basename(modelFile) } : {}) },
       classes: CLASSES,
       epoch: opts.epoch ?? epochFromName(source),
       step: 0,
@@ -180,5 +182,5 @@ export async function importKeras(opts: ImportKerasOptions): Promise<{ file: str
     const reason = code === 'ENOENT' ? 'its folder does not exist' : describeWriteError(err);
     throw new InputError(`cannot write ${file}: ${reason} (choose another path with --out)`);
   }
-  return { file, checkpoint };
+  return { file, source, checkpoint };
 }

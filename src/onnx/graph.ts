@@ -7,7 +7,7 @@
 // resize rule, scaling), under keys that `eval`/`predict` read back.
 import onnxProto, { type onnx as P } from 'onnx-proto';
 import { InputError } from '../errors.js';
-import type { LayerSpec, ModelSpec } from '../model/spec.js';
+import { resizeNote, resizeOf, type LayerSpec, type ModelSpec } from '../model/spec.js';
 import { native } from '../native.js';
 import type { Checkpoint } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
@@ -48,7 +48,7 @@ export interface ModelInfo {
   dtype: InputDtype;
   /** multiply the 0..255 pixels by this before feeding (1 when the graph scales itself) */
   scale: number;
-  /** the resize rule, e.g. 'pil-nearest' */
+  /** the resize rule: 'pil-nearest', 'bilinear' or 'none' (see model/spec.ts) */
   resize: string;
   metadata: Record<string, string>;
   opset: number;
@@ -120,6 +120,7 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
   const { spec, classes, config, epoch, metrics } = ckpt.meta;
   const [h, w, c] = spec.input;
   const embedded = layout === 'NHWC';
+  const rule = resizeOf(spec);
   return {
     classes: JSON.stringify(classes),
     input_height: String(h),
@@ -127,10 +128,11 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
     input_channels: String(c),
     input_layout: layout,
     input_dtype: embedded ? 'uint8' : 'float32',
-    resize: 'pil-nearest',
-    resize_note: `resize to ${w}x${h} (width x height) with PIL's NEAREST rule, source index floor((i + 0.5) * src / dst) per axis; the aspect ratio is not kept`,
+    resize: rule,
+    resize_note: resizeNote(rule, w, h),
     scale: embedded ? '1' : String(1 / 255),
-    channel_order: 'RGB',
+    channel_order: c === 1 ? 'L' : 'RGB',
+    ...(c === 1 ? { channel_note: "one grey channel, PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 32768) >> 16 (ITU-R 601-2 luma)" } : {}),
     output,
     logit_output: logit,
     head: softmax ? 'softmax' : 'sigmoid',

@@ -7,7 +7,7 @@ import { TRAIN_OPTIONS } from './train.js';
 const trainRow = (flag: string) => TRAIN_OPTIONS.find((o) => o.flag === flag)!;
 
 export const INFO_OPTIONS: OptionTable = [
-  { flag: 'plan', type: 'boolean', default: false, only: 'cli', description: 'print which kernel runs every layer, forward and backward, for --model with these options' },
-  ...['model', 'precision', 'conv', 'isa', 'threads'].map((f) => ({ ...trainRow(f), only: 'cli' as const })),
+  { flag: 'plan', type: 'boolean', default: false, only: 'cli', description: 'print which kernel runs every layer, forward and backward, for --arch (--model) with these options' },
+  ...['arch', 'precision', 'conv', 'isa', 'threads'].map((f) => ({ ...trainRow(f), only: 'cli' as const })),
   jsonFlag('print it as JSON'),
 ];

@@ -1,12 +1,27 @@
 // `engine train`'s options: the table (flags, defaults, descriptions) and resolveTrainOptions, the one check
 // shared by the CLI and the library, which turns them into a complete TrainConfig (kernel choices included)
 // with messages that say what was expected and what came.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { integerIn, oneOf, orList, positiveNumber, threadsOption } from './checks.js';
 import { DEFAULT_DATA_DIR } from './common.js';
 import { defaultsOf, withDefaults, type OptionTable } from './table.js';
-import { UsageError } from '../errors.js';
-import { MODEL_SPECS } from '../model/spec.js';
+import { InputError, UsageError } from '../errors.js';
+import {
+  checkSpecShape,
+  HEADS,
+  presetOf,
+  PRESETS,
+  resizeOf,
+  RECIPE_KEYS,
+  RESIZE_RULES,
+  SEED_RECIPE,
+  type Head,
+  type ModelSpec,
+  type Preset,
+  type Recipe,
+  type ResizeRule,
+} from '../model/spec.js';
 import { defaultConv, native, type Isa } from '../native.js';
 
 /** Where training runs: cpu, cuda, or auto (cuda when usable, else cpu); see train/device.ts. */
@@ -19,26 +34,64 @@ export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['winograd', 'direct'];
 /** lowest to highest: an ISA runs on a CPU whose best is at least it */
 export const ISAS: readonly Isa[] = ['scalar', 'avx2', 'avx512'];
 
+/** --val: the data's val split, its test split, or a fraction of train held out (seeded, class-stratified). */
+export type ValChoice = 'val' | 'test' | number;
+
+const PRESET_NAMES = Object.keys(PRESETS);
+/** "70 for seed7 and seed5, 15 for fmnist-cnn": what `show` says of every preset, grouped by value */
+function perPreset(show: (p: Readonly<Preset>) => string): string {
+  const groups = new Map<string, string[]>();
+  for (const [name, p] of Object.entries(PRESETS)) groups.set(show(p), [...(groups.get(show(p)) ?? []), name]);
+  return [...groups].map(([v, names]) => `${v} for ${orList(names).replace(/ or /, ' and ')}`).join(', ');
+}
+const byPreset = (key: keyof Recipe, show: (v: unknown) => string = String) => perPreset((p) => show(p.recipe[key]));
+
 export const TRAIN_OPTIONS: OptionTable = [
   {
     flag: 'data',
     type: 'string',
     default: DEFAULT_DATA_DIR,
     defaultText: `${DEFAULT_DATA_DIR}, fetched when missing`,
-    description: 'dataset folder with train/ and val/, one subfolder per class',
+    description: 'dataset folder with train/ (and val/), one subfolder per class, or the four MNIST-style IDX files',
   },
   { flag: 'fetch', type: 'boolean', default: true, only: 'cli', description: 'without --data: download ./data when it is missing (--no-fetch: refuse)' },
-  { flag: 'epochs', type: 'integer', default: 100, description: 'epochs (full passes over train)' },
-  { flag: 'batch-size', type: 'integer', default: 32, description: 'images per step; the last batch may be smaller' },
-  { flag: 'lr', type: 'number', default: 0.001, description: 'RMSprop learning rate' },
-  { flag: 'rho', type: 'number', default: 0.9, only: 'library', description: "RMSprop decay (Keras' rho)" },
-  { flag: 'epsilon', type: 'number', default: 1e-7, only: 'library', description: 'RMSprop epsilon, added outside the square root' },
+  {
+    flag: 'arch',
+    alias: 'model',
+    type: 'string',
+    default: 'seed7',
+    description: `architecture: a preset (${PRESET_NAMES.join(', ')}; it brings its recipe) or a .json file holding a model spec`,
+  },
+  { flag: 'epochs', type: 'integer', defaultText: `the preset's (${byPreset('epochs')})`, description: 'epochs (full passes over train)' },
+  { flag: 'batch-size', type: 'integer', defaultText: `the preset's (${byPreset('batchSize')})`, description: 'images per step; the last batch may be smaller' },
+  { flag: 'lr', type: 'number', defaultText: `the preset's (${byPreset('lr')})`, description: 'RMSprop learning rate' },
+  { flag: 'rho', type: 'number', defaultText: `the preset's (${byPreset('rho')})`, only: 'library', description: "RMSprop decay (Keras' rho)" },
+  { flag: 'epsilon', type: 'number', defaultText: `the preset's (${byPreset('epsilon')})`, only: 'library', description: 'RMSprop epsilon, added outside the square root' },
+  {
+    flag: 'head',
+    type: 'string',
+    choices: HEADS,
+    defaultText: "softmax for more than 2 classes, else the preset's",
+    description: 'the output: sigmoid (2 classes, P(class 1)) or softmax (one probability per class)',
+  },
+  {
+    flag: 'resize',
+    type: 'string',
+    choices: RESIZE_RULES,
+    defaultText: `the preset's (${perPreset((p) => resizeOf(p.spec))})`,
+    description: "how images reach the model's input size: pil-nearest (the seed's), bilinear (PIL's) or none (they must have it)",
+  },
+  {
+    flag: 'val',
+    type: 'string',
+    defaultText: 'val/; without one: 5,000 of train (50,000 or more), else 10%, held out',
+    description: 'validation for data without a val split: test (its test split) or a FRACTION of train held out (seeded, per class)',
+  },
   { flag: 'seed', type: 'integer', defaultText: 'random, recorded', description: 'seed for init, data order, augmentation and dropout' },
   { flag: 'save-every', type: 'integer', default: 10, description: 'write weights<epoch>.safetensors every N epochs (0: never)' },
   { flag: 'out', type: 'string', defaultText: 'runs/run-<date>-<time>', description: 'run directory; must be new or empty' },
   { flag: 'threads', type: 'integer', defaultText: 'all cores', description: 'CPU threads' },
-  { flag: 'model', type: 'string', default: 'seed7', description: `model spec: ${Object.keys(MODEL_SPECS).join(' or ')}` },
-  { flag: 'augment', type: 'boolean', default: true, description: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" },
+  { flag: 'augment', type: 'boolean', defaultText: `the preset's (${byPreset('augment', (v) => (v ? 'on' : 'off'))})`, description: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" },
   { flag: 'isa', type: 'string', choices: ISAS, yargsChoices: true, defaultText: 'best the CPU has', description: 'cap the instruction set of the native kernels' },
   {
     flag: 'precision',
@@ -67,8 +120,16 @@ export const TRAIN_OPTIONS: OptionTable = [
 ];
 
 export interface TrainOptions {
-  /** dataset root holding train/ and val/, each with one folder per class */
+  /** the dataset: a folder with train/ (and val/), one folder per class; CelebA's own layout; or MNIST-style IDX files */
   data?: string;
+  /**
+   * the architecture: a preset's name (seed7, seed5, fmnist-cnn: a spec and its recipe), a model spec, a preset
+   * object ({spec, recipe}), or (as on the command line) the path of a .json file holding either; default seed7
+   */
+  arch?: string | ModelSpec | Preset;
+  /** the former name of `arch` (`--model` still works in `engine train`) */
+  model?: string | ModelSpec | Preset;
+  /** the recipe: the preset's unless given */
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -76,16 +137,24 @@ export interface TrainOptions {
   rho?: number;
   /** RMSprop epsilon, added outside the square root */
   epsilon?: number;
-  /** seeds initialisation, data order, augmentation and dropout; random when absent */
+  /** the seed's shear/zoom/flip augmentation */
+  augment?: boolean;
+  /** the output: softmax for more than 2 classes, else the preset's (sigmoid for seed7 and seed5) unless given */
+  head?: Head;
+  /** how images reach the input size: the preset's rule unless given */
+  resize?: ResizeRule;
+  /**
+   * where to validate when the data has no val split: 'test', or a fraction of train held out (seeded, stratified);
+   * default 5,000 images of a train split of 50,000 or more, else 10%. Data with a val split validates on it.
+   */
+  val?: ValChoice | string;
+  /** seeds initialisation, data order, augmentation, dropout and the held-out images; random when absent */
   seed?: number;
   /** write weights<epoch>.safetensors every N epochs (0: never) */
   saveEvery?: number;
   /** run directory; default runs/run-<date>-<time> under the working directory */
   out?: string;
   threads?: number;
-  model?: string;
-  /** the seed's shear/zoom/flip augmentation (default on) */
-  augment?: boolean;
   /** cap the instruction set of the native kernels (default: the best the CPU has, or ENGINE_ISA's cap) */
   isa?: Isa;
   /** leave out images that fail to decode, with a warning, instead of stopping */
@@ -107,21 +176,44 @@ export interface TrainOptions {
   device?: DeviceChoice;
 }
 
+/** Where the recipe of a run came from: the preset (or spec file) and the options given. */
+export interface RecipeSources {
+  /** the preset's name, or the spec's for a spec object or file */
+  preset: string;
+  fromPreset: (keyof Recipe)[];
+  given: (keyof Recipe)[];
+}
+
 /**
  * Every option decided: what the trainer is built with (seed, threads, isa, precision, conv) and what run.json
- * records. Only `out` (a fresh runs/run-<date>-<time>), `cache` (by size) and `cacheDir` (the default folder)
- * stay open when not given: they are decided where the folders are made.
+ * records. Only `out` (a fresh runs/run-<date>-<time>), `cache` (by size), `cacheDir` (the default folder), `head`
+ * and `resize` (the preset's, for the data's classes) and `val` (by what the data has) stay open when not given:
+ * they are decided where the folders are made and the data is read.
  */
-export type TrainConfig = Required<Omit<TrainOptions, 'out' | 'resume' | 'cache' | 'cacheDir'>> & {
+export interface TrainConfig extends Recipe {
+  data: string;
+  /** a preset's name, or the model spec itself (given as an object or read from a .json file) */
+  arch: string | ModelSpec;
+  seed: number;
+  saveEvery: number;
+  threads: number;
+  isa: Isa;
+  skipBadImages: boolean;
+  precision: Precision;
+  conv: ConvAlgorithm;
+  device: DeviceChoice;
+  head?: Head;
+  resize?: ResizeRule;
+  val?: ValChoice;
   out?: string;
   cache?: boolean;
   cacheDir?: string;
-};
+  /** which recipe values came from the preset, which were given */
+  recipe: RecipeSources;
+}
 
-/** The constant defaults (the computed ones, seed, threads, isa and conv, are decided in resolveTrainOptions). */
-export const TRAIN_DEFAULTS = defaultsOf(TRAIN_OPTIONS) as Readonly<
-  Required<Pick<TrainOptions, 'data' | 'epochs' | 'batchSize' | 'lr' | 'rho' | 'epsilon' | 'saveEvery' | 'model' | 'augment' | 'skipBadImages' | 'precision' | 'device'>>
->;
+/** The constant defaults (the computed ones, seed, threads, isa and conv, and the preset's recipe, are decided in resolveTrainOptions). */
+export const TRAIN_DEFAULTS = defaultsOf(TRAIN_OPTIONS) as Readonly<Required<Pick<TrainOptions, 'data' | 'saveEvery' | 'skipBadImages' | 'precision' | 'device'>> & { arch: string }>;
 
 /** The kernels this CPU runs by default, and whether it can run `isa` at all. */
 function resolveIsa(isa: unknown): Isa {
@@ -133,19 +225,84 @@ function resolveIsa(isa: unknown): Isa {
   return chosen;
 }
 
+/** A resolved architecture: its spec (before the data's classes shape its output), its recipe, and what config records. */
+export interface ResolvedArch {
+  spec: ModelSpec;
+  recipe: Recipe;
+  /** the preset's name, or the spec itself */
+  arch: string | ModelSpec;
+  /** the preset's name, or the spec's */
+  name: string;
+}
+
+function recipeOf(where: string, given: unknown): Recipe {
+  if (given === undefined) return { ...SEED_RECIPE };
+  if (!given || typeof given !== 'object' || Array.isArray(given)) throw new UsageError(`${where}: recipe must be an object of ${RECIPE_KEYS.join(', ')}`);
+  const unknown = Object.keys(given).filter((k) => !(RECIPE_KEYS as readonly string[]).includes(k));
+  if (unknown.length) throw new UsageError(`${where}: unknown recipe key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${RECIPE_KEYS.join(', ')})`);
+  return { ...SEED_RECIPE, ...(given as Partial<Recipe>) };
+}
+
+/** A spec, or a preset object {spec, recipe}, as given in `where`; its layers are checked by the native layout. */
+function specOrPreset(where: string, value: unknown): ResolvedArch {
+  const isPreset = value !== null && typeof value === 'object' && 'spec' in value;
+  const spec = checkSpecShape(isPreset ? (value as Preset).spec : value, where);
+  try {
+    native.layout(spec);
+  } catch (err) {
+    throw new UsageError(`${where}: ${(err as Error).message}`);
+  }
+  return { spec, recipe: recipeOf(where, isPreset ? (value as Preset).recipe : undefined), arch: spec, name: spec.name };
+}
+
+/**
+ * --arch: a preset's name, a .json file (a spec or {spec, recipe}), a spec object or a preset object. A recorded
+ * config's `arch` (a name or a spec) resolves to the same architecture.
+ */
+export function resolveArch(value: unknown): ResolvedArch {
+  if (typeof value !== 'string') return specOrPreset('--arch', value);
+  const preset = presetOf(value);
+  if (preset) return { spec: preset.spec, recipe: { ...preset.recipe }, arch: value, name: value };
+  if (!/\.json$/i.test(value))
+    throw new UsageError(`--arch (--model) must be one of ${PRESET_NAMES.join(', ')} or a .json file of a model spec, got ${JSON.stringify(value)}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(value, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(`--arch ${value}: ${code === 'ENOENT' ? 'no such file' : err instanceof SyntaxError ? `not JSON (${err.message})` : (err as Error).message}`);
+  }
+  return specOrPreset(`--arch ${value}`, parsed);
+}
+
+/** A --val value: 'val', 'test', or a fraction in (0, 1) (a number, or its text from the command line). */
+function resolveVal(val: unknown): ValChoice | undefined {
+  if (val === undefined || val === 'val' || val === 'test') return val;
+  const f = typeof val === 'number' ? val : typeof val === 'string' && val.trim() !== '' ? Number(val) : NaN;
+  if (!(f > 0 && f < 1)) throw new UsageError(`--val must be test, val or a fraction of train between 0 and 1 (e.g. 0.1), got ${JSON.stringify(val)}`);
+  return f;
+}
+
 export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
-  const o = withDefaults(TRAIN_OPTIONS, opts) as TrainOptions & typeof TRAIN_DEFAULTS;
+  if (opts.model !== undefined && opts.arch !== undefined && JSON.stringify(opts.model) !== JSON.stringify(opts.arch))
+    throw new UsageError(`--arch ${JSON.stringify(opts.arch)} and --model ${JSON.stringify(opts.model)} (its former name) disagree: give one`);
+  const { model, ...rest } = opts;
+  const o = withDefaults(TRAIN_OPTIONS, { ...rest, arch: opts.arch ?? model }) as TrainOptions & typeof TRAIN_DEFAULTS;
   if (typeof o.data !== 'string' || o.data === '') throw new UsageError(`--data must be a folder path, got ${JSON.stringify(o.data)}`);
-  if (typeof o.model !== 'string' || !Object.hasOwn(MODEL_SPECS, o.model))
-    throw new UsageError(`--model must be one of ${Object.keys(MODEL_SPECS).join(', ')}, got ${JSON.stringify(o.model)}`);
-  const rho = Number(o.rho);
-  if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(o.rho)}`);
+  const arch = resolveArch(o.arch);
+  const given = RECIPE_KEYS.filter((k) => o[k] !== undefined);
+  const recipe: Recipe = { ...arch.recipe, ...Object.fromEntries(given.map((k) => [k, o[k]])) };
+  const rho = Number(recipe.rho);
+  if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(recipe.rho)}`);
   if (o.cache === false && o.cacheDir !== undefined) throw new UsageError('--no-cache and --cache-dir contradict each other: give one');
   if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === ''))
     throw new UsageError(`--cache-dir must be a folder path, got ${JSON.stringify(o.cacheDir)}`);
   const device = oneOf('device', o.device, DEVICE_CHOICES);
   const precision = oneOf('precision', o.precision, PRECISIONS);
   const conv = o.conv === undefined ? undefined : oneOf('conv', o.conv, CONV_ALGORITHMS);
+  const head = o.head === undefined ? undefined : oneOf('head', o.head, HEADS);
+  const resize = o.resize === undefined ? undefined : oneOf('resize', o.resize, RESIZE_RULES);
+  const val = resolveVal(o.val);
   if (conv === 'winograd' && precision === 'bf16')
     throw new UsageError('--conv winograd runs fp32 convolutions; with --precision bf16 they are direct: drop one of the two');
   if (conv === 'winograd' && device === 'cuda')
@@ -163,17 +320,20 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
   }
   return {
     data: o.data,
-    epochs: integerIn('epochs', o.epochs, 1, 100000),
-    batchSize: integerIn('batch-size', o.batchSize, 1, 65536),
-    lr: positiveNumber('lr', o.lr, 1e6),
+    arch: arch.arch,
+    epochs: integerIn('epochs', recipe.epochs, 1, 100000),
+    batchSize: integerIn('batch-size', recipe.batchSize, 1, 65536),
+    lr: positiveNumber('lr', recipe.lr, 1e6),
     rho,
-    epsilon: positiveNumber('epsilon', o.epsilon, 1),
+    epsilon: positiveNumber('epsilon', recipe.epsilon, 1),
+    augment: Boolean(recipe.augment),
+    ...(head !== undefined ? { head } : {}),
+    ...(resize !== undefined ? { resize } : {}),
+    ...(val !== undefined ? { val } : {}),
     seed: o.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : integerIn('seed', o.seed, 0, 2 ** 32 - 1),
     saveEvery: integerIn('save-every', o.saveEvery, 0, 100000),
     out: o.out,
     threads: threadsOption(o.threads, os.availableParallelism()),
-    model: o.model,
-    augment: Boolean(o.augment),
     isa,
     skipBadImages: Boolean(o.skipBadImages),
     precision,
@@ -182,5 +342,6 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     cache: o.cache ?? (o.cacheDir !== undefined ? true : undefined),
     cacheDir: o.cacheDir,
     device,
+    recipe: { preset: arch.name, fromPreset: RECIPE_KEYS.filter((k) => !given.includes(k)), given },
   };
 }

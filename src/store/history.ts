@@ -6,7 +6,7 @@ import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { formatE18 } from './savetxt.js';
 
-/** One epoch of training, as logged to history.csv. */
+/** One epoch of training, as logged to history.csv (and run.json's results): the seed's column names. */
 export interface EpochRecord {
   epoch: number;
   loss: number;
@@ -15,6 +15,26 @@ export interface EpochRecord {
   val_acc: number;
   seconds: number;
 }
+
+/** One epoch's figures as the library reports them: history.csv's columns, camelCase. */
+export interface EpochFigures {
+  epoch: number;
+  loss: number;
+  acc: number;
+  valLoss: number;
+  valAcc: number;
+  seconds: number;
+}
+
+/** A history.csv row as the library reports it. */
+export const epochFigures = (r: EpochRecord): EpochFigures => ({
+  epoch: r.epoch,
+  loss: r.loss,
+  acc: r.acc,
+  valLoss: r.val_loss,
+  valAcc: r.val_acc,
+  seconds: r.seconds,
+});
 
 export const HISTORY_CSV = 'history.csv';
 /** the folder of the seed's per-metric files */

@@ -2,7 +2,7 @@
 // loaded or written: asking for CUDA where it cannot run is a usage error naming the reason (never a silent
 // fallback to the CPU); `auto` takes CUDA when it is usable and says which it took.
 import { EngineError, UsageError } from '../errors.js';
-import { IMAGE_BYTES, type ImageSet } from '../data/decode.js';
+import { imageBytesOf, type ImageSet } from '../data/decode.js';
 import { isImageSource, type ImageSource } from '../data/image-store.js';
 import type { Rng } from '../data/random.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -115,7 +115,7 @@ export async function openTrainer(
     throw failed(err);
   }
   try {
-    trainer.uploadImages(images.subarray(0, trainSet.size * IMAGE_BYTES), trainSet.labels.subarray(0, trainSet.size));
+    trainer.uploadImages(images.subarray(0, trainSet.size * imageBytesOf(trainSet)), trainSet.labels.subarray(0, trainSet.size));
   } catch (err) {
     trainer.dispose();
     throw failed(err);

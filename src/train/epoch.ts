@@ -1,7 +1,7 @@
 // One pass over a split: the training epoch (shuffle, augmentation draws, one native step per batch) and the
 // evaluation pass. Shared by `engine train` and the benchmarks so that both time the same work.
 import { checkStepFinite } from './diverged.js';
-import { IMAGE_BYTES, type ImageSet } from '../data/decode.js';
+import { type ImageSet } from '../data/decode.js';
 import { AUGMENT_STRIDE, drawAugmentation, permutation, type Rng } from '../data/random.js';
 import type { NativeTrainer, OptimizerConfig } from '../native.js';
 import { isImageSource, memorySource, type ImageSource } from '../data/image-store.js';
@@ -91,8 +91,9 @@ export async function trainEpoch(
     return trainEpochIndexed(trainer, set, rng, cfg, epoch, onBatch);
   }
   // Two batch buffers: the next batch is read (from disk, for a cached split) while the current step runs.
+  const bytes = source.imageBytes;
   const slots = [0, 1].map(() => ({
-    images: new Uint8Array(cfg.batchSize * IMAGE_BYTES), // [B, 150, 150, 3]
+    images: new Uint8Array(cfg.batchSize * bytes), // [B, H, W, C]
     labels: new Uint8Array(cfg.batchSize), // [B]
   }));
   const fill = async (order: Uint32Array, b: number) => {
@@ -113,7 +114,7 @@ export async function trainEpoch(
       pending = undefined;
       // the step takes its copy of the batch when called; the next batch is gathered (a copy on this thread, for
       // images in memory) while the step runs on the native threads
-      const step = trainer.trainStep(images.subarray(0, n * IMAGE_BYTES), labels.subarray(0, n), augment, cfg.optimizer);
+      const step = trainer.trainStep(images.subarray(0, n * bytes), labels.subarray(0, n), augment, cfg.optimizer);
       if (b + 1 < batches) {
         pending = fill(order, b + 1);
         pending.catch(() => undefined); // awaited next step; this only keeps a failed read from being "unhandled"
@@ -154,7 +155,7 @@ export async function trainEpochIndexed(
 /** Mean loss and accuracy of the current weights on a whole split, in chunks (no augmentation, no dropout). */
 export async function evaluateSplit(trainer: Pick<NativeTrainer, 'evaluate'>, set: ImageSet | ImageSource, chunk = 256): Promise<{ loss: number; acc: number }> {
   const source = isImageSource(set) ? set : memorySource(set);
-  const scratch = new Uint8Array(source.inMemory ? 0 : chunk * IMAGE_BYTES); // [chunk, 150, 150, 3] when read from disk
+  const scratch = new Uint8Array(source.inMemory ? 0 : chunk * source.imageBytes); // [chunk, H, W, C] when read from disk
   let loss = 0;
   let correct = 0;
   for (let i = 0; i < set.size; i += chunk) {

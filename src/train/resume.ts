@@ -7,7 +7,7 @@ import { InputError, UsageError } from '../errors.js';
 import type { Rng } from '../data/random.js';
 import type { NativeTrainer } from '../native.js';
 import { kebabFlag } from '../options/table.js';
-import { resolveTrainOptions, type TrainConfig, type TrainOptions } from '../options/train.js';
+import { resolveArch, resolveTrainOptions, type RecipeSources, type TrainConfig, type TrainOptions } from '../options/train.js';
 import type { Checkpoint } from '../store/checkpoint.js';
 import { HISTORY_CSV, readHistory, type EpochRecord } from '../store/history.js';
 import { newestCheckpoint, removeStaleTempFiles, RUN_FILES } from '../store/run-dir.js';
@@ -15,7 +15,8 @@ import { newestCheckpoint, removeStaleTempFiles, RUN_FILES } from '../store/run-
 /** Options that may differ on resume: they change speed, length or bookkeeping, not the numbers of an epoch. */
 const FREE_ON_RESUME = new Set<keyof TrainOptions>(['epochs', 'threads', 'isa', 'saveEvery', 'out', 'resume', 'cache', 'cacheDir']);
 
-const flagName = (key: string) => `--${kebabFlag(key)}`;
+/** how a conflict names an option: its flag (--arch is also typed as its old name, --model) */
+const flagName = (key: string) => (key === 'arch' ? '--arch (--model)' : `--${kebabFlag(key)}`);
 
 export interface ResumePoint {
   runDir: string;
@@ -89,39 +90,58 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
   if (overrides.out !== undefined && path.resolve(overrides.out) !== dir)
     throw new UsageError(`--out ${overrides.out} conflicts with --resume ${runDir}: a resumed run stays in its own folder`);
 
-  // runs recorded before --conv existed ran every convolution direct
-  const recorded: Record<string, unknown> = { conv: 'direct', ...(record.config as Record<string, unknown>) };
+  // runs recorded before --conv existed ran every convolution direct; before --arch, it was called model
+  const { model: oldArch, ...config0 } = record.config as Record<string, unknown>;
+  const recorded: Record<string, unknown> = { conv: 'direct', ...(oldArch !== undefined ? { arch: oldArch } : {}), ...config0 };
+  const given: Record<string, unknown> = { ...overrides };
+  if (given.model !== undefined) given.arch ??= given.model; // --model is --arch
+  delete given.model;
   const conflicts: string[] = [];
-  for (const [key, value] of Object.entries(overrides)) {
+  for (const [key, value] of Object.entries(given)) {
     if (value === undefined || FREE_ON_RESUME.has(key as keyof TrainOptions)) continue;
     const was = recorded[key];
-    const same = key === 'data' ? path.resolve(String(value)) === path.resolve(String(was)) : value === was;
+    const same =
+      key === 'data'
+        ? path.resolve(String(value)) === path.resolve(String(was))
+        : key === 'arch'
+          ? JSON.stringify(resolveArch(value).arch) === JSON.stringify(was)
+          : key === 'val' && typeof was === 'number'
+            ? Number(value) === was // typed as text ('0.1'), recorded as a number
+            : value === was;
     const alias = key === 'device' && value === 'cuda' ? ' (= --gpu)' : '';
     if (!same) conflicts.push(`${flagName(key)} ${JSON.stringify(value)}${alias} (the run has ${JSON.stringify(was)})`);
   }
   if (conflicts.length)
     throw new UsageError(`--resume ${runDir}: flags conflict with the recorded config: ${conflicts.join('; ')}; drop them to continue the run as it was`);
 
-  const allowed = Object.fromEntries(Object.entries(overrides).filter(([k, v]) => v !== undefined && FREE_ON_RESUME.has(k as keyof TrainOptions)));
-  const { out: _o, resume: _r, ...base } = recorded as TrainOptions;
+  const allowed = Object.fromEntries(Object.entries(given).filter(([k, v]) => v !== undefined && FREE_ON_RESUME.has(k as keyof TrainOptions)));
+  const { out: _o, resume: _r, recipe: sources, ...base } = recorded as TrainOptions & { recipe?: RecipeSources };
   // the cache flags travel together: a new choice replaces the recorded pair
   if ('cache' in allowed || 'cacheDir' in allowed) {
     delete base.cache;
     delete base.cacheDir;
   }
   const config = resolveTrainOptions({ ...base, ...allowed, out: dir });
+  // where the recipe came from is the first start's (resolving the recorded config would call every value given)
+  if (sources)
+    config.recipe =
+      allowed.epochs !== undefined && !sources.given.includes('epochs')
+        ? { ...sources, fromPreset: sources.fromPreset.filter((k) => k !== 'epochs'), given: [...sources.given, 'epochs'] }
+        : sources;
 
   const notes = (await removeStaleTempFiles(dir)).map((n) => `removed ${n}, a partial write of the interrupted run`);
   const found = await newestCheckpoint(dir);
   if (found) {
     const { ckpt, file } = found;
-    if (ckpt.meta.spec.name !== config.model)
-      throw new InputError(`${file}: a checkpoint of model '${ckpt.meta.spec.name}', but the run trains '${config.model}'`);
+    const arch = resolveArch(config.arch);
+    if (ckpt.meta.spec.name !== arch.spec.name)
+      throw new InputError(`${file}: a checkpoint of model '${ckpt.meta.spec.name}', but the run trains '${arch.name}'`);
     if (!ckpt.accumulators || !ckpt.meta.rngState)
       throw new InputError(`${file}: no optimizer or RNG state, cannot resume from it (weights-only checkpoint)`);
-    const ckptConfig = ckpt.meta.config as Record<string, unknown>;
-    for (const key of ['seed', 'model', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'] as const)
-      if (ckptConfig[key] !== config[key])
+    const { model: ckptOldArch, ...ckptRest } = ckpt.meta.config as Record<string, unknown>;
+    const ckptConfig: Record<string, unknown> = { ...(ckptOldArch !== undefined ? { arch: ckptOldArch } : {}), ...ckptRest };
+    for (const key of ['seed', 'arch', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'] as const)
+      if (JSON.stringify(ckptConfig[key]) !== JSON.stringify(config[key]))
         throw new InputError(`${file}: its ${flagName(key)} ${JSON.stringify(ckptConfig[key])} differs from run.json's ${JSON.stringify(config[key])} (a checkpoint of another run?)`);
     if (found.epoch > config.epochs)
       throw new UsageError(`--resume ${runDir}: the checkpoint is at epoch ${found.epoch} of ${config.epochs}; raise --epochs to train further`);
@@ -139,9 +159,13 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
 }
 
 /** A resumed run must see the data it started with, or its numbers would silently change. */
-export function checkSameData(record: Record<string, unknown>, train: number, val: number, classes: string[]): void {
+export function checkSameData(record: Record<string, unknown>, train: number, val: number, classes: string[], validation?: unknown): void {
   const was = (record.dataset ?? {}) as { train?: number; val?: number };
   const wasClasses = record.classes as string[] | undefined;
+  // runs recorded before `validation` existed validated on their val split
+  const wasValidation = record.validation ?? { source: 'val' };
+  if (validation !== undefined && JSON.stringify(wasValidation) !== JSON.stringify(validation))
+    throw new InputError(`--resume: the validation images changed since the run started: now ${JSON.stringify(validation)}, the run had ${JSON.stringify(wasValidation)}`);
   if (was.train !== train || was.val !== val || JSON.stringify(wasClasses) !== JSON.stringify(classes))
     throw new InputError(
       `--resume: the data changed since the run started: now ${train} train / ${val} val images, classes ${classes.join(',')}; ` +

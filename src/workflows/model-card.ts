@@ -4,11 +4,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isCelebaLayout } from '../data/celeba-layout.js';
-import { listDataSplit } from '../data/dataset.js';
+import { datasetKind, listDataSplit, validationOf, type Validation } from '../data/dataset.js';
 import { matchesSeedManifest } from '../data/fetch.js';
 import { EngineError } from '../errors.js';
 import { evaluate, type EvalReport } from '../eval/evaluate.js';
 import { writeOutputFile } from '../io/output.js';
+import { resizeOf, type ModelSpec } from '../model/spec.js';
 import { DEFAULT_DATA_DIR } from '../options/common.js';
 import { MODEL_CARD_NAME, modelCardMarkdown, type DatasetDescription } from '../report/model-card.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
@@ -25,8 +26,30 @@ export async function cardDataFolder(given: string | undefined, meta: Checkpoint
   return DEFAULT_DATA_DIR;
 }
 
-/** The training data folder the checkpoint records (its config's `data`), if any. */
+/**
+ * The training data folder the checkpoint records (its config's `data`), if any. Checkpoints record it relative to
+ * their run folder (`checkpointDir`); older ones as it was typed, relative to where training ran.
+ */
+async function recordedDataFolder(meta: CheckpointMeta, checkpointDir: string): Promise<string | undefined> {
+  const data = recordedData(meta);
+  if (data === undefined) return undefined;
+  const inRun = path.resolve(checkpointDir, data);
+  return (await isDir(inRun)) || !(await isDir(path.resolve(data))) ? inRun : path.resolve(data);
+}
 const recordedData = (meta: CheckpointMeta): string | undefined => (typeof meta.config.data === 'string' ? meta.config.data : undefined);
+
+/**
+ * Why engine eval cannot measure a model of `spec` yet, or undefined when it can: it feeds RGB images resized
+ * with PIL's nearest rule (eval/feed.ts' checkFeedable; grey input and the other rules are not in it yet).
+ */
+function unmeasurable(spec: ModelSpec): string | undefined {
+  const why = [
+    ...(spec.input[2] !== 3 ? [`${spec.input[2]}-channel input`] : []),
+    ...(resizeOf(spec) !== 'pil-nearest' ? [`the resize rule '${resizeOf(spec)}'`] : []),
+  ];
+  const list = why.length > 1 ? `${why.slice(0, -1).join(', ')} and ${why[why.length - 1]}` : why[0];
+  return why.length ? `engine eval does not measure a model with ${list} yet` : undefined;
+}
 
 interface RunFacts {
   dataset?: { train: number; val: number };
@@ -46,14 +69,18 @@ async function runFacts(runDir: string): Promise<RunFacts> {
 
 const isDir = async (dir: string) => (await fs.stat(dir).catch(() => null))?.isDirectory() ?? false;
 
-/** Lists train/ and val/ of `dir` and counts each class; checks whether it is the seed's own dataset. */
-export async function describeDataset(dir: string, role: DatasetDescription['role']): Promise<DatasetDescription> {
+/**
+ * Lists the training and validation images of `dir` (any layout; with `validation`, as the run chose them) and
+ * counts each class; checks whether it is the seed's own dataset.
+ */
+export async function describeDataset(dir: string, role: DatasetDescription['role'], validation?: Validation): Promise<DatasetDescription> {
   const out: DatasetDescription = { dir: path.resolve(dir), role, kind: 'other', problems: [] };
   const celeba = await isCelebaLayout(dir);
+  const listed = celeba || (await datasetKind(dir).catch(() => 'folders')) === 'idx';
   for (const split of ['train', 'val'] as const) {
-    if (!celeba && !(await isDir(path.join(dir, split)))) continue;
+    if (!(listed && (split === 'train' || validation)) && !(await isDir(path.join(dir, split)))) continue;
     try {
-      const listing = await listDataSplit(dir, split);
+      const listing = await listDataSplit(dir, split, { validation });
       out[split] = { classes: listing.classes, counts: listing.classes.map((_, i) => listing.labels.filter((l) => l === i).length) };
     } catch (err) {
       if (!(err instanceof EngineError)) throw err;
@@ -89,27 +116,30 @@ export interface ModelCardOptions {
  */
 export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenModelCard & { text: string }> {
   const run = await runFacts(path.dirname(opts.weightsFile));
-  const recorded = recordedData(opts.meta);
-  // run.json holds the folder resolved when training started; the checkpoint's copy is as typed.
-  const trainedOn = run.data ?? (recorded !== undefined ? path.resolve(recorded) : undefined);
+  // run.json holds the folder resolved when training started; the checkpoint's copy is relative to its run folder.
+  const trainedOn = run.data ?? (await recordedDataFolder(opts.meta, path.dirname(opts.weightsFile)));
   const data = await cardDataFolder(opts.data, opts.meta, trainedOn);
   let report: EvalReport | null = null;
-  let missingReason: string | undefined;
-  if (await hasVal(data)) report = await evaluate({ target: 'val', data, model: opts.modelFile, modelBytes: opts.modelBytes });
-  else {
-    // relative to the card's folder, as every path of the card
-    const val = path.relative(path.dirname(path.resolve(opts.modelFile)), path.resolve(data, 'val')).split(path.sep).join('/');
-    missingReason = `${val} is not a folder (export with --data DIR to measure on DIR/val)`;
+  let missingReason = unmeasurable(opts.meta.spec);
+  if (missingReason === undefined) {
+    if (await hasVal(data)) report = await evaluate({ target: 'val', data, model: opts.modelFile, modelBytes: opts.modelBytes });
+    else {
+      // relative to the card's folder, as every path of the card
+      const val = path.relative(path.dirname(path.resolve(opts.modelFile)), path.resolve(data, 'val')).split(path.sep).join('/');
+      missingReason = `${val} is not a folder (export with --data DIR to measure on DIR/val)`;
+    }
   }
+  const validation = validationOf(opts.meta.config);
   const dataset =
     trainedOn !== undefined && (await isDir(trainedOn))
-      ? await describeDataset(trainedOn, 'training')
+      ? await describeDataset(trainedOn, 'training', validation)
       : (await isDir(data))
         ? await describeDataset(data, 'measured')
         : undefined;
   const file = path.join(path.dirname(opts.modelFile), MODEL_CARD_NAME);
   const { modelBytes: _b, data: _d, ...rest } = opts;
   const measuredOn = new Date().toISOString().slice(0, 10);
+  // (the card writes every path relative to its own folder: no path of this machine)
   const text = modelCardMarkdown({ ...rest, report, missingReason, runDataset: run.dataset, dataset, measuredOn });
   return { file, text, report, missingReason };
 }

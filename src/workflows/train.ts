@@ -4,14 +4,15 @@
 import os from 'node:os';
 import path from 'node:path';
 import { EngineError, InputError } from '../errors.js';
-import { listDataSplit } from '../data/dataset.js';
+import { describeValidation, listTrainingSplits, type Validation } from '../data/dataset.js';
 import { openTrainingSplit } from '../data/cache.js';
+import { preprocessOf } from '../data/preprocess.js';
 import { Rng } from '../data/random.js';
-import { modelSpec } from '../model/spec.js';
-import { resolveTrainOptions, type TrainConfig, type TrainOptions } from '../options/train.js';
+import { trainingSpec, type ModelSpec } from '../model/spec.js';
+import { resolveArch, resolveTrainOptions, type TrainConfig, type TrainOptions } from '../options/train.js';
 import { writeHistoryPlot } from '../report/plot.js';
 import { saveCheckpoint, type CheckpointMeta } from '../store/checkpoint.js';
-import { HISTORY_CSV, seedHistoryFiles, writeHistory, type EpochRecord } from '../store/history.js';
+import { epochFigures, HISTORY_CSV, seedHistoryFiles, writeHistory, type EpochFigures, type EpochRecord } from '../store/history.js';
 import { checkRunDirTarget, createRunDir, existingRunFiles, RUN_FILES, weightsName, writeRunJson, type RunStatus } from '../store/run-dir.js';
 import { evaluateSplit } from '../train/epoch.js';
 import { openTrainer, resolveDevice } from '../train/device.js';
@@ -26,20 +27,24 @@ export interface TrainEvents {
   onDecodeProgress?(split: string, done: number, total: number): void;
   onEpochStart?(epoch: number, epochs: number, batches: number): void;
   onBatch?(epoch: number, batch: number, batches: number, loss: number): void;
-  onEpoch?(record: EpochRecord): void;
+  onEpoch?(figures: EpochFigures): void;
 }
 
 export interface TrainSummary {
   runDir: string;
   config: TrainConfig;
+  /** the model trained: the preset's (or given) spec shaped for the data's classes */
+  spec: ModelSpec;
   classes: string[];
   trainImages: number;
   valImages: number;
+  /** where the validation images came from (the val split, the test split, or held out of train) */
+  validation: Validation;
   skippedImages: string[];
-  history: EpochRecord[];
-  final: EpochRecord;
+  history: EpochFigures[];
+  final: EpochFigures;
   /** the epoch with the lowest validation loss (saved as best.safetensors) */
-  best: EpochRecord;
+  best: EpochFigures;
   /** mean validation accuracy over the last min(20, epochs) epochs */
   meanValAccLast20: number;
   /** median seconds of the training part of an epoch (augmentation + steps, no validation) */
@@ -53,6 +58,17 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/**
+ * The training config as a checkpoint (and so a model and its card) records it: no path of this machine. The
+ * data folder is relative to the run folder (posix separators; what resume needs is in run.json, which keeps it
+ * absolute), and the output and cache folders are left out.
+ */
+export function portableConfig(config: TrainConfig, runDir: string, validation: Validation): Record<string, unknown> {
+  const { out: _o, cacheDir: _c, ...rest } = config;
+  const data = path.relative(runDir, path.resolve(config.data)).split(path.sep).join('/') || '.';
+  return { ...rest, data, validation };
+}
+
 /** Trains with `options` (resolved by resolveTrainOptions), or continues the run `options.resume`. */
 export async function train(options: TrainOptions = {}, events: TrainEvents = {}): Promise<TrainSummary> {
   if (options.resume === undefined) return runTraining(resolveTrainOptions(options), events);
@@ -63,15 +79,15 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
 /** A run of a resolved config: a new run directory, or the one of `resume` continued. */
 export async function runTraining(config: TrainConfig, events: TrainEvents = {}, resume?: ResumePoint): Promise<TrainSummary> {
   const log = (line: string) => events.onLog?.(line);
-  const spec = modelSpec(config.model);
+  const arch = resolveArch(config.arch);
   const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
 
   // Everything that can be wrong with --out and the data is found before the run directory exists.
   if (!resume && config.out !== undefined) await checkRunDirTarget(config.out);
-  const trainList = await listDataSplit(config.data, 'train');
-  const valList = await listDataSplit(config.data, 'val', { classes: trainList.classes });
-  if (trainList.classes.length !== 2)
-    throw new EngineError(`the model is a binary classifier: expected 2 class folders, found ${trainList.classes.length} (${trainList.classes.join(', ')})`);
+  const { train: trainList, val: valList, validation } = await listTrainingSplits(config.data, config.val, config.seed);
+  // the preset's spec with an output for the data's classes: the model this run trains
+  const spec = trainingSpec(arch.spec, { classes: trainList.classes.length, head: config.head, resize: config.resize });
+  const preprocess = preprocessOf(spec);
   const load = (list: typeof trainList, split: string) =>
     openTrainingSplit(list, {
       cache: config.cache,
@@ -79,6 +95,7 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
       skipBadImages: config.skipBadImages,
       onProgress: (d, t) => events.onDecodeProgress?.(split, d, t),
       onLog: log,
+      preprocess,
     });
   const trainSet = await load(trainList, 'train');
   const valSet = await load(valList, 'val');
@@ -92,13 +109,15 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
       const listed = list.labels.filter((l) => l === empty).length;
       throw new InputError(
         `no usable ${name === 'train' ? 'training' : 'validation'} image of class '${list.classes[empty]}': ` +
-          `all ${listed} of its images in the ${name} split are unreadable and were skipped (--skip-bad-images); a binary classifier needs both classes`,
+          `all ${listed} of its images in the ${name} split are unreadable and were skipped (--skip-bad-images); every class needs images`,
       );
     }
   }
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${trainList.classes.map((c, i) => `${i}=${c}`).join(' ')}`);
+  if (validation.source === 'holdout') log(`validation: ${describeValidation(validation)}`);
+  if (validation.source === 'test') log(`validation: the test split (--val test: best.safetensors is chosen on it, so test figures of it are optimistic)`);
 
-  if (resume) checkSameData(resume.record, trainSet.size, valSet.size, trainList.classes);
+  if (resume) checkSameData(resume.record, trainSet.size, valSet.size, trainList.classes, validation);
   const { trainer, runEpoch, describe } = await openTrainer(
     device,
     { spec, seed: config.seed, threads: config.threads, isa: config.isa, precision: config.precision, conv: config.conv },
@@ -128,6 +147,8 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
     config: { ...config, data: path.resolve(config.data) },
     seed: config.seed,
     classes: trainList.classes,
+    spec,
+    validation,
     dataset: { train: trainSet.size, val: valSet.size, skipped },
     engine: { ...versions(), ...trainer.info() },
     plan: trainer.plan(),
@@ -154,9 +175,10 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
     const trainSeconds: number[] = [];
 
     type EpochMeta = CheckpointMeta & { epoch: number };
+    const ckptConfig = portableConfig(config, runDir, validation);
     const checkpointMeta = (epoch: number, record: EpochRecord): EpochMeta => ({
       spec,
-      config: { ...config },
+      config: ckptConfig,
       classes: trainList.classes,
       epoch,
       step: trainer.getState().step,
@@ -192,7 +214,7 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
         seconds: (performance.now() - t0) / 1000,
       };
       history.push(record);
-      events.onEpoch?.(record);
+      events.onEpoch?.(epochFigures(record));
 
       await write(HISTORY_CSV, () => writeHistory(runDir, history));
       for (const f of seedHistoryFiles()) files.add(f);
@@ -226,24 +248,28 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
     }
     const final = history[history.length - 1];
     const tail = history.slice(-20);
-    const summary: TrainSummary = {
-      runDir,
-      config,
+    const figures = {
       classes: trainList.classes,
       trainImages: trainSet.size,
       valImages: valSet.size,
       skippedImages: skipped,
-      history,
-      final,
-      best: best!,
       meanValAccLast20: tail.reduce((s, r) => s + r.val_acc, 0) / tail.length,
       medianTrainSeconds: median(trainSeconds),
       trainImagesPerSecond: trainSet.size / median(trainSeconds),
       files: [...files, RUN_FILES.record].sort(),
     };
-    const { history: _h, config: _c, runDir: _r, ...figures } = summary;
-    await writeRunJson(runDir, runRecord('finished', { finished: new Date().toISOString(), results: figures }));
-    return summary;
+    // run.json keeps history.csv's column names (a file format); the library's figures are camelCase
+    await writeRunJson(runDir, runRecord('finished', { finished: new Date().toISOString(), results: { ...figures, final, best } }));
+    return {
+      runDir,
+      config,
+      spec,
+      validation,
+      ...figures,
+      history: history.map(epochFigures),
+      final: epochFigures(final),
+      best: epochFigures(best!),
+    };
   } catch (err) {
     if (err instanceof TrainingDiverged) {
       err.message += newestSaved

@@ -21,9 +21,9 @@ test('engine train --gpu on the emulated CUDA backend follows the CPU run with t
   const a = JSON.parse(gpu.stdout).final;
   const b = JSON.parse(cpu.stdout).final;
   // two steps of RMSprop from the same weights: measured 2e-7 apart; 1e-4 leaves room for another sum order
-  for (const key of ['loss', 'val_loss']) assert.ok(Math.abs(a[key] - b[key]) <= 1e-4 * (1 + b[key]), `${key}: gpu ${a[key]} vs cpu ${b[key]}`);
+  for (const key of ['loss', 'valLoss']) assert.ok(Math.abs(a[key] - b[key]) <= 1e-4 * (1 + b[key]), `${key}: gpu ${a[key]} vs cpu ${b[key]}`);
   assert.equal(a.acc, b.acc);
-  assert.equal(a.val_acc, b.val_acc);
+  assert.equal(a.valAcc, b.valAcc);
   const run = JSON.parse(fs.readFileSync(path.join(out, 'gpu', 'run.json'), 'utf8'));
   assert.equal(run.status, 'finished');
   assert.equal(run.engine.device, 'cuda');

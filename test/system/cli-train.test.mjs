@@ -30,12 +30,12 @@ test('a missing data folder or split names the path', async (t) => {
   const dir = await tempDir(t);
   await failsWith(['--data', path.join(dir, 'nope')], /nope/);
   const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  // one class folder in train/: the binary classifier needs two
+  // one class folder in train/: a classifier needs two
   await fs.mkdir(path.join(dir, 'train', 'man'), { recursive: true });
-  await failsWith(['--data', dir], new RegExp(`^engine: ${esc(path.join(dir, 'train'))} needs at least 2 class subfolders \\(one per class of the binary classifier\\); found 1: 'man'$`));
-  // train/ complete, val/ missing
+  await failsWith(['--data', dir], new RegExp(`^engine: ${esc(path.join(dir, 'train'))} needs at least 2 class subfolders \\(one per class\\); found 1: 'man'$`));
+  // train/ complete, val/ missing: a holdout of train would leave a class without a training image
   const data = await smallDataset(t, { train: { man: 1, woman: 1 } });
-  await failsWith(['--data', data], new RegExp(`^engine: missing split 'val': ${esc(path.join(data, 'val'))} does not exist$`));
+  await failsWith(['--data', data], new RegExp(`^engine: --val 0.1: holding out 1 of the 2 training images of ${esc(data)} leaves a class without a training image; choose another fraction or --val test$`));
   // val/ with other classes than train/
   await fs.mkdir(path.join(data, 'val', 'cat'), { recursive: true });
   await failsWith(['--data', data], new RegExp(`^engine: class folders in ${esc(path.join(data, 'val'))} do not match: expected 'man', 'woman', found 'cat'$`));
@@ -98,7 +98,7 @@ test('--conv: winograd by default, direct on request (recorded in run.json and n
 
 test("--model takes only the engine's own spec names: toString, __proto__, constructor are refused before any work", async () => {
   for (const name of ['toString', '__proto__', 'constructor', 'hasOwnProperty'])
-    await failsWith(['--model', name, '--data', '/nonexistent-data'], /--model must be one of seed7, seed5/, new RegExp(`got "${name}"`));
+    await failsWith(['--model', name, '--data', '/nonexistent-data'], /--arch \(--model\) must be one of seed7, seed5, fmnist-cnn/, new RegExp(`got "${name}"`));
   const { resolveTrainOptions } = await import('../../dist/src/options/train.js');
   const { modelSpec, SEED5 } = await import('../../dist/src/model/spec.js');
   const { UsageError } = await import('../../dist/src/errors.js');

@@ -29,7 +29,7 @@ test('--resume refuses a finished run, conflicting flags (naming them) and a fol
   const conflict = await runCli(['train', '--resume', out, '--lr', '0.5', '--model', 'seed5', '--epochs', '3']);
   assert.equal(conflict.code, 2, conflict.stderr);
   assert.match(conflict.stderr, /--lr 0\.5.*0\.001/);
-  assert.match(conflict.stderr, /--model "seed5".*"seed7"/);
+  assert.match(conflict.stderr, /--arch \(--model\) "seed5" \(the run has "seed7"\)/);
   assert.doesNotMatch(conflict.stderr, /--epochs/, '--epochs may change on resume');
   const elsewhere = await runCli(['train', '--resume', out, '--out', path.join(dir, 'other')]);
   assert.equal(elsewhere.code, 2);
