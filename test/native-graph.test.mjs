@@ -310,5 +310,8 @@ test('the emulated CUDA backend runs global average pooling and the residual add
     }
     assert.ok(Math.sqrt(num / den) < 1e-4, `${p.name}: ${Math.sqrt(num / den)}`);
   }
-  assert.throws(() => new native.Trainer(trainerConfig({ spec: RESIDUAL, backend: 'cuda-emulated', conv: 'direct' })), /batch norm has no CUDA kernels yet/);
+  // batch norm runs there too, its ReLU fused both ways as on the CPU (its kernels: gpu-recipe.test.mjs)
+  const bn = new native.Trainer(trainerConfig({ spec: RESIDUAL, backend: 'cuda-emulated', conv: 'direct' }));
+  assert.deepEqual(bn.plan().steps.filter((s) => s.kind === 'batchnorm').map((s) => [s.kernel, s.relu === true]), [['cuda', true], ['cuda', true]]);
+  bn.dispose();
 });

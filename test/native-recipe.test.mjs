@@ -73,8 +73,15 @@ test('AdamW: bias-corrected moments from step 1, decoupled weight decay on the k
   });
   // (the bias corrections take powers, which C++'s pow and JavaScript's ** may round differently in the last bit)
   for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-13 * Math.max(1, Math.abs(want[i])), `[${i}] ${got[i]} vs ${want[i]}`);
-  // its state: both moments, one after the other
-  assert.equal(trainer.getState().accumulators.length, 2 * got.length);
+  // its state: both moments, one after the other; the first takes either sign, so it goes back in as it came out
+  const state = trainer.getState();
+  assert.equal(state.accumulators.length, 2 * got.length);
+  assert.ok(state.accumulators.subarray(0, got.length).some((m) => m < 0));
+  trainer.setState(state);
+  assert.deepEqual(trainer.getState(), state);
+  const v = Float64Array.from(state.accumulators);
+  v[got.length] = -1;
+  assert.throws(() => trainer.setState({ ...state, accumulators: v }), new RegExp(`state\\.accumulators\\[${got.length}\\] must be finite and >= 0`));
 });
 
 test('RMSprop with weight decay and gradient-norm clipping', async () => {

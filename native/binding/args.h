@@ -131,6 +131,15 @@ inline ImageShape image_shape(const Napi::Value& v) {
   return {shape_field(s, "H", 1, 1 << 16), shape_field(s, "W", 1, 1 << 16), shape_field(s, "C", 1, 4096)};
 }
 
+// Batch norm's {P, C}: P pixels (of all the images) of C channels
+struct ChannelShape {
+  int P, C;
+};
+inline ChannelShape channel_shape(const Napi::Value& v) {
+  const Napi::Object s = shape_object(v, "{P, C}");
+  return {shape_field(s, "P", 1, 1 << 30), shape_field(s, "C", 1, 1 << 16)};
+}
+
 inline double number(const Napi::Value& v, const char* name) {
   if (!v.IsNumber()) throw_type(v.Env(), std::string(name) + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();

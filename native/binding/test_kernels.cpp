@@ -429,13 +429,89 @@ void dropout_mask_k(const Napi::CallbackInfo& a) {
                uint64_t(integer(a[3], "key", 0, INT32_MAX)));
 }
 
+// (dlogit | null, logit, label, scale, smoothing?) -> the summed loss
 template <typename T>
 Napi::Value sigmoid_bce_k(const Napi::CallbackInfo& a) {
   auto logit = typed<T>(a[1], "logit");
   const size_t n = logit.ElementLength();
+  const T smoothing = a[4].IsUndefined() ? T(0) : T(number(a[4], "smoothing"));
   const T s = ref::sigmoid_bce(opt_data<T>(a[0], "dlogit", n), logit.Data(), typed<T>(a[2], "label", n).Data(), int(n),
-                               T(number(a[3], "scale")));
+                               T(number(a[3], "scale")), smoothing);
   return Napi::Number::New(a.Env(), double(s));
+}
+
+// (dlogits | null, logits [N, K], label [N], {N, K}, scale, smoothing?) -> the summed loss (ref::softmax_ce)
+template <typename T>
+Napi::Value softmax_ce_k(const Napi::CallbackInfo& a) {
+  const Napi::Object shape = shape_object(a[3], "{N, K}");
+  const int N = shape_field(shape, "N", 1, 1 << 20), K = shape_field(shape, "K", 1, 1 << 16);
+  const T smoothing = a[5].IsUndefined() ? T(0) : T(number(a[5], "smoothing"));
+  const T s = ref::softmax_ce(opt_data<T>(a[0], "dlogits", size_t(N) * K), typed<T>(a[1], "logits", size_t(N) * K).Data(),
+                              typed<T>(a[2], "label", N).Data(), N, K, T(number(a[4], "scale")), smoothing);
+  return Napi::Number::New(a.Env(), double(s));
+}
+
+// Batch norm's pieces (ref::batchnorm_*), the statistics as Float64Array whatever T:
+// batchnormSums(sum [C], sumsq [C], in [P, C], {P, C}): sum +=, sumsq +=
+template <typename T>
+void batchnorm_sums_k(const Napi::CallbackInfo& a) {
+  const auto [P, C] = channel_shape(a[3]);
+  ref::batchnorm_sums(typed<double>(a[0], "sum", C).Data(), typed<double>(a[1], "sumsq", C).Data(),
+                      typed<T>(a[2], "in", size_t(P) * C).Data(), size_t(P), C);
+}
+
+// batchnormForward(out, in, mean, invstd, gamma, beta, {P, C}, relu)
+template <typename T>
+void batchnorm_forward_k(const Napi::CallbackInfo& a) {
+  const auto [P, C] = channel_shape(a[6]);
+  const size_t n = size_t(P) * C;
+  ref::batchnorm_forward(typed<T>(a[0], "out", n).Data(), typed<T>(a[1], "in", n).Data(),
+                         typed<double>(a[2], "mean", C).Data(), typed<double>(a[3], "invstd", C).Data(),
+                         typed<T>(a[4], "gamma", C).Data(), typed<T>(a[5], "beta", C).Data(), size_t(P), C,
+                         a[7].ToBoolean().Value());
+}
+
+// batchnormBackwardSums(dsum, dxhat, dout, reluOut | null, in, mean, invstd, {P, C}): dsum +=, dxhat +=
+template <typename T>
+void batchnorm_backward_sums_k(const Napi::CallbackInfo& a) {
+  const auto [P, C] = channel_shape(a[7]);
+  const size_t n = size_t(P) * C;
+  ref::batchnorm_backward_sums(typed<double>(a[0], "dsum", C).Data(), typed<double>(a[1], "dxhat", C).Data(),
+                               typed<T>(a[2], "dout", n).Data(), opt_data<T>(a[3], "reluOut", n),
+                               typed<T>(a[4], "in", n).Data(), typed<double>(a[5], "mean", C).Data(),
+                               typed<double>(a[6], "invstd", C).Data(), size_t(P), C);
+}
+
+// batchnormBackwardInput(din, dout, reluOut | null, in, mean, invstd, gamma, dsum, dxhat, count, {P, C})
+template <typename T>
+void batchnorm_backward_input_k(const Napi::CallbackInfo& a) {
+  const auto [P, C] = channel_shape(a[10]);
+  const size_t n = size_t(P) * C;
+  ref::batchnorm_backward_input(typed<T>(a[0], "din", n).Data(), typed<T>(a[1], "dout", n).Data(),
+                                opt_data<T>(a[2], "reluOut", n), typed<T>(a[3], "in", n).Data(),
+                                typed<double>(a[4], "mean", C).Data(), typed<double>(a[5], "invstd", C).Data(),
+                                typed<T>(a[6], "gamma", C).Data(), typed<double>(a[7], "dsum", C).Data(),
+                                typed<double>(a[8], "dxhat", C).Data(), number(a[9], "count"), size_t(P), C);
+}
+
+// sgdUpdate(param, velocity, grad, lr, momentum, nesterov, weightDecay)
+template <typename T>
+void sgd_k(const Napi::CallbackInfo& a) {
+  auto p = typed<T>(a[0], "param");
+  const size_t n = p.ElementLength();
+  ref::sgd_update(p.Data(), typed<T>(a[1], "velocity", n).Data(), typed<T>(a[2], "grad", n).Data(), n,
+                  number(a[3], "lr"), number(a[4], "momentum"), a[5].ToBoolean().Value(), number(a[6], "weightDecay"));
+}
+
+// adamwUpdate(param, m, v, grad, lr, beta1, beta2, epsilon, weightDecay, t)
+template <typename T>
+void adamw_k(const Napi::CallbackInfo& a) {
+  auto p = typed<T>(a[0], "param");
+  const size_t n = p.ElementLength();
+  ref::adamw_update(p.Data(), typed<T>(a[1], "m", n).Data(), typed<T>(a[2], "v", n).Data(),
+                    typed<T>(a[3], "grad", n).Data(), n, number(a[4], "lr"), number(a[5], "beta1"),
+                    number(a[6], "beta2"), number(a[7], "epsilon"), number(a[8], "weightDecay"),
+                    uint64_t(integer(a[9], "t", 1, INT32_MAX)));
 }
 
 template <typename T>
@@ -511,6 +587,8 @@ Napi::Object test_kernels(Napi::Env env) {
   ENGINE_KERNEL("denseBackward", dense_backward_k);
   ENGINE_KERNEL("dropoutMask", dropout_mask_k);
   ENGINE_KERNEL("rmspropUpdate", rmsprop_k);
+  ENGINE_KERNEL("sgdUpdate", sgd_k);
+  ENGINE_KERNEL("adamwUpdate", adamw_k);
   ENGINE_KERNEL("augmentWarp", augment_k);
   ENGINE_KERNEL("augmentCrop", augment_crop_k);
 #undef ENGINE_KERNEL
@@ -537,6 +615,19 @@ Napi::Object test_kernels(Napi::Env env) {
       return a.Env().Undefined();
     }, js));
   k.Set("sigmoidBce", Napi::Function::New(env, by_dtype_value<sigmoid_bce_k<float>, sigmoid_bce_k<double>>, "sigmoidBce"));
+  k.Set("softmaxCe", Napi::Function::New(env, by_dtype_value<softmax_ce_k<float>, softmax_ce_k<double>>, "softmaxCe"));
+  // (the batch-norm kernels take the statistics as Float64Array whatever the element type: chosen by `in`)
+  auto by_in = [&](const char* js, void (*f32)(const Napi::CallbackInfo&), void (*f64)(const Napi::CallbackInfo&),
+                   int probe) {
+    k.Set(js, Napi::Function::New(env, [f32, f64, probe](const Napi::CallbackInfo& a) -> Napi::Value {
+      guarded(a.Env(), [&] { is_f64(a[size_t(probe)]) ? f64(a) : f32(a); });
+      return a.Env().Undefined();
+    }, js));
+  };
+  by_in("batchnormSums", batchnorm_sums_k<float>, batchnorm_sums_k<double>, 2);
+  by_in("batchnormForward", batchnorm_forward_k<float>, batchnorm_forward_k<double>, 1);
+  by_in("batchnormBackwardSums", batchnorm_backward_sums_k<float>, batchnorm_backward_sums_k<double>, 2);
+  by_in("batchnormBackwardInput", batchnorm_backward_input_k<float>, batchnorm_backward_input_k<double>, 1);
   return k;
 }
 

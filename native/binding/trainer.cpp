@@ -227,20 +227,30 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     return a;
   }
 
-  // Writes a buffer from a typed array of the trainer's element type and exact length; `check` names a bad value
+  // Writes a buffer from a typed array of the trainer's element type and exact length; every value must be finite,
+  // and those from index `non_negative` on (kNone: none) >= 0
   template <typename T>
-  void set_buffer(Napi::Env env, Buffer which, const Napi::Value& v, const char* name, bool non_negative) {
+  void set_buffer(Napi::Env env, Buffer which, const Napi::Value& v, const char* name, size_t non_negative) {
     Backend& be = backend(env);
     auto a = typed<T>(v, name, be.count(which));
     for (size_t i = 0; i < a.ElementLength(); i++)
-      if (!std::isfinite(a[i]) || (non_negative && !(a[i] >= 0)))
+      if (!std::isfinite(a[i]) || (i >= non_negative && !(a[i] >= 0)))
         throw_range(env, std::string(name) + "[" + std::to_string(i) + "] " +
-                             (non_negative ? "must be finite and >= 0" : "is not finite"));
+                             (i >= non_negative ? "must be finite and >= 0" : "is not finite"));
     guarded(env, [&] { be.write(which, a.Data()); });
   }
-  void write_buffer(Napi::Env env, Buffer which, const Napi::Value& v, const char* name, bool non_negative) {
+  void write_buffer(Napi::Env env, Buffer which, const Napi::Value& v, const char* name, size_t non_negative = kNone) {
     if (backend(env).is_double()) set_buffer<double>(env, which, v, name, non_negative);
     else set_buffer<float>(env, which, v, name, non_negative);
+  }
+  // Where the optimizer's state must be >= 0: RMSprop's accumulator of squares, AdamW's second moment (after its
+  // first, which takes either sign, as SGD's velocity does)
+  size_t non_negative_state(const Backend& be) const {
+    switch (be.recipe().optimizer) {
+      case OptimizerKind::RmsProp: return 0;
+      case OptimizerKind::AdamW: return be.layout().param_count;
+      default: return kNone;
+    }
   }
 
   // computeGradients(images, labels, augment?) -> {loss, correct, gradients} (synchronous; for gradient checks):
@@ -257,7 +267,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   }
 
   Napi::Value GetParams(const Napi::CallbackInfo& info) { return buffer(info.Env(), Buffer::Params); }
-  void SetParams(const Napi::CallbackInfo& info) { write_buffer(info.Env(), Buffer::Params, info[0], "params", false); }
+  void SetParams(const Napi::CallbackInfo& info) { write_buffer(info.Env(), Buffer::Params, info[0], "params"); }
 
   // getState() -> {step, accumulators, state, ema?}: with the seed (fixed at construction) and the params, all a
   // resumed run needs (accumulators: the optimizer's state buffers one after another; state: batch norm's running
@@ -280,9 +290,9 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     const double step = number(s.Get("step"), "state.step");
     if (step < 0 || std::trunc(step) != step || step > 9007199254740991.0)
       throw_range(env, "state.step must be a non-negative safe integer");
-    write_buffer(env, Buffer::Accumulators, s.Get("accumulators"), "state.accumulators", true);
-    if (!s.Get("state").IsUndefined()) write_buffer(env, Buffer::State, s.Get("state"), "state.state", false);
-    if (!s.Get("ema").IsUndefined()) write_buffer(env, Buffer::Ema, s.Get("ema"), "state.ema", false);
+    write_buffer(env, Buffer::Accumulators, s.Get("accumulators"), "state.accumulators", non_negative_state(be));
+    if (!s.Get("state").IsUndefined()) write_buffer(env, Buffer::State, s.Get("state"), "state.state");
+    if (!s.Get("ema").IsUndefined()) write_buffer(env, Buffer::Ema, s.Get("ema"), "state.ema");
     be.set_step(uint64_t(step));
   }
 

@@ -61,8 +61,8 @@ DeviceList list_devices() {
   return list;
 }
 
-GpuNetwork::GpuNetwork(const Layout& layout, const Plan& plan, uint64_t seed, int device)
-    : layout_(layout), plan_(plan), seed_(seed), device_(device) {
+GpuNetwork::GpuNetwork(const Layout& layout, const Plan& plan, const Recipe& recipe, uint64_t seed, int device)
+    : layout_(layout), plan_(plan), recipe_(recipe), seed_(seed), device_(device) {
   for (size_t i = 0; i < layout_.ops(); i++)  // a dense layer's inputs are rows of its weight-gradient GEMM
     if (layout_.op(i).type == OpType::Dense && layout_.in(i).c > kMaxGemmSize)
       throw SpecError("layer " + std::to_string(i) + " (dense): " + std::to_string(layout_.in(i).c) +
@@ -87,13 +87,46 @@ GpuNetwork::GpuNetwork(const Layout& layout, const Plan& plan, uint64_t seed, in
   device_name_ = prop.name;
   try {
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    const size_t P = layout_.param_count;
+    const size_t P = layout_.param_count, A = size_t(recipe_.state_buffers()) * P;
     device_alloc(&params_, P);
-    device_alloc(&accum_, P);
+    device_alloc(&accum_, A);
     device_alloc(&grad_, P);
     CUDA_CHECK(cudaMemcpy(params_, init.data(), P * sizeof(float), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemset(accum_, 0, P * sizeof(float)));
+    CUDA_CHECK(cudaMemset(accum_, 0, A * sizeof(float)));
     CUDA_CHECK(cudaMemset(grad_, 0, P * sizeof(float)));
+    if (recipe_.ema_decay > 0) {  // the moving average starts at the initial weights, as the CPU's
+      device_alloc(&ema_, P);
+      CUDA_CHECK(cudaMemcpy(ema_, init.data(), P * sizeof(float), cudaMemcpyHostToDevice));
+    }
+    device_alloc(&state_, layout_.state_count);
+    if (layout_.state_count)
+      CUDA_CHECK(cudaMemcpy(state_, state.data(), layout_.state_count * sizeof(float), cudaMemcpyHostToDevice));
+    // weight decay applies to the kernels only (Network::update): marked by the parameters' names
+    std::vector<uint8_t> decay(P, 0);
+    for (const ParamInfo& p : layout_.params)
+      if (p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".kernel") == 0)
+        std::fill(decay.begin() + long(p.offset), decay.begin() + long(p.offset + p.size), uint8_t(1));
+    device_alloc(&decay_, P);
+    CUDA_CHECK(cudaMemcpy(decay_, decay.data(), P, cudaMemcpyHostToDevice));
+    if (!recipe_.mean.empty()) {  // as the CPU network rounds them: the mean, and 1 / std
+      const size_t C = recipe_.mean.size();
+      std::vector<float> norm(2 * C);
+      for (size_t c = 0; c < C; c++) {
+        norm[c] = float(recipe_.mean[c]);
+        norm[C + c] = float(1.0 / recipe_.std[c]);
+      }
+      device_alloc(&norm_, 2 * C);
+      CUDA_CHECK(cudaMemcpy(norm_, norm.data(), 2 * C * sizeof(float), cudaMemcpyHostToDevice));
+    }
+    bn_stats_offset_.assign(layout_.ops(), kNone);
+    size_t stats = 0;
+    for (size_t i = 0; i < layout_.ops(); i++)
+      if (layout_.op(i).type == OpType::BatchNorm) {
+        bn_stats_offset_[i] = stats;
+        stats += 2 * size_t(layout_.in(i).c);
+      }
+    device_alloc(&bn_stats_, stats);
+    device_alloc(&clip_scratch_, clip_scratch(P));
     CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&result_host_), sizeof(LossOut)));
     device_alloc(&result_dev_, 1);
   } catch (...) {
@@ -112,6 +145,12 @@ void GpuNetwork::release() {
   device_free(params_);
   device_free(accum_);
   device_free(grad_);
+  device_free(ema_);
+  device_free(state_);
+  device_free(decay_);
+  device_free(norm_);
+  device_free(bn_stats_);
+  device_free(clip_scratch_);
   device_free(result_dev_);
   device_free(dataset_);
   device_free(dataset_labels_);
@@ -133,6 +172,7 @@ void GpuNetwork::free_batch() {
   device_free(grads_);
   device_free(masks_);
   device_free(scratch_);
+  device_free(bn_scratch_);
   device_free(batch_images_);
   device_free(batch_labels_);
   device_free(staging_dev_);
@@ -169,45 +209,55 @@ void GpuNetwork::ensure_batch(int B) {
     }
     device_alloc(&grads_, size_t(plan_.grad_slots) * B * plan_.grad_slot_size);
     device_alloc(&masks_, size_t(B) * layout_.mask_size);
-    size_t scratch = 0;
+    size_t scratch = 0, bn_scratch = 0;
     for (size_t i = 0; i < layout_.ops(); i++) {
       const Shape &in = layout_.in(i), &out = layout_.out(i);
       if (layout_.op(i).type == OpType::Conv)
         scratch = std::max(scratch, conv_backward_weight_scratch(B, in.c, out.c, geometry(i)));
       if (layout_.op(i).type == OpType::Dense) scratch = std::max(scratch, dense_backward_scratch(B, in.c, out.c));
+      if (layout_.op(i).type == OpType::BatchNorm)
+        bn_scratch = std::max(bn_scratch, batchnorm_scratch(size_t(B) * in.h * in.w, in.c));
     }
     device_alloc(&scratch_, scratch);
+    device_alloc(&bn_scratch_, bn_scratch);
     device_alloc(&batch_images_, size_t(B) * image_size());
     device_alloc(&batch_labels_, size_t(B));
-    staging_bytes_ = 8 + align8(4 * size_t(B)) + sizeof(WarpCoeffs) * size_t(B);
+    capacity_ = B;  // (the staging layout depends on it)
+    staging_bytes_ = coeff_offset() + coeff_size() * size_t(B);
     CUDA_CHECK(cudaMallocHost(&staging_host_, staging_bytes_));
     CUDA_CHECK(cudaMalloc(&staging_dev_, staging_bytes_));
-    capacity_ = B;
   } catch (...) {
     free_batch();
     throw;
   }
 }
 
-void GpuNetwork::get_params(float* out) {
+void GpuNetwork::copy_to_host(float* out, const float* dev, size_t n) {
   CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(out, params_, layout_.param_count * sizeof(float), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (n) CUDA_CHECK(cudaMemcpy(out, dev, n * sizeof(float), cudaMemcpyDeviceToHost));
 }
-void GpuNetwork::set_params(const float* in) {
+void GpuNetwork::copy_to_device(float* dev, const float* in, size_t n) {
   CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(params_, in, layout_.param_count * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (n) CUDA_CHECK(cudaMemcpy(dev, in, n * sizeof(float), cudaMemcpyHostToDevice));
 }
+void GpuNetwork::get_params(float* out) { copy_to_host(out, params_, layout_.param_count); }
+void GpuNetwork::set_params(const float* in) { copy_to_device(params_, in, layout_.param_count); }
 void GpuNetwork::get_accumulators(float* out) {
-  CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(out, accum_, layout_.param_count * sizeof(float), cudaMemcpyDeviceToHost));
+  copy_to_host(out, accum_, size_t(recipe_.state_buffers()) * layout_.param_count);
 }
 void GpuNetwork::set_accumulators(const float* in) {
-  CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(accum_, in, layout_.param_count * sizeof(float), cudaMemcpyHostToDevice));
+  copy_to_device(accum_, in, size_t(recipe_.state_buffers()) * layout_.param_count);
 }
-void GpuNetwork::get_gradients(float* out) {
-  CUDA_CHECK(cudaSetDevice(device_));
-  CUDA_CHECK(cudaMemcpy(out, grad_, layout_.param_count * sizeof(float), cudaMemcpyDeviceToHost));
+void GpuNetwork::get_gradients(float* out) { copy_to_host(out, grad_, layout_.param_count); }
+void GpuNetwork::get_state(float* out) { copy_to_host(out, state_, layout_.state_count); }
+void GpuNetwork::set_state(const float* in) { copy_to_device(state_, in, layout_.state_count); }
+void GpuNetwork::get_ema(float* out) {
+  if (ema_) copy_to_host(out, ema_, layout_.param_count);
+}
+void GpuNetwork::set_ema(const float* in) {
+  if (ema_) copy_to_device(ema_, in, layout_.param_count);
 }
 
 void GpuNetwork::upload_dataset(const uint8_t* images, const uint8_t* labels, int n) {
@@ -224,18 +274,33 @@ void GpuNetwork::upload_dataset(const uint8_t* images, const uint8_t* labels, in
   dataset_n_ = n;
 }
 
-// Writes step, indices and warp coefficients into the pinned staging buffer (read by the next enqueued copy).
-void GpuNetwork::stage(const int32_t* indices, const double* augment, int B) {
+size_t GpuNetwork::coeff_offset() const { return 16 + align8(4 * size_t(capacity_)); }
+size_t GpuNetwork::coeff_size() const {
+  return recipe_.augment == AugmentKind::Crop ? sizeof(CropCoeffs) : sizeof(WarpCoeffs);
+}
+
+// Writes step, AdamW's corrections (with o), indices and augmentation coefficients into the pinned staging buffer
+// (read by the next enqueued copy).
+void GpuNetwork::stage(const int32_t* indices, const double* augment, int B, const OptimizerStep* o) {
   auto* base = static_cast<uint8_t*>(staging_host_);
   const uint64_t step = step_;
   std::memcpy(base, &step, 8);
-  if (indices) std::memcpy(base + 8, indices, 4 * size_t(B));
-  auto* coeffs = reinterpret_cast<WarpCoeffs*>(base + 8 + align8(4 * size_t(capacity_)));
-  if (augment)
-    for (int b = 0; b < B; b++) {
-      const double* a = augment + 4 * size_t(b);
-      coeffs[b] = warp_coeffs(a[0], a[1], a[2], a[3] != 0.0);
-    }
+  float corrections[2] = {1.f, 1.f};
+  if (o && recipe_.optimizer == OptimizerKind::AdamW) adamw_corrections(corrections, o->beta1, o->beta2, step_ + 1);
+  std::memcpy(base + 8, corrections, sizeof corrections);
+  if (indices) std::memcpy(base + 16, indices, 4 * size_t(B));
+  if (!augment) return;
+  const int stride = augment_params(recipe_.augment);
+  if (recipe_.augment == AugmentKind::Crop) {
+    auto* coeffs = reinterpret_cast<CropCoeffs*>(base + coeff_offset());
+    for (int b = 0; b < B; b++) coeffs[b] = crop_coeffs(augment + stride * size_t(b));
+    return;
+  }
+  auto* coeffs = reinterpret_cast<WarpCoeffs*>(base + coeff_offset());
+  for (int b = 0; b < B; b++) {
+    const double* a = augment + stride * size_t(b);
+    coeffs[b] = warp_coeffs(a[0], a[1], a[2], a[3] != 0.0);
+  }
 }
 
 void GpuNetwork::upload_batch(const uint8_t* images, const uint8_t* labels, int B) {
@@ -277,6 +342,18 @@ void GpuNetwork::forward_step(const Step& s, int B, bool train) {
     case StepKind::Add:
       add_forward_cuda(y, x, act_[size_t(layout_.input(i, 1))], size_t(B) * in.size(), stream_);
       return;
+    case StepKind::BatchNorm: {
+      // training: the batch's statistics (the running ones follow on update steps); inference: the running ones
+      const size_t P = size_t(B) * in.h * in.w;
+      const OpSpec& op = layout_.op(i);
+      double* stats = bn_stats_ + bn_stats_offset_[i];
+      float* running = state_ + layout_.state_offset[i];  // [mean C, variance C]
+      if (train)
+        batchnorm_forward_train_cuda(y, stats, running, x, w, w + in.c, P, in.c, op.momentum, op.epsilon,
+                                     update_statistics_, s.relu, bn_scratch_, stream_);
+      else batchnorm_forward_infer_cuda(y, stats, x, running, w, w + in.c, P, in.c, op.epsilon, s.relu, stream_);
+      return;
+    }
     default: throw CudaError(std::string("no CUDA forward for ") + step_kind_name(s.kind));
   }
 }
@@ -322,6 +399,11 @@ void GpuNetwork::backward_step(const Step& s, int B) {
     case StepKind::GradAdd:
       add_forward_cuda(grad(s.grad_in[0]), grad(s.grad_in[0]), g, size_t(B) * plan_.grad_slot_size, stream_);
       return;
+    case StepKind::BatchNorm:
+      // g is the fused ReLU's output gradient where the step runs one (its output, in place, masks it)
+      batchnorm_backward_cuda(gin, dw, dw + in.c, g, s.relu ? act_[i + 2] : nullptr, x, bn_stats_ + bn_stats_offset_[i],
+                              w, size_t(B) * in.h * in.w, in.c, bn_scratch_, stream_);
+      return;
     default: throw CudaError(std::string("no CUDA backward for ") + step_kind_name(s.kind));
   }
 }
@@ -330,26 +412,60 @@ void GpuNetwork::enqueue_backward(int B) {
   for (const Step& s : plan_.backward) backward_step(s, B);
 }
 
-void GpuNetwork::enqueue_step(const uint8_t* images, const uint8_t* labels, const int32_t* index, bool augment,
-                              int B, bool update, double lr, double rho, double eps) {
-  auto* dev = static_cast<uint8_t*>(staging_dev_);
-  // step, indices and coefficients travel in one copy (index and coefficients only where used)
-  CUDA_CHECK(cudaMemcpyAsync(staging_dev_, staging_host_, staging_bytes_, cudaMemcpyHostToDevice, stream_));
-  const auto* coeffs = reinterpret_cast<const WarpCoeffs*>(dev + 8 + align8(4 * size_t(capacity_)));
+void GpuNetwork::enqueue_preprocess(const uint8_t* images, const int32_t* index, bool augment, int B) {
   const Shape& s = layout_.shapes[0];
-  augment_warp_cuda(act_[0], images, index, augment ? coeffs : nullptr, B, s.h, s.w, s.c, float(1.0 / 255.0), stream_);
+  const float scale = float(1.0 / 255.0);
+  const uint8_t* coeffs = static_cast<const uint8_t*>(staging_dev_) + coeff_offset();
+  if (augment && recipe_.augment == AugmentKind::Crop)
+    augment_crop_cuda(act_[0], images, index, reinterpret_cast<const CropCoeffs*>(coeffs), norm_, B, s.h, s.w, s.c,
+                      scale, stream_);
+  else
+    augment_warp_cuda(act_[0], images, index, augment ? reinterpret_cast<const WarpCoeffs*>(coeffs) : nullptr, norm_, B,
+                      s.h, s.w, s.c, scale, stream_);
+}
+
+void GpuNetwork::enqueue_step(const uint8_t* images, const uint8_t* labels, const int32_t* index, bool augment,
+                              int B, bool update, const OptimizerStep& o) {
+  // step, corrections, indices and coefficients travel in one copy (index and coefficients only where used)
+  CUDA_CHECK(cudaMemcpyAsync(staging_dev_, staging_host_, staging_bytes_, cudaMemcpyHostToDevice, stream_));
+  enqueue_preprocess(images, index, augment, B);
+  update_statistics_ = update;
   enqueue_forward(B, true);
   float* dlogits = grad(plan_.grad_slot[layout_.ops()]);
+  const float smoothing = float(recipe_.label_smoothing);
   if (layout_.spec.head == Head::Softmax)
-    softmax_ce_cuda(dlogits, result_dev_, act_.back(), nullptr, labels, index, B, layout_.logits(), 1.f / float(B), stream_);
-  else sigmoid_bce_cuda(dlogits, result_dev_, act_.back(), nullptr, labels, index, B, 1.f / float(B), stream_);
+    softmax_ce_cuda(dlogits, result_dev_, act_.back(), nullptr, labels, index, B, layout_.logits(), 1.f / float(B),
+                    smoothing, stream_);
+  else sigmoid_bce_cuda(dlogits, result_dev_, act_.back(), nullptr, labels, index, B, 1.f / float(B), smoothing, stream_);
   CUDA_CHECK(cudaMemsetAsync(grad_, 0, layout_.param_count * sizeof(float), stream_));
   enqueue_backward(B);
   if (update) {
-    rmsprop_update_cuda(params_, accum_, grad_, layout_.param_count, lr, rho, eps, stream_);
+    enqueue_update(o);
     count_non_finite_cuda(result_dev_, params_, layout_.param_count, stream_);
   }
   CUDA_CHECK(cudaMemcpyAsync(result_host_, result_dev_, sizeof(LossOut), cudaMemcpyDeviceToHost, stream_));
+}
+
+// Network::update's order: clipping, the optimizer (weight decay on the kernels), the moving average
+void GpuNetwork::enqueue_update(const OptimizerStep& o) {
+  const size_t P = layout_.param_count;
+  if (o.clip_norm > 0) clip_gradients_cuda(grad_, P, o.clip_norm, clip_scratch_, stream_);
+  const uint8_t* decay = o.weight_decay != 0 ? decay_ : nullptr;
+  switch (recipe_.optimizer) {
+    case OptimizerKind::RmsProp:
+      rmsprop_update_cuda(params_, accum_, grad_, decay, P, o.lr, o.rho, o.eps, o.weight_decay, stream_);
+      break;
+    case OptimizerKind::Sgd:
+      sgd_update_cuda(params_, accum_, grad_, decay, P, o.lr, o.momentum, o.nesterov, o.weight_decay, stream_);
+      break;
+    case OptimizerKind::AdamW: {
+      const auto* corrections = reinterpret_cast<const float*>(static_cast<const uint8_t*>(staging_dev_) + 8);
+      adamw_update_cuda(params_, accum_, accum_ + P, grad_, decay, corrections, P, o.lr, o.beta1, o.beta2, o.eps,
+                        o.weight_decay, stream_);
+      break;
+    }
+  }
+  if (ema_) ema_update_cuda(ema_, params_, P, recipe_.ema_decay, stream_);
 }
 
 StepResult GpuNetwork::finish_step(int B) {
@@ -358,12 +474,12 @@ StepResult GpuNetwork::finish_step(int B) {
 }
 
 StepResult GpuNetwork::train_step(const uint8_t* images, const uint8_t* labels, const double* augment, int B,
-                                  double lr, double rho, double eps) {
+                                  const OptimizerStep& o) {
   CUDA_CHECK(cudaSetDevice(device_));
   ensure_batch(B);
-  stage(nullptr, augment, B);
+  stage(nullptr, augment, B, &o);
   upload_batch(images, labels, B);
-  enqueue_step(batch_images_, batch_labels_, nullptr, augment != nullptr, B, true, lr, rho, eps);
+  enqueue_step(batch_images_, batch_labels_, nullptr, augment != nullptr, B, true, o);
   const StepResult r = finish_step(B);
   step_++;
   return r;
@@ -372,14 +488,14 @@ StepResult GpuNetwork::train_step(const uint8_t* images, const uint8_t* labels, 
 StepResult GpuNetwork::compute_gradients(const uint8_t* images, const uint8_t* labels, const double* augment, int B) {
   CUDA_CHECK(cudaSetDevice(device_));
   ensure_batch(B);
-  stage(nullptr, augment, B);
+  stage(nullptr, augment, B, nullptr);
   upload_batch(images, labels, B);
-  enqueue_step(batch_images_, batch_labels_, nullptr, augment != nullptr, B, false, 0, 0, 0);
+  enqueue_step(batch_images_, batch_labels_, nullptr, augment != nullptr, B, false, OptimizerStep{});
   return finish_step(B);
 }
 
-StepResult GpuNetwork::train_step_indexed(const int32_t* indices, const double* augment, int B, double lr, double rho,
-                                          double eps) {
+StepResult GpuNetwork::train_step_indexed(const int32_t* indices, const double* augment, int B,
+                                          const OptimizerStep& o) {
   CUDA_CHECK(cudaSetDevice(device_));
   if (!dataset_) throw CudaError("trainStepIndexed needs the dataset on the device: call uploadImages first");
   for (int b = 0; b < B; b++)
@@ -387,11 +503,11 @@ StepResult GpuNetwork::train_step_indexed(const int32_t* indices, const double* 
       throw SpecError("indices[" + std::to_string(b) + "] must be in [0, " + std::to_string(dataset_n_) + "), got " +
                       std::to_string(indices[b]));
   ensure_batch(B);
-  stage(indices, augment, B);
-  const int32_t* d_index = reinterpret_cast<const int32_t*>(static_cast<uint8_t*>(staging_dev_) + 8);
-  const StepKey key{B, augment != nullptr, lr, rho, eps};
+  stage(indices, augment, B, &o);
+  const int32_t* d_index = reinterpret_cast<const int32_t*>(static_cast<uint8_t*>(staging_dev_) + 16);
+  const StepKey key{B, augment != nullptr, o};
   if (!use_graphs_) {
-    enqueue_step(dataset_, dataset_labels_, d_index, augment != nullptr, B, true, lr, rho, eps);
+    enqueue_step(dataset_, dataset_labels_, d_index, augment != nullptr, B, true, o);
   } else {
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
@@ -399,7 +515,7 @@ StepResult GpuNetwork::train_step_indexed(const int32_t* indices, const double* 
       CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
       cudaGraph_t graph = nullptr;
       try {
-        enqueue_step(dataset_, dataset_labels_, d_index, augment != nullptr, B, true, lr, rho, eps);
+        enqueue_step(dataset_, dataset_labels_, d_index, augment != nullptr, B, true, o);
       } catch (...) {
         cudaStreamEndCapture(stream_, &graph);
         if (graph) cudaGraphDestroy(graph);
@@ -419,12 +535,21 @@ StepResult GpuNetwork::train_step_indexed(const int32_t* indices, const double* 
   return r;
 }
 
-void GpuNetwork::predict_logits(float* logits, const uint8_t* images, int B) {
+void GpuNetwork::predict_logits(float* logits, const uint8_t* images, int B, bool ema) {
   CUDA_CHECK(cudaSetDevice(device_));
+  if (ema && !ema_) throw SpecError("this trainer keeps no moving average of its weights", "ema");
   ensure_batch(B);
   upload_batch(images, nullptr, B);
-  const Shape& s = layout_.shapes[0];
-  augment_warp_cuda(act_[0], batch_images_, nullptr, nullptr, B, s.h, s.w, s.c, float(1.0 / 255.0), stream_);
+  // the moving average's weights stand in for the weights while the forward pass is enqueued
+  struct Swap {
+    float** a;
+    float** b;
+    ~Swap() {
+      if (a) std::swap(*a, *b);
+    }
+  } swap{ema ? &params_ : nullptr, &ema_};
+  if (ema) std::swap(params_, ema_);
+  enqueue_preprocess(batch_images_, nullptr, false, B);
   enqueue_forward(B, false);
   CUDA_CHECK(cudaMemcpyAsync(logits, act_.back(), sizeof(float) * B * layout_.logits(), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));

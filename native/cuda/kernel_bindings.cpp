@@ -10,6 +10,7 @@
 #include "binding/bindings.h"
 #include "cuda/check.h"
 #include "cuda/kernels_cuda.h"
+#include "model/recipe.h"
 #include "model/rng.h"
 
 namespace engine::ENGINE_CUDA_NS {
@@ -180,55 +181,244 @@ void k_dropout_backward(const Napi::CallbackInfo& a) {
   d.to_host(din);
 }
 
-// sigmoidBce(dlogit | null, logit, label, scale) -> {loss (sum), correct}
-Napi::Value k_sigmoid_bce(const Napi::CallbackInfo& a) {
-  F32 logith = typed<float>(a[1], "logit");
-  const size_t n = logith.ElementLength();
-  if (n == 0 || n > size_t(INT32_MAX)) throw_range(a.Env(), "logit must hold 1 or more values");
-  const bool with_d = !a[0].IsNull() && !a[0].IsUndefined();
-  const DeviceArray d(n * 4), logit(logith), label(typed<float>(a[2], "label", n)), r(sizeof(LossOut));
-  sigmoid_bce_cuda(with_d ? d.get() : nullptr, r.get<LossOut>(), logit.get(), label.get(), nullptr, nullptr,
-                         int(n), float(number(a[3], "scale")), nullptr);
-  if (with_d) {
-    F32 dlogit = typed<float>(a[0], "dlogit", n);
-    d.to_host(dlogit);
-  }
+bool given(const Napi::Value& v) { return !v.IsNull() && !v.IsUndefined(); }
+
+// The result of a loss kernel, read back: {loss (sum), correct}
+Napi::Value loss_result(Napi::Env env, const DeviceArray& r) {
   LossOut out;
   CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaMemcpy(&out, r.get(), sizeof out, cudaMemcpyDeviceToHost));
-  Napi::Object res = Napi::Object::New(a.Env());
+  Napi::Object res = Napi::Object::New(env);
   res.Set("loss", out.loss_sum);
   res.Set("correct", out.correct);
   return res;
 }
 
+// sigmoidBce(dlogit | null, logit, label, scale, smoothing?) -> {loss (sum), correct}
+Napi::Value k_sigmoid_bce(const Napi::CallbackInfo& a) {
+  F32 logith = typed<float>(a[1], "logit");
+  const size_t n = logith.ElementLength();
+  if (n == 0 || n > size_t(INT32_MAX)) throw_range(a.Env(), "logit must hold 1 or more values");
+  const bool with_d = given(a[0]);
+  const float smoothing = a[4].IsUndefined() ? 0.f : float(number(a[4], "smoothing"));
+  const DeviceArray d(n * 4), logit(logith), label(typed<float>(a[2], "label", n)), r(sizeof(LossOut));
+  sigmoid_bce_cuda(with_d ? d.get() : nullptr, r.get<LossOut>(), logit.get(), label.get(), nullptr, nullptr, int(n),
+                   float(number(a[3], "scale")), smoothing, nullptr);
+  if (with_d) {
+    F32 dlogit = typed<float>(a[0], "dlogit", n);
+    d.to_host(dlogit);
+  }
+  return loss_result(a.Env(), r);
+}
+
+// softmaxCe(dlogits | null, logits [N, K], label [N], {N, K}, scale, smoothing?) -> {loss (sum), correct}
+Napi::Value k_softmax_ce(const Napi::CallbackInfo& a) {
+  const Napi::Object shape = shape_object(a[3], "{N, K}");
+  const int N = shape_field(shape, "N", 1, 1 << 20), K = shape_field(shape, "K", 1, 1 << 16);
+  const size_t n = size_t(N) * K;
+  const bool with_d = given(a[0]);
+  const float smoothing = a[5].IsUndefined() ? 0.f : float(number(a[5], "smoothing"));
+  const DeviceArray d(n * 4), logits(typed<float>(a[1], "logits", n)), label(typed<float>(a[2], "label", N)),
+      r(sizeof(LossOut));
+  softmax_ce_cuda(with_d ? d.get() : nullptr, r.get<LossOut>(), logits.get(), label.get(), nullptr, nullptr, N, K,
+                  float(number(a[4], "scale")), smoothing, nullptr);
+  if (with_d) {
+    F32 dlogits = typed<float>(a[0], "dlogits", n);
+    d.to_host(dlogits);
+  }
+  return loss_result(a.Env(), r);
+}
+
+// The decay mask of the optimizer bindings: a Uint8Array [n] (1 where weight decay applies), or null (everywhere)
+std::vector<uint8_t> decay_mask(const Napi::Value& v, size_t n) {
+  if (!given(v)) return std::vector<uint8_t>(n, 1);
+  auto m = typed<uint8_t>(v, "decay", n);
+  return std::vector<uint8_t>(m.Data(), m.Data() + n);
+}
+
+// a device copy of the mask, or none where weight decay is 0 (as GpuNetwork passes it)
+struct DecayArg {
+  DeviceArray dev;
+  bool on;
+  DecayArg(const Napi::Value& v, size_t n, double wd) : dev(n), on(wd != 0) {
+    const std::vector<uint8_t> m = decay_mask(v, n);
+    CUDA_CHECK(cudaMemcpy(dev.get(), m.data(), n, cudaMemcpyHostToDevice));
+  }
+  const uint8_t* get() const { return on ? dev.get<uint8_t>() : nullptr; }
+};
+
+// rmspropUpdate(param, accum, grad, lr, rho, epsilon, weightDecay?, decay?)
 void k_rmsprop(const Napi::CallbackInfo& a) {
   F32 p = typed<float>(a[0], "param");
   const size_t n = p.ElementLength();
   F32 acc = typed<float>(a[1], "accum", n);
+  const double wd = a[6].IsUndefined() ? 0.0 : number(a[6], "weightDecay");
   const DeviceArray dp(p), da(acc), g(typed<float>(a[2], "grad", n));
-  rmsprop_update_cuda(dp.get(), da.get(), g.get(), n, number(a[3], "lr"), number(a[4], "rho"),
-                            number(a[5], "epsilon"), nullptr);
+  const DecayArg decay(a[7], n, wd);
+  rmsprop_update_cuda(dp.get(), da.get(), g.get(), decay.get(), n, number(a[3], "lr"), number(a[4], "rho"),
+                      number(a[5], "epsilon"), wd, nullptr);
   dp.to_host(p);
   da.to_host(acc);
 }
 
-// augmentWarp(out, in u8, {H, W, C}, shear, zx, zy, flip, scale): one image, as kernels.augmentWarp; with
-// shear = null, plain scaling (scale_pixels)
+// sgdUpdate(param, velocity, grad, lr, momentum, nesterov, weightDecay, decay?)
+void k_sgd(const Napi::CallbackInfo& a) {
+  F32 p = typed<float>(a[0], "param");
+  const size_t n = p.ElementLength();
+  F32 vel = typed<float>(a[1], "velocity", n);
+  const double wd = number(a[6], "weightDecay");
+  const DeviceArray dp(p), dv(vel), g(typed<float>(a[2], "grad", n));
+  const DecayArg decay(a[7], n, wd);
+  sgd_update_cuda(dp.get(), dv.get(), g.get(), decay.get(), n, number(a[3], "lr"), number(a[4], "momentum"),
+                  a[5].ToBoolean().Value(), wd, nullptr);
+  dp.to_host(p);
+  dv.to_host(vel);
+}
+
+// adamwUpdate(param, m, v, grad, lr, beta1, beta2, epsilon, weightDecay, t, decay?)
+void k_adamw(const Napi::CallbackInfo& a) {
+  F32 p = typed<float>(a[0], "param");
+  const size_t n = p.ElementLength();
+  F32 m = typed<float>(a[1], "m", n), v = typed<float>(a[2], "v", n);
+  const double beta1 = number(a[5], "beta1"), beta2 = number(a[6], "beta2"), wd = number(a[8], "weightDecay");
+  const DeviceArray dp(p), dm(m), dv(v), g(typed<float>(a[3], "grad", n)), corrections(2 * sizeof(float));
+  const DecayArg decay(a[10], n, wd);
+  float c[2];
+  adamw_corrections(c, beta1, beta2, uint64_t(integer(a[9], "t", 1, INT32_MAX)));
+  CUDA_CHECK(cudaMemcpy(corrections.get(), c, sizeof c, cudaMemcpyHostToDevice));
+  adamw_update_cuda(dp.get(), dm.get(), dv.get(), g.get(), decay.get(), corrections.get(), n, number(a[4], "lr"), beta1,
+                    beta2, number(a[7], "epsilon"), wd, nullptr);
+  dp.to_host(p);
+  dm.to_host(m);
+  dv.to_host(v);
+}
+
+// clipGradients(grad, clipNorm): grad scaled down to the norm where its L2 norm is larger
+void k_clip(const Napi::CallbackInfo& a) {
+  F32 g = typed<float>(a[0], "grad");
+  const size_t n = g.ElementLength();
+  const DeviceArray dg(g), scratch(clip_scratch(n) * sizeof(double));
+  clip_gradients_cuda(dg.get(), n, number(a[1], "clipNorm"), scratch.get<double>(), nullptr);
+  dg.to_host(g);
+}
+
+// emaUpdate(ema, param, decay)
+void k_ema(const Napi::CallbackInfo& a) {
+  F32 e = typed<float>(a[0], "ema");
+  const size_t n = e.ElementLength();
+  const DeviceArray de(e), dp(typed<float>(a[1], "param", n));
+  ema_update_cuda(de.get(), dp.get(), n, number(a[2], "decay"), nullptr);
+  de.to_host(e);
+}
+
+// the normalisation argument: a Float32Array [2C] (mean, then 1 / std) on the device, or none
+struct NormArg {
+  DeviceArray dev;
+  bool on;
+  NormArg(const Napi::Value& v, int C) : dev(given(v) ? 2 * size_t(C) * 4 : 4), on(given(v)) {
+    if (on) {
+      F32 norm = typed<float>(v, "norm", 2 * size_t(C));
+      CUDA_CHECK(cudaMemcpy(dev.get(), norm.Data(), norm.ElementLength() * 4, cudaMemcpyHostToDevice));
+    }
+  }
+  const float* get() const { return on ? dev.get() : nullptr; }
+};
+
+// augmentWarp(out, in u8, {H, W, C}, shear, zx, zy, flip, scale, norm?): one image, as kernels.augmentWarp; with
+// shear = null, plain scaling (scale_pixels); norm: the normalisation after it
 void k_augment(const Napi::CallbackInfo& a) {
   const auto [H, W, C] = image_shape(a[2]);
   const size_t n = size_t(H) * W * C;
   F32 out = typed<float>(a[0], "out", n);
   const DeviceArray o(n * 4), in(typed<uint8_t>(a[1], "in", n)), k(sizeof(WarpCoeffs));
+  const NormArg norm(a[8], C);
   const bool warp = !a[3].IsNull();
   if (warp) {
     const WarpCoeffs c =
         warp_coeffs(number(a[3], "shear"), number(a[4], "zx"), number(a[5], "zy"), a[6].ToBoolean().Value());
     CUDA_CHECK(cudaMemcpy(k.get(), &c, sizeof c, cudaMemcpyHostToDevice));
   }
-  augment_warp_cuda(o.get(), in.get<uint8_t>(), nullptr, warp ? k.get<WarpCoeffs>() : nullptr, 1, H, W, C,
-                          float(number(a[7], "scale")), nullptr);
+  augment_warp_cuda(o.get(), in.get<uint8_t>(), nullptr, warp ? k.get<WarpCoeffs>() : nullptr, norm.get(), 1, H, W, C,
+                    float(number(a[7], "scale")), nullptr);
   o.to_host(out);
+}
+
+// augmentCrop(out, in u8 [N, H, W, C], {H, W, C}, params f64 [N, 8], scale, norm?): N images, as
+// kernels.augmentCrop each (the erased rectangle 0)
+void k_augment_crop(const Napi::CallbackInfo& a) {
+  const auto [H, W, C] = image_shape(a[2]);
+  const size_t isz = size_t(H) * W * C;
+  auto params = typed<double>(a[3], "params");
+  require_finite(params, "params");
+  if (params.ElementLength() == 0 || params.ElementLength() % kCropParams != 0)
+    throw_range(a.Env(), "params must hold 8 numbers per image");
+  const int N = int(params.ElementLength() / kCropParams);
+  F32 out = typed<float>(a[0], "out", N * isz);
+  const DeviceArray o(N * isz * 4), in(typed<uint8_t>(a[1], "in", N * isz)), k(sizeof(CropCoeffs) * size_t(N));
+  const NormArg norm(a[5], C);
+  std::vector<CropCoeffs> coeffs(static_cast<size_t>(N));
+  for (int b = 0; b < N; b++) coeffs[size_t(b)] = crop_coeffs(params.Data() + kCropParams * size_t(b));
+  CUDA_CHECK(cudaMemcpy(k.get(), coeffs.data(), sizeof(CropCoeffs) * size_t(N), cudaMemcpyHostToDevice));
+  augment_crop_cuda(o.get(), in.get<uint8_t>(), nullptr, k.get<CropCoeffs>(), norm.get(), N, H, W, C,
+                    float(number(a[4], "scale")), nullptr);
+  o.to_host(out);
+}
+
+// batchnormTrain(out, stats f64 [2C], running [2C], in, gamma, beta, {P, C}, momentum, epsilon, update, relu):
+// stats out; running updated where update
+void k_batchnorm_train(const Napi::CallbackInfo& a) {
+  const auto [P, C] = channel_shape(a[6]);
+  const size_t n = size_t(P) * C;
+  F32 out = typed<float>(a[0], "out", n), running = typed<float>(a[2], "running", 2 * size_t(C));
+  auto stats = typed<double>(a[1], "stats", 2 * size_t(C));
+  const DeviceArray o(n * 4), st(2 * size_t(C) * 8), run(running), in(typed<float>(a[3], "in", n)),
+      gamma(typed<float>(a[4], "gamma", C)), beta(typed<float>(a[5], "beta", C)),
+      scratch(batchnorm_scratch(size_t(P), C) * 8);
+  batchnorm_forward_train_cuda(o.get(), st.get<double>(), run.get(), in.get(), gamma.get(), beta.get(), size_t(P), C,
+                               number(a[7], "momentum"), number(a[8], "epsilon"), a[9].ToBoolean().Value(),
+                               a[10].ToBoolean().Value(), scratch.get<double>(), nullptr);
+  o.to_host(out);
+  st.to_host(stats);
+  run.to_host(running);
+}
+
+// batchnormInfer(out, stats f64 [2C], in, running [2C], gamma, beta, {P, C}, epsilon, relu): stats out
+void k_batchnorm_infer(const Napi::CallbackInfo& a) {
+  const auto [P, C] = channel_shape(a[6]);
+  const size_t n = size_t(P) * C;
+  F32 out = typed<float>(a[0], "out", n);
+  auto stats = typed<double>(a[1], "stats", 2 * size_t(C));
+  const DeviceArray o(n * 4), st(2 * size_t(C) * 8), in(typed<float>(a[2], "in", n)),
+      running(typed<float>(a[3], "running", 2 * size_t(C))), gamma(typed<float>(a[4], "gamma", C)),
+      beta(typed<float>(a[5], "beta", C));
+  batchnorm_forward_infer_cuda(o.get(), st.get<double>(), in.get(), running.get(), gamma.get(), beta.get(), size_t(P),
+                               C, number(a[7], "epsilon"), a[8].ToBoolean().Value(), nullptr);
+  o.to_host(out);
+  st.to_host(stats);
+}
+
+// batchnormBackward(din | null, dgamma, dbeta, dout, reluOut | null, in, stats f64 [2C], gamma, {P, C}): dgamma +=,
+// dbeta +=
+void k_batchnorm_backward(const Napi::CallbackInfo& a) {
+  const auto [P, C] = channel_shape(a[8]);
+  const size_t n = size_t(P) * C;
+  const bool with_din = given(a[0]), with_relu = given(a[4]);
+  F32 dgamma = typed<float>(a[1], "dgamma", C), dbeta = typed<float>(a[2], "dbeta", C);
+  const DeviceArray d(with_din ? n * 4 : 4), dg(dgamma), db(dbeta), dout(typed<float>(a[3], "dout", n)),
+      relu(with_relu ? n * 4 : 4), in(typed<float>(a[5], "in", n)), stats(typed<double>(a[6], "stats", 2 * size_t(C))),
+      gamma(typed<float>(a[7], "gamma", C)), scratch(batchnorm_scratch(size_t(P), C) * 8);
+  if (with_relu) {
+    F32 r = typed<float>(a[4], "reluOut", n);
+    CUDA_CHECK(cudaMemcpy(relu.get(), r.Data(), n * 4, cudaMemcpyHostToDevice));
+  }
+  batchnorm_backward_cuda(with_din ? d.get() : nullptr, dg.get(), db.get(), dout.get(), with_relu ? relu.get() : nullptr,
+                          in.get(), stats.get<double>(), gamma.get(), size_t(P), C, scratch.get<double>(), nullptr);
+  if (with_din) {
+    F32 din = typed<float>(a[0], "din", n);
+    d.to_host(din);
+  }
+  dg.to_host(dgamma);
+  db.to_host(dbeta);
 }
 
 template <void (*F)(const Napi::CallbackInfo&)>
@@ -260,9 +450,18 @@ Napi::Object kernel_bindings(Napi::Env env) {
   ENGINE_CUDA_KERNEL("dropoutForward", k_dropout_forward);
   ENGINE_CUDA_KERNEL("dropoutBackward", k_dropout_backward);
   ENGINE_CUDA_KERNEL("rmspropUpdate", k_rmsprop);
+  ENGINE_CUDA_KERNEL("sgdUpdate", k_sgd);
+  ENGINE_CUDA_KERNEL("adamwUpdate", k_adamw);
+  ENGINE_CUDA_KERNEL("clipGradients", k_clip);
+  ENGINE_CUDA_KERNEL("emaUpdate", k_ema);
   ENGINE_CUDA_KERNEL("augmentWarp", k_augment);
+  ENGINE_CUDA_KERNEL("augmentCrop", k_augment_crop);
+  ENGINE_CUDA_KERNEL("batchnormTrain", k_batchnorm_train);
+  ENGINE_CUDA_KERNEL("batchnormInfer", k_batchnorm_infer);
+  ENGINE_CUDA_KERNEL("batchnormBackward", k_batchnorm_backward);
 #undef ENGINE_CUDA_KERNEL
   k.Set("sigmoidBce", Napi::Function::New(env, run_kernel_value<k_sigmoid_bce>, "sigmoidBce"));
+  k.Set("softmaxCe", Napi::Function::New(env, run_kernel_value<k_softmax_ce>, "softmaxCe"));
   return k;
 }
 

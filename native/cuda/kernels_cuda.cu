@@ -21,25 +21,15 @@
 #include "model/rng.h"
 #include "cuda/check.h"
 #include "cuda/kernels_cuda.h"
-
-#if !ENGINE_CUDA_EMULATION
-#define ENGINE_LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<grid, block, 0, stream>>>
-#endif
+#include "cuda/launch.h"
 
 namespace engine::ENGINE_CUDA_NS {
 
 namespace {
 
-constexpr int kThreads = 256;
+using launch::blocks_for;
+using launch::kThreads;
 constexpr int BK = 16;  // reduction depth of one shared-memory tile
-
-// Elementwise kernels loop over their range (grid-stride), so the grid is capped; under emulation, hard.
-#if ENGINE_CUDA_EMULATION
-constexpr size_t kMaxBlocks = 8;
-#else
-constexpr size_t kMaxBlocks = 65535u * 16;
-#endif
-unsigned blocks_for(size_t n) { return unsigned(std::min<size_t>((n + kThreads - 1) / kThreads, kMaxBlocks)); }
 
 // ---------- the implicit GEMM ----------
 
@@ -371,16 +361,20 @@ __global__ void dropout_backward_k(float* din, const float* dout, const float* m
     din[i] = __fmul_rn(dout[i], mask[i]);
 }
 
-// One block: per-image losses in float (as the CPU computes them), summed in double in a fixed tree order.
+// One block: per-image losses in float (as the CPU computes them), summed in double in a fixed tree order. With
+// label smoothing e the target is y (1 - e) + e / 2 (one_minus_e and half_e formed on the host, as the reference
+// forms them in float); the right answers count against the label itself.
 __global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit, const float* label,
-                              const uint8_t* label_u8, const int32_t* index, int N, float scale, float L) {
+                              const uint8_t* label_u8, const int32_t* index, int N, float scale, float L,
+                              float smoothing, float one_minus_e, float half_e) {
   __shared__ double loss_s[kThreads];
   __shared__ int correct_s[kThreads];
   double loss = 0;
   int correct = 0;
   for (int b = threadIdx.x; b < N; b += blockDim.x) {
     const float z = logit[b];
-    const float y = label_u8 ? float(label_u8[index ? index[b] : b]) : label[b];
+    const float label_b = label_u8 ? float(label_u8[index ? index[b] : b]) : label[b];
+    const float y = smoothing == 0.f ? label_b : __fadd_rn(__fmul_rn(label_b, one_minus_e), half_e);
     const float zc = z > L ? L : (z < -L ? -L : z);
     const float softplus = (zc > 0.f ? zc : 0.f) + log1pf(expf(-fabsf(zc)));
     loss += double(softplus - y * zc);
@@ -388,7 +382,7 @@ __global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit
       const float p = 1.f / (1.f + expf(-zc));
       dlogit[b] = (z > -L && z < L) ? scale * (p - y) : 0.f;
     }
-    correct += ((1.f / (1.f + expf(-z))) > 0.5f) == (y != 0.f);
+    correct += ((1.f / (1.f + expf(-z))) > 0.5f) == (label_b != 0.f);
   }
   loss_s[threadIdx.x] = loss;
   correct_s[threadIdx.x] = correct;
@@ -407,11 +401,13 @@ __global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit
   }
 }
 
-// One block: the parameters are few (the seed's 91k), and a single block needs no atomics to sum its count.
 // Softmax cross-entropy per image as ref::softmax_ce (log-sum-exp from the row's maximum), one thread per image,
-// the losses summed in double and the right answers (argmax, first maximum) counted as sigmoid_bce_k does.
+// the losses summed in double and the right answers (argmax, first maximum) counted as sigmoid_bce_k does. With
+// label smoothing the targets are on (the label's class) and off (the others), formed on the host as the
+// reference forms them in float.
 __global__ void softmax_ce_k(float* dlogits, LossOut* result, const float* logits, const float* label,
-                             const uint8_t* label_u8, const int32_t* index, int N, int K, float scale) {
+                             const uint8_t* label_u8, const int32_t* index, int N, int K, float scale, bool smoothed,
+                             float on, float off) {
   __shared__ double loss_s[kThreads];
   __shared__ int correct_s[kThreads];
   double loss = 0;
@@ -428,10 +424,17 @@ __global__ void softmax_ce_k(float* dlogits, LossOut* result, const float* logit
       }
     float sum = 0.f;
     for (int k = 0; k < K; k++) sum = __fadd_rn(sum, expf(__fsub_rn(z[k], m)));
-    loss += double(__fsub_rn(logf(sum), __fsub_rn(z[y], m)));
+    if (!smoothed) {
+      loss += double(__fsub_rn(logf(sum), __fsub_rn(z[y], m)));
+    } else {
+      float target = 0.f;
+      for (int k = 0; k < K; k++) target = __fadd_rn(target, __fmul_rn(k == y ? on : off, __fsub_rn(z[k], m)));
+      loss += double(__fsub_rn(logf(sum), target));
+    }
+    const float hit = smoothed ? on : 1.f, miss = smoothed ? off : 0.f;
     if (dlogits)
       for (int k = 0; k < K; k++)
-        dlogits[size_t(b) * K + k] = __fmul_rn(scale, __fsub_rn(__fdiv_rn(expf(__fsub_rn(z[k], m)), sum), k == y ? 1.f : 0.f));
+        dlogits[size_t(b) * K + k] = __fmul_rn(scale, __fsub_rn(__fdiv_rn(expf(__fsub_rn(z[k], m)), sum), k == y ? hit : miss));
     correct += arg == y;
   }
   loss_s[threadIdx.x] = loss;
@@ -451,6 +454,7 @@ __global__ void softmax_ce_k(float* dlogits, LossOut* result, const float* logit
   }
 }
 
+// One block: the parameters are few (the seed's 91k), and a single block needs no atomics to sum its count.
 __global__ void count_non_finite_k(LossOut* result, const float* x, size_t n) {
   __shared__ int count_s[kThreads];
   int count = 0;
@@ -464,20 +468,15 @@ __global__ void count_non_finite_k(LossOut* result, const float* x, size_t n) {
   if (threadIdx.x == 0) result->non_finite = count_s[0];
 }
 
-__global__ void rmsprop_k(float* param, float* accum, const float* grad, size_t n, float lr, float rho,
-                          float one_minus_rho, float eps) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const float g = grad[i];
-    // accum = rho*accum + (1-rho)*g*g;  param -= lr*g / (sqrt(accum) + eps), rounded step by step as the CPU
-    const float a = __fadd_rn(__fmul_rn(rho, accum[i]), __fmul_rn(__fmul_rn(one_minus_rho, g), g));
-    accum[i] = a;
-    param[i] = __fsub_rn(param[i], __fdiv_rn(__fmul_rn(lr, g), __fadd_rn(__fsqrt_rn(a), eps)));
-  }
+// The input normalisation of channel ch of a scaled pixel x: (x - mean) * (1 / std), norm [2C] = mean, 1 / std
+// (as ref::normalize_channels); x itself where norm is null
+__device__ __forceinline__ float normalized(float x, const float* norm, int ch, int C) {
+  return norm ? __fmul_rn(__fsub_rn(x, norm[ch]), norm[C + ch]) : x;
 }
 
 // One thread per output pixel; the arithmetic of ref::augment_warp, each double operation rounded on its own.
 __global__ void augment_warp_k(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs,
-                               int N, int H, int W, int C, float scale) {
+                               const float* norm, int N, int H, int W, int C, float scale) {
   const size_t pixels = size_t(N) * H * W, isz = size_t(H) * W * C;
   const double orow = H / 2.0 + 0.5, ocol = W / 2.0 + 0.5;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < pixels; i += size_t(gridDim.x) * blockDim.x) {
@@ -501,17 +500,67 @@ __global__ void augment_warp_k(float* out, const uint8_t* images, const int32_t*
       const double top = __dadd_rn(__dmul_rn(gc, v00), __dmul_rn(fc, v01));
       const double bottom = __dadd_rn(__dmul_rn(gc, v10), __dmul_rn(fc, v11));
       const double v = __dadd_rn(__dmul_rn(gr, top), __dmul_rn(fr, bottom));
-      o[ch] = __fmul_rn(float(v), scale);
+      o[ch] = normalized(__fmul_rn(float(v), scale), norm, ch, C);
     }
   }
 }
 
-__global__ void scale_pixels_k(float* out, const uint8_t* images, const int32_t* index, int N, size_t isz,
-                               float scale) {
+__global__ void scale_pixels_k(float* out, const uint8_t* images, const int32_t* index, const float* norm, int N,
+                               size_t isz, int C, float scale) {
   const size_t n = size_t(N) * isz;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const size_t b = i / isz, j = i - b * isz;
-    out[i] = __fmul_rn(float(images[size_t(index ? index[b] : int32_t(b)) * isz + j]), scale);
+    const float x = __fmul_rn(float(images[size_t(index ? index[b] : int32_t(b)) * isz + j]), scale);
+    out[i] = normalized(x, norm, int(j % size_t(C)), C);
+  }
+}
+
+// One thread per output pixel (r, c): ref::augment_crop's source of it (the inverse rotation of the shifted
+// position about the centre; nearest without a rotation, else bilinear, 0 outside the image), each double
+// operation rounded on its own, then the normalisation; written to the mirrored column where the image is
+// flipped, and 0 inside the erased rectangle (as the reference's erasing, which a normalised network applies
+// after the normalisation).
+__global__ void augment_crop_k(float* out, const uint8_t* images, const int32_t* index, const CropCoeffs* coeffs,
+                               const float* norm, int N, int H, int W, int C, float scale) {
+  const size_t pixels = size_t(N) * H * W, isz = size_t(H) * W * C;
+  const double cy = (H - 1) / 2.0, cx = (W - 1) / 2.0;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < pixels; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = int(i % W);
+    const size_t rr = i / W;
+    const int r = int(rr % H);
+    const int b = int(rr / H);
+    const uint8_t* in = images + size_t(index ? index[b] : b) * isz;
+    const CropCoeffs k = coeffs[b];
+    const int oc = k.flip ? W - 1 - c : c;
+    float* o = out + (size_t(b) * H * W + size_t(r) * W + oc) * C;
+    if (r >= k.ey && r < k.ey + k.eh && oc >= k.ex && oc < k.ex + k.ew) {
+      for (int ch = 0; ch < C; ch++) o[ch] = 0.f;
+      continue;
+    }
+    const double y = __dsub_rn(__dsub_rn(double(r), k.dy), cy), x = __dsub_rn(__dsub_rn(double(c), k.dx), cx);
+    const double sy = __dadd_rn(__dadd_rn(__dmul_rn(k.cs, y), __dmul_rn(k.sn, x)), cy);
+    const double sx = __dadd_rn(__dadd_rn(__dmul_rn(-k.sn, y), __dmul_rn(k.cs, x)), cx);
+    if (!k.rotate) {
+      const long iy = lround(sy), ix = lround(sx);
+      const bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+      for (int ch = 0; ch < C; ch++) {
+        const float v = inside ? __fmul_rn(float(in[(size_t(iy) * W + size_t(ix)) * C + ch]), scale) : 0.f;
+        o[ch] = normalized(v, norm, ch, C);
+      }
+      continue;
+    }
+    const int y0 = int(floor(sy)), x0 = int(floor(sx));
+    const double fy = __dsub_rn(sy, double(y0)), fx = __dsub_rn(sx, double(x0));
+    const double gy = __dsub_rn(1.0, fy), gx = __dsub_rn(1.0, fx);
+    for (int ch = 0; ch < C; ch++) {
+      auto px = [&](int yy, int xx) {
+        return yy >= 0 && yy < H && xx >= 0 && xx < W ? double(in[(size_t(yy) * W + size_t(xx)) * C + ch]) : 0.0;
+      };
+      const double top = __dadd_rn(__dmul_rn(gx, px(y0, x0)), __dmul_rn(fx, px(y0, x0 + 1)));
+      const double bottom = __dadd_rn(__dmul_rn(gx, px(y0 + 1, x0)), __dmul_rn(fx, px(y0 + 1, x0 + 1)));
+      const double v = __dadd_rn(__dmul_rn(gy, top), __dmul_rn(fy, bottom));
+      o[ch] = normalized(__fmul_rn(float(v), scale), norm, ch, C);
+    }
   }
 }
 
@@ -632,15 +681,20 @@ void dropout_backward_cuda(float* din, const float* dout, const float* mask, siz
 }
 
 void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const float* label, const uint8_t* label_u8,
-                      const int32_t* index, int N, float scale, cudaStream_t stream) {
+                      const int32_t* index, int N, float scale, float smoothing, cudaStream_t stream) {
+  // (as ref::sigmoid_bce: y * (1 - e) + e / 2 in float)
+  const float one_minus_e = 1.f - smoothing, half_e = smoothing / 2.f;
   ENGINE_LAUNCH(1, kThreads, stream, sigmoid_bce_k)(dlogit, result, logit, label, label_u8, index, N, scale,
-                                            float(ref::logit_clip()));
+                                                    float(ref::logit_clip()), smoothing, one_minus_e, half_e);
   CUDA_CHECK_LAUNCH("sigmoid_bce_k");
 }
 
 void softmax_ce_cuda(float* dlogits, LossOut* result, const float* logits, const float* label, const uint8_t* label_u8,
-                     const int32_t* index, int N, int K, float scale, cudaStream_t stream) {
-  ENGINE_LAUNCH(1, kThreads, stream, softmax_ce_k)(dlogits, result, logits, label, label_u8, index, N, K, scale);
+                     const int32_t* index, int N, int K, float scale, float smoothing, cudaStream_t stream) {
+  // (as ref::softmax_ce: off = e / K, on = 1 - e + off in float)
+  const float off = smoothing / float(K), on = 1.f - smoothing + off;
+  ENGINE_LAUNCH(1, kThreads, stream, softmax_ce_k)(dlogits, result, logits, label, label_u8, index, N, K, scale,
+                                                   smoothing != 0.f, on, off);
   CUDA_CHECK_LAUNCH("softmax_ce_k");
 }
 
@@ -649,29 +703,45 @@ void count_non_finite_cuda(LossOut* result, const float* x, size_t n, cudaStream
   CUDA_CHECK_LAUNCH("count_non_finite_k");
 }
 
-void rmsprop_update_cuda(float* param, float* accum, const float* grad, size_t n, double lr, double rho, double eps,
-                         cudaStream_t stream) {
-  ENGINE_LAUNCH(blocks_for(n), kThreads, stream, rmsprop_k)(param, accum, grad, n, float(lr), float(rho), float(1.0 - rho),
-                                                    float(eps));
-  CUDA_CHECK_LAUNCH("rmsprop_k");
-}
-
 WarpCoeffs warp_coeffs(double shear, double zx, double zy, bool flip) {
   // as ref::augment_warp forms them: Shear . Zoom = [[zx, -sin(s)*zy], [0, cos(s)*zy]]
   return {zx, -std::sin(shear) * zy, std::cos(shear) * zy, flip ? 1.0 : 0.0};
 }
 
-void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs, int N,
-                       int H, int W, int C, float scale, cudaStream_t stream) {
+void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs,
+                       const float* norm, int N, int H, int W, int C, float scale, cudaStream_t stream) {
   if (coeffs) {
-    ENGINE_LAUNCH(blocks_for(size_t(N) * H * W), kThreads, stream, augment_warp_k)(out, images, index, coeffs, N, H, W, C,
-                                                                           scale);
+    ENGINE_LAUNCH(blocks_for(size_t(N) * H * W), kThreads, stream, augment_warp_k)(out, images, index, coeffs, norm, N,
+                                                                                   H, W, C, scale);
     CUDA_CHECK_LAUNCH("augment_warp_k");
   } else {
-    ENGINE_LAUNCH(blocks_for(size_t(N) * H * W * C), kThreads, stream, scale_pixels_k)(out, images, index, N,
-                                                                               size_t(H) * W * C, scale);
+    ENGINE_LAUNCH(blocks_for(size_t(N) * H * W * C), kThreads, stream, scale_pixels_k)(out, images, index, norm, N,
+                                                                                       size_t(H) * W * C, C, scale);
     CUDA_CHECK_LAUNCH("scale_pixels_k");
   }
+}
+
+CropCoeffs crop_coeffs(const double* a) {
+  // as ref::augment_crop reads its 8 numbers
+  CropCoeffs k;
+  k.dy = a[0];
+  k.dx = a[1];
+  k.cs = std::cos(a[3]);
+  k.sn = std::sin(a[3]);
+  k.flip = a[2] != 0;
+  k.rotate = a[3] != 0;
+  k.ey = int(a[4]);
+  k.ex = int(a[5]);
+  k.eh = int(a[6]);
+  k.ew = int(a[7]);
+  return k;
+}
+
+void augment_crop_cuda(float* out, const uint8_t* images, const int32_t* index, const CropCoeffs* coeffs,
+                       const float* norm, int N, int H, int W, int C, float scale, cudaStream_t stream) {
+  ENGINE_LAUNCH(blocks_for(size_t(N) * H * W), kThreads, stream, augment_crop_k)(out, images, index, coeffs, norm, N, H,
+                                                                                 W, C, scale);
+  CUDA_CHECK_LAUNCH("augment_crop_k");
 }
 
 }  // namespace engine::ENGINE_CUDA_NS

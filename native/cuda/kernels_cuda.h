@@ -91,27 +91,72 @@ void dropout_backward_cuda(float* din, const float* dout, const float* mask, siz
 // Per image: dlogit [N] (may be null) = scale * (sigmoid(zc) - y), 0 where clipped; the sum of the clipped BCE
 // over N (summed in double, fixed order) to *loss_sum, and the count of right answers (P > 0.5 agrees with the
 // label) to *correct. label [N] is float (the kernel binding) or, when label_u8 is set, uint8 labels gathered
-// through index [N] (may be null: image b's label is label_u8[b]).
+// through index [N] (may be null: image b's label is label_u8[b]). With label smoothing e the target y is
+// label * (1 - e) + e / 2, as ref::sigmoid_bce.
 struct LossOut {
   double loss_sum;
   int correct;
   int non_finite;  // NaN/Inf parameters after the update (count_non_finite_cuda; 0 when none ran)
 };
 void sigmoid_bce_cuda(float* dlogit, LossOut* result, const float* logit, const float* label, const uint8_t* label_u8,
-                      const int32_t* index, int N, float scale, cudaStream_t stream);
+                      const int32_t* index, int N, float scale, float smoothing, cudaStream_t stream);
 
-// Per image: dlogits [N, K] (may be null) = scale * (softmax(z) - onehot(label)), the softmax cross-entropy summed
-// over N (in double) to *loss_sum and the right answers (argmax, first maximum) to *correct, as ref::softmax_ce;
-// labels as sigmoid_bce_cuda's
+// Per image: dlogits [N, K] (may be null) = scale * (softmax(z) - target), the softmax cross-entropy summed over N
+// (in double) to *loss_sum and the right answers (argmax, first maximum) to *correct, as ref::softmax_ce (target:
+// onehot(label), or with label smoothing e, (1 - e) * onehot + e / K); labels as sigmoid_bce_cuda's
 void softmax_ce_cuda(float* dlogits, LossOut* result, const float* logits, const float* label, const uint8_t* label_u8,
-                     const int32_t* index, int N, int K, float scale, cudaStream_t stream);
+                     const int32_t* index, int N, int K, float scale, float smoothing, cudaStream_t stream);
 
 // result->non_finite = the number of NaN/Inf elements of x [n] (one block; run after the update)
 void count_non_finite_cuda(LossOut* result, const float* x, size_t n, cudaStream_t stream);
 
-// Keras RMSprop, with the float constants formed on the host exactly as rmsprop_update forms them
-void rmsprop_update_cuda(float* param, float* accum, const float* grad, size_t n, double lr, double rho, double eps,
-                         cudaStream_t stream);
+// ---------- the optimizers (optimizers_cuda.cu) ----------
+// Each updates param [n] and its state from grad [n] as the reference does, with the float constants formed on the
+// host exactly as the reference forms them. decay [n] (may be null: no weight decay) is 1 where weight decay
+// applies (the kernels) and 0 elsewhere, as Network::update applies weight_decay tensor by tensor.
+
+// Keras RMSprop (ref::rmsprop_update); with decay, of the coupled gradient g + wd * p (wd 0 off the kernels)
+void rmsprop_update_cuda(float* param, float* accum, const float* grad, const uint8_t* decay, size_t n, double lr,
+                         double rho, double eps, double weight_decay, cudaStream_t stream);
+// SGD with momentum, plain or Nesterov's (ref::sgd_update): velocity [n]; the decay coupled, g + wd * p
+void sgd_update_cuda(float* param, float* velocity, const float* grad, const uint8_t* decay, size_t n, double lr,
+                     double momentum, bool nesterov, double weight_decay, cudaStream_t stream);
+// AdamW (ref::adamw_update): moments m [n], v [n]; the decay decoupled, p *= 1 - lr * wd. corrections [2] (device,
+// float) = 1 - beta1^t, 1 - beta2^t of the step count t from 1, read on the device so that a captured graph
+// replays with each step's (adamw_corrections forms them on the host as the reference does)
+void adamw_update_cuda(float* param, float* m, float* v, const float* grad, const uint8_t* decay,
+                       const float* corrections, size_t n, double lr, double beta1, double beta2, double eps,
+                       double weight_decay, cudaStream_t stream);
+void adamw_corrections(float* corrections, double beta1, double beta2, uint64_t t);
+// Gradient-norm clipping (Network::update's): grad [n] *= clip_norm / ||grad|| where the global L2 norm is larger;
+// the norm summed in double over fixed slices (deterministic), in scratch of clip_scratch(n) doubles
+size_t clip_scratch(size_t n);
+void clip_gradients_cuda(float* grad, size_t n, double clip_norm, double* scratch, cudaStream_t stream);
+// The moving average of the weights: ema [n] = decay * ema + (1 - decay) * param [n]
+void ema_update_cuda(float* ema, const float* param, size_t n, double decay, cudaStream_t stream);
+
+// ---------- batch norm (batchnorm_cuda.cu), as ref::batchnorm_* over P pixels (N * H * W) of C channels ----------
+// The per-channel sums run in double over fixed slices of the pixels, added in slice order (deterministic). stats
+// [2C] (double, device): the mean, then 1 / sqrt(variance + epsilon), as the forward formed them; the backward reads
+// them. relu: a ReLU that reads only the batch norm, fused both ways (as the CPU plan fuses it).
+
+// Doubles of scratch the batch-norm launchers need for P pixels of C channels
+size_t batchnorm_scratch(size_t P, int C);
+// Training: stats of the batch in [P, C] (biased variance); out [P, C] = gamma [C] * xhat + beta [C] (ReLU of it
+// with relu), xhat = (in - mean) * invstd; with update, running [2C] (mean, then variance) = momentum * running +
+// (1 - momentum) * the batch's (its variance unbiased), as Network::run_coupled
+void batchnorm_forward_train_cuda(float* out, double* stats, float* running, const float* in, const float* gamma,
+                                  const float* beta, size_t P, int C, double momentum, double epsilon, bool update,
+                                  bool relu, double* scratch, cudaStream_t stream);
+// Inference: stats from running [2C] (mean, variance), then out as in training
+void batchnorm_forward_infer_cuda(float* out, double* stats, const float* in, const float* running, const float* gamma,
+                                  const float* beta, size_t P, int C, double epsilon, bool relu, cudaStream_t stream);
+// din [P, C] (overwritten; may be null), dgamma [C] +=, dbeta [C] += from dout [P, C], in [P, C] and the forward's
+// stats; relu_out [P, C] (may be null): the fused ReLU's output, dout then being the ReLU's output gradient, taken
+// as 0 where relu_out is not positive
+void batchnorm_backward_cuda(float* din, float* dgamma, float* dbeta, const float* dout, const float* relu_out,
+                             const float* in, const double* stats, const float* gamma, size_t P, int C,
+                             double* scratch, cudaStream_t stream);
 
 // The warp of one image, as the host precomputes it from (shear, zx, zy, flip): the CPU's double-precision
 // coefficients, so the device needs no sin/cos of its own.
@@ -122,7 +167,23 @@ WarpCoeffs warp_coeffs(double shear, double zx, double zy, bool flip);
 
 // out [N, H, W, C] = scale * warp of image index[b] (or b when index is null) of images [*, H, W, C] uint8,
 // with coeffs [N] (null: no warp, plain scaling as scale_pixels). Bit-identical to augment_warp/scale_pixels.
-void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs, int N,
-                       int H, int W, int C, float scale, cudaStream_t stream);
+// norm [2C] (device; null: none): the input normalisation after the scaling, (x - mean) * inv_std per channel
+// (mean, then 1 / std, as float), as ref::normalize_channels.
+void augment_warp_cuda(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs,
+                       const float* norm, int N, int H, int W, int C, float scale, cudaStream_t stream);
+
+// The small-image augmentation of one image (ref::augment_crop's 8 numbers: shift rows, shift columns, flip,
+// rotation, erased row, column, rows, columns), its cosine and sine formed on the host as the reference forms them
+struct CropCoeffs {
+  double dy, dx, cs, sn;
+  int flip, rotate, ey, ex, eh, ew;
+};
+CropCoeffs crop_coeffs(const double* a);
+
+// out [N, H, W, C] = ref::augment_crop of image index[b] (or b) of images [*, H, W, C] uint8 with coeffs [N], then
+// normalised by norm as augment_warp_cuda (null: none); the erased rectangle 0 (as the CPU network leaves it with
+// or without normalisation). Bit-identical to the CPU network's preprocessing.
+void augment_crop_cuda(float* out, const uint8_t* images, const int32_t* index, const CropCoeffs* coeffs,
+                       const float* norm, int N, int H, int W, int C, float scale, cudaStream_t stream);
 
 }  // namespace engine::ENGINE_CUDA_NS

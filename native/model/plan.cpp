@@ -450,8 +450,7 @@ class Planner {
         case OpType::Dropout: k = StepKind::Dropout; break;
         case OpType::GlobalAvgPool: k = StepKind::GlobalAvgPool; break;
         case OpType::Add: k = StepKind::Add; break;
-        case OpType::BatchNorm:
-          throw SpecError("layer " + std::to_string(i) + " '" + L_.names[i] + "': batch norm has no CUDA kernels yet");
+        case OpType::BatchNorm: k = StepKind::BatchNorm; break;
       }
       const Impl impl = k == StepKind::Flatten ? Impl::None : Impl::Cuda;
       Step f = step(Dir::Forward, k, i, 1, impl), b = step(Dir::Backward, k, i, 1, impl);
@@ -459,6 +458,16 @@ class Planner {
       if (k == StepKind::Conv && chained(i, OpType::Relu)) {
         f.relu = true;
         f.ops = 2;
+      }
+      // a ReLU that reads only a batch norm runs in its passes both ways (in place), as plan_cpu fuses it
+      if (k == StepKind::BatchNorm && chained(i, OpType::Relu)) {
+        f.relu = b.relu = true;
+        f.ops = b.ops = 2;
+        p_.storage_of[i + 2] = int(i + 1);
+        p_.forward.push_back(f);
+        p_.backward.push_back(b);
+        i++;
+        continue;
       }
       if (k == StepKind::Conv && input_needs_grad(i)) b.input_impl = Impl::Cuda;
       if (k == StepKind::Flatten || (k == StepKind::Relu && exclusive(L_.input(i))))
