@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// Times training epochs of a small-image model (default: Fashion-MNIST's 60,000 28x28 grey training images with a
-// 2-conv net) in the engine and in PyTorch (scripts/bench/train_small_torch.py: the same spec built by
-// torch_model.py, the same recipe, threads, channels-last, glibc kept from returning freed memory) in the same run.
+// Times training epochs of a small-image model (default: Fashion-MNIST's 60,000 28x28 grey training images with the
+// fmnist-cnn preset) in the engine and in PyTorch (scripts/bench/train_small_torch.py: the same spec built by
+// torch_model.py, the same recipe, threads, channels-last, glibc kept from returning freed memory; with bf16 autocast
+// for the engine's bf16 trainer) in the same run.
 // Epochs are interleaved, one of each trainer per round, so every trainer sees the same moments of a shared,
 // noisy machine; the ratio is the median of the per-round ratios. Prints seconds per epoch, images/s and GFLOP/s
 // counted as the direct convolutions' and dense layers' multiply-adds (2 FLOP each; training = forward + both
 // backward products, less the first layer's input gradient), against the fp32 peak measured by the engine's probe.
 //
-//   node scripts/bench/train-small.mjs [--data DIR] [--spec FILE.json] [--epochs 3] [--images N] [--threads 2]
+//   node scripts/bench/train-small.mjs [--data DIR] [--arch PRESET | --spec FILE.json] [--epochs 3] [--images N] [--threads 2]
 //     [--batch-size 64] [--lr 0.001] [--precision fp32,bf16] [--no-torch] [--json]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,15 +18,17 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import zlib from 'node:zlib';
 import { native, trainerConfig } from '../../dist/src/native.js';
 import { Rng } from '../../dist/src/data/random.js';
 import { trainEpochIndexed } from '../../dist/src/train/epoch.js';
+import { modelSpec } from '../../dist/src/model/spec.js';
+import { readDataSplit } from '../../dist/src/data/dataset.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
   options: {
     data: { type: 'string', default: '/usr/share/datasets/fashion-mnist' },
+    arch: { type: 'string', default: 'fmnist-cnn' },
     spec: { type: 'string' },
     epochs: { type: 'string', default: '3' },
     images: { type: 'string' },
@@ -44,40 +47,7 @@ const batchSize = Number(args['batch-size']);
 const lr = Number(args.lr);
 const log = (line) => (args.json ? process.stderr : process.stdout).write(line + '\n');
 
-/** The 2-conv baseline in the spirit of TensorFlow's tutorial net (the fmnist-cnn preset's architecture). */
-const FMNIST_CNN = {
-  name: 'fmnist-cnn',
-  input: [28, 28, 1],
-  head: 'softmax',
-  layers: [
-    { type: 'conv3x3', filters: 32 },
-    { type: 'relu' },
-    { type: 'maxpool2x2' },
-    { type: 'conv3x3', filters: 64 },
-    { type: 'relu' },
-    { type: 'maxpool2x2' },
-    { type: 'flatten' },
-    { type: 'dense', units: 128 },
-    { type: 'relu' },
-    { type: 'dropout', rate: 0.4 },
-    { type: 'dense', units: 10 },
-  ],
-};
-const spec = args.spec ? JSON.parse(fs.readFileSync(args.spec, 'utf8')) : FMNIST_CNN;
-
-/** The training split of an MNIST-family folder: images uint8 [N, 28, 28, 1] and labels [N]. */
-function readIdx(dir) {
-  const read = (name) => {
-    const file = [name, `${name}.gz`].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
-    if (!file) throw new Error(`${dir}: no ${name}(.gz)`);
-    const raw = fs.readFileSync(file);
-    return file.endsWith('.gz') ? zlib.gunzipSync(raw) : raw;
-  };
-  const images = read('train-images-idx3-ubyte');
-  const labels = read('train-labels-idx1-ubyte');
-  const n = images.readUInt32BE(4);
-  return { images: new Uint8Array(images.buffer, images.byteOffset + 16, n * images.readUInt32BE(8) * images.readUInt32BE(12)), labels: new Uint8Array(labels.buffer, labels.byteOffset + 8, n), size: n };
-}
+const spec = args.spec ? JSON.parse(fs.readFileSync(args.spec, 'utf8')) : modelSpec(args.arch);
 
 /** Multiply-adds of one image's training step: forward, input gradients (not of the first layer) and weight gradients. */
 function trainingFlops(layout) {
@@ -100,7 +70,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
 // Between two trainers' epochs: lets the previous one's worker threads (OpenMP spin-waits in PyTorch) go idle.
 const SETTLE_MS = 300;
 
-let data = readIdx(args.data);
+const [height, width, channels] = spec.input;
+let data = await readDataSplit(args.data, 'train', { height, width, channels, resize: 'none' });
 if (args.images) data = { images: data.images.subarray(0, Number(args.images) * 784), labels: data.labels.subarray(0, Number(args.images)), size: Number(args.images) };
 const layout = native.layout(spec);
 const flops = trainingFlops(layout);
@@ -115,27 +86,32 @@ for (const precision of args.precision.split(',')) {
   trainer.uploadImages(data.images, data.labels);
   const rng = new Rng(1);
   await trainEpochIndexed(trainer, set, rng, cfg, 0); // warm-up
-  trainers.push({ label: `engine ${precision}`, run: async (e) => (await trainEpochIndexed(trainer, set, rng, cfg, e)).seconds, times: [] });
+  trainers.push({ label: `engine ${precision}`, precision, run: async (e) => (await trainEpochIndexed(trainer, set, rng, cfg, e)).seconds, times: [] });
 }
 
-let torch;
+// PyTorch peers in fp32, and with bf16 autocast where the engine trains in bf16 too
+const peers = [];
 if (args.torch) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'train-small-'));
   fs.writeFileSync(path.join(dir, 'images.u8'), data.images);
   fs.writeFileSync(path.join(dir, 'labels.u8'), data.labels);
-  const child = spawn('/usr/bin/python3', [path.join(here, 'train_small_torch.py'), '--spec', JSON.stringify(spec), '--images', path.join(dir, 'images.u8'), '--labels', path.join(dir, 'labels.u8'), '--threads', String(threads), '--batch-size', String(batchSize), '--lr', String(lr)], { stdio: ['pipe', 'pipe', 'inherit'], cwd: here });
-  const lines = readline.createInterface({ input: child.stdout });
-  const next = () => new Promise((resolve) => lines.once('line', (l) => resolve(JSON.parse(l))));
-  const ready = await next();
-  torch = { child, dir };
-  trainers.push({
-    label: `PyTorch ${ready.torch} fp32`,
-    run: async () => {
-      child.stdin.write('epoch\n');
-      return (await next()).seconds;
-    },
-    times: [],
-  });
+  for (const precision of args.precision.split(',')) {
+    const child = spawn('/usr/bin/python3', [path.join(here, 'train_small_torch.py'), '--spec', JSON.stringify(spec), '--images', path.join(dir, 'images.u8'), '--labels', path.join(dir, 'labels.u8'), '--threads', String(threads), '--batch-size', String(batchSize), '--lr', String(lr), ...(precision === 'bf16' ? ['--bf16'] : [])], { stdio: ['pipe', 'pipe', 'inherit'], cwd: here });
+    const lines = readline.createInterface({ input: child.stdout });
+    const next = () => new Promise((resolve) => lines.once('line', (l) => resolve(JSON.parse(l))));
+    const ready = await next();
+    peers.push(child);
+    trainers.push({
+      label: `PyTorch ${ready.torch} ${precision === 'bf16' ? 'bf16 autocast' : 'fp32'}`,
+      precision,
+      run: async () => {
+        child.stdin.write('epoch\n');
+        return (await next()).seconds;
+      },
+      times: [],
+    });
+  }
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 }
 
 for (let e = 1; e <= epochs; e++)
@@ -145,13 +121,12 @@ for (let e = 1; e <= epochs; e++)
     t.times.push(s);
     log(`round ${e}: ${t.label} ${s.toFixed(3)} s`);
   }
-if (torch) {
-  torch.child.stdin.end();
-  fs.rmSync(torch.dir, { recursive: true, force: true });
-}
+for (const child of peers) child.stdin.end();
 
-const peer = trainers.find((t) => t.label.startsWith('PyTorch'));
+// each engine trainer against the PyTorch peer of its precision
+const peerOf = (t) => trainers.find((p) => p.label.startsWith('PyTorch') && p.precision === t.precision);
 const rows = trainers.map((t) => {
+  const peer = peerOf(t);
   const s = median(t.times);
   const gflops = (flops * data.size) / s / 1e9;
   return {
