@@ -4,6 +4,7 @@
 // is TypeScript's, and the machine's limits are the plan's (model/plan.h), which names the field at fault.
 #include <napi.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -227,20 +228,35 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     return a;
   }
 
-  // Writes a buffer from a typed array of the trainer's element type and exact length; `check` names a bad value
+  // Writes a buffer from a typed array of the trainer's element type and exact length; `name` names a bad value.
+  // Elements from `non_negative_from` on must be >= 0 (squared-gradient averages), those before may be negative.
+  static constexpr size_t kAnySign = SIZE_MAX;
   template <typename T>
-  void set_buffer(Napi::Env env, Buffer which, const Napi::Value& v, const char* name, bool non_negative) {
+  void set_buffer(Napi::Env env, Buffer which, const Napi::Value& v, const char* name, size_t non_negative_from) {
     Backend& be = backend(env);
     auto a = typed<T>(v, name, be.count(which));
-    for (size_t i = 0; i < a.ElementLength(); i++)
+    for (size_t i = 0; i < a.ElementLength(); i++) {
+      const bool non_negative = i >= non_negative_from;
       if (!std::isfinite(a[i]) || (non_negative && !(a[i] >= 0)))
         throw_range(env, std::string(name) + "[" + std::to_string(i) + "] " +
                              (non_negative ? "must be finite and >= 0" : "is not finite"));
+    }
     guarded(env, [&] { be.write(which, a.Data()); });
   }
-  void write_buffer(Napi::Env env, Buffer which, const Napi::Value& v, const char* name, bool non_negative) {
-    if (backend(env).is_double()) set_buffer<double>(env, which, v, name, non_negative);
-    else set_buffer<float>(env, which, v, name, non_negative);
+  void write_buffer(Napi::Env env, Buffer which, const Napi::Value& v, const char* name, size_t non_negative_from) {
+    if (backend(env).is_double()) set_buffer<double>(env, which, v, name, non_negative_from);
+    else set_buffer<float>(env, which, v, name, non_negative_from);
+  }
+  // Where the optimizer's state turns non-negative: RMSprop's accumulators all are; SGD's velocity may have any
+  // sign; AdamW's first moment may, its second (the buffers' second half) may not.
+  size_t accumulators_non_negative_from(Napi::Env env) {
+    Backend& be = backend(env);
+    switch (be.recipe().optimizer) {
+      case OptimizerKind::RmsProp: return 0;
+      case OptimizerKind::Sgd: return kAnySign;
+      case OptimizerKind::AdamW: return be.count(Buffer::Accumulators) / 2;
+    }
+    return 0;
   }
 
   // computeGradients(images, labels, augment?) -> {loss, correct, gradients} (synchronous; for gradient checks):
@@ -257,7 +273,7 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
   }
 
   Napi::Value GetParams(const Napi::CallbackInfo& info) { return buffer(info.Env(), Buffer::Params); }
-  void SetParams(const Napi::CallbackInfo& info) { write_buffer(info.Env(), Buffer::Params, info[0], "params", false); }
+  void SetParams(const Napi::CallbackInfo& info) { write_buffer(info.Env(), Buffer::Params, info[0], "params", kAnySign); }
 
   // getState() -> {step, accumulators, state, ema?}: with the seed (fixed at construction) and the params, all a
   // resumed run needs (accumulators: the optimizer's state buffers one after another; state: batch norm's running
@@ -280,9 +296,9 @@ class Trainer : public Napi::ObjectWrap<Trainer> {
     const double step = number(s.Get("step"), "state.step");
     if (step < 0 || std::trunc(step) != step || step > 9007199254740991.0)
       throw_range(env, "state.step must be a non-negative safe integer");
-    write_buffer(env, Buffer::Accumulators, s.Get("accumulators"), "state.accumulators", true);
-    if (!s.Get("state").IsUndefined()) write_buffer(env, Buffer::State, s.Get("state"), "state.state", false);
-    if (!s.Get("ema").IsUndefined()) write_buffer(env, Buffer::Ema, s.Get("ema"), "state.ema", false);
+    write_buffer(env, Buffer::Accumulators, s.Get("accumulators"), "state.accumulators", accumulators_non_negative_from(env));
+    if (!s.Get("state").IsUndefined()) write_buffer(env, Buffer::State, s.Get("state"), "state.state", kAnySign);
+    if (!s.Get("ema").IsUndefined()) write_buffer(env, Buffer::Ema, s.Get("ema"), "state.ema", kAnySign);
     be.set_step(uint64_t(step));
   }
 
