@@ -2,7 +2,9 @@
 // The graph is built from the model's graph of ops (native.layout gives every op's name and shape), so any spec of
 // the engine's layer types exports: Conv, Relu, MaxPool, Flatten, Gemm (weights [out, in] with transB, as
 // torch.onnx writes them), GlobalAveragePool, Add, and batch norm folded into the convolution before it (else a
-// BatchNormalization node); a sigmoid or softmax head. Weights are initializers (not graph inputs), the batch
+// BatchNormalization node); a sigmoid or softmax head. A run trained with --normalize auto gets its per-channel
+// Sub and Div at the input (the input stays pixels / 255), and one that kept a moving average of the weights
+// exports the average (what its validation and best.* used). Weights are initializers (not graph inputs), the batch
 // dimension is symbolic, and metadata_props carry everything a consumer needs to feed it (classes, input size,
 // resize rule, scaling), under keys that `eval`/`predict` read back.
 import onnxProto, { type onnx as P } from 'onnx-proto';
@@ -112,7 +114,19 @@ function paramOf(ckpt: Checkpoint, name: string, shape: number[]): Float32Array 
   if (!p) throw new InputError(`checkpoint has no tensor ${name} (its spec '${ckpt.meta.spec.name}' does not match its weights)`);
   if (JSON.stringify(p.shape) !== JSON.stringify(shape))
     throw new InputError(`checkpoint tensor ${name} has shape [${p.shape}], its spec '${ckpt.meta.spec.name}' implies [${shape}]`);
-  return ckpt.params.subarray(p.offset, p.offset + p.size);
+  // a run that kept a moving average of the weights validated and chose best.* by it: export it
+  return (ckpt.ema ?? ckpt.params).subarray(p.offset, p.offset + p.size);
+}
+
+/** --normalize auto: the training split's per-channel mean and std (of pixels / 255) that the checkpoint records. */
+function normalizationOf(ckpt: Checkpoint, channels: number): { mean: number[]; std: number[] } | undefined {
+  const n = (ckpt.meta.config as { normalization?: { mean: number[]; std: number[] } } | undefined)?.normalization;
+  if (n === undefined) return undefined;
+  const ok = (v: unknown, positive: boolean) =>
+    Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+  if (!ok(n.mean, false) || !ok(n.std, true))
+    throw new InputError(`checkpoint config.normalization ${JSON.stringify(n)}: expected a mean and a positive std of ${channels} channel${channels > 1 ? 's' : ''}`);
+  return n;
 }
 
 function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, logit: string): Record<string, string> {
@@ -184,6 +198,14 @@ export function buildOnnxModel(ckpt: Checkpoint, opts: { embedPreprocessing?: bo
     image = node('Transpose', [image], 'nchw', [attrInts('perm', [0, 3, 1, 2])]);
   } else {
     inputInfo = valueInfo('image', FLOAT, [BATCH_DIM, channels, height, width]);
+  }
+  // the per-channel normalisation the run trained with, in the graph: the input stays pixels / 255
+  const normalization = normalizationOf(ckpt, channels);
+  if (normalization) {
+    weight('input_mean', [1, channels, 1, 1], Float32Array.from(normalization.mean));
+    weight('input_std', [1, channels, 1, 1], Float32Array.from(normalization.std));
+    image = node('Sub', [image, 'input_mean'], 'centred');
+    image = node('Div', [image, 'input_std'], 'normalized');
   }
 
   // Each engine tensor as ONNX holds it: its value name, its (h, w, c) shape, whether it is still a 4-D NCHW map,
