@@ -73,3 +73,34 @@ for (const ema of [0, 0.9]) {
     assert.ok(correct > n * 0.2, `${correct}/${n}`);
   });
 }
+
+test('export --tta flip: one graph that averages each image with its mirror, as eval --tta flip does on the plain model', async (t) => {
+  const data = await fashionSlice(t, { train: 300, test: 40 });
+  const dir = await tempDir(t);
+  const out = path.join(dir, 'run');
+  await train({ data, arch: 'fmnist-res', epochs: 1, val: 0.2, seed: 5, out, threads: 2, saveEvery: 0, cache: false });
+  const weights = path.join(out, 'best.safetensors');
+  const plainFile = path.join(dir, 'plain.onnx');
+  const ttaFile = path.join(dir, 'tta.onnx');
+  await exportOnnx({ weights, out: plainFile, modelCard: false });
+  const { info } = await exportOnnx({ weights, out: ttaFile, modelCard: false, tta: 'flip' });
+  assert.equal(info.logitName, undefined, 'no logit output');
+  const proto = onnx.ModelProto.decode(await fs.readFile(ttaFile));
+  assert.equal(proto.metadataProps.find((p) => p.key === 'tta')?.value, 'flip');
+  assert.deepEqual(proto.graph.output.map((o) => o.name), ['probabilities']);
+  assert.deepEqual(proto.graph.node.slice(2, 4).map((x) => x.opType), ['Slice', 'Concat']);
+  const ckpt = await loadCheckpoint(weights);
+  const test = await readDataSplit(data, 'test', preprocessOf(ckpt.meta.spec));
+  const n = test.size;
+  const mirrored = new Uint8Array(n * 784);
+  for (let i = 0; i < n; i++) for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) mirrored[i * 784 + y * 28 + x] = test.images[i * 784 + y * 28 + 27 - x];
+  const plain = await ort.InferenceSession.create(plainFile);
+  const run = async (images) => (await plain.run({ image: floatInput(images, n) }))['probabilities'].data;
+  const [a, b] = [await run(test.images), await run(mirrored)];
+  const tta = await ort.InferenceSession.create(ttaFile);
+  const got = (await tta.run({ image: floatInput(test.images, n) }))['probabilities'].data;
+  assert.equal(got.length, n * 10);
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - Math.fround(Math.fround(a[i] + b[i]) * 0.5)));
+  assert.ok(worst < 1e-6, `largest difference ${worst}`);
+});
