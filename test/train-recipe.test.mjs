@@ -71,3 +71,34 @@ test('--patience stops a run whose monitored figure stops improving, and says so
   assert.equal(run.status, 'finished');
   assert.equal(run.stoppedEarly.patience, 2);
 });
+
+/** Makes a finished run look like one killed after its last epoch's checkpoints (run.json still 'running'). */
+async function interrupted(runDir) {
+  const file = path.join(runDir, 'run.json');
+  const { pid: _pid, ...record } = JSON.parse(await fs.readFile(file, 'utf8'));
+  await fs.writeFile(file, JSON.stringify({ ...record, status: 'running' }));
+}
+
+test('a resumed SGD run with EMA continues bit for bit: 1 epoch + --resume to 2 equals 2 epochs straight', async (t) => {
+  const data = await fashionSlice(t, { train: 300, test: 10 });
+  const dir = await tempDir(t);
+  // a step schedule of 1-epoch steps does not span the run, so --epochs may change on resume
+  const recipe = { data, arch: 'fmnist-res', val: 0.2, seed: 6, threads: 2, saveEvery: 0, ema: 0.9, schedule: 'step', stepSize: 1, stepGamma: 0.5, warmup: 0.5, cache: false };
+  const straight = path.join(dir, 'straight');
+  const resumed = path.join(dir, 'resumed');
+  await train({ ...recipe, epochs: 2, out: straight });
+  await train({ ...recipe, epochs: 1, out: resumed });
+  await interrupted(resumed);
+  await train({ resume: resumed, epochs: 2 });
+  const [a, b] = [await loadCheckpoint(path.join(straight, 'last.safetensors')), await loadCheckpoint(path.join(resumed, 'last.safetensors'))];
+  assert.deepEqual(b.params, a.params);
+  assert.deepEqual(b.accumulators, a.accumulators);
+  assert.deepEqual(b.ema, a.ema);
+  assert.deepEqual(b.state, a.state);
+  assert.deepEqual((await readHistory(resumed)).map((r) => r.lr), (await readHistory(straight)).map((r) => r.lr));
+  // a cosine run may not change its length on resume: its lr of every step depends on it
+  const cosine = path.join(dir, 'cosine');
+  await train({ data, arch: 'fmnist-res', val: 0.2, seed: 6, threads: 2, saveEvery: 0, epochs: 1, out: cosine, cache: false });
+  await interrupted(cosine);
+  await assert.rejects(train({ resume: cosine, epochs: 2 }), (e) => e.exitCode === 2 && /--epochs 2 would reshape the run's cosine schedule/.test(e.message));
+});
