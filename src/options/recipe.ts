@@ -163,6 +163,11 @@ export function resolveRecipe(recipe: Record<keyof Recipe, unknown>, base: Reado
   return r;
 }
 
+/** The recipe keys that `r` does not read (its optimizer's, augmentation's or schedule's others): what a model card leaves out. */
+export function unreadRecipeKeys(r: Readonly<Recipe>): (keyof Recipe)[] {
+  return APPLIES.filter((rule) => !rule.when(r)).flatMap((rule) => rule.keys);
+}
+
 /**
  * A recipe value in the form resolveRecipe gives it (augment's former booleans as kinds, 'LO,HI' text as a pair),
  * for comparing what was typed with what a run recorded; anything else as it is.
