@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EngineError } from './errors.js';
 import { trainCommand } from './commands/train.js';
+import { cvCommand } from './commands/cv.js';
 import { importCommand } from './commands/import.js';
 import { labelsCommand } from './commands/labels.js';
 import { exportCommand } from './commands/export.js';
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
       fail(msg, 2);
     });
   cli = trainCommand(cli);
+  cli = cvCommand(cli);
   cli = importCommand(cli);
   cli = labelsCommand(cli);
   cli = exportCommand(cli);

@@ -65,12 +65,12 @@ test('--precision bf16 trains with bf16 kernels where the CPU has AVX512-BF16, e
   await refused(['--precision', 'bf16', '--conv', 'winograd'], '--conv winograd runs fp32 convolutions; with --precision bf16 they are direct: drop one of the two');
 });
 
-test('--no-augment: config.augment false in run.json and the checkpoint, and other numbers than the augmented run', async (t) => {
+test('--no-augment: config.augment none in run.json and the checkpoint, and other numbers than the augmented run', async (t) => {
   const plain = await trainRun(t, ['--no-augment']);
   const augmented = await trainRun(t, []);
-  assert.equal(plain.run.config.augment, false);
-  assert.equal(augmented.run.config.augment, true);
-  assert.equal((await loadCheckpoint(path.join(plain.out, 'last.safetensors'))).meta.config.augment, false);
+  assert.equal(plain.run.config.augment, 'none');
+  assert.equal(augmented.run.config.augment, 'keras');
+  assert.equal((await loadCheckpoint(path.join(plain.out, 'last.safetensors'))).meta.config.augment, 'none');
   // same seed, same order and dropout: only the warps differ, so the training loss does
   const [a, b] = await Promise.all([plain, augmented].map(async ({ out }) => parseHistoryCsv(await fs.readFile(path.join(out, 'history.csv'), 'utf8'))));
   assert.notEqual(a[0].loss, b[0].loss, 'augmentation changes the training loss');

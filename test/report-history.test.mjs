@@ -8,25 +8,27 @@ import { formatE18 } from '../dist/src/store/savetxt.js';
 import { InputError } from '../dist/src/errors.js';
 
 const rows = [
-  { epoch: 1, loss: 0.6793398602395995, acc: 0.6004273499179090257, val_loss: 0.6196151375770569, val_acc: 0.6875, seconds: 2.2004 },
-  { epoch: 2, loss: 1e-7, acc: 1 / 3, val_loss: NaN, val_acc: 0.1 + 0.2, seconds: 61.5 },
+  { epoch: 1, loss: 0.6793398602395995, acc: 0.6004273499179090257, val_loss: 0.6196151375770569, val_acc: 0.6875, lr: 0.001, seconds: 2.2004 },
+  { epoch: 2, loss: 1e-7, acc: 1 / 3, val_loss: NaN, val_acc: 0.1 + 0.2, lr: 0.1 / 3, seconds: 61.5 },
 ];
 
 test('historyCsv: header, one line per epoch, seconds to 3 decimals', () => {
   const text = historyCsv(rows);
   assert.equal(
     text,
-    'epoch,loss,acc,val_loss,val_acc,seconds\n' +
-      '1,0.6793398602395995,0.600427349917909,0.6196151375770569,0.6875,2.200\n' +
-      '2,1e-7,0.3333333333333333,NaN,0.30000000000000004,61.500\n',
+    'epoch,loss,acc,val_loss,val_acc,lr,seconds\n' +
+      '1,0.6793398602395995,0.600427349917909,0.6196151375770569,0.6875,0.001,2.200\n' +
+      '2,1e-7,0.3333333333333333,NaN,0.30000000000000004,0.03333333333333333,61.500\n',
   );
 });
 
 test('parseHistoryCsv round-trips historyCsv bit for bit (seconds to 3 decimals)', () => {
   const back = parseHistoryCsv(historyCsv(rows));
   assert.deepEqual(back, rows.map((r) => ({ ...r, seconds: Number(r.seconds.toFixed(3)) })));
-  assert.deepEqual(parseHistoryCsv('epoch,loss,acc,val_loss,val_acc,seconds\n'), []);
-  assert.deepEqual(parseHistoryCsv('epoch,loss,acc,val_loss,val_acc,seconds\r\n3,1,0.5,1,0.5,1.000\r\n')[0].epoch, 3);
+  assert.deepEqual(parseHistoryCsv('epoch,loss,acc,val_loss,val_acc,lr,seconds\n'), []);
+  // a history written before the lr column is still read (its lr NaN)
+  const old = parseHistoryCsv('epoch,loss,acc,val_loss,val_acc,seconds\r\n3,1,0.5,1,0.5,1.000\r\n')[0];
+  assert.deepEqual([old.epoch, old.lr], [3, NaN]);
 });
 
 test('parseHistoryCsv rejects bad input naming the line', () => {

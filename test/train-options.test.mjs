@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveTrainOptions, TRAIN_DEFAULTS } from '../dist/src/options/train.js';
 import { native } from '../dist/src/native.js';
+import { PRESETS, RECIPE_KEYS } from '../dist/src/model/spec.js';
 import { UsageError } from '../dist/src/errors.js';
 import { CLI, ROOT, smallDataset, tempDir } from './helpers.mjs';
 
@@ -83,12 +84,14 @@ async function documentedDefaults() {
     config: {
       data: code(cell('--data')),
       arch,
+      // the recipe values the README does not tabulate are the preset's (the ones it does are checked below)
+      ...PRESETS[arch].recipe,
       epochs: Number(preset.epochs),
       batchSize: Number(preset.batch),
       lr: Number(preset.lr),
       rho: Number(rho[1]),
       epsilon: Number(epsilon[1]),
-      augment: { on: true, off: false }[preset.augment],
+      augment: { on: 'keras', off: 'none' }[preset.augment] ?? preset.augment.split(' ')[0],
       saveEvery: number('--save-every'),
       out: undefined,
       threads: os.availableParallelism(),
@@ -100,7 +103,7 @@ async function documentedDefaults() {
       cache: undefined,
       cacheDir: undefined,
       device: code(cell('--device')),
-      recipe: { preset: arch, fromPreset: ['epochs', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'], given: [] },
+      recipe: { preset: arch, fromPreset: [...RECIPE_KEYS], given: [] },
     },
   };
 }
@@ -167,7 +170,7 @@ test('resolveTrainOptions refuses contradictory or out-of-range options with Usa
       assert.equal(e.message, message);
       return true;
     });
-  refuses({ rho: 1 }, '--rho must be in [0, 1), got 1');
+  refuses({ rho: 1 }, '--rho must be a number in [0, 1), got 1');
   refuses({ epsilon: 0 }, '--epsilon must be a number in (0, 1], got 0');
   refuses({ lr: 2e6 }, '--lr must be a number in (0, 1000000], got 2000000');
   refuses({ saveEvery: -1 }, '--save-every must be an integer in [0, 100000], got -1');

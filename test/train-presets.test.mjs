@@ -6,24 +6,27 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { resolveArch, resolveTrainOptions } from '../dist/src/options/train.js';
-import { FMNIST_CNN, PRESETS, SEED5, SEED7, SEED_RECIPE, trainingSpec } from '../dist/src/model/spec.js';
+import { FMNIST_CNN, PRESETS, RECIPE_KEYS, SEED5, SEED7, SEED_RECIPE, trainingSpec } from '../dist/src/model/spec.js';
 import { native } from '../dist/src/native.js';
 import { train } from '../dist/src/workflows/train.js';
 import { InputError, UsageError } from '../dist/src/errors.js';
 import { smallDataset, tempDir } from './helpers.mjs';
 
-const ALL = ['epochs', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'];
+const ALL = [...RECIPE_KEYS];
 
 test("each preset's recipe is the default; flags override it, and the config says which came from where", () => {
-  assert.deepEqual(SEED_RECIPE, { epochs: 70, batchSize: 32, lr: 0.001, rho: 0.9, epsilon: 1e-7, augment: true });
+  // the seed's recipe: RMSprop, constant lr, its warp, best by val_loss, nothing the seed did not have
+  const seedPart = (r) => [r.epochs, r.batchSize, r.optimizer, r.lr, r.rho, r.epsilon, r.augment, r.schedule, r.weightDecay, r.clipNorm, r.labelSmoothing, r.ema, r.normalize, r.monitor, r.patience];
+  assert.deepEqual(seedPart(SEED_RECIPE), [70, 32, 'rmsprop', 0.001, 0.9, 1e-7, 'keras', 'constant', 0, 0, 0, 0, 'none', 'val_loss', 0]);
   assert.deepEqual(PRESETS.seed5.recipe, SEED_RECIPE);
-  assert.deepEqual(PRESETS['fmnist-cnn'].recipe, { epochs: 15, batchSize: 64, lr: 0.001, rho: 0.9, epsilon: 1e-7, augment: false });
+  assert.deepEqual(PRESETS['fmnist-cnn'].recipe, { ...SEED_RECIPE, epochs: 15, batchSize: 64, augment: 'none' });
   const pick = (c) => [c.arch, c.epochs, c.batchSize, c.lr, c.augment];
-  assert.deepEqual(pick(resolveTrainOptions({})), ['seed7', 70, 32, 0.001, true]);
-  assert.deepEqual(pick(resolveTrainOptions({ arch: 'fmnist-cnn' })), ['fmnist-cnn', 15, 64, 0.001, false]);
+  assert.deepEqual(pick(resolveTrainOptions({})), ['seed7', 70, 32, 0.001, 'keras']);
+  assert.deepEqual(pick(resolveTrainOptions({ arch: 'fmnist-cnn' })), ['fmnist-cnn', 15, 64, 0.001, 'none']);
+  // --augment as a boolean keeps its former sense: on is the seed's warp
   const c = resolveTrainOptions({ arch: 'fmnist-cnn', epochs: 1, augment: true });
-  assert.deepEqual(pick(c), ['fmnist-cnn', 1, 64, 0.001, true]);
-  assert.deepEqual(c.recipe, { preset: 'fmnist-cnn', fromPreset: ['batchSize', 'lr', 'rho', 'epsilon'], given: ['epochs', 'augment'] });
+  assert.deepEqual(pick(c), ['fmnist-cnn', 1, 64, 0.001, 'keras']);
+  assert.deepEqual(c.recipe, { preset: 'fmnist-cnn', fromPreset: ALL.filter((k) => k !== 'epochs' && k !== 'augment'), given: ['epochs', 'augment'] });
   assert.deepEqual(resolveTrainOptions({}).recipe, { preset: 'seed7', fromPreset: ALL, given: [] });
   // --model is --arch's old name; both given must agree
   assert.equal(resolveTrainOptions({ model: 'seed5' }).arch, 'seed5');
@@ -51,13 +54,13 @@ test('--arch takes a .json spec (or {spec, recipe}) and the library a spec objec
   assert.deepEqual([fromFile.epochs, fromFile.batchSize, fromFile.recipe.preset], [70, 4, 'mini']);
   const presetFile = path.join(dir, 'preset.json');
   await fs.writeFile(presetFile, JSON.stringify({ spec, recipe: { epochs: 3, augment: false } }));
-  assert.deepEqual([resolveTrainOptions({ arch: presetFile }).epochs, resolveTrainOptions({ arch: presetFile }).augment], [3, false]);
+  assert.deepEqual([resolveTrainOptions({ arch: presetFile }).epochs, resolveTrainOptions({ arch: presetFile }).augment], [3, 'none']);
   assert.deepEqual(resolveTrainOptions({ arch: spec }).arch, spec);
   assert.equal(resolveTrainOptions({ arch: { spec, recipe: { lr: 0.01 } } }).lr, 0.01);
   assert.equal(resolveArch('seed5').spec, SEED5);
 
   const usage = (arch, message) => assert.throws(() => resolveTrainOptions({ arch }), (e) => e instanceof UsageError && e.message.includes(message), JSON.stringify(arch));
-  usage('resnet', '--arch (--model) must be one of seed7, seed5, fmnist-cnn or a .json file of a model spec, got "resnet"');
+  usage('resnet', '--arch (--model) must be one of seed7, seed5, fmnist-cnn, fmnist-res, face-res or a .json file of a model spec, got "resnet"');
   usage({ ...spec, input: [16, 16, 4] }, 'input channels must be 1 (grey) or 3 (RGB), got 4');
   usage({ ...spec, input: [16, 16] }, 'input must be [height, width, channels]');
   usage({ ...spec, head: 'tanh' }, 'head must be sigmoid or softmax');

@@ -1,7 +1,7 @@
 // `engine train`: flags -> TrainOptions, progress on the terminal, a summary at the end.
 import type { Argv } from 'yargs';
 import { createProgress } from '../report/progress.js';
-import { runTraining, train, type TrainEvents } from '../workflows/train.js';
+import { epochLine, runTraining, train, type TrainEvents } from '../workflows/train.js';
 import { writeRunHtmlReport } from '../workflows/run-report.js';
 import { ensureDefaultData } from '../data/fetch.js';
 import { checkHtmlTarget } from '../report/html.js';
@@ -54,10 +54,7 @@ export function trainCommand(yargs: Argv) {
           stepsDone++;
           progress.update(stepsDone, `epoch ${epoch} step ${batch}/${batches} loss ${loss.toFixed(4)}`);
         },
-        onEpoch: (r) =>
-          progress.log(
-            `epoch ${r.epoch}: loss ${r.loss.toFixed(4)} acc ${r.acc.toFixed(4)} val_loss ${r.valLoss.toFixed(4)} val_acc ${r.valAcc.toFixed(4)} ${r.seconds.toFixed(2)}s`,
-          ),
+        onEpoch: (r, mark) => progress.log(epochLine(r, mark)),
       };
       let summary;
       if (options.resume !== undefined) summary = await train(options, events);
@@ -67,10 +64,14 @@ export function trainCommand(yargs: Argv) {
         if (options.data === undefined) await ensureDefaultData({ dest: config.data, fetch, onLog: events.onLog });
         summary = await runTraining(config, events);
       }
+      const { best, config } = summary;
+      const bestFigure = config.monitor === 'val_acc' ? `val_acc ${best.valAcc.toFixed(4)}` : `val_loss ${best.valLoss.toFixed(4)}`;
+      const other = config.monitor === 'val_acc' ? `val_loss ${best.valLoss.toFixed(4)}` : `val_acc ${best.valAcc.toFixed(4)}`;
       progress.end(
         `done: ${summary.history.length} epochs in ${summary.runDir}; last val_acc ${summary.final.valAcc.toFixed(4)}, ` +
-          `best val_loss ${summary.best.valLoss.toFixed(4)} at epoch ${summary.best.epoch} (val_acc ${summary.best.valAcc.toFixed(4)}), ` +
+          `best ${bestFigure} at epoch ${best.epoch} (${other}), ` +
           `${summary.medianTrainSeconds.toFixed(2)} s/epoch` +
+          (summary.stoppedEarly ? `; stopped early (--patience ${summary.stoppedEarly.patience})` : '') +
           (summary.skippedImages.length ? `; ${summary.skippedImages.length} unreadable images skipped` : ''),
       );
       if (html !== undefined)

@@ -36,13 +36,16 @@ export async function hasDataSplit(dataDir: string, split: string): Promise<bool
 /** Where a run's validation images come from; recorded in run.json and the checkpoint's config (`validation`). */
 export interface Validation {
   /** val: the data's own val split; test: its test split; holdout: images held out of train */
-  source: 'val' | 'test' | 'holdout';
+  source: 'val' | 'test' | 'holdout' | 'fold';
   /** holdout: how many images, drawn class by class (stratified) */
   heldOut?: number;
   /** holdout: the fraction asked for (--val FRACTION); absent when the count is the default */
   fraction?: number;
-  /** holdout: the run's seed (the draw's generator is seeded from it) */
+  /** holdout and fold: the run's seed (the draw's generator is seeded from it) */
   seed?: number;
+  /** fold (`engine cv`): this fold (1-based) of `folds` of the data's train and val images (data/folds.ts) */
+  fold?: number;
+  folds?: number;
 }
 
 /** --val: the data's val split, the test split, or a fraction of train held out. */
@@ -56,6 +59,7 @@ export const DEFAULT_HOLDOUT_FRACTION = 0.1;
 
 /** 'the val split', 'the test split', '5,000 images held out of train (seeded)' */
 export function describeValidation(v: Validation): string {
+  if (v.source === 'fold') return `fold ${v.fold} of ${v.folds} of the train and val images (seeded, per class)`;
   if (v.source !== 'holdout') return `the ${v.source} split`;
   const pct = v.fraction !== undefined ? `, ${+(v.fraction * 100).toFixed(4)}%` : '';
   return `${v.heldOut!.toLocaleString('en-US')} images held out of train (seeded${pct})`;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { listSplit } from '../data/discover.js';
 import { CELEBA_IMAGES, isCelebaLayout, listCelebaSplit } from '../data/celeba-layout.js';
 import { InputError } from '../errors.js';
-import { refuseThreshold } from '../options/common.js';
+import { refuseThreshold, type Tta } from '../options/common.js';
 import { refuseInputsAsOutputs, type NamedPath } from '../io/output.js';
 import { resolveEvalOptions } from '../options/eval.js';
 import { classificationMetrics, classProbability, predictClasses, positiveScores, type ClassScores } from './class-metrics.js';
@@ -27,6 +27,8 @@ export interface EvalOptions extends ModelChoice {
    * more classes predict the most probable class, and refuse a threshold.
    */
   threshold?: number;
+  /** 'flip': each image's scores averaged with its mirror image's (default none) */
+  tta?: Tta;
   /** images classified so far, after each batch */
   onProgress?(done: number, total: number): void;
   /**
@@ -63,7 +65,7 @@ function modelLabels(folderClasses: string[], folderLabels: Uint8Array, model: L
 
 export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   const started = performance.now();
-  const { batchSize, threshold, data } = resolveEvalOptions(opts);
+  const { batchSize, threshold, tta, data } = resolveEvalOptions(opts);
   // A split name under a CelebA-layout --data comes from its partition list, not from a folder.
   const celeba = !/[\\/]/.test(opts.target) && !['.', '..'].includes(opts.target) && (await isCelebaLayout(data));
   const { dir, dataset } = celeba ? { dir: path.resolve(data, CELEBA_IMAGES), dataset: opts.target } : await resolveTarget(opts.target, data);
@@ -80,7 +82,7 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
     const { classes } = model.info;
     refuseThreshold(classes.length, opts.threshold, model.source);
     const t0 = performance.now();
-    const raw = await scoreFiles(model, listing.files, batchSize, {}, opts.onProgress);
+    const raw = await scoreFiles(model, listing.files, batchSize, { tta }, opts.onProgress);
     const decodeAndInferSeconds = (performance.now() - t0) / 1000;
 
     const scores: ClassScores = { data: raw, columns: scoreColumns(model.info) };

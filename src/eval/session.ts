@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import type { DecodeOptions } from '../data/decode.js';
+import { averageScores, mirrorImages } from '../data/tta.js';
+import type { Tta } from '../options/common.js';
 import { threadsOption } from '../options/checks.js';
 import { EngineError, InputError } from '../errors.js';
 import { readModelMetadata, type ModelInfo } from '../onnx/graph.js';
@@ -120,7 +122,13 @@ export const scoreColumns = (info: ModelInfo): number => (info.head === 'softmax
  * probability of every class for a softmax head, computed here in float32 from the logits when the model has
  * them. `scratch` as for inputTensor.
  */
-export async function runModel(model: LoadedModel, pixels: Uint8Array, n: number, scratch?: Float32Array | Uint8Array): Promise<Float32Array> {
+export async function runModel(model: LoadedModel, pixels: Uint8Array, n: number, scratch?: Float32Array | Uint8Array, tta: Tta = 'none'): Promise<Float32Array> {
+  if (tta === 'flip') {
+    // test-time flip: the average of the scores of the images and of their mirror images (data/tta.ts)
+    const [h, w, c] = [model.info.height, model.info.width, model.info.channels];
+    const mirrored = mirrorImages(new Uint8Array(n * h * w * c), pixels, n, h, w, c);
+    return averageScores(await runModel(model, pixels, n, scratch), await runModel(model, mirrored, n, scratch));
+  }
   const { info, session } = model;
   const name = info.logitName ?? info.outputName;
   const k = scoreColumns(info);
@@ -141,9 +149,10 @@ export async function scoreFiles(
   model: LoadedModel,
   files: readonly string[],
   batchSize: number,
-  opts: DecodeOptions = {},
+  opts: DecodeOptions & { tta?: Tta } = {},
   onProgress?: (done: number, total: number) => void,
 ): Promise<Float32Array> {
+  const { tta, ...decodeOptions } = opts;
   const size = imageBytes(model.info);
   const k = scoreColumns(model.info);
   const slots = Math.min(batchSize, files.length) * size;
@@ -151,7 +160,7 @@ export async function scoreFiles(
   const scratch = model.info.dtype === 'uint8' ? new Uint8Array(slots) : new Float32Array(slots);
   const batches = Math.ceil(files.length / batchSize);
   const decode = (b: number) => {
-    const p = decodeMany(model.info, files.slice(b * batchSize, (b + 1) * batchSize), buffers[b % 2], opts);
+    const p = decodeMany(model.info, files.slice(b * batchSize, (b + 1) * batchSize), buffers[b % 2], decodeOptions);
     p.catch(() => undefined); // awaited below; this only keeps a failure during the previous run from counting as unhandled
     return p;
   };
@@ -161,7 +170,7 @@ export async function scoreFiles(
     await pending;
     if (b + 1 < batches) pending = decode(b + 1);
     const n = Math.min(batchSize, files.length - b * batchSize);
-    scores.set(await runModel(model, buffers[b % 2], n, scratch), b * batchSize * k);
+    scores.set(await runModel(model, buffers[b % 2], n, scratch, tta), b * batchSize * k);
     onProgress?.(b * batchSize + n, files.length);
   }
   return scores;

@@ -101,19 +101,141 @@ export const FMNIST_CNN: ModelSpec = {
   ],
 };
 
-/** What a training run of a preset does unless options say otherwise. */
+/**
+ * fmnist-res: a residual net for 28x28 grey images, 78,090 trainable parameters with batch norm's: a 16-channel
+ * stem, then three stages of one residual block each (16, 32 and 64 channels, each block two 3x3 convolutions with
+ * batch norm, a 1x1 projection shortcut where the channels change), 2x2 max-pools between them, global average
+ * pooling and a 10-way softmax.
+ */
+export const FMNIST_RES: ModelSpec = {
+  name: 'fmnist-res',
+  input: [28, 28, 1],
+  resize: 'none',
+  head: 'softmax',
+  layers: [
+    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'stem' },
+    { type: 'batchnorm', name: 'stem.bn' },
+    { type: 'relu', name: 'stem.relu' },
+    ...residualBlock('b1', 'stem.relu', 16),
+    { type: 'maxpool2x2', name: 'p1' },
+    ...residualBlock('b2', 'p1', 32, { project: true }),
+    { type: 'maxpool2x2', name: 'p2' },
+    ...residualBlock('b3', 'p2', 64, { project: true }),
+    { type: 'globalavgpool', name: 'gap' },
+    { type: 'dense', units: 10, name: 'head' },
+  ],
+};
+
+/** A residual block of two 3x3 'same' convolutions with batch norm; `stride` 2 (and a 1x1 projection) halves the map. */
+function residualBlock(name: string, input: string, filters: number, opts: { stride?: number; project?: boolean } = {}): LayerSpec[] {
+  const stride = opts.stride ?? 1;
+  const shortcut: LayerSpec[] = opts.project
+    ? [
+        { type: 'conv', kernel: 1, stride, filters, name: `${name}.proj`, inputs: [input] },
+        { type: 'batchnorm', name: `${name}.bnp` },
+      ]
+    : [];
+  return [
+    { type: 'conv', kernel: 3, stride, padding: 'same', filters, name: `${name}.c1`, inputs: [input] },
+    { type: 'batchnorm', name: `${name}.bn1` },
+    { type: 'relu', name: `${name}.r1` },
+    { type: 'conv', kernel: 3, padding: 'same', filters, name: `${name}.c2` },
+    { type: 'batchnorm', name: `${name}.bn2` },
+    ...shortcut,
+    { type: 'add', name: `${name}.add`, inputs: [`${name}.bn2`, opts.project ? `${name}.bnp` : input] },
+    { type: 'relu', name: `${name}.out` },
+  ];
+}
+
+/**
+ * face-res: a small residual net for the seed's 150x150 RGB faces (the seed's "future work"). A 5x5 stride-2
+ * 'valid' stem (73x73) and a max-pool (36x36) cut the compute early (the pool before the stem's batch norm and
+ * ReLU, which costs less and keeps the native plan off its BN+ReLU+pool fusion); then residual stages of 32, 64
+ * and 128 channels (the later two strided, with 1x1 projections: 18x18, 9x9), global average pooling, dropout
+ * and a dense output (the sigmoid's one logit for 2 classes).
+ */
+export const FACE_RES: ModelSpec = {
+  name: 'face-res',
+  input: [150, 150, 3],
+  layers: [
+    { type: 'conv', kernel: 5, stride: 2, filters: 32, name: 'stem' },
+    { type: 'maxpool2x2', name: 'pool' },
+    { type: 'batchnorm', name: 'stem.bn' },
+    { type: 'relu', name: 'stem.relu' },
+    ...residualBlock('b1', 'stem.relu', 32),
+    ...residualBlock('b2', 'b1.out', 64, { stride: 2, project: true }),
+    ...residualBlock('b3', 'b2.out', 128, { stride: 2, project: true }),
+    { type: 'globalavgpool', name: 'gap' },
+    { type: 'dropout', rate: 0.2, name: 'drop' },
+    { type: 'dense', units: 1, name: 'head' },
+  ],
+};
+
+export type Optimizer = 'rmsprop' | 'sgd' | 'adamw';
+export const OPTIMIZERS: readonly Optimizer[] = ['rmsprop', 'sgd', 'adamw'];
+/** keras: the seed's shear/zoom/flip warp; crop: shift (a random crop of the zero-padded image), flip, rotation, erasing */
+export type AugmentKind = 'keras' | 'crop' | 'none';
+export const AUGMENT_KINDS: readonly AugmentKind[] = ['keras', 'crop', 'none'];
+export type Schedule = 'constant' | 'step' | 'cosine' | 'onecycle';
+export const SCHEDULES: readonly Schedule[] = ['constant', 'step', 'cosine', 'onecycle'];
+/** the validation figure that picks best.safetensors and drives early stopping */
+export type Monitor = 'val_loss' | 'val_acc';
+export const MONITORS: readonly Monitor[] = ['val_loss', 'val_acc'];
+/** auto: per-channel mean and std of the training split (recorded); none: pixels / 255 */
+export type NormalizeChoice = 'auto' | 'none';
+export const NORMALIZE_CHOICES: readonly NormalizeChoice[] = ['auto', 'none'];
+
+/** What a training run of a preset does unless options say otherwise (src/options/recipe.ts checks each). */
 export interface Recipe {
   epochs: number;
   batchSize: number;
-  /** RMSprop learning rate, decay (Keras' rho) and epsilon */
+  optimizer: Optimizer;
+  /** the peak learning rate (the schedule's) */
   lr: number;
+  /** RMSprop's decay (Keras' rho); RMSprop's and AdamW's epsilon */
   rho: number;
   epsilon: number;
-  /** the seed's shear/zoom/flip augmentation */
-  augment: boolean;
+  /** SGD's momentum and Nesterov's variant */
+  momentum: number;
+  nesterov: boolean;
+  /** AdamW's moment decays */
+  beta1: number;
+  beta2: number;
+  /** on the kernels only: coupled (added to the gradient) for RMSprop and SGD, decoupled for AdamW; 0: none */
+  weightDecay: number;
+  /** the gradient's global L2 norm at most this (0: no clipping) */
+  clipNorm: number;
+  labelSmoothing: number;
+  /** the share a moving average of the weights keeps each step (0: none); validation and export then use it */
+  ema: number;
+  normalize: NormalizeChoice;
+  augment: AugmentKind;
+  /** crop: up to this many pixels of shift each way (a random crop of the image zero-padded by it) */
+  shift: number;
+  /** crop: mirror half the images left-right */
+  flip: boolean;
+  /** crop: a rotation uniform in [-rotate, rotate] degrees */
+  rotate: number;
+  /** crop: the probability of erasing a random rectangle (to the channels' mean), of an area share in eraseArea and aspect (height / width) in eraseAspect (log-uniform) */
+  erase: number;
+  eraseArea: [number, number];
+  eraseAspect: [number, number];
+  schedule: Schedule;
+  /** epochs of linear warm-up from 0 to lr (onecycle: its rising phase, default 30% of the steps) */
+  warmup: number;
+  /** step: the lr is multiplied by stepGamma every stepSize epochs (0: a third of the epochs) */
+  stepSize: number;
+  stepGamma: number;
+  monitor: Monitor;
+  /** stop after this many epochs without a better monitored figure (0: never) */
+  patience: number;
 }
 
-export const RECIPE_KEYS: readonly (keyof Recipe)[] = ['epochs', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'];
+export const RECIPE_KEYS: readonly (keyof Recipe)[] = [
+  'epochs', 'batchSize', 'optimizer', 'lr', 'rho', 'epsilon', 'momentum', 'nesterov', 'beta1', 'beta2', 'weightDecay', 'clipNorm',
+  'labelSmoothing', 'ema', 'normalize', 'augment', 'shift', 'flip', 'rotate', 'erase', 'eraseArea', 'eraseAspect', 'schedule',
+  'warmup', 'stepSize', 'stepGamma', 'monitor', 'patience',
+];
 
 /** An architecture with its default training recipe. */
 export interface Preset {
@@ -121,13 +243,87 @@ export interface Preset {
   recipe: Recipe;
 }
 
-/** The seed's recipe (SPEC §4): RMSprop lr 0.001, batch 32, augmentation; 70 epochs, as the README's figures. */
-export const SEED_RECIPE: Readonly<Recipe> = Object.freeze({ epochs: 70, batchSize: 32, lr: 0.001, rho: 0.9, epsilon: 1e-7, augment: true });
+/**
+ * The seed's recipe (SPEC §4): RMSprop lr 0.001, batch 32, its augmentation; 70 epochs, as the README's figures;
+ * best.safetensors by the lowest val_loss. The other fields are the defaults of what the seed did not have
+ * (the crop augmentation's settings take effect with augment 'crop').
+ */
+export const SEED_RECIPE: Readonly<Recipe> = Object.freeze({
+  epochs: 70,
+  batchSize: 32,
+  optimizer: 'rmsprop',
+  lr: 0.001,
+  rho: 0.9,
+  epsilon: 1e-7,
+  momentum: 0,
+  nesterov: false,
+  beta1: 0.9,
+  beta2: 0.999,
+  weightDecay: 0,
+  clipNorm: 0,
+  labelSmoothing: 0,
+  ema: 0,
+  normalize: 'none',
+  augment: 'keras',
+  shift: 4,
+  flip: true,
+  rotate: 0,
+  erase: 0,
+  eraseArea: [0.02, 0.33],
+  eraseAspect: [0.3, 3.3],
+  schedule: 'constant',
+  warmup: 0,
+  stepSize: 0,
+  stepGamma: 0.1,
+  monitor: 'val_loss',
+  patience: 0,
+} satisfies Recipe) as Readonly<Recipe>;
+
+/** fmnist-res's recipe: SGD with Nesterov momentum, a cosine schedule after a warm-up epoch, shift-and-flip crops. */
+export const FMNIST_RES_RECIPE: Readonly<Recipe> = Object.freeze({
+  ...SEED_RECIPE,
+  epochs: 20,
+  batchSize: 128,
+  optimizer: 'sgd',
+  lr: 0.1,
+  momentum: 0.9,
+  nesterov: true,
+  weightDecay: 5e-4,
+  normalize: 'auto',
+  augment: 'crop',
+  shift: 2,
+  flip: true,
+  schedule: 'cosine',
+  warmup: 1,
+  monitor: 'val_acc',
+} satisfies Recipe) as Readonly<Recipe>;
+
+/** face-res's recipe: SGD with Nesterov momentum, cosine after a 2-epoch warm-up, shifts, flips and small rotations (untuned). */
+export const FACE_RES_RECIPE: Readonly<Recipe> = Object.freeze({
+  ...SEED_RECIPE,
+  epochs: 40,
+  batchSize: 32,
+  optimizer: 'sgd',
+  lr: 0.05,
+  momentum: 0.9,
+  nesterov: true,
+  weightDecay: 5e-4,
+  normalize: 'auto',
+  augment: 'crop',
+  shift: 8,
+  flip: true,
+  rotate: 10,
+  schedule: 'cosine',
+  warmup: 2,
+  monitor: 'val_acc',
+} satisfies Recipe) as Readonly<Recipe>;
 
 export const PRESETS: Readonly<Record<string, Readonly<Preset>>> = Object.freeze({
   seed7: { spec: SEED7, recipe: SEED_RECIPE },
   seed5: { spec: SEED5, recipe: SEED_RECIPE },
-  'fmnist-cnn': { spec: FMNIST_CNN, recipe: { ...SEED_RECIPE, epochs: 15, batchSize: 64, augment: false } },
+  'fmnist-cnn': { spec: FMNIST_CNN, recipe: { ...SEED_RECIPE, epochs: 15, batchSize: 64, augment: 'none' } },
+  'fmnist-res': { spec: FMNIST_RES, recipe: FMNIST_RES_RECIPE },
+  'face-res': { spec: FACE_RES, recipe: FACE_RES_RECIPE },
 });
 
 export const MODEL_SPECS: Record<string, ModelSpec> = Object.fromEntries(Object.entries(PRESETS).map(([name, p]) => [name, p.spec]));

@@ -2,7 +2,9 @@
 // The graph is built from the model's graph of ops (native.layout gives every op's name and shape), so any spec of
 // the engine's layer types exports: Conv, Relu, MaxPool, Flatten, Gemm (weights [out, in] with transB, as
 // torch.onnx writes them), GlobalAveragePool, Add, and batch norm folded into the convolution before it (else a
-// BatchNormalization node); a sigmoid or softmax head. Weights are initializers (not graph inputs), the batch
+// BatchNormalization node); a sigmoid or softmax head. A run trained with --normalize auto gets its per-channel
+// Sub and Div at the input (the input stays pixels / 255), and one that kept a moving average of the weights
+// exports the average (what its validation and best.* used). Weights are initializers (not graph inputs), the batch
 // dimension is symbolic, and metadata_props carry everything a consumer needs to feed it (classes, input size,
 // resize rule, scaling), under keys that `eval`/`predict` read back.
 import onnxProto, { type onnx as P } from 'onnx-proto';
@@ -16,6 +18,7 @@ const { onnx } = onnxProto;
 type Dim = number | string;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const UINT8 = onnx.TensorProto.DataType.UINT8;
+const INT64 = onnx.TensorProto.DataType.INT64;
 const AttrType = onnx.AttributeProto.AttributeType;
 
 export const IR_VERSION = 8;
@@ -112,10 +115,22 @@ function paramOf(ckpt: Checkpoint, name: string, shape: number[]): Float32Array 
   if (!p) throw new InputError(`checkpoint has no tensor ${name} (its spec '${ckpt.meta.spec.name}' does not match its weights)`);
   if (JSON.stringify(p.shape) !== JSON.stringify(shape))
     throw new InputError(`checkpoint tensor ${name} has shape [${p.shape}], its spec '${ckpt.meta.spec.name}' implies [${shape}]`);
-  return ckpt.params.subarray(p.offset, p.offset + p.size);
+  // a run that kept a moving average of the weights validated and chose best.* by it: export it
+  return (ckpt.ema ?? ckpt.params).subarray(p.offset, p.offset + p.size);
 }
 
-function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, logit: string): Record<string, string> {
+/** --normalize auto: the training split's per-channel mean and std (of pixels / 255) that the checkpoint records. */
+function normalizationOf(ckpt: Checkpoint, channels: number): { mean: number[]; std: number[] } | undefined {
+  const n = (ckpt.meta.config as { normalization?: { mean: number[]; std: number[] } } | undefined)?.normalization;
+  if (n === undefined) return undefined;
+  const ok = (v: unknown, positive: boolean) =>
+    Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+  if (!ok(n.mean, false) || !ok(n.std, true))
+    throw new InputError(`checkpoint config.normalization ${JSON.stringify(n)}: expected a mean and a positive std of ${channels} channel${channels > 1 ? 's' : ''}`);
+  return n;
+}
+
+function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, logit: string | undefined, tta: boolean): Record<string, string> {
   const softmax = ckpt.meta.spec.head === 'softmax';
   const { spec, classes, config, epoch, metrics } = ckpt.meta;
   const [h, w, c] = spec.input;
@@ -134,7 +149,8 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
     channel_order: c === 1 ? 'L' : 'RGB',
     ...(c === 1 ? { channel_note: "one grey channel, PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 32768) >> 16 (ITU-R 601-2 luma)" } : {}),
     output,
-    logit_output: logit,
+    ...(logit !== undefined ? { logit_output: logit } : {}),
+    ...(tta ? { tta: 'flip', tta_note: 'the output is the mean of the probabilities of each image and of its left-right mirror image' } : {}),
     head: softmax ? 'softmax' : 'sigmoid',
     ...(softmax ? {} : { positive_class: classes[1] }),
     producer: `engine ${ENGINE_VERSION}`,
@@ -150,7 +166,7 @@ function metadataProps(ckpt: Checkpoint, layout: InputLayout, output: string, lo
  * The checkpoint as an ONNX ModelProto. Float variant: input `image` float32 [N,C,H,W], pixels/255 in RGB.
  * With embedPreprocessing: input `image` uint8 [N,H,W,C] raw pixels; the graph casts, scales and transposes.
  */
-export function buildOnnxModel(ckpt: Checkpoint, opts: { embedPreprocessing?: boolean } = {}): Uint8Array {
+export function buildOnnxModel(ckpt: Checkpoint, opts: { embedPreprocessing?: boolean; tta?: 'none' | 'flip' } = {}): Uint8Array {
   const spec: ModelSpec = ckpt.meta.spec;
   const classes = ckpt.meta.classes;
   let layout;
@@ -184,6 +200,23 @@ export function buildOnnxModel(ckpt: Checkpoint, opts: { embedPreprocessing?: bo
     image = node('Transpose', [image], 'nchw', [attrInts('perm', [0, 3, 1, 2])]);
   } else {
     inputInfo = valueInfo('image', FLOAT, [BATCH_DIM, channels, height, width]);
+  }
+  // the per-channel normalisation the run trained with, in the graph: the input stays pixels / 255
+  const normalization = normalizationOf(ckpt, channels);
+  if (normalization) {
+    weight('input_mean', [1, channels, 1, 1], Float32Array.from(normalization.mean));
+    weight('input_std', [1, channels, 1, 1], Float32Array.from(normalization.std));
+    image = node('Sub', [image, 'input_mean'], 'centred');
+    image = node('Div', [image, 'input_std'], 'normalized');
+  }
+  // --tta flip: the images and their left-right mirrors go through the net as one batch of 2N; the two halves'
+  // probabilities are averaged at the end (ReduceMean of two: (a + b) / 2 in float32, as eval --tta flip does)
+  const tta = opts.tta === 'flip';
+  const int64 = (name: string, values: number[]) => (initializer.push({ name, dataType: INT64, dims: [values.length], int64Data: values }), name);
+  if (tta) {
+    // a reversed Slice along the width: from the last column to before the first (an end below -width clamps there)
+    const mirrored = node('Slice', [image, int64('tta_starts', [-1]), int64('tta_ends', [-(width + 1)]), int64('tta_axes', [3]), int64('tta_steps', [-1])], 'mirrored');
+    image = node('Concat', [image, mirrored], 'with_mirrored', [attrInt('axis', 0)]);
   }
 
   // Each engine tensor as ONNX holds it: its value name, its (h, w, c) shape, whether it is still a 4-D NCHW map,
@@ -303,7 +336,11 @@ export function buildOnnxModel(ckpt: Checkpoint, opts: { embedPreprocessing?: bo
   const logit = flat(last, `${last.name}.flat`).name;
   const K = layout.classes === 2 && !softmax ? 1 : layout.classes;
   const output = softmax ? 'probabilities' : `prob_${classes[1]}`;
-  node(softmax ? 'Softmax' : 'Sigmoid', [logit], output, softmax ? [attrInt('axis', 1)] : []);
+  if (tta) {
+    const both = node(softmax ? 'Softmax' : 'Sigmoid', [logit], 'scores_with_mirrored', softmax ? [attrInt('axis', 1)] : []);
+    const halves = node('Reshape', [both, int64('tta_halves', [2, -1, K])], 'scores_halves');
+    node('ReduceMean', [halves], output, [attrInts('axes', [0]), attrInt('keepdims', 0)]);
+  } else node(softmax ? 'Softmax' : 'Sigmoid', [logit], output, softmax ? [attrInt('axis', 1)] : []);
 
   const inputLayout: InputLayout = opts.embedPreprocessing ? 'NHWC' : 'NCHW';
   const model = onnx.ModelProto.create({
@@ -321,9 +358,10 @@ export function buildOnnxModel(ckpt: Checkpoint, opts: { embedPreprocessing?: bo
       input: [inputInfo],
       // The logits are a second output so that evaluation can apply a float32 sigmoid/softmax of its own (see
       // src/eval/session.ts); consumers that only want the probabilities read the first.
-      output: [valueInfo(output, FLOAT, [BATCH_DIM, K]), valueInfo(logit, FLOAT, [BATCH_DIM, K])],
+      // (a TTA graph has no logit output: the mean of two images' logits is not the logit of their mean score)
+      output: [valueInfo(output, FLOAT, [BATCH_DIM, K]), ...(tta ? [] : [valueInfo(logit, FLOAT, [BATCH_DIM, K])])],
     },
-    metadataProps: Object.entries(metadataProps(ckpt, inputLayout, output, logit)).map(([key, value]) => ({ key, value })),
+    metadataProps: Object.entries(metadataProps(ckpt, inputLayout, output, tta ? undefined : logit, tta)).map(([key, value]) => ({ key, value })),
   });
   return onnx.ModelProto.encode(model).finish();
 }

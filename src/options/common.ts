@@ -46,3 +46,15 @@ export function checkModelChoice(choice: { model?: string; weights?: string; thr
   if (choice.model !== undefined && choice.weights !== undefined)
     throw new UsageError('give either --model (an .onnx file) or --weights (a checkpoint), not both');
 }
+
+/** Test-time augmentation: none, or flip (the average of the scores of each image and of its mirror image). */
+export type Tta = 'none' | 'flip';
+export const TTA_CHOICES: readonly Tta[] = ['none', 'flip'];
+
+export const TTA_OPTION: OptionSpec = {
+  flag: 'tta',
+  type: 'string',
+  choices: TTA_CHOICES,
+  default: 'none',
+  description: 'test-time augmentation: flip averages the scores of each image and of its left-right mirror',
+};

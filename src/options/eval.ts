@@ -1,5 +1,6 @@
 // `engine eval`'s options: the table the command is generated from and the defaults and checks evaluate() applies.
-import { DEFAULT_DATA_DIR, MODEL_CHOICE_OPTIONS, RUNTIME_OPTIONS, THRESHOLD_OPTION, checkModelChoice, checkThreshold, jsonFlag } from './common.js';
+import { DEFAULT_DATA_DIR, MODEL_CHOICE_OPTIONS, RUNTIME_OPTIONS, THRESHOLD_OPTION, TTA_CHOICES, TTA_OPTION, checkModelChoice, checkThreshold, jsonFlag, type Tta } from './common.js';
+import { oneOf } from './checks.js';
 import { UsageError } from '../errors.js';
 import { withDefaults, type OptionTable } from './table.js';
 
@@ -15,6 +16,7 @@ export const EVAL_OPTIONS: OptionTable = [
   ...MODEL_CHOICE_OPTIONS,
   { flag: 'batch-size', type: 'integer', default: DEFAULT_BATCH, description: 'images per onnxruntime call' },
   THRESHOLD_OPTION,
+  TTA_OPTION,
   ...RUNTIME_OPTIONS,
   jsonFlag('print the report as one JSON object'),
   {
@@ -37,14 +39,15 @@ export interface EvalSettings {
   data: string;
   batchSize: number;
   threshold: number;
+  tta: Tta;
   gpu: boolean;
 }
 
 /** evaluate()'s options with the table's defaults, checked. */
-export function resolveEvalOptions(opts: { data?: string; batchSize?: number; threshold?: number; gpu?: boolean; model?: string; weights?: string; threads?: number }): EvalSettings {
-  const o = withDefaults(EVAL_OPTIONS, opts) as Required<Pick<typeof opts, 'data' | 'batchSize' | 'threshold' | 'gpu'>>;
+export function resolveEvalOptions(opts: { data?: string; batchSize?: number; threshold?: number; tta?: Tta; gpu?: boolean; model?: string; weights?: string; threads?: number }): EvalSettings {
+  const o = withDefaults(EVAL_OPTIONS, opts) as Required<Pick<typeof opts, 'data' | 'batchSize' | 'threshold' | 'tta' | 'gpu'>>;
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UsageError(`--batch-size must be a positive whole number; got ${o.batchSize}`);
   checkThreshold(o.threshold);
   checkModelChoice(opts);
-  return { data: o.data, batchSize: o.batchSize, threshold: o.threshold, gpu: o.gpu };
+  return { data: o.data, batchSize: o.batchSize, threshold: o.threshold, tta: oneOf('tta', o.tta, TTA_CHOICES), gpu: o.gpu };
 }

@@ -1,5 +1,6 @@
 // `engine export onnx`'s options: the table the command is generated from and the defaults exportOnnx() applies.
-import { jsonFlag } from './common.js';
+import { oneOf } from './checks.js';
+import { jsonFlag, TTA_CHOICES, TTA_OPTION, type Tta } from './common.js';
 import { withDefaults, type OptionTable } from './table.js';
 
 export const EXPORT_OPTIONS: OptionTable = [
@@ -18,12 +19,13 @@ export const EXPORT_OPTIONS: OptionTable = [
     defaultText: "the checkpoint's training data, else ./data",
     description: 'dataset folder whose val/ MODEL_CARD.md is measured on',
   },
+  { ...TTA_OPTION, description: 'flip: a graph that averages the probabilities of each image and of its left-right mirror (no logit output)' },
   { flag: 'card', key: 'modelCard', type: 'boolean', default: true, description: 'write MODEL_CARD.md beside the model (--no-card: do not)' },
   jsonFlag('print a machine-readable summary on stdout'),
 ];
 
 /** exportOnnx()'s switches with the table's defaults. */
-export function resolveExportOptions(opts: { embedPreprocessing?: boolean; modelCard?: boolean }): { embedPreprocessing: boolean; modelCard: boolean } {
-  const o = withDefaults(EXPORT_OPTIONS, opts) as { embedPreprocessing: boolean; modelCard: boolean };
-  return { embedPreprocessing: o.embedPreprocessing === true, modelCard: o.modelCard !== false };
+export function resolveExportOptions(opts: { embedPreprocessing?: boolean; modelCard?: boolean; tta?: Tta }): { embedPreprocessing: boolean; modelCard: boolean; tta: Tta } {
+  const o = withDefaults(EXPORT_OPTIONS, opts) as { embedPreprocessing: boolean; modelCard: boolean; tta: Tta };
+  return { embedPreprocessing: o.embedPreprocessing === true, modelCard: o.modelCard !== false, tta: oneOf('tta', o.tta, TTA_CHOICES) };
 }

@@ -3,7 +3,8 @@
 // with messages that say what was expected and what came.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { integerIn, oneOf, orList, positiveNumber, threadsOption } from './checks.js';
+import { integerIn, oneOf, orList, threadsOption } from './checks.js';
+import { perPreset, RECIPE_OPTIONS, resolveRecipe } from './recipe.js';
 import { DEFAULT_DATA_DIR } from './common.js';
 import { defaultsOf, withDefaults, type OptionTable } from './table.js';
 import { InputError, UsageError } from '../errors.js';
@@ -16,6 +17,7 @@ import {
   RECIPE_KEYS,
   RESIZE_RULES,
   SEED_RECIPE,
+  type AugmentKind,
   type Head,
   type ModelSpec,
   type Preset,
@@ -38,13 +40,6 @@ export const ISAS: readonly Isa[] = ['scalar', 'avx2', 'avx512'];
 export type ValChoice = 'val' | 'test' | number;
 
 const PRESET_NAMES = Object.keys(PRESETS);
-/** "70 for seed7 and seed5, 15 for fmnist-cnn": what `show` says of every preset, grouped by value */
-function perPreset(show: (p: Readonly<Preset>) => string): string {
-  const groups = new Map<string, string[]>();
-  for (const [name, p] of Object.entries(PRESETS)) groups.set(show(p), [...(groups.get(show(p)) ?? []), name]);
-  return [...groups].map(([v, names]) => `${v} for ${orList(names).replace(/ or /, ' and ')}`).join(', ');
-}
-const byPreset = (key: keyof Recipe, show: (v: unknown) => string = String) => perPreset((p) => show(p.recipe[key]));
 
 export const TRAIN_OPTIONS: OptionTable = [
   {
@@ -62,11 +57,7 @@ export const TRAIN_OPTIONS: OptionTable = [
     default: 'seed7',
     description: `architecture: a preset (${PRESET_NAMES.join(', ')}; it brings its recipe) or a .json file holding a model spec`,
   },
-  { flag: 'epochs', type: 'integer', defaultText: `the preset's (${byPreset('epochs')})`, description: 'epochs (full passes over train)' },
-  { flag: 'batch-size', type: 'integer', defaultText: `the preset's (${byPreset('batchSize')})`, description: 'images per step; the last batch may be smaller' },
-  { flag: 'lr', type: 'number', defaultText: `the preset's (${byPreset('lr')})`, description: 'RMSprop learning rate' },
-  { flag: 'rho', type: 'number', defaultText: `the preset's (${byPreset('rho')})`, only: 'library', description: "RMSprop decay (Keras' rho)" },
-  { flag: 'epsilon', type: 'number', defaultText: `the preset's (${byPreset('epsilon')})`, only: 'library', description: 'RMSprop epsilon, added outside the square root' },
+  ...RECIPE_OPTIONS,
   {
     flag: 'head',
     type: 'string',
@@ -91,7 +82,6 @@ export const TRAIN_OPTIONS: OptionTable = [
   { flag: 'save-every', type: 'integer', default: 10, description: 'write weights<epoch>.safetensors every N epochs (0: never)' },
   { flag: 'out', type: 'string', defaultText: 'runs/run-<date>-<time>', description: 'run directory; must be new or empty' },
   { flag: 'threads', type: 'integer', defaultText: 'all cores', description: 'CPU threads' },
-  { flag: 'augment', type: 'boolean', defaultText: `the preset's (${byPreset('augment', (v) => (v ? 'on' : 'off'))})`, description: "the seed's shear/zoom/flip augmentation (--no-augment to turn off)" },
   { flag: 'isa', type: 'string', choices: ISAS, yargsChoices: true, defaultText: 'best the CPU has', description: 'cap the instruction set of the native kernels' },
   {
     flag: 'precision',
@@ -119,7 +109,17 @@ export const TRAIN_OPTIONS: OptionTable = [
   { flag: 'json', type: 'boolean', default: false, only: 'cli', description: 'print a machine-readable summary on stdout' },
 ];
 
-export interface TrainOptions {
+/**
+ * The recipe as options (each the preset's unless given; see Recipe in model/spec.ts): augment also takes a
+ * boolean (its former sense: on is 'keras', off 'none'), and the erasing ranges their 'LO,HI' text.
+ */
+export type RecipeOptions = Partial<Omit<Recipe, 'augment' | 'eraseArea' | 'eraseAspect'>> & {
+  augment?: AugmentKind | boolean;
+  eraseArea?: [number, number] | string;
+  eraseAspect?: [number, number] | string;
+};
+
+export interface TrainOptions extends RecipeOptions {
   /** the dataset: a folder with train/ (and val/), one folder per class; CelebA's own layout; or MNIST-style IDX files */
   data?: string;
   /**
@@ -129,16 +129,6 @@ export interface TrainOptions {
   arch?: string | ModelSpec | Preset;
   /** the former name of `arch` (`--model` still works in `engine train`) */
   model?: string | ModelSpec | Preset;
-  /** the recipe: the preset's unless given */
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  /** RMSprop decay (Keras' rho) */
-  rho?: number;
-  /** RMSprop epsilon, added outside the square root */
-  epsilon?: number;
-  /** the seed's shear/zoom/flip augmentation */
-  augment?: boolean;
   /** the output: softmax for more than 2 classes, else the preset's (sigmoid for seed7 and seed5) unless given */
   head?: Head;
   /** how images reach the input size: the preset's rule unless given */
@@ -240,7 +230,12 @@ function recipeOf(where: string, given: unknown): Recipe {
   if (!given || typeof given !== 'object' || Array.isArray(given)) throw new UsageError(`${where}: recipe must be an object of ${RECIPE_KEYS.join(', ')}`);
   const unknown = Object.keys(given).filter((k) => !(RECIPE_KEYS as readonly string[]).includes(k));
   if (unknown.length) throw new UsageError(`${where}: unknown recipe key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${RECIPE_KEYS.join(', ')})`);
-  return { ...SEED_RECIPE, ...(given as Partial<Recipe>) };
+  try {
+    return resolveRecipe({ ...SEED_RECIPE, ...(given as Partial<Recipe>) }, SEED_RECIPE);
+  } catch (err) {
+    if (err instanceof UsageError) err.message = `${where}: recipe: ${err.message}`;
+    throw err;
+  }
 }
 
 /** A spec, or a preset object {spec, recipe}, as given in `where`; its layers are checked by the native layout. */
@@ -291,9 +286,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
   if (typeof o.data !== 'string' || o.data === '') throw new UsageError(`--data must be a folder path, got ${JSON.stringify(o.data)}`);
   const arch = resolveArch(o.arch);
   const given = RECIPE_KEYS.filter((k) => o[k] !== undefined);
-  const recipe: Recipe = { ...arch.recipe, ...Object.fromEntries(given.map((k) => [k, o[k]])) };
-  const rho = Number(recipe.rho);
-  if (!(rho >= 0 && rho < 1)) throw new UsageError(`--rho must be in [0, 1), got ${JSON.stringify(recipe.rho)}`);
+  const recipe = resolveRecipe({ ...arch.recipe, ...Object.fromEntries(given.map((k) => [k, o[k]])) }, arch.recipe);
   if (o.cache === false && o.cacheDir !== undefined) throw new UsageError('--no-cache and --cache-dir contradict each other: give one');
   if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === ''))
     throw new UsageError(`--cache-dir must be a folder path, got ${JSON.stringify(o.cacheDir)}`);
@@ -321,12 +314,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
   return {
     data: o.data,
     arch: arch.arch,
-    epochs: integerIn('epochs', recipe.epochs, 1, 100000),
-    batchSize: integerIn('batch-size', recipe.batchSize, 1, 65536),
-    lr: positiveNumber('lr', recipe.lr, 1e6),
-    rho,
-    epsilon: positiveNumber('epsilon', recipe.epsilon, 1),
-    augment: Boolean(recipe.augment),
+    ...recipe,
     ...(head !== undefined ? { head } : {}),
     ...(resize !== undefined ? { resize } : {}),
     ...(val !== undefined ? { val } : {}),

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { refuseThreshold } from '../options/common.js';
+import { refuseThreshold, type Tta } from '../options/common.js';
 import { classProbability, predictClasses, type ClassScores } from '../eval/class-metrics.js';
 import { loadModel, scoreColumns, scoreFiles, type ModelChoice } from '../eval/session.js';
 import { DEFAULT_BATCH } from '../options/eval.js';
@@ -18,6 +18,8 @@ export interface PredictOptions extends ModelChoice {
   annotate?: string;
   /** 2-class models: predicted classes[1] iff P(classes[1]) > threshold (default 0.5); more classes: the most probable */
   threshold?: number;
+  /** 'flip': each image's scores averaged with its mirror image's (default none) */
+  tta?: Tta;
   /** images classified so far, after each batch */
   onProgress?(done: number, total: number): void;
   /** the model, once loaded: its file (or 'in-memory from <weights>') and classes */
@@ -75,7 +77,7 @@ async function annotationTargets(opts: PredictOptions, out: string): Promise<{ f
 }
 
 export async function predict(opts: PredictOptions): Promise<Prediction[]> {
-  const { threshold } = resolvePredictOptions(opts);
+  const { threshold, tta } = resolvePredictOptions(opts);
   const targets = opts.annotate !== undefined ? await annotationTargets(opts, opts.annotate) : undefined;
 
   const model = await loadModel(opts);
@@ -84,7 +86,7 @@ export async function predict(opts: PredictOptions): Promise<Prediction[]> {
   opts.onModel?.({ source: model.source, classes });
   let scores: ClassScores;
   try {
-    scores = { data: await scoreFiles(model, opts.images, DEFAULT_BATCH, { autoOrient: true }, opts.onProgress), columns: scoreColumns(model.info) };
+    scores = { data: await scoreFiles(model, opts.images, DEFAULT_BATCH, { autoOrient: true, tta }, opts.onProgress), columns: scoreColumns(model.info) };
   } finally {
     await model.session.release();
   }

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { decisionText, fixed4, pct, type EvalReport } from '../eval/report.js';
 import { kebabFlag, keyOf } from '../options/table.js';
 import { TRAIN_OPTIONS } from '../options/train.js';
+import { unreadRecipeKeys } from '../options/recipe.js';
+import { RECIPE_KEYS, type Recipe } from '../model/spec.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
 
@@ -225,6 +227,10 @@ const SETTING_NAMES: Record<string, string> = {
   file: 'imported from',
   model_file: 'Keras model file',
 };
+/** What a setting means where the option table's words would say more than the card should (every preset's name). */
+const SETTING_MEANINGS: Record<string, string> = {
+  arch: 'the architecture: a preset (which brings its recipe) or a model spec',
+};
 /** Config keys that hold paths. */
 const PATH_SETTINGS = new Set(['data', 'out', 'cacheDir', 'file', 'model_file']);
 
@@ -233,7 +239,8 @@ function settingRow(key: string, value: unknown, rel: Relative): string {
   const option = TRAIN_OPTIONS.find((o) => keyOf(o) === key);
   const name = SETTING_NAMES[key] ?? kebabFlag(key).replace(/[-_]+/g, ' ');
   const shown = PATH_SETTINGS.has(key) && typeof value === 'string' ? recordedPath(value, rel) : value;
-  return `| ${cell(name)} | ${cell(shown)} | ${option ? cell(option.description) : ''} |`;
+  const meaning = SETTING_MEANINGS[key] ?? option?.description;
+  return `| ${cell(name)} | ${cell(shown)} | ${meaning ? cell(meaning) : ''} |`;
 }
 
 /** "an RGB image", "a greyscale image", "a 4-channel image". */
@@ -244,7 +251,10 @@ export function modelCardMarkdown(input: ModelCardInput): string {
   const rel = relativeTo(path.dirname(input.modelFile));
   const { classes } = meta;
   const softmax = meta.spec.head === 'softmax';
-  const config = Object.entries(meta.config).filter(([, v]) => v !== undefined);
+  // a recorded recipe (runs before it grew hold only some keys) shows what the run read: no --momentum of an RMSprop run
+  const recorded = meta.config as Partial<Recipe>;
+  const unread = new Set<string>(RECIPE_KEYS.every((k) => k in recorded) ? unreadRecipeKeys(recorded as Recipe) : []);
+  const config = Object.entries(meta.config).filter(([k, v]) => v !== undefined && !unread.has(k));
   const trained = meta.metrics
     ? Object.entries(meta.metrics).map(([k, v]) => `${k} ${Number(v).toFixed(4)}`).join(', ')
     : 'not recorded';

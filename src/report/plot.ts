@@ -1,10 +1,13 @@
 import sharp from 'sharp';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import type { EpochRecord } from '../store/history.js';
+import type { Monitor } from '../model/spec.js';
+import { bestEpoch, type EpochRecord } from '../store/history.js';
 
 export interface PlotOptions {
   title?: string;
+  /** the figure whose best epoch is marked (default val_loss, the seed's) */
+  monitor?: Monitor;
   width?: number;
   height?: number;
 }
@@ -30,14 +33,16 @@ const PAD_RIGHT = 18;
 const PAD_BOTTOM = 46; // x tick labels and axis label
 const LEGEND_ROW = 18;
 
-/** The seed's "Figure 2": loss and accuracy, train and val, against epoch, with the best val loss epoch marked. */
+/** The seed's "Figure 2": loss and accuracy, train and val, against epoch, with the best epoch (by `monitor`) marked. */
 export function historySvg(rows: EpochRecord[], opts: PlotOptions = {}): string {
   // below 600 x 300 a side-by-side panel has no room for its legend and ticks
   const width = checkSize('width', opts.width ?? 1000, 600);
   const height = checkSize('height', opts.height ?? 420, 300);
   const title = opts.title ?? 'Training history';
   const epochs = rows.map((r) => r.epoch);
-  const best = bestValLoss(rows);
+  const monitor = opts.monitor ?? 'val_loss';
+  const found = bestEpoch(rows, monitor);
+  const best = found && Number.isFinite(found[monitor]) ? { epoch: found.epoch, value: found[monitor], label: monitor === 'val_loss' ? 'val loss' : 'val acc' } : undefined;
 
   const top = title ? 34 : 0;
   // side by side in landscape, stacked in portrait
@@ -49,7 +54,7 @@ export function historySvg(rows: EpochRecord[], opts: PlotOptions = {}): string 
     {
       name: 'loss',
       box: a,
-      markBest: true,
+      markBest: monitor === 'val_loss',
       series: [
         { name: 'train loss', color: TRAIN, values: rows.map((r) => r.loss) },
         { name: 'val loss', color: VAL, values: rows.map((r) => r.val_loss) },
@@ -58,7 +63,7 @@ export function historySvg(rows: EpochRecord[], opts: PlotOptions = {}): string 
     {
       name: 'accuracy',
       box: b,
-      markBest: false,
+      markBest: monitor === 'val_acc',
       series: [
         { name: 'train acc', color: TRAIN, values: rows.map((r) => r.acc) },
         { name: 'val acc', color: VAL, values: rows.map((r) => r.val_acc) },
@@ -91,19 +96,17 @@ function checkSize(name: string, v: number, min: number): number {
   return v;
 }
 
-/** The epoch of the lowest finite val loss (the first one on ties), or undefined. */
-function bestValLoss(rows: EpochRecord[]): { epoch: number; value: number } | undefined {
-  let best: { epoch: number; value: number } | undefined;
-  for (const r of rows) {
-    if (Number.isFinite(r.val_loss) && (!best || r.val_loss < best.value)) best = { epoch: r.epoch, value: r.val_loss };
-  }
-  return best;
+interface Best {
+  epoch: number;
+  value: number;
+  /** the figure's name in the legend */
+  label: string;
 }
 
-function legendEntries(p: Panel, best: { epoch: number; value: number } | undefined): LegendEntry[] {
+function legendEntries(p: Panel, best: Best | undefined): LegendEntry[] {
   const entries: LegendEntry[] = p.series.map((s) => ({ label: s.name, color: s.color, kind: 'line' }));
   if (best) {
-    const label = `best val loss ${best.value.toFixed(3)} (epoch ${best.epoch})`;
+    const label = `best ${best.label} ${best.value.toFixed(3)} (epoch ${best.epoch})`;
     entries.push({ label, color: BEST, kind: p.markBest ? 'dot' : 'dashed' });
   }
   return entries;
@@ -113,7 +116,7 @@ function legendEntries(p: Panel, best: { epoch: number; value: number } | undefi
 function panelSvg(
   { name, box, series, markBest }: Panel,
   epochs: number[],
-  best: { epoch: number; value: number } | undefined,
+  best: Best | undefined,
   legend: LegendItem[],
   legendRows: number,
 ): string {

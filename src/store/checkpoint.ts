@@ -1,8 +1,10 @@
 // Checkpoints are safetensors files (SPEC §6): an 8-byte little-endian header length, a JSON header, then raw
 // little-endian float32 tensors. Python reads them with `safetensors` or a few lines of numpy. Besides the
-// weights they hold the RMSprop accumulators ("optimizer.<name>"), batch norm's running statistics
-// ("state.<op>.moving_mean", "state.<op>.moving_variance") and, in __metadata__, everything a resumed run needs:
-// the model spec, the training config, the epoch, the optimizer step and the data RNG state.
+// weights they hold the optimizer's state ("optimizer.<name>": RMSprop's accumulators, SGD's velocity, AdamW's
+// first moment; "optimizer2.<name>": AdamW's second), the moving average of the weights where the recipe keeps
+// one ("ema.<name>"), batch norm's running statistics ("state.<op>.moving_mean", "state.<op>.moving_variance")
+// and, in __metadata__, everything a resumed run needs: the model spec, the training config, the epoch, the
+// optimizer step and the data RNG state.
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readInputFile } from '../io/read.js';
@@ -12,6 +14,10 @@ import type { ParamEntry } from '../native.js';
 export const CHECKPOINT_FORMAT = 'engine-checkpoint/1';
 export const OPTIMIZER_PREFIX = 'optimizer.';
 export const STATE_PREFIX = 'state.';
+export const EMA_PREFIX = 'ema.';
+/** the prefix of the optimizer's state buffer j (0: 'optimizer.', 1: 'optimizer2.', ...) */
+const optimizerPrefix = (j: number) => (j === 0 ? OPTIMIZER_PREFIX : `optimizer${j + 1}.`);
+const isWeightName = (name: string) => !/^optimizer\d*\./.test(name) && !name.startsWith(STATE_PREFIX) && !name.startsWith(EMA_PREFIX);
 
 export interface CheckpointMeta {
   spec: ModelSpec;
@@ -37,8 +43,10 @@ export interface Checkpoint {
   layout: ParamEntry[];
   /** [P] in layout order */
   params: Float32Array;
-  /** [P] RMSprop accumulators, absent in weights-only files (e.g. imported ones) */
+  /** the optimizer's state buffers one after another ([P], AdamW's [2P]); absent in weights-only files (e.g. imported ones) */
   accumulators?: Float32Array;
+  /** [P] the moving average of the weights, where the recipe keeps one */
+  ema?: Float32Array;
   /** batch norm's running statistics [S] in `stateLayout` order; absent (or empty) for models without batch norm */
   stateLayout?: ParamEntry[];
   state?: Float32Array;
@@ -51,7 +59,7 @@ interface TensorHeader {
 }
 
 export function encodeCheckpoint(ckpt: Checkpoint): Buffer {
-  const { meta, layout, params, accumulators, stateLayout, state } = ckpt;
+  const { meta, layout, params, accumulators, ema, stateLayout, state } = ckpt;
   const header: Record<string, unknown> = {
     __metadata__: {
       format: CHECKPOINT_FORMAT,
@@ -68,8 +76,15 @@ export function encodeCheckpoint(ckpt: Checkpoint): Buffer {
   if (params.length !== total) throw new Error(`checkpoint: ${params.length} params for a layout of ${total}`);
   const sources: Array<[string, number[], Float32Array]> = [];
   for (const p of layout) sources.push([p.name, p.shape, params.subarray(p.offset, p.offset + p.size)]);
-  if (accumulators)
-    for (const p of layout) sources.push([OPTIMIZER_PREFIX + p.name, p.shape, accumulators.subarray(p.offset, p.offset + p.size)]);
+  if (accumulators) {
+    if (accumulators.length % total !== 0) throw new Error(`checkpoint: ${accumulators.length} optimizer values for ${total} params`);
+    for (let j = 0; j < accumulators.length / total; j++)
+      for (const p of layout) sources.push([optimizerPrefix(j) + p.name, p.shape, accumulators.subarray(j * total + p.offset, j * total + p.offset + p.size)]);
+  }
+  if (ema) {
+    if (ema.length !== total) throw new Error(`checkpoint: ${ema.length} averaged weights for ${total} params`);
+    for (const p of layout) sources.push([EMA_PREFIX + p.name, p.shape, ema.subarray(p.offset, p.offset + p.size)]);
+  }
   if (state && stateLayout)
     for (const p of stateLayout) sources.push([STATE_PREFIX + p.name, p.shape, state.subarray(p.offset, p.offset + p.size)]);
   let offset = 0;
@@ -141,7 +156,7 @@ export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[
     return new Float32Array(new Uint8Array(buf.buffer, buf.byteOffset + dataStart + b, 4 * n).slice().buffer);
   };
 
-  const tensorLayout = layout ?? layoutFromHeader(file, header, (name) => !name.startsWith(OPTIMIZER_PREFIX) && !name.startsWith(STATE_PREFIX));
+  const tensorLayout = layout ?? layoutFromHeader(file, header, isWeightName);
   const stateEntries = stateLayout ?? layoutFromHeader(file, header, (name) => name.startsWith(STATE_PREFIX)).map((e) => ({ ...e, name: e.name.slice(STATE_PREFIX.length) }));
   const stateTotal = stateEntries.reduce((s, p) => s + p.size, 0);
   const state = new Float32Array(stateTotal);
@@ -152,15 +167,25 @@ export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[
   }
   const total = tensorLayout.reduce((s, p) => s + p.size, 0);
   const params = new Float32Array(total);
-  let accumulators: Float32Array | undefined = new Float32Array(total);
   for (const p of tensorLayout) {
     const w = tensor(p.name, p.shape);
     if (!w) throw new InputError(`${file}: tensor ${p.name} is missing (a checkpoint of another model?)`);
     params.set(w, p.offset);
-    const a = tensor(OPTIMIZER_PREFIX + p.name, p.shape);
-    if (a && accumulators) accumulators.set(a, p.offset);
-    else accumulators = undefined;
   }
+  /** the tensors of every parameter under `prefix`, or undefined when any is missing */
+  const all = (prefix: string): Float32Array | undefined => {
+    const out = new Float32Array(total);
+    for (const p of tensorLayout) {
+      const v = tensor(prefix + p.name, p.shape);
+      if (!v) return undefined;
+      out.set(v, p.offset);
+    }
+    return out;
+  };
+  const buffers: Float32Array[] = [];
+  for (let b = all(optimizerPrefix(0)); b; b = all(optimizerPrefix(buffers.length))) buffers.push(b);
+  const accumulators = buffers.length === 0 ? undefined : buffers.length === 1 ? buffers[0] : concat(buffers);
+  const ema = all(EMA_PREFIX);
   const epoch = meta.epoch === undefined ? undefined : Number(meta.epoch);
   const step = Number(meta.step);
   if ((epoch !== undefined && (!Number.isInteger(epoch) || epoch < 0)) || !Number.isInteger(step) || step < 0)
@@ -178,8 +203,16 @@ export function decodeCheckpoint(file: string, buf: Buffer, layout?: ParamEntry[
     layout: tensorLayout,
     params,
     accumulators,
+    ...(ema ? { ema } : {}),
     ...(stateEntries.length ? { stateLayout: stateEntries, state } : {}),
   };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.length));
+  return out;
 }
 
 /** A layout as stored (file order of the tensors `keep` selects), for reading without a model at hand. */

@@ -50,16 +50,16 @@ export async function checkRunDirTarget(out: string): Promise<void> {
 
 /**
  * Creates the run directory. A given `out` must not exist or be an empty folder (a run never overwrites
- * another run's files); by default a fresh runs/run-<date>-<time>[-N] under `base`.
+ * another run's files); by default a fresh runs/<prefix>-<date>-<time>[-N] under `base` (`engine cv`: cv-...).
  */
-export async function createRunDir(out: string | undefined, base = process.cwd()): Promise<string> {
+export async function createRunDir(out: string | undefined, base = process.cwd(), prefix = 'run'): Promise<string> {
   if (out !== undefined) {
     const dir = path.resolve(out);
     await checkRunDirTarget(out);
     await makeOutputFolder('--out', dir);
     return dir;
   }
-  const stem = path.join(base, DEFAULT_RUNS_DIR, `run-${timestamp(new Date())}`);
+  const stem = path.join(base, DEFAULT_RUNS_DIR, `${prefix}-${timestamp(new Date())}`);
   await fs.mkdir(path.dirname(stem), { recursive: true });
   for (let i = 0; ; i++) {
     const dir = i === 0 ? stem : `${stem}-${i}`;

@@ -6,7 +6,7 @@ import { imageBytesOf, type ImageSet } from '../data/decode.js';
 import { isImageSource, type ImageSource } from '../data/image-store.js';
 import type { Rng } from '../data/random.js';
 import type { ModelSpec } from '../model/spec.js';
-import { native, trainerConfig, type ConvAlgorithm, type CudaDevice, type Isa, type NativeTrainer, type Precision } from '../native.js';
+import { native, trainerConfig, type ConvAlgorithm, type CudaDevice, type Isa, type NativeTrainer, type Precision, type TrainerConfig } from '../native.js';
 import { trainEpoch, trainEpochIndexed, type EpochConfig, type EpochResult } from './epoch.js';
 import type { DeviceChoice } from '../options/train.js';
 
@@ -76,6 +76,9 @@ export type EpochRunner = (
   onBatch?: (batch: number, batches: number, meanLoss: number) => void,
 ) => Promise<EpochResult>;
 
+/** The recipe fields a trainer is built with (the rest of the recipe goes with each step); absent: the seed's. */
+export type TrainerRecipe = Partial<Pick<TrainerConfig, 'optimizer' | 'labelSmoothing' | 'ema' | 'normalize' | 'augment'>>;
+
 export interface OpenedTrainer {
   trainer: NativeTrainer;
   /** trains one epoch on `trainSet` with this trainer */
@@ -91,12 +94,12 @@ export interface OpenedTrainer {
  */
 export async function openTrainer(
   device: ResolvedDevice,
-  opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa; precision: Precision; conv: ConvAlgorithm },
+  opts: { spec: ModelSpec; seed: number; threads: number; isa?: Isa; precision: Precision; conv: ConvAlgorithm; recipe?: TrainerRecipe },
   trainSet: ImageSet | ImageSource,
 ): Promise<OpenedTrainer> {
   if (device.device === 'cpu') {
-    const { spec, seed, threads, isa, precision, conv } = opts;
-    const trainer = new native.Trainer(trainerConfig({ spec, seed, threads, isa: isa ?? null, precision, conv }));
+    const { spec, seed, threads, isa, precision, conv, recipe } = opts;
+    const trainer = new native.Trainer(trainerConfig({ spec, seed, threads, isa: isa ?? null, precision, conv, ...recipe }));
     const info = trainer.info();
     if (info.backend !== 'cpu') throw new Error('internal: a CPU trainer reports another backend');
     return { trainer, runEpoch: (...a) => trainEpoch(trainer, ...a), describe: `${info.threads} threads, ${info.isa}, ${info.bf16Kernels ? `bf16 (${info.bf16Kernels})` : `fp32, ${info.conv} conv`}` };
@@ -109,9 +112,11 @@ export async function openTrainer(
   let trainer: NativeTrainer;
   try {
     trainer = new native.Trainer(
-      trainerConfig({ spec: opts.spec, seed: opts.seed, backend: emulate() ? 'cuda-emulated' : 'cuda', device: device.index ?? 0, conv: 'direct' }),
+      trainerConfig({ spec: opts.spec, seed: opts.seed, backend: emulate() ? 'cuda-emulated' : 'cuda', device: device.index ?? 0, conv: 'direct', ...opts.recipe }),
     );
   } catch (err) {
+    // a RangeError names a recipe field this backend does not train (yet): the user's choice, not a failure
+    if (err instanceof RangeError) throw new UsageError(`--device cuda: ${err.message}; train on --device cpu`);
     throw failed(err);
   }
   try {

@@ -7,13 +7,18 @@ import { InputError, UsageError } from '../errors.js';
 import type { Rng } from '../data/random.js';
 import type { NativeTrainer } from '../native.js';
 import { kebabFlag } from '../options/table.js';
+import { recipeValue, scheduleSpansEpochs } from '../options/recipe.js';
 import { resolveArch, resolveTrainOptions, type RecipeSources, type TrainConfig, type TrainOptions } from '../options/train.js';
+import { RECIPE_KEYS, type Recipe } from '../model/spec.js';
 import type { Checkpoint } from '../store/checkpoint.js';
-import { HISTORY_CSV, readHistory, type EpochRecord } from '../store/history.js';
+import { bestEpoch, HISTORY_CSV, readHistory, type EpochRecord } from '../store/history.js';
 import { newestCheckpoint, removeStaleTempFiles, RUN_FILES } from '../store/run-dir.js';
 
 /** Options that may differ on resume: they change speed, length or bookkeeping, not the numbers of an epoch. */
-const FREE_ON_RESUME = new Set<keyof TrainOptions>(['epochs', 'threads', 'isa', 'saveEvery', 'out', 'resume', 'cache', 'cacheDir']);
+const FREE_ON_RESUME = new Set<keyof TrainOptions>(['epochs', 'patience', 'threads', 'isa', 'saveEvery', 'out', 'resume', 'cache', 'cacheDir']);
+/** Recipe values a checkpoint must share with run.json (those that may change on resume aside). */
+const CHECKPOINT_RECIPE_KEYS = RECIPE_KEYS.filter((k) => !FREE_ON_RESUME.has(k));
+const isRecipeKey = (key: string): key is keyof Recipe => (RECIPE_KEYS as readonly string[]).includes(key);
 
 /** how a conflict names an option: its flag (--arch is also typed as its old name, --model) */
 const flagName = (key: string) => (key === 'arch' ? '--arch (--model)' : `--${kebabFlag(key)}`);
@@ -29,7 +34,7 @@ export interface ResumePoint {
   checkpointFile?: string;
   /** epochs whose history is kept (those up to the checkpoint's epoch) */
   history: EpochRecord[];
-  /** the lowest-val-loss epoch of `history`, as the uninterrupted run chose it (first of equals) */
+  /** the best epoch of `history` by the run's monitored figure, as the uninterrupted run chose it (first of equals) */
   best?: EpochRecord;
   /** warnings for the log */
   notes: string[];
@@ -107,7 +112,9 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
           ? JSON.stringify(resolveArch(value).arch) === JSON.stringify(was)
           : key === 'val' && typeof was === 'number'
             ? Number(value) === was // typed as text ('0.1'), recorded as a number
-            : value === was;
+            : isRecipeKey(key)
+              ? JSON.stringify(recipeValue(key, value)) === JSON.stringify(recipeValue(key, was))
+              : value === was;
     const alias = key === 'device' && value === 'cuda' ? ' (= --gpu)' : '';
     if (!same) conflicts.push(`${flagName(key)} ${JSON.stringify(value)}${alias} (the run has ${JSON.stringify(was)})`);
   }
@@ -122,6 +129,11 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
     delete base.cacheDir;
   }
   const config = resolveTrainOptions({ ...base, ...allowed, out: dir });
+  if (allowed.epochs !== undefined && allowed.epochs !== base.epochs && scheduleSpansEpochs(config))
+    throw new UsageError(
+      `--resume ${runDir}: --epochs ${allowed.epochs} would reshape the run's ${config.schedule} schedule, which spans its ${base.epochs} epochs; ` +
+        'drop --epochs to continue the run as it was',
+    );
   // where the recipe came from is the first start's (resolving the recorded config would call every value given)
   if (sources)
     config.recipe =
@@ -140,9 +152,13 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
       throw new InputError(`${file}: no optimizer or RNG state, cannot resume from it (weights-only checkpoint)`);
     const { model: ckptOldArch, ...ckptRest } = ckpt.meta.config as Record<string, unknown>;
     const ckptConfig: Record<string, unknown> = { ...(ckptOldArch !== undefined ? { arch: ckptOldArch } : {}), ...ckptRest };
-    for (const key of ['seed', 'arch', 'batchSize', 'lr', 'rho', 'epsilon', 'augment'] as const)
-      if (JSON.stringify(ckptConfig[key]) !== JSON.stringify(config[key]))
+    // (a checkpoint written before a recipe field existed does not record it)
+    for (const key of ['seed', 'arch', ...CHECKPOINT_RECIPE_KEYS] as const) {
+      if (!(key in ckptConfig)) continue;
+      const was = isRecipeKey(key) ? recipeValue(key, ckptConfig[key]) : ckptConfig[key];
+      if (JSON.stringify(was) !== JSON.stringify(config[key]))
         throw new InputError(`${file}: its ${flagName(key)} ${JSON.stringify(ckptConfig[key])} differs from run.json's ${JSON.stringify(config[key])} (a checkpoint of another run?)`);
+    }
     if (found.epoch > config.epochs)
       throw new UsageError(`--resume ${runDir}: the checkpoint is at epoch ${found.epoch} of ${config.epochs}; raise --epochs to train further`);
     // Killed after its last checkpoint but before it was marked finished: resuming only finishes it.
@@ -153,8 +169,7 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
   const history = (await readHistory(dir)).filter((r) => r.epoch <= epoch);
   if (history.length !== epoch || history.some((r, i) => r.epoch !== i + 1))
     throw new InputError(`${dir}/${HISTORY_CSV}: holds epochs ${history.map((r) => r.epoch).join(',') || 'none'} up to the checkpoint's epoch ${epoch}`);
-  let best: EpochRecord | undefined;
-  for (const r of history) if (!best || r.val_loss < best.val_loss) best = r;
+  const best = bestEpoch(history, config.monitor);
   return { runDir: dir, config, record, checkpoint: found?.ckpt, checkpointFile: found?.file, history, best, notes };
 }
 
@@ -173,13 +188,23 @@ export function checkSameData(record: Record<string, unknown>, train: number, va
     );
 }
 
-/** Puts the checkpoint's weights, RMSprop state, step and data-RNG state back, and says where training goes on. */
+/**
+ * --normalize auto on resume: the statistics of the training split must be those the run started with (the same
+ * images give the same numbers; other numbers mean other images).
+ */
+export function checkSameNormalization(record: Record<string, unknown>, now: { mean: number[]; std: number[] }): void {
+  const was = record.normalization;
+  if (was !== undefined && JSON.stringify(was) !== JSON.stringify(now))
+    throw new InputError(`--resume: the training images changed since the run started: their per-channel mean and std are now ${JSON.stringify(now)}, the run had ${JSON.stringify(was)}`);
+}
+
+/** Puts the checkpoint's weights, optimizer state (and moving average), step and data-RNG state back, and says where training goes on. */
 export function restoreResumePoint(resume: ResumePoint, trainer: Pick<NativeTrainer, 'setParams' | 'setState'>, rng: Rng, log: (line: string) => void): void {
   for (const note of resume.notes) log(note);
   const ckpt = resume.checkpoint;
   if (ckpt) {
     trainer.setParams(ckpt.params);
-    trainer.setState({ step: ckpt.meta.step, accumulators: ckpt.accumulators!, ...(ckpt.state ? { state: ckpt.state } : {}) });
+    trainer.setState({ step: ckpt.meta.step, accumulators: ckpt.accumulators!, ...(ckpt.state ? { state: ckpt.state } : {}), ...(ckpt.ema ? { ema: ckpt.ema } : {}) });
     rng.setState(ckpt.meta.rngState!);
   }
   log(

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { checkOutputFile, refuseInputsAsOutputs, writeOutputFile, writeOutputFiles } from '../io/output.js';
 import { buildOnnxModel, readModelMetadata, type ModelInfo } from '../onnx/graph.js';
 import { resolveExportOptions } from '../options/export.js';
+import type { Tta } from '../options/common.js';
 import { MODEL_CARD_NAME } from '../report/model-card.js';
 import { loadCheckpoint } from '../store/checkpoint.js';
 import { DEFAULT_RUNS_DIR, newestRunWith, RUN_FILES } from '../store/run-dir.js';
@@ -17,6 +18,8 @@ export interface ExportOptions {
   /** default: model.onnx beside the weights */
   out?: string;
   embedPreprocessing?: boolean;
+  /** 'flip': a graph that averages each image's probabilities with its mirror image's (default none) */
+  tta?: Tta;
   /** default: runs/ in the current folder */
   runsDir?: string;
   /** write MODEL_CARD.md beside the model, with its figures on <data>/val (default true) */
@@ -33,7 +36,7 @@ async function newestRunWeights(runsDir: string): Promise<string> {
 }
 
 export async function exportOnnx(opts: ExportOptions = {}): Promise<{ file: string; info: ModelInfo; card?: WrittenModelCard }> {
-  const { embedPreprocessing, modelCard: withCard } = resolveExportOptions(opts);
+  const { embedPreprocessing, modelCard: withCard, tta } = resolveExportOptions(opts);
   const weights = opts.weights ?? (await newestRunWeights(opts.runsDir ?? DEFAULT_RUNS_DIR));
   const file = path.resolve(opts.out ?? path.join(path.dirname(weights), RUN_FILES.model));
   const cardFile = path.join(path.dirname(file), MODEL_CARD_NAME);
@@ -45,7 +48,7 @@ export async function exportOnnx(opts: ExportOptions = {}): Promise<{ file: stri
   if (withCard) outputs.push({ name: 'the model card to write', file: cardFile });
   await refuseInputsAsOutputs(outputs, [{ name: 'the checkpoint', file: weights }]);
   const ckpt = await loadCheckpoint(weights);
-  const bytes = buildOnnxModel(ckpt, { embedPreprocessing });
+  const bytes = buildOnnxModel(ckpt, { embedPreprocessing, tta });
   const info = readModelMetadata(bytes, file);
   if (!withCard) {
     await writeOutputFile('--out', file, bytes);

@@ -78,7 +78,9 @@ test('--quiet prints nothing; plain output has one line per epoch', async (t) =>
   assert.equal(quiet.stdout + quiet.stderr, '');
   const plain = await runCli(['train', '--data', data, '--epochs', '2', '--seed', '1', '--out', path.join(dir, 'p')]);
   assert.equal(plain.code, 0, plain.stderr);
-  assert.equal(plain.stdout.match(/^epoch \d+: loss [\d.]+ acc [\d.]+ val_loss [\d.]+ val_acc [\d.]+ [\d.]+s$/gm)?.length, 2);
+  const lines = plain.stdout.match(/^epoch \d+: loss [\d.]+ acc [\d.]+ val_loss [\d.]+ val_acc [\d.]+ lr 0\.001 [\d.]+s(, best val_loss)?$/gm);
+  assert.equal(lines?.length, 2, plain.stdout);
+  assert.ok(lines[0].endsWith(', best val_loss'), 'the first epoch is the best so far');
   assert.doesNotMatch(plain.stdout, /\r/, 'no progress bar when stdout is not a TTY');
 });
 

@@ -78,7 +78,8 @@ test("a trained run's card lists its config; without val data it says why; --no-
     '| seed | 11 | seed for init, data order, augmentation and dropout |',
     '| epochs | 1 | epochs (full passes over train) |',
     '| batch size | 8 | images per step; the last batch may be smaller |',
-    '| learning rate | 0.001 | RMSprop learning rate |',
+    "| learning rate | 0.001 | learning rate (the schedule's peak) |",
+    '| optimizer | rmsprop | ',
     '| save every | 0 | ',
     '| skip bad images | false | ',
     'trained on 16 images and validated on 8',
@@ -86,6 +87,8 @@ test("a trained run's card lists its config; without val data it says why; --no-
   ])
     assert.ok(card.includes(line), `card lacks ${line}:\n${card}`);
   for (const key of ['batchSize', 'saveEvery', 'skipBadImages']) assert.ok(!card.includes(`| ${key} |`), key);
+  // what an RMSprop run with the seed's warp does not read is not listed
+  for (const name of ['momentum', 'nesterov', 'beta1', 'shift', 'erase area', 'step gamma']) assert.ok(!card.includes(`| ${name} |`), name);
   assert.doesNotMatch(card, /`\/|\| \//, 'no absolute path');
 
   const elsewhere = path.join(dir, 'nodata');
