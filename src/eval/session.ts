@@ -37,7 +37,7 @@ function ortPackageDir(): string {
 /**
  * Fails with the reason, and how to get the provider, when onnxruntime-node cannot run CUDA here (before
  * onnxruntime logs its own). The provider's libraries are not in the npm package: onnxruntime-node's install
- * script downloads them from nuget.org (Linux x64 only), and this project's .npmrc skips that script.
+ * script downloads them from nuget.org (Linux x64 only), and this project's package.json (allowScripts) skips that script.
  */
 async function checkCuda(): Promise<void> {
   const pkg = ortPackageDir();
@@ -52,7 +52,7 @@ async function checkCuda(): Promise<void> {
   const install = relative.startsWith('..') ? script : relative;
   const { version } = createRequire(import.meta.url)(path.join(pkg, 'package.json')) as { version: string };
   throw new EngineError(
-    `${missing}: its files are not in the npm package, and this project's .npmrc (onnxruntime-node-install=skip) ` +
+    `${missing}: its files are not in the npm package, and this project's package.json ("allowScripts": {"onnxruntime-node": false}) ` +
       `skips the install script that downloads them. To get them (for CUDA 12 with cuDNN 9: Microsoft.ML.OnnxRuntime.Gpu.Linux ` +
       `${version} from nuget.org), run: ONNXRUNTIME_NODE_INSTALL=1 node ${install}. ` +
       `Run without --gpu to use the CPU.`,
