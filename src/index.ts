@@ -79,7 +79,7 @@ export {
   type ConfusedPair,
   type TopK,
 } from './eval/class-metrics.js';
-export { loadModel, scoreFiles, sigmoidFloat32, softmaxFloat32, type LoadedModel, type ModelChoice } from './eval/session.js';
+export { openModel as loadModel, scoreFiles, sigmoidFloat32, softmaxFloat32, type LoadedModel, type ModelChoice } from './eval/session.js';
 export { newestRunModel, loadModelInfo } from './eval/model-source.js';
 export { predict, type PredictOptions, type Prediction } from './predict/predict.js';
 export { EngineError, UsageError, InputError } from './errors.js';

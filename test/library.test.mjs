@@ -86,3 +86,36 @@ test("train's events come in order: decode progress per split, then per epoch on
   await train({ data, epochs: 1, batchSize: 2, seed: 4, threads: 1, saveEvery: 0, out: path.join(dir, 'c2'), cacheDir }, { onDecodeProgress: (...a) => cached.push(a) });
   assert.deepEqual(cached, []);
 });
+
+test('predict takes encoded images in memory; loadModel() opens one session that serves many predict/evaluate calls', async (t) => {
+  const { evaluate, loadModel, predict, train, InputError, UsageError } = await import('engine');
+  const data = await smallDataset(t, { train: { man: 3, woman: 3 }, val: { man: 2, woman: 2 } });
+  const run = await train({ data, epochs: 1, seed: 4, out: path.join(await tempDir(t), 'run'), saveEvery: 0 });
+  const weights = path.join(run.runDir, 'last.safetensors');
+  const dir = path.join(data, 'val', 'woman');
+  const files = (await fs.readdir(dir)).sort().map((f) => path.join(dir, f));
+  const byFile = await predict({ images: files, weights });
+  assert.deepEqual(byFile.map((p) => [p.file, p.index]), files.map((f, i) => [f, i]));
+  const model = await loadModel({ weights });
+  try {
+    // a Buffer, a Uint8Array view inside a larger buffer, an ArrayBuffer: the same scores as the files
+    const bytes = await fs.readFile(files[0]);
+    const padded = new Uint8Array(bytes.length + 8);
+    padded.set(bytes, 4);
+    const second = await fs.readFile(files[1]);
+    const inputs = [bytes, padded.subarray(4, 4 + bytes.length), second.buffer.slice(second.byteOffset, second.byteOffset + second.length)];
+    const inMemory = await predict({ images: inputs, model });
+    assert.deepEqual(inMemory.map((p) => [p.file, p.index, p.scores]), [[undefined, 0, byFile[0].scores], [undefined, 1, byFile[0].scores], [undefined, 2, byFile[1].scores]]);
+    // the same session again, and for evaluate
+    assert.deepEqual((await predict({ images: files, model })).map((p) => p.scores), byFile.map((p) => p.scores));
+    const report = await evaluate({ target: 'val', data, model });
+    assert.equal(report.images, 4);
+    // bytes that are no image, and something that is neither a path nor bytes: named by their place in images
+    await assert.rejects(predict({ images: [files[0], Buffer.from('not an image')], model }), (e) => e instanceof InputError && /images\[1\]/.test(e.message));
+    await assert.rejects(predict({ images: [42], model }), (e) => e instanceof InputError && /images\[0\]: expected a file path, a Buffer/.test(e.message));
+    // annotated copies are of files only
+    await assert.rejects(predict({ images: [bytes], model, annotate: path.join(data, 'a.jpg') }), (e) => e instanceof UsageError && /images\[0\] is not a file path/.test(e.message));
+  } finally {
+    await model.close();
+  }
+});

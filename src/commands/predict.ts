@@ -2,8 +2,11 @@
 // (`<file>: woman (p = 0.9731)`); more classes give the most probable three (`<file>: Sneaker 0.9731, Sandal 0.0182, ...`).
 import type { Argv } from 'yargs';
 import { PREDICT_OPTIONS } from '../options/predict.js';
-import { predict, SHOWN_CLASSES, type Prediction, type PredictOptions } from '../predict/predict.js';
+import { predict, type Prediction, type PredictOptions } from '../predict/predict.js';
 import { addOptions, readFlags } from './flags.js';
+
+/** Classes shown per image for models of more than 2 classes, most probable first. */
+export const SHOWN_CLASSES = 3;
 
 export function predictCommand(yargs: Argv) {
   return yargs.command(
@@ -11,7 +14,7 @@ export function predictCommand(yargs: Argv) {
     'classify images (EXIF orientation applied), optionally writing annotated copies',
     (y) => addOptions(y, PREDICT_OPTIONS).epilog('Without --model or --weights: the newest run under ./runs (as for engine eval).'),
     async (argv) => {
-      const { json, ...options } = readFlags<PredictOptions & { json: boolean }>(PREDICT_OPTIONS, argv);
+      const { json, ...options } = readFlags<PredictOptions & { json: boolean; images: string[] }>(PREDICT_OPTIONS, argv);
       // Without --model or --weights the model is the newest run's: say which.
       const chosen = options.model === undefined && options.weights === undefined;
       const onModel = ({ source }: { source: string }) => chosen && process.stderr.write(`model: ${source} (the newest run under ./runs)\n`);
@@ -30,6 +33,7 @@ export function predictCommand(yargs: Argv) {
 
 /** `<file>: woman (p = 0.7096)` for 2 classes; `<file>: Sneaker 0.9731, Sandal 0.0182, Ankle boot 0.0050` for more. */
 export function predictionLine(p: Prediction): string {
-  if (p.ranked.length === 2) return `${p.file}: ${p.class} (p = ${p.probability.toFixed(4)})`;
-  return `${p.file}: ${p.ranked.slice(0, SHOWN_CLASSES).map((r) => `${r.class} ${r.probability.toFixed(4)}`).join(', ')}`;
+  const name = p.file ?? `images[${p.index}]`;
+  if (p.ranked.length === 2) return `${name}: ${p.class} (p = ${p.probability.toFixed(4)})`;
+  return `${name}: ${p.ranked.slice(0, SHOWN_CLASSES).map((r) => `${r.class} ${r.probability.toFixed(4)}`).join(', ')}`;
 }
