@@ -2,8 +2,8 @@
 // (`<file>: woman (p = 0.9731)`); more classes give the most probable three (`<file>: Sneaker 0.9731, Sandal 0.0182, ...`).
 import type { Argv } from 'yargs';
 import { PREDICT_OPTIONS } from '../options/predict.js';
-import { predict, type Prediction, type PredictOptions } from '../predict/predict.js';
-import { addOptions, readFlags } from './flags.js';
+import type { Prediction, PredictOptions } from '../predict/predict.js';
+import { addOptions, helpEpilog, readFlags } from './flags.js';
 
 /** Classes shown per image for models of more than 2 classes, most probable first. */
 export const SHOWN_CLASSES = 3;
@@ -12,9 +12,20 @@ export function predictCommand(yargs: Argv) {
   return yargs.command(
     'predict <images..>',
     'classify images (EXIF orientation applied), optionally writing annotated copies',
-    (y) => addOptions(y, PREDICT_OPTIONS).epilog('Without --model or --weights: the newest run under ./runs (as for engine eval).'),
+    (y) =>
+      addOptions(y, PREDICT_OPTIONS).epilog(
+        helpEpilog(
+          [
+            ['engine predict face.jpg --model runs/seed1/model.onnx', 'the class and its probability: face.jpg: woman (p = 0.7424)'],
+            ['engine predict photos/*.jpg --json', 'every class\'s probability for each image, with the newest run\'s model'],
+            ['engine predict face.jpg --annotate face.annotated.jpg', 'also a copy of the image with the class drawn on it'],
+          ],
+          'Without --model or --weights: the newest run under ./runs (as for engine eval), named on stderr.',
+        ),
+      ),
     async (argv) => {
       const { json, ...options } = readFlags<PredictOptions & { json: boolean; images: string[] }>(PREDICT_OPTIONS, argv);
+      const { predict } = await import('../predict/predict.js');
       // Without --model or --weights the model is the newest run's: say which.
       const chosen = options.model === undefined && options.weights === undefined;
       const onModel = ({ source }: { source: string }) => chosen && process.stderr.write(`model: ${source} (the newest run under ./runs)\n`);
