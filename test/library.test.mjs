@@ -119,3 +119,31 @@ test('predict takes encoded images in memory; loadModel() opens one session that
     await model.close();
   }
 });
+
+test('train() stops at the next step when its AbortSignal fires; the run resumes from its newest checkpoint', async (t) => {
+  const { train } = await import('engine');
+  const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
+  const out = path.join(await tempDir(t), 'run');
+  const controller = new AbortController();
+  const steps = [];
+  const options = { data, epochs: 3, batchSize: 2, seed: 6, threads: 1, out, saveEvery: 1 };
+  const events = {
+    signal: controller.signal,
+    onBatch: (epoch, batch) => {
+      steps.push([epoch, batch]);
+      if (epoch === 2 && batch === 1) controller.abort();
+    },
+  };
+  await assert.rejects(train(options, events), (e) => e.name === 'AbortError');
+  // the step that saw the abort was the last one: epoch 2 was dropped, epoch 1 is checkpointed
+  assert.deepEqual(steps, [[1, 1], [1, 2], [2, 1]]);
+  const record = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+  assert.equal(record.status, 'failed');
+  assert.match(record.error, /^stopped by its AbortSignal .*; resumable$/);
+  assert.equal(record.epochsDone, 1);
+  const resumed = await train({ resume: out });
+  assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2, 3]);
+  // an already aborted signal: nothing starts
+  await assert.rejects(train({ ...options, out: path.join(out, '..', 'other') }, { signal: AbortSignal.abort() }), (e) => e.name === 'AbortError');
+  await assert.rejects(fs.stat(path.join(out, '..', 'other')), { code: 'ENOENT' });
+});

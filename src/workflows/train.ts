@@ -28,6 +28,11 @@ export interface TrainEvents {
   onEpochStart?(epoch: number, epochs: number, batches: number): void;
   onBatch?(epoch: number, batch: number, batches: number, loss: number): void;
   onEpoch?(figures: EpochFigures): void;
+  /**
+   * Stops the run at the next training step (or before the next epoch): train() rejects with the signal's reason
+   * and run.json says so; `train({ resume: runDir })` continues from the newest checkpoint.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TrainSummary {
@@ -79,6 +84,8 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
 /** A run of a resolved config: a new run directory, or the one of `resume` continued. */
 export async function runTraining(config: TrainConfig, events: TrainEvents = {}, resume?: ResumePoint): Promise<TrainSummary> {
   const log = (line: string) => events.onLog?.(line);
+  const stopIfAborted = () => events.signal?.throwIfAborted();
+  stopIfAborted();
   const arch = resolveArch(config.arch);
   const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
 
@@ -200,9 +207,14 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
     };
 
     for (let epoch = history.length + 1; epoch <= config.epochs; epoch++) {
+      stopIfAborted();
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
-      const epochResult = await runEpoch(trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
+      const epochResult = await runEpoch(trainSet, rng, epochConfig, epoch, (b, n, loss) => {
+        events.onBatch?.(epoch, b, n, loss);
+        // thrown between two steps: the native state is whole, the epoch is dropped (resume redoes it)
+        stopIfAborted();
+      });
       trainSeconds.push(epochResult.seconds);
       const val = await evaluateSplit(trainer, valSet);
       const record: EpochRecord = {
@@ -276,7 +288,9 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
         ? `; the newest good checkpoint is ${path.join(runDir, newestSaved.name)} (epoch ${newestSaved.epoch})`
         : '; no checkpoint was written';
     }
-    await writeRunJson(runDir, runRecord('failed', { error: (err as Error).message })).catch(() => undefined);
+    const stopped = events.signal?.aborted && err === events.signal.reason;
+    const error = stopped ? `stopped by its AbortSignal (${String((err as Error)?.message ?? err)}); resumable` : (err as Error).message;
+    await writeRunJson(runDir, runRecord('failed', { error })).catch(() => undefined);
     throw err;
   } finally {
     trainer.dispose();
