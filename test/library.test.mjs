@@ -147,3 +147,30 @@ test('train() stops at the next step when its AbortSignal fires; the run resumes
   await assert.rejects(train({ ...options, out: path.join(out, '..', 'other') }, { signal: AbortSignal.abort() }), (e) => e.name === 'AbortError');
   await assert.rejects(fs.stat(path.join(out, '..', 'other')), { code: 'ENOENT' });
 });
+
+test("library errors name options as the API spells them (options.batchSize), keep commands' flags; the example prints one line", async (t) => {
+  const { train, evaluate, UsageError } = await import('engine');
+  const { apiWording } = await import('../dist/src/api-errors.js');
+  const { TRAIN_OPTIONS } = await import('../dist/src/options/train.js');
+  const refused = async (call, message) =>
+    assert.rejects(call(), (e) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.equal(e.message, message);
+      return true;
+    });
+  await refused(() => train({ data: '/nonexistent', batchSize: 0 }), 'options.batchSize must be an integer in [1, 65536], got 0');
+  const dir = await tempDir(t);
+  await fs.writeFile(path.join(dir, 'x'), '');
+  await refused(() => train({ data: '/nonexistent', out: dir }), `options.out ${dir} already exists and is not empty: choose a new folder`);
+  await refused(() => evaluate({ target: 'val', model: 'a.onnx', weights: 'b.safetensors' }), 'give either options.model (an .onnx file) or options.weights (a checkpoint), not both');
+  // --no-x is the option set to false; flags of other tables and those inside a command stay
+  assert.equal(
+    apiWording('without --data and --no-fetch, --json: run engine data fetch --dest ./data --url <archive>; or --save-every', TRAIN_OPTIONS),
+    'without options.data and --no-fetch, --json: run engine data fetch --dest ./data --url <archive>; or options.saveEvery',
+  );
+  // the example, run where there is no data: one line naming the folder, exit 2, no stack trace
+  const r = await runNode([path.join(ROOT, 'examples/library.mjs'), path.join(dir, 'missing')], { cwd: dir });
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^library example: .*missing/);
+});
