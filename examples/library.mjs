@@ -3,7 +3,7 @@
 //   node examples/library.mjs [DATA=./data] [EPOCHS=3] [OUT=runs/run-<date>-<time>]
 // Run from the project folder (or anywhere `engine` is installed); tests run it on a small dataset.
 // examples/library.ts is the same in TypeScript.
-import { train, exportOnnx, evaluate, formatReport, predict, listSplit, EngineError } from 'engine';
+import { train, exportOnnx, evaluate, formatReport, predict, listSplit, EngineError } from 'small-cnn-engine';
 
 const [data = './data', epochs = '3', out] = process.argv.slice(2);
 
@@ -15,7 +15,7 @@ try {
   const { file, card } = await exportOnnx({ weights: `${run.runDir}/best.safetensors`, data });
   console.log(`exported ${file}; model card ${card?.file}`);
 
-  const onProgress = (/** @type {number} */ done, /** @type {number} */ total) => process.stderr.write(`\rclassified ${done}/${total}`);
+  const onProgress = (done, total) => process.stderr.write(`\rclassified ${done}/${total}`);
   const report = await evaluate({ target: 'val', data, model: file, onProgress });
   process.stderr.write('\n');
   console.log(formatReport(report));

@@ -3,7 +3,7 @@
 // once for an evaluation and a prediction from bytes in memory.
 //   npx tsc examples/library.ts ... (test/library-types.test.mjs compiles it with --strict)
 import { readFile } from 'node:fs/promises';
-import { EngineError, evaluate, exportOnnx, listSplit, loadModel, predict, train, type EpochFigures, type EvalReport, type Prediction, type TrainSummary } from 'engine';
+import { EngineError, evaluate, exportOnnx, listSplit, loadModel, predict, train, type EpochFigures, type EvalReport, type Prediction, type TrainSummary } from 'small-cnn-engine';
 
 async function main(data: string): Promise<void> {
   const stop = new AbortController();

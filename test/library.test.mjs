@@ -1,4 +1,4 @@
-// The library as a user imports it: `from 'engine'` (the package's own exports), the README's example
+// The library as a user imports it: `from 'small-cnn-engine'` (the package's own exports), the README's example
 // (examples/library.mjs) run end to end, and the progress callbacks of evaluate and predict.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,8 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ROOT, runCli, runNode, smallDataset, tempDir } from './helpers.mjs';
 
-test("`import ... from 'engine'` gives the typed library: train, exportOnnx, evaluate, predict, fetchDataset", async () => {
-  const lib = await import('engine');
+test("`import ... from 'small-cnn-engine'` gives the typed library: train, exportOnnx, evaluate, predict, fetchDataset", async () => {
+  const lib = await import('small-cnn-engine');
   for (const name of ['train', 'exportOnnx', 'evaluate', 'predict', 'formatReport', 'fetchDataset', 'writeModelCard', 'wilsonInterval', 'listSplit'])
     assert.equal(typeof lib[name], 'function', name);
   const dts = await fs.readFile(path.join(ROOT, 'dist/src/index.d.ts'), 'utf8');
@@ -31,7 +31,7 @@ test('examples/library.mjs trains, exports with a model card, evaluates with pro
 });
 
 test('evaluate and predict report progress after each batch', async (t) => {
-  const { evaluate, predict, train } = await import('engine');
+  const { evaluate, predict, train } = await import('small-cnn-engine');
   const data = await smallDataset(t, { train: { man: 4, woman: 4 }, val: { man: 6, woman: 5 } });
   const run = await train({ data, epochs: 1, seed: 2, out: path.join(await tempDir(t), 'run'), saveEvery: 0 });
   const weights = path.join(run.runDir, 'best.safetensors');
@@ -46,7 +46,7 @@ test('evaluate and predict report progress after each batch', async (t) => {
 });
 
 test("train's events come in order: decode progress per split, then per epoch onEpochStart, onBatch per step, onEpoch", async (t) => {
-  const { train } = await import('engine');
+  const { train } = await import('small-cnn-engine');
   const data = await smallDataset(t, { train: { man: 3, woman: 2 }, val: { man: 1, woman: 1 } });
   const dir = await tempDir(t);
   const calls = [];
@@ -88,7 +88,7 @@ test("train's events come in order: decode progress per split, then per epoch on
 });
 
 test('predict takes encoded images in memory; loadModel() opens one session that serves many predict/evaluate calls', async (t) => {
-  const { evaluate, loadModel, predict, train, InputError, UsageError } = await import('engine');
+  const { evaluate, loadModel, predict, train, InputError, UsageError } = await import('small-cnn-engine');
   const data = await smallDataset(t, { train: { man: 3, woman: 3 }, val: { man: 2, woman: 2 } });
   const run = await train({ data, epochs: 1, seed: 4, out: path.join(await tempDir(t), 'run'), saveEvery: 0 });
   const weights = path.join(run.runDir, 'last.safetensors');
@@ -121,7 +121,7 @@ test('predict takes encoded images in memory; loadModel() opens one session that
 });
 
 test('train() stops at the next step when its AbortSignal fires; the run resumes from its newest checkpoint', async (t) => {
-  const { train } = await import('engine');
+  const { train } = await import('small-cnn-engine');
   const data = await smallDataset(t, { train: { man: 2, woman: 2 }, val: { man: 1, woman: 1 } });
   const out = path.join(await tempDir(t), 'run');
   const controller = new AbortController();
@@ -149,7 +149,7 @@ test('train() stops at the next step when its AbortSignal fires; the run resumes
 });
 
 test("library errors name options as the API spells them (options.batchSize), keep commands' flags; the example prints one line", async (t) => {
-  const { train, evaluate, UsageError } = await import('engine');
+  const { train, evaluate, UsageError } = await import('small-cnn-engine');
   const { apiWording } = await import('../dist/src/api-errors.js');
   const { TRAIN_OPTIONS } = await import('../dist/src/options/train.js');
   const refused = async (call, message) =>
