@@ -9,6 +9,7 @@ import { kebabFlag, keyOf } from '../options/table.js';
 import { TRAIN_OPTIONS } from '../options/train.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
 import { resizeOf, type ResizeRule } from '../model/spec.js';
+import { pythonSnippet, type SnippetModel } from './python-snippet.js';
 import { ENGINE_VERSION } from '../version.js';
 
 export const MODEL_CARD_NAME = 'MODEL_CARD.md';
@@ -51,6 +52,8 @@ export interface ModelCardInput {
   dataset?: DatasetDescription;
   /** the day the figures were measured, YYYY-MM-DD */
   measuredOn: string;
+  /** the exported model's interface, for the Python snippet (none without it) */
+  info?: SnippetModel;
 }
 
 const cell = (v: unknown) => String(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|');
@@ -279,6 +282,18 @@ export function modelCardMarkdown(input: ModelCardInput): string {
     '',
     ...(report ? metricsSection(report, input.measuredOn, rel) : [`Not measured: ${input.missingReason ?? 'no validation data'}.`]),
     '',
+    ...(input.info
+      ? [
+          '## Using the model elsewhere',
+          '',
+          `With Python's onnxruntime, Pillow and numpy (\`engine predict\` also applies the EXIF orientation: \`ImageOps.exif_transpose\`):`,
+          '',
+          '```python',
+          ...pythonSnippet(input.info, path.basename(input.modelFile)),
+          '```',
+          '',
+        ]
+      : []),
     '## Training',
     '',
     `Figures the trainer recorded for this checkpoint: ${trained}.`,

@@ -9,6 +9,7 @@ import { matchesSeedManifest } from '../data/fetch.js';
 import { EngineError } from '../errors.js';
 import { evaluate, type EvalReport } from '../eval/evaluate.js';
 import { writeOutputFile } from '../io/output.js';
+import { readModelMetadata } from '../onnx/graph.js';
 import { DEFAULT_DATA_DIR } from '../options/common.js';
 import { MODEL_CARD_NAME, modelCardMarkdown, type DatasetDescription } from '../report/model-card.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
@@ -130,7 +131,9 @@ export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenM
   const { modelBytes: _b, data: _d, ...rest } = opts;
   const measuredOn = new Date().toISOString().slice(0, 10);
   // (the card writes every path relative to its own folder: no path of this machine)
-  const text = modelCardMarkdown({ ...rest, report, missingReason, runDataset: run.dataset, dataset, measuredOn });
+  const bytes = opts.modelBytes ?? new Uint8Array(await fs.readFile(opts.modelFile));
+  const info = readModelMetadata(bytes, opts.modelFile);
+  const text = modelCardMarkdown({ ...rest, report, missingReason, runDataset: run.dataset, dataset, measuredOn, info });
   return { file, text, report, missingReason };
 }
 
