@@ -5,31 +5,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { parseHistoryCsv } from '../dist/src/store/history.js';
-import { runCli, tempDir } from './helpers.mjs';
+import { FASHION_MNIST as SRC, runCli, sliceFashionIdx, tempDir } from './helpers.mjs';
 import { FASHION_CLASSES } from './nclass.mjs';
 
-const SRC = '/usr/share/datasets/fashion-mnist';
-
-/** The first `n` items of an IDX file of `src` (gzipped), written unzipped to `dst` with its count changed. */
-async function sliceIdx(name, dst, n, itemBytes) {
-  const all = zlib.gunzipSync(await fs.readFile(path.join(SRC, `${name}.gz`)));
-  const header = itemBytes === 1 ? 8 : 16;
-  const head = Buffer.from(all.subarray(0, header));
-  head.writeUInt32BE(n, 4);
-  await fs.writeFile(path.join(dst, name), Buffer.concat([head, all.subarray(header, header + n * itemBytes)]));
-  return all.subarray(header, header + n * itemBytes);
-}
 
 test('eval test --data <IDX folder> --model <grey model>: the test split read from the IDX files, as onnxruntime scores it', async (t) => {
   if (!(await fs.stat(SRC).catch(() => null))) return t.skip(`${SRC} is not installed (Debian's dataset-fashion-mnist)`);
   const data = await tempDir(t, 'engine-fmnist-');
-  await sliceIdx('train-images-idx3-ubyte', data, 600, 784);
-  await sliceIdx('train-labels-idx1-ubyte', data, 600, 1);
-  const pixels = await sliceIdx('t10k-images-idx3-ubyte', data, 150, 784);
-  const labels = await sliceIdx('t10k-labels-idx1-ubyte', data, 150, 1);
+  await sliceFashionIdx(data, 'train-images-idx3-ubyte', 600);
+  await sliceFashionIdx(data, 'train-labels-idx1-ubyte', 600);
+  const pixels = await sliceFashionIdx(data, 't10k-images-idx3-ubyte', 150);
+  const labels = await sliceFashionIdx(data, 't10k-labels-idx1-ubyte', 150);
   // a slice is not the known file (recognised by SHA-256): its class names from classes.txt
   await fs.writeFile(path.join(data, 'classes.txt'), FASHION_CLASSES.join('\n') + '\n');
   const out = path.join(await tempDir(t), 'run');

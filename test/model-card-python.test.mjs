@@ -3,28 +3,15 @@
 // Pillow and numpy is found ($ENGINE_TEST_PYTHON, else python3) and is skipped, saying why, elsewhere.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import sharp from 'sharp';
-import { CELEBA, SHARED, runCli, tempDir } from './helpers.mjs';
+import { CELEBA, FASHION_MNIST as FMNIST, SHARED, runCli, runProgram, sliceFashionIdx, tempDir } from './helpers.mjs';
 import { FASHION_CLASSES } from './nclass.mjs';
 
-const FMNIST = '/usr/share/datasets/fashion-mnist';
 const PYTHON = process.env.ENGINE_TEST_PYTHON || 'python3';
 
-function runPython(args, cwd) {
-  return new Promise((resolve) => {
-    const child = spawn(PYTHON, args, { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (err) => resolve({ code: null, stdout, stderr: String(err) }));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runPython = (args, cwd) => runProgram(PYTHON, args, cwd);
 
 /** The card's ```python block beside `model`. */
 async function cardSnippet(model) {
@@ -66,18 +53,10 @@ test("the seed's card: RGB, PIL's NEAREST to 150x150, NCHW, P(woman) > 0.5; as e
 test('a Fashion-MNIST card: grey, not resized, [N,1,28,28], the most probable of 10 classes; as engine predict', async (t) => {
   if (!(await fs.stat(FMNIST).catch(() => null))) return t.skip(`${FMNIST} is not installed (Debian's dataset-fashion-mnist)`);
   const data = await tempDir(t, 'engine-fmnist-');
-  const slice = async (name, n, item) => {
-    const all = zlib.gunzipSync(await fs.readFile(path.join(FMNIST, `${name}.gz`)));
-    const header = item === 1 ? 8 : 16;
-    const head = Buffer.from(all.subarray(0, header));
-    head.writeUInt32BE(n, 4);
-    await fs.writeFile(path.join(data, name), Buffer.concat([head, all.subarray(header, header + n * item)]));
-    return all.subarray(header, header + n * item);
-  };
-  await slice('train-images-idx3-ubyte', 300, 784);
-  await slice('train-labels-idx1-ubyte', 300, 1);
-  const test = await slice('t10k-images-idx3-ubyte', 20, 784);
-  await slice('t10k-labels-idx1-ubyte', 20, 1);
+  await sliceFashionIdx(data, 'train-images-idx3-ubyte', 300);
+  await sliceFashionIdx(data, 'train-labels-idx1-ubyte', 300);
+  const test = await sliceFashionIdx(data, 't10k-images-idx3-ubyte', 20);
+  await sliceFashionIdx(data, 't10k-labels-idx1-ubyte', 20);
   await fs.writeFile(path.join(data, 'classes.txt'), FASHION_CLASSES.join('\n') + '\n');
   const out = path.join(await tempDir(t), 'run');
   for (const args of [['train', '--data', data, '--arch', 'fmnist-cnn', '--epochs', '1', '--seed', '2', '--out', out, '--quiet'], ['export', 'onnx', '--weights', path.join(out, 'last.safetensors')]]) {

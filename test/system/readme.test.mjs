@@ -5,11 +5,10 @@
 // (and, where a Python with onnxruntime and PIL is found, gives engine predict's answer).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadModelInfo } from '../../dist/src/eval/model-source.js';
-import { CELEBA, ROOT, SHARED, runCli, tempDir } from '../helpers.mjs';
+import { CELEBA, ROOT, SHARED, runCli, runProgram, tempDir } from '../helpers.mjs';
 
 const README = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
 const TWO_WORD = new Set(['export', 'import', 'data']);
@@ -117,18 +116,7 @@ test("the library example is examples/library.mjs, line for line (less the file'
   assert.deepEqual(js[0].lines, code);
 });
 
-/** Runs `python script args`; resolves {code, stdout, stderr} (code null when the interpreter is missing). */
-function runPython(python, args, cwd) {
-  return new Promise((resolve) => {
-    const child = spawn(python, args, { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (err) => resolve({ code: null, stdout, stderr: String(err) }));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runPython = runProgram;
 
 test("the Python snippet feeds the exported model as its interface and metadata say, and gives engine predict's answer", async (t) => {
   const cwd = await tempDir(t);
