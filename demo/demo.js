@@ -26,6 +26,8 @@ async function decodeRgba(blob) {
 async function main() {
   const info = await (await fetch('model-info.json')).json();
   const session = await ort.InferenceSession.create('model.onnx', { executionProviders: ['wasm'] });
+  // the card export wrote beside the model; without one the link would be a 404
+  if (!info.modelCard) $('card').replaceWith('the model card (none beside this model: engine export onnx writes one)');
   $('model').textContent = `model: ${info.source}; input ${info.inputName} ${info.dtype} [${info.inputShape}] ${info.layout}; classes ${info.classes.join(', ')}`;
   status('ready: choose or drop an image', 'ready');
 

@@ -13,6 +13,7 @@ import { predictCommand } from './commands/predict.js';
 import { dataCommand } from './commands/data.js';
 import { serveDemoCommand } from './commands/serve-demo.js';
 import { infoCommand } from './commands/info.js';
+import { helpEpilog } from './commands/flags.js';
 import { ENGINE_VERSION } from './version.js';
 
 function fail(message: string, code: number): never {
@@ -28,6 +29,13 @@ async function main(): Promise<void> {
     .demandCommand(1, 'name a command: engine train --help')
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns || 110))
+    .epilog(
+      helpEpilog([
+        ['engine train --data ../shared/data/celeba-575 --seed 1 --out runs/seed1', "train the seed's model on the seed's faces"],
+        ['engine export onnx && engine eval val --data ../shared/data/celeba-575', "export the newest run's model, then its report on val"],
+        ['engine predict face.jpg', "classify an image with the newest run's model"],
+      ]),
+    )
     .fail((msg, err) => {
       if (err) throw err;
       fail(msg, 2);

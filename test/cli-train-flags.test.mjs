@@ -143,8 +143,23 @@ test('on a terminal, building the image cache shows a labelled decoding bar per 
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const shown = r.stdout.split(/\r\x1b\[K|\r?\n/);
   for (const [split, n] of [['train', 4], ['val', 2]]) {
-    assert.ok(shown.includes(`decoding ${split} [------------------------] 0/${n} 0.0/s ETA --`), `no empty ${split} bar in ${JSON.stringify(r.stdout)}`);
+    assert.ok(shown.includes(`decoding ${split} [------------------------] 0/${n} 0.0 images/s ETA --`), `no empty ${split} bar in ${JSON.stringify(r.stdout)}`);
     assert.ok(shown.some((l) => l.startsWith(`decoding ${split} [########################] ${n}/${n} `)), `no full ${split} bar in ${JSON.stringify(r.stdout)}`);
   }
   assert.ok(!shown.some((l) => /\] \d+\/0 /.test(l)), `a bar without its total: ${JSON.stringify(r.stdout)}`);
+  // rates have their unit; one epoch is 'epoch'
+  assert.ok(shown.some((l) => / \d+\.\d steps\/s ETA /.test(l)), r.stdout);
+  assert.ok(shown.some((l) => l.startsWith('done: 1 epoch in ')), r.stdout);
+});
+
+test('train --html --json: the summary lists the report in files (relative to the run folder inside it, else its path)', async (t) => {
+  const dir = await tempDir(t);
+  for (const [html, listed] of [[path.join(dir, 'run', 'report.html'), 'report.html'], [path.join(dir, 'elsewhere.html'), path.join(dir, 'elsewhere.html')]]) {
+    const out = path.join(dir, html.endsWith('elsewhere.html') ? 'run2' : 'run');
+    const r = await runCli(['train', '--data', data, ...BASE, '--out', out, '--html', html, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const { files } = JSON.parse(r.stdout);
+    assert.ok(files.includes(listed), JSON.stringify(files));
+    assert.ok(files.includes('best.safetensors'), JSON.stringify(files));
+  }
 });

@@ -12,6 +12,7 @@ import { RECIPE_KEYS } from '../dist/src/model/spec.js';
 import { preprocessOf } from '../dist/src/data/preprocess.js';
 import { readModelMetadata } from '../dist/src/onnx/graph.js';
 import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
+import { parseHistoryCsv } from '../dist/src/store/history.js';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { rng, runCli, tempDir } from './helpers.mjs';
 
@@ -110,10 +111,18 @@ test('grey input, --head softmax for 2 classes, no val folder (10% held out), an
   const ckpt = await loadCheckpoint(path.join(out, 'last.safetensors'));
   assert.deepEqual(ckpt.meta.spec.input, [12, 12, 1]);
   assert.deepEqual(ckpt.meta.config.recipe.given, ['epochs']);
-  // it exports; its card says why it has no figures (eval feeds RGB images resized with pil-nearest)
+  // it exports, and its card is measured on the 3 images the run held out (the checkpoint records which): grey
+  // input and the rule none are fed as the trainer fed them, so eval's accuracy is the trainer's last val_acc
   const exported = await runCli(['export', 'onnx', '--weights', path.join(out, 'last.safetensors'), '--json']);
   assert.equal(exported.code, 0, exported.stderr);
-  assert.equal(JSON.parse(exported.stdout).modelCard.note, "engine eval does not measure a model with 1-channel input and the resize rule 'none' yet");
+  const card = JSON.parse(exported.stdout).modelCard;
+  assert.equal(card.note, undefined);
+  assert.equal(card.images, 3);
+  const valAcc = parseHistoryCsv(await fs.readFile(path.join(out, 'history.csv'), 'utf8')).at(-1).val_acc;
+  assert.equal(card.accuracy, valAcc);
+  const evaluated = await runCli(['eval', 'val', '--data', data, '--model', path.join(out, 'model.onnx'), '--json']);
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  assert.deepEqual([JSON.parse(evaluated.stdout).images, JSON.parse(evaluated.stdout).accuracy], [3, valAcc]);
 
   // two classes keep a sigmoid unless --head softmax
   const two = await shapesDataset(t, { train: 6, val: 2 }, ['blue', 'red']);

@@ -79,3 +79,33 @@ export async function rejectsInput(promise, ...parts) {
     return true;
   });
 }
+
+/** Runs `command ...args` in `cwd`; resolves {code, stdout, stderr} (code null when the program is missing). */
+export function runProgram(command, args, cwd) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', (err) => resolve({ code: null, stdout, stderr: String(err) }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Debian's dataset-fashion-mnist: the four gzipped IDX files. */
+export const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
+
+/**
+ * The first `n` items of FASHION_MNIST's IDX file `name` (e.g. 't10k-images-idx3-ubyte'), written unzipped into
+ * `dir` with its count changed; returns the items' bytes (784 per image, 1 per label).
+ */
+export async function sliceFashionIdx(dir, name, n) {
+  const { gunzipSync } = await import('node:zlib');
+  const all = gunzipSync(await fs.readFile(path.join(FASHION_MNIST, `${name}.gz`)));
+  const [header, item] = name.includes('labels') ? [8, 1] : [16, 784];
+  const head = Buffer.from(all.subarray(0, header));
+  head.writeUInt32BE(n, 4);
+  await fs.writeFile(path.join(dir, name), Buffer.concat([head, all.subarray(header, header + n * item)]));
+  return all.subarray(header, header + n * item);
+}

@@ -202,6 +202,11 @@ test('CLI: import keras writes <name>.safetensors here by default; errors exit 2
     config: { source: 'keras', file: path.basename(MODEL), keras_version: '2.1.5', backend: 'tensorflow' },
   });
 
+  // -o into folders that do not exist yet: they are created
+  const nested = await runCli(['import', 'keras', WEIGHTS70, '-o', path.join(dir, 'a', 'b', 'w.safetensors')]);
+  assert.equal(nested.code, 0, nested.stderr);
+  assert.equal((await loadCheckpoint(path.join(dir, 'a', 'b', 'w.safetensors'))).meta.epoch, 70);
+
   const text = path.join(dir, 'text.h5');
   await fs.writeFile(text, 'hello');
   for (const [args, part] of [

@@ -38,13 +38,14 @@ test('TTY: bar redrawn in place with count, rate, ETA and info', () => {
   const s = fakeStream(true);
   const clock = fakeClock();
   const p = createProgress({ stream: s, now: clock.now });
-  p.start(100, 'epoch 1/70');
+  p.start(100, 'epoch 1/70', 'steps');
   clock.t += 10_000;
   p.update(20, 'loss 0.512');
   const last = s.writes.at(-1);
   assert.ok(last.startsWith('\r\x1b[K'), JSON.stringify(last));
   assert.ok(!last.includes('\n'));
-  assert.equal(last, '\r\x1b[Kepoch 1/70 [####--------------------] 20/100 2.0/s ETA 40s loss 0.512');
+  // the rate has its unit
+  assert.equal(last, '\r\x1b[Kepoch 1/70 [####--------------------] 20/100 2.0 steps/s ETA 40s loss 0.512');
   p.end('epoch 1: loss 0.5');
   assert.equal(s.writes.slice(-2).join(''), '\r\x1b[Kepoch 1: loss 0.5\n');
 });

@@ -2,8 +2,8 @@
 import { promises as fs } from 'node:fs';
 import type { Argv } from 'yargs';
 import { EXPORT_OPTIONS } from '../options/export.js';
-import { exportOnnx, type ExportOptions } from '../workflows/export.js';
-import { addOptions, readFlags } from './flags.js';
+import type { ExportOptions } from '../workflows/export.js';
+import { addOptions, helpEpilog, readFlags } from './flags.js';
 
 const formatBytes = (n: number) => (n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(2)} MiB`);
 
@@ -11,9 +11,16 @@ export function exportCommand(yargs: Argv) {
   return yargs.command(
     'export <format>',
     'export trained weights for inference elsewhere (onnx)',
-    (y) => addOptions(y, EXPORT_OPTIONS),
+    (y) =>
+      addOptions(y, EXPORT_OPTIONS).epilog(
+        helpEpilog([
+          ['engine export onnx --weights runs/seed1/best.safetensors --data ../shared/data/celeba-575', 'runs/seed1/model.onnx and MODEL_CARD.md, measured on the val split'],
+          ['engine export onnx --embed-preprocessing -o model-uint8.onnx', 'the newest run, as a model that takes raw uint8 pixels [N,H,W,C]'],
+        ]),
+      ),
     async (argv) => {
       const { format: _f, json, ...options } = readFlags<ExportOptions & { format: 'onnx'; json: boolean }>(EXPORT_OPTIONS, argv);
+      const { exportOnnx } = await import('../workflows/export.js');
       const { file, info, card } = await exportOnnx(options);
       const bytes = (await fs.stat(file)).size;
       const input = { name: info.inputName, dtype: info.dtype, shape: info.inputShape, layout: info.layout };

@@ -5,12 +5,15 @@ import type { Argv, Options, PositionalOptions } from 'yargs';
 import { UsageError } from '../errors.js';
 import { helpText, keyOf, type OptionSpec, type OptionTable } from '../options/table.js';
 
+/** ' [choices: winograd, direct]': the values of a flag whose check is ours (yargs shows its own for the others) */
+const choicesText = (o: OptionSpec): string => (o.choices && !o.yargsChoices ? ` [choices: ${o.choices.join(', ')}]` : '');
+
 /** Registers the table's flags and positionals (all but the library-only rows) on a yargs command. */
 export function addOptions(y: Argv, table: OptionTable): Argv {
   for (const o of table) {
     if (o.only === 'library') continue;
     const common = {
-      describe: helpText(o),
+      describe: helpText(o) + choicesText(o),
       ...(o.choices && o.yargsChoices ? { choices: [...o.choices] } : {}),
       ...(o.alias ? { alias: o.alias } : {}),
     };
@@ -21,9 +24,21 @@ export function addOptions(y: Argv, table: OptionTable): Argv {
       y = y.positional(o.flag, { ...common, type, ...array, ...(o.required ? { demandOption: true } : {}) } as PositionalOptions);
     } else {
       y = y.option(o.flag, { ...common, type: o.type === 'boolean' ? 'boolean' : 'string' } as Options);
+      // --help shows [number] for a number; parsed, it stays the text typed (yargs-parser converts only the flags
+      // that are not also strings), so that parseNumber can quote it
+      if (o.type === 'integer' || o.type === 'number') y = y.number(o.flag);
     }
   }
   return y;
+}
+
+/**
+ * The end of a command's --help: `notes` (a paragraph), then its examples, each a comment line and the command
+ * (yargs' own examples would come before the epilog, and in two columns too narrow for these commands).
+ */
+export function helpEpilog(examples: readonly [command: string, what: string][], notes?: string): string {
+  const lines = examples.flatMap(([command, what]) => [`  # ${what}`, `  ${command}`]);
+  return [...(notes ? [notes, ''] : []), 'Examples:', ...lines].join('\n');
 }
 
 function parseNumber(o: OptionSpec, raw: unknown): number {

@@ -6,7 +6,7 @@ import { INFO_OPTIONS } from '../options/info.js';
 import { resolveArch, resolveTrainOptions, type TrainOptions } from '../options/train.js';
 import { cudaStatus } from '../train/device.js';
 import { ENGINE_VERSION } from '../version.js';
-import { addOptions, readFlags } from './flags.js';
+import { addOptions, helpEpilog, readFlags } from './flags.js';
 
 export function engineInfo() {
   const build = native.buildInfo();
@@ -69,7 +69,13 @@ export function infoCommand(yargs: Argv) {
   return yargs.command(
     'info',
     "print the addon's build (CPU instruction sets, CUDA) and the CUDA devices it sees; --plan: the kernel of every layer",
-    (y) => addOptions(y, INFO_OPTIONS),
+    (y) =>
+      addOptions(y, INFO_OPTIONS).epilog(
+        helpEpilog([
+          ['engine info', "the addon's build, the CPU's instruction sets and the GPUs it sees"],
+          ['engine info --plan --arch fmnist-cnn', 'which kernel runs every layer of fmnist-cnn, as training would choose them here'],
+        ]),
+      ),
     (argv) => {
       const { json, plan, ...options } = readFlags<{ json: boolean; plan: boolean } & TrainOptions>(INFO_OPTIONS, argv);
       if (plan) {

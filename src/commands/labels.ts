@@ -2,17 +2,24 @@
 // any number of classes.
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { labelTableJson, writeLabels, type LabelFormat } from '../labels/labels.js';
+import type { LabelFormat } from '../labels/labels.js';
 import { LABELS_OPTIONS } from '../options/labels.js';
-import { addOptions, readFlags } from './flags.js';
+import { addOptions, helpEpilog, readFlags } from './flags.js';
 
 export function labelsCommand(yargs: Argv) {
   return yargs.command(
     'labels [dir]',
     "write the seed's ground-truth tables label.txt and label.npy for DIR/<class>/<image>",
-    (y) => addOptions(y, LABELS_OPTIONS),
+    (y) =>
+      addOptions(y, LABELS_OPTIONS).epilog(
+        helpEpilog([
+          ['engine labels --data ../shared/data/celeba-575', "label.txt and label.npy of its all/ folder, as the seed's"],
+          ['engine labels ./photos --out tables --csv', 'the tables of another folder, with a CSV too'],
+        ]),
+      ),
     async (argv) => {
       const flags = readFlags<{ dir?: string; data: string; out?: string; csv: boolean; json: boolean }>(LABELS_OPTIONS, argv);
+      const { labelTableJson, writeLabels } = await import('../labels/labels.js');
       const dir = flags.dir ?? path.join(flags.data, 'all');
       const formats: LabelFormat[] = flags.csv ? ['txt', 'npy', 'csv'] : ['txt', 'npy'];
       const { out, files, classes, rows } = await writeLabels({ dir, out: flags.out, formats });

@@ -2,16 +2,30 @@
 // (`<file>: woman (p = 0.9731)`); more classes give the most probable three (`<file>: Sneaker 0.9731, Sandal 0.0182, ...`).
 import type { Argv } from 'yargs';
 import { PREDICT_OPTIONS } from '../options/predict.js';
-import { predict, SHOWN_CLASSES, type Prediction, type PredictOptions } from '../predict/predict.js';
-import { addOptions, readFlags } from './flags.js';
+import type { Prediction, PredictOptions } from '../predict/predict.js';
+import { addOptions, helpEpilog, readFlags } from './flags.js';
+
+/** Classes shown per image for models of more than 2 classes, most probable first. */
+export const SHOWN_CLASSES = 3;
 
 export function predictCommand(yargs: Argv) {
   return yargs.command(
     'predict <images..>',
     'classify images (EXIF orientation applied), optionally writing annotated copies',
-    (y) => addOptions(y, PREDICT_OPTIONS).epilog('Without --model or --weights: the newest run under ./runs (as for engine eval).'),
+    (y) =>
+      addOptions(y, PREDICT_OPTIONS).epilog(
+        helpEpilog(
+          [
+            ['engine predict face.jpg --model runs/seed1/model.onnx', 'the class and its probability: face.jpg: woman (p = 0.7424)'],
+            ['engine predict photos/*.jpg --json', 'every class\'s probability for each image, with the newest run\'s model'],
+            ['engine predict face.jpg --annotate face.annotated.jpg', 'also a copy of the image with the class drawn on it'],
+          ],
+          'Without --model or --weights: the newest run under ./runs (as for engine eval), named on stderr.',
+        ),
+      ),
     async (argv) => {
-      const { json, ...options } = readFlags<PredictOptions & { json: boolean }>(PREDICT_OPTIONS, argv);
+      const { json, ...options } = readFlags<PredictOptions & { json: boolean; images: string[] }>(PREDICT_OPTIONS, argv);
+      const { predict } = await import('../predict/predict.js');
       // Without --model or --weights the model is the newest run's: say which.
       const chosen = options.model === undefined && options.weights === undefined;
       const onModel = ({ source }: { source: string }) => chosen && process.stderr.write(`model: ${source} (the newest run under ./runs)\n`);
@@ -30,6 +44,7 @@ export function predictCommand(yargs: Argv) {
 
 /** `<file>: woman (p = 0.7096)` for 2 classes; `<file>: Sneaker 0.9731, Sandal 0.0182, Ankle boot 0.0050` for more. */
 export function predictionLine(p: Prediction): string {
-  if (p.ranked.length === 2) return `${p.file}: ${p.class} (p = ${p.probability.toFixed(4)})`;
-  return `${p.file}: ${p.ranked.slice(0, SHOWN_CLASSES).map((r) => `${r.class} ${r.probability.toFixed(4)}`).join(', ')}`;
+  const name = p.file ?? `images[${p.index}]`;
+  if (p.ranked.length === 2) return `${name}: ${p.class} (p = ${p.probability.toFixed(4)})`;
+  return `${name}: ${p.ranked.slice(0, SHOWN_CLASSES).map((r) => `${r.class} ${r.probability.toFixed(4)}`).join(', ')}`;
 }

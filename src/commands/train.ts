@@ -1,13 +1,12 @@
 // `engine train`: flags -> TrainOptions, progress on the terminal, a summary at the end.
+import path from 'node:path';
 import type { Argv } from 'yargs';
 import { createProgress } from '../report/progress.js';
-import { epochLine, runTraining, train, type TrainEvents } from '../workflows/train.js';
-import { writeRunHtmlReport } from '../workflows/run-report.js';
-import { ensureDefaultData } from '../data/fetch.js';
-import { checkHtmlTarget } from '../report/html.js';
+import type { TrainEvents } from '../workflows/train.js';
 import { UsageError } from '../errors.js';
 import { resolveTrainOptions, TRAIN_OPTIONS, type DeviceChoice, type TrainOptions } from '../options/train.js';
-import { addOptions, readFlags } from './flags.js';
+import { RUN_FILES, weightsName } from '../store/run-dir.js';
+import { addOptions, helpEpilog, readFlags } from './flags.js';
 
 type TrainFlags = Omit<TrainOptions, 'device'> & { device?: string; gpu?: boolean; fetch: boolean; quiet: boolean; html?: string; json: boolean };
 
@@ -21,9 +20,25 @@ export function trainCommand(yargs: Argv) {
   return yargs.command(
     'train',
     'train the model on DIR/train, validating on DIR/val after every epoch',
-    (y) => addOptions(y, TRAIN_OPTIONS),
+    (y) =>
+      addOptions(y, TRAIN_OPTIONS).epilog(
+        helpEpilog(
+          [
+            ['engine train --data ../shared/data/celeba-575 --seed 1 --out runs/seed1', "the seed's model and recipe (70 epochs) on the seed's 575 faces"],
+            ['engine train --data /usr/share/datasets/fashion-mnist --arch fmnist-cnn --seed 1', 'Fashion-MNIST, validating on 5,000 images held out of train'],
+            ['engine train --resume runs/seed1', 'continue an interrupted run from its newest checkpoint'],
+          ],
+          `A run folder holds ${RUN_FILES.best} (the epoch of the best validation figure, --monitor), ${RUN_FILES.last} (the newest), ` +
+            `${weightsName(10)}, ${weightsName(20)}, ... (every --save-every epochs), history.csv and ${RUN_FILES.plot} (loss and accuracy ` +
+            `per epoch), history/*_history.txt (the seed's four files), and ${RUN_FILES.record} (config, seed, data, status, results). ` +
+            `engine export onnx --weights <run>/${RUN_FILES.best} writes ${RUN_FILES.model} and MODEL_CARD.md beside it.`,
+        ),
+      ),
     async (argv) => {
       const { gpu, device, fetch, quiet, html, json, ...rest } = readFlags<TrainFlags>(TRAIN_OPTIONS, argv);
+      // loaded when run: --help and the other commands start without them
+      const { epochLine, runTraining, train } = await import('../workflows/train.js');
+      const htmlPage = html !== undefined ? await import('../report/html.js') : undefined;
       // Flags not typed are undefined: a fresh run takes the defaults, a resumed run its recorded config.
       const options: TrainOptions = { ...rest, device: deviceFlag(gpu, device) };
       // With --json, stdout carries only the summary; human lines go to stderr.
@@ -32,14 +47,14 @@ export function trainCommand(yargs: Argv) {
       let totalSteps = 0;
       let stepsDone = 0;
       let decoding: string | undefined;
-      if (html !== undefined) await checkHtmlTarget(html);
+      if (html !== undefined) await htmlPage!.checkHtmlTarget(html);
       const events: TrainEvents = {
         onLog: (line) => progress.log(line),
         onDecodeProgress: (split, done, total) => {
           // a split's first report starts its bar: 1 when decoding into memory, a whole chunk (up to 64) when building the cache
           if (split !== decoding) {
             decoding = split;
-            progress.start(total, `decoding ${split}`);
+            progress.start(total, `decoding ${split}`, 'images');
           }
           progress.update(done);
           if (done === total) progress.end();
@@ -47,7 +62,7 @@ export function trainCommand(yargs: Argv) {
         onEpochStart: (epoch, epochs, batches) => {
           if (totalSteps === 0) {
             totalSteps = (epochs - epoch + 1) * batches;
-            progress.start(totalSteps, 'train');
+            progress.start(totalSteps, 'train', 'steps');
           }
         },
         onBatch: (epoch, batch, batches, loss) => {
@@ -61,24 +76,32 @@ export function trainCommand(yargs: Argv) {
       else {
         // Checked before ./data is fetched, so a typo in a flag never downloads anything.
         const config = resolveTrainOptions(options);
-        if (options.data === undefined) await ensureDefaultData({ dest: config.data, fetch, onLog: events.onLog });
+        if (options.data === undefined) await (await import('../data/fetch.js')).ensureDefaultData({ dest: config.data, fetch, onLog: events.onLog });
         summary = await runTraining(config, events);
       }
       const { best, config } = summary;
+      const epochs = summary.history.length;
       const bestFigure = config.monitor === 'val_acc' ? `val_acc ${best.valAcc.toFixed(4)}` : `val_loss ${best.valLoss.toFixed(4)}`;
       const other = config.monitor === 'val_acc' ? `val_loss ${best.valLoss.toFixed(4)}` : `val_acc ${best.valAcc.toFixed(4)}`;
       progress.end(
-        `done: ${summary.history.length} epochs in ${summary.runDir}; last val_acc ${summary.final.valAcc.toFixed(4)}, ` +
+        `done: ${epochs} epoch${epochs === 1 ? '' : 's'} in ${summary.runDir}; last val_acc ${summary.final.valAcc.toFixed(4)}, ` +
           `best ${bestFigure} at epoch ${best.epoch} (${other}), ` +
           `${summary.medianTrainSeconds.toFixed(2)} s/epoch` +
           (summary.stoppedEarly ? `; stopped early (--patience ${summary.stoppedEarly.patience})` : '') +
           (summary.skippedImages.length ? `; ${summary.skippedImages.length} unreadable images skipped` : ''),
       );
-      if (html !== undefined)
-        human.write(`wrote ${await writeRunHtmlReport(html, { runDir: summary.runDir, data: summary.config.data, bestEpoch: summary.best.epoch })}\n`);
+      let files = summary.files;
+      if (html !== undefined) {
+        const { writeRunHtmlReport } = await import('../workflows/run-report.js');
+        const page = await writeRunHtmlReport(html, { runDir: summary.runDir, data: summary.config.data, bestEpoch: summary.best.epoch });
+        human.write(`wrote ${page}\n`);
+        // files are named relative to the run folder; a page outside it by its own path
+        const inRun = path.relative(summary.runDir, path.resolve(page));
+        files = [...files, inRun.startsWith('..') || path.isAbsolute(inRun) ? path.resolve(page) : inRun.split(path.sep).join('/')].sort();
+      }
       if (json) {
         const { history: _h, ...summaryRest } = summary;
-        process.stdout.write(JSON.stringify(summaryRest) + '\n');
+        process.stdout.write(JSON.stringify({ ...summaryRest, files }) + '\n');
       }
     },
   );

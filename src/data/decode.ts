@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
-import sharp from 'sharp';
+import type { Sharp, SharpOptions } from 'sharp';
 import { InputError } from '../errors.js';
 import { decodeBmp, isBmp, type RawRGB } from './bmp.js';
 import type { SplitListing } from './discover.js';
@@ -14,7 +14,20 @@ export const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
 export interface DecodeOptions {
   /** Apply the EXIF orientation. Off by default, because Keras/PIL ignore it. */
   autoOrient?: boolean;
+  /** what messages call an input that is not a file (default 'image bytes') */
+  name?: string;
 }
+
+/** An image to decode: a file's path, or the encoded file's bytes (JPEG, PNG, WebP, TIFF, BMP...), as sharp reads them. */
+export type ImageInput = string | ArrayBuffer | ArrayBufferView;
+
+/** How messages name an input: its path, or `opts.name`. */
+export const inputName = (input: ImageInput, opts: DecodeOptions = {}): string =>
+  typeof input === 'string' ? input : (opts.name ?? 'image bytes');
+
+// sharp (libvips) is loaded on the first decode: commands that decode nothing (IDX data) start without it.
+let sharpModule: Promise<(input?: Buffer, options?: SharpOptions) => Sharp> | undefined;
+const loadSharp = () => (sharpModule ??= import('sharp').then((m) => m.default));
 
 function describeReadError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
@@ -55,6 +68,7 @@ export function cmykToRgbPIL(dst: Uint8Array, cmyk: Uint8Array, pixels: number):
 }
 
 async function decodeWithSharp(buf: Buffer, cmyk: boolean, autoOrient: boolean): Promise<RawRGB> {
+  const sharp = await loadSharp();
   const img = sharp(buf, { failOn: 'truncated', ignoreIcc: true, autoOrient, limitInputPixels: MAX_IMAGE_PIXELS });
   if (cmyk) {
     // Keep the ink values: sharp would otherwise colour-manage CMYK to sRGB for raw output.
@@ -79,16 +93,22 @@ async function decodeWithSharp(buf: Buffer, cmyk: boolean, autoOrient: boolean):
  * (PIL would clip 16-bit grey to 255). Truncated or corrupt pixel data is an error, never grey fill. Images
  * above MAX_IMAGE_PIXELS are refused before decoding; large ones are decoded one at a time.
  */
-export async function decodeRGB(file: string, opts: DecodeOptions = {}): Promise<RawRGB> {
+export async function decodeRGB(input: ImageInput, opts: DecodeOptions = {}): Promise<RawRGB> {
+  const file = inputName(input, opts);
   let buf: Buffer;
-  try {
-    buf = await fs.readFile(file);
-  } catch (err) {
-    throw new InputError(`cannot read image ${file}: ${describeReadError(err)}`);
-  }
-  if (buf.length === 0) throw new InputError(`cannot decode image ${file}: the file is empty (0 bytes)`);
+  if (typeof input === 'string') {
+    try {
+      buf = await fs.readFile(input);
+    } catch (err) {
+      throw new InputError(`cannot read image ${file}: ${describeReadError(err)}`);
+    }
+  } else if (input instanceof ArrayBuffer) buf = Buffer.from(input);
+  else if (ArrayBuffer.isView(input)) buf = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  else throw new InputError(`${file}: expected a file path, a Buffer, a typed array or an ArrayBuffer of an encoded image, got ${describeValue(input)}`);
+  if (buf.length === 0) throw new InputError(`cannot decode image ${file}: ${typeof input === 'string' ? 'the file is empty' : 'no bytes'} (0 bytes)`);
   try {
     if (isBmp(buf)) return decodeBmp(buf); // BMP rows carry no EXIF orientation
+    const sharp = await loadSharp();
     const meta = await sharp(buf, { limitInputPixels: false }).metadata();
     const pixels = (meta.width ?? 0) * (meta.height ?? 0);
     if (pixels > MAX_IMAGE_PIXELS)
@@ -102,6 +122,13 @@ export async function decodeRGB(file: string, opts: DecodeOptions = {}): Promise
 
 export { nearestIndicesPIL, resizeNearestPIL } from './preprocess.js';
 
+/** 'null', 'a number', 'an object': what came instead of an image, for messages */
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`;
+}
+
 /** Decodes one file and resizes it with PIL's NEAREST rule into `dst` [height, width, 3] (HWC, uint8 RGB). */
 export async function loadImageResized(file: string, width: number, height: number, dst: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
   const img = await decodeRGB(file, opts);
@@ -109,10 +136,10 @@ export async function loadImageResized(file: string, width: number, height: numb
   return dst;
 }
 
-/** Decodes one file into `dst` (bytesPerImage(pre) long) as the model's input: grey or RGB, by its resize rule. */
-export async function loadImageFor(file: string, pre: Preprocess, dst: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
-  const img = await decodeRGB(file, opts);
-  return fitToInput({ ...img, channels: 3 }, pre, dst, file);
+/** Decodes one image into `dst` (bytesPerImage(pre) long) as the model's input: grey or RGB, by its resize rule. */
+export async function loadImageFor(input: ImageInput, pre: Preprocess, dst: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array> {
+  const img = await decodeRGB(input, opts);
+  return fitToInput({ ...img, channels: 3 }, pre, dst, inputName(input, opts));
 }
 
 /** Decodes and resizes one file to the network's 150x150x3 RGB input (HWC, uint8). */

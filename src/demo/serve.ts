@@ -11,6 +11,7 @@ import { checkFeedable } from '../eval/feed.js';
 import { readModelSource, type ModelSource } from '../eval/model-source.js';
 import { readModelMetadata } from '../onnx/graph.js';
 import { resolveServeOptions } from '../options/serve-demo.js';
+import { MODEL_CARD_NAME } from '../report/model-card.js';
 
 const DEMO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'demo');
 const DEMO_FILES = ['index.html', 'demo.js', 'preprocess.js'];
@@ -23,6 +24,7 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
   '.json': 'application/json',
   '.onnx': 'application/octet-stream',
+  '.md': 'text/markdown; charset=utf-8',
 };
 // Everything from this server; WebAssembly compiled in place; images the user picks shown as blob: URLs.
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:";
@@ -73,13 +75,16 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
 
 export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServer> {
   const { port, host } = resolveServeOptions(opts);
-  const { bytes, source } = await readModelSource(opts);
+  const { bytes, source, file: modelFile } = await readModelSource(opts);
+  // the model card export wrote beside the model (or beside the checkpoint exported in memory), linked from the page
+  const cardFile = modelFile !== undefined ? path.join(path.dirname(modelFile), MODEL_CARD_NAME) : undefined;
+  const hasCard = cardFile !== undefined && (await fs.stat(cardFile).catch(() => null))?.isFile() === true;
   const info = readModelMetadata(bytes, source);
   checkFeedable(info, source);
   // demo/preprocess.js turns one logit into P(classes[1]): the page shows sigmoid models only
   if (info.head !== 'sigmoid')
     throw new InputError(`${source}: the demo page shows 2-class sigmoid models; this one has a ${info.head} head of ${info.classes.length} classes (use engine predict)`);
-  const modelInfo = JSON.stringify({ ...info, source });
+  const modelInfo = JSON.stringify({ ...info, source, modelCard: hasCard ? MODEL_CARD_NAME : null });
 
   const files = new Map<string, string>();
   for (const f of DEMO_FILES) files.set(`/${f}`, path.join(DEMO_DIR, f));
@@ -103,6 +108,13 @@ export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServe
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n', 'text/plain');
     if (route === '/model.onnx') return send(200, bytes, TYPES['.onnx']);
     if (route === '/model-info.json') return send(200, modelInfo, TYPES['.json']);
+    if (route === `/${MODEL_CARD_NAME}` && hasCard) {
+      try {
+        return send(200, await fs.readFile(cardFile!), TYPES['.md']);
+      } catch (err) {
+        return send(500, `cannot read ${MODEL_CARD_NAME}: ${(err as Error).message}\n`, 'text/plain');
+      }
+    }
     const file = files.get(route === '/' ? '/index.html' : route);
     if (!file) return send(404, 'not found\n', 'text/plain');
     try {

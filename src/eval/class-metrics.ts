@@ -2,7 +2,7 @@
 // 2-class model's threshold on P(classes[1]), else the most probable class), the K x K confusion matrix,
 // precision/recall/F1 per class, top-k accuracy, the most confused pairs, and per class, one-vs-rest, the AP
 // (both definitions of metrics.ts), the ROC AUC and the curves. Undefined figures are NaN, as in metrics.ts.
-import { averagePrecision, predictPositive, prCurve, rankedAveragePrecision, rocAuc, rocCurve, wilsonInterval, type PrPoint, type RocPoint } from './metrics.js';
+import { predictPositive, rankingFigures, wilsonInterval, type PrPoint, type RocPoint } from './metrics.js';
 
 /**
  * A model's scores for n images, [n, columns] row by row: columns 1 holds P(classes[1]) of a sigmoid model,
@@ -216,10 +216,11 @@ export function classificationMetrics(scores: ClassScores, labels: ArrayLike<num
   classes.forEach((name, c) => {
     const s = classScore(scores, c);
     const y = Uint8Array.from(labels, (l) => (l === c ? 1 : 0));
-    ranked[name] = rankedAveragePrecision(s, y);
-    grouped[name] = averagePrecision(s, y);
-    auc[name] = rocAuc(s, y);
-    curves[name] = { roc: rocCurve(s, y), pr: prCurve(s, y) };
+    const f = rankingFigures(s, y);
+    ranked[name] = f.rankedAP;
+    grouped[name] = f.ap;
+    auc[name] = f.auc;
+    curves[name] = { roc: f.roc, pr: f.pr };
   });
   return {
     classes: [...classes],

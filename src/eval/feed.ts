@@ -1,52 +1,82 @@
-// Images as a model's metadata says to feed them: decoded to RGB, resized to its input size with PIL's NEAREST
-// rule, laid out NCHW or NHWC, float32 times its scale or raw uint8.
+// Images as a model's metadata says to feed them: decoded, converted to its channels (grey or RGB, as PIL's
+// convert), brought to its input size by its resize rule (data/preprocess.ts), laid out NCHW or NHWC, float32
+// times its scale or raw uint8. The same preprocessing as training's, so eval and predict see what the trainer saw.
 import os from 'node:os';
 import { Tensor } from 'onnxruntime-node';
-import { loadImageResized, type DecodeOptions } from '../data/decode.js';
+import { loadImageFor, type DecodeOptions, type ImageInput } from '../data/decode.js';
+import { bytesPerImage, type Preprocess } from '../data/preprocess.js';
 import { InputError } from '../errors.js';
+import { RESIZE_RULES, type ResizeRule } from '../model/spec.js';
 import type { ModelInfo } from '../onnx/graph.js';
 
-/**
- * What this code can feed: RGB images resized with PIL's NEAREST rule (see decode.ts). The tensors below take
- * any channel count; decodeForModel is the one place that would decode to another.
- */
+/** What the model's metadata asks of its input that this code must be able to do: a known resize rule, 1 or 3 channels. */
 export function checkFeedable(info: ModelInfo, source: string): void {
-  if (info.channels !== 3) throw new InputError(`${source}: the model takes ${info.channels}-channel input; images are decoded to 3-channel RGB`);
-  if (info.resize !== 'pil-nearest') throw new InputError(`${source}: unknown resize rule '${info.resize}' in the model's metadata (known: pil-nearest)`);
+  if (!(RESIZE_RULES as readonly string[]).includes(info.resize))
+    throw new InputError(`${source}: unknown resize rule '${info.resize}' in the model's metadata (known: ${RESIZE_RULES.join(', ')})`);
+  if (info.channels !== 1 && info.channels !== 3)
+    throw new InputError(`${source}: the model takes ${info.channels}-channel input; images are decoded to grey (1 channel) or RGB (3)`);
   if (info.dtype === 'uint8' && info.scale !== 1)
     throw new InputError(`${source}: a uint8 input cannot carry scale ${info.scale}; metadata 'scale' must be 1`);
 }
 
+/** The preprocessing a model's metadata describes (checkFeedable has accepted its rule). */
+export const preprocessOfModel = (info: ModelInfo): Preprocess => ({
+  height: info.height,
+  width: info.width,
+  channels: info.channels,
+  resize: info.resize as ResizeRule,
+});
+
 /** Bytes of one image as the model's metadata sizes it: [height, width, channels] uint8, HWC. */
 export function imageBytes(info: ModelInfo): number {
-  return info.height * info.width * info.channels;
+  return bytesPerImage(preprocessOfModel(info));
 }
 
-/** Decodes one file into `dst` (imageBytes long) at the model's input size, PIL-NEAREST resized (RGB: see checkFeedable). */
-export async function decodeForModel(info: ModelInfo, file: string, dst: Uint8Array, opts: DecodeOptions = {}): Promise<void> {
-  await loadImageResized(file, info.width, info.height, dst, opts);
+/** Decodes one image (a file, or encoded bytes) into `dst` (imageBytes long) as the model's input. */
+export async function decodeForModel(info: ModelInfo, input: ImageInput, dst: Uint8Array, opts: DecodeOptions = {}): Promise<void> {
+  await loadImageFor(input, preprocessOfModel(info), dst, opts);
 }
 
 /**
- * Decodes files[i] into out[i * imageBytes ...] with `concurrency` files in flight (sharp decodes on the
- * libuv pool, so these overlap each other and onnxruntime). Fails with the first error, naming the file.
+ * Images start .. start + count - 1, HWC as the model takes them (imageBytes each): written into `dst`, or a view
+ * of pixels already in memory (an IDX file's).
  */
+export type BatchReader = (start: number, count: number, dst: Uint8Array) => Promise<Uint8Array>;
+
+/**
+ * A BatchReader that decodes `inputs` (files or encoded bytes), `concurrency` images in flight (sharp decodes on
+ * the libuv pool, so these overlap each other and onnxruntime). A batch fails with its first error, naming the
+ * image (`nameOf` names the inputs that are not files).
+ */
+export function decodingReader(
+  info: ModelInfo,
+  inputs: readonly ImageInput[],
+  opts: DecodeOptions & { concurrency?: number; nameOf?: (i: number) => string } = {},
+): BatchReader {
+  const size = imageBytes(info);
+  const { nameOf, concurrency = Math.max(4, os.availableParallelism()), ...decode } = opts;
+  return async (start, count, dst) => {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const j = next++;
+        const named = nameOf && typeof inputs[start + j] !== 'string' ? { ...decode, name: nameOf(start + j) } : decode;
+        await decodeForModel(info, inputs[start + j], dst.subarray(j * size, (j + 1) * size), named);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+    return dst.subarray(0, count * size);
+  };
+}
+
+/** Decodes every input into out[i * imageBytes ...] (decodingReader of all of them at once). */
 export async function decodeMany(
   info: ModelInfo,
-  files: readonly string[],
+  inputs: readonly ImageInput[],
   out: Uint8Array,
   opts: DecodeOptions & { concurrency?: number } = {},
 ): Promise<void> {
-  const size = imageBytes(info);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const i = next++;
-      await decodeForModel(info, files[i], out.subarray(i * size, (i + 1) * size), opts);
-    }
-  };
-  const concurrency = Math.min(opts.concurrency ?? Math.max(4, os.availableParallelism()), files.length);
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await decodingReader(info, inputs, opts)(0, inputs.length, out);
 }
 
 /**
@@ -57,14 +87,15 @@ export async function decodeMany(
 export function inputTensor(info: ModelInfo, pixels: Uint8Array, n: number, scratch?: Float32Array | Uint8Array): Tensor {
   const { height: h, width: w, channels: c } = info;
   const hwc = pixels.subarray(0, n * h * w * c);
-  const nchw = info.layout === 'NCHW';
-  const dims = nchw ? [n, c, h, w] : [n, h, w, c];
+  const nchw = info.layout === 'NCHW' && c > 1;
+  const dims = info.layout === 'NCHW' ? [n, c, h, w] : [n, h, w, c];
   if (info.dtype === 'uint8') {
     if (!nchw) return new Tensor('uint8', hwc, dims);
     const out = scratch instanceof Uint8Array ? scratch.subarray(0, hwc.length) : new Uint8Array(hwc.length);
     return new Tensor('uint8', toPlanes(out, hwc, h * w, c, 1), dims);
   }
   // float32(scale) * pixel is exact in a double, so one rounding: the float32 product the trainer computes.
+  // (One channel is the same bytes in either layout.)
   const scale = Math.fround(info.scale);
   const out = scratch instanceof Float32Array ? scratch.subarray(0, hwc.length) : new Float32Array(hwc.length);
   if (nchw) return new Tensor('float32', toPlanes(out, hwc, h * w, c, scale), dims);

@@ -73,14 +73,21 @@ export function classFigures(confusion: Confusion): Record<string, ClassFigures>
   };
 }
 
+type Point = { threshold: number; tp: number; fp: number };
+
+/** Image indices by descending score, equal scores in input order (a stable ranking). */
+function rankOrder(scores: Scores): Uint32Array {
+  const order = new Uint32Array(scores.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  return order.sort((a, b) => scores[b] - scores[a] || a - b);
+}
+
 /**
  * Cumulative (tp, fp) at each distinct score, highest first: the operating points of "positive iff
  * score >= t". Equal scores form one point, so ties never depend on the input order.
  */
-function operatingPoints(scores: Scores, labels: Labels): { threshold: number; tp: number; fp: number }[] {
-  checkInputs(scores, labels);
-  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
-  const points: { threshold: number; tp: number; fp: number }[] = [];
+function operatingPoints(scores: Scores, labels: Labels, order = rankOrder(scores)): Point[] {
+  const points: Point[] = [];
   let tp = 0;
   let fp = 0;
   for (let k = 0; k < order.length; k++) {
@@ -92,8 +99,7 @@ function operatingPoints(scores: Scores, labels: Labels): { threshold: number; t
   return points;
 }
 
-export function prCurve(scores: Scores, labels: Labels): PrPoint[] {
-  const points = operatingPoints(scores, labels);
+function prOf(points: Point[]): PrPoint[] {
   const positives = points.length ? points[points.length - 1].tp : 0;
   return [
     { recall: 0, precision: 1, threshold: null },
@@ -101,33 +107,20 @@ export function prCurve(scores: Scores, labels: Labels): PrPoint[] {
   ];
 }
 
-/**
- * Average precision over the ranking itself: images sorted by descending score with equal scores kept in
- * input order (a stable sort), AP = mean over the positives of the precision at their rank. This is how the
- * project's reference figures for the seed were computed (SPEC §2): float32 sigmoids saturate at exactly 1.0,
- * so ties matter, and this definition charges a tie to the images listed first. NaN without positives.
- */
-export function rankedAveragePrecision(scores: Scores, labels: Labels): number {
-  checkInputs(scores, labels);
-  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+function rankedApOf(order: Uint32Array, labels: Labels): number {
   let tp = 0;
   let sum = 0;
-  order.forEach((i, k) => {
-    if (labels[i] === 1) sum += ++tp / (k + 1);
-  });
+  for (let k = 0; k < order.length; k++) if (labels[order[k]] === 1) sum += ++tp / (k + 1);
   return tp > 0 ? sum / tp : NaN;
 }
 
-/** sklearn's average_precision_score: sum over thresholds of (R_n - R_{n-1}) P_n. NaN without positives. */
-export function averagePrecision(scores: Scores, labels: Labels): number {
-  const curve = prCurve(scores, labels);
+function apOf(curve: PrPoint[]): number {
   let ap = 0;
   for (let n = 1; n < curve.length; n++) ap += (curve[n].recall - curve[n - 1].recall) * curve[n].precision;
   return curve.length > 1 && Number.isFinite(curve[curve.length - 1].recall) ? ap : NaN;
 }
 
-export function rocCurve(scores: Scores, labels: Labels): RocPoint[] {
-  const points = operatingPoints(scores, labels);
+function rocOf(points: Point[]): RocPoint[] {
   const last = points[points.length - 1] ?? { tp: 0, fp: 0 };
   return [
     { fpr: 0, tpr: 0, threshold: null },
@@ -135,12 +128,7 @@ export function rocCurve(scores: Scores, labels: Labels): RocPoint[] {
   ];
 }
 
-/**
- * ROC AUC as the Mann-Whitney statistic: the share of (positive, negative) pairs ranked correctly, a tie
- * counting 1/2. Equals the trapezoidal area under rocCurve. NaN unless both classes occur.
- */
-export function rocAuc(scores: Scores, labels: Labels): number {
-  const points = operatingPoints(scores, labels);
+function aucOf(points: Point[]): number {
   const { tp: positives, fp: negatives } = points[points.length - 1] ?? { tp: 0, fp: 0 };
   if (positives === 0 || negatives === 0) return NaN;
   // Each group of equal scores: its positives beat every negative scored lower and tie its own negatives.
@@ -152,6 +140,50 @@ export function rocAuc(scores: Scores, labels: Labels): number {
     prev = p;
   }
   return pairs / (positives * negatives);
+}
+
+export function prCurve(scores: Scores, labels: Labels): PrPoint[] {
+  checkInputs(scores, labels);
+  return prOf(operatingPoints(scores, labels));
+}
+
+/**
+ * Average precision over the ranking itself: images sorted by descending score with equal scores kept in
+ * input order (a stable sort), AP = mean over the positives of the precision at their rank. This is how the
+ * project's reference figures for the seed were computed (SPEC §2): float32 sigmoids saturate at exactly 1.0,
+ * so ties matter, and this definition charges a tie to the images listed first. NaN without positives.
+ */
+export function rankedAveragePrecision(scores: Scores, labels: Labels): number {
+  checkInputs(scores, labels);
+  return rankedApOf(rankOrder(scores), labels);
+}
+
+/** sklearn's average_precision_score: sum over thresholds of (R_n - R_{n-1}) P_n. NaN without positives. */
+export function averagePrecision(scores: Scores, labels: Labels): number {
+  return apOf(prCurve(scores, labels));
+}
+
+export function rocCurve(scores: Scores, labels: Labels): RocPoint[] {
+  checkInputs(scores, labels);
+  return rocOf(operatingPoints(scores, labels));
+}
+
+/**
+ * ROC AUC as the Mann-Whitney statistic: the share of (positive, negative) pairs ranked correctly, a tie
+ * counting 1/2. Equals the trapezoidal area under rocCurve. NaN unless both classes occur.
+ */
+export function rocAuc(scores: Scores, labels: Labels): number {
+  checkInputs(scores, labels);
+  return aucOf(operatingPoints(scores, labels));
+}
+
+/** Every ranking figure of one class against the rest from one check and one sort (what eval reports per class). */
+export function rankingFigures(scores: Scores, labels: Labels): { rankedAP: number; ap: number; auc: number; roc: RocPoint[]; pr: PrPoint[] } {
+  checkInputs(scores, labels);
+  const order = rankOrder(scores);
+  const points = operatingPoints(scores, labels, order);
+  const pr = prOf(points);
+  return { rankedAP: rankedApOf(order, labels), ap: apOf(pr), auc: aucOf(points), roc: rocOf(points), pr };
 }
 
 /** the two-sided 95% normal quantile */

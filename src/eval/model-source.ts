@@ -33,17 +33,17 @@ export async function newestRunModel(runsDir: string): Promise<{ model?: string;
 }
 
 /** The chosen model's ONNX bytes: read from the file, or built from the checkpoint in memory. */
-export async function readModelSource(choice: ModelSource): Promise<{ bytes: Uint8Array; source: string }> {
+export async function readModelSource(choice: ModelSource): Promise<{ bytes: Uint8Array; source: string; file?: string }> {
   if (choice.model !== undefined && choice.weights !== undefined)
     throw new UsageError('give either --model (an .onnx file) or --weights (a checkpoint), not both');
   if (choice.modelBytes !== undefined) return { bytes: choice.modelBytes, source: choice.model ?? 'in-memory model' };
   const picked = choice.model === undefined && choice.weights === undefined ? await newestRunModel(path.resolve(choice.runsDir ?? DEFAULT_RUNS_DIR)) : choice;
   if (picked.weights !== undefined) {
     const ckpt = await loadCheckpoint(picked.weights);
-    return { bytes: buildOnnxModel(ckpt), source: `in-memory from ${picked.weights}` };
+    return { bytes: buildOnnxModel(ckpt), source: `in-memory from ${picked.weights}`, file: picked.weights };
   }
   const file = picked.model!;
-  return { bytes: await readInputFile(file, 'model'), source: file };
+  return { bytes: await readInputFile(file, 'model'), source: file, file };
 }
 
 /** An exported model file's interface (classes, input, preprocessing), read from its metadata. */

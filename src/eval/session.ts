@@ -4,13 +4,13 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
-import type { DecodeOptions } from '../data/decode.js';
+import type { DecodeOptions, ImageInput } from '../data/decode.js';
 import { averageScores, mirrorImages } from '../data/tta.js';
 import type { Tta } from '../options/common.js';
 import { threadsOption } from '../options/checks.js';
 import { EngineError, InputError } from '../errors.js';
 import { readModelMetadata, type ModelInfo } from '../onnx/graph.js';
-import { checkFeedable, decodeMany, imageBytes, inputTensor } from './feed.js';
+import { checkFeedable, decodingReader, imageBytes, inputTensor, type BatchReader } from './feed.js';
 import { fileMtime } from '../io/read.js';
 import { readModelSource, type ModelSource } from './model-source.js';
 
@@ -28,6 +28,8 @@ export interface LoadedModel {
   provider: 'cpu' | 'cuda';
   threads: number;
   session: InferenceSession;
+  /** releases the onnxruntime session (a model loadModel() opened stays open until then) */
+  close(): Promise<void>;
 }
 
 /** onnxruntime-node's package folder. */
@@ -39,7 +41,7 @@ function ortPackageDir(): string {
 /**
  * Fails with the reason, and how to get the provider, when onnxruntime-node cannot run CUDA here (before
  * onnxruntime logs its own). The provider's libraries are not in the npm package: onnxruntime-node's install
- * script downloads them from nuget.org (Linux x64 only), and this project's .npmrc skips that script.
+ * script downloads them from nuget.org (Linux x64 only), and this project's package.json (allowScripts) skips that script.
  */
 async function checkCuda(): Promise<void> {
   const pkg = ortPackageDir();
@@ -54,20 +56,35 @@ async function checkCuda(): Promise<void> {
   const install = relative.startsWith('..') ? script : relative;
   const { version } = createRequire(import.meta.url)(path.join(pkg, 'package.json')) as { version: string };
   throw new EngineError(
-    `${missing}: its files are not in the npm package, and this project's .npmrc (onnxruntime-node-install=skip) ` +
+    `${missing}: its files are not in the npm package, and this project's package.json ("allowScripts": {"onnxruntime-node": false}) ` +
       `skips the install script that downloads them. To get them (for CUDA 12 with cuDNN 9: Microsoft.ML.OnnxRuntime.Gpu.Linux ` +
       `${version} from nuget.org), run: ONNXRUNTIME_NODE_INSTALL=1 node ${install}. ` +
       `Run without --gpu to use the CPU.`,
   );
 }
 
-export async function loadModel(choice: ModelChoice): Promise<LoadedModel> {
-  const threads = threadsOption(choice.threads, os.availableParallelism());
+/** A model's bytes and what its metadata says, checked as something this code can feed; no session yet. */
+export interface ModelFile {
+  bytes: Uint8Array;
+  info: ModelInfo;
+  /** the .onnx file, or 'in-memory from <weights>' */
+  source: string;
+}
+
+/** Reads the chosen model (a file, a checkpoint exported in memory, or the newest run's) and its metadata. */
+export async function readModel(choice: ModelChoice): Promise<ModelFile> {
   const { bytes, source } = await readModelSource(choice);
   const info = readModelMetadata(bytes, source);
   checkFeedable(info, source);
+  return { bytes, info, source };
+}
+
+/** An onnxruntime session for a model read by readModel: on the CPU, or on CUDA when `choice.gpu`. */
+export async function createSession(model: ModelFile, choice: Pick<ModelChoice, 'gpu' | 'threads'>): Promise<LoadedModel> {
+  const threads = threadsOption(choice.threads, os.availableParallelism());
   if (choice.gpu) await checkCuda();
   const provider = choice.gpu ? 'cuda' : 'cpu';
+  const { info, source, bytes } = model;
   try {
     const session = await InferenceSession.create(bytes, {
       executionProviders: [provider],
@@ -77,11 +94,17 @@ export async function loadModel(choice: ModelChoice): Promise<LoadedModel> {
       // Idle onnxruntime threads must sleep, not spin: the next batch decodes on the same cores meanwhile.
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
-    return { info, source, provider, threads, session };
+    return { info, source, provider, threads, session, close: () => session.release() };
   } catch (err) {
     const message = (err as Error).message.split('\n')[0];
     throw new InputError(`${source}: onnxruntime cannot load the model on ${provider === 'cuda' ? 'CUDA' : 'the CPU'}: ${message}`);
   }
+}
+
+/** readModel, then createSession: the library's loadModel(), one session for many evaluate()/predict() calls. */
+export async function openModel(choice: ModelChoice): Promise<LoadedModel> {
+  threadsOption(choice.threads, 1);
+  return createSession(await readModel(choice), choice);
 }
 
 /**
@@ -141,37 +164,56 @@ export async function runModel(model: LoadedModel, pixels: Uint8Array, n: number
   return info.head === 'softmax' ? softmaxFloat32(data, k) : data.map(sigmoidFloat32);
 }
 
+/** Batches read ahead of the one onnxruntime runs: decoding overlaps inference, and a slow image does not stall it. */
+const READ_AHEAD = 2;
+
 /**
- * The scores of every file ([files.length, scoreColumns], as runModel's); batch k+1 decodes while batch k runs.
- * `onProgress` hears of each finished batch.
+ * The scores of `total` images ([total, scoreColumns], as runModel's) that `read` provides, `batchSize` at a
+ * time, the next READ_AHEAD batches being read while one runs. `onProgress` hears of each finished batch.
  */
-export async function scoreFiles(
+export async function scoreImages(
   model: LoadedModel,
-  files: readonly string[],
+  total: number,
+  read: BatchReader,
   batchSize: number,
-  opts: DecodeOptions & { tta?: Tta } = {},
   onProgress?: (done: number, total: number) => void,
+  tta: Tta = 'none',
 ): Promise<Float32Array> {
-  const { tta, ...decodeOptions } = opts;
-  const size = imageBytes(model.info);
   const k = scoreColumns(model.info);
-  const slots = Math.min(batchSize, files.length) * size;
-  const buffers = [new Uint8Array(slots), new Uint8Array(slots)];
+  const scores = new Float32Array(total * k);
+  if (total === 0) return scores;
+  const slots = Math.min(batchSize, total) * imageBytes(model.info);
+  const batches = Math.ceil(total / batchSize);
+  const buffers = Array.from({ length: Math.min(READ_AHEAD + 1, batches) }, () => new Uint8Array(slots));
   const scratch = model.info.dtype === 'uint8' ? new Uint8Array(slots) : new Float32Array(slots);
-  const batches = Math.ceil(files.length / batchSize);
-  const decode = (b: number) => {
-    const p = decodeMany(model.info, files.slice(b * batchSize, (b + 1) * batchSize), buffers[b % 2], decodeOptions);
-    p.catch(() => undefined); // awaited below; this only keeps a failure during the previous run from counting as unhandled
-    return p;
+  const count = (b: number) => Math.min(batchSize, total - b * batchSize);
+  const pending = new Map<number, Promise<Uint8Array>>();
+  const start = (b: number) => {
+    const p = read(b * batchSize, count(b), buffers[b % buffers.length]);
+    p.catch(() => undefined); // awaited below; this only keeps a failure during an earlier run from counting as unhandled
+    pending.set(b, p);
   };
-  const scores = new Float32Array(files.length * k);
-  let pending = decode(0);
+  for (let b = 0; b < buffers.length; b++) start(b);
   for (let b = 0; b < batches; b++) {
-    await pending;
-    if (b + 1 < batches) pending = decode(b + 1);
-    const n = Math.min(batchSize, files.length - b * batchSize);
-    scores.set(await runModel(model, buffers[b % 2], n, scratch, tta), b * batchSize * k);
-    onProgress?.(b * batchSize + n, files.length);
+    const pixels = await pending.get(b)!;
+    pending.delete(b);
+    const n = count(b);
+    scores.set(await runModel(model, pixels, n, scratch, tta), b * batchSize * k);
+    // the buffer just run is free: read the batch that will use it
+    if (b + buffers.length < batches) start(b + buffers.length);
+    onProgress?.(b * batchSize + n, total);
   }
   return scores;
+}
+
+/** The scores of every file (or encoded image) in `inputs`: scoreImages of a decodingReader. */
+export async function scoreFiles(
+  model: LoadedModel,
+  inputs: readonly ImageInput[],
+  batchSize: number,
+  opts: DecodeOptions & { nameOf?: (i: number) => string; tta?: Tta } = {},
+  onProgress?: (done: number, total: number) => void,
+): Promise<Float32Array> {
+  const { tta, ...decode } = opts;
+  return scoreImages(model, inputs.length, decodingReader(model.info, inputs, decode), batchSize, onProgress, tta);
 }

@@ -13,7 +13,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { integerIn } from '../options/checks.js';
 import { InputError, UsageError } from '../errors.js';
-import { checkOutputFile, describeWriteError, refuseInputsAsOutputs } from '../io/output.js';
+import { checkOutputFile, describeWriteError, makeOutputFolder, refuseInputsAsOutputs } from '../io/output.js';
 import { SEED7 } from '../model/spec.js';
 import { native, type ParamEntry } from '../native.js';
 import { saveCheckpoint, type Checkpoint } from '../store/checkpoint.js';
@@ -141,7 +141,7 @@ export async function importKeras(opts: ImportKerasOptions): Promise<{ file: str
   const outIsDir = opts.out !== undefined && (await fs.stat(opts.out).catch(() => null))?.isDirectory();
   const file = path.resolve(opts.out === undefined ? name : outIsDir ? path.join(opts.out, name) : opts.out);
   const shown = opts.out !== undefined && !outIsDir ? opts.out : file; // messages name the path as typed
-  await checkOutputFile('--out', shown, { createParent: false });
+  await checkOutputFile('--out', shown);
   await refuseInputsAsOutputs(
     [{ name: opts.out === undefined ? 'the checkpoint to write' : '--out', file: shown }],
     [
@@ -175,6 +175,8 @@ export async function importKeras(opts: ImportKerasOptions): Promise<{ file: str
     layout,
     params,
   };
+  // a missing folder is created, as --annotate's and export's are
+  await makeOutputFolder('--out', path.dirname(file));
   try {
     await saveCheckpoint(file, checkpoint);
   } catch (err) {

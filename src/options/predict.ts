@@ -19,11 +19,12 @@ export const PREDICT_OPTIONS: OptionTable = [
 ];
 
 /** predict()'s options with the table's defaults, checked. */
-export function resolvePredictOptions(opts: { images: string[]; threshold?: number; tta?: Tta; gpu?: boolean; model?: string; weights?: string; threads?: number }): {
+export function resolvePredictOptions(opts: { images: unknown; threshold?: number; tta?: Tta; gpu?: boolean; model?: string; weights?: string; threads?: number }): {
   threshold: number;
   tta: Tta;
   gpu: boolean;
 } {
+  if (!Array.isArray(opts.images)) throw new UsageError(`--images must be a list of images (files or their bytes), got ${typeof opts.images}`);
   if (opts.images.length === 0) throw new UsageError('name at least one image to classify');
   const o = withDefaults(PREDICT_OPTIONS, opts) as { threshold: number; tta: Tta; gpu: boolean };
   checkThreshold(o.threshold);

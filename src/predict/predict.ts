@@ -3,18 +3,22 @@
 // applied): a photo from a phone should be classified the way it is seen.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { refuseThreshold, type Tta } from '../options/common.js';
 import { classProbability, predictClasses, type ClassScores } from '../eval/class-metrics.js';
-import { loadModel, scoreColumns, scoreFiles, type ModelChoice } from '../eval/session.js';
+import { openModel, scoreColumns, scoreFiles, type LoadedModel, type ModelChoice } from '../eval/session.js';
+import type { ImageInput } from '../data/decode.js';
 import { DEFAULT_BATCH } from '../options/eval.js';
 import { resolvePredictOptions } from '../options/predict.js';
 import { checkOutputFile, checkOutputFolder, makeOutputFolder, refuseInputsAsOutputs } from '../io/output.js';
 import { annotatedFormat, annotatedName, annotateImage, formatOfOutput, type AnnotatedFormat } from './annotate.js';
 
-export interface PredictOptions extends ModelChoice {
-  images: string[];
-  /** one image: the annotated file to write (or an existing folder); several: a folder (created) */
+export interface PredictOptions extends Omit<ModelChoice, 'model'> {
+  /** image files, or encoded images in memory (Buffer, Uint8Array, ArrayBuffer: JPEG, PNG, WebP, TIFF, BMP...) */
+  images: readonly ImageInput[];
+  /** an exported .onnx file, or a model loadModel() opened (then it stays open) */
+  model?: string | LoadedModel;
+  /** one image: the annotated file to write (or an existing folder); several: a folder (created). Files only. */
   annotate?: string;
   /** 2-class models: predicted classes[1] iff P(classes[1]) > threshold (default 0.5); more classes: the most probable */
   threshold?: number;
@@ -26,11 +30,11 @@ export interface PredictOptions extends ModelChoice {
   onModel?(model: { source: string; classes: string[] }): void;
 }
 
-/** Classes shown per image for models of more than 2 classes, most probable first. */
-export const SHOWN_CLASSES = 3;
-
 export interface Prediction {
-  file: string;
+  /** the image's file; absent for an image given as bytes */
+  file?: string;
+  /** its place in `images` */
+  index: number;
   class: string;
   /** probability of the predicted class */
   probability: number;
@@ -48,7 +52,9 @@ export interface Prediction {
  * cannot be created, a copy that would replace one of the inputs.
  */
 async function annotationTargets(opts: PredictOptions, out: string): Promise<{ file: string; format: AnnotatedFormat }[]> {
-  const { images } = opts;
+  const bytes = opts.images.findIndex((image) => typeof image !== 'string');
+  if (bytes >= 0) throw new UsageError(`annotate writes copies of image files; images[${bytes}] is not a file path`);
+  const images = opts.images as readonly string[];
   const stat = await fs.stat(out).catch(() => null);
   let targets: { file: string; format: AnnotatedFormat }[];
   if (images.length === 1 && !stat?.isDirectory()) {
@@ -69,7 +75,7 @@ async function annotationTargets(opts: PredictOptions, out: string): Promise<{ f
     targets.map((t) => ({ name: '--annotate', file: t.file })),
     [
       ...images.map((file) => ({ name: 'the input image', file })),
-      ...(opts.model !== undefined ? [{ name: 'the model', file: opts.model }] : []),
+      ...(typeof opts.model === 'string' ? [{ name: 'the model', file: opts.model }] : []),
       ...(opts.weights !== undefined ? [{ name: 'the checkpoint', file: opts.weights }] : []),
     ],
   );
@@ -77,25 +83,29 @@ async function annotationTargets(opts: PredictOptions, out: string): Promise<{ f
 }
 
 export async function predict(opts: PredictOptions): Promise<Prediction[]> {
-  const { threshold, tta } = resolvePredictOptions(opts);
+  const given = typeof opts.model === 'object' ? opts.model : undefined;
+  const { threshold, tta } = resolvePredictOptions({ ...opts, model: given ? undefined : (opts.model as string | undefined) });
   const targets = opts.annotate !== undefined ? await annotationTargets(opts, opts.annotate) : undefined;
 
-  const model = await loadModel(opts);
+  const model = given ?? (await openModel({ ...opts, model: opts.model as string | undefined }));
   const { classes } = model.info;
-  refuseThreshold(classes.length, opts.threshold, model.source);
-  opts.onModel?.({ source: model.source, classes });
   let scores: ClassScores;
   try {
-    scores = { data: await scoreFiles(model, opts.images, DEFAULT_BATCH, { autoOrient: true, tta }, opts.onProgress), columns: scoreColumns(model.info) };
+    refuseThreshold(classes.length, opts.threshold, model.source);
+    opts.onModel?.({ source: model.source, classes });
+    const decode = { autoOrient: true, tta, nameOf: (i: number) => `images[${i}]` };
+    scores = { data: await scoreFiles(model, opts.images, DEFAULT_BATCH, decode, opts.onProgress), columns: scoreColumns(model.info) };
   } finally {
-    await model.session.release();
+    if (!given) await model.session.release();
   }
   const predicted = predictClasses(scores, classes.length, threshold);
   const predictions: Prediction[] = Array.from(predicted, (c, i) => {
     const probabilities = classes.map((_, k) => classProbability(scores, i, k));
     const ranked = classes.map((name, k) => ({ class: name, probability: probabilities[k] })).sort((a, b) => b.probability - a.probability);
+    const image = opts.images[i];
     return {
-      file: opts.images[i],
+      ...(typeof image === 'string' ? { file: image } : {}),
+      index: i,
       class: classes[c],
       probability: probabilities[c],
       scores: Object.fromEntries(classes.map((name, k) => [name, probabilities[k]])),
@@ -105,7 +115,7 @@ export async function predict(opts: PredictOptions): Promise<Prediction[]> {
   if (targets) {
     for (const [i, p] of predictions.entries()) {
       await makeOutputFolder('--annotate', path.dirname(path.resolve(targets[i].file)));
-      await annotateImage(p.file, path.resolve(targets[i].file), `${p.class} (p = ${p.probability.toFixed(4)})`, targets[i].format);
+      await annotateImage(p.file!, path.resolve(targets[i].file), `${p.class} (p = ${p.probability.toFixed(4)})`, targets[i].format);
       p.annotated = targets[i].file;
     }
   }

@@ -10,6 +10,8 @@ import { TRAIN_OPTIONS } from '../options/train.js';
 import { unreadRecipeKeys } from '../options/recipe.js';
 import { RECIPE_KEYS, type Recipe } from '../model/spec.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
+import { resizeOf, type ResizeRule } from '../model/spec.js';
+import { pythonSnippet, type SnippetModel } from './python-snippet.js';
 import { ENGINE_VERSION } from '../version.js';
 
 export const MODEL_CARD_NAME = 'MODEL_CARD.md';
@@ -52,6 +54,8 @@ export interface ModelCardInput {
   dataset?: DatasetDescription;
   /** the day the figures were measured, YYYY-MM-DD */
   measuredOn: string;
+  /** the exported model's interface, for the Python snippet (none without it) */
+  info?: SnippetModel;
 }
 
 const cell = (v: unknown) => String(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|');
@@ -246,6 +250,12 @@ function settingRow(key: string, value: unknown, rel: Relative): string {
 /** "an RGB image", "a greyscale image", "a 4-channel image". */
 const inputText = (channels: number) => (channels === 3 ? 'an RGB image' : channels === 1 ? 'a greyscale image' : `a ${channels}-channel image`);
 
+/** "resized to 150x150 with PIL's nearest rule", "of 28x28 (not resized)" */
+function sizeText(rule: ResizeRule, w: number, h: number): string {
+  if (rule === 'none') return `of ${w}x${h} (not resized)`;
+  return `resized to ${w}x${h} with PIL's ${rule === 'bilinear' ? 'bilinear' : 'nearest'} rule`;
+}
+
 export function modelCardMarkdown(input: ModelCardInput): string {
   const { meta, report } = input;
   const rel = relativeTo(path.dirname(input.modelFile));
@@ -264,8 +274,8 @@ export function modelCardMarkdown(input: ModelCardInput): string {
     `# Model card: ${meta.spec.name} ${classes.length === 2 ? `${classes[0]}/${classes[1]} classifier` : `classifier of ${classes.length} classes`}`,
     '',
     `\`${path.basename(input.modelFile)}\`, exported by engine ${ENGINE_VERSION} from \`${rel(input.weightsFile)}\` (epoch ${meta.epoch ?? 'unknown'}, ` +
-      `${meta.step} optimizer steps). ${input.params.toLocaleString('en-US')} parameters; input: ${inputText(c)} resized to ` +
-      `${w}x${h} with PIL's nearest rule, pixels / 255; output: ${output}.`,
+      `${meta.step} optimizer steps). ${input.params.toLocaleString('en-US')} parameters; input: ${inputText(c)} ${sizeText(resizeOf(meta.spec), w, h)}, ` +
+      `pixels / 255; output: ${output}.`,
     '',
     '## Intended use',
     '',
@@ -282,6 +292,18 @@ export function modelCardMarkdown(input: ModelCardInput): string {
     '',
     ...(report ? metricsSection(report, input.measuredOn, rel) : [`Not measured: ${input.missingReason ?? 'no validation data'}.`]),
     '',
+    ...(input.info
+      ? [
+          '## Using the model elsewhere',
+          '',
+          `With Python's onnxruntime, Pillow and numpy (\`engine predict\` also applies the EXIF orientation: \`ImageOps.exif_transpose\`):`,
+          '',
+          '```python',
+          ...pythonSnippet(input.info, path.basename(input.modelFile)),
+          '```',
+          '',
+        ]
+      : []),
     '## Training',
     '',
     `Figures the trainer recorded for this checkpoint: ${trained}.`,

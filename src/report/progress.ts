@@ -1,6 +1,7 @@
 /** Training progress on a terminal: a bar redrawn in place on a TTY, plain lines elsewhere (logs, CI). */
 export interface ProgressSink {
-  start(total: number, label: string): void;
+  /** a bar of `total` things counted in `unit` ('steps', 'images'), its rate shown as '<n> <unit>/s' */
+  start(total: number, label: string, unit?: string): void;
   update(done: number, info?: string): void;
   end(summaryLine?: string): void;
   log(line: string): void;
@@ -56,6 +57,7 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
 
   let total = 0;
   let label = '';
+  let unit = '';
   let done = 0;
   let info = '';
   let startedAt = 0;
@@ -67,7 +69,7 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
     const secs = (now() - startedAt) / 1000;
     const rate = secs > 0 ? done / secs : 0;
     const eta = rate > 0 ? (total - done) / rate : NaN;
-    const parts = [label, `[${renderBar(done, total, BAR_WIDTH)}]`, `${done}/${total}`, `${rate.toFixed(1)}/s`, `ETA ${formatDuration(eta)}`];
+    const parts = [label, `[${renderBar(done, total, BAR_WIDTH)}]`, `${done}/${total}`, `${rate.toFixed(1)} ${unit || 'items'}/s`, `ETA ${formatDuration(eta)}`];
     if (info) parts.push(info);
     // a line that wraps cannot be redrawn with '\r', so cut it to the terminal width
     const text = parts.filter(Boolean).join(' ').slice(0, Math.max(1, (stream.columns || 80) - 1));
@@ -82,9 +84,10 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
   };
 
   return {
-    start(t, l) {
+    start(t, l, u = '') {
       total = t;
       label = l;
+      unit = u;
       done = 0;
       info = '';
       startedAt = now();

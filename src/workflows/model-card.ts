@@ -4,25 +4,31 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isCelebaLayout } from '../data/celeba-layout.js';
-import { datasetKind, listDataSplit, validationOf, type Validation } from '../data/dataset.js';
+import { datasetKind, hasDataSplit, listDataSplit, validationOf, type Validation } from '../data/dataset.js';
 import { matchesSeedManifest } from '../data/fetch.js';
 import { EngineError } from '../errors.js';
 import { evaluate, type EvalReport } from '../eval/evaluate.js';
 import { writeOutputFile } from '../io/output.js';
-import { resizeOf, type ModelSpec } from '../model/spec.js';
+import { readModelMetadata } from '../onnx/graph.js';
 import { DEFAULT_DATA_DIR } from '../options/common.js';
 import { MODEL_CARD_NAME, modelCardMarkdown, type DatasetDescription } from '../report/model-card.js';
 import type { CheckpointMeta } from '../store/checkpoint.js';
 import { readRunRecord } from '../store/run-dir.js';
 
-/** Can `data` be measured on: a val/ folder, or CelebA's own layout (its val partition)? */
-const hasVal = async (data: string) =>
-  ((await fs.stat(path.join(data, 'val')).catch(() => null))?.isDirectory() ?? false) || (await isCelebaLayout(data));
+/**
+ * Can `data` be measured on: a val split of its own (a val/ folder, CelebA's val partition), or, for data without
+ * one, the run's recorded validation (images held out of train, or the test split: engine eval reads them so)?
+ */
+async function hasVal(data: string, validation: Validation | undefined): Promise<boolean> {
+  if (!(await isDir(data))) return false;
+  const own = await hasDataSplit(data, 'val').catch(() => false);
+  return own || (validation !== undefined && validation.source !== 'val');
+}
 
 /** The dataset folder to measure on: the one given, else the checkpoint's training data, else ./data. */
 export async function cardDataFolder(given: string | undefined, meta: CheckpointMeta, trainedOn = recordedData(meta)): Promise<string> {
   if (given !== undefined) return given;
-  if (trainedOn !== undefined && (await hasVal(trainedOn))) return trainedOn;
+  if (trainedOn !== undefined && (await hasVal(trainedOn, validationOf(meta.config)))) return trainedOn;
   return DEFAULT_DATA_DIR;
 }
 
@@ -37,19 +43,6 @@ async function recordedDataFolder(meta: CheckpointMeta, checkpointDir: string): 
   return (await isDir(inRun)) || !(await isDir(path.resolve(data))) ? inRun : path.resolve(data);
 }
 const recordedData = (meta: CheckpointMeta): string | undefined => (typeof meta.config.data === 'string' ? meta.config.data : undefined);
-
-/**
- * Why engine eval cannot measure a model of `spec` yet, or undefined when it can: it feeds RGB images resized
- * with PIL's nearest rule (eval/feed.ts' checkFeedable; grey input and the other rules are not in it yet).
- */
-function unmeasurable(spec: ModelSpec): string | undefined {
-  const why = [
-    ...(spec.input[2] !== 3 ? [`${spec.input[2]}-channel input`] : []),
-    ...(resizeOf(spec) !== 'pil-nearest' ? [`the resize rule '${resizeOf(spec)}'`] : []),
-  ];
-  const list = why.length > 1 ? `${why.slice(0, -1).join(', ')} and ${why[why.length - 1]}` : why[0];
-  return why.length ? `engine eval does not measure a model with ${list} yet` : undefined;
-}
 
 interface RunFacts {
   dataset?: { train: number; val: number };
@@ -119,17 +112,15 @@ export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenM
   // run.json holds the folder resolved when training started; the checkpoint's copy is relative to its run folder.
   const trainedOn = run.data ?? (await recordedDataFolder(opts.meta, path.dirname(opts.weightsFile)));
   const data = await cardDataFolder(opts.data, opts.meta, trainedOn);
-  let report: EvalReport | null = null;
-  let missingReason = unmeasurable(opts.meta.spec);
-  if (missingReason === undefined) {
-    if (await hasVal(data)) report = await evaluate({ target: 'val', data, model: opts.modelFile, modelBytes: opts.modelBytes });
-    else {
-      // relative to the card's folder, as every path of the card
-      const val = path.relative(path.dirname(path.resolve(opts.modelFile)), path.resolve(data, 'val')).split(path.sep).join('/');
-      missingReason = `${val} is not a folder (export with --data DIR to measure on DIR/val)`;
-    }
-  }
   const validation = validationOf(opts.meta.config);
+  let report: EvalReport | null = null;
+  let missingReason: string | undefined;
+  if (await hasVal(data, validation)) report = await evaluate({ target: 'val', data, model: opts.modelFile, modelBytes: opts.modelBytes });
+  else {
+    // relative to the card's folder, as every path of the card
+    const val = path.relative(path.dirname(path.resolve(opts.modelFile)), path.resolve(data, 'val')).split(path.sep).join('/');
+    missingReason = `${val} is not a folder (export with --data DIR to measure on DIR/val)`;
+  }
   const dataset =
     trainedOn !== undefined && (await isDir(trainedOn))
       ? await describeDataset(trainedOn, 'training', validation)
@@ -140,7 +131,9 @@ export async function prepareModelCard(opts: ModelCardOptions): Promise<WrittenM
   const { modelBytes: _b, data: _d, ...rest } = opts;
   const measuredOn = new Date().toISOString().slice(0, 10);
   // (the card writes every path relative to its own folder: no path of this machine)
-  const text = modelCardMarkdown({ ...rest, report, missingReason, runDataset: run.dataset, dataset, measuredOn });
+  const bytes = opts.modelBytes ?? new Uint8Array(await fs.readFile(opts.modelFile));
+  const info = readModelMetadata(bytes, opts.modelFile);
+  const text = modelCardMarkdown({ ...rest, report, missingReason, runDataset: run.dataset, dataset, measuredOn, info });
   return { file, text, report, missingReason };
 }
 

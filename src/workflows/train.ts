@@ -31,6 +31,11 @@ export interface TrainEvents {
   onBatch?(epoch: number, batch: number, batches: number, loss: number): void;
   /** an epoch's figures; `best`: its monitored figure is the best so far (best.safetensors now holds it) */
   onEpoch?(figures: EpochFigures, mark: { best: boolean; monitor: Monitor }): void;
+  /**
+   * Stops the run at the next training step (or before the next epoch): train() rejects with the signal's reason
+   * and run.json says so; `train({ resume: runDir })` continues from the newest checkpoint.
+   */
+  signal?: AbortSignal;
 }
 
 /** Why a run ended before its last epoch: --patience epochs without a better monitored figure. */
@@ -163,6 +168,8 @@ export function epochLine(r: EpochFigures, mark: { best: boolean; monitor: Monit
 /** A run of a resolved config: a new run directory, or the one of `resume` continued. */
 export async function runTraining(config: TrainConfig, events: TrainEvents = {}, resume?: ResumePoint, extras: RunExtras = {}): Promise<TrainSummary & { valScores?: Float32Array }> {
   const log = (line: string) => events.onLog?.(line);
+  const stopIfAborted = () => events.signal?.throwIfAborted();
+  stopIfAborted();
   const arch = resolveArch(config.arch);
   const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
 
@@ -264,9 +271,14 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
     };
 
     for (let epoch = history.length + 1; epoch <= config.epochs && !patienceSpent(history, best, config.patience); epoch++) {
+      stopIfAborted();
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
-      const epochResult = await runEpoch(trainSet, rng, epochSettings(config, spec, batches, epoch), epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
+      const epochResult = await runEpoch(trainSet, rng, epochSettings(config, spec, batches, epoch), epoch, (b, n, loss) => {
+        events.onBatch?.(epoch, b, n, loss);
+        // thrown between two steps: the native state is whole, the epoch is dropped (resume redoes it)
+        stopIfAborted();
+      });
       trainSeconds.push(epochResult.seconds);
       const val = await evaluateSplit(trainer, valSet, 256, { ema: config.ema > 0 });
       const record: EpochRecord = {
@@ -352,7 +364,9 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
         ? `; the newest good checkpoint is ${path.join(runDir, newestSaved.name)} (epoch ${newestSaved.epoch})`
         : '; no checkpoint was written';
     }
-    await writeRunJson(runDir, runRecord('failed', { error: (err as Error).message })).catch(() => undefined);
+    const stopped = events.signal?.aborted && err === events.signal.reason;
+    const error = stopped ? `stopped by its AbortSignal (${String((err as Error)?.message ?? err)}); resumable` : (err as Error).message;
+    await writeRunJson(runDir, runRecord('failed', { error })).catch(() => undefined);
     throw err;
   } finally {
     trainer.dispose();

@@ -99,6 +99,41 @@ test('in headless Chromium the page classifies val images exactly as engine pred
   await tab.screenshot({ path: path.join(await tempDir(t), 'demo.png') });
 });
 
+test('the page links the model card beside the model (served as MODEL_CARD.md); without one it says so, no dead link', async (t) => {
+  const { serveDemo } = await import('../../dist/src/demo/serve.js');
+  const dir = await tempDir(t);
+  const weights = path.join(dir, 'w70.safetensors');
+  assert.equal((await runCli(['import', 'keras', path.join(SHARED, 'seed/keras/weights70.h5'), '-o', weights])).code, 0);
+  const exported = await runCli(['export', 'onnx', '--weights', weights, '--data', CELEBA]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const card = await fs.readFile(path.join(dir, 'MODEL_CARD.md'), 'utf8');
+  const withCard = await serveDemo({ model: path.join(dir, 'model.onnx'), port: 0 });
+  t.after(() => withCard.close());
+  const served = await fetch(new URL('MODEL_CARD.md', withCard.url));
+  assert.equal(served.status, 200);
+  assert.equal(served.headers.get('content-type'), 'text/markdown; charset=utf-8');
+  assert.equal(await served.text(), card);
+  assert.equal((await (await fetch(new URL('model-info.json', withCard.url))).json()).modelCard, 'MODEL_CARD.md');
+  // the suite's server has a model exported with --no-card
+  assert.equal((await fetch(new URL('MODEL_CARD.md', base))).status, 404);
+  assert.equal((await (await fetch(new URL('model-info.json', base))).json()).modelCard, null);
+
+  const reason = await browserSkipReason();
+  if (reason) return t.skip(reason);
+  const context = await launchChromium(t);
+  const tab = await context.newPage();
+  await tab.goto(withCard.url);
+  await tab.waitForSelector('#status[data-state=ready]', { timeout: 60_000 });
+  const [response] = await Promise.all([tab.waitForNavigation(), tab.click('#card')]);
+  assert.equal(response.status(), 200);
+  assert.ok((await tab.content()).includes('# Model card: seed7'));
+  const bare = await context.newPage();
+  await bare.goto(base);
+  await bare.waitForSelector('#status[data-state=ready]', { timeout: 60_000 });
+  assert.equal(await bare.$('#card'), null);
+  assert.match(await bare.textContent('p.sub'), /none beside this model/);
+});
+
 test('serve-demo stops cleanly on SIGTERM', async () => {
   server.child.kill('SIGTERM');
   assert.deepEqual(await server.exited, { code: 0, signal: null }, server.stderr());

@@ -5,11 +5,10 @@
 // (and, where a Python with onnxruntime and PIL is found, gives engine predict's answer).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadModelInfo } from '../../dist/src/eval/model-source.js';
-import { CELEBA, ROOT, SHARED, runCli, tempDir } from '../helpers.mjs';
+import { CELEBA, ROOT, SHARED, runCli, runProgram, tempDir } from '../helpers.mjs';
 
 const README = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
 const TWO_WORD = new Set(['export', 'import', 'data']);
@@ -117,18 +116,7 @@ test("the library example is examples/library.mjs, line for line (less the file'
   assert.deepEqual(js[0].lines, code);
 });
 
-/** Runs `python script args`; resolves {code, stdout, stderr} (code null when the interpreter is missing). */
-function runPython(python, args, cwd) {
-  return new Promise((resolve) => {
-    const child = spawn(python, args, { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (err) => resolve({ code: null, stdout, stderr: String(err) }));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runPython = runProgram;
 
 test("the Python snippet feeds the exported model as its interface and metadata say, and gives engine predict's answer", async (t) => {
   const cwd = await tempDir(t);
@@ -165,10 +153,7 @@ test("the Python snippet feeds the exported model as its interface and metadata 
   // Run it where a Python with onnxruntime, PIL and numpy is found ($ENGINE_TEST_PYTHON, else python3).
   const python = process.env.ENGINE_TEST_PYTHON || 'python3';
   const probe = await runPython(python, ['-c', 'import onnxruntime, PIL, numpy'], cwd);
-  if (probe.code !== 0) {
-    t.diagnostic(`not run: ${python} lacks onnxruntime, PIL or numpy (set ENGINE_TEST_PYTHON)`);
-    return;
-  }
+  if (probe.code !== 0) return t.skip(`${python} lacks onnxruntime, PIL or numpy (set ENGINE_TEST_PYTHON to one that has them)`);
   const image = path.join(CELEBA, 'val', 'woman', '121883.jpg'); // misclassified by the seed's weights: P(woman) = 0.0920
   await fs.writeFile(path.join(cwd, 'snippet.py'), snippet.replace('"runs/seed1/model.onnx"', JSON.stringify(model)).replace('"face.jpg"', JSON.stringify(image)));
   const r = await runPython(python, ['snippet.py'], cwd);
