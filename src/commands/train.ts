@@ -8,6 +8,7 @@ import { checkHtmlTarget } from '../report/html.js';
 import { UsageError } from '../errors.js';
 import { resolveTrainOptions, TRAIN_OPTIONS, type DeviceChoice, type TrainOptions } from '../options/train.js';
 import { addOptions, readFlags } from './flags.js';
+import { onInterrupt } from './signals.js';
 
 type TrainFlags = Omit<TrainOptions, 'device'> & { device?: string; gpu?: boolean; fetch: boolean; quiet: boolean; html?: string; json: boolean };
 
@@ -60,12 +61,23 @@ export function trainCommand(yargs: Argv) {
           ),
       };
       let summary;
-      if (options.resume !== undefined) summary = await train(options, events);
-      else {
-        // Checked before ./data is fetched, so a typo in a flag never downloads anything.
-        const config = resolveTrainOptions(options);
-        if (options.data === undefined) await ensureDefaultData({ dest: config.data, fetch, onLog: events.onLog });
-        summary = await runTraining(config, events);
+      // The first Ctrl-C (or SIGTERM) stops the run at the next batch, marked interrupted; a second one exits at once.
+      const stop = new AbortController();
+      const release = onInterrupt((signal) => {
+        progress.log(`${signal}: stopping after this batch (again to quit at once)`);
+        stop.abort(signal);
+      });
+      events.signal = stop.signal;
+      try {
+        if (options.resume !== undefined) summary = await train(options, events);
+        else {
+          // Checked before ./data is fetched, so a typo in a flag never downloads anything.
+          const config = resolveTrainOptions(options);
+          if (options.data === undefined) await ensureDefaultData({ dest: config.data, fetch, onLog: events.onLog });
+          summary = await runTraining(config, events);
+        }
+      } finally {
+        release();
       }
       progress.end(
         `done: ${summary.history.length} epochs in ${summary.runDir}; last val_acc ${summary.final.valAcc.toFixed(4)}, ` +

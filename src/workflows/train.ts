@@ -3,7 +3,7 @@
 // here from a seeded RNG; the native engine owns the weights, the optimizer state and the dropout masks.
 import os from 'node:os';
 import path from 'node:path';
-import { EngineError, InputError } from '../errors.js';
+import { EngineError, InputError, Interrupted } from '../errors.js';
 import { describeValidation, listTrainingSplits, type Validation } from '../data/dataset.js';
 import { openTrainingSplit } from '../data/cache.js';
 import { preprocessOf } from '../data/preprocess.js';
@@ -11,8 +11,9 @@ import { Rng } from '../data/random.js';
 import { trainingSpec, type ModelSpec } from '../model/spec.js';
 import { resolveArch, resolveTrainOptions, type TrainConfig, type TrainOptions } from '../options/train.js';
 import { writeHistoryPlot } from '../report/plot.js';
-import { saveCheckpoint, type CheckpointMeta } from '../store/checkpoint.js';
+import { classNamesProblem, saveCheckpoint, type CheckpointMeta } from '../store/checkpoint.js';
 import { epochFigures, HISTORY_CSV, seedHistoryFiles, writeHistory, type EpochFigures, type EpochRecord } from '../store/history.js';
+import type { RunLock } from '../store/lock.js';
 import { checkRunDirTarget, createRunDir, existingRunFiles, RUN_FILES, weightsName, writeRunJson, type RunStatus } from '../store/run-dir.js';
 import { evaluateSplit } from '../train/epoch.js';
 import { openTrainer, resolveDevice } from '../train/device.js';
@@ -28,6 +29,11 @@ export interface TrainEvents {
   onEpochStart?(epoch: number, epochs: number, batches: number): void;
   onBatch?(epoch: number, batch: number, batches: number, loss: number): void;
   onEpoch?(figures: EpochFigures): void;
+  /**
+   * Aborting it (the CLI does on SIGINT/SIGTERM, with the signal's name as the reason) stops the run at the next
+   * image decoded or batch trained: the run keeps its last checkpoint and run.json says 'interrupted'.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TrainSummary {
@@ -76,15 +82,33 @@ export async function train(options: TrainOptions = {}, events: TrainEvents = {}
   return runTraining(resume.config, events, resume);
 }
 
-/** A run of a resolved config: a new run directory, or the one of `resume` continued. */
+/** A run of a resolved config: a new run directory, or the one of `resume` continued. The run folder's lock is held until it ends. */
 export async function runTraining(config: TrainConfig, events: TrainEvents = {}, resume?: ResumePoint): Promise<TrainSummary> {
+  let lock = resume?.lock;
+  try {
+    return await trainLocked(config, events, resume, (l) => (lock = l));
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** The signal's reason as a name ('SIGINT'), for the message of an interrupted run. */
+const reasonOf = (signal: AbortSignal) => (typeof signal.reason === 'string' ? signal.reason : 'an abort');
+
+async function trainLocked(config: TrainConfig, events: TrainEvents, resume: ResumePoint | undefined, locked: (lock: RunLock) => void): Promise<TrainSummary> {
   const log = (line: string) => events.onLog?.(line);
   const arch = resolveArch(config.arch);
   const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
+  const stopIfAborted = () => {
+    if (events.signal?.aborted) throw new Interrupted(`interrupted by ${reasonOf(events.signal)} while reading the data; nothing was written`, events.signal.reason);
+  };
 
-  // Everything that can be wrong with --out and the data is found before the run directory exists.
-  if (!resume && config.out !== undefined) await checkRunDirTarget(config.out);
+  // Everything that can be wrong with the run folder (--out, or runs/ here: a file, a read-only or full disk) and
+  // the data is found before the run directory exists. A resumed run's folder is locked, so it is writable.
+  if (!resume) await checkRunDirTarget(config.out);
   const { train: trainList, val: valList, validation } = await listTrainingSplits(config.data, config.val, config.seed);
+  const classProblem = classNamesProblem(trainList.classes);
+  if (classProblem) throw new InputError(`the classes of ${config.data}: ${classProblem}; rename the folders`);
   // the preset's spec with an output for the data's classes: the model this run trains
   const spec = trainingSpec(arch.spec, { classes: trainList.classes.length, head: config.head, resize: config.resize });
   const preprocess = preprocessOf(spec);
@@ -93,7 +117,10 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
       cache: config.cache,
       cacheDir: config.cacheDir,
       skipBadImages: config.skipBadImages,
-      onProgress: (d, t) => events.onDecodeProgress?.(split, d, t),
+      onProgress: (d, t) => {
+        stopIfAborted();
+        events.onDecodeProgress?.(split, d, t);
+      },
       onLog: log,
       preprocess,
     });
@@ -124,12 +151,19 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
     trainSet,
   );
   log(device.note);
-  const runDir =
-    resume?.runDir ??
-    (await createRunDir(config.out).catch((err) => {
-      trainer.dispose();
-      throw err;
-    }));
+  let runDir: string;
+  try {
+    stopIfAborted();
+    if (resume) runDir = resume.runDir;
+    else {
+      const created = await createRunDir(config.out);
+      locked(created.lock);
+      runDir = created.dir;
+    }
+  } catch (err) {
+    trainer.dispose();
+    throw err;
+  }
   const started = new Date();
   const files = new Set<string>(resume ? await existingRunFiles(runDir) : []);
   const history: EpochRecord[] = resume ? [...resume.history] : [];
@@ -202,7 +236,10 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
     for (let epoch = history.length + 1; epoch <= config.epochs; epoch++) {
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
-      const epochResult = await runEpoch(trainSet, rng, epochConfig, epoch, (b, n, loss) => events.onBatch?.(epoch, b, n, loss));
+      const epochResult = await runEpoch(trainSet, rng, epochConfig, epoch, (b, n, loss) => {
+        if (events.signal?.aborted) throw new Interrupted(`interrupted by ${reasonOf(events.signal)} in epoch ${epoch}`, events.signal.reason);
+        events.onBatch?.(epoch, b, n, loss);
+      });
       trainSeconds.push(epochResult.seconds);
       const val = await evaluateSplit(trainer, valSet);
       const record: EpochRecord = {
@@ -276,7 +313,11 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
         ? `; the newest good checkpoint is ${path.join(runDir, newestSaved.name)} (epoch ${newestSaved.epoch})`
         : '; no checkpoint was written';
     }
-    await writeRunJson(runDir, runRecord('failed', { error: (err as Error).message })).catch(() => undefined);
+    if (err instanceof Interrupted) {
+      const kept = newestSaved ? `its newest checkpoint is ${newestSaved.name} (epoch ${newestSaved.epoch})` : 'it has no checkpoint yet';
+      err.message += `; the run is marked interrupted and ${kept}: continue it with engine train --resume ${runDir}`;
+      await writeRunJson(runDir, runRecord('interrupted', { interrupted: new Date().toISOString() })).catch(() => undefined);
+    } else await writeRunJson(runDir, runRecord('failed', { error: (err as Error).message })).catch(() => undefined);
     throw err;
   } finally {
     trainer.dispose();
