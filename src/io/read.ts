@@ -40,7 +40,7 @@ export function describeReadError(err: unknown): string {
 
 /** The failure to open `file`: a missing one is '<what> not found', as every command words it. */
 const openError = (file: string, what: string, err: NodeJS.ErrnoException) =>
-  new InputError(err.code === 'ENOENT' ? `${what} not found: ${file} (the file does not exist)` : `cannot read ${what} ${file}: ${describeReadError(err)}`);
+  new InputError(err.code === 'ENOENT' ? `${what} not found: ${file}: the file does not exist` : `cannot read ${what} ${file}: ${describeReadError(err)}`);
 
 const mib = (n: number) => `${(n / MiB).toFixed(n < 10 * MiB ? 1 : 0)} MiB`;
 
