@@ -1,11 +1,11 @@
 // `engine train`'s options: the table (flags, defaults, descriptions) and resolveTrainOptions, the one check
 // shared by the CLI and the library, which turns them into a complete TrainConfig (kernel choices included)
 // with messages that say what was expected and what came.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { integerIn, oneOf, orList, positiveNumber, threadsOption } from './checks.js';
 import { DEFAULT_DATA_DIR } from './common.js';
 import { defaultsOf, withDefaults, type OptionTable } from './table.js';
+import { readInputTextSync } from '../io/read.js';
 import { InputError, UsageError } from '../errors.js';
 import {
   checkSpecShape,
@@ -267,10 +267,9 @@ export function resolveArch(value: unknown): ResolvedArch {
     throw new UsageError(`--arch (--model) must be one of ${PRESET_NAMES.join(', ')} or a .json file of a model spec, got ${JSON.stringify(value)}`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(value, 'utf8'));
+    parsed = JSON.parse(readInputTextSync(value, 'model spec'));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`--arch ${value}: ${code === 'ENOENT' ? 'no such file' : err instanceof SyntaxError ? `not JSON (${err.message})` : (err as Error).message}`);
+    throw new InputError(`--arch ${value}: ${err instanceof SyntaxError ? `not JSON (${err.message})` : (err as Error).message}`);
   }
   return specOrPreset(`--arch ${value}`, parsed);
 }
