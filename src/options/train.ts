@@ -269,7 +269,9 @@ export function resolveArch(value: unknown): ResolvedArch {
   try {
     parsed = JSON.parse(readInputTextSync(value, 'model spec'));
   } catch (err) {
-    throw new InputError(`--arch ${value}: ${err instanceof SyntaxError ? `not JSON (${err.message})` : (err as Error).message}`);
+    // the reader's message names the file already: here only the reason, after the flag and the file
+    const reason = err instanceof SyntaxError ? `not JSON (${err.message})` : (err as Error).message.startsWith('model spec not found') ? 'no such file' : (err as Error).message.replace(`cannot read model spec ${value}: `, '');
+    throw new InputError(`--arch ${value}: ${reason}`);
   }
   return specOrPreset(`--arch ${value}`, parsed);
 }
