@@ -13,34 +13,9 @@ import { gzipSync } from 'node:zlib';
 import { fetchDataset, unpackedCap } from '../dist/src/data/fetch.js';
 import { TarParser } from '../dist/src/data/tar.js';
 import { rejectsInput, tempDir } from './helpers.mjs';
+import { paxRecord, tarEntry } from './tar-fixtures.mjs';
 
-/** One ustar header block (+ data blocks); typeflag '0' file, 'x' pax. */
-function tarEntry(name, data = Buffer.alloc(0), typeflag = '0') {
-  const header = Buffer.alloc(512);
-  header.write(name.slice(0, 100), 0, 'utf8');
-  header.write('0000644\0', 100);
-  header.write('0000000\0', 108);
-  header.write('0000000\0', 116);
-  header.write(data.length.toString(8).padStart(11, '0') + '\0', 124);
-  header.write('14741143000\0', 136);
-  header.write('        ', 148);
-  header.write(typeflag, 156);
-  header.write('ustar\0', 257);
-  header.write('00', 263);
-  let sum = 0;
-  for (const b of header) sum += b;
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  const padded = Buffer.alloc(Math.ceil(data.length / 512) * 512);
-  data.copy(padded);
-  return Buffer.concat([header, padded]);
-}
-
-function paxPath(value) {
-  const body = ` path=${value}\n`;
-  let len = body.length + 1;
-  while (String(len).length + body.length !== len) len = String(len).length + body.length;
-  return tarEntry('PaxHeader', Buffer.from(`${len}${body}`), 'x');
-}
+const paxPath = (value) => tarEntry('PaxHeader', paxRecord('path', value), 'x');
 
 const FILES = { 'train/a/1.txt': Buffer.from('one\n'), 'val/b/2.txt': Buffer.from('two\n') };
 const tarOf = (...parts) => Buffer.concat([...parts, Buffer.alloc(1024)]);

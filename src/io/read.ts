@@ -59,19 +59,10 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
  * the message ('image', 'checkpoint', 'model'); a missing one is "<what> not found: <file>".
  */
 export async function readInputFile(file: string, what: string, limit: number = READ_LIMITS.data): Promise<Buffer> {
-  let handle: fs.FileHandle;
+  const { handle, size } = await openInputFile(file, what, limit);
   try {
-    handle = await fs.open(file, OPEN_FLAGS);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw openError(file, what, e);
-  }
-  try {
-    const st = await handle.stat();
-    const problem = statProblem(st, limit);
-    if (problem) throw new InputError(`cannot read ${what} ${file}: it ${problem}`);
     // Read at most limit + 1 bytes: a file that grows while being read is caught too.
-    const buf = Buffer.allocUnsafe(Math.min(st.size, limit) + 1);
+    const buf = Buffer.allocUnsafe(Math.min(size, limit) + 1);
     let done = 0;
     for (;;) {
       const { bytesRead } = await handle.read(buf, done, buf.length - done, done);
@@ -135,7 +126,10 @@ export async function openInputFile(file: string, what: string, limit: number = 
     const e = err as NodeJS.ErrnoException;
     throw openError(file, what, e);
   }
-  const st = await handle.stat();
+  const st = await handle.stat().catch(async (err) => {
+    await handle.close();
+    throw new InputError(`cannot read ${what} ${file}: ${describeReadError(err)}`);
+  });
   const problem = statProblem(st, limit);
   if (problem) {
     await handle.close();
