@@ -47,9 +47,20 @@ async function main() {
       $('preview').style.display = 'block';
       $('result').textContent = `${result.class} (p = ${result.probability.toFixed(4)})`;
       Object.assign($('result').dataset, { state: 'done', class: result.class, probability: String(result.probability), file: file.name });
-      $('scores').innerHTML = info.classes
-        .map((c) => `<div class="small">P(${c}) = ${result.scores[c].toFixed(4)}</div><div class="bar"><div style="width:${(result.scores[c] * 100).toFixed(1)}%"></div></div>`)
-        .join('');
+      // class names come from the model's metadata: text, never markup
+      $('scores').replaceChildren(
+        ...info.classes.flatMap((c) => {
+          const label = document.createElement('div');
+          label.className = 'small';
+          label.textContent = `P(${c}) = ${result.scores[c].toFixed(4)}`;
+          const bar = document.createElement('div');
+          bar.className = 'bar';
+          const fill = document.createElement('div');
+          fill.style.width = `${(result.scores[c] * 100).toFixed(1)}%`;
+          bar.append(fill);
+          return [label, bar];
+        }),
+      );
       $('details').textContent = `${file.name}: ${width}x${height} decoded, resized to ${info.width}x${info.height} (PIL nearest), ${info.scale === 1 ? 'raw pixels' : `pixels / ${Math.round(1 / info.scale)}`}`;
       status('ready: choose or drop another image', 'ready');
     } catch (err) {

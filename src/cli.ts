@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EngineError } from './errors.js';
+import { asWriteError } from './io/atomic.js';
 import { trainCommand } from './commands/train.js';
 import { cvCommand } from './commands/cv.js';
 import { importCommand } from './commands/import.js';
@@ -14,6 +15,7 @@ import { dataCommand } from './commands/data.js';
 import { serveDemoCommand } from './commands/serve-demo.js';
 import { infoCommand } from './commands/info.js';
 import { helpEpilog } from './commands/flags.js';
+import { installSignalHandlers } from './commands/signals.js';
 import { ENGINE_VERSION } from './version.js';
 
 function fail(message: string, code: number): never {
@@ -22,6 +24,7 @@ function fail(message: string, code: number): never {
 }
 
 async function main(): Promise<void> {
+  installSignalHandlers();
   let cli = yargs(hideBin(process.argv))
     .scriptName('engine')
     .version(ENGINE_VERSION)
@@ -54,7 +57,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof EngineError) fail(err.message, err.exitCode);
+  // a full, read-only or forbidden disk met where no writer named its file: still the user's to act on
+  const path = (err as NodeJS.ErrnoException)?.path;
+  const disk = typeof path === 'string' ? asWriteError(path, err) : err;
+  if (disk instanceof EngineError) fail(disk.message, disk.exitCode);
   // TypeError/RangeError from the addon name the argument: they are still bugs of the caller (us).
   fail(`internal error: ${(err as Error)?.stack ?? String(err)}`, 1);
 });

@@ -26,3 +26,11 @@ export class InputError extends EngineError {
     this.name = 'InputError';
   }
 }
+
+/** A run stopped by a signal (SIGINT, SIGTERM): exit 128 + the signal's number, as a shell reports it. */
+export class Interrupted extends EngineError {
+  constructor(message: string, signal: unknown) {
+    super(message, signal === 'SIGTERM' ? 143 : 130);
+    this.name = 'Interrupted';
+  }
+}

@@ -176,3 +176,20 @@ test('loadSplit fails on a bad image, or skips it with skipBadImages', async (t)
   assert.equal(set.images.length, 2 * IMAGE_SIZE * IMAGE_SIZE * 3);
   assert.deepEqual(set.images.subarray(IMAGE_SIZE * IMAGE_SIZE * 3), await loadImage150(good2));
 });
+
+test('only the README formats are decoded, whatever the name: an SVG or AVIF named .jpg is refused naming the file', async (t) => {
+  const dir = await tempDir(t);
+  const svg = path.join(dir, 'face.jpg');
+  await fs.writeFile(svg, '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><filter id="b"><feGaussianBlur stdDeviation="500"/></filter><rect width="64" height="64" filter="url(#b)"/></svg>');
+  await rejectsInput(decodeRGB(svg), 'face.jpg', 'SVG', 'JPEG, PNG, BMP, TIFF or WebP');
+  const avif = path.join(dir, 'photo.png');
+  await fs.writeFile(avif, await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } }).avif().toBuffer());
+  await rejectsInput(decodeRGB(avif), 'photo.png', 'HEIF');
+  const gif = path.join(dir, 'anim.jpg');
+  await fs.writeFile(gif, await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).gif().toBuffer());
+  await rejectsInput(decodeRGB(gif), 'anim.jpg', 'GIF');
+  // the listed ones still decode
+  const webp = path.join(dir, 'ok.webp');
+  await fs.writeFile(webp, await sharp({ create: { width: 8, height: 8, channels: 3, background: '#102030' } }).webp({ lossless: true }).toBuffer());
+  assert.deepEqual([...(await decodeRGB(webp)).data.subarray(0, 3)], [0x10, 0x20, 0x30]);
+});

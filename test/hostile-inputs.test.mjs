@@ -106,7 +106,7 @@ test('broken files are InputErrors naming the file and the reason', async (t) =>
   await rejectsInput(decodeRGB(fx['too-big.png']), 'too-big.png', '20000x20000', 'above the limit');
   await rejectsInput(decodeRGB(fx['loop-a.jpg']), 'loop-a.jpg', 'symbolic link loop');
   await rejectsInput(decodeRGB(fx['dangling.jpg']), 'dangling.jpg', 'does not exist');
-  await rejectsInput(decodeRGB(path.dirname(fx['one.png'])), 'is a directory');
+  await rejectsInput(decodeRGB(path.dirname(fx['one.png'])), 'is a folder, not a regular file');
 
   const locked = fx['one.png'];
   await fs.chmod(locked, 0o000);
@@ -154,7 +154,7 @@ test('train stops with exit 2 on the first bad image; --skip-bad-images warns, s
   const failed = await runCli(['train', '--data', data, '--epochs', '1', '--out', out]);
   assert.equal(failed.code, 2, failed.stderr);
   assert.equal(failed.stderr.trim().split('\n').length, 1);
-  assert.match(failed.stderr, /^engine: cannot (read|decode) image .*(empty|truncated|text|too-big|loop-a|loop-b|dangling)/);
+  assert.match(failed.stderr, /^engine: (cannot (read|decode) image|image not found:) .*(empty|truncated|text|too-big|loop-a|loop-b|dangling)/);
   await assert.rejects(fs.access(out), 'no run directory');
 
   const r = await runCli(['train', '--data', data, '--epochs', '1', '--batch-size', '4', '--out', out, '--skip-bad-images', '--json']);

@@ -152,7 +152,10 @@ test('default cache folder: $ENGINE_CACHE_DIR, else $XDG_CACHE_HOME/engine, else
   process.env.TMPDIR = path.join(notADir, 'tmp');
   await assert.rejects(openCachedSplit(listing), (e) => {
     assert.ok(e instanceof UsageError, String(e));
-    assert.equal(e.message, `no writable cache folder (${path.join(notADir, 'engine')}, ${path.join(notADir, 'tmp', `engine-cache-${uid}`)}): pass --cache-dir or --no-cache`);
+    assert.equal(
+      e.message,
+      `no usable cache folder: ${path.join(notADir, 'engine')} is not writable, and ${path.join(notADir, 'tmp', `engine-cache-${uid}`)} is refused (it does not exist): pass --cache-dir or --no-cache`,
+    );
     return true;
   });
 
@@ -162,4 +165,48 @@ test('default cache folder: $ENGINE_CACHE_DIR, else $XDG_CACHE_HOME/engine, else
   const existed = await fs.stat(tmpFallback).then(() => true, () => false);
   if (!existed) t.after(() => fs.rmdir(tmpFallback).catch(() => undefined));
   assert.equal(await resolveCacheDir(undefined), tmpFallback);
+});
+
+test('the temp-dir fallback must be a private folder of this user; a reused .npy must hold the bytes its record hashed', async (t) => {
+  const data = await smallDataset(t, { train: { man: 2, woman: 1 } });
+  const listing = await listSplit(path.join(data, 'train'));
+  const dir = await tempDir(t);
+  const notADir = path.join(dir, 'a-file');
+  await fs.writeFile(notADir, 'x');
+  const uid = process.getuid();
+  const fallback = path.join(dir, 'tmp', `engine-cache-${uid}`);
+  setEnv(t, { ENGINE_CACHE_DIR: '', XDG_CACHE_HOME: notADir, TMPDIR: path.join(dir, 'tmp') });
+  const refused = (why) =>
+    assert.rejects(resolveCacheDir(undefined), (e) => e instanceof UsageError && e.message.includes(fallback) && e.message.includes(why));
+
+  // another user made it first (root can play that user here)
+  await fs.mkdir(fallback, { recursive: true, mode: 0o700 });
+  await fs.chown(fallback, uid + 4242, 0);
+  await refused(`belongs to user ${uid + 4242}`);
+  // ours, but anyone may write in it
+  await fs.chown(fallback, uid, 0);
+  await fs.chmod(fallback, 0o777);
+  await refused('others may write there');
+  // a link planted at the predictable name
+  await fs.rm(fallback, { recursive: true });
+  await fs.mkdir(path.join(dir, 'elsewhere'), { mode: 0o700 });
+  await fs.symlink(path.join(dir, 'elsewhere'), fallback);
+  await refused('symbolic link');
+  await fs.rm(fallback);
+  // made here: private, mode 0700
+  assert.equal(await resolveCacheDir(undefined), fallback);
+  assert.equal((await fs.stat(fallback)).mode & 0o777, 0o700);
+
+  // a same-size .npy of zeros (sidecar untouched) is not reused: it is rebuilt from the images
+  const first = await openCachedSplit(listing, { cacheDir: fallback });
+  await first.close();
+  const good = await fs.readFile(first.cacheFile);
+  const poisoned = Buffer.from(good);
+  poisoned.fill(0, 128);
+  await fs.writeFile(first.cacheFile, poisoned);
+  const log = logs();
+  const again = await openCachedSplit(listing, { cacheDir: fallback, onLog: log.onLog });
+  await again.close();
+  assert.match(log.lines.join('\n'), /does not match its record .*rebuilding/);
+  assert.deepEqual(await fs.readFile(again.cacheFile), good);
 });

@@ -245,7 +245,7 @@ test("the epoch comes from the seed's weights<N>.h5 name or --epoch; any other n
   const run = path.join(dir, 'run');
   await fs.mkdir(run);
   await fs.copyFile(ckpt, path.join(run, 'last.safetensors'));
-  await fs.writeFile(path.join(run, 'run.json'), JSON.stringify({ status: 'failed', config: { data: CELEBA, epochs: 3, seed: 1 } }));
+  await fs.writeFile(path.join(run, 'run.json'), JSON.stringify({ status: 'failed', config: { data: CELEBA, epochs: 3, seed: 1 }, dataset: { train: 500, val: 75 }, classes: ['man', 'woman'] }));
   await rejectsInput(openResume(run, {}), 'last.safetensors', 'records no epoch');
 
   // given explicitly; the seed's own name

@@ -89,7 +89,7 @@ test('a failed write (disk full) leaves the target unchanged and removes the tem
     open.mock.restore();
     rename.mock.restore();
   });
-  await assert.rejects(writeFileAtomic(file, 'new contents'), /ENOSPC/);
+  await assert.rejects(writeFileAtomic(file, 'new contents'), { name: 'WriteError', message: `cannot write ${file}: no space left on the device` });
   assert.equal(opened.length, 1);
   assert.equal(path.dirname(opened[0]), dir);
   assert.equal(rename.mock.callCount(), 0, 'nothing renamed over the target');
@@ -127,4 +127,23 @@ test('writeFilesAtomic: a pair is renamed into place only once both are written;
   const b = path.join(dir, 'MODEL_CARD.md');
   await writeFilesAtomic([{ file: a, data: 'new model' }, { file: b, data: 'card' }]);
   assert.deepEqual([await fs.readFile(a, 'utf8'), await fs.readFile(b, 'utf8')], ['new model', 'card']);
+});
+
+test('temp files are created exclusively and never through a link; the temp files of a killed writer are swept by the next write', async (t) => {
+  const dir = await tempDir(t);
+  const victim = path.join(dir, 'victim.txt');
+  await fs.writeFile(victim, "the user's file");
+  // links planted at this process's next temp names: each is skipped, none is written through
+  for (let n = 0; n < 40; n++) await fs.symlink(victim, path.join(dir, `.out.txt.${process.pid}.${n}.tmp`));
+  // a temp file of a dead process (a pid above the default pid_max; checked not to run)
+  const deadPid = 4194305;
+  assert.throws(() => process.kill(deadPid, 0), { code: 'ESRCH' });
+  await fs.writeFile(path.join(dir, `.out.txt.${deadPid}.3.tmp`), 'debris');
+  await fs.writeFile(path.join(dir, `.out.txt.${process.ppid}.3.tmp`), 'a live writer');
+  await writeFileAtomic(path.join(dir, 'out.txt'), 'new');
+  assert.equal(await fs.readFile(victim, 'utf8'), "the user's file");
+  assert.equal(await fs.readFile(path.join(dir, 'out.txt'), 'utf8'), 'new');
+  const left = await fs.readdir(dir);
+  assert.ok(!left.includes(`.out.txt.${deadPid}.3.tmp`), "the dead writer's temp file is removed");
+  assert.ok(left.includes(`.out.txt.${process.ppid}.3.tmp`), "a live writer's temp file is left alone");
 });

@@ -151,3 +151,16 @@ test("labelColumn: 'gender' for the seed's man/woman only", () => {
   for (const classes of [['woman', 'man'], ['cat', 'dog'], ['man', 'woman', 'child']]) assert.equal(labelColumn(classes), 'class', classes.join());
   assert.equal(labelTableText([{ file: 'a.png', label: 'cat' }], 'class'), 'image  class\na.png   cat\n');
 });
+
+test('a file name with a newline (or another control character) is refused: it would break label.txt rows', async (t) => {
+  const dir = await tempDir(t);
+  for (const cls of ['man', 'woman']) await fs.mkdir(path.join(dir, cls));
+  const face = path.join(CELEBA, 'all', 'man', (await fs.readdir(path.join(CELEBA, 'all', 'man')))[0]);
+  await fs.copyFile(face, path.join(dir, 'man', 'a.jpg'));
+  await fs.copyFile(face, path.join(dir, 'woman', 'b\nc 1.jpg'));
+  const r = await runCli(['labels', dir, '--out', path.join(dir, 'out')]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /b\\nc 1\.jpg.*control character/);
+  await assert.rejects(fs.stat(path.join(dir, 'out', 'label.txt')), { code: 'ENOENT' });
+});

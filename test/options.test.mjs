@@ -3,6 +3,7 @@
 // a message quoting the text, and the resolved train config names its kernels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { readFlags } from '../dist/src/commands/flags.js';
 import { TRAIN_OPTIONS, TRAIN_DEFAULTS, resolveTrainOptions } from '../dist/src/options/train.js';
 import { EVAL_OPTIONS, DEFAULT_BATCH } from '../dist/src/options/eval.js';
@@ -43,8 +44,18 @@ test('readFlags: typed flags as typed values, untyped ones undefined, the comman
   const refused = (argv, message) =>
     assert.throws(() => readFlags(TRAIN_OPTIONS, argv), (e) => e instanceof UsageError && e.exitCode === 2 && e.message === message);
   refused({ epochs: '1e3' }, "--epochs expects a whole number, got '1e3'");
-  refused({ lr: 'fast' }, "--lr expects a number, got 'fast'");
-  refused({ seed: '' }, "--seed expects a whole number, got ''");
+  refused({ lr: 'fast' }, "--lr expects a decimal number, got 'fast'");
+  refused({ seed: '' }, '--seed was given without a value: give --seed VALUE');
+  // one rule for every single-valued flag: given twice, given empty, a number that is not decimal
+  refused({ out: ['a', 'b'] }, '--out was given 2 times ("a", "b"): give it once');
+  refused({ epochs: ['3', '4'] }, '--epochs was given 2 times ("3", "4"): give it once');
+  refused({ augment: [true, false] }, '--augment was given 2 times (true, false): give it once');
+  refused({ out: '' }, '--out was given without a value: give --out VALUE');
+  refused({ lr: '0x10' }, "--lr expects a decimal number, got '0x10'");
+  refused({ lr: 'Infinity' }, "--lr expects a decimal number, got 'Infinity'");
+  refused({ out: { x: 'a' } }, '--out was given with a dotted name (--out.x): no such flag');
+  assert.equal(readFlags(TRAIN_OPTIONS, { lr: '1e-3' }).lr, 0.001);
+  assert.equal(readFlags(TRAIN_OPTIONS, { lr: '.5' }).lr, 0.5);
   assert.equal(readFlags(EVAL_OPTIONS, { threshold: '0.25', target: 'val' }).threshold, 0.25);
 });
 
@@ -75,4 +86,15 @@ test('resolveTrainOptions decides the kernels: isa (the best this CPU has unless
   const { seed: _a, ...a } = resolveTrainOptions({});
   const { seed: _b, ...b } = resolveTrainOptions({});
   assert.deepEqual(a, b);
+});
+
+test('--threads above the cores here warns that each thread costs memory and none adds speed', (t) => {
+  const lines = [];
+  const write = t.mock.method(process.stderr, 'write', (s) => void lines.push(String(s)) ?? true);
+  const cores = os.availableParallelism();
+  readFlags(TRAIN_OPTIONS, { threads: String(cores) });
+  assert.deepEqual(lines, []);
+  readFlags(TRAIN_OPTIONS, { threads: String(cores + 100) });
+  write.mock.restore();
+  assert.deepEqual(lines, [`warning: --threads ${cores + 100} is more than the ${cores} cores here: each thread takes memory and none adds speed\n`]);
 });

@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import type { DemoServerOptions } from '../demo/serve.js';
 import { SERVE_DEMO_OPTIONS } from '../options/serve-demo.js';
 import { addOptions, helpEpilog, readFlags } from './flags.js';
+import { onInterrupt } from './signals.js';
 
 export function serveDemoCommand(yargs: Argv) {
   return yargs.command(
@@ -21,12 +22,11 @@ export function serveDemoCommand(yargs: Argv) {
     async (argv) => {
       const { serveDemo } = await import('../demo/serve.js');
       const server = await serveDemo(readFlags<DemoServerOptions>(SERVE_DEMO_OPTIONS, argv));
+      if (!server.loopback)
+        process.stderr.write(`warning: ${server.url} is open to other machines on the network, not only this one (--host 127.0.0.1: this machine only)\n`);
       process.stdout.write(`demo at ${server.url} (model: ${server.model}); Ctrl-C to stop\n`);
-      await new Promise<void>((resolve) => {
-        const stop = () => void server.close().then(resolve);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      // Ctrl-C closes every connection, idle ones too: one is enough
+      await new Promise<void>((resolve) => onInterrupt(() => void server.close().then(resolve)));
     },
   );
 }

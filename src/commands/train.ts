@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { resolveTrainOptions, TRAIN_OPTIONS, type DeviceChoice, type TrainOptions } from '../options/train.js';
 import { RUN_FILES, weightsName } from '../store/run-dir.js';
 import { addOptions, helpEpilog, readFlags } from './flags.js';
+import { onInterrupt } from './signals.js';
 
 type TrainFlags = Omit<TrainOptions, 'device'> & { device?: string; gpu?: boolean; fetch: boolean; quiet: boolean; html?: string; json: boolean };
 
@@ -72,12 +73,23 @@ export function trainCommand(yargs: Argv) {
         onEpoch: (r, mark) => progress.log(epochLine(r, mark)),
       };
       let summary;
-      if (options.resume !== undefined) summary = await train(options, events);
-      else {
-        // Checked before ./data is fetched, so a typo in a flag never downloads anything.
-        const config = resolveTrainOptions(options);
-        if (options.data === undefined) await (await import('../data/fetch.js')).ensureDefaultData({ dest: config.data, fetch, onLog: events.onLog });
-        summary = await runTraining(config, events);
+      // The first Ctrl-C (or SIGTERM) stops the run at the next batch, marked interrupted; a second one exits at once.
+      const stop = new AbortController();
+      const release = onInterrupt((signal) => {
+        progress.log(`${signal}: stopping after this batch (again to quit at once)`);
+        stop.abort(signal);
+      });
+      events.signal = stop.signal;
+      try {
+        if (options.resume !== undefined) summary = await train(options, events);
+        else {
+          // Checked before ./data is fetched, so a typo in a flag never downloads anything.
+          const config = resolveTrainOptions(options);
+          if (options.data === undefined) await (await import('../data/fetch.js')).ensureDefaultData({ dest: config.data, fetch, onLog: events.onLog });
+          summary = await runTraining(config, events);
+        }
+      } finally {
+        release();
       }
       const { best, config } = summary;
       const epochs = summary.history.length;

@@ -1,14 +1,18 @@
 // The on-disk image cache: a split's images decoded and resized once into a packed .npy ([N, H, W, C] uint8, C
 // order, the model's input; numpy.load opens it) plus a JSON sidecar with the source fingerprint (paths, sizes,
 // mtimes, labels, and the preprocessing: size, channels, resize rule).
-// A later run whose listing has the same fingerprint reads the .npy and decodes nothing; a changed source gets
-// a new entry and the old one for the same folder is removed. Built in chunks, so memory stays bounded.
+// A later run whose listing has the same fingerprint reads the .npy and decodes nothing, once its bytes match the
+// SHA-256 the sidecar recorded; a changed source gets a new entry and the old one for the same folder is removed.
+// Built in chunks, so memory stays bounded. The folder is private: created 0700, and the default and temp-dir
+// fallback are refused unless this user owns them and no one else may write there (a shared, predictable
+// folder would let another user poison the cache or plant links).
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { asWriteError, commitTemp, discardTemp, openTemp, writeFileAtomic } from '../io/atomic.js';
+import { openInputFile, READ_LIMITS, readInputText } from '../io/read.js';
 import { DECODE_CONCURRENCY, loadImageFor, loadSplit } from './decode.js';
 import type { SplitListing } from './discover.js';
 import { isIdxListing, openIdxSource } from './idx.js';
@@ -47,7 +51,7 @@ export function defaultCacheDir(): string {
 
 async function writableDir(dir: string): Promise<boolean> {
   try {
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     await fs.access(dir, fs.constants.W_OK);
     return true;
   } catch {
@@ -55,7 +59,36 @@ async function writableDir(dir: string): Promise<boolean> {
   }
 }
 
-/** The cache folder to use: the one asked for (must be writable), else the default, else one under the temp dir. */
+/**
+ * Why `dir` is not a private cache folder of this user, or undefined when it is: it must be a real folder (not a
+ * link to one) that this user owns and that no one else may write in; `strict` (a folder under the shared temp
+ * dir) also makes it 0700 (an older engine made it 0755), so no one else reads or enters it.
+ */
+export async function privateDirProblem(dir: string, strict: boolean): Promise<string | undefined> {
+  const st = await fs.lstat(dir).catch(() => null);
+  if (!st) return 'it does not exist';
+  if (st.isSymbolicLink()) return 'it is a symbolic link';
+  if (!st.isDirectory()) return 'it is not a folder';
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return `it belongs to user ${st.uid}, not to you (${uid})`;
+  const mode = st.mode & 0o777;
+  if (mode & 0o022) return `its mode is ${mode.toString(8).padStart(4, '0')}: others may write there`;
+  if (strict && mode & 0o077) await fs.chmod(dir, 0o700);
+  return undefined;
+}
+
+/** The private fallback under the temp dir: created 0700, else refused unless it is a private folder of ours. */
+async function privateTempDir(dir: string): Promise<string | undefined> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => undefined);
+  const problem = await privateDirProblem(dir, true);
+  if (problem) return problem;
+  return (await writableDir(dir)) ? undefined : 'it is not writable';
+}
+
+/**
+ * The cache folder to use: the one asked for (must be writable), else the default (must be ours, not writable by
+ * others), else a private one under the temp dir (ours, mode 0700).
+ */
 export async function resolveCacheDir(asked: string | undefined, log?: (line: string) => void): Promise<string> {
   if (asked !== undefined) {
     const dir = path.resolve(asked);
@@ -63,9 +96,15 @@ export async function resolveCacheDir(asked: string | undefined, log?: (line: st
     return dir;
   }
   const dir = defaultCacheDir();
-  if (await writableDir(dir)) return dir;
-  const fallback = path.join(os.tmpdir(), `engine-cache-${os.userInfo().uid}`);
-  if (!(await writableDir(fallback))) throw new UsageError(`no writable cache folder (${dir}, ${fallback}): pass --cache-dir or --no-cache`);
+  if (await writableDir(dir)) {
+    const problem = await privateDirProblem(dir, false);
+    if (problem) throw new UsageError(`image cache ${dir}: ${problem}; a cache others can change could feed training other images: fix it, or pass --cache-dir or --no-cache`);
+    return dir;
+  }
+  const fallback = path.join(os.tmpdir(), `engine-cache-${process.getuid?.() ?? os.userInfo().uid}`);
+  const problem = await privateTempDir(fallback);
+  if (problem)
+    throw new UsageError(`no usable cache folder: ${dir} is not writable, and ${fallback} is refused (${problem}): pass --cache-dir or --no-cache`);
   log?.(`image cache: ${dir} is not writable, using ${fallback}`);
   return fallback;
 }
@@ -112,25 +151,57 @@ interface Sidecar {
   rows: number;
   skipped: string[];
   skipReasons: string[];
+  /** SHA-256 of the .npy's image bytes (after its header), checked before the entry is reused */
+  sha256: string;
 }
 
 async function readSidecar(file: string): Promise<Sidecar | null> {
   try {
-    const s = JSON.parse(await fs.readFile(file, 'utf8')) as Sidecar;
-    return s.format === CACHE_FORMAT ? s : null;
+    const s = JSON.parse(await readInputText(file, 'cache record')) as Sidecar;
+    return s && s.format === CACHE_FORMAT && typeof s.sha256 === 'string' ? s : null;
   } catch {
     return null;
   }
 }
 
+/** Does `npyFile` hold an engine .npy of `rows` images of `shape` whose image bytes hash to `sha256`? */
+async function cacheMatches(npyFile: string, rows: number, shape: ImageShape, sha256: string): Promise<boolean> {
+  const opened = await openInputFile(npyFile, 'image cache', Number.MAX_SAFE_INTEGER).catch(() => null);
+  if (!opened) return false;
+  const { handle, size } = opened;
+  try {
+    const imageBytes = shape[0] * shape[1] * shape[2];
+    if (size !== NPY_DATA_OFFSET + rows * imageBytes) return false;
+    const head = Buffer.alloc(NPY_DATA_OFFSET);
+    await handle.read(head, 0, NPY_DATA_OFFSET, 0);
+    if (!head.equals(npyHeader(rows, shape))) return false;
+    const h = createHash('sha256');
+    const buf = Buffer.alloc(BUILD_CHUNK * imageBytes);
+    for (let at = NPY_DATA_OFFSET; at < size; ) {
+      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - at), at);
+      if (bytesRead === 0) return false;
+      h.update(buf.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+    return h.digest('hex') === sha256;
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Decodes the listing into `npyFile` (via a temp file and a rename) chunk by chunk; returns the skip lists. */
-async function buildCache(listing: SplitListing, npyFile: string, pre: Preprocess, opts: SplitLoadOptions): Promise<{ skipped: number[]; reasons: string[] }> {
+async function buildCache(
+  listing: SplitListing,
+  npyFile: string,
+  pre: Preprocess,
+  opts: SplitLoadOptions,
+): Promise<{ skipped: number[]; reasons: string[]; sha256: string }> {
   const total = listing.files.length;
   const imageBytes = bytesPerImage(pre);
   const shape: ImageShape = [pre.height, pre.width, pre.channels];
   const concurrency = opts.concurrency ?? DECODE_CONCURRENCY;
-  const tmp = path.join(path.dirname(npyFile), `.${path.basename(npyFile)}.${process.pid}.tmp`);
-  const handle = await fs.open(tmp, 'w');
+  const { tmp, handle } = await openTemp(npyFile);
+  const hash = createHash('sha256');
   const chunk = new Uint8Array(BUILD_CHUNK * imageBytes); // [64, H, W, C]
   const skipped: number[] = [];
   const reasons: string[] = [];
@@ -161,7 +232,10 @@ async function buildCache(listing: SplitListing, npyFile: string, pre: Preproces
         if (kept !== i) chunk.copyWithin(kept * imageBytes, i * imageBytes, (i + 1) * imageBytes);
         kept++;
       }
-      if (kept) await handle.write(chunk, 0, kept * imageBytes, NPY_DATA_OFFSET + rows * imageBytes);
+      if (kept) {
+        await handle.write(chunk, 0, kept * imageBytes, NPY_DATA_OFFSET + rows * imageBytes);
+        hash.update(chunk.subarray(0, kept * imageBytes));
+      }
       rows += kept;
       opts.onProgress?.(start + n, total);
     }
@@ -169,14 +243,14 @@ async function buildCache(listing: SplitListing, npyFile: string, pre: Preproces
     await handle.write(npyHeader(rows, shape), 0, NPY_DATA_OFFSET, 0);
     await handle.sync();
     await handle.close();
-    await fs.rename(tmp, npyFile);
   } catch (err) {
     await handle.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
-    throw err;
+    await discardTemp(tmp);
+    throw asWriteError(npyFile, err);
   }
+  await commitTemp(tmp, npyFile);
   const order = skipped.map((s, i) => [s, i]).sort((a, b) => a[0] - b[0]);
-  return { skipped: order.map(([s]) => s), reasons: order.map(([, i]) => reasons[i]) };
+  return { skipped: order.map(([s]) => s), reasons: order.map(([, i]) => reasons[i]), sha256: hash.digest('hex') };
 }
 
 /** Removes the other cache entries built from the same folder for the same input (an older state of it). */
@@ -204,12 +278,13 @@ export async function openCachedSplit(listing: SplitListing, opts: SplitLoadOpti
   const rel = (f: string) => path.relative(listing.dir, f);
 
   let side = await readSidecar(sideFile);
-  if (side && side.fingerprint === fp.hash && (await fs.stat(npyFile).catch(() => null))?.size === NPY_DATA_OFFSET + side.rows * imageBytes) {
+  if (side && side.fingerprint === fp.hash && (await cacheMatches(npyFile, side.rows, shape, side.sha256))) {
     if (side.skipped.length && !opts.skipBadImages) throw new InputError(side.skipReasons[0]);
     opts.onLog?.(`image cache: reusing ${npyFile} (${side.rows} images of ${listing.dir}, built ${side.created})`);
   } else {
     opts.onLog?.(`image cache: building ${npyFile} from ${listing.files.length} images of ${listing.dir}`);
-    const { skipped, reasons } = await buildCache(listing, npyFile, pre, opts);
+    if (side?.fingerprint === fp.hash) opts.onLog?.(`image cache: ${npyFile} does not match its record (changed or damaged): rebuilding it`);
+    const { skipped, reasons, sha256 } = await buildCache(listing, npyFile, pre, opts);
     const skip = new Set(skipped);
     side = {
       format: CACHE_FORMAT,
@@ -225,6 +300,7 @@ export async function openCachedSplit(listing: SplitListing, opts: SplitLoadOpti
       rows: listing.files.length - skip.size,
       skipped: skipped.map((i) => rel(listing.files[i])),
       skipReasons: reasons,
+      sha256,
     };
     await writeFileAtomic(sideFile, JSON.stringify(side) + '\n');
     await removeStaleEntries(cacheDir, listing.dir, side.preprocessing, key);

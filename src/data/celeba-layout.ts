@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { READ_LIMITS, readInputText } from '../io/read.js';
 import type { SplitListing } from './discover.js';
 
 export const CELEBA_IMAGES = 'img_align_celeba';
@@ -24,12 +25,7 @@ export async function isCelebaLayout(dir: string): Promise<boolean> {
 }
 
 async function readLines(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
-  }
+  const text = await readInputText(file, 'CelebA list', READ_LIMITS.data);
   return text.split(/\r?\n/);
 }
 

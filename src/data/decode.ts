@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import type { Sharp, SharpOptions } from 'sharp';
 import { InputError } from '../errors.js';
+import { READ_LIMITS, readInputFile } from '../io/read.js';
 import { decodeBmp, isBmp, type RawRGB } from './bmp.js';
 import type { SplitListing } from './discover.js';
 import { bytesPerImage, fitToInput, resizeNearestPIL, SEED_PREPROCESS, type Preprocess } from './preprocess.js';
@@ -29,14 +29,15 @@ export const inputName = (input: ImageInput, opts: DecodeOptions = {}): string =
 let sharpModule: Promise<(input?: Buffer, options?: SharpOptions) => Sharp> | undefined;
 const loadSharp = () => (sharpModule ??= import('sharp').then((m) => m.default));
 
-function describeReadError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'file does not exist';
-  if (code === 'EISDIR') return 'is a directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'ELOOP') return 'symbolic link loop (too many levels of symbolic links)';
-  return (err as Error).message;
-}
+/**
+ * The formats decoded, as sharp reports them from the bytes (BMP is decoded here, see bmp.ts): the README's
+ * list. sharp would also decode SVG, AVIF/HEIF, GIF, PDF and more by sniffing the content whatever the file's
+ * name; those are refused, so an SVG named .jpg is never rendered.
+ */
+const DECODED_FORMATS: Readonly<Record<string, string>> = { jpeg: 'JPEG', png: 'PNG', tiff: 'TIFF', webp: 'WebP' };
+const FORMAT_NAMES = 'JPEG, PNG, BMP, TIFF or WebP';
+/** Seconds one decode may take (a 16383 x 16383 JPEG takes a few): a budget against pathological files. */
+export const DECODE_TIMEOUT_SECONDS = 60;
 
 /** Files decoded at once by default: sharp decodes on the libuv pool, and reads overlap decodes (8 beats 2 even on 2 cores). */
 export const DECODE_CONCURRENCY = Math.max(8, os.availableParallelism());
@@ -69,7 +70,9 @@ export function cmykToRgbPIL(dst: Uint8Array, cmyk: Uint8Array, pixels: number):
 
 async function decodeWithSharp(buf: Buffer, cmyk: boolean, autoOrient: boolean): Promise<RawRGB> {
   const sharp = await loadSharp();
-  const img = sharp(buf, { failOn: 'truncated', ignoreIcc: true, autoOrient, limitInputPixels: MAX_IMAGE_PIXELS });
+  const img = sharp(buf, { failOn: 'truncated', ignoreIcc: true, autoOrient, limitInputPixels: MAX_IMAGE_PIXELS }).timeout({
+    seconds: DECODE_TIMEOUT_SECONDS,
+  });
   if (cmyk) {
     // Keep the ink values: sharp would otherwise colour-manage CMYK to sRGB for raw output.
     const { data, info } = await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
@@ -91,18 +94,14 @@ async function decodeWithSharp(buf: Buffer, cmyk: boolean, autoOrient: boolean):
  * grayscale is replicated to 3 channels, alpha is dropped (not composited), CMYK is converted with Pillow's
  * plain formula, embedded ICC profiles and EXIF orientation are ignored. 16-bit images keep their high byte
  * (PIL would clip 16-bit grey to 255). Truncated or corrupt pixel data is an error, never grey fill. Images
- * above MAX_IMAGE_PIXELS are refused before decoding; large ones are decoded one at a time.
+ * above MAX_IMAGE_PIXELS are refused before decoding; large ones are decoded one at a time. Only regular files of
+ * the README's formats are read, whatever their name says (see DECODED_FORMATS).
  */
 export async function decodeRGB(input: ImageInput, opts: DecodeOptions = {}): Promise<RawRGB> {
   const file = inputName(input, opts);
   let buf: Buffer;
-  if (typeof input === 'string') {
-    try {
-      buf = await fs.readFile(input);
-    } catch (err) {
-      throw new InputError(`cannot read image ${file}: ${describeReadError(err)}`);
-    }
-  } else if (input instanceof ArrayBuffer) buf = Buffer.from(input);
+  if (typeof input === 'string') buf = await readInputFile(input, 'image', READ_LIMITS.image);
+  else if (input instanceof ArrayBuffer) buf = Buffer.from(input);
   else if (ArrayBuffer.isView(input)) buf = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   else throw new InputError(`${file}: expected a file path, a Buffer, a typed array or an ArrayBuffer of an encoded image, got ${describeValue(input)}`);
   if (buf.length === 0) throw new InputError(`cannot decode image ${file}: ${typeof input === 'string' ? 'the file is empty' : 'no bytes'} (0 bytes)`);
@@ -110,6 +109,8 @@ export async function decodeRGB(input: ImageInput, opts: DecodeOptions = {}): Pr
     if (isBmp(buf)) return decodeBmp(buf); // BMP rows carry no EXIF orientation
     const sharp = await loadSharp();
     const meta = await sharp(buf, { limitInputPixels: false }).metadata();
+    if (!Object.hasOwn(DECODED_FORMATS, meta.format ?? ''))
+      throw new Error(`its content is ${String(meta.format).toUpperCase()} data; images are read as ${FORMAT_NAMES}`);
     const pixels = (meta.width ?? 0) * (meta.height ?? 0);
     if (pixels > MAX_IMAGE_PIXELS)
       throw new Error(`${meta.width}x${meta.height} pixels is above the limit of ${MAX_IMAGE_PIXELS} (16383 x 16383); scale it down first`);

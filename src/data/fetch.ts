@@ -1,16 +1,25 @@
 // `engine data fetch`: download the seed's 575-image CelebA extract (a tar.gz of the seed's GitHub repository),
 // check every file against the SHA-256 manifest committed in manifests/, and lay it out as DEST/{all,train,val}.
 // Atomic: files go into a temp folder beside DEST, which is renamed to DEST only once every file has been
-// verified; any failure removes the temp folder, so DEST is either absent (as before) or complete.
-import { createHash } from 'node:crypto';
+// verified; any failure (or a signal) removes the temp folder and the parent folders the fetch created, so DEST is
+// either absent (as before) or complete; a temp folder a killed fetch left is swept by the next one.
+// Bounded: the download is capped, the archive is decompressed and read as a stream with a cap on its unpacked
+// size derived from the manifest, entry paths are capped in length and depth, and only the manifest's files
+// are held in memory. Proxies are taken from HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+import { EnvHttpProxyAgent, fetch as httpFetch } from 'undici';
 import { EngineError, InputError, UsageError } from '../errors.js';
+import { pidAlive, trackTemp, untrackTemp } from '../io/atomic.js';
+import { checkOutputFolder } from '../io/output.js';
+import { READ_LIMITS, readInputFile, readInputText } from '../io/read.js';
 import { resolveFetchOptions } from '../options/data-fetch.js';
 import { listSplit } from './discover.js';
-import { readTar, TarError } from './tar.js';
+import { TarError, TarParser } from './tar.js';
 
 /** Where the images are inside that archive, under its top folder. */
 export const ARCHIVE_DATA_FOLDER = 'gender_classification';
@@ -19,6 +28,12 @@ export const DATA_SOURCE_HINT =
 export const MANIFEST_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'manifests', 'celeba-575.sha256');
 /** A download larger than this is refused (the real archive is a few tens of MiB). */
 const MAX_DOWNLOAD_BYTES = 1 << 30;
+/** A dataset file of the manifest larger than this is refused (the seed's images are at most 13 KB). */
+export const MAX_DATA_FILE_BYTES = 1 << 20;
+/** What the archive may hold besides the manifest's files (the repository's code, models and tables). */
+export const ARCHIVE_SLACK_BYTES = 256 << 20;
+/** The unpacked archive's cap for a manifest of `files` files: each at most MAX_DATA_FILE_BYTES, plus the slack. */
+export const unpackedCap = (files: number): number => ARCHIVE_SLACK_BYTES + files * MAX_DATA_FILE_BYTES;
 
 export interface FetchOptions {
   /** folder to create (default ./data); must not exist, or be an empty folder */
@@ -48,8 +63,8 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 
 /** path -> sha256 hex, from `<hex>  <path>` lines. */
 export async function readManifest(file = MANIFEST_FILE): Promise<Map<string, string>> {
-  const text = await fs.readFile(file, 'utf8').catch((err: Error) => {
-    throw new EngineError(`cannot read the dataset manifest ${file}: ${err.message}`, 1);
+  const text = await readInputText(file, 'dataset manifest').catch((err: Error) => {
+    throw new EngineError(err.message, 1);
   });
   const entries = new Map<string, string>();
   for (const [i, line] of text.split('\n').entries()) {
@@ -81,31 +96,59 @@ export async function matchesSeedManifest(dir: string, splits: readonly string[]
   found.sort();
   if (expected.length === 0 || found.length !== expected.length || found.some((f, i) => f !== expected[i])) return false;
   for (const rel of expected) {
-    const bytes = await fs.readFile(path.join(root, ...rel.split('/'))).catch(() => null);
+    const bytes = await readInputFile(path.join(root, ...rel.split('/')), 'image', MAX_DATA_FILE_BYTES).catch(() => null);
     if (!bytes || sha256(bytes) !== manifest.get(rel)) return false;
   }
   return true;
 }
 
-/** The archive's bytes: from an http(s) URL (redirects followed) or a local file. */
+/** The local file a non-http(s) --url names: a path, or a file: URL of this machine. */
+function localFile(url: string): string {
+  if (!url.startsWith('file:')) return url;
+  try {
+    return fileURLToPath(url);
+  } catch (err) {
+    throw new InputError(`--url ${url}: not a file URL of this machine (${(err as Error).message}); use file:///PATH or a plain path`);
+  }
+}
+
+/** The archive's bytes: from an http(s) URL (redirects followed, through the environment's proxy) or a local file. */
 async function download(url: string, opts: FetchOptions): Promise<Uint8Array> {
   if (!/^https?:\/\//i.test(url)) {
-    const file = url.startsWith('file:') ? fileURLToPath(url) : url;
-    return fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
-      throw new InputError(`--url ${url}: ${err.code === 'ENOENT' ? 'no such file' : err.message} (expected an http(s) URL or a .tar.gz file)`);
+    const file = localFile(url);
+    return readInputFile(file, 'archive', MAX_DOWNLOAD_BYTES).catch((err: InputError) => {
+      throw new InputError(`--url ${url}: ${err.message} (expected an http(s) URL or a .tar.gz file)`);
     });
   }
-  let response: Response;
+  // Proxies as curl and most tools take them: HTTPS_PROXY / HTTP_PROXY (either case), hosts in NO_PROXY direct.
+  const dispatcher = new EnvHttpProxyAgent();
   try {
-    response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(opts.timeoutMs ?? 600_000) });
+    return await downloadHttp(url, opts, dispatcher);
+  } finally {
+    await dispatcher.destroy().catch(() => undefined);
+  }
+}
+
+async function downloadHttp(url: string, opts: FetchOptions, dispatcher: EnvHttpProxyAgent): Promise<Uint8Array> {
+  let response: Awaited<ReturnType<typeof httpFetch>>;
+  try {
+    response = await httpFetch(url, {
+      redirect: 'follow',
+      // identity: Content-Length is then the length of the bytes received, and nothing is decoded here
+      headers: { 'accept-encoding': 'identity' },
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 600_000),
+      dispatcher,
+    });
   } catch (err) {
     const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
     throw new InputError(`download of ${url} failed: ${cause}. Without internet, get the data from ${DATA_SOURCE_HINT} and pass --data DIR`);
   }
   if (response.status !== 200)
     throw new InputError(`download of ${url} failed: HTTP ${response.status} ${response.statusText}`.trimEnd());
+  // A server that encodes anyway (Content-Encoding: gzip) declares the encoded length; the bytes read are decoded.
+  const encoding = (response.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
   const declared = Number(response.headers.get('content-length'));
-  const total = Number.isFinite(declared) && declared > 0 ? declared : null;
+  const total = encoding === 'identity' && Number.isFinite(declared) && declared > 0 ? declared : null;
   if (total !== null && total > MAX_DOWNLOAD_BYTES) throw new InputError(`download of ${url}: ${total} bytes is more than the ${MAX_DOWNLOAD_BYTES} allowed`);
   const chunks: Uint8Array[] = [];
   let received = 0;
@@ -124,25 +167,46 @@ async function download(url: string, opts: FetchOptions): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-/** The tar inside: gunzipped when gzip, refused with a reason when it is some other format. */
-function tarBytes(archive: Uint8Array, url: string): Uint8Array {
+/**
+ * The tar inside, as a stream of chunks: gunzipped on the fly when gzip, refused with a reason when it is some
+ * other format. The unpacked bytes stop at the first byte past `cap` (a gzip bomb expands no further).
+ */
+async function* tarStream(archive: Uint8Array, url: string, cap: number): AsyncGenerator<Uint8Array> {
   if (archive[0] === 0x1f && archive[1] === 0x8b) {
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    Readable.from([archive]).pipe(gunzip);
+    let unpacked = 0;
     try {
-      return gunzipSync(archive);
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+        unpacked += chunk.length;
+        if (unpacked > cap)
+          throw new InputError(`archive from ${url} unpacks to more than ${cap} bytes, more than the dataset can need (a damaged archive, or not the dataset's); nothing was written`);
+        yield chunk;
+      }
     } catch (err) {
+      if (err instanceof InputError) throw err;
       throw new InputError(`archive from ${url} is damaged or truncated (gzip: ${(err as Error).message})`);
+    } finally {
+      gunzip.destroy();
     }
+    return;
   }
   if (archive[0] === 0x50 && archive[1] === 0x4b) throw new InputError(`archive from ${url} is a zip file: give the .tar.gz archive (GitHub: codeload.github.com/OWNER/REPO/tar.gz/BRANCH)`);
-  if (archive.length >= 512 && new TextDecoder().decode(archive.subarray(257, 262)) === 'ustar') return archive;
+  if (archive.length >= 512 && new TextDecoder().decode(archive.subarray(257, 262)) === 'ustar') {
+    yield archive;
+    return;
+  }
   throw new InputError(`archive from ${url} is neither a tar.gz nor a tar file (${archive.length} bytes starting ${JSON.stringify(new TextDecoder().decode(archive.subarray(0, 16)))})`);
 }
 
-/** The manifest path an archive entry stands for: its path with leading folders stripped, if any suffix matches. */
-function manifestPathOf(entryPath: string, manifest: Map<string, string>): string | undefined {
+/**
+ * The manifest path an archive entry stands for: its path with leading folders stripped, if any suffix matches
+ * (the longest first). Only suffixes as deep as the manifest's paths are tried: linear in the entry's path.
+ */
+function manifestPathOf(entryPath: string, manifest: Map<string, string>, depth: number): string | undefined {
   const parts = entryPath.split('/').filter((p) => p !== '' && p !== '.');
-  for (let i = 0; i < parts.length; i++) {
-    const rel = parts.slice(i).join('/');
+  for (let k = Math.min(depth, parts.length); k >= 1; k--) {
+    const rel = parts.slice(parts.length - k).join('/');
     if (manifest.has(rel)) return rel;
   }
   return undefined;
@@ -157,43 +221,88 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
   return entries.length === 0;
 }
 
+/** `.NAME.fetch-PID-RANDOM`: a fetch's temp folder beside DEST. */
+const tempFolderName = (dest: string, pid: number) => `.${path.basename(dest)}.fetch-${pid}-`;
+
+/** Removes the temp folders that killed fetches (their PID gone) left beside `dest`. */
+async function sweepStaleFetches(dest: string): Promise<void> {
+  const dir = path.dirname(dest);
+  const prefix = `.${path.basename(dest)}.fetch-`;
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const m = name.startsWith(prefix) ? /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length)) : null;
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) await fs.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+
+/** Creates the fetch's temp folder beside `dest` with mkdir (so the umask gives its mode, as for any folder). */
+async function makeTempFolder(dest: string): Promise<string> {
+  for (;;) {
+    const tmp = path.join(path.dirname(dest), tempFolderName(dest, process.pid) + randomBytes(4).toString('hex'));
+    try {
+      await fs.mkdir(tmp);
+      trackTemp(tmp);
+      return tmp;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+/** Removes the empty folders from `deepest` up to `first` (the folders mkdir -p created), deepest first. */
+async function removeCreatedFolders(first: string | undefined, deepest: string): Promise<void> {
+  if (first === undefined) return;
+  for (let dir = deepest; ; dir = path.dirname(dir)) {
+    if (!(await fs.rmdir(dir).then(() => true, () => false))) return;
+    if (dir === first || path.dirname(dir) === dir) return;
+  }
+}
+
 export async function fetchDataset(opts: FetchOptions = {}): Promise<FetchResult> {
   const resolved = resolveFetchOptions(opts);
   const dest = path.resolve(resolved.dest);
   const url = resolved.url;
   const log = (line: string) => opts.onLog?.(line);
   if (!(await isEmptyOrMissing(dest))) throw new UsageError(`${dest} already exists and is not empty: remove it or choose another --dest`);
+  // a folder that cannot be made (a read-only disk, a file above it) is refused before the download
+  await checkOutputFolder('--dest', dest, 'a folder to create');
   const manifest = await readManifest(opts.manifest);
+  const depth = Math.max(...[...manifest.keys()].map((k) => k.split('/').length));
 
   const remote = /^https?:\/\//i.test(url);
   log(`${remote ? 'downloading' : 'reading'} ${url}`);
   const started = performance.now();
   const archive = await download(url, opts);
   log(`${remote ? 'downloaded' : 'read'} ${(archive.length / 1024 / 1024).toFixed(1)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s; verifying ${manifest.size} files`);
-  const tar = tarBytes(archive, url);
 
-  await fs.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = await fs.mkdtemp(path.join(path.dirname(dest), `.${path.basename(dest)}.fetch-`));
+  const createdParent = await fs.mkdir(path.dirname(dest), { recursive: true }).catch((err) => {
+    throw new InputError(`--dest ${dest}: cannot create its folder: ${(err as Error).message}`);
+  });
+  await sweepStaleFetches(dest);
+  let tmp: string | undefined;
   try {
+    tmp = await makeTempFolder(dest);
     const seen = new Set<string>();
     const made = new Set<string>();
+    const keep = (p: string) => manifestPathOf(p, manifest, depth) !== undefined;
+    const parser = new TarParser((head) => keep(head.path), { maxFileBytes: MAX_DATA_FILE_BYTES });
     try {
-      for (const entry of readTar(tar)) {
-        if (entry.type !== 'file') continue;
-        const rel = manifestPathOf(entry.path, manifest);
-        if (rel === undefined) continue; // the repository's code, models and label tables: not data
-        if (seen.has(rel)) throw new InputError(`archive from ${url} holds ${rel} twice`);
-        const got = sha256(entry.data);
-        if (got !== manifest.get(rel))
-          throw new InputError(`archive from ${url}: ${entry.path} has SHA-256 ${got}, the manifest expects ${manifest.get(rel)} (tampered or corrupt download); nothing was written`);
-        seen.add(rel);
-        const file = path.join(tmp, ...rel.split('/'));
-        if (!made.has(path.dirname(file))) {
-          await fs.mkdir(path.dirname(file), { recursive: true });
-          made.add(path.dirname(file));
+      for await (const chunk of tarStream(archive, url, unpackedCap(manifest.size)))
+        for (const entry of parser.push(chunk)) {
+          if (entry.type !== 'file' || entry.skipped) continue; // the repository's code, models and label tables: not data
+          const rel = manifestPathOf(entry.path, manifest, depth)!;
+          if (seen.has(rel)) throw new InputError(`archive from ${url} holds ${rel} twice`);
+          const got = sha256(entry.data);
+          if (got !== manifest.get(rel))
+            throw new InputError(`archive from ${url}: ${entry.path} has SHA-256 ${got}, the manifest expects ${manifest.get(rel)} (tampered or corrupt download); nothing was written`);
+          seen.add(rel);
+          const file = path.join(tmp, ...rel.split('/'));
+          if (!made.has(path.dirname(file))) {
+            await fs.mkdir(path.dirname(file), { recursive: true });
+            made.add(path.dirname(file));
+          }
+          await fs.writeFile(file, entry.data);
         }
-        await fs.writeFile(file, entry.data);
-      }
+      parser.end();
     } catch (err) {
       if (err instanceof TarError) throw new InputError(`archive from ${url}: ${err.message}; nothing was written`);
       throw err;
@@ -204,13 +313,19 @@ export async function fetchDataset(opts: FetchOptions = {}): Promise<FetchResult
         `archive from ${url} lacks ${missing.length} of the ${manifest.size} dataset files (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); nothing was written`,
       );
     // An empty dest folder is replaced by the rename (rename(2) replaces an empty directory).
-    await fs.rename(tmp, dest).catch(async (err: NodeJS.ErrnoException) => {
+    const folder = tmp;
+    await fs.rename(folder, dest).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST' && err.code !== 'EPERM') throw err;
       await fs.rmdir(dest);
-      await fs.rename(tmp, dest);
+      await fs.rename(folder, dest);
     });
+    untrackTemp(folder);
   } catch (err) {
-    await fs.rm(tmp, { recursive: true, force: true });
+    if (tmp !== undefined) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      untrackTemp(tmp);
+    }
+    await removeCreatedFolders(createdParent, path.dirname(dest));
     throw err;
   }
   const splits: Record<string, number> = {};

@@ -9,8 +9,10 @@ export interface TarEntry {
   /** the path as stored ('/'-separated), after pax/GNU long-name overrides */
   path: string;
   type: 'file' | 'directory' | 'other';
-  /** the file's bytes (a view into the archive); empty for non-files */
+  /** the file's bytes; empty for non-files and for files the reader was told to skip */
   data: Uint8Array;
+  /** a file whose bytes were not kept (see TarParser's `want`) */
+  skipped?: boolean;
 }
 
 export class TarError extends Error {}
@@ -65,43 +67,164 @@ function parsePax(data: Uint8Array, at: number): Record<string, string> {
 
 const isZeroBlock = (b: Uint8Array) => b.every((x) => x === 0);
 
-export function* readTar(archive: Uint8Array): Generator<TarEntry> {
-  let pos = 0;
-  let paxPath: string | undefined;
-  let globalPath: string | undefined;
-  let longName: string | undefined;
-  for (;;) {
-    if (pos + BLOCK > archive.length)
-      throw new TarError(`archive is truncated: it ends at byte ${archive.length} without the end-of-archive marker`);
-    const header = archive.subarray(pos, pos + BLOCK);
-    if (isZeroBlock(header)) return; // end of archive (a second zero block may follow; nothing after it matters)
-    if (!checksumOk(header, pos)) throw new TarError(`archive is corrupt: bad header checksum at byte ${pos}`);
-    const size = numberField(header, 124, 12, 'size', pos);
-    const typeflag = String.fromCharCode(header[156] || 0x30);
-    const dataStart = pos + BLOCK;
-    const dataEnd = dataStart + size;
-    if (dataEnd > archive.length)
-      throw new TarError(`archive is truncated: an entry at byte ${pos} needs ${size} bytes, the archive ends at ${archive.length}`);
-    const data = archive.subarray(dataStart, dataEnd);
-    pos = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+/** Limits on what an archive may make the reader hold or walk: a path, a pax or long-name record, a kept file. */
+export interface TarLimits {
+  /** bytes of an entry's path (Linux's PATH_MAX) */
+  maxPathBytes: number;
+  /** '/'-separated components of an entry's path */
+  maxPathDepth: number;
+  /** bytes of a pax header or GNU long name */
+  maxMetaBytes: number;
+  /** bytes of a file entry that is kept (skipped entries are never held) */
+  maxFileBytes: number;
+}
 
-    switch (typeflag) {
-      case 'x':
-        paxPath = parsePax(data, dataStart).path ?? paxPath;
-        continue;
-      case 'g':
-        globalPath = parsePax(data, dataStart).path ?? globalPath;
-        continue;
-      case 'L':
-        longName = field(data, 0, data.length);
-        continue;
-    }
-    const magic = field(header, 257, 6);
-    const prefix = magic.startsWith('ustar') ? field(header, 345, 155) : '';
-    const name = field(header, 0, 100);
-    const path = paxPath ?? longName ?? globalPath ?? (prefix ? `${prefix}/${name}` : name);
-    paxPath = longName = undefined;
-    const type = typeflag === '0' || typeflag === '7' ? 'file' : typeflag === '5' ? 'directory' : 'other';
-    yield { path, type, data: type === 'file' ? data : new Uint8Array(0) };
+export const DEFAULT_TAR_LIMITS: TarLimits = { maxPathBytes: 4096, maxPathDepth: 256, maxMetaBytes: 1 << 20, maxFileBytes: 1 << 30 };
+
+/** An entry's header, before its data: what `want` decides on. */
+export interface TarEntryHead {
+  path: string;
+  type: TarEntry['type'];
+  size: number;
+}
+
+/**
+ * A streaming tar reader: push() the archive's bytes in chunks of any size and get the complete entries each
+ * chunk finishes; end() when the bytes end. Only the file entries `want` accepts are held (up to maxFileBytes);
+ * others are skipped as they stream past, so memory stays bounded whatever the archive holds.
+ */
+export class TarParser {
+  private pos = 0;
+  private header = new Uint8Array(BLOCK);
+  private headerFill = 0;
+  /** what the current entry's data becomes: held (a wanted file, a pax record), or skipped */
+  private data: Uint8Array | null = null;
+  private dataFill = 0;
+  private remaining = 0;
+  private padding = 0;
+  private pending: { head: TarEntryHead; kind: 'file' | 'x' | 'g' | 'L' } | null = null;
+  private done = false;
+  private paxPath: string | undefined;
+  private globalPath: string | undefined;
+  private longName: string | undefined;
+  private readonly limits: TarLimits;
+
+  constructor(
+    private readonly want: (head: TarEntryHead) => boolean = () => true,
+    limits: Partial<TarLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_TAR_LIMITS, ...limits };
   }
+
+  /** The entries that `chunk` completes, in archive order. */
+  push(chunk: Uint8Array): TarEntry[] {
+    const out: TarEntry[] = [];
+    let at = 0;
+    while (at < chunk.length && !this.done) {
+      if (this.remaining > 0) {
+        const n = Math.min(this.remaining, chunk.length - at);
+        if (this.data) this.data.set(chunk.subarray(at, at + n), this.dataFill);
+        this.dataFill += n;
+        this.remaining -= n;
+        at += n;
+        this.pos += n;
+        if (this.remaining === 0) this.finishData(out);
+        continue;
+      }
+      if (this.padding > 0) {
+        const n = Math.min(this.padding, chunk.length - at);
+        this.padding -= n;
+        at += n;
+        this.pos += n;
+        continue;
+      }
+      const n = Math.min(BLOCK - this.headerFill, chunk.length - at);
+      this.header.set(chunk.subarray(at, at + n), this.headerFill);
+      this.headerFill += n;
+      at += n;
+      if (this.headerFill === BLOCK) {
+        this.headerFill = 0;
+        this.readHeader(out);
+        this.pos += BLOCK;
+      }
+    }
+    return out;
+  }
+
+  /** The archive ended: an error unless its end-of-archive marker was seen. */
+  end(): void {
+    if (!this.done) throw new TarError(`archive is truncated: it ends at byte ${this.pos + this.headerFill} without the end-of-archive marker`);
+  }
+
+  private readHeader(out: TarEntry[]): void {
+    const header = this.header;
+    const at = this.pos;
+    if (isZeroBlock(header)) {
+      this.done = true; // end of archive (a second zero block may follow; nothing after it matters)
+      return;
+    }
+    if (!checksumOk(header, at)) throw new TarError(`archive is corrupt: bad header checksum at byte ${at}`);
+    const size = numberField(header, 124, 12, 'size', at);
+    const typeflag = String.fromCharCode(header[156] || 0x30);
+    this.padding = Math.ceil(size / BLOCK) * BLOCK - size;
+    this.remaining = size;
+    this.dataFill = 0;
+    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L') {
+      if (size > this.limits.maxMetaBytes)
+        throw new TarError(`a ${typeflag === 'L' ? 'long-name' : 'pax'} header at byte ${at} is ${size} bytes, more than the ${this.limits.maxMetaBytes} allowed`);
+      this.data = new Uint8Array(size);
+      this.pending = { head: { path: '', type: 'other', size }, kind: typeflag };
+    } else {
+      const magic = field(header, 257, 6);
+      const prefix = magic.startsWith('ustar') ? field(header, 345, 155) : '';
+      const name = field(header, 0, 100);
+      const path = this.paxPath ?? this.longName ?? this.globalPath ?? (prefix ? `${prefix}/${name}` : name);
+      this.paxPath = this.longName = undefined;
+      if (Buffer.byteLength(path) > this.limits.maxPathBytes)
+        throw new TarError(`an entry at byte ${at} has a path of ${Buffer.byteLength(path)} bytes, more than the ${this.limits.maxPathBytes} allowed`);
+      let depth = 1;
+      for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 0x2f) depth++;
+      if (depth > this.limits.maxPathDepth)
+        throw new TarError(`an entry at byte ${at} has a path of ${depth} components, more than the ${this.limits.maxPathDepth} allowed`);
+      const type = typeflag === '0' || typeflag === '7' ? 'file' : typeflag === '5' ? 'directory' : 'other';
+      const head = { path, type, size } as TarEntryHead;
+      const keep = type === 'file' && this.want(head);
+      if (keep && size > this.limits.maxFileBytes) throw new TarError(`${path} is ${size} bytes, more than the ${this.limits.maxFileBytes} a kept file may be`);
+      this.data = keep ? new Uint8Array(size) : null;
+      this.pending = { head, kind: 'file' };
+      if (!keep) {
+        out.push({ path, type, data: new Uint8Array(0), skipped: type === 'file' });
+        this.pending = null;
+      }
+    }
+    if (size === 0) this.finishData(out);
+  }
+
+  private finishData(out: TarEntry[]): void {
+    const p = this.pending;
+    const data = this.data ?? new Uint8Array(0);
+    this.pending = null;
+    this.data = null;
+    if (!p) return;
+    switch (p.kind) {
+      case 'x':
+        this.paxPath = parsePax(data, this.pos - data.length).path ?? this.paxPath;
+        return;
+      case 'g':
+        this.globalPath = parsePax(data, this.pos - data.length).path ?? this.globalPath;
+        return;
+      case 'L':
+        this.longName = field(data, 0, data.length);
+        return;
+      default:
+        out.push({ path: p.head.path, type: p.head.type, data });
+    }
+  }
+}
+
+/** Every entry of a whole archive in memory (each file's bytes a copy). */
+export function* readTar(archive: Uint8Array, limits: Partial<TarLimits> = {}): Generator<TarEntry> {
+  const parser = new TarParser(() => true, limits);
+  yield* parser.push(archive);
+  parser.end();
 }

@@ -1,15 +1,20 @@
 // `engine serve-demo`: a local web server for demo/ (a page that classifies an image entirely in the browser
 // with onnxruntime-web), the model it runs and onnxruntime-web's WebAssembly files from node_modules. Only
-// a fixed list of files is served; nothing comes from a CDN.
+// a fixed list of files is served; nothing comes from a CDN. Requests must name this server in their Host header
+// (a page of another site that rebinds its DNS name to this address gets nothing), the model is loaded with
+// onnxruntime before anything is served, and closing ends every connection, idle or half-open.
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InferenceSession } from 'onnxruntime-node';
 import { EngineError, InputError, UsageError } from '../errors.js';
-import { checkFeedable } from '../eval/feed.js';
+import { checkFeedable, imageBytes } from '../eval/feed.js';
+import { runModel } from '../eval/session.js';
 import { readModelSource, type ModelSource } from '../eval/model-source.js';
-import { readModelMetadata } from '../onnx/graph.js';
+import { readModelMetadata, type ModelInfo } from '../onnx/graph.js';
 import { resolveServeOptions } from '../options/serve-demo.js';
 import { MODEL_CARD_NAME } from '../report/model-card.js';
 
@@ -46,6 +51,8 @@ export interface DemoServerOptions extends ModelSource {
 
 export interface DemoServer {
   url: string;
+  /** whether only this machine can connect (a loopback address); otherwise the page is open to the network */
+  loopback: boolean;
   /** the model's source: its file, or 'in-memory from <weights>' */
   model: string;
   close(): Promise<void>;
@@ -73,6 +80,47 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
   }
 }
 
+/** 127.0.0.0/8, ::1 and their IPv4-mapped form: addresses only this machine reaches. */
+export function isLoopback(address: string): boolean {
+  const a = address.replace(/^\[|\]$/g, '').replace(/^::ffff:/i, '');
+  return a === '::1' || (net.isIPv4(a) && a.startsWith('127.'));
+}
+
+/**
+ * Whether a request's Host header names this server: the --host given, 'localhost', or an IP address (a browser
+ * sends a domain name only when the page came from that name: another site's name rebound to this address is
+ * refused). A missing or malformed header is refused.
+ */
+export function hostAllowed(header: string | undefined, host: string): boolean {
+  if (!header) return false;
+  let name: string;
+  try {
+    name = new URL(`http://${header}`).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  const bare = name.replace(/^\[|\]$/g, '');
+  return bare === host.toLowerCase().replace(/^\[|\]$/g, '') || bare === 'localhost' || net.isIP(bare) !== 0;
+}
+
+/**
+ * The model as onnxruntime loads and runs it, on one black image: refused before serving when it cannot be loaded
+ * (the page would fail to) or computes no probability (a NaN weight: the page would show NaN).
+ */
+async function checkRuns(info: ModelInfo, bytes: Uint8Array, source: string): Promise<void> {
+  let session: InferenceSession;
+  try {
+    session = await InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+  } catch (err) {
+    throw new InputError(`${source}: onnxruntime cannot load the model: ${(err as Error).message.split('\n')[0]}`);
+  }
+  try {
+    await runModel({ info, source, provider: 'cpu', threads: 1, session, close: () => session.release() }, new Uint8Array(imageBytes(info)), 1);
+  } finally {
+    await session.release();
+  }
+}
+
 export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServer> {
   const { port, host } = resolveServeOptions(opts);
   const { bytes, source, file: modelFile } = await readModelSource(opts);
@@ -84,7 +132,11 @@ export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServe
   // demo/preprocess.js turns one logit into P(classes[1]): the page shows sigmoid models only
   if (info.head !== 'sigmoid')
     throw new InputError(`${source}: the demo page shows 2-class sigmoid models; this one has a ${info.head} head of ${info.classes.length} classes (use engine predict)`);
-  const modelInfo = JSON.stringify({ ...info, source, modelCard: hasCard ? MODEL_CARD_NAME : null });
+  await checkRuns(info, bytes, source);
+  // The page gets what it feeds the model with, and the model's name: no path of this machine.
+  const { metadata: _m, ...feed } = info;
+  const shown = source.startsWith('in-memory from ') ? `in-memory from ${path.basename(source.slice('in-memory from '.length))}` : path.basename(source);
+  const modelInfo = JSON.stringify({ ...feed, source: shown, modelCard: hasCard ? MODEL_CARD_NAME : null });
 
   const files = new Map<string, string>();
   for (const f of DEMO_FILES) files.set(`/${f}`, path.join(DEMO_DIR, f));
@@ -100,11 +152,13 @@ export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServe
       'cross-origin-opener-policy': 'same-origin',
       'cross-origin-embedder-policy': 'require-corp',
       'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
     };
-    const route = new URL(req.url ?? '/', 'http://localhost').pathname;
     const send = (status: number, body: string | Uint8Array, type: string) => {
       res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(body) }).end(req.method === 'HEAD' ? undefined : body);
     };
+    if (!hostAllowed(req.headers.host, host)) return send(421, 'misdirected request: the Host header does not name this server\n', 'text/plain');
+    const route = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n', 'text/plain');
     if (route === '/model.onnx') return send(200, bytes, TYPES['.onnx']);
     if (route === '/model-info.json') return send(200, modelInfo, TYPES['.json']);
@@ -123,14 +177,23 @@ export async function serveDemo(opts: DemoServerOptions = {}): Promise<DemoServe
       send(500, `cannot read ${path.basename(file)}: ${(err as Error).message}\n`, 'text/plain');
     }
   });
+  // a client that sends half a request is not waited for long
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
     server.listen(port, host, resolve);
   });
-  const address = server.address() as { port: number };
+  const address = server.address() as net.AddressInfo;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}/`,
+    loopback: isLoopback(address.address),
     model: source,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // keep-alive and half-open connections would hold close() open until their clients go
+        server.closeAllConnections();
+      }),
   };
 }

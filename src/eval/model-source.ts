@@ -2,7 +2,7 @@
 // (the same graph `engine export` writes), or, given neither, the newest run's.
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { readInputFile } from '../io/read.js';
+import { READ_LIMITS, readInputFile } from '../io/read.js';
 import { buildOnnxModel, readModelMetadata, type ModelInfo } from '../onnx/graph.js';
 import { loadCheckpoint } from '../store/checkpoint.js';
 import { DEFAULT_RUNS_DIR, newestRunWith, RUN_FILES } from '../store/run-dir.js';
@@ -43,10 +43,10 @@ export async function readModelSource(choice: ModelSource): Promise<{ bytes: Uin
     return { bytes: buildOnnxModel(ckpt), source: `in-memory from ${picked.weights}`, file: picked.weights };
   }
   const file = picked.model!;
-  return { bytes: await readInputFile(file, 'model'), source: file, file };
+  return { bytes: await readInputFile(file, 'model', READ_LIMITS.model), source: file, file };
 }
 
 /** An exported model file's interface (classes, input, preprocessing), read from its metadata. */
 export async function loadModelInfo(file: string): Promise<ModelInfo> {
-  return readModelMetadata(await readInputFile(file, 'model'), file);
+  return readModelMetadata(await readInputFile(file, 'model', READ_LIMITS.model), file);
 }

@@ -160,8 +160,21 @@ export async function runModel(model: LoadedModel, pixels: Uint8Array, n: number
   if (out.type !== 'float32' || out.size !== n * k)
     throw new InputError(`${model.source}: output '${name}' is ${out.type} [${out.dims}], expected float32 [${n}, ${k}]`);
   const data = out.data as Float32Array;
-  if (!info.logitName) return data;
-  return info.head === 'softmax' ? softmaxFloat32(data, k) : data.map(sigmoidFloat32);
+  return checkScores(model.source, !info.logitName ? data : info.head === 'softmax' ? softmaxFloat32(data, k) : data.map(sigmoidFloat32), k);
+}
+
+/**
+ * The one check of what inference returns: every score a probability. A model with a NaN or infinite weight, or
+ * whose metadata scale overflows float32, computes NaN; that is the model's fault, named, not a report of NaNs.
+ */
+export function checkScores(source: string, scores: Float32Array, columns: number): Float32Array {
+  const bad = scores.findIndex((p) => !(p >= 0 && p <= 1));
+  if (bad >= 0)
+    throw new InputError(
+      `${source}: the model computes ${scores[bad]} for image ${Math.floor(bad / columns) + 1} of its batch, not a probability ` +
+        `(a NaN or infinite weight, or a metadata 'scale' out of range?): the model is unusable`,
+    );
+  return scores;
 }
 
 /** Batches read ahead of the one onnxruntime runs: decoding overlaps inference, and a slow image does not stall it. */

@@ -4,20 +4,9 @@
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { writeFileAtomic, writeFilesAtomic } from './atomic.js';
+import { describeWriteError, writeFileAtomic, writeFilesAtomic } from './atomic.js';
 
-/** A write or mkdir failure as a few words: what the user can act on. */
-export function describeWriteError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EROFS') return 'read-only file system';
-  if (code === 'ENOSPC') return 'no space left on the device';
-  if (code === 'EDQUOT') return 'disk quota exceeded';
-  if (code === 'ENOTDIR' || code === 'EEXIST') return 'not a folder';
-  if (code === 'EISDIR') return 'is a folder';
-  if (code === 'ENAMETOOLONG') return 'name too long';
-  return (err as Error).message;
-}
+export { describeWriteError } from './atomic.js';
 
 const statOf = (p: string) => fs.stat(p).catch(() => null);
 

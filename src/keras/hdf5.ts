@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import h5wasm, { type Attribute, type Dataset, type File as H5File, type Group } from 'h5wasm/node';
 import { InputError } from '../errors.js';
+import { READ_LIMITS } from '../io/read.js';
 
 export type { Dataset, Group, H5File };
 
@@ -45,7 +46,8 @@ export async function openHdf5(file: string, expected: string): Promise<H5File> 
   const stat = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
     throw new InputError(`${file}: ${err.code === 'ENOENT' ? 'file not found' : err.message} (expected ${expected})`);
   });
-  if (!stat.isFile()) throw new InputError(`${file}: not a file (expected ${expected})`);
+  if (!stat.isFile()) throw new InputError(`${file}: not a regular file (expected ${expected})`);
+  if (stat.size > READ_LIMITS.model) throw new InputError(`${file}: ${stat.size} bytes, more than the ${READ_LIMITS.model} a weights file may be (expected ${expected})`);
   let signed: boolean;
   try {
     signed = await hasSignature(file, stat.size);

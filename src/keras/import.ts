@@ -84,6 +84,8 @@ function readWeights(file: string, root: Group, layout: ParamEntry[], layers: Pa
       if (!(value instanceof Float32Array || value instanceof Float64Array))
         throw new InputError(`${file}: weight '${weight}' is not floating point (dtype ${JSON.stringify(dataset.dtype)})`);
       params.set(value, entry.offset); // a float64 file rounds to float32 here
+      const bad = params.subarray(entry.offset, entry.offset + entry.size).findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new InputError(`${file}: weight '${layer}/${weight}' holds ${params[entry.offset + bad]} at element ${bad}: not usable weights`);
     });
   });
   return params;

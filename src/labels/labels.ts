@@ -95,6 +95,10 @@ const WRITERS: Record<LabelFormat, (rows: readonly LabelRow[], classes: readonly
 /** The rows of a split folder `<dir>/<class>/<image>`, sorted by file name. */
 export async function labelRows(dir: string): Promise<{ classes: string[]; rows: LabelRow[] }> {
   const listing = await listSplit(dir);
+  // label.txt is one row per line, columns split by spaces: a name with a newline or a tab would break its rows
+  const broken = listing.files.find((f) => /[\u0000-\u001f\u007f]/.test(path.basename(f)));
+  if (broken !== undefined)
+    throw new InputError(`${JSON.stringify(broken)}: the file name holds a control character (a newline or tab?), which would break label.txt's rows; rename it`);
   const rows = listing.files.map((f, i) => ({ file: path.basename(f), label: listing.classes[listing.labels[i]], index: listing.labels[i] }));
   return { classes: listing.classes, rows: rows.sort(byName) };
 }

@@ -426,7 +426,9 @@ export function readModelMetadata(bytes: Uint8Array, file = '<model>'): ModelInf
   const dtype = meta.input_dtype;
   if (dtype !== 'float32' && dtype !== 'uint8') throw new InputError(`${file}: metadata 'input_dtype' is '${dtype}', expected float32 or uint8`);
   const scale = Number(meta.scale);
-  if (!(Number.isFinite(scale) && scale > 0)) throw new InputError(`${file}: metadata 'scale' is '${meta.scale}', expected a positive number`);
+  // the pixels are multiplied by float32(scale): it must be a positive float32 (0 < scale <= float32's max)
+  if (!(Number.isFinite(Math.fround(scale)) && Math.fround(scale) > 0))
+    throw new InputError(`${file}: metadata 'scale' is '${meta.scale}', expected a positive number within float32's range`);
 
   const initializers = new Set(graph.initializer.map((t) => t.name));
   const inputs = (graph.input as P.ValueInfoProto[]).filter((v) => !initializers.has(v.name));

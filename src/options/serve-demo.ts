@@ -13,5 +13,8 @@ export const SERVE_DEMO_OPTIONS: OptionTable = [
 export function resolveServeOptions(opts: { port?: number; host?: string }): { port: number; host: string } {
   const { port, host } = withDefaults(SERVE_DEMO_OPTIONS, opts) as { port: number; host: string };
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number in [0, 65535]; got ${port}`);
+  // an empty host (an unset variable) would listen on every interface
+  if (typeof host !== 'string' || host.trim() === '')
+    throw new UsageError(`--host must name an address (127.0.0.1: this machine only; 0.0.0.0: every interface), got ${JSON.stringify(host)}`);
   return { port, host };
 }

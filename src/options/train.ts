@@ -1,12 +1,12 @@
 // `engine train`'s options: the table (flags, defaults, descriptions) and resolveTrainOptions, the one check
 // shared by the CLI and the library, which turns them into a complete TrainConfig (kernel choices included)
 // with messages that say what was expected and what came.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { integerIn, oneOf, orList, threadsOption } from './checks.js';
 import { perPreset, RECIPE_OPTIONS, resolveRecipe } from './recipe.js';
 import { DEFAULT_DATA_DIR } from './common.js';
 import { defaultsOf, withDefaults, type OptionTable } from './table.js';
+import { readInputTextSync } from '../io/read.js';
 import { InputError, UsageError } from '../errors.js';
 import {
   checkSpecShape,
@@ -262,10 +262,11 @@ export function resolveArch(value: unknown): ResolvedArch {
     throw new UsageError(`--arch (--model) must be one of ${PRESET_NAMES.join(', ')} or a .json file of a model spec, got ${JSON.stringify(value)}`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(value, 'utf8'));
+    parsed = JSON.parse(readInputTextSync(value, 'model spec'));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`--arch ${value}: ${code === 'ENOENT' ? 'no such file' : err instanceof SyntaxError ? `not JSON (${err.message})` : (err as Error).message}`);
+    // the reader's message names the file already: here only the reason, after the flag and the file
+    const reason = err instanceof SyntaxError ? `not JSON (${err.message})` : (err as Error).message.startsWith('model spec not found') ? 'no such file' : (err as Error).message.replace(`cannot read model spec ${value}: `, '');
+    throw new InputError(`--arch ${value}: ${reason}`);
   }
   return specOrPreset(`--arch ${value}`, parsed);
 }

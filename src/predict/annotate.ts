@@ -5,6 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { decodeBmp, isBmp } from '../data/bmp.js';
 import { InputError } from '../errors.js';
+import { READ_LIMITS, readInputFile } from '../io/read.js';
 import { writeFileAtomic } from '../io/atomic.js';
 
 export type AnnotatedFormat = 'jpeg' | 'png' | 'webp';
@@ -52,12 +53,7 @@ export function labelSvg(width: number, height: number, text: string): string {
 
 /** Writes `file`, upright, with `text` drawn on it, to `out` in `format`. Returns the written size. */
 export async function annotateImage(file: string, out: string, text: string, format: AnnotatedFormat): Promise<{ width: number; height: number }> {
-  let buf: Buffer;
-  try {
-    buf = await fs.readFile(file);
-  } catch (err) {
-    throw new InputError(`cannot read image ${file}: ${(err as Error).message}`);
-  }
+  const buf = await readInputFile(file, 'image', READ_LIMITS.image);
   try {
     // BMP is decoded by the engine itself (sharp cannot); it carries no orientation.
     let image: ReturnType<typeof sharp>;

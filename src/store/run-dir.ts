@@ -4,11 +4,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { asWriteError, writeFileAtomic } from '../io/atomic.js';
 import { checkOutputFolder, makeOutputFolder } from '../io/output.js';
-import { fileMtime } from '../io/read.js';
+import { fileMtime, readInputText } from '../io/read.js';
 import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { SEED_HISTORY_DIR } from './history.js';
+import { LOCK_FILE, lockRunDir, type RunLock } from './lock.js';
 
 /** The files of a run directory (history.csv and history/ are named in store/history.ts). */
 export const RUN_FILES = {
@@ -26,7 +27,8 @@ const CHECKPOINT_NAME = /^(last|best|weights\d+)\.safetensors$/;
 /** The runs folder the commands fall back on: runs/ in the current folder. */
 export const DEFAULT_RUNS_DIR = 'runs';
 
-export type RunStatus = 'running' | 'finished' | 'failed';
+/** 'interrupted': stopped by SIGINT or SIGTERM, resumable as a killed run is */
+export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
 
 function timestamp(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -34,40 +36,51 @@ function timestamp(d: Date): string {
 }
 
 /**
- * Refuses a given --out that cannot become the run directory: a non-empty folder (a run never overwrites another
- * run's files), a file, or a folder that cannot be created (a file, or a folder we may not write, above it).
- * Cheap: training runs it before reading any data.
+ * Refuses a run folder that cannot be made: a given --out that is a non-empty folder (a run never overwrites
+ * another run's files), a file, or a folder (new or empty) that cannot be created or written in; without --out,
+ * a runs/ folder under `base` that cannot be. Cheap: training runs it before reading any data, so a read-only or
+ * full disk is found before the work, not after it.
  */
-export async function checkRunDirTarget(out: string): Promise<void> {
+export async function checkRunDirTarget(out: string | undefined, base = process.cwd()): Promise<void> {
+  if (out === undefined) {
+    await checkOutputFolder('the runs folder', path.join(base, DEFAULT_RUNS_DIR), 'a folder for training runs');
+    return;
+  }
   const dir = path.resolve(out);
   const entries = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null; // not a folder: checked below
     throw new UsageError(`--out ${out}: ${err.message}`);
   });
   if (entries && entries.length > 0) throw new UsageError(`--out ${out} already exists and is not empty: choose a new folder`);
-  if (!entries) await checkOutputFolder('--out', out, 'a folder for the run');
+  await checkOutputFolder('--out', out, 'a folder for the run');
 }
 
 /**
- * Creates the run directory. A given `out` must not exist or be an empty folder (a run never overwrites
- * another run's files); by default a fresh runs/<prefix>-<date>-<time>[-N] under `base` (`engine cv`: cv-...).
+ * Creates the run directory and takes its lock. A given `out` must not exist or be an empty folder (a run never
+ * overwrites another run's files); by default a fresh runs/<prefix>-<date>-<time>[-N] under `base` (`engine cv`: cv-...).
  */
-export async function createRunDir(out: string | undefined, base = process.cwd(), prefix = 'run'): Promise<string> {
+export async function createRunDir(out: string | undefined, base = process.cwd(), prefix = 'run'): Promise<{ dir: string; lock: RunLock }> {
   if (out !== undefined) {
     const dir = path.resolve(out);
     await checkRunDirTarget(out);
     await makeOutputFolder('--out', dir);
-    return dir;
+    const lock = await lockRunDir(dir, `--out ${out}`);
+    // another run may have started in this (then empty) folder between the check and the lock
+    if ((await fs.readdir(dir)).some((n) => n !== LOCK_FILE)) {
+      await lock.release();
+      throw new UsageError(`--out ${out} already exists and is not empty: choose a new folder`);
+    }
+    return { dir, lock };
   }
   const stem = path.join(base, DEFAULT_RUNS_DIR, `${prefix}-${timestamp(new Date())}`);
-  await fs.mkdir(path.dirname(stem), { recursive: true });
+  await makeOutputFolder('the runs folder', path.dirname(stem));
   for (let i = 0; ; i++) {
     const dir = i === 0 ? stem : `${stem}-${i}`;
     try {
       await fs.mkdir(dir);
-      return dir;
+      return { dir, lock: await lockRunDir(dir, dir) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw asWriteError(dir, err);
     }
   }
 }
@@ -79,8 +92,8 @@ export async function writeRunJson(runDir: string, record: Record<string, unknow
 /** run.json of `runDir` parsed, or undefined when there is none or it is not JSON (not a run, or not ours). */
 export async function readRunRecord(runDir: string): Promise<Record<string, unknown> | undefined> {
   try {
-    const record = JSON.parse(await fs.readFile(path.join(runDir, RUN_FILES.record), 'utf8'));
-    return record && typeof record === 'object' ? record : undefined;
+    const record = JSON.parse(await readInputText(path.join(runDir, RUN_FILES.record), 'run.json'));
+    return record && typeof record === 'object' && !Array.isArray(record) ? record : undefined;
   } catch {
     return undefined;
   }
@@ -93,8 +106,7 @@ async function runsNewestFirst(runsDir: string): Promise<string[]> {
   for (const e of entries) {
     if (!e.isDirectory()) continue;
     const dir = path.join(runsDir, e.name);
-    const started = await fs
-      .readFile(path.join(dir, RUN_FILES.record), 'utf8')
+    const started = await readInputText(path.join(dir, RUN_FILES.record), 'run.json')
       .then((s) => Date.parse(JSON.parse(s).started))
       .catch(() => NaN);
     runs.push({ dir, time: Number.isFinite(started) ? started : (await fs.stat(dir)).mtimeMs });
@@ -121,13 +133,27 @@ export async function newestRunWith(runsDir: string, names: readonly string[]): 
   return undefined;
 }
 
-/** The checkpoint with the highest epoch: last, best or weights<N> (best can be newer than last with --save-every > 1). */
-export async function newestCheckpoint(runDir: string): Promise<{ file: string; ckpt: Checkpoint; epoch: number } | undefined> {
+/**
+ * The checkpoint with the highest epoch: last, best or weights<N> (best can be newer than last with --save-every
+ * > 1). A damaged weights<N> (only a save point along the way) is passed to `onSkip` and left out; a damaged
+ * last or best is refused.
+ */
+export async function newestCheckpoint(
+  runDir: string,
+  onSkip?: (file: string, why: string) => void,
+): Promise<{ file: string; ckpt: Checkpoint; epoch: number } | undefined> {
   const names = (await fs.readdir(runDir)).filter((n) => CHECKPOINT_NAME.test(n));
   let newest: { file: string; ckpt: Checkpoint; epoch: number } | undefined;
   for (const name of names.sort()) {
     const file = path.join(runDir, name);
-    const ckpt = await loadCheckpoint(file);
+    let ckpt: Checkpoint;
+    try {
+      ckpt = await loadCheckpoint(file);
+    } catch (err) {
+      if (!(err instanceof InputError) || name === RUN_FILES.last || name === RUN_FILES.best || !onSkip) throw err;
+      onSkip(file, err.message);
+      continue;
+    }
     const epoch = ckpt.meta.epoch;
     // The trainer always records the epoch; a checkpoint without one was put here from elsewhere (an import).
     if (epoch === undefined) throw new InputError(`${file}: records no epoch (not written by this run?), cannot resume from it`);
@@ -136,14 +162,21 @@ export async function newestCheckpoint(runDir: string): Promise<{ file: string; 
   return newest;
 }
 
-/** Temp files of atomic writes that a kill left behind: never complete, never read, safe to remove. */
+/**
+ * Temp files of atomic writes that a kill left behind: never complete, never read, safe to remove (the caller
+ * holds the run's lock: no other process writes here). Anything else by such a name (a folder) is refused.
+ */
 export async function removeStaleTempFiles(runDir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const dir of [runDir, path.join(runDir, SEED_HISTORY_DIR)]) {
     const names = await fs.readdir(dir).catch(() => [] as string[]);
     for (const n of names)
       if (n.startsWith('.') && n.endsWith('.tmp')) {
-        await fs.rm(path.join(dir, n), { force: true });
+        const file = path.join(dir, n);
+        const st = await fs.lstat(file);
+        if (!st.isFile() && !st.isSymbolicLink())
+          throw new InputError(`${file}: a folder (or device) where only the temp files of interrupted writes belong; remove it to resume`);
+        await fs.rm(file, { force: true });
         removed.push(n);
       }
   }

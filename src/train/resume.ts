@@ -1,10 +1,12 @@
 // `engine train --resume RUN_DIR`: reopen an interrupted run where its newest checkpoint left it. The recorded
 // config is the truth; flags given again must agree with it, except the few that do not change the numbers.
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import type { Rng } from '../data/random.js';
+import { Rng } from '../data/random.js';
+import { pidAlive } from '../io/atomic.js';
+import { READ_LIMITS, readInputText } from '../io/read.js';
 import type { NativeTrainer } from '../native.js';
 import { kebabFlag } from '../options/table.js';
 import { recipeValue, scheduleSpansEpochs } from '../options/recipe.js';
@@ -12,6 +14,7 @@ import { resolveArch, resolveTrainOptions, type RecipeSources, type TrainConfig,
 import { RECIPE_KEYS, type Recipe } from '../model/spec.js';
 import type { Checkpoint } from '../store/checkpoint.js';
 import { bestEpoch, HISTORY_CSV, readHistory, type EpochRecord } from '../store/history.js';
+import { lockRunDir, type RunLock } from '../store/lock.js';
 import { newestCheckpoint, removeStaleTempFiles, RUN_FILES } from '../store/run-dir.js';
 
 /** Options that may differ on resume: they change speed, length or bookkeeping, not the numbers of an epoch. */
@@ -38,48 +41,42 @@ export interface ResumePoint {
   best?: EpochRecord;
   /** warnings for the log */
   notes: string[];
+  /** the run folder's lock, held from before anything was read; released when the run ends */
+  lock: RunLock;
 }
 
 async function readRunJson(runDir: string): Promise<Record<string, unknown>> {
   const file = path.join(runDir, RUN_FILES.record);
-  let text: string;
+  const text = await readInputText(file, 'run.json', READ_LIMITS.text).catch((err: InputError) => {
+    throw new InputError(err.message.startsWith('run.json not found') ? `--resume ${runDir}: no run.json there, not a run directory` : `--resume ${runDir}: ${err.message}`);
+  });
+  let record: unknown;
   try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      const dir = await fs.stat(runDir).catch(() => null);
-      throw new InputError(
-        dir?.isDirectory() ? `--resume ${runDir}: no run.json there, not a run directory` : `--resume ${runDir}: no such run directory`,
-      );
-    }
-    throw new InputError(`--resume ${runDir}: cannot read run.json: ${(err as Error).message}`);
-  }
-  try {
-    const record = JSON.parse(text);
-    if (record && typeof record === 'object' && record.config && typeof record.config === 'object') return record;
+    record = JSON.parse(text);
   } catch {
-    /* reported below */
+    throw new InputError(`--resume ${runDir}: run.json is not JSON`);
   }
-  throw new InputError(`--resume ${runDir}: run.json is not a run record (no config)`);
+  const bad = (field: string, expected: string, got: unknown): never => {
+    throw new InputError(`--resume ${runDir}: run.json's '${field}' is ${JSON.stringify(got) ?? 'missing'}, expected ${expected} (not a run record of engine, or edited)`);
+  };
+  if (!record || typeof record !== 'object' || Array.isArray(record)) bad('', 'an object', record);
+  const r = record as Record<string, unknown>;
+  if (!r.config || typeof r.config !== 'object' || Array.isArray(r.config)) throw new InputError(`--resume ${runDir}: run.json is not a run record (no config)`);
+  const count = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  const dataset = r.dataset as { train?: unknown; val?: unknown } | undefined;
+  if (!dataset || typeof dataset !== 'object' || !count(dataset.train) || !count(dataset.val)) bad('dataset', '{train, val} image counts', r.dataset);
+  if (!Array.isArray(r.classes) || !r.classes.every((c) => typeof c === 'string')) bad('classes', 'a list of class names', r.classes);
+  if (r.resumes !== undefined && !Array.isArray(r.resumes)) bad('resumes', 'a list', r.resumes);
+  if (r.started !== undefined && typeof r.started !== 'string') bad('started', 'a date', r.started);
+  if (r.status !== undefined && typeof r.status !== 'string') bad('status', 'a word', r.status);
+  return r;
 }
 
-/** Is the process that wrote run.json still training here? */
+/** Is the process that wrote run.json (a run of an engine from before run locks) still training here? */
 function stillRunning(record: Record<string, unknown>): boolean {
   const pid = record.pid;
   if (record.status !== 'running' || typeof pid !== 'number' || pid === process.pid || record.host !== os.hostname()) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A killed process that its parent has not reaped yet still answers signal 0: state Z in /proc.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
+  return pidAlive(pid);
 }
 
 /**
@@ -88,6 +85,19 @@ function stillRunning(record: Record<string, unknown>): boolean {
  */
 export async function openResume(runDir: string, overrides: TrainOptions): Promise<ResumePoint> {
   const dir = path.resolve(runDir);
+  const st = await fs.stat(dir).catch(() => null);
+  if (!st?.isDirectory()) throw new InputError(`--resume ${runDir}: no such run directory`);
+  // One process per run folder: the lock comes before anything of it is read.
+  const lock = await lockRunDir(dir, `--resume ${runDir}`);
+  try {
+    return { ...(await readResumePoint(runDir, dir, overrides)), lock };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function readResumePoint(runDir: string, dir: string, overrides: TrainOptions): Promise<Omit<ResumePoint, 'lock'>> {
   const record = await readRunJson(dir);
   if (record.status === 'finished')
     throw new UsageError(`--resume ${runDir}: the run finished (${record.epochsDone ?? '?'} epochs); nothing to resume (start a new run with --out)`);
@@ -142,9 +152,10 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
         : sources;
 
   const notes = (await removeStaleTempFiles(dir)).map((n) => `removed ${n}, a partial write of the interrupted run`);
-  const found = await newestCheckpoint(dir);
+  const found = await newestCheckpoint(dir, (file, why) => notes.push(`skipped ${path.basename(file)}: ${why}`));
   if (found) {
     const { ckpt, file } = found;
+    checkOptimizerState(file, ckpt, config);
     const arch = resolveArch(config.arch);
     if (ckpt.meta.spec.name !== arch.spec.name)
       throw new InputError(`${file}: a checkpoint of model '${ckpt.meta.spec.name}', but the run trains '${arch.name}'`);
@@ -171,6 +182,23 @@ export async function openResume(runDir: string, overrides: TrainOptions): Promi
     throw new InputError(`${dir}/${HISTORY_CSV}: holds epochs ${history.map((r) => r.epoch).join(',') || 'none'} up to the checkpoint's epoch ${epoch}`);
   const best = bestEpoch(history, config.monitor);
   return { runDir: dir, config, record, checkpoint: found?.ckpt, checkpointFile: found?.file, history, best, notes };
+}
+
+/**
+ * What decodeCheckpoint cannot know: the optimizer state and the RNG state are the ones this run can continue
+ * from (finite values were checked on reading; RMSprop's accumulators are averages of squares, never negative).
+ */
+function checkOptimizerState(file: string, ckpt: Checkpoint, config: TrainConfig): void {
+  if (!ckpt.accumulators || !ckpt.meta.rngState) return; // refused below, with the reason
+  const optimizer = (config as { optimizer?: string }).optimizer ?? 'rmsprop';
+  const negative = optimizer === 'rmsprop' ? ckpt.accumulators.findIndex((a) => a < 0) : -1;
+  if (negative >= 0)
+    throw new InputError(`${file}: RMSprop accumulator ${negative} is ${ckpt.accumulators[negative]}; a mean of squares is never negative (a damaged checkpoint)`);
+  try {
+    new Rng(1).setState(ckpt.meta.rngState);
+  } catch (err) {
+    throw new InputError(`${file}: metadata 'rng_state': ${(err as Error).message}`);
+  }
 }
 
 /** A resumed run must see the data it started with, or its numbers would silently change. */

@@ -125,7 +125,16 @@ export async function crossValidate(options: CvOptions = {}, events: CvEvents = 
   const config = resolveCvOptions(options);
   if (config.out !== undefined) await checkRunDirTarget(config.out);
   const pool = await readPool(config.train, events);
-  const dir = await createRunDir(config.out, process.cwd(), 'cv');
+  const { dir, lock } = await createRunDir(config.out, process.cwd(), 'cv');
+  try {
+    return await runFolds(config, pool, dir, started, events);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The folds of every seed, each a run under `dir`, and their summary (written to cv.json). */
+async function runFolds(config: CvConfig, pool: Awaited<ReturnType<typeof readPool>>, dir: string, started: number, events: CvEvents): Promise<CvSummary> {
   events.onLog?.(`cv: ${pool.size} images of ${config.train.data} (train and val), ${config.folds} folds, seed${config.seeds.length > 1 ? 's' : ''} ${config.seeds.join(', ')}; in ${dir}`);
   const results: FoldResult[] = [];
   for (const seed of config.seeds) {

@@ -3,7 +3,7 @@
 // here from a seeded RNG; the native engine owns the weights, the optimizer state and the dropout masks.
 import os from 'node:os';
 import path from 'node:path';
-import { EngineError, InputError } from '../errors.js';
+import { EngineError, InputError, Interrupted } from '../errors.js';
 import { describeValidation, listTrainingSplits, type Validation } from '../data/dataset.js';
 import { openTrainingSplit, type LoadedSplit } from '../data/cache.js';
 import { channelStats, type ChannelStats } from '../data/channel-stats.js';
@@ -12,8 +12,9 @@ import { Rng } from '../data/random.js';
 import { trainingSpec, type Monitor, type ModelSpec } from '../model/spec.js';
 import { resolveArch, resolveTrainOptions, type TrainConfig, type TrainOptions } from '../options/train.js';
 import { writeHistoryPlot } from '../report/plot.js';
-import { saveCheckpoint, type CheckpointMeta } from '../store/checkpoint.js';
+import { classNamesProblem, saveCheckpoint, type CheckpointMeta } from '../store/checkpoint.js';
 import { epochFigures, HISTORY_CSV, improves, seedHistoryFiles, writeHistory, type EpochFigures, type EpochRecord } from '../store/history.js';
+import type { RunLock } from '../store/lock.js';
 import { checkRunDirTarget, createRunDir, existingRunFiles, RUN_FILES, weightsName, writeRunJson, type RunStatus } from '../store/run-dir.js';
 import { evaluateSplit, predictSplit, type EpochConfig } from '../train/epoch.js';
 import { openTrainer, resolveDevice, type TrainerRecipe } from '../train/device.js';
@@ -32,8 +33,9 @@ export interface TrainEvents {
   /** an epoch's figures; `best`: its monitored figure is the best so far (best.safetensors now holds it) */
   onEpoch?(figures: EpochFigures, mark: { best: boolean; monitor: Monitor }): void;
   /**
-   * Stops the run at the next training step (or before the next epoch): train() rejects with the signal's reason
-   * and run.json says so; `train({ resume: runDir })` continues from the newest checkpoint.
+   * Aborting it (the CLI does on SIGINT/SIGTERM, with the signal's name as the reason) stops the run at the next
+   * image decoded or batch trained: train() rejects with an Interrupted error, the run keeps its last checkpoint,
+   * run.json says 'interrupted', and `train({ resume: runDir })` continues it.
    */
   signal?: AbortSignal;
 }
@@ -165,17 +167,38 @@ export function epochLine(r: EpochFigures, mark: { best: boolean; monitor: Monit
   );
 }
 
-/** A run of a resolved config: a new run directory, or the one of `resume` continued. */
+/** A run of a resolved config: a new run directory, or the one of `resume` continued. The run folder's lock is held until it ends. */
 export async function runTraining(config: TrainConfig, events: TrainEvents = {}, resume?: ResumePoint, extras: RunExtras = {}): Promise<TrainSummary & { valScores?: Float32Array }> {
+  let lock = resume?.lock;
+  try {
+    return await trainLocked(config, events, resume, extras, (l) => (lock = l));
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** The signal's reason as a name ('SIGINT'), for the message of an interrupted run. */
+const reasonOf = (signal: AbortSignal) => (typeof signal.reason === 'string' ? signal.reason : 'an abort');
+
+async function trainLocked(
+  config: TrainConfig,
+  events: TrainEvents,
+  resume: ResumePoint | undefined,
+  extras: RunExtras,
+  locked: (lock: RunLock) => void,
+): Promise<TrainSummary & { valScores?: Float32Array }> {
   const log = (line: string) => events.onLog?.(line);
-  const stopIfAborted = () => events.signal?.throwIfAborted();
+  const stopIfAborted = () => {
+    if (events.signal?.aborted) throw new Interrupted(`interrupted by ${reasonOf(events.signal)} while reading the data; nothing was written`, events.signal.reason);
+  };
   stopIfAborted();
   const arch = resolveArch(config.arch);
   const device = resolveDevice(config.device); // a CUDA request that cannot run fails here, before anything is read
 
-  // Everything that can be wrong with --out and the data is found before the run directory exists.
-  if (!resume && config.out !== undefined) await checkRunDirTarget(config.out);
-  const { trainSet, valSet, classes, validation } = extras.data ?? (await readRunData(config, arch.spec, events));
+  // Everything that can be wrong with the run folder (--out, or runs/ here: a file, a read-only or full disk) and
+  // the data is found before the run directory exists. A resumed run's folder is locked, so it is writable.
+  if (!resume) await checkRunDirTarget(config.out);
+  const { trainSet, valSet, classes, validation } = extras.data ?? (await readRunData(config, arch.spec, events, stopIfAborted));
   const spec = trainingSpec(arch.spec, { classes: classes.length, head: config.head, resize: config.resize });
   const skipped = [...trainSet.skipped, ...valSet.skipped];
   log(`data: ${trainSet.size} train and ${valSet.size} val images, classes ${classes.map((c, i) => `${i}=${c}`).join(' ')}`);
@@ -194,12 +217,19 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
     trainSet,
   );
   log(device.note);
-  const runDir =
-    resume?.runDir ??
-    (await createRunDir(config.out).catch((err) => {
-      trainer.dispose();
-      throw err;
-    }));
+  let runDir: string;
+  try {
+    stopIfAborted();
+    if (resume) runDir = resume.runDir;
+    else {
+      const created = await createRunDir(config.out);
+      locked(created.lock);
+      runDir = created.dir;
+    }
+  } catch (err) {
+    trainer.dispose();
+    throw err;
+  }
   const started = new Date();
   const files = new Set<string>(resume ? await existingRunFiles(runDir) : []);
   const history: EpochRecord[] = resume ? [...resume.history] : [];
@@ -277,7 +307,7 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
       const epochResult = await runEpoch(trainSet, rng, epochSettings(config, spec, batches, epoch), epoch, (b, n, loss) => {
         events.onBatch?.(epoch, b, n, loss);
         // thrown between two steps: the native state is whole, the epoch is dropped (resume redoes it)
-        stopIfAborted();
+        if (events.signal?.aborted) throw new Interrupted(`interrupted by ${reasonOf(events.signal)} in epoch ${epoch}`, events.signal.reason);
       });
       trainSeconds.push(epochResult.seconds);
       const val = await evaluateSplit(trainer, valSet, 256, { ema: config.ema > 0 });
@@ -364,9 +394,11 @@ export async function runTraining(config: TrainConfig, events: TrainEvents = {},
         ? `; the newest good checkpoint is ${path.join(runDir, newestSaved.name)} (epoch ${newestSaved.epoch})`
         : '; no checkpoint was written';
     }
-    const stopped = events.signal?.aborted && err === events.signal.reason;
-    const error = stopped ? `stopped by its AbortSignal (${String((err as Error)?.message ?? err)}); resumable` : (err as Error).message;
-    await writeRunJson(runDir, runRecord('failed', { error })).catch(() => undefined);
+    if (err instanceof Interrupted) {
+      const kept = newestSaved ? `its newest checkpoint is ${newestSaved.name} (epoch ${newestSaved.epoch})` : 'it has no checkpoint yet';
+      err.message += `; the run is marked interrupted and ${kept}: continue it with engine train --resume ${runDir}`;
+      await writeRunJson(runDir, runRecord('interrupted', { interrupted: new Date().toISOString() })).catch(() => undefined);
+    } else await writeRunJson(runDir, runRecord('failed', { error: (err as Error).message })).catch(() => undefined);
     throw err;
   } finally {
     trainer.dispose();
@@ -379,9 +411,12 @@ async function readRunData(
   config: TrainConfig,
   base: ModelSpec,
   events: TrainEvents,
+  stopIfAborted: () => void,
 ): Promise<{ trainSet: LoadedSplit; valSet: LoadedSplit; classes: string[]; validation: Validation }> {
   const log = (line: string) => events.onLog?.(line);
   const { train: trainList, val: valList, validation } = await listTrainingSplits(config.data, config.val, config.seed);
+  const classProblem = classNamesProblem(trainList.classes);
+  if (classProblem) throw new InputError(`the classes of ${config.data}: ${classProblem}; rename the folders`);
   // the preset's spec with an output for the data's classes: the model this run trains
   const spec = trainingSpec(base, { classes: trainList.classes.length, head: config.head, resize: config.resize });
   const preprocess = preprocessOf(spec);
@@ -390,7 +425,10 @@ async function readRunData(
       cache: config.cache,
       cacheDir: config.cacheDir,
       skipBadImages: config.skipBadImages,
-      onProgress: (d, t) => events.onDecodeProgress?.(split, d, t),
+      onProgress: (d, t) => {
+        stopIfAborted();
+        events.onDecodeProgress?.(split, d, t);
+      },
       onLog: log,
       preprocess,
     });

@@ -18,6 +18,11 @@ async function checkRunDirIntact(dir) {
     if (!entry.isFile()) continue;
     const file = path.join(entry.parentPath ?? entry.path, entry.name);
     const rel = path.relative(dir, file);
+    if (rel === '.lock') {
+      // the killed run's lock (no exit handler runs on SIGKILL): stale, taken over by the resume
+      assert.equal(typeof JSON.parse(await fs.readFile(file, 'utf8')).pid, 'number');
+      continue;
+    }
     if (entry.name.startsWith('.')) {
       assert.match(entry.name, /\.tmp$/, `unexpected hidden file ${rel}`);
       continue; // an atomic write's temp file: never read, removed on resume
