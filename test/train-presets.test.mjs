@@ -19,7 +19,7 @@ test("each preset's recipe is the default; flags override it, and the config say
   const seedPart = (r) => [r.epochs, r.batchSize, r.optimizer, r.lr, r.rho, r.epsilon, r.augment, r.schedule, r.weightDecay, r.clipNorm, r.labelSmoothing, r.ema, r.normalize, r.monitor, r.patience];
   assert.deepEqual(seedPart(SEED_RECIPE), [70, 32, 'rmsprop', 0.001, 0.9, 1e-7, 'keras', 'constant', 0, 0, 0, 0, 'none', 'val_loss', 0]);
   assert.deepEqual(PRESETS.seed5.recipe, SEED_RECIPE);
-  assert.deepEqual(PRESETS['fmnist-cnn'].recipe, { ...SEED_RECIPE, epochs: 15, batchSize: 64, augment: 'none' });
+  assert.deepEqual(PRESETS['fmnist-cnn'].recipe, { ...SEED_RECIPE, epochs: 15, batchSize: 64, augment: 'none', schedule: 'cosine' });
   const pick = (c) => [c.arch, c.epochs, c.batchSize, c.lr, c.augment];
   assert.deepEqual(pick(resolveTrainOptions({})), ['seed7', 70, 32, 0.001, 'keras']);
   assert.deepEqual(pick(resolveTrainOptions({ arch: 'fmnist-cnn' })), ['fmnist-cnn', 15, 64, 0.001, 'none']);
