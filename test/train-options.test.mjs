@@ -1,4 +1,4 @@
-// Training defaults as the README's `engine train` flag table documents them: resolveTrainOptions gives them,
+// Training defaults as docs/commands.md's `engine train` flag table documents them: resolveTrainOptions gives them,
 // and a run started with no flag but --data records them in run.json. Plus resolveTrainOptions' refusals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,10 +12,10 @@ import { PRESETS, RECIPE_KEYS } from '../dist/src/model/spec.js';
 import { UsageError } from '../dist/src/errors.js';
 import { CLI, ROOT, smallDataset, tempDir } from './helpers.mjs';
 
-/** The README's `engine train` flag table: flag (first word of the first cell) -> {default, meaning}, backticks kept. */
-async function readmeTrainFlags() {
-  const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.split('\n### `engine train`\n')[1].split('\n### ')[0];
+/** docs/commands.md's `engine train` flag table: flag (first word of the first cell) -> {default, meaning}, backticks kept. */
+async function docTrainFlags() {
+  const doc = await fs.readFile(path.join(ROOT, 'docs', 'commands.md'), 'utf8');
+  const section = doc.split('\n## `engine train`\n')[1].split('\n## ')[0];
   const rows = {};
   for (const line of section.split('\n')) {
     if (!line.startsWith('| `--')) continue;
@@ -32,10 +32,10 @@ const code = (cell) => {
   return m[1];
 };
 
-/** The README's presets table: preset name (its first cell's code) -> the row's cells by column name. */
-async function readmePresets() {
-  const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.split('\n### Presets\n')[1].split('\n');
+/** docs/commands.md's presets table: preset name (its first cell's code) -> the row's cells by column name. */
+async function docPresets() {
+  const doc = await fs.readFile(path.join(ROOT, 'docs', 'commands.md'), 'utf8');
+  const section = doc.split('\n## Presets\n')[1].split('\n');
   const start = section.findIndex((l) => l.startsWith('| '));
   const end = section.findIndex((l, i) => i > start && !l.startsWith('|'));
   const lines = section.slice(start, end);
@@ -50,10 +50,10 @@ async function readmePresets() {
 
 /** The defaults the README documents, as a TrainConfig (seed left out: documented as random). */
 async function documentedDefaults() {
-  const flags = await readmeTrainFlags();
-  const presets = await readmePresets();
+  const flags = await docTrainFlags();
+  const presets = await docPresets();
   const cell = (flag) => {
-    assert.ok(flag in flags, `the README's train table has no ${flag} row`);
+    assert.ok(flag in flags, `docs/commands.md's train table has no ${flag} row`);
     return flags[flag].default;
   };
   const number = (flag) => {
@@ -65,7 +65,7 @@ async function documentedDefaults() {
   const rho = /\brho ([\d.]+)/.exec(lrMeaning);
   const epsilon = /\bepsilon ([\d.e-]+)/.exec(lrMeaning);
   assert.ok(rho && epsilon, `--lr row names no rho/epsilon: ${lrMeaning}`);
-  // the cells in words, each translated once here: a changed README cell fails below until this is updated
+  // the cells in words, each translated once here: a changed cell there fails below until this is updated
   const words = (flag, expected) => assert.equal(cell(flag), expected, `${flag} default cell`);
   words('--seed', 'random, recorded');
   words('--threads', 'all cores');
@@ -84,7 +84,7 @@ async function documentedDefaults() {
     config: {
       data: code(cell('--data')),
       arch,
-      // the recipe values the README does not tabulate are the preset's (the ones it does are checked below)
+      // the recipe values docs/commands.md does not tabulate are the preset's (the ones it does are checked below)
       ...PRESETS[arch].recipe,
       epochs: Number(preset.epochs),
       batchSize: Number(preset.batch),
@@ -108,7 +108,7 @@ async function documentedDefaults() {
   };
 }
 
-test("resolveTrainOptions' defaults are the README table's", async () => {
+test("resolveTrainOptions' defaults are docs/commands.md's table's", async () => {
   const { flags, config: documented } = await documentedDefaults();
   assert.match(flags['--conv'].default, /^`winograd` in fp32$/);
   const { seed, ...resolved } = resolveTrainOptions({});
@@ -118,7 +118,7 @@ test("resolveTrainOptions' defaults are the README table's", async () => {
   assert.ok(new Set(Array.from({ length: 8 }, () => resolveTrainOptions({}).seed)).size > 1);
   // TRAIN_DEFAULTS (what the library documents) agree
   for (const [key, value] of Object.entries(TRAIN_DEFAULTS)) assert.deepEqual(value, documented[key], key);
-  // the README's default out folder and cache folder (checked where they are made: here and in cache-dir tests)
+  // docs/commands.md's default out folder and cache folder (checked where they are made: here and in cache-dir tests)
   assert.equal(flags['--out'].default, '`runs/run-<date>-<time>`');
   assert.equal(flags['--cache-dir'].default, '`$ENGINE_CACHE_DIR`, `$XDG_CACHE_HOME/engine` or `~/.cache/engine`');
 });
