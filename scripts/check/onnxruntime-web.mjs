@@ -5,7 +5,10 @@
 // predicted class is the argmax of the model's probability output (the first of equal ones) for a softmax
 // head, class 1 iff P(class 1) > 0.5 for a sigmoid head.
 //
-// usage: node scripts/check/onnxruntime-web.mjs MODEL.onnx FOLDER [--json] [--batch N]
+// FOLDER may instead be any dataset `engine eval` reads (IDX files, CelebA's layout) with `--split NAME`: the
+// split is read by the engine's own dataset code, as `engine eval NAME --data FOLDER` reads it.
+//
+// usage: node scripts/check/onnxruntime-web.mjs MODEL.onnx FOLDER [--split NAME] [--json] [--batch N]
 // Needs `npm ci` (onnxruntime-web is a devDependency; the engine's dist/ is built by npm ci). Exits 2 on bad input.
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,8 +17,9 @@ import * as ort from 'onnxruntime-web';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { readModelMetadata } = await import(path.join(root, 'dist/src/onnx/graph.js'));
-const { checkFeedable, decodeMany, imageBytes, inputTensor } = await import(path.join(root, 'dist/src/eval/feed.js'));
+const { checkFeedable, decodeMany, imageBytes, inputTensor, preprocessOfModel } = await import(path.join(root, 'dist/src/eval/feed.js'));
 const { listSplit } = await import(path.join(root, 'dist/src/data/discover.js'));
+const { readDataSplit } = await import(path.join(root, 'dist/src/data/dataset.js'));
 
 function fail(message) {
   process.stderr.write(`onnxruntime-web.mjs: ${message}\n`);
@@ -26,8 +30,10 @@ const args = process.argv.slice(2);
 const json = args.includes('--json');
 const at = args.indexOf('--batch');
 const batch = at >= 0 ? Number(args[at + 1]) : 32;
-const [modelFile, folder] = args.filter((a, i) => !a.startsWith('--') && (at < 0 || i !== at + 1));
-if (!modelFile || !folder) fail('usage: node scripts/check/onnxruntime-web.mjs MODEL.onnx FOLDER [--json] [--batch N]');
+const splitAt = args.indexOf('--split');
+const split = splitAt >= 0 ? args[splitAt + 1] : undefined;
+const [modelFile, folder] = args.filter((a, i) => !a.startsWith('--') && (at < 0 || i !== at + 1) && (splitAt < 0 || i !== splitAt + 1));
+if (!modelFile || !folder || (splitAt >= 0 && !split)) fail('usage: node scripts/check/onnxruntime-web.mjs MODEL.onnx FOLDER [--split NAME] [--json] [--batch N]');
 if (!Number.isInteger(batch) || batch < 1) fail(`--batch must be a positive whole number, got ${args[at + 1]}`);
 
 let info, listing;
@@ -35,7 +41,8 @@ try {
   const bytes = new Uint8Array(await fs.readFile(modelFile));
   info = readModelMetadata(bytes, modelFile);
   checkFeedable(info, modelFile);
-  listing = await listSplit(folder);
+  // a split read whole ({classes, labels, images}, preprocessed) or a folder's listing ({classes, labels, files})
+  listing = split !== undefined ? await readDataSplit(folder, split, preprocessOfModel(info)) : await listSplit(folder);
 } catch (err) {
   fail(err.message);
 }
@@ -46,19 +53,23 @@ const labels = Array.from(listing.labels, (l) => info.classes.indexOf(listing.cl
 ort.env.wasm.numThreads = 1;
 const session = await ort.InferenceSession.create(await fs.readFile(modelFile));
 const predicted = [];
-const pixels = new Uint8Array(Math.min(batch, listing.files.length) * imageBytes(info));
-for (let start = 0; start < listing.files.length; start += batch) {
-  const files = listing.files.slice(start, start + batch);
-  try {
-    await decodeMany(info, files, pixels);
-  } catch (err) {
-    fail(err.message);
-  }
-  const fed = inputTensor(info, pixels, files.length); // onnxruntime-node's Tensor: its data and dims for the web one
+const total = listing.labels.length;
+const size = imageBytes(info);
+let pixels = new Uint8Array(Math.min(batch, total) * size);
+for (let start = 0; start < total; start += batch) {
+  const n = Math.min(batch, total - start);
+  if (listing.images) pixels = listing.images.subarray(start * size, (start + n) * size);
+  else
+    try {
+      await decodeMany(info, listing.files.slice(start, start + n), pixels);
+    } catch (err) {
+      fail(err.message);
+    }
+  const fed = inputTensor(info, pixels, n); // onnxruntime-node's Tensor: its data and dims for the web one
   const out = await session.run({ [info.inputName]: new ort.Tensor(fed.type, fed.data, fed.dims) }, [info.outputName]);
   const p = out[info.outputName].data;
-  const k = p.length / files.length;
-  for (let i = 0; i < files.length; i++) {
+  const k = p.length / n;
+  for (let i = 0; i < n; i++) {
     if (info.head === 'sigmoid') {
       predicted.push(p[i] > 0.5 ? 1 : 0);
       continue;
@@ -78,7 +89,7 @@ const result = {
   correct,
   accuracy: correct / predicted.length,
   predicted: predicted.map((p) => info.classes[p]),
-  files: listing.files.map((f) => path.relative(path.resolve(folder), f)),
+  files: listing.files ? listing.files.map((f) => path.relative(path.resolve(folder), f)) : listing.ids,
 };
 if (json) process.stdout.write(JSON.stringify(result) + '\n');
 else

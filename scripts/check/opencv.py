@@ -10,11 +10,15 @@ float32(scale), NCHW or NHWC. The predicted class is the argmax of the probabili
 for a softmax head, class 1 iff P(class 1) > 0.5 for a sigmoid head. Prints one line, or JSON with the
 predicted class of every image (in the engine's file order) for comparing with `engine eval --json`.
 
-usage: /usr/bin/python3 scripts/check/opencv.py MODEL.onnx FOLDER [--json] [--batch N]
+FOLDER may instead hold the MNIST family's IDX files (Fashion-MNIST's, gzipped or not): `--split test|train`
+reads that split, its labels being class indices, as `engine eval test --data FOLDER` does.
+
+usage: /usr/bin/python3 scripts/check/opencv.py MODEL.onnx FOLDER [--split test|train] [--json] [--batch N]
 Needs OpenCV's Python module and NumPy (Debian: python3-opencv); exits 2 on bad input.
 Formats the engine decodes itself or differently (CMYK JPEGs, ICC profiles) may differ from `engine eval`.
 """
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -99,8 +103,8 @@ def model_interface(path):
         'resize': meta['resize'],
         'output': meta['output'],
     }
-    if m['resize'] != 'pil-nearest':
-        fail(f"{path}: unknown resize rule '{m['resize']}' (known: pil-nearest)")
+    if m['resize'] not in ('pil-nearest', 'none'):
+        fail(f"{path}: resize rule '{m['resize']}' is not implemented here (known: pil-nearest, none)")
     if m['layout'] not in ('NCHW', 'NHWC') or m['dtype'] not in ('float32', 'uint8') or m['channels'] not in (1, 3):
         fail(f"{path}: cannot feed {m['channels']}-channel {m['dtype']} {m['layout']} input")
     return m
@@ -123,6 +127,37 @@ def list_folder(folder, classes):
         files += [os.path.join(d, f) for f in images]
         labels += [classes.index(name)] * len(images)
     return files, np.array(labels)
+
+
+def read_idx_split(folder, split):
+    """The IDX split's images [N, H, W, 1] uint8 and labels, from FOLDER/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]."""
+    stem = {'train': 'train', 'test': 't10k'}.get(split) or fail(f"--split must be train or test, got '{split}'")
+
+    def read(name, magic):
+        for path in (os.path.join(folder, name + '.gz'), os.path.join(folder, name)):
+            if os.path.isfile(path):
+                with (gzip.open if path.endswith('.gz') else open)(path, 'rb') as f:
+                    buf = f.read()
+                if len(buf) < 8 or int.from_bytes(buf[:4], 'big') != magic:
+                    fail(f'{path}: not an IDX file of magic {magic:#x}')
+                return path, buf
+        fail(f'{folder}: no {name}[.gz]')
+
+    ipath, images = read(f'{stem}-images-idx3-ubyte', 0x803)
+    lpath, labels = read(f'{stem}-labels-idx1-ubyte', 0x801)
+    n, h, w = (int.from_bytes(images[4 * i:4 * i + 4], 'big') for i in (1, 2, 3))
+    if len(images) != 16 + n * h * w or len(labels) != 8 + n:
+        fail(f'{ipath}, {lpath}: sizes do not match their headers')
+    return np.frombuffer(images, np.uint8, offset=16).reshape(n, h, w, 1), np.frombuffer(labels, np.uint8, offset=8).astype(int)
+
+
+def fit(m, img, name):
+    """The image at the model's size by its resize rule (PIL NEAREST, or none: it must be that size already)."""
+    if m['resize'] == 'none':
+        if img.shape[:2] != (m['height'], m['width']):
+            fail(f"{name} is {img.shape[1]}x{img.shape[0]}, the model takes {m['width']}x{m['height']} and does not resize")
+        return img
+    return img[nearest_indices_pil(img.shape[0], m['height'])][:, nearest_indices_pil(img.shape[1], m['width'])]
 
 
 def nearest_indices_pil(src, dst):
@@ -169,6 +204,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('model')
     parser.add_argument('folder')
+    parser.add_argument('--split', help='FOLDER holds IDX files: score this split (test or train)')
     parser.add_argument('--json', action='store_true', help='print the figures and every prediction as JSON')
     parser.add_argument('--batch', type=int, default=32, help='images per forward pass (default 32)')
     args = parser.parse_args()
@@ -179,15 +215,18 @@ def main():
         net = cv2.dnn.readNetFromONNX(args.model)
     except cv2.error as err:
         fail(f'{args.model}: OpenCV cannot load the model: {str(err).strip().splitlines()[-1]}')
-    files, labels = list_folder(args.folder, m['classes'])
+    if args.split is not None:
+        pixels, labels = read_idx_split(args.folder, args.split)
+        if m['channels'] != 1:
+            pixels = np.repeat(pixels, m['channels'], axis=3)
+        files = [f'{args.split}#{i}' for i in range(len(labels))]
+        load = lambda i: fit(m, pixels[i], files[i])
+    else:
+        files, labels = list_folder(args.folder, m['classes'])
+        load = lambda i: fit(m, decode(files[i], m['channels']), files[i])
     predicted = []
     for start in range(0, len(files), args.batch):
-        batch = []
-        for f in files[start:start + args.batch]:
-            img = decode(f, m['channels'])
-            ys = nearest_indices_pil(img.shape[0], m['height'])
-            xs = nearest_indices_pil(img.shape[1], m['width'])
-            batch.append(img[ys][:, xs])
+        batch = [load(i) for i in range(start, min(start + args.batch, len(files)))]
         net.setInput(input_blob(m, np.stack(batch)))
         out = net.forward(m['output']).reshape(len(batch), -1)
         predicted += (out.argmax(axis=1) if m['head'] == 'softmax' else (out[:, 0] > 0.5).astype(int)).tolist()
@@ -200,7 +239,7 @@ def main():
         'correct': correct,
         'accuracy': correct / len(files),
         'predicted': [m['classes'][p] for p in predicted],
-        'files': [os.path.relpath(f, args.folder) for f in files],
+        'files': files if args.split is not None else [os.path.relpath(f, args.folder) for f in files],
     }
     if args.json:
         print(json.dumps(result))

@@ -12,6 +12,7 @@ import { buildOnnxModel } from '../../dist/src/onnx/graph.js';
 import { loadCheckpoint } from '../../dist/src/store/checkpoint.js';
 import { ROOT, runCli, runNode, tempDir } from '../helpers.mjs';
 import { classDataset, trainClassModel } from '../nclass.mjs';
+import { fashionSlice } from '../fmnist.mjs';
 
 const PYTHON = process.env.ENGINE_OPENCV_PYTHON ?? '/usr/bin/python3';
 const OPENCV = path.join(ROOT, 'scripts/check/opencv.py');
@@ -90,4 +91,30 @@ test('onnxruntime-web (WebAssembly) gives engine eval\'s accuracy and prediction
   const missing = await runNode([WEB, path.join(folder, 'none.onnx'), folder]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /none\.onnx/);
+});
+
+test('on IDX files (--split test), a batch-norm residual net (fmnist-res, grey, no resize) gives engine eval\'s accuracy in both runtimes', async (t) => {
+  const idx = await fashionSlice(t, { train: 300, test: 120 });
+  const out = path.join(await tempDir(t), 'run');
+  const trained = await runCli(['train', '--data', idx, '--arch', 'fmnist-res', '--epochs', '1', '--seed', '2', '--threads', '2', '--val', 'test', '--out', out]);
+  assert.equal(trained.code, 0, trained.stderr);
+  const model = path.join(out, 'model.onnx');
+  const exported = await runCli(['export', 'onnx', '--weights', path.join(out, 'best.safetensors'), '-o', model, '--no-card']);
+  assert.equal(exported.code, 0, exported.stderr);
+  const r = await runCli(['eval', 'test', '--data', idx, '--model', model, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const ev = JSON.parse(r.stdout);
+  const runs = [await runNode([WEB, model, idx, '--split', 'test', '--json'])];
+  const reason = opencvSkipReason();
+  if (reason) t.diagnostic(`OpenCV part skipped: ${reason}`);
+  else {
+    const cv = spawnSync(PYTHON, [OPENCV, model, idx, '--split', 'test', '--json'], { encoding: 'utf8' });
+    runs.push({ code: cv.status, stdout: cv.stdout, stderr: cv.stderr });
+  }
+  for (const run of runs) {
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout);
+    assert.equal(result.images, 120);
+    assert.equal(result.correct, ev.correct, `${run.stdout.slice(0, 40)}: ${result.correct}/120, engine eval ${ev.correct}/120`);
+  }
 });
