@@ -44,9 +44,12 @@ test('numbers show as [number] with their default in words, never [string] [defa
 });
 
 test('--epochs as a number is still checked as typed: a fraction or a word exits 2 naming what came', async () => {
-  for (const bad of ['1.5', 'abc', '']) {
+  for (const bad of ['1.5', 'abc']) {
     const r = await runCli(['train', '--data', '/nonexistent', '--epochs', bad]);
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stderr, `engine: --epochs expects a whole number, got '${bad}'\n`);
   }
+  const empty = await runCli(['train', '--data', '/nonexistent', '--epochs', '']);
+  assert.equal(empty.code, 2, empty.stderr);
+  assert.equal(empty.stderr, 'engine: --epochs was given without a value: give --epochs VALUE\n');
 });

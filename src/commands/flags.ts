@@ -77,6 +77,7 @@ function singleValue(o: OptionSpec, raw: unknown): unknown {
     return raw;
   }
   if (typeof raw === 'number') return String(raw);
+  if (raw === false && o.negated !== undefined) return o.negated;
   if (typeof raw !== 'string') throw new UsageError(`${name} expects a value, got ${JSON.stringify(raw)}`);
   if (raw.trim() === '') throw new UsageError(`${name} was given without a value: give ${o.positional ? 'one' : `--${o.flag} VALUE`}`);
   return raw;

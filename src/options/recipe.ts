@@ -43,7 +43,7 @@ export const RECIPE_OPTIONS: readonly OptionSpec[] = [
   { flag: 'label-smoothing', type: 'number', defaultText: byPreset('labelSmoothing'), description: 'targets (1 - e) one-hot + e / classes' },
   { flag: 'ema', type: 'number', defaultText: byPreset('ema'), description: 'keep a moving average of the weights keeping this share each step (e.g. 0.999; 0: none); validation, best.* and export use it' },
   { flag: 'normalize', type: 'string', choices: NORMALIZE_CHOICES, defaultText: byPreset('normalize'), description: 'auto: inputs (pixels/255 - mean) / std per channel, from the training split (recorded, folded into the export); none: pixels/255' },
-  { flag: 'augment', type: 'string', choices: AUGMENT_KINDS, defaultText: byPreset('augment'), description: "keras (the seed's shear/zoom/flip), crop (--shift, --flip, --rotate, --erase) or none (--no-augment)" },
+  { flag: 'augment', type: 'string', choices: AUGMENT_KINDS, negated: 'none', defaultText: byPreset('augment'), description: "keras (the seed's shear/zoom/flip), crop (--shift, --flip, --rotate, --erase) or none (--no-augment)" },
   { flag: 'shift', type: 'integer', defaultText: byPreset('shift'), description: 'crop: shift up to N pixels each way (a random crop of the image zero-padded by N)' },
   { flag: 'flip', type: 'boolean', defaultText: byPreset('flip', onOff), description: 'crop: mirror half the images left-right (--no-flip: never)' },
   { flag: 'rotate', type: 'number', defaultText: byPreset('rotate'), description: 'crop: rotate by up to this many degrees either way' },

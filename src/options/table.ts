@@ -32,6 +32,8 @@ export interface OptionSpec {
   array?: boolean;
   /** a positional that must be given */
   required?: boolean;
+  /** a valued flag whose --no-FLAG form means this value (--no-augment: 'none') */
+  negated?: string;
 }
 
 export type OptionTable = readonly OptionSpec[];
