@@ -37,7 +37,7 @@ for (const ema of [0, 0.9]) {
     const ops = model.graph.node.map((n) => n.opType);
     assert.ok(!ops.includes('BatchNormalization'), ops.join(' '));
     assert.deepEqual(ops.slice(0, 3), ['Sub', 'Div', 'Conv']);
-    assert.equal(ops.filter((o) => o === 'Add').length, 3, 'the three residual adds');
+    assert.equal(ops.filter((o) => o === 'Add').length, 4, 'the four residual adds');
 
     const test = await readDataSplit(data, 'test', preprocessOf(ckpt.meta.spec));
     const n = test.size;
