@@ -300,14 +300,17 @@ async function trainLocked(
       newestSaved = { name, epoch: meta.epoch };
     };
 
+    // thrown before an epoch or between two steps: the native state is whole, the epoch is dropped (resume redoes it)
+    const stopInEpoch = (epoch: number) => {
+      if (events.signal?.aborted) throw new Interrupted(`interrupted by ${reasonOf(events.signal)} in epoch ${epoch}`, events.signal.reason);
+    };
     for (let epoch = history.length + 1; epoch <= config.epochs && !patienceSpent(history, best, config.patience); epoch++) {
-      stopIfAborted();
+      stopInEpoch(epoch);
       events.onEpochStart?.(epoch, config.epochs, batches);
       const t0 = performance.now();
       const epochResult = await runEpoch(trainSet, rng, epochSettings(config, spec, batches, epoch), epoch, (b, n, loss) => {
         events.onBatch?.(epoch, b, n, loss);
-        // thrown between two steps: the native state is whole, the epoch is dropped (resume redoes it)
-        if (events.signal?.aborted) throw new Interrupted(`interrupted by ${reasonOf(events.signal)} in epoch ${epoch}`, events.signal.reason);
+        stopInEpoch(epoch);
       });
       trainSeconds.push(epochResult.seconds);
       const val = await evaluateSplit(trainer, valSet, 256, { ema: config.ema > 0 });
