@@ -66,6 +66,16 @@ export function rng(seed) {
   };
 }
 
+/** B random uint8 images of a model spec's input ([B, H, W, C]) and labels 0, 1, ... cycling over `classes`, seeded. */
+export function randomBatch(spec, B, seed, classes = 2) {
+  const r = rng(seed);
+  const [H, W, C] = spec.input;
+  return {
+    images: Uint8Array.from({ length: B * H * W * C }, () => Math.floor(r() * 256)),
+    labels: Uint8Array.from({ length: B }, (_, i) => i % classes),
+  };
+}
+
 /** n float32 values drawn uniformly from [lo, hi) by r (an rng) */
 export const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 

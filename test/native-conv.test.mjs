@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
-import { rng } from './helpers.mjs';
+import { randomBatch, rng } from './helpers.mjs';
 
 const EPS = 2 ** -52;
 
@@ -31,15 +31,6 @@ const GEOMETRY = {
     { type: 'dense', units: 3, name: 'head' },
   ],
 };
-
-function batch(spec, B, seed, classes) {
-  const r = rng(seed);
-  const [H, W, C] = spec.input;
-  return {
-    images: Uint8Array.from({ length: B * H * W * C }, () => Math.floor(r() * 256)),
-    labels: Uint8Array.from({ length: B }, (_, i) => i % classes),
-  };
-}
 
 function randomizeBiases(trainer, seed) {
   const r = rng(seed);
@@ -72,7 +63,7 @@ test('layout: output sizes of valid and same padding at stride 1 and 2 (same: ce
 });
 
 test('gradients (float64) of every geometry against finite differences', (t) => {
-  const { images, labels } = batch(GEOMETRY, 3, 1, 3);
+  const { images, labels } = randomBatch(GEOMETRY, 3, 1, 3);
   const trainer = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 2, threads: 2, dtype: 'float64' }));
   randomizeBiases(trainer, 3);
   const params = trainer.getParams();
@@ -103,7 +94,7 @@ test('gradients (float64) of every geometry against finite differences', (t) => 
 });
 
 test('the fast kernels (padded copies, gemm for 1x1, 5x5 and strided) and the emulated CUDA backend follow the float64 reference', () => {
-  const { images, labels } = batch(GEOMETRY, 4, 5, 3);
+  const { images, labels } = randomBatch(GEOMETRY, 4, 5, 3);
   const ref = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 6, threads: 2, dtype: 'float64' }));
   const want = ref.computeGradients(images, labels);
   const trainers = [['cpu', trainerConfig({ spec: GEOMETRY, seed: 6, threads: 2 })], ['cuda-emulated', trainerConfig({ spec: GEOMETRY, seed: 6, backend: 'cuda-emulated', conv: 'direct' })]];

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { rng } from './helpers.mjs';
+import { randomBatch, rng } from './helpers.mjs';
 
 const EPS = 2 ** -52;
 const OPT = { lr: 0.001, rho: 0.9, epsilon: 1e-7 };
@@ -44,15 +44,6 @@ const GAP_ADD = {
     { type: 'dense', units: 1 },
   ],
 };
-
-function batch(spec, B, seed, classes = 2) {
-  const r = rng(seed);
-  const [H, W, C] = spec.input;
-  return {
-    images: Uint8Array.from({ length: B * H * W * C }, () => Math.floor(r() * 256)),
-    labels: Uint8Array.from({ length: B }, (_, i) => i % classes),
-  };
-}
 
 /** Small random biases (and betas): the ReLUs open, the gradient reaches every layer. */
 function randomize(trainer, seed) {
@@ -163,7 +154,7 @@ test('plan: batch norm makes the step run each thread\'s share at once; a tensor
 });
 
 test('gradients (float64) of a residual net with batch norm, global average pooling and a softmax head, on 1 and 3 threads', (t) => {
-  const { images, labels } = batch(RESIDUAL, 5, 3, 3);
+  const { images, labels } = randomBatch(RESIDUAL, 5, 3, 3);
   for (const threads of [1, 3]) {
     const trainer = new native.Trainer(trainerConfig({ spec: RESIDUAL, seed: 2, threads, dtype: 'float64' }));
     randomize(trainer, 4);
@@ -174,7 +165,7 @@ test('gradients (float64) of a residual net with batch norm, global average pool
 });
 
 test('gradients (float64) of global average pooling and a residual add without batch norm (one image at a time)', () => {
-  const { images, labels } = batch(GAP_ADD, 3, 5);
+  const { images, labels } = randomBatch(GAP_ADD, 3, 5);
   const trainer = new native.Trainer(trainerConfig({ spec: GAP_ADD, seed: 3, threads: 2, dtype: 'float64' }));
   randomize(trainer, 6);
   gradcheck(trainer, images, labels);
@@ -191,7 +182,7 @@ test('float32 follows float64 on these nets; the same seed and thread count give
     return Math.sqrt(num / den);
   };
   for (const [spec, classes] of [[RESIDUAL, 3], [GAP_ADD, 2]]) {
-    const { images, labels } = batch(spec, 6, 7, classes);
+    const { images, labels } = randomBatch(spec, 6, 7, classes);
     const f64 = new native.Trainer(trainerConfig({ spec, seed: 9, threads: 2, dtype: 'float64' }));
     const g64 = f64.computeGradients(images, labels);
     const runs = [];
@@ -213,7 +204,7 @@ test('batch norm: training normalises by the batch and keeps running statistics 
   // batch norm straight on the image: its statistics are the scaled pixels' own
   const spec = { name: 'bn-first', input: [3, 4, 3], head: 'softmax', layers: [{ type: 'batchnorm', momentum: 0.25 }, { type: 'flatten' }, { type: 'dense', units: 2 }] };
   const B = 5;
-  const { images, labels } = batch(spec, B, 11);
+  const { images, labels } = randomBatch(spec, B, 11);
   const trainer = new native.Trainer(trainerConfig({ spec, seed: 1, threads: 2 }));
   const before = trainer.getState().state;
   assert.deepEqual([...before], [0, 0, 0, 1, 1, 1]);
@@ -254,7 +245,7 @@ test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (vecto
     head: 'softmax',
     layers: [{ type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 12 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dense', units: 3 }],
   };
-  const { images, labels } = batch(spec, 9, 21);
+  const { images, labels } = randomBatch(spec, 9, 21);
   const isas = ['scalar', 'avx2', 'avx512'].filter((isa, i) => i <= ['scalar', 'avx2', 'avx512'].indexOf(native.buildInfo().isa));
   const runs = [];
   for (const isa of isas) {
@@ -273,7 +264,7 @@ test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (vecto
 });
 
 test('softmax head: loss and accuracy by argmax; probabilities sum to 1; labels past the classes are refused', async () => {
-  const { images, labels } = batch(GAP_ADD, 4, 13);
+  const { images, labels } = randomBatch(GAP_ADD, 4, 13);
   const spec = { ...GAP_ADD, head: 'softmax', layers: [...GAP_ADD.layers.slice(0, -1), { type: 'dense', units: 4 }] };
   const trainer = new native.Trainer(trainerConfig({ spec, seed: 1, threads: 2 }));
   const four = Uint8Array.from([0, 1, 2, 3]);
@@ -294,7 +285,7 @@ test('softmax head: loss and accuracy by argmax; probabilities sum to 1; labels 
 });
 
 test('the emulated CUDA backend runs global average pooling and the residual add as the CPU does', async () => {
-  const { images, labels } = batch(GAP_ADD, 3, 17);
+  const { images, labels } = randomBatch(GAP_ADD, 3, 17);
   const gpu = new native.Trainer(trainerConfig({ spec: GAP_ADD, seed: 4, backend: 'cuda-emulated', conv: 'direct' }));
   const cpu = new native.Trainer(trainerConfig({ spec: GAP_ADD, seed: 4, threads: 1, dtype: 'float64' }));
   assert.deepEqual(gpu.plan().steps.filter((s) => s.kind === 'globalavgpool' || s.kind === 'add').map((s) => s.kernel), ['cuda', 'cuda', 'cuda', 'cuda']);
