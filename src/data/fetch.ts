@@ -141,7 +141,10 @@ async function downloadHttp(url: string, opts: FetchOptions, dispatcher: EnvHttp
     });
   } catch (err) {
     const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
-    throw new InputError(`download of ${url} failed: ${cause}. Without internet, get the data from ${DATA_SOURCE_HINT} and pass --data DIR`);
+    throw new InputError(
+      `download of ${url} failed: ${cause}. Without internet, download the archive on another machine and run ` +
+        `\`engine data fetch --url <downloaded archive>\` (it is verified the same way), or get the images from ${DATA_SOURCE_HINT} and pass --data DIR`,
+    );
   }
   if (response.status !== 200)
     throw new InputError(`download of ${url} failed: HTTP ${response.status} ${response.statusText}`.trimEnd());

@@ -127,6 +127,13 @@ test('tampered, truncated, incomplete, 404 and cut-off downloads fail with the r
   const viaCli = await runCli(['data', 'fetch', '--dest', path.join(dir, 'other'), '--url', `${base}/nothing-here.tar.gz`]);
   assert.equal(viaCli.code, 2);
   assert.equal(viaCli.stderr.trim(), `engine: download of ${base}/nothing-here.tar.gz failed: HTTP 404 Not Found`);
+
+  // offline (nothing listens on the port): the error names the way out with an archive downloaded elsewhere
+  const closed = http.createServer();
+  await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const deadPort = closed.address().port;
+  await new Promise((resolve) => closed.close(resolve));
+  await rejectsInput(fetchDataset({ dest: path.join(dir, 'offline'), url: `http://127.0.0.1:${deadPort}/x.tar.gz` }), 'failed:', 'engine data fetch --url <downloaded archive>', '--data DIR');
 });
 
 test('engine train without --data fetches ./data first and says so; --no-fetch refuses and says where to get it', async (t) => {
