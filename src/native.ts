@@ -367,6 +367,13 @@ export interface NativeAddon {
   /** measured peak GFLOP/s of fp32 FMA (AVX-512), bf16 dot products (AVX512-BF16) or AMX bf16 tile dot
    * products on `threads` threads; rejects where the CPU lacks the instructions */
   measurePeak(kind: 'fp32' | 'bf16' | 'amx', threads: number, seconds: number): Promise<number>;
+  /**
+   * A JPEG file's bytes decoded to RGB [height, width, 3] by libjpeg-turbo on the libuv pool, as sharp decodes
+   * them; `why` instead when the image is left to sharp (CMYK, a warning, an error, more than maxPixels pixels).
+   */
+  decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<{ data: Uint8Array; width: number; height: number } | { why: string }>;
+  /** whether the JPEG decoder can run here (libjpeg.so.62 opened), and why not */
+  jpegDecoder(): { available: boolean; reason?: string };
   buildInfo(): BuildInfo;
   cudaDevices(): CudaDeviceList;
   /** only when built with CUDA */

@@ -46,6 +46,7 @@ test('engine info prints the build and the devices; --json is the same as data',
   assert.match(text.stdout, /cpu: kernels use (scalar|avx2|avx512)/);
   const { amx, bf16 } = native.buildInfo();
   assert.ok(text.stdout.includes(`cpu bf16 (--precision bf16): ${amx ? 'AMX tiles' : bf16 ? 'AVX512-BF16 (no AMX)' : 'not available'}`), text.stdout);
+  assert.ok(text.stdout.includes('jpeg: decoded by libjpeg-turbo (libjpeg.so.62); other formats by sharp'), text.stdout);
   assert.match(text.stdout, native.buildInfo().cuda ? /cuda: built in \(nvcc [\d.]+, architectures 90/ : /cuda: not built in/);
   if (status.usable) assert.match(text.stdout, /cuda device 0: /);
   else assert.ok(text.stdout.includes(`cuda devices: none (${status.reason})`), text.stdout);
@@ -55,6 +56,7 @@ test('engine info prints the build and the devices; --json is the same as data',
   assert.equal(info.build.cuda, native.buildInfo().cuda);
   assert.equal(info.build.cpuIsa, native.buildInfo().cpuIsa);
   assert.equal(info.cuda.usable, status.usable);
+  assert.deepEqual(info.jpeg, { available: true });
   assert.equal(info.cuda.devices.length, status.devices.length);
 });
 

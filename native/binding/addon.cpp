@@ -1,5 +1,5 @@
 // The addon's exports: Trainer (trainer.cpp), the raw kernels for tests (test_kernels.cpp, and the CUDA ones in
-// cuda/kernel_bindings.cpp), the peak probe for the benchmarks (bench.cpp), what the build and the machine offer,
+// cuda/kernel_bindings.cpp), the peak probe for the benchmarks (bench.cpp), the JPEG decoder (image.cpp), what the build and the machine offer,
 // and the CUDA devices. Native failures become JS exceptions; nothing here exits or aborts.
 #include <napi.h>
 
@@ -84,6 +84,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernels", test_kernels(env));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
   exports.Set("measurePeak", Napi::Function::New(env, measure_peak, "measurePeak"));
+  exports.Set("decodeJpeg", Napi::Function::New(env, decode_jpeg, "decodeJpeg"));
+  exports.Set("jpegDecoder", Napi::Function::New(env, jpeg_decoder, "jpegDecoder"));
   exports.Set("cudaDevices", Napi::Function::New(env, CudaDevices, "cudaDevices"));
   exports.Set("cudaKernelsEmulated", cuda_emulated::kernel_bindings(env));  // the CUDA kernels on the CPU emulator
 #if ENGINE_CUDA

@@ -1,5 +1,5 @@
-// The addon's function tables besides the Trainer: the raw kernels for tests and the peak probe for the
-// benchmarks; the CUDA kernels' tables live with the CUDA source (cuda/kernel_bindings.cpp), once per build of it.
+// The addon's function tables besides the Trainer: the raw kernels for tests, the peak probe for the
+// benchmarks and the JPEG decoder; the CUDA kernels' tables live with the CUDA source (cuda/kernel_bindings.cpp), once per build of it.
 #pragma once
 
 #include <napi.h>
@@ -10,6 +10,9 @@ namespace engine {
 Napi::Object test_kernels(Napi::Env env);
 // measurePeak(kind: 'fp32' | 'bf16' | 'amx', threads, seconds) -> Promise<GFLOP/s> (bench.cpp)
 Napi::Value measure_peak(const Napi::CallbackInfo& info);
+// decodeJpeg(bytes, maxPixels) -> Promise<{data, width, height} | {why}>; jpegDecoder() -> {available, reason?} (image.cpp)
+Napi::Value decode_jpeg(const Napi::CallbackInfo& info);
+Napi::Value jpeg_decoder(const Napi::CallbackInfo& info);
 
 namespace cuda {
 Napi::Object kernel_bindings(Napi::Env env);

@@ -3,9 +3,7 @@
 import type { Argv } from 'yargs';
 import { createProgress } from '../report/progress.js';
 import { CV_OPTIONS, resolveCvOptions, type CvOptions } from '../options/cv.js';
-import { ensureDefaultData } from '../data/fetch.js';
-import { crossValidate, type CvSummary, type FoldResult, type MeanStd } from '../workflows/cv.js';
-import { epochLine } from '../workflows/train.js';
+import type { CvSummary, FoldResult, MeanStd } from '../workflows/cv.js';
 import { addOptions, readFlags } from './flags.js';
 
 const pct = (x: number) => (x * 100).toFixed(2);
@@ -42,7 +40,9 @@ export function cvCommand(yargs: Argv) {
       const onLog = (line: string) => progress.log(line);
       // (checked before ./data is fetched, so a typo in a flag never downloads anything)
       const config = resolveCvOptions(options);
-      if (options.data === undefined) await ensureDefaultData({ dest: config.train.data, fetch, onLog });
+      // loaded when run: --help and the other commands start without the addon, onnxruntime and libvips
+      const [{ crossValidate }, { epochLine }] = await Promise.all([import('../workflows/cv.js'), import('../workflows/train.js')]);
+      if (options.data === undefined) await (await import('../data/fetch.js')).ensureDefaultData({ dest: config.train.data, fetch, onLog });
       const summary = await crossValidate(options, {
         onLog,
         onFoldStart: (seed, fold, folds, train, images) => progress.log(`fold ${fold}/${folds} (seed ${seed}): training on ${train} images, scoring ${images}`),

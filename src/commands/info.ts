@@ -16,6 +16,8 @@ export function engineInfo() {
     version: ENGINE_VERSION,
     node: process.versions.node,
     build,
+    /** the addon's JPEG decoder (else sharp decodes every image) */
+    jpeg: native.jpegDecoder(),
     cuda: {
       built: build.cuda,
       usable: cuda.usable,
@@ -94,6 +96,7 @@ export function infoCommand(yargs: Argv) {
         `engine ${info.version} (node ${info.node}, N-API ${b.napiVersion}, g++ ${b.compiler})`,
         `cpu: kernels use ${b.isa} (the CPU supports ${b.cpuIsa}${b.isa !== b.cpuIsa ? '; capped by ENGINE_ISA' : ''})`,
         `cpu bf16 (--precision bf16): ${b.amx ? 'AMX tiles' : b.bf16 ? 'AVX512-BF16 (no AMX)' : 'not available (no AVX512-BF16)'}`,
+        `jpeg: ${info.jpeg.available ? 'decoded by libjpeg-turbo (libjpeg.so.62)' : `decoded by sharp (${info.jpeg.reason})`}; other formats by sharp`,
         b.cuda
           ? `cuda: built in (${b.cudaCompiler}, architectures ${b.cudaArchitectures}); runtime ${cudaVersion(info.cuda.runtimeVersion)}, driver ${cudaVersion(info.cuda.driverVersion)}`
           : 'cuda: not built in (no nvcc at build time, or ENGINE_CUDA=OFF)',

@@ -25,9 +25,25 @@ export type ImageInput = string | ArrayBuffer | ArrayBufferView;
 export const inputName = (input: ImageInput, opts: DecodeOptions = {}): string =>
   typeof input === 'string' ? input : (opts.name ?? 'image bytes');
 
-// sharp (libvips) is loaded on the first decode: commands that decode nothing (IDX data) start without it.
+// sharp (libvips) is loaded on the first decode it does: commands that decode nothing (IDX data) or only plain
+// JPEGs (the native decoder's) start without it.
 let sharpModule: Promise<(input?: Buffer, options?: SharpOptions) => Sharp> | undefined;
 const loadSharp = () => (sharpModule ??= import('sharp').then((m) => m.default));
+let nativeModule: Promise<typeof import('../native.js')> | undefined;
+const loadNative = () => (nativeModule ??= import('../native.js'));
+
+const isJpeg = (buf: Uint8Array) => buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff;
+
+/**
+ * A YCbCr or grey JPEG decoded by the addon's libjpeg-turbo (native/image/jpeg.h): the bytes sharp's decode gives
+ * (test/jpeg-decode.test.mjs), without libvips' per-image pipeline, which costs several times the decode itself
+ * for the small images trained on here. Undefined where it leaves the image to sharp: any other JPEG, a warning
+ * (truncated data...), an error, a large image, or no libjpeg.so.62 on this machine.
+ */
+async function decodeJpegNatively(buf: Buffer): Promise<RawRGB | undefined> {
+  const r = await (await loadNative()).native.decodeJpeg(buf, LARGE_IMAGE_PIXELS);
+  return 'data' in r ? r : undefined;
+}
 
 /**
  * The formats decoded, as sharp reports them from the bytes (BMP is decoded here, see bmp.ts): the README's
@@ -107,6 +123,8 @@ export async function decodeRGB(input: ImageInput, opts: DecodeOptions = {}): Pr
   if (buf.length === 0) throw new InputError(`cannot decode image ${file}: ${typeof input === 'string' ? 'the file is empty' : 'no bytes'} (0 bytes)`);
   try {
     if (isBmp(buf)) return decodeBmp(buf); // BMP rows carry no EXIF orientation
+    const decoded = isJpeg(buf) && !opts.autoOrient ? await decodeJpegNatively(buf) : undefined;
+    if (decoded) return decoded;
     const sharp = await loadSharp();
     const meta = await sharp(buf, { limitInputPixels: false }).metadata();
     if (!Object.hasOwn(DECODED_FORMATS, meta.format ?? ''))

@@ -92,23 +92,24 @@ export function inputTensor(info: ModelInfo, pixels: Uint8Array, n: number, scra
   if (info.dtype === 'uint8') {
     if (!nchw) return new Tensor('uint8', hwc, dims);
     const out = scratch instanceof Uint8Array ? scratch.subarray(0, hwc.length) : new Uint8Array(hwc.length);
-    return new Tensor('uint8', toPlanes(out, hwc, h * w, c, 1), dims);
+    return new Tensor('uint8', toPlanes(out, hwc, h * w, 1), dims);
   }
   // float32(scale) * pixel is exact in a double, so one rounding: the float32 product the trainer computes.
   // (One channel is the same bytes in either layout.)
   const scale = Math.fround(info.scale);
   const out = scratch instanceof Float32Array ? scratch.subarray(0, hwc.length) : new Float32Array(hwc.length);
-  if (nchw) return new Tensor('float32', toPlanes(out, hwc, h * w, c, scale), dims);
+  if (nchw) return new Tensor('float32', toPlanes(out, hwc, h * w, scale), dims);
   for (let i = 0; i < hwc.length; i++) out[i] = hwc[i] * scale;
   return new Tensor('float32', out, dims);
 }
 
-/** HWC -> CHW for images of `c` channels of `plane` pixels each, times `scale`. */
-function toPlanes<T extends Float32Array | Uint8Array>(dst: T, src: Uint8Array, plane: number, c: number, scale: number): T {
-  for (let base = 0; base < src.length; base += c * plane)
-    for (let ch = 0; ch < c; ch++) {
-      const out = dst.subarray(base + ch * plane, base + (ch + 1) * plane);
-      for (let p = 0, q = base + ch; p < plane; p++, q += c) out[p] = src[q] * scale;
+/** HWC -> CHW for RGB images of `plane` pixels each, times `scale` (a grey image is the same bytes in either layout). */
+function toPlanes<T extends Float32Array | Uint8Array>(dst: T, src: Uint8Array, plane: number, scale: number): T {
+  for (let base = 0; base < src.length; base += 3 * plane)
+    for (let p = 0, q = base, o = base; p < plane; p++, q += 3, o++) {
+      dst[o] = src[q] * scale;
+      dst[o + plane] = src[q + 1] * scale;
+      dst[o + 2 * plane] = src[q + 2] * scale;
     }
   return dst;
 }
