@@ -1,4 +1,4 @@
-// The library as a user imports it: `from 'small-cnn-engine'` (the package's own exports), the README's example
+// The library as a user imports it: `from 'small-cnn-engine'` (the package's own exports), docs/library.md's example
 // (examples/library.mjs) run end to end, and the progress callbacks of evaluate and predict.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

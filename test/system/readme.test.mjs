@@ -13,11 +13,11 @@ import { CELEBA, ROOT, SHARED, runCli, runProgram, tempDir } from '../helpers.mj
 const README = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
 const TWO_WORD = new Set(['export', 'import', 'data']);
 
-/** The fenced blocks of the README, in order: { lang, lines }. */
-function blocks() {
+/** The fenced blocks of a page (the README), in order: { lang, lines }. */
+function blocks(page = README) {
   const out = [];
   const re = /^```(\w*)\n([\s\S]*?)^```$/gm;
-  for (let m; (m = re.exec(README)); ) out.push({ lang: m[1], lines: m[2].split('\n').filter((l) => l !== '') });
+  for (let m; (m = re.exec(page)); ) out.push({ lang: m[1], lines: m[2].split('\n').filter((l) => l !== '') });
   return out;
 }
 
@@ -108,9 +108,9 @@ test('the quickstart runs as written (1 epoch): train, export with its card, eva
     await fs.access(path.join(cwd, 'runs', 'seed1', f));
 });
 
-test("the library example is examples/library.mjs, line for line (less the file's comments)", async () => {
-  const js = blocks().filter((b) => b.lang === 'js');
-  assert.equal(js.length, 1, 'one js block in the README');
+test("docs/library.md's example is examples/library.mjs, line for line (less the file's comments)", async () => {
+  const js = blocks(await fs.readFile(path.join(ROOT, 'docs', 'library.md'), 'utf8')).filter((b) => b.lang === 'js');
+  assert.equal(js.length, 1, 'one js block in docs/library.md');
   const file = await fs.readFile(path.join(ROOT, 'examples', 'library.mjs'), 'utf8');
   const code = file.split('\n').filter((l) => l !== '' && !l.startsWith('//'));
   assert.deepEqual(js[0].lines, code);
