@@ -1,22 +1,27 @@
 #!/usr/bin/env node
 // The `engine` command line. Exit codes: 0 success, 2 bad input (flags, files, folders), 1 internal error.
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EngineError } from './errors.js';
 import { asWriteError } from './io/atomic.js';
-import { trainCommand } from './commands/train.js';
-import { cvCommand } from './commands/cv.js';
-import { importCommand } from './commands/import.js';
-import { labelsCommand } from './commands/labels.js';
-import { exportCommand } from './commands/export.js';
-import { evalCommand } from './commands/eval.js';
-import { predictCommand } from './commands/predict.js';
-import { dataCommand } from './commands/data.js';
-import { serveDemoCommand } from './commands/serve-demo.js';
-import { infoCommand } from './commands/info.js';
 import { helpEpilog } from './commands/flags.js';
 import { installSignalHandlers } from './commands/signals.js';
 import { ENGINE_VERSION } from './version.js';
+
+type Registrar = (y: Argv) => Argv;
+/** Each command's module, loaded on demand: a command's run loads its own module only (start-up time). */
+const COMMANDS: Record<string, () => Promise<Registrar>> = {
+  train: async () => (await import('./commands/train.js')).trainCommand as Registrar,
+  cv: async () => (await import('./commands/cv.js')).cvCommand as Registrar,
+  import: async () => (await import('./commands/import.js')).importCommand as Registrar,
+  labels: async () => (await import('./commands/labels.js')).labelsCommand as Registrar,
+  export: async () => (await import('./commands/export.js')).exportCommand as Registrar,
+  eval: async () => (await import('./commands/eval.js')).evalCommand as Registrar,
+  predict: async () => (await import('./commands/predict.js')).predictCommand as Registrar,
+  data: async () => (await import('./commands/data.js')).dataCommand as Registrar,
+  'serve-demo': async () => (await import('./commands/serve-demo.js')).serveDemoCommand as Registrar,
+  info: async () => (await import('./commands/info.js')).infoCommand as Registrar,
+};
 
 function fail(message: string, code: number): never {
   process.stderr.write(`engine: ${message}\n`);
@@ -43,16 +48,10 @@ async function main(): Promise<void> {
       if (err) throw err;
       fail(msg, 2);
     });
-  cli = trainCommand(cli);
-  cli = cvCommand(cli);
-  cli = importCommand(cli);
-  cli = labelsCommand(cli);
-  cli = exportCommand(cli);
-  cli = evalCommand(cli);
-  cli = predictCommand(cli);
-  cli = dataCommand(cli);
-  cli = serveDemoCommand(cli);
-  cli = infoCommand(cli);
+  // `engine eval ...` registers eval alone; anything else (no command, --help, a typo) all of them, in this order
+  const named = process.argv[2];
+  const chosen = Object.hasOwn(COMMANDS, named ?? '') ? [COMMANDS[named]] : Object.values(COMMANDS);
+  for (const register of await Promise.all(chosen.map((load) => load()))) cli = register(cli);
   await cli.parseAsync();
 }
 
