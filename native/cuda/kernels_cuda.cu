@@ -361,29 +361,11 @@ __global__ void dropout_backward_k(float* din, const float* dout, const float* m
     din[i] = __fmul_rn(dout[i], mask[i]);
 }
 
-// One block: per-image losses in float (as the CPU computes them), summed in double in a fixed tree order. With
-// label smoothing e the target is y (1 - e) + e / 2 (one_minus_e and half_e formed on the host, as the reference
-// forms them in float); the right answers count against the label itself.
-__global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit, const float* label,
-                              const uint8_t* label_u8, const int32_t* index, int N, float scale, float L,
-                              float smoothing, float one_minus_e, float half_e) {
+// The end of a one-block loss kernel: the threads' losses (double) and right answers summed in a fixed tree order,
+// the same for every run, into *result.
+__device__ void write_loss_sum(LossOut* result, double loss, int correct) {
   __shared__ double loss_s[kThreads];
   __shared__ int correct_s[kThreads];
-  double loss = 0;
-  int correct = 0;
-  for (int b = threadIdx.x; b < N; b += blockDim.x) {
-    const float z = logit[b];
-    const float label_b = label_u8 ? float(label_u8[index ? index[b] : b]) : label[b];
-    const float y = smoothing == 0.f ? label_b : __fadd_rn(__fmul_rn(label_b, one_minus_e), half_e);
-    const float zc = z > L ? L : (z < -L ? -L : z);
-    const float softplus = (zc > 0.f ? zc : 0.f) + log1pf(expf(-fabsf(zc)));
-    loss += double(softplus - y * zc);
-    if (dlogit) {
-      const float p = 1.f / (1.f + expf(-zc));
-      dlogit[b] = (z > -L && z < L) ? scale * (p - y) : 0.f;
-    }
-    correct += ((1.f / (1.f + expf(-z))) > 0.5f) == (label_b != 0.f);
-  }
   loss_s[threadIdx.x] = loss;
   correct_s[threadIdx.x] = correct;
   __syncthreads();
@@ -401,6 +383,30 @@ __global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit
   }
 }
 
+// One block: per-image losses in float (as the CPU computes them), summed in double in a fixed tree order. With
+// label smoothing e the target is y (1 - e) + e / 2 (one_minus_e and half_e formed on the host, as the reference
+// forms them in float); the right answers count against the label itself.
+__global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit, const float* label,
+                              const uint8_t* label_u8, const int32_t* index, int N, float scale, float L,
+                              float smoothing, float one_minus_e, float half_e) {
+  double loss = 0;
+  int correct = 0;
+  for (int b = threadIdx.x; b < N; b += blockDim.x) {
+    const float z = logit[b];
+    const float label_b = label_u8 ? float(label_u8[index ? index[b] : b]) : label[b];
+    const float y = smoothing == 0.f ? label_b : __fadd_rn(__fmul_rn(label_b, one_minus_e), half_e);
+    const float zc = z > L ? L : (z < -L ? -L : z);
+    const float softplus = (zc > 0.f ? zc : 0.f) + log1pf(expf(-fabsf(zc)));
+    loss += double(softplus - y * zc);
+    if (dlogit) {
+      const float p = 1.f / (1.f + expf(-zc));
+      dlogit[b] = (z > -L && z < L) ? scale * (p - y) : 0.f;
+    }
+    correct += ((1.f / (1.f + expf(-z))) > 0.5f) == (label_b != 0.f);
+  }
+  write_loss_sum(result, loss, correct);
+}
+
 // Softmax cross-entropy per image as ref::softmax_ce (log-sum-exp from the row's maximum), one thread per image,
 // the losses summed in double and the right answers (argmax, first maximum) counted as sigmoid_bce_k does. With
 // label smoothing the targets are on (the label's class) and off (the others), formed on the host as the
@@ -408,8 +414,6 @@ __global__ void sigmoid_bce_k(float* dlogit, LossOut* result, const float* logit
 __global__ void softmax_ce_k(float* dlogits, LossOut* result, const float* logits, const float* label,
                              const uint8_t* label_u8, const int32_t* index, int N, int K, float scale, bool smoothed,
                              float on, float off) {
-  __shared__ double loss_s[kThreads];
-  __shared__ int correct_s[kThreads];
   double loss = 0;
   int correct = 0;
   for (int b = threadIdx.x; b < N; b += blockDim.x) {
@@ -437,21 +441,7 @@ __global__ void softmax_ce_k(float* dlogits, LossOut* result, const float* logit
         dlogits[size_t(b) * K + k] = __fmul_rn(scale, __fsub_rn(__fdiv_rn(expf(__fsub_rn(z[k], m)), sum), k == y ? hit : miss));
     correct += arg == y;
   }
-  loss_s[threadIdx.x] = loss;
-  correct_s[threadIdx.x] = correct;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s /= 2) {
-    if (threadIdx.x < unsigned(s)) {
-      loss_s[threadIdx.x] += loss_s[threadIdx.x + s];
-      correct_s[threadIdx.x] += correct_s[threadIdx.x + s];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) {
-    result->loss_sum = loss_s[0];
-    result->correct = correct_s[0];
-    result->non_finite = 0;
-  }
+  write_loss_sum(result, loss, correct);
 }
 
 // One block: the parameters are few (the seed's 91k), and a single block needs no atomics to sum its count.
