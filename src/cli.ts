@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     .demandCommand(1, 'name a command: engine train --help')
     .recommendCommands()
     // yargs renders the help text before every command's run, in case the command shows it; wrapping it to the
-    // terminal costs ~40 ms of start-up, so it is wrapped only where it is printed (--help)
+    // terminal is a visible part of start-up, so it is wrapped only where it is printed (--help)
     .wrap(process.argv.includes('--help') ? Math.min(110, process.stdout.columns || 110) : null)
     .epilog(
       helpEpilog([

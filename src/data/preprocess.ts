@@ -98,7 +98,7 @@ export function resizeNearestPIL(
   for (let y = 0; y < dstH; y++) {
     const row = ys[y] * srcW;
     if (channels === 3)
-      // (the common case, unrolled: a third of the time of the loop below)
+      // (the common case, unrolled: the loop below indexes channel by channel)
       for (let x = 0; x < dstW; x++, o += 3) {
         const p = (row + xs[x]) * 3;
         dst[o] = src[p];
