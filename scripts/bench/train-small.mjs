@@ -9,7 +9,8 @@
 // backward products, less the first layer's input gradient), against the fp32 peak measured by the engine's probe.
 //
 //   node scripts/bench/train-small.mjs [--data DIR] [--arch PRESET | --spec FILE.json] [--epochs 3] [--images N] [--threads 2]
-//     [--batch-size 64] [--lr 0.001] [--precision fp32,bf16] [--no-torch] [--json]
+//     [--batch-size 64] [--lr 0.001] [--precision fp32,bf16] [--no-torch] [--layers] [--json]
+// --layers: also the engine's time per op and direction per epoch (Trainer.layerTimes), where the time goes.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,6 +39,7 @@ const { values: args } = parseArgs({
     precision: { type: 'string', default: native.buildInfo().bf16 ? 'fp32,bf16' : 'fp32' },
     torch: { type: 'boolean', default: true },
     json: { type: 'boolean', default: false },
+    layers: { type: 'boolean', default: false },
   },
   allowNegative: true,
 });
@@ -86,7 +88,8 @@ for (const precision of args.precision.split(',')) {
   trainer.uploadImages(data.images, data.labels);
   const rng = new Rng(1);
   await trainEpochIndexed(trainer, set, rng, cfg, 0); // warm-up
-  trainers.push({ label: `engine ${precision}`, precision, run: async (e) => (await trainEpochIndexed(trainer, set, rng, cfg, e)).seconds, times: [] });
+  trainer.layerTimes(true);
+  trainers.push({ label: `engine ${precision}`, precision, trainer, run: async (e) => (await trainEpochIndexed(trainer, set, rng, cfg, e)).seconds, times: [] });
 }
 
 // PyTorch peers in fp32, and with bf16 autocast where the engine trains in bf16 too
@@ -141,4 +144,23 @@ const rows = trainers.map((t) => {
 log('\n| trainer | s/epoch | images/s | GFLOP/s | % of fp32 peak | time / PyTorch |\n| --- | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows)
   log(`| ${r.trainer} | ${r.secondsPerEpoch.toFixed(3)} | ${r.imagesPerSecond.toFixed(0)} | ${r.gflops.toFixed(1)} | ${r.percentOfPeak?.toFixed(0) ?? '-'} | ${r.ratioToPyTorch ? `${r.ratioToPyTorch.toFixed(3)}x` : '-'} |`);
-if (args.json) process.stdout.write(JSON.stringify({ spec: spec.name, images: data.size, threads, batchSize, peak, rows }) + '\n');
+
+// where the engine's time goes: ms per epoch for each op's forward and backward, and the step's other parts
+const perEpoch = (seconds) => (seconds / epochs) * 1000;
+const layers = trainers
+  .filter((t) => args.layers && t.trainer)
+  .map((t) => {
+    const lt = t.trainer.layerTimes();
+    const inLayers = lt.layers.reduce((sum, l) => sum + l.forward + l.backward, 0);
+    return {
+      trainer: t.label,
+      ops: lt.layers.map((l, i) => ({ op: layout.ops[i].name, forwardMs: perEpoch(l.forward), backwardMs: perEpoch(l.backward) })),
+      otherMs: { preprocess: perEpoch(lt.preprocess), update: perEpoch(lt.update), kernels: perEpoch(lt.kernels), idle: perEpoch(lt.idle), rest: perEpoch(lt.step - inLayers - lt.preprocess - lt.update - lt.kernels - lt.idle) },
+    };
+  });
+for (const l of layers) {
+  log(`\n${l.trainer}, ms per epoch:\n| op | forward | backward |\n| --- | ---: | ---: |`);
+  for (const o of l.ops) log(`| ${o.op} | ${o.forwardMs.toFixed(0)} | ${o.backwardMs.toFixed(0)} |`);
+  log(Object.entries(l.otherMs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', '));
+}
+if (args.json) process.stdout.write(JSON.stringify({ spec: spec.name, images: data.size, threads, batchSize, peak, rows, ...(args.layers ? { layers } : {}) }) + '\n');
