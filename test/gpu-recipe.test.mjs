@@ -22,14 +22,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
-import { cudaStatus } from '../dist/src/train/device.js';
 import { rand, rng } from './helpers.mjs';
+import { gpuSkip } from './gpu-device.mjs';
 
-delete process.env.ENGINE_CUDA_EMULATE; // the real device's status: the emulator is tested by name here
-const status = cudaStatus();
-if (process.env.ENGINE_REQUIRE_CUDA === '1') assert.ok(status.usable, `ENGINE_REQUIRE_CUDA=1 but no CUDA device: ${status.reason}`);
-const skip = status.usable ? false : `no CUDA device: ${status.reason}`;
-if (skip) console.log(`# gpu-recipe: skipped (${skip})`);
+const skip = gpuSkip('gpu-recipe');
 
 const k = native.kernels;
 const f = Math.fround;

@@ -18,18 +18,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { cudaStatus } from '../dist/src/train/device.js';
 import { trainEpochIndexed } from '../dist/src/train/epoch.js';
 import { TrainingDiverged } from '../dist/src/train/diverged.js';
 import { Rng } from '../dist/src/data/random.js';
 import { rng } from './helpers.mjs';
+import { gpuSkip } from './gpu-device.mjs';
 
-delete process.env.ENGINE_CUDA_EMULATE; // the real device's status: the emulator is tested by name here
-const status = cudaStatus();
-// On the GPU machine (scripts/device/gpu-check.sh) a missing device is a failure, not a skip.
-if (process.env.ENGINE_REQUIRE_CUDA === '1') assert.ok(status.usable, `ENGINE_REQUIRE_CUDA=1 but no CUDA device: ${status.reason}`);
-const skip = status.usable ? false : `no CUDA device: ${status.reason}`;
-if (skip) console.log(`# gpu-train: skipped (${skip})`);
+const skip = gpuSkip('gpu-train');
 
 // every layer type, conv1 on 3 channels, odd sizes for the pools, weight gradients split into several slices
 const SMALL = {
