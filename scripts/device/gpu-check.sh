@@ -17,7 +17,7 @@
 #          carry=["dist", "build/Release", ".device", "node_modules/sharp", "node_modules/@img",
 #                 "node_modules/detect-libc", "node_modules/semver"])
 #
-#    There it unpacks Node, shows the GPU, runs the GPU tests (test/gpu-kernels, test/gpu-train; they fail
+#    There it unpacks Node, shows the GPU, runs the GPU tests (test/gpu-kernels, gpu-train, gpu-recipe; they fail
 #    rather than skip there, ENGINE_REQUIRE_CUDA=1), then the benchmark (scripts/bench/train-gpu.mjs: engine vs
 #    PyTorch fp32 / TF32 / bf16 autocast on the same GPU, seconds per 500-image epoch at batch 32 and images/s
 #    at batch 256 on a synthetic 50,000-image set) and 70 GPU epochs of `engine train` (mean val_acc over
@@ -74,7 +74,7 @@ check() {
 
   echo "== GPU tests"
   local tests_rc
-  ENGINE_REQUIRE_CUDA=1 timeout 240 node --test --test-concurrency=1 test/gpu-kernels.test.mjs test/gpu-train.test.mjs >"$OUT/tests.log" 2>&1
+  ENGINE_REQUIRE_CUDA=1 timeout 240 node --test --test-concurrency=1 test/gpu-kernels.test.mjs test/gpu-train.test.mjs test/gpu-recipe.test.mjs >"$OUT/tests.log" 2>&1
   tests_rc=$?
   grep -E '^# (tests|pass|fail|skipped)|^not ok|error:' "$OUT/tests.log" | head -40
 
