@@ -5,7 +5,7 @@
 // a normal run folder (history, checkpoints, run.json); cv.json holds every fold's figures and their mean and
 // standard deviation.
 import path from 'node:path';
-import { openTrainingSplit, type LoadedSplit } from '../data/cache.js';
+import type { LoadedSplit } from '../data/cache.js';
 import { hasDataSplit, listDataSplit } from '../data/dataset.js';
 import { imageBytesOf } from '../data/decode.js';
 import { stratifiedFolds } from '../data/folds.js';
@@ -19,7 +19,7 @@ import { resolveCvOptions, type CvConfig, type CvOptions } from '../options/cv.j
 import { resolveArch, type TrainConfig } from '../options/train.js';
 import { checkRunDirTarget, createRunDir } from '../store/run-dir.js';
 import { versions } from '../version.js';
-import { runTraining, type TrainEvents } from './train.js';
+import { openRunSplit, runTraining, type TrainEvents } from './train.js';
 
 export const CV_FILE = 'cv.json';
 
@@ -93,14 +93,7 @@ async function readPool(config: TrainConfig, events: CvEvents) {
   const parts: LoadedSplit[] = [];
   for (const [i, list] of lists.entries()) {
     const split = i === 0 ? 'train' : 'val';
-    const part = await openTrainingSplit(list, {
-      cache: config.cache,
-      cacheDir: config.cacheDir,
-      skipBadImages: config.skipBadImages,
-      onProgress: (d, t) => events.onDecodeProgress?.(split, d, t),
-      onLog: (line) => events.onLog?.(line),
-      preprocess: preprocessOf(spec),
-    });
+    const part = await openRunSplit(config, list, split, preprocessOf(spec), events);
     for (const why of part.skipReasons) events.onLog?.(`warning: skipped ${why}`);
     parts.push(part);
   }

@@ -7,7 +7,8 @@ import { EngineError, InputError, Interrupted } from '../errors.js';
 import { describeValidation, listTrainingSplits, type Validation } from '../data/dataset.js';
 import { openTrainingSplit, type LoadedSplit } from '../data/cache.js';
 import { channelStats, type ChannelStats } from '../data/channel-stats.js';
-import { preprocessOf } from '../data/preprocess.js';
+import { preprocessOf, type Preprocess } from '../data/preprocess.js';
+import type { SplitListing } from '../data/discover.js';
 import { Rng } from '../data/random.js';
 import { trainingSpec, type Monitor, type ModelSpec } from '../model/spec.js';
 import { resolveArch, resolveTrainOptions, type TrainConfig, type TrainOptions } from '../options/train.js';
@@ -235,6 +236,7 @@ async function trainLocked(
   const history: EpochRecord[] = resume ? [...resume.history] : [];
   let best: EpochRecord | undefined = resume?.best;
   let stoppedEarly: EarlyStop | undefined;
+  const earlyStop = (epoch: number): EarlyStop => ({ epoch, bestEpoch: best?.epoch ?? 0, monitor: config.monitor, patience: config.patience });
   let newestSaved = resume?.checkpointFile ? { name: path.basename(resume.checkpointFile), epoch: resume.history.length } : undefined;
   const resumes = resume ? [...((resume.record.resumes as unknown[]) ?? []), { at: started.toISOString(), fromEpoch: history.length }] : undefined;
   const runRecord = (status: RunStatus, extra: Record<string, unknown> = {}) => ({
@@ -334,7 +336,7 @@ async function trainLocked(
       if (improved) await save(RUN_FILES.best, meta);
       const stop = patienceSpent(history, best, config.patience);
       if (stop && epoch < config.epochs) {
-        stoppedEarly = { epoch, bestEpoch: best?.epoch ?? 0, monitor: config.monitor, patience: config.patience };
+        stoppedEarly = earlyStop(epoch);
         log(`early stop: no better ${config.monitor} for ${config.patience} epochs (the best: epoch ${stoppedEarly.bestEpoch})`);
       }
       const last = epoch === config.epochs || stop;
@@ -352,7 +354,7 @@ async function trainLocked(
     if (trainSeconds.length === 0) {
       trainSeconds.push(...history.map((r) => r.seconds));
       if (history.length < config.epochs && patienceSpent(history, best, config.patience))
-        stoppedEarly = { epoch: history.length, bestEpoch: best?.epoch ?? 0, monitor: config.monitor, patience: config.patience };
+        stoppedEarly = earlyStop(history.length);
       // The kill may also have come between best.safetensors and last (or weights<N>) of the last epoch: the
       // trainer holds the checkpoint it resumed from, which is that epoch's state, so write them from it.
       const resumed = resume?.checkpoint?.meta;
@@ -409,13 +411,38 @@ async function trainLocked(
   }
 }
 
+/**
+ * One split of a run's data opened as the model takes it (`preprocess`), with the run's cache and bad-image
+ * settings; `onEachImage` runs before each decoded image's progress event (a run checks its AbortSignal there).
+ */
+export function openRunSplit(
+  config: TrainConfig,
+  list: SplitListing,
+  split: 'train' | 'val',
+  preprocess: Preprocess,
+  events: TrainEvents,
+  onEachImage?: () => void,
+): Promise<LoadedSplit> {
+  return openTrainingSplit(list, {
+    cache: config.cache,
+    cacheDir: config.cacheDir,
+    skipBadImages: config.skipBadImages,
+    onProgress: (d, t) => {
+      onEachImage?.();
+      events.onDecodeProgress?.(split, d, t);
+    },
+    onLog: (line) => events.onLog?.(line),
+    preprocess,
+  });
+}
+
 /** A run's training and validation images, read from config.data as the model takes them, and checked. */
 async function readRunData(
   config: TrainConfig,
   base: ModelSpec,
   events: TrainEvents,
   stopIfAborted: () => void,
-): Promise<{ trainSet: LoadedSplit; valSet: LoadedSplit; classes: string[]; validation: Validation }> {
+): Promise<PreparedData> {
   const log = (line: string) => events.onLog?.(line);
   const { train: trainList, val: valList, validation } = await listTrainingSplits(config.data, config.val, config.seed);
   const classProblem = classNamesProblem(trainList.classes);
@@ -423,20 +450,8 @@ async function readRunData(
   // the preset's spec with an output for the data's classes: the model this run trains
   const spec = trainingSpec(base, { classes: trainList.classes.length, head: config.head, resize: config.resize });
   const preprocess = preprocessOf(spec);
-  const load = (list: typeof trainList, split: string) =>
-    openTrainingSplit(list, {
-      cache: config.cache,
-      cacheDir: config.cacheDir,
-      skipBadImages: config.skipBadImages,
-      onProgress: (d, t) => {
-        stopIfAborted();
-        events.onDecodeProgress?.(split, d, t);
-      },
-      onLog: log,
-      preprocess,
-    });
-  const trainSet = await load(trainList, 'train');
-  const valSet = await load(valList, 'val');
+  const trainSet = await openRunSplit(config, trainList, 'train', preprocess, events, stopIfAborted);
+  const valSet = await openRunSplit(config, valList, 'val', preprocess, events, stopIfAborted);
   for (const why of [...trainSet.skipReasons, ...valSet.skipReasons]) log(`warning: skipped ${why}`);
   for (const [name, set, list] of [['train', trainSet, trainList], ['val', valSet, valList]] as const) {
     if (set.size === 0) throw new EngineError(`no usable images in the ${name} split`);
