@@ -95,11 +95,14 @@ export function readInputTextSync(file: string, what: string, limit: number = RE
     throw openError(file, what, e);
   }
   try {
-    const problem = statProblem(fstatSync(fd), limit);
+    const st = fstatSync(fd);
+    const problem = statProblem(st, limit);
     if (problem) throw new InputError(`cannot read ${what} ${file}: it ${problem}`);
-    const buf = Buffer.allocUnsafe(limit + 1);
+    // sized by the file (a spec is a few kB), grown only if the file grows while being read
+    let buf = Buffer.allocUnsafe(Math.min(st.size, limit) + 1);
     let done = 0;
     for (;;) {
+      if (done === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(Math.min(buf.length, limit + 1 - buf.length))]);
       const n = readSync(fd, buf, done, Math.min(buf.length - done, 1 << 20), null);
       if (n === 0) break;
       done += n;
