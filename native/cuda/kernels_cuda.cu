@@ -464,16 +464,22 @@ __device__ __forceinline__ float normalized(float x, const float* norm, int ch, 
   return norm ? __fmul_rn(__fsub_rn(x, norm[ch]), norm[C + ch]) : x;
 }
 
+// Output pixel i of [N, H, W] as (image, row, column): the augmentation kernels run a thread per pixel.
+struct Pixel {
+  int b, r, c;
+};
+__device__ Pixel pixel_of(size_t i, int H, int W) {
+  const size_t rows = i / W;
+  return {int(rows / H), int(rows % H), int(i % W)};
+}
+
 // One thread per output pixel; the arithmetic of ref::augment_warp, each double operation rounded on its own.
 __global__ void augment_warp_k(float* out, const uint8_t* images, const int32_t* index, const WarpCoeffs* coeffs,
                                const float* norm, int N, int H, int W, int C, float scale) {
   const size_t pixels = size_t(N) * H * W, isz = size_t(H) * W * C;
   const double orow = H / 2.0 + 0.5, ocol = W / 2.0 + 0.5;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < pixels; i += size_t(gridDim.x) * blockDim.x) {
-    const int c = int(i % W);
-    const size_t rr = i / W;
-    const int r = int(rr % H);
-    const int b = int(rr / H);
+    const auto [b, r, c] = pixel_of(i, H, W);
     const uint8_t* in = images + size_t(index ? index[b] : b) * isz;
     const WarpCoeffs k = coeffs[b];
     double sr = __dadd_rn(__dadd_rn(__dmul_rn(k.a00, double(r) - orow), __dmul_rn(k.a01, double(c) - ocol)), orow);
@@ -515,10 +521,7 @@ __global__ void augment_crop_k(float* out, const uint8_t* images, const int32_t*
   const size_t pixels = size_t(N) * H * W, isz = size_t(H) * W * C;
   const double cy = (H - 1) / 2.0, cx = (W - 1) / 2.0;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < pixels; i += size_t(gridDim.x) * blockDim.x) {
-    const int c = int(i % W);
-    const size_t rr = i / W;
-    const int r = int(rr % H);
-    const int b = int(rr / H);
+    const auto [b, r, c] = pixel_of(i, H, W);
     const uint8_t* in = images + size_t(index ? index[b] : b) * isz;
     const CropCoeffs k = coeffs[b];
     const int oc = k.flip ? W - 1 - c : c;
