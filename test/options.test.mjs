@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { readFlags } from '../dist/src/commands/flags.js';
 import { TRAIN_OPTIONS, TRAIN_DEFAULTS, resolveTrainOptions } from '../dist/src/options/train.js';
-import { EVAL_OPTIONS, DEFAULT_BATCH } from '../dist/src/options/eval.js';
+import { EVAL_OPTIONS, autoBatchSize } from '../dist/src/options/eval.js';
 import { camelKey, defaultsOf, helpText, kebabFlag } from '../dist/src/options/table.js';
 import { UsageError } from '../dist/src/errors.js';
 import { native } from '../dist/src/native.js';
@@ -29,7 +29,15 @@ test('every command says its defaults in words and yargs holds none: --help has 
   assert.match(train, /--arch, --model architecture: a preset \(seed7, seed5, fmnist-cnn/);
   assert.doesNotMatch(train, /--rho|--epsilon/, 'library-only options have no flag');
   const evalHelp = (await runCli(['eval', 'x', '--help'])).stdout.replace(/\s+/g, ' ');
-  assert.match(evalHelp, new RegExp(`--batch-size images per onnxruntime call \\(default: ${DEFAULT_BATCH}\\)`));
+  assert.match(evalHelp, /--batch-size images per onnxruntime call \(default: by the model's input size: about 256k input values a call, at most 64 images/);
+});
+
+test("eval's batch size follows the model's input: 4 faces of 150x150 RGB, 64 small grey images, never 0", () => {
+  assert.equal(autoBatchSize({ height: 150, width: 150, channels: 3 }), 4);
+  assert.equal(autoBatchSize({ height: 224, width: 224, channels: 3 }), 2);
+  assert.equal(autoBatchSize({ height: 28, width: 28, channels: 1 }), 64);
+  assert.equal(autoBatchSize({ height: 32, width: 32, channels: 3 }), 64);
+  assert.equal(autoBatchSize({ height: 1024, width: 1024, channels: 3 }), 1);
 });
 
 test('readFlags: typed flags as typed values, untyped ones undefined, the command-only ones their default', () => {

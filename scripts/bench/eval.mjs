@@ -18,7 +18,7 @@ import { listDataSplit } from '../../dist/src/data/dataset.js';
 import { readDataSplit } from '../../dist/src/data/dataset.js';
 import { decodeMany, inputTensor, preprocessOfModel } from '../../dist/src/eval/feed.js';
 import { loadModelInfo } from '../../dist/src/eval/model-source.js';
-import { DEFAULT_BATCH } from '../../dist/src/options/eval.js';
+import { autoBatchSize } from '../../dist/src/options/eval.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist/src/cli.js');
@@ -66,11 +66,12 @@ async function timeRuntime(model, pixels, n) {
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
   const per = info.height * info.width * info.channels;
+  const batch = autoBatchSize(info);
   const seconds = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    for (let s = 0; s < n; s += DEFAULT_BATCH) {
-      const k = Math.min(DEFAULT_BATCH, n - s);
+    for (let s = 0; s < n; s += batch) {
+      const k = Math.min(batch, n - s);
       await session.run({ [info.inputName]: inputTensor(info, pixels.subarray(s * per, (s + k) * per), k) });
     }
     seconds.push((performance.now() - t0) / 1000);

@@ -12,7 +12,7 @@ import { isIdxListing, openIdxSource } from '../data/idx.js';
 import { InputError } from '../errors.js';
 import { refuseThreshold, type Tta } from '../options/common.js';
 import { refuseInputsAsOutputs, type NamedPath } from '../io/output.js';
-import { resolveEvalOptions } from '../options/eval.js';
+import { autoBatchSize, resolveEvalOptions } from '../options/eval.js';
 import { classificationMetrics, classProbability, predictClasses, positiveScores, type ClassScores } from './class-metrics.js';
 import { decodingReader, preprocessOfModel, type BatchReader } from './feed.js';
 import type { EvalReport, Misclassified } from './report.js';
@@ -27,7 +27,7 @@ export interface EvalOptions extends Omit<ModelChoice, 'model'> {
   data?: string;
   /** an exported .onnx file, or a model loadModel() opened (then it stays open) */
   model?: string | LoadedModel;
-  /** images per inference call (default: options/eval.ts' DEFAULT_BATCH) */
+  /** images per inference call (default: options/eval.ts' autoBatchSize of the model's input) */
   batchSize?: number;
   /**
    * 2-class models: predicted classes[1] iff P(classes[1]) > threshold (default 0.5, Keras' round()). Models of
@@ -136,7 +136,7 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
   const model = given ?? (await createSession(read!, opts));
   try {
     const t0 = performance.now();
-    const raw = await scoreImages(model, listing.files.length, reader.read, batchSize, opts.onProgress, tta);
+    const raw = await scoreImages(model, listing.files.length, reader.read, batchSize ?? autoBatchSize(model.info), opts.onProgress, tta);
     const decodeAndInferSeconds = (performance.now() - t0) / 1000;
 
     const scores: ClassScores = { data: raw, columns: scoreColumns(model.info) };

@@ -4,17 +4,31 @@ import { oneOf } from './checks.js';
 import { UsageError } from '../errors.js';
 import { withDefaults, type OptionTable } from './table.js';
 
+/** Input values (pixels times channels) per onnxruntime call that the default batch size aims at. */
+const BATCH_INPUT_VALUES = 2 ** 18;
+const MAX_AUTO_BATCH = 64;
+
 /**
- * Images per onnxruntime call. On the CPU the per-image cost is flat from 4 to 64, but the first calls pay
- * for the memory of the batch, so a small batch is cheaper overall.
+ * Images per onnxruntime call when --batch-size is not given: as many as hold about 256k input values, between
+ * 1 and 64 (4 of the seed's 150x150 RGB faces, 64 of 28x28 grey images). On the CPU a batch whose activations
+ * outgrow the caches runs slower per image (the seed's net: 8 faces a call ~20% slower than 4; 28x28 nets: 8 a
+ * call ~40% slower than 64; docs/benchmarks.md).
  */
-export const DEFAULT_BATCH = 8;
+export function autoBatchSize(input: { height: number; width: number; channels: number }): number {
+  const values = input.height * input.width * input.channels;
+  return Math.max(1, Math.min(MAX_AUTO_BATCH, Math.round(BATCH_INPUT_VALUES / values)));
+}
 
 export const EVAL_OPTIONS: OptionTable = [
   { flag: 'target', type: 'string', positional: true, required: true, description: "split name under --data (e.g. 'val') or a folder" },
   { flag: 'data', type: 'string', default: DEFAULT_DATA_DIR, description: 'dataset folder that holds the splits' },
   ...MODEL_CHOICE_OPTIONS,
-  { flag: 'batch-size', type: 'integer', default: DEFAULT_BATCH, description: 'images per onnxruntime call' },
+  {
+    flag: 'batch-size',
+    type: 'integer',
+    defaultText: "by the model's input size: about 256k input values a call, at most 64 images (4 of 150x150 RGB, 64 of 28x28 grey)",
+    description: 'images per onnxruntime call',
+  },
   THRESHOLD_OPTION,
   TTA_OPTION,
   ...RUNTIME_OPTIONS,
@@ -37,7 +51,8 @@ export const EVAL_OPTIONS: OptionTable = [
 
 export interface EvalSettings {
   data: string;
-  batchSize: number;
+  /** undefined: autoBatchSize of the model's input */
+  batchSize: number | undefined;
   threshold: number;
   tta: Tta;
   gpu: boolean;
@@ -45,8 +60,8 @@ export interface EvalSettings {
 
 /** evaluate()'s options with the table's defaults, checked. */
 export function resolveEvalOptions(opts: { data?: string; batchSize?: number; threshold?: number; tta?: Tta; gpu?: boolean; model?: string; weights?: string; threads?: number }): EvalSettings {
-  const o = withDefaults(EVAL_OPTIONS, opts) as Required<Pick<typeof opts, 'data' | 'batchSize' | 'threshold' | 'tta' | 'gpu'>>;
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UsageError(`--batch-size must be a positive whole number; got ${o.batchSize}`);
+  const o = withDefaults(EVAL_OPTIONS, opts) as Required<Pick<typeof opts, 'data' | 'threshold' | 'tta' | 'gpu'>> & Pick<typeof opts, 'batchSize'>;
+  if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1)) throw new UsageError(`--batch-size must be a positive whole number; got ${o.batchSize}`);
   checkThreshold(o.threshold);
   checkModelChoice(opts);
   return { data: o.data, batchSize: o.batchSize, threshold: o.threshold, tta: oneOf('tta', o.tta, TTA_CHOICES), gpu: o.gpu };

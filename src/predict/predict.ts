@@ -8,7 +8,7 @@ import { refuseThreshold, type Tta } from '../options/common.js';
 import { classProbability, predictClasses, type ClassScores } from '../eval/class-metrics.js';
 import { openModel, scoreColumns, scoreFiles, type LoadedModel, type ModelChoice } from '../eval/session.js';
 import type { ImageInput } from '../data/decode.js';
-import { DEFAULT_BATCH } from '../options/eval.js';
+import { autoBatchSize } from '../options/eval.js';
 import { resolvePredictOptions } from '../options/predict.js';
 import { checkOutputFile, checkOutputFolder, makeOutputFolder, refuseInputsAsOutputs } from '../io/output.js';
 import { annotatedFormat, annotatedName, annotateImage, formatOfOutput, type AnnotatedFormat } from './annotate.js';
@@ -94,7 +94,7 @@ export async function predict(opts: PredictOptions): Promise<Prediction[]> {
     refuseThreshold(classes.length, opts.threshold, model.source);
     opts.onModel?.({ source: model.source, classes });
     const decode = { autoOrient: true, tta, nameOf: (i: number) => `images[${i}]` };
-    scores = { data: await scoreFiles(model, opts.images, DEFAULT_BATCH, decode, opts.onProgress), columns: scoreColumns(model.info) };
+    scores = { data: await scoreFiles(model, opts.images, autoBatchSize(model.info), decode, opts.onProgress), columns: scoreColumns(model.info) };
   } finally {
     if (!given) await model.session.release();
   }
