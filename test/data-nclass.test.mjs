@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import ort from 'onnxruntime-node';
+import * as ort from '../dist/src/eval/runtime.js'; // onnxruntime-node, telemetry off
 import { readDataSplit } from '../dist/src/data/dataset.js';
 import { RECIPE_KEYS } from '../dist/src/model/spec.js';
 import { preprocessOf } from '../dist/src/data/preprocess.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from '../dist/src/eval/runtime.js'; // onnxruntime-node, telemetry off
 import { parseHistoryCsv } from '../dist/src/store/history.js';
 import { FASHION_MNIST as SRC, runCli, sliceFashionIdx, tempDir } from './helpers.mjs';
 import { FASHION_CLASSES } from './nclass.mjs';

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
+import * as ort from '../dist/src/eval/runtime.js'; // onnxruntime-node, telemetry off
 import onnxProto from 'onnx-proto';
 import { train } from '../dist/src/workflows/train.js';
 import { exportOnnx } from '../dist/src/workflows/export.js';

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import * as ortNode from 'onnxruntime-node';
+import * as ortNode from '../dist/src/eval/runtime.js'; // onnxruntime-node, telemetry off
 import * as ortWeb from 'onnxruntime-web';
 import { CELEBA, SHARED, rejectsInput, rng, runCli, smallDataset, tempDir } from './helpers.mjs';
 import { native, trainerConfig } from '../dist/src/native.js';

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { InferenceSession } from 'onnxruntime-node';
+import { InferenceSession } from '../../dist/src/eval/runtime.js';
 import { listDataSplit } from '../../dist/src/data/dataset.js';
 import { readDataSplit } from '../../dist/src/data/dataset.js';
 import { decodeMany, inputTensor, preprocessOfModel } from '../../dist/src/eval/feed.js';

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InferenceSession } from 'onnxruntime-node';
+import { InferenceSession } from '../eval/runtime.js';
 import { EngineError, InputError, UsageError } from '../errors.js';
 import { checkFeedable, imageBytes } from '../eval/feed.js';
 import { runModel } from '../eval/session.js';

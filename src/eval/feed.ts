@@ -2,7 +2,7 @@
 // convert), brought to its input size by its resize rule (data/preprocess.ts), laid out NCHW or NHWC, float32
 // times its scale or raw uint8. The same preprocessing as training's, so eval and predict see what the trainer saw.
 import os from 'node:os';
-import { Tensor } from 'onnxruntime-node';
+import { Tensor } from './runtime.js';
 import { loadImageFor, type DecodeOptions, type ImageInput } from '../data/decode.js';
 import { bytesPerImage, type Preprocess } from '../data/preprocess.js';
 import { InputError } from '../errors.js';

@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { InferenceSession } from 'onnxruntime-node';
+import { InferenceSession } from './runtime.js';
 import type { DecodeOptions, ImageInput } from '../data/decode.js';
 import { averageScores, mirrorImages } from '../data/tta.js';
 import type { Tta } from '../options/common.js';
