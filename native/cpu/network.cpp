@@ -1,15 +1,18 @@
 #include "cpu/network.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <ctime>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <type_traits>
 
+#include "cpu/spin_barrier.h"
 #include "kernels/amx/conv_amx.h"
 #include "kernels/augment/augment.h"
 #include "kernels/bf16/conv_bf16.h"
@@ -563,14 +566,6 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
     ensure_capacity(ws_[size_t(t)], std::max(count(t), 1));
     std::fill(ws_[size_t(t)].dparams.begin(), ws_[size_t(t)].dparams.end(), T(0));
   }
-  // A phase runs on every thread's share; between phases one thread combines what a batch-norm step needs.
-  auto phase = [&](const std::function<void(int, Workspace&, int, int)>& fn) {
-    pool_.run([&](int t) {
-      const double t0 = now_seconds();
-      if (count(t) > 0) fn(t, ws_[size_t(t)], begin(t), count(t));
-      busy[size_t(t)] += now_seconds() - t0;
-    });
-  };
   auto timed = [&](std::vector<double>& book, size_t op, const std::function<void()>& fn) {
     const double t0 = now_seconds();
     fn();
@@ -585,105 +580,143 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       if (!sums[size_t(t)].empty())
         for (size_t c = 0; c < 2 * C; c++) total[c] += sums[size_t(t)][c];
   };
+  // a batch norm's statistics, as the phases read them (thread 0 inserts them in a combine, the others waiting)
+  auto stats_of = [&](size_t op) -> const BatchStatistics& { return batch_stats_.at(op); };
 
-  // forward: the steps between batch norms, then each batch norm's statistics, combined, then its normalisation
-  size_t f = 0;
-  phase([&](int t, Workspace& ws, int b0, int N) {
-    const double t0 = now_seconds();
-    for (int n = 0; n < N; n++) {
-      const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
-      preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + augment_params(recipe_.augment) * b : nullptr);
-    }
-    ws.times.preprocess += now_seconds() - t0;
-  });
-  for (;;) {
-    size_t g = f;
-    while (g < plan_.forward.size() && plan_.forward[g].kind != StepKind::BatchNorm) g++;
-    const bool bn = g < plan_.forward.size();
-    const size_t op = bn ? size_t(plan_.forward[g].op) : 0;
-    const size_t C = bn ? size_t(layout_.in(op).c) : 0, hw = bn ? layout_.in(op).h * size_t(layout_.in(op).w) : 0;
-    phase([&](int t, Workspace& ws, int b0, int N) {
-      for (size_t k = f; k < g; k++)
-        timed(ws.times.forward, size_t(plan_.forward[k].op), [&] { forward_step(plan_.forward[k], ws, N, true, step, b0); });
-      if (!bn) return;
-      timed(ws.times.forward, op, [&] {
-        sums[size_t(t)].assign(2 * C, 0.0);
-        bn_sums(plan_.forward[g].impl, sums[size_t(t)].data(), sums[size_t(t)].data() + C, ws.act[size_t(layout_.input(op))],
-                            size_t(N) * hw, int(C));
-      });
-    });
-    if (!bn) break;
-    reduce(C);
-    BatchStatistics& st = batch_stats_[op];
-    const double n = double(B) * double(hw);
-    st.mean.resize(C);
-    st.invstd.resize(C);
-    T* running = state_.data() + layout_.state_offset[op];  // [mean C, variance C]
-    const double momentum = layout_.op(op).momentum;
-    for (size_t c = 0; c < C; c++) {
-      const double mean = total[c] / n, var = std::max(total[C + c] / n - mean * mean, 0.0);
-      st.mean[c] = mean;
-      st.invstd[c] = 1.0 / std::sqrt(var + layout_.op(op).epsilon);
-      if (update_statistics) {  // the running variance unbiased, as PyTorch keeps it
-        running[c] = T(momentum * double(running[c]) + (1 - momentum) * mean);
-        running[C + c] = T(momentum * double(running[C + c]) + (1 - momentum) * (n > 1 ? var * n / (n - 1) : var));
+  // One pool run for the whole step: every thread takes its share through each phase, and the threads meet at a
+  // barrier wherever a batch norm needs the whole batch's sums, which thread 0 then combines while the others
+  // wait. The control flow depends on the plan only, so every thread meets every barrier; after a failure the
+  // threads skip their work but still meet, and the first error is rethrown.
+  SpinBarrier barrier(nt);
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  pool_.run([&](int t) {
+    Workspace& ws = ws_[size_t(t)];
+    const int b0 = begin(t), N = count(t);
+    auto guarded = [&](const std::function<void()>& fn) {
+      if (failed.load(std::memory_order_relaxed)) return;
+      const double t0 = now_seconds();
+      try {
+        fn();
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
       }
-    }
-    const T* w = params_.data() + layout_.param_offset[op];
-    phase([&](int t, Workspace& ws, int b0, int N) {
-      timed(ws.times.forward, op, [&] {
-        bn_forward(plan_.forward[g].impl, ws.act[op + 1], ws.act[size_t(layout_.input(op))], st.mean.data(),
-                   st.invstd.data(), w, w + C, size_t(N) * hw, int(C), plan_.forward[g].relu);
-      });
-    });
-    f = g + 1;
-  }
+      busy[size_t(t)] += now_seconds() - t0;
+    };
+    // this thread's share of a phase
+    auto share = [&](const std::function<void()>& fn) {
+      if (N > 0) guarded(fn);
+    };
+    // after every thread's share so far: thread 0 alone runs fn
+    auto combine = [&](const std::function<void()>& fn) {
+      barrier.wait();
+      if (t == 0) guarded(fn);
+      barrier.wait();
+    };
 
-  // the loss, then backward: the steps between batch norms, each batch norm's sums, combined, then its input gradient
-  size_t k0 = 0;
-  bool first = true;
-  for (;;) {
-    size_t g = k0;
-    while (g < plan_.backward.size() && plan_.backward[g].kind != StepKind::BatchNorm) g++;
-    const bool bn = g < plan_.backward.size();
-    const Step* s = bn ? &plan_.backward[g] : nullptr;
-    const size_t op = bn ? size_t(s->op) : 0;
-    const size_t C = bn ? size_t(layout_.in(op).c) : 0, hw = bn ? layout_.in(op).h * size_t(layout_.in(op).w) : 0;
-    const BatchStatistics* st = bn ? &batch_stats_[op] : nullptr;
-    phase([&](int t, Workspace& ws, int b0, int N) {
-      if (first) loss(ws, labels, indices, B, b0, N, &part[size_t(t)]);
-      for (size_t k = k0; k < g; k++) {
-        const Step& b = plan_.backward[k];
-        timed(ws.times.backward, size_t(b.kind == StepKind::GradAdd ? b.op : b.op + b.ops - 1), [&] { backward_step(b, ws, N); });
+    // forward: the steps between batch norms, then each batch norm's statistics, combined, then its normalisation
+    share([&] {
+      const double t0 = now_seconds();
+      for (int n = 0; n < N; n++) {
+        const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
+        preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + augment_params(recipe_.augment) * b : nullptr);
       }
-      if (!bn) return;
-      timed(ws.times.backward, op, [&] {
-        std::vector<double>& p = sums[size_t(t)];
-        p.assign(2 * C, 0.0);
-        bn_backward_sums(s->impl, p.data(), p.data() + C, grad(ws, s->grad_out), s->relu ? ws.act[op + 2] : nullptr,
-                         ws.act[size_t(layout_.input(op))], st->mean.data(), st->invstd.data(), size_t(N) * hw, int(C));
-        T* dgamma = ws.dparams.data() + layout_.param_offset[op];
-        for (size_t c = 0; c < C; c++) {
-          dgamma[c] += T(p[C + c]);
-          dgamma[C + c] += T(p[c]);  // dbeta
-        }
-      });
+      ws.times.preprocess += now_seconds() - t0;
     });
-    first = false;
-    if (!bn) break;
-    reduce(C);
-    if (s->grad_in[0] >= 0) {
-      const T* gamma = params_.data() + layout_.param_offset[op];
-      phase([&](int t, Workspace& ws, int b0, int N) {
-        timed(ws.times.backward, op, [&] {
-          bn_backward_input(s->impl, grad(ws, s->grad_in[0]), grad(ws, s->grad_out), s->relu ? ws.act[op + 2] : nullptr,
-                            ws.act[size_t(layout_.input(op))], st->mean.data(), st->invstd.data(), gamma, total.data(),
-                            total.data() + C, double(B) * double(hw), size_t(N) * hw, int(C));
+    for (size_t f = 0;;) {
+      size_t g = f;
+      while (g < plan_.forward.size() && plan_.forward[g].kind != StepKind::BatchNorm) g++;
+      const bool bn = g < plan_.forward.size();
+      const size_t op = bn ? size_t(plan_.forward[g].op) : 0;
+      const size_t C = bn ? size_t(layout_.in(op).c) : 0, hw = bn ? layout_.in(op).h * size_t(layout_.in(op).w) : 0;
+      share([&] {
+        for (size_t k = f; k < g; k++)
+          timed(ws.times.forward, size_t(plan_.forward[k].op), [&] { forward_step(plan_.forward[k], ws, N, true, step, b0); });
+        if (!bn) return;
+        timed(ws.times.forward, op, [&] {
+          sums[size_t(t)].assign(2 * C, 0.0);
+          bn_sums(plan_.forward[g].impl, sums[size_t(t)].data(), sums[size_t(t)].data() + C, ws.act[size_t(layout_.input(op))],
+                  size_t(N) * hw, int(C));
         });
       });
+      if (!bn) break;
+      combine([&] {
+        reduce(C);
+        BatchStatistics& st = batch_stats_[op];
+        const double n = double(B) * double(hw);
+        st.mean.resize(C);
+        st.invstd.resize(C);
+        T* running = state_.data() + layout_.state_offset[op];  // [mean C, variance C]
+        const double momentum = layout_.op(op).momentum;
+        for (size_t c = 0; c < C; c++) {
+          const double mean = total[c] / n, var = std::max(total[C + c] / n - mean * mean, 0.0);
+          st.mean[c] = mean;
+          st.invstd[c] = 1.0 / std::sqrt(var + layout_.op(op).epsilon);
+          if (update_statistics) {  // the running variance unbiased, as PyTorch keeps it
+            running[c] = T(momentum * double(running[c]) + (1 - momentum) * mean);
+            running[C + c] = T(momentum * double(running[C + c]) + (1 - momentum) * (n > 1 ? var * n / (n - 1) : var));
+          }
+        }
+      });
+      const T* w = params_.data() + layout_.param_offset[op];
+      share([&] {
+        const BatchStatistics& st = stats_of(op);
+        timed(ws.times.forward, op, [&] {
+          bn_forward(plan_.forward[g].impl, ws.act[op + 1], ws.act[size_t(layout_.input(op))], st.mean.data(),
+                     st.invstd.data(), w, w + C, size_t(N) * hw, int(C), plan_.forward[g].relu);
+        });
+      });
+      f = g + 1;
     }
-    k0 = g + 1;
-  }
+
+    // the loss, then backward: the steps between batch norms, each batch norm's sums, combined, then its input gradient
+    for (size_t k0 = 0;;) {
+      size_t g = k0;
+      while (g < plan_.backward.size() && plan_.backward[g].kind != StepKind::BatchNorm) g++;
+      const bool bn = g < plan_.backward.size();
+      const Step* s = bn ? &plan_.backward[g] : nullptr;
+      const size_t op = bn ? size_t(s->op) : 0;
+      const size_t C = bn ? size_t(layout_.in(op).c) : 0, hw = bn ? layout_.in(op).h * size_t(layout_.in(op).w) : 0;
+      share([&] {
+        if (k0 == 0) loss(ws, labels, indices, B, b0, N, &part[size_t(t)]);
+        for (size_t k = k0; k < g; k++) {
+          const Step& b = plan_.backward[k];
+          timed(ws.times.backward, size_t(b.kind == StepKind::GradAdd ? b.op : b.op + b.ops - 1), [&] { backward_step(b, ws, N); });
+        }
+        if (!bn) return;
+        const BatchStatistics& st = stats_of(op);
+        timed(ws.times.backward, op, [&] {
+          std::vector<double>& p = sums[size_t(t)];
+          p.assign(2 * C, 0.0);
+          bn_backward_sums(s->impl, p.data(), p.data() + C, grad(ws, s->grad_out), s->relu ? ws.act[op + 2] : nullptr,
+                           ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), size_t(N) * hw, int(C));
+          T* dgamma = ws.dparams.data() + layout_.param_offset[op];
+          for (size_t c = 0; c < C; c++) {
+            dgamma[c] += T(p[C + c]);
+            dgamma[C + c] += T(p[c]);  // dbeta
+          }
+        });
+      });
+      if (!bn) break;
+      combine([&] { reduce(C); });
+      if (s->grad_in[0] >= 0) {
+        const T* gamma = params_.data() + layout_.param_offset[op];
+        share([&] {
+          const BatchStatistics& st = stats_of(op);
+          timed(ws.times.backward, op, [&] {
+            bn_backward_input(s->impl, grad(ws, s->grad_in[0]), grad(ws, s->grad_out), s->relu ? ws.act[op + 2] : nullptr,
+                              ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), gamma, total.data(),
+                              total.data() + C, double(B) * double(hw), size_t(N) * hw, int(C));
+          });
+        });
+      }
+      k0 = g + 1;
+    }
+  });
+  if (error) std::rethrow_exception(error);
 }
 
 template <typename T>
