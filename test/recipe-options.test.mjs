@@ -57,7 +57,7 @@ test('the CLI: --help shows the recipe flags with each preset default; a bad val
   const help = (await runCli(['train', '--help'])).stdout.replace(/\s+/g, ' ');
   for (const flag of ['optimizer', 'momentum', 'nesterov', 'weight-decay', 'schedule', 'warmup', 'clip-norm', 'label-smoothing', 'ema', 'normalize', 'augment', 'shift', 'flip', 'rotate', 'erase', 'monitor', 'patience'])
     assert.match(help, new RegExp(`--${flag}\\b`), flag);
-  assert.ok(help.includes("(default: the preset's (rmsprop for seed7, seed5 and fmnist-cnn, sgd for fmnist-res and face-res))"), help);
+  assert.ok(help.includes("(default: the preset's (rmsprop for seed7, seed5 and fmnist-cnn, sgd for fmnist-res, adamw for face-res))"), help);
   const r = await runCli(['train', '--data', '/nonexistent', '--momentum', '0.5', '--no-fetch']);
   assert.equal(r.code, 2);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
