@@ -24,7 +24,8 @@ class SpinBarrier {
       generation_.fetch_add(1, std::memory_order_release);  // (publishes the reset with everything before it)
       return;
     }
-    // ~1,000 pauses is a few microseconds; past that, give the core to whoever the late thread may be waiting on
+    // 1,000 pauses (a few to some tens of microseconds, by CPU); past that, give the core to whoever the late thread
+    // may be waiting on
     for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; spins++) {
       if (spins < 1000) {
 #if defined(__x86_64__) || defined(_M_X64)
