@@ -4,10 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { native, trainerConfig } from '../dist/src/native.js';
-import { SEED7 } from '../dist/src/model/spec.js';
 import { saveCheckpoint } from '../dist/src/store/checkpoint.js';
 import { SHARED, runCli, tempDir } from './helpers.mjs';
+import { freshCheckpoint } from './hostile-files.mjs';
 
 /** The variables by which onnxruntime 1.30 recognises a CI service (strings in libonnxruntime.so). */
 const CI_VARIABLES = ['CI', 'TF_BUILD', 'GITHUB_ACTIONS', 'GITLAB_CI', 'CIRCLECI', 'TRAVIS', 'JENKINS_URL', 'CODEBUILD_BUILD_ID', 'BUILDKITE', 'TEAMCITY_VERSION', 'APPVEYOR'];
@@ -29,10 +28,8 @@ async function predictIn(t, weights, telemetry) {
 
 test("onnxruntime's telemetry is off: no event store under HOME, no mat-debug log in TMPDIR; ORT_DISABLE_TELEMETRY=0 is the user's to set", async (t) => {
   const dir = await tempDir(t);
-  const trainer = new native.Trainer(trainerConfig({ spec: SEED7, seed: 3 }));
   const weights = path.join(dir, 'init.safetensors');
-  await saveCheckpoint(weights, { meta: { spec: SEED7, config: {}, classes: ['man', 'woman'], epoch: 0, step: 0 }, layout: trainer.paramLayout(), params: trainer.getParams() });
-  trainer.dispose();
+  await saveCheckpoint(weights, freshCheckpoint({ seed: 3 }));
 
   assert.deepEqual(await predictIn(t, weights, undefined), { home: [], tmp: [] });
   // The user's own setting wins, and shows what the default keeps away (so the check above can fail).

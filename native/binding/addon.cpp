@@ -1,6 +1,6 @@
 // The addon's exports: Trainer (trainer.cpp), the raw kernels for tests (test_kernels.cpp, and the CUDA ones in
-// cuda/kernel_bindings.cpp), the peak probe for the benchmarks (bench.cpp), the JPEG decoder (image.cpp), what the build and the machine offer,
-// and the CUDA devices. Native failures become JS exceptions; nothing here exits or aborts.
+// cuda/kernel_bindings.cpp), the peak probe for the benchmarks (bench.cpp), the JPEG decoder (image.cpp), what
+// the build and the machine offer, and the CUDA devices. Native failures become JS exceptions; nothing here exits or aborts.
 #include <napi.h>
 
 #include "backend/backend.h"

@@ -1,5 +1,6 @@
 // The addon's function tables besides the Trainer: the raw kernels for tests, the peak probe for the
-// benchmarks and the JPEG decoder; the CUDA kernels' tables live with the CUDA source (cuda/kernel_bindings.cpp), once per build of it.
+// benchmarks and the JPEG decoder; the CUDA kernels' tables live with the CUDA source (cuda/kernel_bindings.cpp),
+// once per build of it.
 #pragma once
 
 #include <napi.h>
