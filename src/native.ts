@@ -372,6 +372,17 @@ export interface NativeAddon {
    * them; `why` instead when the image is left to sharp (CMYK, a warning, an error, more than maxPixels pixels).
    */
   decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<{ data: Uint8Array; width: number; height: number } | { why: string }>;
+  /**
+   * JPEG files read, decoded and fitted to [height, width, channels] (PIL's NEAREST, or 'none': as they are) into
+   * consecutive slots of `dst`, in one job on the libuv pool. Resolves each file's status: 1 fitted, 0 left to the
+   * caller (unreadable, not a regular file or over maxBytes, not a plain YCbCr or grey JPEG, a libjpeg warning or
+   * error, over maxPixels pixels, another size under 'none').
+   */
+  loadJpegFiles(
+    paths: string[],
+    dst: Uint8Array,
+    shape: { height: number; width: number; channels: 1 | 3; resize: 'pil-nearest' | 'none'; maxPixels: number; maxBytes: number },
+  ): Promise<Uint8Array>;
   /** whether the JPEG decoder can run here (libjpeg.so.62 opened), and why not */
   jpegDecoder(): { available: boolean; reason?: string };
   buildInfo(): BuildInfo;

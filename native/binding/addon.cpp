@@ -85,6 +85,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
   exports.Set("measurePeak", Napi::Function::New(env, measure_peak, "measurePeak"));
   exports.Set("decodeJpeg", Napi::Function::New(env, decode_jpeg, "decodeJpeg"));
+  exports.Set("loadJpegFiles", Napi::Function::New(env, load_jpeg_files, "loadJpegFiles"));
   exports.Set("jpegDecoder", Napi::Function::New(env, jpeg_decoder, "jpegDecoder"));
   exports.Set("cudaDevices", Napi::Function::New(env, CudaDevices, "cudaDevices"));
   exports.Set("cudaKernelsEmulated", cuda_emulated::kernel_bindings(env));  // the CUDA kernels on the CPU emulator

@@ -14,6 +14,8 @@ Napi::Value measure_peak(const Napi::CallbackInfo& info);
 // decodeJpeg(bytes, maxPixels) -> Promise<{data, width, height} | {why}>; jpegDecoder() -> {available, reason?} (image.cpp)
 Napi::Value decode_jpeg(const Napi::CallbackInfo& info);
 Napi::Value jpeg_decoder(const Napi::CallbackInfo& info);
+// loadJpegFiles(paths, dst, {height, width, channels, resize, maxPixels, maxBytes}) -> Promise<Uint8Array> (image.cpp)
+Napi::Value load_jpeg_files(const Napi::CallbackInfo& info);
 
 namespace cuda {
 Napi::Object kernel_bindings(Napi::Env env);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { asWriteError, commitTemp, discardTemp, openTemp, writeFileAtomic } from '../io/atomic.js';
 import { openInputFile, READ_LIMITS, readInputText } from '../io/read.js';
-import { DECODE_CONCURRENCY, loadImageFor, loadSplit } from './decode.js';
+import { loadImagesInto, loadSplit } from './decode.js';
 import type { SplitListing } from './discover.js';
 import { isIdxListing, openIdxSource } from './idx.js';
 import { memorySource, npyHeader, NPY_DATA_OFFSET, openNpySource, type ImageShape, type ImageSource } from './image-store.js';
@@ -199,7 +199,6 @@ async function buildCache(
   const total = listing.files.length;
   const imageBytes = bytesPerImage(pre);
   const shape: ImageShape = [pre.height, pre.width, pre.channels];
-  const concurrency = opts.concurrency ?? DECODE_CONCURRENCY;
   const { tmp, handle } = await openTemp(npyFile);
   const hash = createHash('sha256');
   const chunk = new Uint8Array(BUILD_CHUNK * imageBytes); // [64, H, W, C]
@@ -210,25 +209,21 @@ async function buildCache(
     await handle.write(npyHeader(0, shape), 0, NPY_DATA_OFFSET, 0);
     for (let start = 0; start < total; start += BUILD_CHUNK) {
       const n = Math.min(BUILD_CHUNK, total - start);
-      const bad = new Uint8Array(n);
-      let next = 0;
-      const worker = async () => {
-        while (next < n) {
-          const i = next++;
-          try {
-            await loadImageFor(listing.files[start + i], pre, chunk.subarray(i * imageBytes, (i + 1) * imageBytes));
-          } catch (err) {
-            if (!(opts.skipBadImages && err instanceof InputError)) throw err;
-            bad[i] = 1;
-            skipped.push(start + i);
-            reasons.push(err.message);
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+      const bad = new Map<number, string>();
+      await loadImagesInto(listing.files.slice(start, start + n), pre, chunk, {
+        concurrency: opts.concurrency,
+        onError: (i, err) => {
+          if (!(opts.skipBadImages && err instanceof InputError)) throw err;
+          bad.set(i, err.message);
+        },
+      });
       let kept = 0;
       for (let i = 0; i < n; i++) {
-        if (bad[i]) continue;
+        if (bad.has(i)) {
+          skipped.push(start + i);
+          reasons.push(bad.get(i)!);
+          continue;
+        }
         if (kept !== i) chunk.copyWithin(kept * imageBytes, i * imageBytes, (i + 1) * imageBytes);
         kept++;
       }

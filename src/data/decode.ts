@@ -45,6 +45,36 @@ async function decodeJpegNatively(buf: Buffer): Promise<RawRGB | undefined> {
   return 'data' in r ? r : undefined;
 }
 
+/** Files per job of the addon's loader: a few milliseconds of work, so that a batch spreads over the libuv pool. */
+const FILES_PER_JOB = 8;
+let jpegLoaderAvailable: boolean | undefined;
+
+/**
+ * The addon's loader (native/image) on the JPEG files among `inputs`: each read, decoded and fitted to `pre` into
+ * its slot of `dst` (bytesPerImage(pre) each) on the libuv pool, FILES_PER_JOB files a job, so the JS thread
+ * handles one callback a job instead of a read, a decode and a resize an image. Resolves which it fitted (1);
+ * the others (not a file path, not a plain JPEG, unreadable...) are for loadImageFor, which words any error.
+ * Undefined where it does not apply: EXIF orientation asked for, a resize rule other than PIL's NEAREST or
+ * none, other than 1 or 3 channels, or no libjpeg here.
+ */
+export async function fitJpegFiles(inputs: readonly ImageInput[], pre: Preprocess, dst: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array | undefined> {
+  if (opts.autoOrient || (pre.resize !== 'pil-nearest' && pre.resize !== 'none') || (pre.channels !== 1 && pre.channels !== 3)) return undefined;
+  const { native } = await loadNative();
+  if (!(jpegLoaderAvailable ??= native.jpegDecoder().available)) return undefined;
+  const bytes = bytesPerImage(pre);
+  const shape = { height: pre.height, width: pre.width, channels: pre.channels, resize: pre.resize, maxPixels: LARGE_IMAGE_PIXELS, maxBytes: READ_LIMITS.image } as const;
+  const fitted = new Uint8Array(inputs.length);
+  const jobs: Promise<void>[] = [];
+  for (let start = 0; start < inputs.length; start += FILES_PER_JOB) {
+    const paths = inputs.slice(start, start + FILES_PER_JOB);
+    if (!paths.every((p) => typeof p === 'string')) continue;
+    const slots = dst.subarray(start * bytes, (start + paths.length) * bytes);
+    jobs.push(native.loadJpegFiles(paths, slots, shape).then((done) => fitted.set(done, start)));
+  }
+  await Promise.all(jobs);
+  return fitted;
+}
+
 /**
  * The formats decoded, as sharp reports them from the bytes (BMP is decoded here, see bmp.ts): the README's
  * list. sharp would also decode SVG, AVIF/HEIF, GIF, PDF and more by sniffing the content whatever the file's
@@ -166,6 +196,54 @@ export async function loadImage150(file: string, opts: DecodeOptions = {}, dst =
   return loadImageFor(file, SEED_PREPROCESS, dst, opts);
 }
 
+export interface LoadIntoOptions extends DecodeOptions {
+  /** images decoded at once by the general path (default DECODE_CONCURRENCY) */
+  concurrency?: number;
+  /** what messages call input i when it is not a file (default opts.name, else 'image bytes') */
+  nameOf?: (i: number) => string;
+  /** hears input i's failure, and may throw to fail the whole load; absent: the first failure rejects */
+  onError?: (i: number, err: unknown) => void;
+  /** input i is in its slot */
+  onLoaded?: (i: number) => void;
+}
+
+/**
+ * Loads inputs[i] into slot i of `dst` (bytesPerImage(pre) bytes each) for every i: JPEG files by the addon's
+ * loader (fitJpegFiles), the rest one by one with loadImageFor, `concurrency` at a time. A failure rejects, or
+ * goes to `onError`, which leaves that slot as it was while the others load.
+ */
+export async function loadImagesInto(inputs: readonly ImageInput[], pre: Preprocess, dst: Uint8Array, opts: LoadIntoOptions = {}): Promise<void> {
+  const { concurrency = DECODE_CONCURRENCY, nameOf, onError, onLoaded, ...decode } = opts;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer; got ${concurrency}`);
+  const bytes = bytesPerImage(pre);
+  const fitted = await fitJpegFiles(inputs, pre, dst, decode);
+  const rest: number[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    if (fitted?.[i]) onLoaded?.(i);
+    else rest.push(i);
+  }
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < rest.length) {
+      const i = rest[next++];
+      const named = nameOf && typeof inputs[i] !== 'string' ? { ...decode, name: nameOf(i) } : decode;
+      try {
+        await loadImageFor(inputs[i], pre, dst.subarray(i * bytes, (i + 1) * bytes), named);
+      } catch (err) {
+        if (!onError) throw err;
+        onError(i, err);
+        continue;
+      }
+      onLoaded?.(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, rest.length) }, worker)).catch((err: unknown) => {
+    failed = true; // the other workers stop at their next image
+    throw err;
+  });
+}
+
 export interface ImageSet {
   files: string[];
   labels: Uint8Array;
@@ -196,38 +274,24 @@ export async function loadSplit(
   opts: LoadOptions = {},
 ): Promise<ImageSet & { skipped: string[]; skipReasons: string[] }> {
   const total = listing.files.length;
-  const concurrency = opts.concurrency ?? DECODE_CONCURRENCY;
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new RangeError(`concurrency must be a positive integer; got ${concurrency}`);
-  }
   const pre = opts.preprocess ?? SEED_PREPROCESS;
   const bytes = bytesPerImage(pre);
   const shape: [number, number, number] = [pre.height, pre.width, pre.channels];
   const images = new Uint8Array(total * bytes);
   const bad = new Uint8Array(total);
   const reasons = new Map<number, string>();
-  let next = 0;
   let done = 0;
-  let failure: unknown = null;
-
-  const worker = async (): Promise<void> => {
-    while (failure === null && next < total) {
-      const i = next++;
-      try {
-        await loadImageFor(listing.files[i], pre, images.subarray(i * bytes, (i + 1) * bytes), opts);
-      } catch (err) {
-        if (!(opts.skipBadImages && err instanceof InputError)) {
-          failure ??= err;
-          return;
-        }
-        bad[i] = 1;
-        reasons.set(i, err.message);
-      }
+  await loadImagesInto(listing.files, pre, images, {
+    autoOrient: opts.autoOrient,
+    concurrency: opts.concurrency,
+    onError: (i, err) => {
+      if (!(opts.skipBadImages && err instanceof InputError)) throw err;
+      bad[i] = 1;
+      reasons.set(i, err.message);
       opts.onProgress?.(++done, total);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
-  if (failure !== null) throw failure;
+    },
+    onLoaded: () => opts.onProgress?.(++done, total),
+  });
 
   const skipped = listing.files.filter((_, i) => bad[i]);
   const skipReasons = [...reasons.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);

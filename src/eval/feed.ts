@@ -3,11 +3,11 @@
 // times its scale or raw uint8. The same preprocessing as training's, so eval and predict see what the trainer saw.
 import os from 'node:os';
 import { Tensor } from './runtime.js';
-import { loadImageFor, type DecodeOptions, type ImageInput } from '../data/decode.js';
+import { loadImageFor, loadImagesInto, type DecodeOptions, type ImageInput } from '../data/decode.js';
 import { bytesPerImage, type Preprocess } from '../data/preprocess.js';
 import { InputError } from '../errors.js';
 import { RESIZE_RULES, type ResizeRule } from '../model/spec.js';
-import type { ModelInfo } from '../onnx/graph.js';
+import type { ModelInfo } from '../onnx/model-info.js';
 
 /** What the model's metadata asks of its input that this code must be able to do: a known resize rule, 1 or 3 channels. */
 export function checkFeedable(info: ModelInfo, source: string): void {
@@ -44,9 +44,9 @@ export async function decodeForModel(info: ModelInfo, input: ImageInput, dst: Ui
 export type BatchReader = (start: number, count: number, dst: Uint8Array) => Promise<Uint8Array>;
 
 /**
- * A BatchReader that decodes `inputs` (files or encoded bytes), `concurrency` images in flight (sharp decodes on
- * the libuv pool, so these overlap each other and onnxruntime). A batch fails with its first error, naming the
- * image (`nameOf` names the inputs that are not files).
+ * A BatchReader that decodes `inputs` (files or encoded bytes) with data/decode.ts' loadImagesInto: JPEG files
+ * by the addon's loader, the rest `concurrency` at a time, on the libuv pool, so these overlap each other and
+ * onnxruntime. A batch fails with its first error, naming the image (`nameOf` names the inputs that are not files).
  */
 export function decodingReader(
   info: ModelInfo,
@@ -55,16 +55,10 @@ export function decodingReader(
 ): BatchReader {
   const size = imageBytes(info);
   const { nameOf, concurrency = Math.max(4, os.availableParallelism()), ...decode } = opts;
+  const pre = preprocessOfModel(info);
   return async (start, count, dst) => {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < count) {
-        const j = next++;
-        const named = nameOf && typeof inputs[start + j] !== 'string' ? { ...decode, name: nameOf(start + j) } : decode;
-        await decodeForModel(info, inputs[start + j], dst.subarray(j * size, (j + 1) * size), named);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+    const named = nameOf ? { nameOf: (j: number) => nameOf(start + j) } : {};
+    await loadImagesInto(inputs.slice(start, start + count), pre, dst, { ...decode, concurrency, ...named });
     return dst.subarray(0, count * size);
   };
 }
