@@ -71,7 +71,8 @@ export { Rng, permutation, drawAugmentation, SEED_AUGMENT } from './data/random.
 export { native, trainerConfig, type NativeTrainer, type TrainerConfig, type Plan, type PlanStep, type ModelLayout, type Isa } from './native.js';
 export { type ImportKerasOptions } from './keras/import.js';
 export { writeLabels, labelTableText, labelTableNpy, labelColumn, type LabelRow, type LabelFormat } from './labels/labels.js';
-export { buildOnnxModel, readModelMetadata, type ModelInfo } from './onnx/graph.js';
+export { buildOnnxModel } from './onnx/graph.js';
+export { readModelMetadata, type ModelInfo } from './onnx/model-info.js';
 export { type ExportOptions } from './workflows/export.js';
 export { modelCardMarkdown, MODEL_CARD_NAME, type ModelCardInput } from './report/model-card.js';
 export { writeModelCard, type WrittenModelCard } from './workflows/model-card.js';

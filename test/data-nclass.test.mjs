@@ -10,7 +10,7 @@ import * as ort from '../dist/src/eval/runtime.js'; // onnxruntime-node, telemet
 import { readDataSplit } from '../dist/src/data/dataset.js';
 import { RECIPE_KEYS } from '../dist/src/model/spec.js';
 import { preprocessOf } from '../dist/src/data/preprocess.js';
-import { readModelMetadata } from '../dist/src/onnx/graph.js';
+import { readModelMetadata } from '../dist/src/onnx/model-info.js';
 import { loadCheckpoint } from '../dist/src/store/checkpoint.js';
 import { parseHistoryCsv } from '../dist/src/store/history.js';
 import { native, trainerConfig } from '../dist/src/native.js';

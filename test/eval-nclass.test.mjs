@@ -11,7 +11,8 @@ import { binaryMetrics, classificationMetrics, predictClasses, topKCorrect } fro
 import { accuracy, averagePrecision, classFigures, confusionMatrix, prCurve, rankedAveragePrecision, rocAuc, rocCurve } from '../dist/src/eval/metrics.js';
 import { softmaxFloat32 } from '../dist/src/eval/session.js';
 import { evaluate, formatReport } from '../dist/src/eval/evaluate.js';
-import { buildOnnxModel, readModelMetadata } from '../dist/src/onnx/graph.js';
+import { buildOnnxModel } from '../dist/src/onnx/graph.js';
+import { readModelMetadata } from '../dist/src/onnx/model-info.js';
 import { listSplit } from '../dist/src/data/discover.js';
 import { loadImageResized } from '../dist/src/data/decode.js';
 import { ROOT, rejectsInput, rng, runCli, tempDir } from './helpers.mjs';

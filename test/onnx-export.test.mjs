@@ -13,7 +13,8 @@ import { SEED5, SEED7 } from '../dist/src/model/spec.js';
 import { loadImage150 } from '../dist/src/data/decode.js';
 import { encodeCheckpoint } from '../dist/src/store/checkpoint.js';
 import { train } from '../dist/src/workflows/train.js';
-import { buildOnnxModel, readModelMetadata } from '../dist/src/onnx/graph.js';
+import { buildOnnxModel } from '../dist/src/onnx/graph.js';
+import { readModelMetadata } from '../dist/src/onnx/model-info.js';
 import { exportOnnx } from '../dist/src/workflows/export.js';
 import { loadModelInfo } from '../dist/src/eval/model-source.js';
 

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-web';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { readModelMetadata } = await import(path.join(root, 'dist/src/onnx/graph.js'));
+const { readModelMetadata } = await import(path.join(root, 'dist/src/onnx/model-info.js'));
 const { checkFeedable, decodeMany, imageBytes, inputTensor, preprocessOfModel } = await import(path.join(root, 'dist/src/eval/feed.js'));
 const { listSplit } = await import(path.join(root, 'dist/src/data/discover.js'));
 const { readDataSplit } = await import(path.join(root, 'dist/src/data/dataset.js'));

@@ -14,7 +14,7 @@ import { EngineError, InputError, UsageError } from '../errors.js';
 import { checkFeedable, imageBytes } from '../eval/feed.js';
 import { runModel } from '../eval/session.js';
 import { readModelSource, type ModelSource } from '../eval/model-source.js';
-import { readModelMetadata, type ModelInfo } from '../onnx/graph.js';
+import { readModelMetadata, type ModelInfo } from '../onnx/model-info.js';
 import { resolveServeOptions } from '../options/serve-demo.js';
 import { MODEL_CARD_NAME } from '../report/model-card.js';
 

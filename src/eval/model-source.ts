@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { READ_LIMITS, readInputFile } from '../io/read.js';
-import { buildOnnxModel, readModelMetadata, type ModelInfo } from '../onnx/graph.js';
+import { readModelMetadata, type ModelInfo } from '../onnx/model-info.js';
 import { loadCheckpoint } from '../store/checkpoint.js';
 import { DEFAULT_RUNS_DIR, newestRunWith, RUN_FILES } from '../store/run-dir.js';
 
@@ -40,6 +40,8 @@ export async function readModelSource(choice: ModelSource): Promise<{ bytes: Uin
   const picked = choice.model === undefined && choice.weights === undefined ? await newestRunModel(path.resolve(choice.runsDir ?? DEFAULT_RUNS_DIR)) : choice;
   if (picked.weights !== undefined) {
     const ckpt = await loadCheckpoint(picked.weights);
+    // the exporter (onnx-proto) is loaded only here: running an .onnx file needs none of it
+    const { buildOnnxModel } = await import('../onnx/graph.js');
     return { bytes: buildOnnxModel(ckpt), source: `in-memory from ${picked.weights}`, file: picked.weights };
   }
   const file = picked.model!;

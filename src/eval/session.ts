@@ -9,7 +9,7 @@ import { averageScores, mirrorImages } from '../data/tta.js';
 import type { Tta } from '../options/common.js';
 import { threadsOption } from '../options/checks.js';
 import { EngineError, InputError } from '../errors.js';
-import { readModelMetadata, type ModelInfo } from '../onnx/graph.js';
+import { readModelMetadata, type ModelInfo } from '../onnx/model-info.js';
 import { checkFeedable, decodingReader, imageBytes, inputTensor, type BatchReader } from './feed.js';
 import { fileMtime } from '../io/read.js';
 import { readModelSource, type ModelSource } from './model-source.js';

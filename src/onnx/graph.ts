@@ -1,4 +1,4 @@
-// A checkpoint as an ONNX model (SPEC §6), and the reader of what it writes: bytes in, bytes out, no files.
+// A checkpoint as an ONNX model (SPEC §6), bytes out, no files (model-info.ts reads back what it writes).
 // The graph is built from the model's graph of ops (native.layout gives every op's name and shape), so any spec of
 // the engine's layer types exports: Conv, Relu, MaxPool, Flatten, Gemm (weights [out, in] with transB, as
 // torch.onnx writes them), GlobalAveragePool, Add, and batch norm folded into the convolution before it (else a
@@ -13,9 +13,9 @@ import { resizeNote, resizeOf, type LayerSpec, type ModelSpec } from '../model/s
 import { native } from '../native.js';
 import type { Checkpoint } from '../store/checkpoint.js';
 import { ENGINE_VERSION } from '../version.js';
+import { BATCH_DIM, type Dim, type InputLayout } from './model-info.js';
 
 const { onnx } = onnxProto;
-type Dim = number | string;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const UINT8 = onnx.TensorProto.DataType.UINT8;
 const INT64 = onnx.TensorProto.DataType.INT64;
@@ -23,45 +23,8 @@ const AttrType = onnx.AttributeProto.AttributeType;
 
 export const IR_VERSION = 8;
 export const OPSET = 13;
-const BATCH_DIM = 'N';
 /** 1/255 as the engine applies it: float32(1/255) times the pixel (a float32 division by 255 differs in 126 of 256 values). */
 const PIXEL_SCALE = Math.fround(1 / 255);
-
-export type InputLayout = 'NCHW' | 'NHWC';
-export type InputDtype = 'float32' | 'uint8';
-
-export type ModelHead = 'sigmoid' | 'softmax';
-
-export interface ModelInfo {
-  /** class names, index = label: 2 for a sigmoid head (its output is P(classes[1])), 2 or more for a softmax head */
-  classes: string[];
-  /** 'sigmoid': one output column, P(classes[1]); 'softmax': one column per class (models without the key: sigmoid) */
-  head: ModelHead;
-  inputName: string;
-  outputName: string;
-  /** the pre-sigmoid/pre-softmax output, when the model has one (engine exports do) */
-  logitName?: string;
-  /** e.g. ['N', 3, 150, 150] */
-  inputShape: Dim[];
-  outputShape: Dim[];
-  height: number;
-  width: number;
-  channels: number;
-  layout: InputLayout;
-  dtype: InputDtype;
-  /** multiply the 0..255 pixels by this before feeding (1 when the graph scales itself) */
-  scale: number;
-  /** the resize rule: 'pil-nearest', 'bilinear' or 'none' (see model/spec.ts) */
-  resize: string;
-  metadata: Record<string, string>;
-  opset: number;
-  irVersion: number;
-}
-
-/** The most classes a model may have: labels are bytes (src/data lists at most 256 class folders). */
-export const MAX_CLASSES = 256;
-
-const REQUIRED_KEYS = ['classes', 'input_height', 'input_width', 'input_channels', 'input_layout', 'input_dtype', 'scale', 'resize', 'output'] as const;
 
 // ---------------------------------------------------------------------------------------------------------
 // building
@@ -364,116 +327,4 @@ export function buildOnnxModel(ckpt: Checkpoint, opts: { embedPreprocessing?: bo
     metadataProps: Object.entries(metadataProps(ckpt, inputLayout, output, tta ? undefined : logit, tta)).map(([key, value]) => ({ key, value })),
   });
   return onnx.ModelProto.encode(model).finish();
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// reading
-
-// protobufjs decodes int64 fields as Long objects when the `long` package is installed.
-type Long = { toNumber(): number };
-const toNumber = (v: number | Long | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
-
-const dimsOf = (v: P.IValueInfoProto): Dim[] =>
-  (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : toNumber(d.dimValue)));
-
-function positiveInt(file: string, meta: Record<string, string>, key: string): number {
-  const n = Number(meta[key]);
-  if (!/^\d+$/.test(meta[key]) || n < 1) throw new InputError(`${file}: metadata '${key}' is '${meta[key]}', expected a positive whole number`);
-  return n;
-}
-
-/** Reads and checks an exported model's interface. Every problem is an InputError naming `file`. */
-export function readModelMetadata(bytes: Uint8Array, file = '<model>'): ModelInfo {
-  let model: P.ModelProto;
-  try {
-    model = onnx.ModelProto.decode(bytes);
-  } catch (err) {
-    throw new InputError(`${file}: not an ONNX model (${(err as Error).message})`);
-  }
-  // Decoded messages are class instances: repeated fields default to [] and strings to ''.
-  const graph = model.graph as P.GraphProto | null | undefined;
-  if (!graph || graph.node.length === 0 || graph.output.length === 0)
-    throw new InputError(`${file}: not an ONNX model (no graph with nodes and outputs)`);
-
-  const meta: Record<string, string> = {};
-  for (const p of model.metadataProps as P.StringStringEntryProto[]) meta[p.key] = p.value;
-  const missing = REQUIRED_KEYS.filter((k) => typeof meta[k] !== 'string');
-  if (missing.length > 0)
-    throw new InputError(`${file}: not an engine model: metadata_props lacks ${missing.join(', ')} (expected keys ${REQUIRED_KEYS.join(', ')})`);
-
-  let classes: unknown;
-  try {
-    classes = JSON.parse(meta.classes);
-  } catch {
-    classes = null;
-  }
-  const head = meta.head ?? 'sigmoid';
-  if (head !== 'sigmoid' && head !== 'softmax') throw new InputError(`${file}: metadata 'head' is '${head}', expected sigmoid or softmax`);
-  const count = head === 'sigmoid' ? '2' : `2 to ${MAX_CLASSES}`;
-  if (
-    !Array.isArray(classes) ||
-    classes.length < 2 ||
-    classes.length > (head === 'sigmoid' ? 2 : MAX_CLASSES) ||
-    !classes.every((s) => typeof s === 'string' && s !== '') ||
-    new Set(classes).size !== classes.length
-  )
-    throw new InputError(`${file}: metadata 'classes' is ${meta.classes}, expected a JSON array of ${count} distinct class names (${head} head)`);
-  const height = positiveInt(file, meta, 'input_height');
-  const width = positiveInt(file, meta, 'input_width');
-  const channels = positiveInt(file, meta, 'input_channels');
-  const layout = meta.input_layout;
-  if (layout !== 'NCHW' && layout !== 'NHWC') throw new InputError(`${file}: metadata 'input_layout' is '${layout}', expected NCHW or NHWC`);
-  const dtype = meta.input_dtype;
-  if (dtype !== 'float32' && dtype !== 'uint8') throw new InputError(`${file}: metadata 'input_dtype' is '${dtype}', expected float32 or uint8`);
-  const scale = Number(meta.scale);
-  // the pixels are multiplied by float32(scale): it must be a positive float32 (0 < scale <= float32's max)
-  if (!(Number.isFinite(Math.fround(scale)) && Math.fround(scale) > 0))
-    throw new InputError(`${file}: metadata 'scale' is '${meta.scale}', expected a positive number within float32's range`);
-
-  const initializers = new Set(graph.initializer.map((t) => t.name));
-  const inputs = (graph.input as P.ValueInfoProto[]).filter((v) => !initializers.has(v.name));
-  if (inputs.length !== 1) throw new InputError(`${file}: expected 1 graph input, found ${inputs.length}`);
-  const input = inputs[0];
-  const tensorType = input.type?.tensorType;
-  const shape = dimsOf(input);
-  const expected: Dim[] = layout === 'NCHW' ? [BATCH_DIM, channels, height, width] : [BATCH_DIM, height, width, channels];
-  const fits = shape.length === 4 && shape.every((d, i) => (i === 0 ? typeof d === 'string' || d >= 1 : d === expected[i]));
-  if (!fits) throw new InputError(`${file}: input '${input.name}' has shape [${shape}], expected [${expected}] (${layout}, from the metadata)`);
-  const elem = tensorType?.elemType;
-  if (elem !== (dtype === 'uint8' ? UINT8 : FLOAT))
-    throw new InputError(`${file}: input '${input.name}' has element type ${onnx.TensorProto.DataType[elem ?? 0] ?? elem}, metadata says ${dtype}`);
-
-  const output = (graph.output as P.ValueInfoProto[]).find((o) => o.name === meta.output);
-  if (!output) throw new InputError(`${file}: metadata 'output' names '${meta.output}', but the graph's outputs are ${graph.output.map((o) => o.name).join(', ')}`);
-  const logit = meta.logit_output ? (graph.output as P.ValueInfoProto[]).find((o) => o.name === meta.logit_output) : undefined;
-  if (meta.logit_output && !logit)
-    throw new InputError(`${file}: metadata 'logit_output' names '${meta.logit_output}', but the graph's outputs are ${graph.output.map((o) => o.name).join(', ')}`);
-  // a sigmoid head outputs [N, 1], a softmax head [N, K]; a symbolic size is taken on trust
-  const columns = head === 'sigmoid' ? 1 : classes.length;
-  for (const v of logit ? [output, logit] : [output]) {
-    const dims = dimsOf(v);
-    if (dims.length !== 2 || (typeof dims[1] === 'number' && dims[1] !== columns))
-      throw new InputError(`${file}: output '${v.name}' has shape [${dims}], expected [N,${columns}] (${head} head, ${classes.length} classes)`);
-  }
-  const opset = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
-
-  return {
-    classes: classes as string[],
-    head,
-    inputName: input.name,
-    outputName: output.name,
-    logitName: logit?.name,
-    inputShape: shape,
-    outputShape: dimsOf(output),
-    height,
-    width,
-    channels,
-    layout,
-    dtype,
-    scale,
-    resize: meta.resize,
-    metadata: meta,
-    opset: toNumber(opset?.version),
-    irVersion: toNumber(model.irVersion),
-  };
 }

@@ -3,7 +3,8 @@
 // card's figures on the model's own bytes), so a failure leaves the previous model and card as they were.
 import path from 'node:path';
 import { checkOutputFile, refuseInputsAsOutputs, writeOutputFile, writeOutputFiles } from '../io/output.js';
-import { buildOnnxModel, readModelMetadata, type ModelInfo } from '../onnx/graph.js';
+import { buildOnnxModel } from '../onnx/graph.js';
+import { readModelMetadata, type ModelInfo } from '../onnx/model-info.js';
 import { resolveExportOptions } from '../options/export.js';
 import type { Tta } from '../options/common.js';
 import { MODEL_CARD_NAME } from '../report/model-card.js';
