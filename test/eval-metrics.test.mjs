@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { binaryMetrics } from '../dist/src/eval/class-metrics.js';
+import { binaryMetrics, classificationMetrics } from '../dist/src/eval/class-metrics.js';
 import {
   accuracy,
   averagePrecision,
@@ -12,6 +12,7 @@ import {
   confusionMatrix,
   prCurve,
   rocAuc,
+  rankedAveragePrecision,
   rocCurve,
   wilsonInterval,
 } from '../dist/src/eval/metrics.js';
@@ -138,4 +139,38 @@ test('wilsonInterval: both ends solve (p^ - p)^2 = z^2 p (1 - p) / n; 0/n and n/
   assert.equal(pct(lo, 1), '88.9%');
   assert.equal(pct(hi, 1), '98.6%');
   assert.ok(wilsonInterval(0, 0).every(Number.isNaN));
+});
+
+test('the ranking is a stable sort by descending score: ties in input order, -0 one score with 0, infinities at the ends', () => {
+  // rankedAveragePrecision charges a tie to the images listed first, so it sees the exact order
+  const reference = (s, y) => {
+    const order = s.map((_, i) => i).sort((a, b) => s[b] - s[a] || a - b);
+    let tp = 0;
+    let sum = 0;
+    order.forEach((i, k) => {
+      if (y[i] === 1) sum += ++tp / (k + 1);
+    });
+    return tp ? sum / tp : NaN;
+  };
+  const next = rng(21);
+  const values = [0, -0, 0.25, 0.5, 1, Infinity, -Infinity, 1e-300, -2];
+  for (let trial = 0; trial < 200; trial++) {
+    const n = 1 + Math.floor(next() * 40);
+    const s = Array.from({ length: n }, () => values[Math.floor(next() * values.length)]);
+    const y = Array.from({ length: n }, () => (next() < 0.4 ? 1 : 0));
+    const want = reference(s, y);
+    const got = rankedAveragePrecision(s, y);
+    assert.ok(Object.is(got, want), `trial ${trial}: ${got} != ${want} for ${JSON.stringify(s)}`);
+  }
+});
+
+test('classificationMetrics without curves: the same figures, no curves', () => {
+  const next = rng(5);
+  const n = 300;
+  const labels = Uint8Array.from({ length: n }, () => Math.floor(next() * 3));
+  const data = Float32Array.from({ length: n * 3 }, () => Math.round(next() * 20) / 20); // many ties
+  const classes = ['a', 'b', 'c'];
+  const { curves, ...figures } = classificationMetrics({ data, columns: 3 }, labels, classes);
+  assert.deepEqual(Object.keys(curves), classes);
+  assert.deepEqual(classificationMetrics({ data, columns: 3 }, labels, classes, { curves: false }), figures);
 });

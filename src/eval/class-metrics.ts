@@ -86,8 +86,8 @@ export interface ClassificationMetrics {
   confusion: ConfusionMatrix;
   /** the non-zero off-diagonal cells, most images first (then the larger share, then class order) */
   confusedPairs: ConfusedPair[];
-  /** one-vs-rest ROC and precision-recall curves per class */
-  curves: Record<string, ClassCurves>;
+  /** one-vs-rest ROC and precision-recall curves per class (absent when asked for none) */
+  curves?: Record<string, ClassCurves>;
 }
 
 function checkScores(scores: ClassScores, labels: ArrayLike<number>, classes: readonly string[]): number {
@@ -195,8 +195,16 @@ function meanDefined(values: number[]): number {
   return finite.length ? finite.reduce((a, b) => a + b, 0) / finite.length : NaN;
 }
 
-/** Every figure of the report from the scores and the true class indices. */
-export function classificationMetrics(scores: ClassScores, labels: ArrayLike<number>, classes: readonly string[], opts: { threshold?: number } = {}): ClassificationMetrics {
+/**
+ * Every figure of the report from the scores and the true class indices; the curves unless `curves` is false (a
+ * point per distinct score and class: most of the work, for many images).
+ */
+export function classificationMetrics(
+  scores: ClassScores,
+  labels: ArrayLike<number>,
+  classes: readonly string[],
+  opts: { threshold?: number; curves?: boolean } = {},
+): ClassificationMetrics {
   const n = checkScores(scores, labels, classes);
   const k = classes.length;
   const binary = k === 2;
@@ -212,15 +220,16 @@ export function classificationMetrics(scores: ClassScores, labels: ArrayLike<num
   const ranked: Record<string, number> = {};
   const grouped: Record<string, number> = {};
   const auc: Record<string, number> = {};
+  const withCurves = opts.curves ?? true;
   const curves: Record<string, ClassCurves> = {};
   classes.forEach((name, c) => {
     const s = classScore(scores, c);
     const y = Uint8Array.from(labels, (l) => (l === c ? 1 : 0));
-    const f = rankingFigures(s, y);
+    const f = rankingFigures(s, y, withCurves);
     ranked[name] = f.rankedAP;
     grouped[name] = f.ap;
     auc[name] = f.auc;
-    curves[name] = { roc: f.roc, pr: f.pr };
+    if (f.roc && f.pr) curves[name] = { roc: f.roc, pr: f.pr };
   });
   return {
     classes: [...classes],
@@ -240,7 +249,7 @@ export function classificationMetrics(scores: ClassScores, labels: ArrayLike<num
     rocAucPerClass: auc,
     confusion,
     confusedPairs: confusedPairsOf(confusion),
-    curves,
+    ...(withCurves ? { curves } : {}),
   };
 }
 

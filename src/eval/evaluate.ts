@@ -36,6 +36,8 @@ export interface EvalOptions extends Omit<ModelChoice, 'model'> {
   threshold?: number;
   /** 'flip': each image's scores averaged with its mirror image's (default none) */
   tta?: Tta;
+  /** the ROC and precision-recall curves in the report (default true; without them, many images score faster) */
+  curves?: boolean;
   /** images classified so far, after each batch */
   onProgress?(done: number, total: number): void;
   /**
@@ -140,7 +142,7 @@ export async function evaluate(opts: EvalOptions): Promise<EvalReport> {
     const decodeAndInferSeconds = (performance.now() - t0) / 1000;
 
     const scores: ClassScores = { data: raw, columns: scoreColumns(model.info) };
-    const m = classificationMetrics(scores, labels, classes, { threshold });
+    const m = classificationMetrics(scores, labels, classes, { threshold, curves: opts.curves });
     const predicted = predictClasses(scores, classes.length, threshold);
     const positive = classes.length === 2 ? positiveScores(scores) : undefined;
     const misclassified: Misclassified[] = [];

@@ -73,38 +73,76 @@ export function classFigures(confusion: Confusion): Record<string, ClassFigures>
   };
 }
 
-type Point = { threshold: number; tp: number; fp: number };
-
-/** Image indices by descending score, equal scores in input order (a stable ranking). */
-function rankOrder(scores: Scores): Uint32Array {
-  const order = new Uint32Array(scores.length);
-  for (let i = 0; i < order.length; i++) order[i] = i;
-  return order.sort((a, b) => scores[b] - scores[a] || a - b);
+/**
+ * The operating points of "positive iff score >= t", one per distinct score, highest first: the threshold and the
+ * cumulative true and false positives there. Typed arrays, not objects: 10 classes of 10,000 images made 300,000
+ * small objects, and collecting them cost more than the figures.
+ */
+interface Points {
+  length: number;
+  threshold: Float64Array; // [length]
+  tp: Uint32Array; // [length]
+  fp: Uint32Array; // [length]
 }
 
 /**
- * Cumulative (tp, fp) at each distinct score, highest first: the operating points of "positive iff
- * score >= t". Equal scores form one point, so ties never depend on the input order.
+ * Image indices by descending score, equal scores in input order (a stable ranking). The distinct scores are
+ * sorted by the typed array's own numeric sort and the images placed by a counting sort on their rank, rather
+ * than a sort of indices with a comparator.
  */
-function operatingPoints(scores: Scores, labels: Labels, order = rankOrder(scores)): Point[] {
-  const points: Point[] = [];
+function rankOrder(scores: Scores): Uint32Array {
+  const n = scores.length;
+  const sorted = Float64Array.from(scores).sort(); // ascending; -0 before 0, which are one score
+  const distinct = new Float64Array(n); // [m], descending
+  let m = 0;
+  for (let j = n - 1; j >= 0; j--) if (m === 0 || sorted[j] !== distinct[m - 1]) distinct[m++] = sorted[j];
+  const rank = new Uint32Array(n); // [n]: the index of each image's score in `distinct`
+  const start = new Uint32Array(m + 1); // [m + 1]: images per rank, then where each rank's images go
+  for (let i = 0; i < n; i++) {
+    const s = scores[i];
+    let lo = 0;
+    let hi = m - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (distinct[mid] > s) lo = mid + 1;
+      else hi = mid;
+    }
+    rank[i] = lo;
+    start[lo + 1]++;
+  }
+  for (let r = 1; r <= m; r++) start[r] += start[r - 1];
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[start[rank[i]]++] = i;
+  return order;
+}
+
+/** The operating points of the ranking `order`: equal scores form one point, so ties never depend on the input order. */
+function operatingPoints(scores: Scores, labels: Labels, order = rankOrder(scores)): Points {
+  const n = order.length;
+  const points: Points = { length: 0, threshold: new Float64Array(n), tp: new Uint32Array(n), fp: new Uint32Array(n) };
   let tp = 0;
   let fp = 0;
-  for (let k = 0; k < order.length; k++) {
+  for (let k = 0; k < n; k++) {
     const i = order[k];
     if (labels[i] === 1) tp++;
     else fp++;
-    if (k === order.length - 1 || scores[order[k + 1]] !== scores[i]) points.push({ threshold: scores[i], tp, fp });
+    if (k === n - 1 || scores[order[k + 1]] !== scores[i]) {
+      points.threshold[points.length] = scores[i];
+      points.tp[points.length] = tp;
+      points.fp[points.length++] = fp;
+    }
   }
   return points;
 }
 
-function prOf(points: Point[]): PrPoint[] {
-  const positives = points.length ? points[points.length - 1].tp : 0;
-  return [
-    { recall: 0, precision: 1, threshold: null },
-    ...points.map((p) => ({ recall: p.tp / positives, precision: p.tp / (p.tp + p.fp), threshold: p.threshold })),
-  ];
+const positivesOf = (p: Points) => (p.length ? p.tp[p.length - 1] : 0);
+const negativesOf = (p: Points) => (p.length ? p.fp[p.length - 1] : 0);
+
+function prOf(p: Points): PrPoint[] {
+  const positives = positivesOf(p);
+  const curve: PrPoint[] = [{ recall: 0, precision: 1, threshold: null }];
+  for (let n = 0; n < p.length; n++) curve.push({ recall: p.tp[n] / positives, precision: p.tp[n] / (p.tp[n] + p.fp[n]), threshold: p.threshold[n] });
+  return curve;
 }
 
 function rankedApOf(order: Uint32Array, labels: Labels): number {
@@ -114,30 +152,40 @@ function rankedApOf(order: Uint32Array, labels: Labels): number {
   return tp > 0 ? sum / tp : NaN;
 }
 
-function apOf(curve: PrPoint[]): number {
+/** sum over the points of (R_n - R_{n-1}) P_n from R_0 = 0: the area under prOf's steps, computed as it would be from them. */
+function apOf(p: Points): number {
+  const positives = positivesOf(p);
   let ap = 0;
-  for (let n = 1; n < curve.length; n++) ap += (curve[n].recall - curve[n - 1].recall) * curve[n].precision;
-  return curve.length > 1 && Number.isFinite(curve[curve.length - 1].recall) ? ap : NaN;
+  let recall = 0;
+  for (let n = 0; n < p.length; n++) {
+    const r = p.tp[n] / positives;
+    ap += (r - recall) * (p.tp[n] / (p.tp[n] + p.fp[n]));
+    recall = r;
+  }
+  return p.length > 0 && Number.isFinite(recall) ? ap : NaN;
 }
 
-function rocOf(points: Point[]): RocPoint[] {
-  const last = points[points.length - 1] ?? { tp: 0, fp: 0 };
-  return [
-    { fpr: 0, tpr: 0, threshold: null },
-    ...points.map((p) => ({ fpr: p.fp / last.fp, tpr: p.tp / last.tp, threshold: p.threshold })),
-  ];
+function rocOf(p: Points): RocPoint[] {
+  const positives = positivesOf(p);
+  const negatives = negativesOf(p);
+  const curve: RocPoint[] = [{ fpr: 0, tpr: 0, threshold: null }];
+  for (let n = 0; n < p.length; n++) curve.push({ fpr: p.fp[n] / negatives, tpr: p.tp[n] / positives, threshold: p.threshold[n] });
+  return curve;
 }
 
-function aucOf(points: Point[]): number {
-  const { tp: positives, fp: negatives } = points[points.length - 1] ?? { tp: 0, fp: 0 };
+function aucOf(p: Points): number {
+  const positives = positivesOf(p);
+  const negatives = negativesOf(p);
   if (positives === 0 || negatives === 0) return NaN;
   // Each group of equal scores: its positives beat every negative scored lower and tie its own negatives.
   let pairs = 0;
-  let prev = { tp: 0, fp: 0 };
-  for (const p of points) {
-    const groupNegatives = p.fp - prev.fp;
-    pairs += (p.tp - prev.tp) * (negatives - p.fp + groupNegatives / 2);
-    prev = p;
+  let prevTp = 0;
+  let prevFp = 0;
+  for (let n = 0; n < p.length; n++) {
+    const groupNegatives = p.fp[n] - prevFp;
+    pairs += (p.tp[n] - prevTp) * (negatives - p.fp[n] + groupNegatives / 2);
+    prevTp = p.tp[n];
+    prevFp = p.fp[n];
   }
   return pairs / (positives * negatives);
 }
@@ -160,7 +208,8 @@ export function rankedAveragePrecision(scores: Scores, labels: Labels): number {
 
 /** sklearn's average_precision_score: sum over thresholds of (R_n - R_{n-1}) P_n. NaN without positives. */
 export function averagePrecision(scores: Scores, labels: Labels): number {
-  return apOf(prCurve(scores, labels));
+  checkInputs(scores, labels);
+  return apOf(operatingPoints(scores, labels));
 }
 
 export function rocCurve(scores: Scores, labels: Labels): RocPoint[] {
@@ -177,13 +226,16 @@ export function rocAuc(scores: Scores, labels: Labels): number {
   return aucOf(operatingPoints(scores, labels));
 }
 
-/** Every ranking figure of one class against the rest from one check and one sort (what eval reports per class). */
-export function rankingFigures(scores: Scores, labels: Labels): { rankedAP: number; ap: number; auc: number; roc: RocPoint[]; pr: PrPoint[] } {
+/**
+ * Every ranking figure of one class against the rest from one check and one sort (what eval reports per class),
+ * and with `curves` the ROC and precision-recall curves (a point per distinct score).
+ */
+export function rankingFigures(scores: Scores, labels: Labels, curves = true): { rankedAP: number; ap: number; auc: number; roc?: RocPoint[]; pr?: PrPoint[] } {
   checkInputs(scores, labels);
   const order = rankOrder(scores);
   const points = operatingPoints(scores, labels, order);
-  const pr = prOf(points);
-  return { rankedAP: rankedApOf(order, labels), ap: apOf(pr), auc: aucOf(points), roc: rocOf(points), pr };
+  const figures = { rankedAP: rankedApOf(order, labels), ap: apOf(points), auc: aucOf(points) };
+  return curves ? { ...figures, roc: rocOf(points), pr: prOf(points) } : figures;
 }
 
 /** the two-sided 95% normal quantile */

@@ -174,6 +174,8 @@ export interface HtmlReportOptions {
 }
 
 export async function renderHtmlReport(r: EvalReport, opts: HtmlReportOptions = {}): Promise<string> {
+  const curves = r.curves;
+  if (!curves) throw new TypeError('the report has no curves to draw: evaluate it with curves (the default)');
   const binary = r.classes.length === 2;
   const pos = r.classes[1];
   const [lo, hi] = r.accuracyInterval;
@@ -194,7 +196,7 @@ export async function renderHtmlReport(r: EvalReport, opts: HtmlReportOptions = 
     title: `ROC, AUC ${fixed4(r.rocAuc)}${binary ? '' : ' (macro)'}`,
     xLabel: 'false positive rate',
     yLabel: 'true positive rate',
-    series: rocClasses.map((i) => ({ name: r.classes[i], index: i, points: r.curves[r.classes[i]].roc.map((p) => [p.fpr, p.tpr]) })),
+    series: rocClasses.map((i) => ({ name: r.classes[i], index: i, points: curves[r.classes[i]].roc.map((p) => [p.fpr, p.tpr]) })),
     diagonal: true,
   });
   const pr = unitPlot({
@@ -203,7 +205,7 @@ export async function renderHtmlReport(r: EvalReport, opts: HtmlReportOptions = 
     note: `area under the steps: AP, ties grouped`,
     xLabel: 'recall',
     yLabel: 'precision',
-    series: r.classes.map((c, i) => ({ name: c, index: i, points: r.curves[c].pr.map((p) => [p.recall, p.precision]), steps: true })),
+    series: r.classes.map((c, i) => ({ name: c, index: i, points: curves[c].pr.map((p) => [p.recall, p.precision]), steps: true })),
   });
   const rocKey = legend('roc-legend', rocClasses.map((i) => ({ index: i, label: `${r.classes[i]}: AUC ${fixed4(r.rocAucPerClass[r.classes[i]])}` })));
   const prKey = legend('pr-legend', r.classes.map((c, i) => ({ index: i, label: `${c}: AP ${pct(r.averagePrecision[c])}` })));

@@ -146,7 +146,7 @@ async function runFolds(config: CvConfig, pool: Awaited<ReturnType<typeof readPo
         scoreVal: config.tta === 'flip' ? { tta: 'flip' } : {},
       });
       const labels = Uint8Array.from(held, (r) => pool.labels[r]);
-      const m = classificationMetrics({ data: summary.valScores!, columns: pool.columns }, labels, pool.classes);
+      const m = classificationMetrics({ data: summary.valScores!, columns: pool.columns }, labels, pool.classes, { curves: false });
       const result: FoldResult = {
         seed,
         fold: k + 1,
