@@ -55,9 +55,15 @@ let jpegLoaderAvailable: boolean | undefined;
  * handles one callback a job instead of a read, a decode and a resize an image. Resolves which it fitted (1);
  * the others (not a file path, not a plain JPEG, unreadable...) are for loadImageFor, which words any error.
  * Undefined where it does not apply: EXIF orientation asked for, a resize rule other than PIL's NEAREST or
- * none, other than 1 or 3 channels, or no libjpeg here.
+ * none, other than 1 or 3 channels, or no libjpeg here. `onFitted(i)` hears of each image as its job ends.
  */
-export async function fitJpegFiles(inputs: readonly ImageInput[], pre: Preprocess, dst: Uint8Array, opts: DecodeOptions = {}): Promise<Uint8Array | undefined> {
+export async function fitJpegFiles(
+  inputs: readonly ImageInput[],
+  pre: Preprocess,
+  dst: Uint8Array,
+  opts: DecodeOptions = {},
+  onFitted?: (i: number) => void,
+): Promise<Uint8Array | undefined> {
   if (opts.autoOrient || (pre.resize !== 'pil-nearest' && pre.resize !== 'none') || (pre.channels !== 1 && pre.channels !== 3)) return undefined;
   const { native } = await loadNative();
   if (!(jpegLoaderAvailable ??= native.jpegDecoder().available)) return undefined;
@@ -69,7 +75,11 @@ export async function fitJpegFiles(inputs: readonly ImageInput[], pre: Preproces
     const paths = inputs.slice(start, start + FILES_PER_JOB);
     if (!paths.every((p) => typeof p === 'string')) continue;
     const slots = dst.subarray(start * bytes, (start + paths.length) * bytes);
-    jobs.push(native.loadJpegFiles(paths, slots, shape).then((done) => fitted.set(done, start)));
+    const job = native.loadJpegFiles(paths, slots, shape).then((done) => {
+      fitted.set(done, start);
+      for (let j = 0; j < done.length; j++) if (done[j]) onFitted?.(start + j);
+    });
+    jobs.push(job);
   }
   await Promise.all(jobs);
   return fitted;
@@ -216,12 +226,8 @@ export async function loadImagesInto(inputs: readonly ImageInput[], pre: Preproc
   const { concurrency = DECODE_CONCURRENCY, nameOf, onError, onLoaded, ...decode } = opts;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer; got ${concurrency}`);
   const bytes = bytesPerImage(pre);
-  const fitted = await fitJpegFiles(inputs, pre, dst, decode);
-  const rest: number[] = [];
-  for (let i = 0; i < inputs.length; i++) {
-    if (fitted?.[i]) onLoaded?.(i);
-    else rest.push(i);
-  }
+  const fitted = await fitJpegFiles(inputs, pre, dst, decode, onLoaded);
+  const rest = Array.from(inputs.keys()).filter((i) => !fitted?.[i]);
   let next = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
