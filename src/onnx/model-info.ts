@@ -66,29 +66,36 @@ interface ModelFields {
   graph?: { nodes: number; initializers: Set<string>; input: ValueInfo[]; output: ValueInfo[] };
 }
 
+/** A TensorShapeProto's dims: each Dimension's dim_param (field 2) if set, else its dim_value (field 1). */
+function readDims(shape: Uint8Array): Dim[] {
+  const dims: Dim[] = [];
+  for (const d of wireFields(shape)) {
+    if (d.field !== 1 || !d.bytes) continue;
+    let value = 0;
+    let param = '';
+    for (const x of wireFields(d.bytes)) {
+      if (x.field === 1 && x.varint !== undefined) value = x.varint;
+      else if (x.field === 2 && x.bytes) param = wireString(x.bytes);
+    }
+    dims.push(param ? param : value);
+  }
+  return dims;
+}
+
+/** A ValueInfoProto: name (1) and type (2), a TypeProto whose tensor_type (1) holds elem_type (1) and shape (2). */
 function readValueInfo(bytes: Uint8Array): ValueInfo {
   const v: ValueInfo = { name: '', elemType: 0, dims: [] };
   for (const f of wireFields(bytes)) {
     if (f.field === 1 && f.bytes) v.name = wireString(f.bytes);
-    else if (f.field === 2 && f.bytes) // type: TypeProto
-      for (const t of wireFields(f.bytes)) {
-        if (t.field !== 1 || !t.bytes) continue; // tensor_type: TypeProto.Tensor
-        v.dims = [];
-        for (const e of wireFields(t.bytes)) {
-          if (e.field === 1 && e.varint !== undefined) v.elemType = e.varint;
-          else if (e.field === 2 && e.bytes) // shape: TensorShapeProto, its dims
-            for (const d of wireFields(e.bytes)) {
-              if (d.field !== 1 || !d.bytes) continue;
-              let value = 0;
-              let param = '';
-              for (const x of wireFields(d.bytes)) {
-                if (x.field === 1 && x.varint !== undefined) value = x.varint;
-                else if (x.field === 2 && x.bytes) param = wireString(x.bytes);
-              }
-              v.dims.push(param ? param : value);
-            }
-        }
+    if (f.field !== 2 || !f.bytes) continue;
+    for (const t of wireFields(f.bytes)) {
+      if (t.field !== 1 || !t.bytes) continue;
+      v.dims = [];
+      for (const e of wireFields(t.bytes)) {
+        if (e.field === 1 && e.varint !== undefined) v.elemType = e.varint;
+        else if (e.field === 2 && e.bytes) v.dims = readDims(e.bytes);
       }
+    }
   }
   return v;
 }
