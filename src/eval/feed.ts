@@ -3,7 +3,7 @@
 // times its scale or raw uint8. The same preprocessing as training's, so eval and predict see what the trainer saw.
 import os from 'node:os';
 import { Tensor } from './runtime.js';
-import { loadImageFor, loadImagesInto, type DecodeOptions, type ImageInput } from '../data/decode.js';
+import { loadImagesInto, type DecodeOptions, type ImageInput } from '../data/decode.js';
 import { bytesPerImage, type Preprocess } from '../data/preprocess.js';
 import { InputError } from '../errors.js';
 import { RESIZE_RULES, type ResizeRule } from '../model/spec.js';
@@ -30,11 +30,6 @@ export const preprocessOfModel = (info: ModelInfo): Preprocess => ({
 /** Bytes of one image as the model's metadata sizes it: [height, width, channels] uint8, HWC. */
 export function imageBytes(info: ModelInfo): number {
   return bytesPerImage(preprocessOfModel(info));
-}
-
-/** Decodes one image (a file, or encoded bytes) into `dst` (imageBytes long) as the model's input. */
-export async function decodeForModel(info: ModelInfo, input: ImageInput, dst: Uint8Array, opts: DecodeOptions = {}): Promise<void> {
-  await loadImageFor(input, preprocessOfModel(info), dst, opts);
 }
 
 /**
