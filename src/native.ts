@@ -284,6 +284,10 @@ export interface NativeKernels {
   conv3x3ForwardWinograd(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, shape: ConvShape, relu: boolean, isa?: Isa): void;
   conv3x3BackwardInputWinograd(din: Float32Array, dout: Float32Array, w: Float32Array, shape: ConvShape, isa?: Isa): void;
   conv3x3BackwardWeightWinograd(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, shape: ConvShape, isa?: Isa): void;
+  /** the same for a 'same' convolution, on its unpadded tensors: shape's H and W (even) are the input's and the output's */
+  conv3x3SameForwardWinograd(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, shape: ConvShape, relu: boolean, isa?: Isa): void;
+  conv3x3SameBackwardInputWinograd(din: Float32Array, dout: Float32Array, w: Float32Array, shape: ConvShape, isa?: Isa): void;
+  conv3x3SameBackwardWeightWinograd(dw: Float32Array, db: Float32Array, dout: Float32Array, inp: Float32Array, shape: ConvShape, isa?: Isa): void;
   /** AMX bf16 convolutions, Cin and Cout multiples of 32 (the weight gradient also 9 * Cin <= 32): the real tiles ('amx', a RangeError without them) or their C++ model */
   conv3x3ForwardAmx(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array, shape: ConvShape, relu: boolean, kernels: AmxKernels): void;
   conv3x3BackwardInputAmx(din: Float32Array, dout: Float32Array, w: Float32Array, shape: ConvShape, kernels: AmxKernels): void;

@@ -111,7 +111,7 @@ test('the fast kernels (padded copies, gemm for 1x1, 5x5 and strided) and the em
   }
 });
 
-test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy, 1x1, 5x5, strided and small same 3x3 ones the gemm kernels (the reference in a scalar network)', () => {
+test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy (Winograd of even size: on the input, its border read as zeros), 1x1, 5x5, strided and small same 3x3 ones the gemm kernels (the reference in a scalar network)', () => {
   const isa = native.buildInfo().isa;
   if (isa === 'scalar') return;
   const plan = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 1, isa: 'avx2', conv: 'direct' })).plan();
@@ -131,7 +131,13 @@ test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy, 1x1, 5
   // Winograd takes the padded 3x3 convolution whose input needs a gradient
   const wino = { ...GEOMETRY, layers: [{ type: 'conv3x3', filters: 8 }, { type: 'relu' }, { type: 'conv', kernel: 3, padding: 'same', filters: 8, name: 'w' }, { type: 'globalavgpool' }, { type: 'dense', units: 3 }] };
   const wplan = new native.Trainer(trainerConfig({ spec: { ...wino, input: [12, 12, 2] }, seed: 1, isa: 'avx2' })).plan();
-  assert.equal(wplan.steps.find((s) => s.op === 'w' && s.direction === 'forward').kernel, 'winograd-avx2');
+  const ww = wplan.steps.find((s) => s.op === 'w' && s.direction === 'forward');
+  assert.equal(ww.kernel, 'winograd-avx2');
+  assert.equal(ww.workspaceBytes, 0); // an even size: its kernels read the border as zeros, no padded copy
+  const odd = new native.Trainer(trainerConfig({ spec: { ...wino, input: [13, 13, 2] }, seed: 1, isa: 'avx2' })).plan();
+  const wo = odd.steps.find((s) => s.op === 'w' && s.direction === 'forward');
+  assert.equal(wo.kernel, 'winograd-avx2');
+  assert.equal(wo.workspaceBytes, 4 * 13 * 13 * 8); // an odd 11x11: the padded copy of its input
   // under Winograd's 8x8 outputs a same 3x3 convolution runs as a matrix product, without a padded copy
   const small = new native.Trainer(trainerConfig({ spec: { ...wino, input: [6, 6, 2] }, seed: 1, isa: 'avx2' })).plan();
   const w = small.steps.find((s) => s.op === 'w' && s.direction === 'forward');

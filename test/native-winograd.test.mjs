@@ -190,6 +190,76 @@ for (const isa of ISAS)
     });
   }
 
+/** [N, H+2, W+2, C]: x [N, H, W, C] in a border of a zero pixel */
+function pad1(x, N, H, W, C) {
+  const p = new Float32Array(N * (H + 2) * (W + 2) * C);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < H; y++) p.set(x.subarray((n * H + y) * W * C, (n * H + y + 1) * W * C), ((n * (H + 2) + y + 1) * (W + 2) + 1) * C);
+  return p;
+}
+
+/** [N, H, W, C]: the interior of x [N, H+2, W+2, C] */
+function crop1(x, N, H, W, C) {
+  const p = new Float32Array(N * H * W * C);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < H; y++) {
+      const at = ((n * (H + 2) + y + 1) * (W + 2) + 1) * C;
+      p.set(x.subarray(at, at + W * C), (n * H + y) * W * C);
+    }
+  return p;
+}
+
+// The 'same' kernels read the border as zeros instead of a padded copy: the valid kernels' tiles and operations
+// on that copy, so their bits. Values of both signs, zeros among them (a -0 + 0 or a ReLU of 0 is where a
+// different order of operations would show).
+for (const isa of ISAS)
+  for (const [N, H, W, Cin, Cout] of [[2, 4, 4, 16, 16], [1, 4, 6, 16, 32], [2, 10, 8, 32, 16], [1, 14, 14, 32, 32]]) {
+    const shape = `${isa} N=${N} ${H}x${W} Cin=${Cin} Cout=${Cout}`;
+    const r = rng(H * 53 + W * 7 + Cin + Cout + N);
+    const withZeros = (n) => rand(n, r).map((v) => (Math.abs(v) < 0.2 ? 0 : v));
+    const x = withZeros(N * H * W * Cin);
+    const g = withZeros(N * H * W * Cout);
+    const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+    const b = rand(Cout, r);
+    const padded = { N, H: H + 2, W: W + 2, Cin, Cout };
+
+    test(`conv3x3SameForwardWinograd: the bits of the valid kernel on a zero-padded copy, ${shape}`, () => {
+      for (const relu of [false, true]) {
+        const want = new Float32Array(N * H * W * Cout);
+        k.conv3x3ForwardWinograd(want, pad1(x, N, H, W, Cin), w, b, padded, relu, isa);
+        const got = new Float32Array(want.length).fill(NaN);
+        k.conv3x3SameForwardWinograd(got, x, w, b, { N, H, W, Cin, Cout }, relu, isa);
+        assert.deepEqual(got, want, `relu=${relu}`);
+      }
+    });
+
+    test(`conv3x3SameBackwardInputWinograd: the bits of the valid kernel's padded input gradient, cropped, ${shape}`, () => {
+      const dinPadded = new Float32Array(N * (H + 2) * (W + 2) * Cin);
+      k.conv3x3BackwardInputWinograd(dinPadded, g, w, padded, isa);
+      const got = new Float32Array(N * H * W * Cin).fill(NaN);
+      k.conv3x3SameBackwardInputWinograd(got, g, w, { N, H, W, Cin, Cout }, isa);
+      assert.deepEqual(got, crop1(dinPadded, N, H, W, Cin));
+    });
+
+    test(`conv3x3SameBackwardWeightWinograd: accumulates the bits of the valid kernel on a zero-padded copy, ${shape}`, () => {
+      const dw0 = rand(9 * Cin * Cout, r, -4, 4);
+      const db0 = rand(Cout, r, -4, 4);
+      const [dwWant, dbWant] = [Float32Array.from(dw0), Float32Array.from(db0)];
+      k.conv3x3BackwardWeightWinograd(dwWant, dbWant, g, pad1(x, N, H, W, Cin), padded, isa);
+      const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
+      k.conv3x3SameBackwardWeightWinograd(dw, db, g, x, { N, H, W, Cin, Cout }, isa);
+      assert.deepEqual(dw, dwWant);
+      assert.deepEqual(db, dbWant);
+    });
+  }
+
+test("the 'same' Winograd kernels refuse an odd size, with the reason", () => {
+  const [N, H, W, Cin, Cout] = [1, 7, 8, 16, 16];
+  const x = new Float32Array(N * H * W * Cin);
+  const w = new Float32Array(9 * Cin * Cout);
+  assert.throws(() => k.conv3x3SameForwardWinograd(new Float32Array(N * H * W * Cout), x, w, new Float32Array(Cout), { N, H, W, Cin, Cout }, false), (e) => e instanceof RangeError && /even H and W; got 7x8/.test(e.message));
+});
+
 test('the Winograd kernels refuse, with the reason, a shape or ISA they do not take', () => {
   const [N, H, W, Cin, Cout] = [1, 8, 8, 16, 16];
   const x = new Float32Array(N * H * W * Cin);

@@ -330,6 +330,44 @@ void conv_backward_weight_winograd_k(const Napi::CallbackInfo& a) {
                                    typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
+// The 'same' Winograd kernels: the arguments of the three above, H and W the input's and the output's size (even)
+Impl require_winograd_same(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int H, int W, int Ci, int Co) {
+  const Impl k = require_winograd(a, isa_v, H + 2, W + 2, Ci, Co);
+  if (H % 2 || W % 2)
+    throw_range(a.Env(), "the 'same' Winograd kernels need an even H and W; got " + std::to_string(H) + "x" + std::to_string(W));
+  return k;
+}
+
+void conv_same_forward_winograd_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  const Impl isa = require_winograd_same(a, a[6], H, W, Ci, Co);
+  std::vector<float> v(size_t(16) * Ci * Co);
+  winograd_kernel_transform(v.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  conv3x3_same_forward_winograd(isa, typed<float>(a[0], "out", size_t(N) * H * W * Co).Data(),
+                                typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), v.data(),
+                                typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[5].ToBoolean().Value());
+}
+
+void conv_same_backward_input_winograd_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
+  const Impl isa = require_winograd_same(a, a[4], H, W, Ci, Co);
+  std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(16) * Ci * Co);
+  flip_kernel_for_input_gradient(flipped.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  winograd_kernel_transform(v.data(), flipped.data(), Co, Ci);
+  conv3x3_same_backward_input_winograd(isa, typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+                                       typed<float>(a[1], "dout", size_t(N) * H * W * Co).Data(), v.data(), N, H, W,
+                                       Ci, Co);
+}
+
+void conv_same_backward_weight_winograd_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  const Impl isa = require_winograd_same(a, a[5], H, W, Ci, Co);
+  conv3x3_same_backward_weight_winograd(isa, typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+                                        typed<float>(a[1], "db", Co).Data(),
+                                        typed<float>(a[2], "dout", size_t(N) * H * W * Co).Data(),
+                                        typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
+}
+
 // (dw, db, dpool, code, in, {N, H, W, Cin, Cout}, isa?): H, W are the conv's input size
 template <typename T>
 void relu_maxpool_conv_backward_weight_k(const Napi::CallbackInfo& a) {
@@ -598,6 +636,9 @@ Napi::Object test_kernels(Napi::Env env) {
                         std::pair{"conv3x3ForwardWinograd", conv_forward_winograd_k},
                         std::pair{"conv3x3BackwardInputWinograd", conv_backward_input_winograd_k},
                         std::pair{"conv3x3BackwardWeightWinograd", conv_backward_weight_winograd_k},
+                        std::pair{"conv3x3SameForwardWinograd", conv_same_forward_winograd_k},
+                        std::pair{"conv3x3SameBackwardInputWinograd", conv_same_backward_input_winograd_k},
+                        std::pair{"conv3x3SameBackwardWeightWinograd", conv_same_backward_weight_winograd_k},
                         std::pair{"conv3x3ForwardAmx", conv_forward_amx_k},
                         std::pair{"conv3x3BackwardInputAmx", conv_backward_input_amx_k},
                         std::pair{"conv3x3ReluMaxpoolForwardAmx", conv_relu_maxpool_forward_amx_k},

@@ -124,6 +124,12 @@ bool Network<T>::conv3x3_valid(size_t op) const {
 }
 
 template <typename T>
+bool Network<T>::winograd_same(const Step& s) const {
+  return (s.impl == Impl::WinogradAvx2 || s.impl == Impl::WinogradAvx512) && !s.pad &&
+         layout_.op(size_t(s.op)).padding == Padding::Same;
+}
+
+template <typename T>
 ref::ConvGeom Network<T>::geometry(size_t op) const {
   const OpSpec& o = layout_.op(op);
   const Shape& in = layout_.in(op);
@@ -287,6 +293,12 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
         if (s.impl == Impl::GemmAvx2 || s.impl == Impl::GemmAvx512)
           return gemm_conv_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i), s.relu);
       }
+      if (winograd_same(s)) {
+        if constexpr (std::is_same_v<T, float>)
+          conv3x3_same_forward_winograd(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, in.h, in.w,
+                                        in.c, out.c, s.relu);
+        return;
+      }
       if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
         ref::conv_forward(y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i));
         if (s.relu) ref::relu_forward(y, y, size_t(N) * out.size());
@@ -407,6 +419,14 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
           return;
         }
       }
+      if (winograd_same(s)) {
+        if constexpr (std::is_same_v<T, float>) {
+          conv3x3_same_backward_weight_winograd(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
+          conv3x3_same_backward_input_winograd(s.input_impl, gin, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
+                                               in.h, in.w, in.c, out.c);
+        }
+        return;
+      }
       if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
         ref::conv_backward_weight(dw, db, g, x, N, in.h, in.w, in.c, out.c, geometry(i));
         if (gin) ref::conv_backward_input(gin, g, w, N, in.h, in.w, in.c, out.c, geometry(i));
@@ -491,9 +511,9 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
       global_avgpool_backward(s.impl, gin, g, N, in.h * in.w, in.c);
       return;
     case StepKind::Add:
-      // the gradient passes unchanged to both inputs
+      // the gradient passes unchanged to both inputs (one of them may hold it already: the plan's in place)
       for (int k = 0; k < 2; k++)
-        if (s.grad_in[k] >= 0) std::memcpy(grad(ws, s.grad_in[k]), g, sizeof(T) * N * in.size());
+        if (s.grad_in[k] >= 0 && s.grad_in[k] != s.grad_out) std::memcpy(grad(ws, s.grad_in[k]), g, sizeof(T) * N * in.size());
       return;
     case StepKind::GradAdd: {
       const size_t n = size_t(N) * plan_.grad_slot_size;

@@ -116,6 +116,8 @@ class Network {
   // convolutions: 3x3 valid of stride 1 (the seed's kernels run on the input itself); the geometry of any other;
   // the input the kernels see ('same': the zero-padded copy); the copy and the padded input gradient's scratch
   bool conv3x3_valid(size_t op) const;
+  // a Winograd step on a 'same' convolution with no padded copy (the plan's choice): its kernels read the border
+  bool winograd_same(const Step& s) const;
   ref::ConvGeom geometry(size_t op) const;
   Shape kernel_input(const Step& s) const;
   T* padded_input(const Step& s, Workspace& ws) const;

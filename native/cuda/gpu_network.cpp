@@ -391,9 +391,9 @@ void GpuNetwork::backward_step(const Step& s, int B) {
       dropout_backward_cuda(gin, g, masks_ + size_t(B) * layout_.mask_offset[i], size_t(B) * in.size(), stream_);
       return;
     case StepKind::GlobalAvgPool: global_avgpool_backward_cuda(gin, g, B, in.h * in.w, in.c, stream_); return;
-    case StepKind::Add:  // the gradient passes unchanged to both inputs
+    case StepKind::Add:  // the gradient passes unchanged to both inputs (one may hold it already: in place)
       for (int k = 0; k < 2; k++)
-        if (s.grad_in[k] >= 0)
+        if (s.grad_in[k] >= 0 && s.grad_in[k] != s.grad_out)
           CUDA_CHECK(cudaMemcpyAsync(grad(s.grad_in[k]), g, sizeof(float) * B * in.size(), cudaMemcpyDeviceToDevice, stream_));
       return;
     case StepKind::GradAdd:

@@ -215,6 +215,11 @@ class Planner {
     return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && input_needs_grad(i) &&
            out.h >= kMinWinogradOutput && out.w >= kMinWinogradOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
   }
+  // A Winograd 'same' convolution of even size reads its input's border as zeros: no padded copy, forward or back
+  bool winograd_same(size_t i) const {
+    const Shape& in = L_.in(i);
+    return winograd(i) && padding(i) && winograd_same_fits(o_.isa, in.h, in.w, in.c, L_.out(i).c);
+  }
   // Convolutions as matrix products over the pixels of all the images: those other than 3x3 of stride 1 (1x1,
   // 5x5, strided), and 'same' 3x3 ones with outputs under Winograd's minimum, where the direct kernels' row tiles
   // are ragged. The 3x3 valid convolutions (the seed's) keep their direct, Winograd and bf16 kernels and their bits.
@@ -359,7 +364,8 @@ class Planner {
             else b.impl = fp32_impl(Isa::Avx512, out.c);
           }
           // a 'same' convolution: the kernels run on a padded copy, or the reference takes the geometry itself
-          if (padding(i) && cpu_float() && !gemm(i)) pad_input(f, b, i);  // (a double network's reference and gemm take the geometry)
+          // (a double network's reference, gemm and Winograd's 'same' kernels take the geometry)
+          if (padding(i) && cpu_float() && !gemm(i) && !winograd_same(i)) pad_input(f, b, i);
           if (relu) p_.storage_of[i + 2] = int(i + 1);
           p_.forward.push_back(f);
           p_.backward.push_back(b);
@@ -482,7 +488,7 @@ class Planner {
   // The backward steps that are needed (their output tensor depends on parameters), with their gradient slots:
   // a slot is taken when a gradient is formed and given back when the step that reads it is done, so a chain uses
   // two. A ReLU's and a flatten's input gradient is their output gradient, in place, where nothing else reads
-  // their input. A tensor read by several ops gets its gradient from the first of them run backward, and the
+  // their input; so is one input's of an add. A tensor read by several ops gets its gradient from the first of them run backward, and the
   // others' contributions are added into it (GradAdd).
   void plan_gradients() {
     std::vector<Step> backward;
@@ -505,7 +511,9 @@ class Planner {
       for (size_t k = 0; k < L_.inputs[size_t(s.op)].size(); k++) {
         const int t = L_.input(size_t(s.op), k);
         if (!L_.needs_grad[t]) continue;
-        const bool in_place = (s.kind == StepKind::Relu || s.kind == StepKind::Flatten) && L_.consumers[t].size() == 1;
+        // (an add passes its gradient unchanged: one input, read by nothing else, takes it in place)
+        const bool passes = s.kind == StepKind::Relu || s.kind == StepKind::Flatten || (s.kind == StepKind::Add && !released);
+        const bool in_place = passes && L_.consumers[t].size() == 1;
         int slot;
         if (in_place) {
           slot = out_slot;

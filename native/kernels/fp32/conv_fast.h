@@ -7,7 +7,8 @@
 //   conv3x3_relu_maxpool_forward, relu_maxpool_conv3x3_backward_weight: Cout a multiple of kLanes (false when
 //     their scratch cannot be allocated)
 // conv3x3_backward_input returns false when its scratch memory cannot be allocated.
-//   conv3x3_*_winograd: Cin and Cout multiples of kLanes (false when scratch cannot be allocated)
+//   conv3x3_*_winograd: Cin and Cout multiples of kLanes (false when scratch cannot be allocated); the
+//     conv3x3_same_* ones also H and W even (H x W the input's and the output's size)
 //   global_avgpool_forward, global_avgpool_backward: C a multiple of kLanes
 #pragma once
 
@@ -51,6 +52,12 @@ constexpr int kFirstBlockBand = 2;
                                        int W, int Cin, int Cout);                                            \
   bool conv3x3_backward_weight_winograd(float* dw, float* db, const float* dout, const float* in, int N,     \
                                         int H, int W, int Cin, int Cout);                                    \
+  bool conv3x3_same_forward_winograd(float* out, const float* in, const float* v, const float* b, int N,     \
+                                     int H, int W, int Cin, int Cout, bool relu);                            \
+  bool conv3x3_same_backward_input_winograd(float* din, const float* dout, const float* vflip, int N, int H, \
+                                            int W, int Cin, int Cout);                                       \
+  bool conv3x3_same_backward_weight_winograd(float* dw, float* db, const float* dout, const float* in, int N,\
+                                             int H, int W, int Cin, int Cout);                               \
   void global_avgpool_forward(float* out, const float* in, int N, int HW, int C);                           \
   void global_avgpool_backward(float* din, const float* dout, int N, int HW, int C);                        \
   }

@@ -236,6 +236,38 @@ void conv3x3_backward_weight_winograd(Impl k, float* dw, float* db, const float*
                                      : avx2::conv3x3_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout));
 }
 
+bool winograd_same_fits(Isa isa, int H, int W, int Cin, int Cout) {
+  return winograd_fits(isa, H + 2, W + 2, Cin, Cout) && H % 2 == 0 && W % 2 == 0;
+}
+
+static Isa require_winograd_same(Impl k, int H, int W, int Cin, int Cout, const char* fn) {
+  const Isa isa = require_winograd(k, H + 2, W + 2, Cin, Cout, fn);
+  if (H % 2 || W % 2) throw std::logic_error(std::string(fn) + ": H and W must be even (check winograd_same_fits)");
+  return isa;
+}
+
+void conv3x3_same_forward_winograd(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
+                                   int W, int Cin, int Cout, bool relu) {
+  const Isa isa = require_winograd_same(k, H, W, Cin, Cout, "conv3x3_same_forward_winograd");
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_same_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu)
+                                     : avx2::conv3x3_same_forward_winograd(out, in, v, b, N, H, W, Cin, Cout, relu));
+}
+
+void conv3x3_same_backward_input_winograd(Impl k, float* din, const float* dout, const float* vflip, int N, int H,
+                                          int W, int Cin, int Cout) {
+  const Isa isa = require_winograd_same(k, H, W, Cin, Cout, "conv3x3_same_backward_input_winograd");
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_same_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout)
+                                     : avx2::conv3x3_same_backward_input_winograd(din, dout, vflip, N, H, W, Cin, Cout));
+}
+
+void conv3x3_same_backward_weight_winograd(Impl k, float* dw, float* db, const float* dout, const float* in, int N,
+                                           int H, int W, int Cin, int Cout) {
+  const Isa isa = require_winograd_same(k, H, W, Cin, Cout, "conv3x3_same_backward_weight_winograd");
+  require_scratch(isa == Isa::Avx512
+                      ? avx512::conv3x3_same_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout)
+                      : avx2::conv3x3_same_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout));
+}
+
 void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
                                  int H, int W, int Cin, int Cout, bool relu) {
   if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))

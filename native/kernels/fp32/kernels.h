@@ -89,6 +89,16 @@ void conv3x3_backward_input_winograd(Impl k, float* din, const float* dout, cons
                                      int Cin, int Cout);
 void conv3x3_backward_weight_winograd(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H,
                                       int W, int Cin, int Cout);
+// The same on a 'same' convolution's unpadded tensors (H x W both the input's and the output's size): the tiles and
+// bits of the kernels above on a copy padded with a pixel of zeros, without the copy; where winograd_same_fits
+// (winograd_fits and H, W even).
+bool winograd_same_fits(Isa isa, int H, int W, int Cin, int Cout);
+void conv3x3_same_forward_winograd(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
+                                   int W, int Cin, int Cout, bool relu);
+void conv3x3_same_backward_input_winograd(Impl k, float* din, const float* dout, const float* vflip, int N, int H,
+                                          int W, int Cin, int Cout);
+void conv3x3_same_backward_weight_winograd(Impl k, float* dw, float* db, const float* dout, const float* in, int N,
+                                           int H, int W, int Cin, int Cout);
 
 
 

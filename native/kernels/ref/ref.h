@@ -179,12 +179,20 @@ void conv_backward_weight(T* dw, T* db, const T* dout, const T* in, int N, int H
 // out [n] = max(in, 0); in and out may alias
 template <typename T>
 void relu_forward(T* out, const T* in, size_t n) {
+  if (out == in) {  // in place, as relu_backward
+    for (size_t i = 0; i < n; i++) out[i] = out[i] > 0 ? out[i] : T(0);
+    return;
+  }
   for (size_t i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : T(0);
 }
 
 // din [n] = dout where the forward output was positive; din and dout may alias
 template <typename T>
 void relu_backward(T* din, const T* dout, const T* out, size_t n) {
+  if (din == dout) {  // in place, written so that the compiler sees one array and vectorises
+    for (size_t i = 0; i < n; i++) din[i] = out[i] > 0 ? din[i] : T(0);
+    return;
+  }
   for (size_t i = 0; i < n; i++) din[i] = out[i] > 0 ? dout[i] : T(0);
 }
 
