@@ -237,13 +237,17 @@ test('batch norm: training normalises by the batch and keeps running statistics 
   assert.throws(() => trainer.setState({ ...trainer.getState(), state: new Float32Array(5) }), /state\.state must have 6 elements/);
 });
 
-test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (vectors of channels and a tail, a fused ReLU)', async () => {
-  // dense layers (their fast kernels give the reference's bits) around batch norms of 3 and 12 channels
+test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (blocks of vectors of channels and a tail, a fused ReLU)', async () => {
+  // dense layers (their fast kernels give the reference's bits) around batch norms of 3, 12 and 43 channels (the
+  // kernels' blocks of 4, 2 and 1 vectors of channels, and a tail)
   const spec = {
     name: 'bn-tiers',
     input: [4, 4, 3],
     head: 'softmax',
-    layers: [{ type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 12 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dense', units: 3 }],
+    layers: [
+      { type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 12 }, { type: 'batchnorm' }, { type: 'relu' },
+      { type: 'dense', units: 43 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dense', units: 3 },
+    ],
   };
   const { images, labels } = randomBatch(spec, 9, 21);
   const isas = ['scalar', 'avx2', 'avx512'].filter((isa, i) => i <= ['scalar', 'avx2', 'avx512'].indexOf(native.buildInfo().isa));
