@@ -63,7 +63,7 @@ export interface TrainerConfig {
   precision: Precision;
   /**
    * fp32 convolutions on the CPU: 'winograd' (Winograd F(2x2, 3x3) where the plan finds it fits and pays, direct
-   * elsewhere) or 'direct'
+   * elsewhere; in bf16, the convolutions of at most 16 channels each way) or 'direct'
    */
   conv: ConvAlgorithm;
   /** caps the instruction set of the CPU kernels (null: the CPU's best, capped by ENGINE_ISA) */
@@ -86,9 +86,9 @@ export interface TrainerConfig {
   augment?: 'keras' | 'crop';
 }
 
-/** How fp32 convolutions run by default: Winograd where a float32 fp32 network runs on the CPU, else direct. */
-export function defaultConv(c: Pick<TrainerConfig, 'dtype' | 'backend' | 'precision'>): ConvAlgorithm {
-  return c.dtype === 'float32' && c.backend === 'cpu' && c.precision === 'fp32' ? 'winograd' : 'direct';
+/** How fp32 convolutions run by default: Winograd where a float32 network runs on the CPU, else direct. */
+export function defaultConv(c: Pick<TrainerConfig, 'dtype' | 'backend'>): ConvAlgorithm {
+  return c.dtype === 'float32' && c.backend === 'cpu' ? 'winograd' : 'direct';
 }
 
 /** A Trainer's configuration with the defaults of every field not given (seed 0, 1 thread, float32 on the CPU, fp32, defaultConv). */

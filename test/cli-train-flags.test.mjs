@@ -56,13 +56,12 @@ test('--precision bf16 trains with bf16 kernels where the CPU has AVX512-BF16, e
   }
   const { r, run, out } = await trainRun(t, ['--precision', 'bf16']);
   assert.equal(run.config.precision, 'bf16');
-  assert.equal(run.config.conv, 'direct', 'bf16 convolutions are direct');
+  assert.equal(run.config.conv, 'winograd', 'bf16 runs its fp32 convolutions on Winograd');
   assert.equal(run.engine.precision, 'bf16');
   assert.ok(['avx512-bf16', 'amx', 'amx-emulated'].includes(run.engine.bf16Kernels), `bf16Kernels ${run.engine.bf16Kernels}`);
   assert.match(r.stdout, new RegExp(`run directory: .* \\(seed 3, 1 threads, avx512, bf16 \\(${run.engine.bf16Kernels}\\)\\)`));
   assert.equal((await loadCheckpoint(path.join(out, 'last.safetensors'))).meta.config.precision, 'bf16');
   await refused(['--precision', 'bf16', '--isa', 'avx2'], '--precision bf16 runs AVX-512 kernels, so it cannot be combined with --isa avx2');
-  await refused(['--precision', 'bf16', '--conv', 'winograd'], '--conv winograd runs fp32 convolutions; with --precision bf16 they are direct: drop one of the two');
 });
 
 test('--no-augment: config.augment none in run.json and the checkpoint, and other numbers than the augmented run', async (t) => {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
-import { SEED7 } from '../dist/src/model/spec.js';
+import { FMNIST_RES, SEED7 } from '../dist/src/model/spec.js';
 import { rand, rng } from './helpers.mjs';
 import { absRounded, assertWithinGamma as within, bf16, rounded, trainImages } from './numerics.mjs';
 
@@ -127,4 +127,27 @@ test('Trainer precision: a bad value or an ISA below avx512 is a RangeError', ()
   if (hasBf16) assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, precision: 'bf16', isa: 'avx2' })), /precision: .*avx512/);
   else assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, precision: 'bf16' })), /AVX512-BF16/);
   assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, precision: 'bf16', dtype: 'float64' })), /float32/);
+});
+
+test('plan in bf16: convolutions of 16 channels each way run fp32 Winograd, wider ones the bf16 kernels; --conv direct keeps them all bf16', { skip }, () => {
+  const kernels = (conv) => {
+    const t = new native.Trainer(trainerConfig({ spec: FMNIST_RES, seed: 1, precision: 'bf16', ...(conv ? { conv } : {}) }));
+    const plan = t.plan();
+    t.dispose();
+    const of = (op, direction) => plan.steps.find((s) => s.op === op && s.direction === direction && s.kind === 'conv');
+    return (op) => ({ forward: of(op, 'forward').kernel, weight: of(op, 'backward').kernel, input: of(op, 'backward').inputGradient, copy: of(op, 'forward').workspaceBytes > 0 });
+  };
+  const bf16Kernel = /^(avx512-bf16|amx|amx-emulated)$/;
+  const auto = kernels();
+  for (const op of ['b1.c1', 'b1.c2']) // 16 -> 16 at 28x28: Winograd all three ways, on the unpadded input
+    assert.deepEqual(auto(op), { forward: 'winograd-avx512', weight: 'winograd-avx512', input: 'winograd-avx512', copy: false }, op);
+  for (const op of ['b2.c1', 'b2.c2', 'b3.c2']) { // 16 -> 32, 32 -> 32, 64 -> 64: the bf16 kernels on a padded copy
+    const k = auto(op);
+    assert.match(k.forward, bf16Kernel, op);
+    assert.match(k.input, bf16Kernel, op);
+    assert.equal(k.copy, true, op);
+  }
+  const direct = kernels('direct');
+  assert.match(direct('b1.c1').forward, bf16Kernel);
+  assert.match(direct('b1.c1').input, bf16Kernel);
 });

@@ -272,7 +272,7 @@ test('the Winograd kernels refuse, with the reason, a shape or ISA they do not t
   assert.throws(() => k.conv3x3ForwardWinograd(g.subarray(1), x, w, b, { N, H, W, Cin, Cout }, false, 'avx2'), (e) => e instanceof RangeError && /out must have 576 elements, got 575/.test(e.message));
 });
 
-test('Trainer conv: Winograd by default for float32 fp32, direct for float64; bad or impossible values are RangeErrors', () => {
+test('Trainer conv: Winograd by default for float32 (fp32 or bf16), direct for float64; bad or impossible values are RangeErrors', () => {
   const t = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1 }));
   assert.equal(t.info().conv, 'winograd');
   t.dispose();
@@ -281,8 +281,11 @@ test('Trainer conv: Winograd by default for float32 fp32, direct for float64; ba
   d.dispose();
   assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, conv: 'fft' })), (e) => e instanceof RangeError && /conv must be 'winograd' or 'direct', got 'fft'/.test(e.message));
   assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, conv: 'winograd', dtype: 'float64' })), (e) => e instanceof RangeError && /conv: .*float32/.test(e.message));
-  if (native.buildInfo().bf16)
-    assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, conv: 'winograd', precision: 'bf16' })), (e) => e instanceof RangeError && /bf16 ones are direct/.test(e.message));
+  if (native.buildInfo().bf16) {
+    const b = new native.Trainer(trainerConfig({ spec: SEED7, seed: 1, precision: 'bf16' }));
+    assert.equal(b.info().conv, 'winograd');
+    b.dispose();
+  }
 });
 
 test('Trainer conv winograd: same loss and gradients as direct on real images, up to rounding', async () => {

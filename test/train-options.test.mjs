@@ -110,7 +110,7 @@ async function documentedDefaults() {
 
 test("resolveTrainOptions' defaults are docs/commands.md's table's", async () => {
   const { flags, config: documented } = await documentedDefaults();
-  assert.match(flags['--conv'].default, /^`winograd` in fp32$/);
+  assert.match(flags['--conv'].default, /^`winograd`$/);
   const { seed, ...resolved } = resolveTrainOptions({});
   assert.ok(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32, `random seed ${seed}`);
   assert.deepEqual(resolved, documented);
@@ -180,11 +180,11 @@ test('resolveTrainOptions refuses contradictory or out-of-range options with Usa
   refuses({ isa: 'sse2' }, '--isa must be scalar, avx2 or avx512, got "sse2"');
   refuses({ device: 'tpu' }, '--device must be cpu, cuda or auto, got "tpu"');
   refuses({ precision: 'fp16' }, '--precision must be fp32 or bf16, got "fp16"');
-  refuses({ conv: 'winograd', precision: 'bf16' }, '--conv winograd runs fp32 convolutions; with --precision bf16 they are direct: drop one of the two');
-  // --cache-dir alone turns the cache on; bf16 defaults to direct convolutions
+  // --cache-dir alone turns the cache on; bf16 takes Winograd for its fp32 convolutions too, or direct when asked
   assert.equal(resolveTrainOptions({ cacheDir: '/tmp/c' }).cache, true);
   if (native.buildInfo().bf16) {
-    assert.equal(resolveTrainOptions({ precision: 'bf16' }).conv, 'direct');
+    assert.equal(resolveTrainOptions({ precision: 'bf16' }).conv, 'winograd');
+    assert.equal(resolveTrainOptions({ precision: 'bf16', conv: 'direct' }).conv, 'direct');
     refuses({ precision: 'bf16', isa: 'avx2' }, '--precision bf16 runs AVX-512 kernels, so it cannot be combined with --isa avx2');
     refuses({ precision: 'bf16', device: 'auto' }, '--precision bf16 is a CPU mode (AVX512-BF16); the CUDA path trains in fp32: drop --device auto');
   } else {

@@ -121,11 +121,9 @@ PlanOptions plan_options(BackendKind backend, bool double_precision, const Isa* 
       throw SpecError("ENGINE_BF16 must be avx512-bf16, amx or amx-emulated, got '" + o.env_bf16 + "'", "precision");
     }
   }
-  if (conv && *conv == ConvAlgorithm::Winograd) {
-    if (double_precision) throw SpecError("conv winograd is for float32 networks only", "conv");
-    if (precision != Precision::Fp32) throw SpecError("conv winograd runs fp32 convolutions; bf16 ones are direct", "conv");
-  }
-  o.conv = conv ? *conv : (!double_precision && precision == Precision::Fp32 ? ConvAlgorithm::Winograd : ConvAlgorithm::Direct);
+  if (conv && *conv == ConvAlgorithm::Winograd && double_precision)
+    throw SpecError("conv winograd is for float32 networks only", "conv");
+  o.conv = conv ? *conv : (!double_precision ? ConvAlgorithm::Winograd : ConvAlgorithm::Direct);
   return o;
 }
 
@@ -200,6 +198,7 @@ class Planner {
   bool bf16_operands(size_t i) const {
     return bf16() && L_.in(i).c % avx512bf16::kLanes == 0 && L_.out(i).c % avx512bf16::kLanes == 0;
   }
+
   bool amx_first_block(size_t i) const { return first_block(i) && amx() && amx_fits_narrow(L_.in(i).c, L_.out(i).c); }
   // A later block on tiles: its forward pools from the tiles, its backward routes the pool's gradient by the code
   // straight into the conv's bf16 gradients.
@@ -215,10 +214,17 @@ class Planner {
     return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && input_needs_grad(i) &&
            out.h >= kMinWinogradOutput && out.w >= kMinWinogradOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
   }
+  // Whether conv i runs Winograd: where it takes the conv, but for a bf16 network's convolutions that its bf16
+  // kernels take, unless they have one bf16 vector of channels each way (16), where those kernels are slower than
+  // Winograd (fmnist-res's first stage, docs/benchmarks.md)
+  bool winograd_runs(size_t i) const {
+    const bool narrow = L_.in(i).c <= avx512bf16::kLanes && L_.out(i).c <= avx512bf16::kLanes;
+    return winograd(i) && (!bf16_operands(i) || narrow);
+  }
   // A Winograd 'same' convolution of even size reads its input's border as zeros: no padded copy, forward or back
   bool winograd_same(size_t i) const {
     const Shape& in = L_.in(i);
-    return winograd(i) && padding(i) && winograd_same_fits(o_.isa, in.h, in.w, in.c, L_.out(i).c);
+    return winograd_runs(i) && padding(i) && winograd_same_fits(o_.isa, in.h, in.w, in.c, L_.out(i).c);
   }
   // Convolutions as matrix products over the pixels of all the images: those other than 3x3 of stride 1 (1x1,
   // 5x5, strided), and 'same' 3x3 ones with outputs under Winograd's minimum, where the direct kernels' row tiles
@@ -344,12 +350,12 @@ class Planner {
           } else if (!conv3x3(i)) {  // (a double or scalar network) the reference takes any geometry
             f.impl = b.impl = Impl::Reference;
             if (din) b.input_impl = Impl::Reference;
-          } else if (bf16_operands(i)) {
+          } else if (bf16_operands(i) && !winograd_runs(i)) {
             const Impl k = amx() && amx_fits(in.c, out.c) ? amx_impl() : Impl::Avx512Bf16;
             f.impl = k;
             f.packed = b.packed = pack(i, Packing::Bf16, true);
             if (din) b.input_impl = k;
-          } else if (winograd(i)) {
+          } else if (winograd_runs(i)) {
             f.impl = b.impl = b.input_impl = o_.isa == Isa::Avx512 ? Impl::WinogradAvx512 : Impl::WinogradAvx2;
             f.packed = b.packed = pack(i, Packing::Winograd);
           } else if (din) {
@@ -357,7 +363,7 @@ class Planner {
             // the fp32 fast tiers take the kernel flipped once per step
             if (!bf16() && b.input_impl != Impl::Reference) b.packed = pack(i, Packing::Flipped);
           }
-          if (bf16() && conv3x3(i)) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
+          if (bf16() && conv3x3(i) && !winograd_runs(i)) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
             if (amx() && amx_fits(in.c, out.c)) b.impl = amx_impl();
             else if (amx() && amx_fits_narrow(in.c, out.c)) b.impl = amx_impl();
             else if (out.c % avx512bf16::kLanes == 0) b.impl = Impl::Avx512Bf16;

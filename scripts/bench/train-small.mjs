@@ -84,7 +84,7 @@ const set = { images: data.images, labels: data.labels, size: data.size, files: 
 const cfg = { batchSize, augment: false, optimizer: { lr, rho: 0.9, epsilon: 1e-7 } };
 const trainers = [];
 for (const precision of args.precision.split(',')) {
-  const trainer = new native.Trainer(trainerConfig({ spec, seed: 1, threads, precision, conv: precision === 'bf16' ? 'direct' : undefined }));
+  const trainer = new native.Trainer(trainerConfig({ spec, seed: 1, threads, precision }));
   trainer.uploadImages(data.images, data.labels);
   const rng = new Rng(1);
   await trainEpochIndexed(trainer, set, rng, cfg, 0); // warm-up

@@ -95,8 +95,8 @@ export const TRAIN_OPTIONS: OptionTable = [
     flag: 'conv',
     type: 'string',
     choices: CONV_ALGORITHMS,
-    defaultText: 'winograd in fp32, direct in bf16',
-    description: 'CPU fp32 convolutions: winograd (the first conv stays direct) or direct',
+    defaultText: 'winograd',
+    description: 'CPU fp32 convolutions (in bf16: those of at most 16 channels each way): winograd (the first conv stays direct) or direct',
   },
   { flag: 'device', type: 'string', choices: DEVICE_CHOICES, yargsChoices: true, default: 'cpu', description: 'where to train (auto: cuda when usable)' },
   { flag: 'gpu', type: 'boolean', only: 'cli', description: 'train on the CUDA device (= --device cuda)' },
@@ -152,8 +152,9 @@ export interface TrainOptions extends RecipeOptions {
   /** operands of the convolutions: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16); weights stay fp32 */
   precision?: Precision;
   /**
-   * how the CPU runs fp32 convolutions: winograd (default in fp32: Winograd F(2x2, 3x3) for the convolutions after
-   * the first with an output of 8x8 or more) or direct (every convolution direct; the only choice with bf16)
+   * how the CPU runs fp32 convolutions: winograd (default: Winograd F(2x2, 3x3) for the convolutions after the
+   * first with an output of 8x8 or more; in bf16, those of at most 16 channels each way, where it is faster than
+   * the bf16 kernels) or direct (every convolution direct)
    */
   conv?: ConvAlgorithm;
   /** continue the interrupted run in this folder (its recorded config; see train/resume.ts) */
@@ -297,8 +298,6 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
   const head = o.head === undefined ? undefined : oneOf('head', o.head, HEADS);
   const resize = o.resize === undefined ? undefined : oneOf('resize', o.resize, RESIZE_RULES);
   const val = resolveVal(o.val);
-  if (conv === 'winograd' && precision === 'bf16')
-    throw new UsageError('--conv winograd runs fp32 convolutions; with --precision bf16 they are direct: drop one of the two');
   if (conv === 'winograd' && device === 'cuda')
     throw new UsageError('--conv chooses the CPU convolutions; the CUDA path runs its own kernels: drop --conv or --device cuda');
   const isa = resolveIsa(o.isa);
@@ -327,7 +326,7 @@ export function resolveTrainOptions(opts: TrainOptions = {}): TrainConfig {
     skipBadImages: Boolean(o.skipBadImages),
     precision,
     // (a CUDA run's convolutions are its own: the native trainer is told 'direct' there)
-    conv: conv ?? defaultConv({ dtype: 'float32', backend: 'cpu', precision }),
+    conv: conv ?? defaultConv({ dtype: 'float32', backend: 'cpu' }),
     cache: o.cache ?? (o.cacheDir !== undefined ? true : undefined),
     cacheDir: o.cacheDir,
     device,
