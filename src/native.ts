@@ -109,6 +109,8 @@ export interface PlanStep {
   /** backward conv steps: the input gradient's kernel, null where the input needs none */
   inputGradient?: string | null;
   relu?: boolean;
+  /** a forward batch norm that runs the residual add after it: the op whose output it adds ('input': the image) */
+  residual?: string;
   bf16In?: boolean;
   bf16Out?: boolean;
   /** the weights it reads rearranged once per step (bf16, amx-narrow, flipped, winograd), and their bytes */

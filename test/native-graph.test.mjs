@@ -30,6 +30,13 @@ const RESIDUAL = {
   ],
 };
 
+/** RESIDUAL with a batch norm before the add, whose pass then runs the add and the ReLU after it. */
+const RESIDUAL_BN = {
+  ...RESIDUAL,
+  name: 'residual-bn',
+  layers: RESIDUAL.layers.flatMap((l) => (l.name === 'sum' ? [{ type: 'batchnorm', name: 'b.bn' }, { ...l, inputs: ['a.relu', 'b.bn'] }] : [l])),
+};
+
 /** GAP and a residual add without batch norm, sigmoid head: the per-image path. */
 const GAP_ADD = {
   name: 'gap-add',
@@ -144,6 +151,17 @@ test('plan: batch norm makes the step run each thread\'s share at once; a tensor
   // the ReLU after the batch norm runs in its passes, both ways, on the tier of the CPU (any channel count)
   const bn = plan.steps.filter((s) => s.kind === 'batchnorm');
   assert.deepEqual(bn.map((s) => s.ops.join('+')), ['stem.bn+stem.relu', 'stem.bn+stem.relu']);
+  // a residual add that reads a batch norm, and the ReLU after it, run in the batch norm's forward pass; their
+  // backward steps stay
+  const fused = new native.Trainer(trainerConfig({ spec: RESIDUAL_BN, seed: 1 })).plan();
+  assert.deepEqual(fused.steps.filter((s) => s.kind === 'batchnorm' || s.kind === 'add' || s.op === 'sum.relu').map((s) => `${s.direction} ${s.kind} ${s.ops.join('+')}${s.residual ? ` + ${s.residual}` : ''}`), [
+    'forward batchnorm stem.bn+stem.relu',
+    'forward batchnorm b.bn+sum+sum.relu + a.relu',
+    'backward relu sum.relu',
+    'backward add sum',
+    'backward batchnorm b.bn',
+    'backward batchnorm stem.bn+stem.relu',
+  ]);
   assert.ok(bn.every((s) => s.kernel === native.buildInfo().isa.replace('scalar', 'reference')), bn.map((s) => s.kernel).join());
   assert.equal(plan.steps.find((s) => s.op === 'stem' && s.direction === 'backward').inputGradient, null);
   const simple = new native.Trainer(trainerConfig({ spec: GAP_ADD, seed: 1 })).plan();
@@ -164,6 +182,13 @@ test('gradients (float64) of a residual net with batch norm, global average pool
   }
 });
 
+test('gradients (float64) of a batch norm that runs the residual add and its ReLU in its forward pass', () => {
+  const { images, labels } = randomBatch(RESIDUAL_BN, 5, 3, 3);
+  const trainer = new native.Trainer(trainerConfig({ spec: RESIDUAL_BN, seed: 2, threads: 2, dtype: 'float64' }));
+  randomize(trainer, 4);
+  gradcheck(trainer, images, labels);
+});
+
 test('gradients (float64) of global average pooling and a residual add without batch norm (one image at a time)', () => {
   const { images, labels } = randomBatch(GAP_ADD, 3, 5);
   const trainer = new native.Trainer(trainerConfig({ spec: GAP_ADD, seed: 3, threads: 2, dtype: 'float64' }));
@@ -181,7 +206,7 @@ test('float32 follows float64 on these nets; the same seed and thread count give
     }
     return Math.sqrt(num / den);
   };
-  for (const [spec, classes] of [[RESIDUAL, 3], [GAP_ADD, 2]]) {
+  for (const [spec, classes] of [[RESIDUAL, 3], [RESIDUAL_BN, 3], [GAP_ADD, 2]]) {
     const { images, labels } = randomBatch(spec, 6, 7, classes);
     const f64 = new native.Trainer(trainerConfig({ spec, seed: 9, threads: 2, dtype: 'float64' }));
     const g64 = f64.computeGradients(images, labels);
@@ -239,14 +264,16 @@ test('batch norm: training normalises by the batch and keeps running statistics 
 
 test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (blocks of vectors of channels and a tail, a fused ReLU)', async () => {
   // dense layers (their fast kernels give the reference's bits) around batch norms of 3, 12 and 43 channels (the
-  // kernels' blocks of 4, 2 and 1 vectors of channels, and a tail)
+  // kernels' blocks of 4, 2 and 1 vectors of channels, and a tail), the last with a residual add and a ReLU in its pass
   const spec = {
     name: 'bn-tiers',
     input: [4, 4, 3],
     head: 'softmax',
     layers: [
       { type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 12 }, { type: 'batchnorm' }, { type: 'relu' },
-      { type: 'dense', units: 43 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dense', units: 3 },
+      { type: 'dense', units: 43 }, { type: 'batchnorm' }, { type: 'relu', name: 'r' },
+      { type: 'dense', units: 43 }, { type: 'batchnorm', name: 'last' }, { type: 'add', inputs: ['last', 'r'] }, { type: 'relu' },
+      { type: 'dense', units: 3 },
     ],
   };
   const { images, labels } = randomBatch(spec, 9, 21);
@@ -255,6 +282,7 @@ test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (block
   for (const isa of isas) {
     const t = new native.Trainer(trainerConfig({ spec, seed: 4, threads: 2, isa }));
     assert.equal(t.plan().steps.find((s) => s.kind === 'batchnorm').kernel, isa === 'scalar' ? 'reference' : isa);
+    assert.equal(t.plan().steps.find((s) => s.op === 'last' && s.direction === 'forward').residual, 'r');
     const g = t.computeGradients(images, labels);
     for (let s = 0; s < 2; s++) await t.trainStep(images, labels, null, OPT);
     runs.push({ isa, gradients: g.gradients, params: t.getParams(), state: t.getState().state, p: await t.predict(images) });
@@ -264,6 +292,29 @@ test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (block
     assert.deepEqual(r.params, runs[0].params, `${r.isa}: parameters after two steps`);
     assert.deepEqual(r.state, runs[0].state, `${r.isa}: running statistics`);
     assert.deepEqual(r.p, runs[0].p, `${r.isa}: inference`);
+  }
+});
+
+test('batch norm with a residual in its pass: the bits of the batch norm, then the add in float, then the ReLU', () => {
+  const [P, C] = [37, 5];
+  const r = rng(31);
+  const x = Float32Array.from({ length: P * C }, () => 4 * r() - 2);
+  // zeros among the residuals: where y + s is zero or -0, the ReLU must see what a separate add gives
+  const s = Float32Array.from({ length: P * C }, () => (r() < 0.2 ? 0 : 4 * r() - 2));
+  const mean = Float64Array.from({ length: C }, () => r() - 0.5);
+  const invstd = Float64Array.from({ length: C }, () => 0.5 + r());
+  const gamma = Float32Array.from({ length: C }, () => 0.5 + r());
+  const beta = Float32Array.from({ length: C }, () => r() - 0.5);
+  for (const relu of [false, true]) {
+    const y = new Float32Array(P * C);
+    native.kernels.batchnormForward(y, x, mean, invstd, gamma, beta, { P, C }, false);
+    const want = y.map((v, i) => {
+      const a = Math.fround(v + s[i]);
+      return relu && !(a > 0) ? 0 : a;
+    });
+    const got = new Float32Array(P * C).fill(NaN);
+    native.kernels.batchnormForward(got, x, mean, invstd, gamma, beta, { P, C }, relu, s);
+    assert.deepEqual(got, want, `relu=${relu}`);
   }
 });
 

@@ -30,6 +30,8 @@ Napi::Object step_to_js(Napi::Env env, const Layout& L, const Plan& p, const Ste
   if (s.dir == Dir::Backward && (s.kind == StepKind::Conv || s.kind == StepKind::ConvBlock))
     o.Set("inputGradient", s.input_impl == Impl::None ? env.Null() : Napi::String::New(env, impl_name(s.input_impl)));
   if (s.relu) o.Set("relu", true);
+  // the op whose output a batch norm's pass adds (the input image: "input")
+  if (s.residual >= 0) o.Set("residual", s.residual == 0 ? std::string("input") : L.names[size_t(s.residual) - 1]);
   if (s.bf16_in) o.Set("bf16In", true);
   if (s.bf16_out) o.Set("bf16Out", true);
   if (s.packed >= 0) {

@@ -498,12 +498,13 @@ void batchnorm_sums_k(const Napi::CallbackInfo& a) {
                       typed<T>(a[2], "in", size_t(P) * C).Data(), size_t(P), C);
 }
 
-// batchnormForward(out, in, mean, invstd, gamma, beta, {P, C}, relu)
+// batchnormForward(out, in, mean, invstd, gamma, beta, {P, C}, relu, residual?)
 template <typename T>
 void batchnorm_forward_k(const Napi::CallbackInfo& a) {
   const auto [P, C] = channel_shape(a[6]);
   const size_t n = size_t(P) * C;
   ref::batchnorm_forward(typed<T>(a[0], "out", n).Data(), typed<T>(a[1], "in", n).Data(),
+                         a[8].IsUndefined() ? nullptr : opt_data<T>(a[8], "residual", n),
                          typed<double>(a[2], "mean", C).Data(), typed<double>(a[3], "invstd", C).Data(),
                          typed<T>(a[4], "gamma", C).Data(), typed<T>(a[5], "beta", C).Data(), size_t(P), C,
                          a[7].ToBoolean().Value());

@@ -42,10 +42,10 @@ void bn_sums(Impl k, double* sum, double* sumsq, const T* in, size_t P, int C) {
   else ref::batchnorm_sums(sum, sumsq, in, P, C);
 }
 template <typename T>
-void bn_forward(Impl k, T* out, const T* in, const double* mean, const double* invstd, const T* gamma, const T* beta,
-                size_t P, int C, bool relu) {
-  if constexpr (std::is_same_v<T, float>) batchnorm_forward(k, out, in, mean, invstd, gamma, beta, P, C, relu);
-  else ref::batchnorm_forward(out, in, mean, invstd, gamma, beta, P, C, relu);
+void bn_forward(Impl k, T* out, const T* in, const T* residual, const double* mean, const double* invstd,
+                const T* gamma, const T* beta, size_t P, int C, bool relu) {
+  if constexpr (std::is_same_v<T, float>) batchnorm_forward(k, out, in, residual, mean, invstd, gamma, beta, P, C, relu);
+  else ref::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu);
 }
 template <typename T>
 void bn_backward_sums(Impl k, double* dsum, double* dxhat, const T* dout, const T* relu_out, const T* in,
@@ -367,7 +367,8 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
         mean[c] = double(running[c]);
         invstd[c] = 1.0 / std::sqrt(double(running[C + c]) + layout_.op(i).epsilon);
       }
-      bn_forward(s.impl, y, x, mean.data(), invstd.data(), w, w + C, size_t(N) * in.h * in.w, in.c, s.relu);
+      bn_forward(s.impl, ws.act[i + size_t(s.ops)], x, s.residual >= 0 ? ws.act[size_t(s.residual)] : nullptr, mean.data(),
+                 invstd.data(), w, w + C, size_t(N) * in.h * in.w, in.c, s.relu);
       return;
     }
     default:
@@ -685,8 +686,10 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       share([&] {
         const BatchStatistics& st = stats_of(op);
         timed(ws.times.forward, op, [&] {
-          bn_forward(plan_.forward[g].impl, ws.act[op + 1], ws.act[size_t(layout_.input(op))], st.mean.data(),
-                     st.invstd.data(), w, w + C, size_t(N) * hw, int(C), plan_.forward[g].relu);
+          const Step& s = plan_.forward[g];
+          bn_forward(s.impl, ws.act[op + size_t(s.ops)], ws.act[size_t(layout_.input(op))],
+                     s.residual >= 0 ? ws.act[size_t(s.residual)] : nullptr, st.mean.data(), st.invstd.data(), w, w + C,
+                     size_t(N) * hw, int(C), s.relu);
         });
       });
       f = g + 1;

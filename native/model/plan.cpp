@@ -171,6 +171,14 @@ class Planner {
     return i + 1 < L_.ops() && L_.op(i + 1).type == t && L_.inputs[i + 1].size() == 1 &&
            L_.input(i + 1) == int(i + 1) && L_.only_consumer(i) == int(i + 1);
   }
+  // Where op i + 1 is an add that alone reads op i's output, and its other input another tensor: that tensor
+  // (formed before op i + 1 runs); else -1
+  int residual_input(size_t i) const {
+    if (i + 1 >= L_.ops() || L_.op(i + 1).type != OpType::Add || L_.only_consumer(i) != int(i + 1)) return -1;
+    const int a = L_.input(i + 1, 0), b = L_.input(i + 1, 1);
+    if (a == b) return -1;
+    return a == int(i + 1) ? b : b == int(i + 1) ? a : -1;
+  }
   bool conv3x3_valid(size_t i) const { return conv3x3(i) && L_.op(i).padding == Padding::Valid; }
   // a 3x3 convolution of stride 1, valid or same (the same ones run the 3x3 kernels on a zero-padded copy)
   bool conv3x3(size_t i) const {
@@ -427,10 +435,28 @@ class Planner {
           p_.backward.push_back(step(Dir::Backward, StepKind::Add, i, 1, Impl::Reference));
           break;
         case OpType::BatchNorm: {
-          // a ReLU that reads only it runs in its passes (in place), both ways; the fast tiers take any channels
-          const bool relu = chained(i, OpType::Relu);
           const Impl k = !cpu_float() ? Impl::Reference : o_.isa == Isa::Avx512 ? Impl::Avx512
                          : o_.isa == Isa::Avx2 ? Impl::Avx2 : Impl::Reference;
+          // a residual add that reads only it (and a ReLU that reads only the add) runs in its forward pass: the
+          // batch norm's output and the add's (ReLU'd in place) are one store; their backward steps stay
+          if (const int other = residual_input(i); other >= 0) {
+            const bool relu = chained(i + 1, OpType::Relu);
+            Step f = step(Dir::Forward, StepKind::BatchNorm, i, relu ? 3 : 2, k);
+            f.residual = other;
+            f.relu = relu;
+            p_.forward.push_back(f);
+            p_.backward.push_back(step(Dir::Backward, StepKind::BatchNorm, i, 1, k));
+            p_.backward.push_back(step(Dir::Backward, StepKind::Add, i + 1, 1, Impl::Reference));
+            p_.stored[i + 1] = false;  // the batch norm's own output is never formed
+            if (relu) {
+              p_.storage_of[i + 3] = p_.storage_of[i + 2];
+              if (!chained(i + 2, OpType::MaxPool2x2)) p_.backward.push_back(step(Dir::Backward, StepKind::Relu, i + 2, 1, Impl::Reference));
+            }
+            i += relu ? 2 : 1;
+            break;
+          }
+          // a ReLU that reads only it runs in its passes (in place), both ways; the fast tiers take any channels
+          const bool relu = chained(i, OpType::Relu);
           Step f = step(Dir::Forward, StepKind::BatchNorm, i, relu ? 2 : 1, k);
           Step b = step(Dir::Backward, StepKind::BatchNorm, i, relu ? 2 : 1, k);
           f.relu = b.relu = relu;

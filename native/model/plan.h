@@ -80,7 +80,9 @@ struct Step {
   Impl impl = Impl::None;      // the kernel (backward conv: of the weight gradient)
   Impl input_impl = Impl::None;  // backward: the input gradient's kernel; None: the input needs no gradient
   bool relu = false;           // forward conv: stores ReLU(conv); backward max-pool: the ReLU before it too;
-                               // batch norm: the ReLU after it, both ways
+                               // batch norm: the ReLU after it, both ways (forward, with residual: after the add)
+  int residual = -1;           // forward batch norm: the tensor added to its output in its pass (the residual add
+                               // that reads it, op + 1; -1: none)
   bool bf16_out = false;       // forward block on tiles: also stores its output in bf16 for the next block
   bool bf16_in = false;        // block on tiles: reads its input's bf16 copy
   int packed = -1;             // index into Plan::packing, or -1

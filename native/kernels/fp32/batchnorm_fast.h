@@ -10,8 +10,8 @@ namespace engine {
 #define ENGINE_DECLARE_FAST_BATCHNORM(ns)                                                                         \
   namespace ns {                                                                                                  \
   void batchnorm_sums(double* sum, double* sumsq, const float* in, size_t P, int C);                              \
-  void batchnorm_forward(float* out, const float* in, const double* mean, const double* invstd,                  \
-                         const float* gamma, const float* beta, size_t P, int C, bool relu);                     \
+  void batchnorm_forward(float* out, const float* in, const float* residual, const double* mean,               \
+                         const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu); \
   void batchnorm_backward_sums(double* dsum, double* dxhat, const float* dout, const float* relu_out,            \
                                const float* in, const double* mean, const double* invstd, size_t P, int C);      \
   void batchnorm_backward_input(float* din, const float* dout, const float* relu_out, const float* in,           \

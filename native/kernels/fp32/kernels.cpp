@@ -133,11 +133,11 @@ void batchnorm_sums(Impl k, double* sum, double* sumsq, const float* in, size_t 
   ref::batchnorm_sums(sum, sumsq, in, P, C);
 }
 
-void batchnorm_forward(Impl k, float* out, const float* in, const double* mean, const double* invstd,
-                       const float* gamma, const float* beta, size_t P, int C, bool relu) {
-  if (k == Impl::Avx512) return avx512::batchnorm_forward(out, in, mean, invstd, gamma, beta, P, C, relu);
-  if (k == Impl::Avx2) return avx2::batchnorm_forward(out, in, mean, invstd, gamma, beta, P, C, relu);
-  ref::batchnorm_forward(out, in, mean, invstd, gamma, beta, P, C, relu);
+void batchnorm_forward(Impl k, float* out, const float* in, const float* residual, const double* mean,
+                       const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu) {
+  if (k == Impl::Avx512) return avx512::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu);
+  if (k == Impl::Avx2) return avx2::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu);
+  ref::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu);
 }
 
 void batchnorm_backward_sums(Impl k, double* dsum, double* dxhat, const float* dout, const float* relu_out,

@@ -51,8 +51,8 @@ void gemm_conv_backward_weight(Impl k, float* dw, float* db, const float* dout, 
 
 // batch norm (ref.h's batchnorm_*), k Avx2, Avx512 (any channel count; the reference's bits) or Reference
 void batchnorm_sums(Impl k, double* sum, double* sumsq, const float* in, size_t P, int C);
-void batchnorm_forward(Impl k, float* out, const float* in, const double* mean, const double* invstd,
-                       const float* gamma, const float* beta, size_t P, int C, bool relu);
+void batchnorm_forward(Impl k, float* out, const float* in, const float* residual, const double* mean,
+                       const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu);
 void batchnorm_backward_sums(Impl k, double* dsum, double* dxhat, const float* dout, const float* relu_out,
                              const float* in, const double* mean, const double* invstd, size_t P, int C);
 void batchnorm_backward_input(Impl k, float* din, const float* dout, const float* relu_out, const float* in,

@@ -397,8 +397,9 @@ void add_forward(T* out, const T* a, const T* b, size_t n) {
 // several threads' shares of the batch and combine at a barrier:
 //   batchnorm_sums: sum [C] +=, sumsq [C] += of x and x^2 over in [P, C] (P pixels of a share), in double
 //   (the statistics: mean = sum / count, var = sumsq / count - mean^2, biased, as training normalises with)
-//   batchnorm_forward: out = gamma * (in - mean) * invstd + beta, invstd = 1 / sqrt(var + epsilon); with relu,
-//   ReLU(out) (a ReLU that reads only the batch norm, run in the same pass)
+//   batchnorm_forward: out = gamma * (in - mean) * invstd + beta, invstd = 1 / sqrt(var + epsilon); plus residual
+//   where not null (a residual add that reads the batch norm, run in the same pass); with relu, ReLU of that (a ReLU
+//   that reads only the batch norm or the add)
 //   batchnorm_backward_sums: dsum [C] += of dout, dxhat [C] += of dout * xhat over a share (also dbeta, dgamma)
 //   batchnorm_backward_input: din = gamma * invstd * (dout - dsum / count - xhat * dxhat / count), with the whole
 //   batch's dsum and dxhat (count = pixels of the batch)
@@ -416,12 +417,13 @@ void batchnorm_sums(double* sum, double* sumsq, const T* in, size_t P, int C) {
 }
 
 template <typename T>
-void batchnorm_forward(T* out, const T* in, const double* mean, const double* invstd, const T* gamma, const T* beta,
-                       size_t P, int C, bool relu = false) {
+void batchnorm_forward(T* out, const T* in, const T* residual, const double* mean, const double* invstd,
+                       const T* gamma, const T* beta, size_t P, int C, bool relu = false) {
   for (size_t p = 0; p < P; p++)
     for (int c = 0; c < C; c++) {
       const T xhat = T((double(in[p * C + c]) - mean[c]) * invstd[c]);
-      const T y = gamma[c] * xhat + beta[c];
+      T y = gamma[c] * xhat + beta[c];
+      if (residual) y = y + residual[p * C + c];
       out[p * C + c] = !relu || y > 0 ? y : T(0);
     }
 }
