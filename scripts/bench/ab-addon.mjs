@@ -10,6 +10,7 @@
 //     [--images 6000] [--rounds 5] [--batch-size 128] [--lr 0.1] [--threads 2] [--precision fp32|bf16]
 //     [--conv-a winograd|direct] [--conv-b winograd|direct] [--data DIR]
 // --conv-a/--conv-b: the conv option for a build whose default differs from this tree's (an older addon).
+// Images come through the spec's resize rule (the seed's faces: --arch seed7 --data ../shared/data/celeba-575).
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { trainerConfig } from '../../dist/src/native.js';
 import { Rng } from '../../dist/src/data/random.js';
 import { trainEpochIndexed } from '../../dist/src/train/epoch.js';
-import { modelSpec } from '../../dist/src/model/spec.js';
+import { modelSpec, resizeOf } from '../../dist/src/model/spec.js';
 import { readDataSplit } from '../../dist/src/data/dataset.js';
 
 const { values: args } = parseArgs({
@@ -43,7 +44,7 @@ if (!args.a || !args.b) {
 const rounds = Number(args.rounds);
 const spec = modelSpec(args.arch);
 const [height, width, channels] = spec.input;
-const all = await readDataSplit(args.data, 'train', { height, width, channels, resize: 'none' });
+const all = await readDataSplit(args.data, 'train', { height, width, channels, resize: resizeOf(spec) });
 const n = Math.min(Number(args.images), all.size);
 const size = height * width * channels;
 const data = { images: all.images.subarray(0, n * size), labels: all.labels.subarray(0, n), size: n, files: [], classes: [] };
