@@ -206,7 +206,6 @@ class Planner {
   bool bf16_operands(size_t i) const {
     return bf16() && L_.in(i).c % avx512bf16::kLanes == 0 && L_.out(i).c % avx512bf16::kLanes == 0;
   }
-
   bool amx_first_block(size_t i) const { return first_block(i) && amx() && amx_fits_narrow(L_.in(i).c, L_.out(i).c); }
   // A later block on tiles: its forward pools from the tiles, its backward routes the pool's gradient by the code
   // straight into the conv's bf16 gradients.
