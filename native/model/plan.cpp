@@ -179,6 +179,13 @@ class Planner {
     if (a == b) return -1;
     return a == int(i + 1) ? b : b == int(i + 1) ? a : -1;
   }
+  // Whether op i's forward runs in the pass of a batch norm before it: a residual add that alone reads the batch
+  // norm, and a ReLU that alone reads that add (plan_cpu's batch norm step runs them)
+  bool in_batchnorm_pass(size_t i) const {
+    if (i < 1 || i >= L_.ops()) return false;
+    if (L_.op(i).type == OpType::Add) return L_.op(i - 1).type == OpType::BatchNorm && residual_input(i - 1) >= 0;
+    return L_.op(i).type == OpType::Relu && chained(i - 1, OpType::Relu) && in_batchnorm_pass(i - 1);
+  }
   bool conv3x3_valid(size_t i) const { return conv3x3(i) && L_.op(i).padding == Padding::Valid; }
   // a 3x3 convolution of stride 1, valid or same (the same ones run the 3x3 kernels on a zero-padded copy)
   bool conv3x3(size_t i) const {
@@ -389,7 +396,7 @@ class Planner {
           break;
         }
         case OpType::Relu: {
-          p_.forward.push_back(step(Dir::Forward, StepKind::Relu, i, 1, Impl::Reference));
+          if (!in_batchnorm_pass(i)) p_.forward.push_back(step(Dir::Forward, StepKind::Relu, i, 1, Impl::Reference));
           if (exclusive(L_.input(i))) p_.storage_of[i + 1] = p_.storage_of[L_.input(i)];
           if (!chained(i, OpType::MaxPool2x2)) p_.backward.push_back(step(Dir::Backward, StepKind::Relu, i, 1, Impl::Reference));
           break;
@@ -430,28 +437,22 @@ class Planner {
           p_.backward.push_back(step(Dir::Backward, StepKind::GlobalAvgPool, i, 1, direct(in.c)));
           break;
         case OpType::Add:
-          p_.forward.push_back(step(Dir::Forward, StepKind::Add, i, 1, Impl::Reference));
+          if (!in_batchnorm_pass(i)) p_.forward.push_back(step(Dir::Forward, StepKind::Add, i, 1, Impl::Reference));
           p_.backward.push_back(step(Dir::Backward, StepKind::Add, i, 1, Impl::Reference));
           break;
         case OpType::BatchNorm: {
           const Impl k = !cpu_float() ? Impl::Reference : o_.isa == Isa::Avx512 ? Impl::Avx512
                          : o_.isa == Isa::Avx2 ? Impl::Avx2 : Impl::Reference;
-          // a residual add that reads only it (and a ReLU that reads only the add) runs in its forward pass: the
-          // batch norm's output and the add's (ReLU'd in place) are one store; their backward steps stay
+          // a residual add that reads only it (and a ReLU that reads only the add) runs in its forward pass
+          // (in_batchnorm_pass): the batch norm's output is never formed, the add's is ReLU'd in place; the add's
+          // and the ReLU's own cases plan their backward steps and storage
           if (const int other = residual_input(i); other >= 0) {
-            const bool relu = chained(i + 1, OpType::Relu);
-            Step f = step(Dir::Forward, StepKind::BatchNorm, i, relu ? 3 : 2, k);
+            Step f = step(Dir::Forward, StepKind::BatchNorm, i, in_batchnorm_pass(i + 2) ? 3 : 2, k);
             f.residual = other;
-            f.relu = relu;
+            f.relu = f.ops == 3;
             p_.forward.push_back(f);
             p_.backward.push_back(step(Dir::Backward, StepKind::BatchNorm, i, 1, k));
-            p_.backward.push_back(step(Dir::Backward, StepKind::Add, i + 1, 1, Impl::Reference));
-            p_.stored[i + 1] = false;  // the batch norm's own output is never formed
-            if (relu) {
-              p_.storage_of[i + 3] = p_.storage_of[i + 2];
-              if (!chained(i + 2, OpType::MaxPool2x2)) p_.backward.push_back(step(Dir::Backward, StepKind::Relu, i + 2, 1, Impl::Reference));
-            }
-            i += relu ? 2 : 1;
+            p_.stored[i + 1] = false;
             break;
           }
           // a ReLU that reads only it runs in its passes (in place), both ways; the fast tiers take any channels
