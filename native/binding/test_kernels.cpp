@@ -300,11 +300,25 @@ Impl require_winograd(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int
   return isa == Isa::Avx512 ? Impl::WinogradAvx512 : Impl::WinogradAvx2;
 }
 
+// v [16][Ci][Co]: the raw kernel w transformed, as the network does once per step
+std::vector<float> winograd_kernel(const Napi::Value& w, int Ci, int Co) {
+  std::vector<float> v(size_t(16) * Ci * Co);
+  winograd_kernel_transform(v.data(), typed<float>(w, "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  return v;
+}
+
+// v [16][Co][Ci]: the raw kernel w flipped for the input gradient, then transformed
+std::vector<float> winograd_flipped_kernel(const Napi::Value& w, int Ci, int Co) {
+  std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(16) * Ci * Co);
+  flip_kernel_for_input_gradient(flipped.data(), typed<float>(w, "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  winograd_kernel_transform(v.data(), flipped.data(), Co, Ci);
+  return v;
+}
+
 void conv_forward_winograd_k(const Napi::CallbackInfo& a) {
   const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
   const Impl isa = require_winograd(a, a[6], H, W, Ci, Co);
-  std::vector<float> v(size_t(16) * Ci * Co);
-  winograd_kernel_transform(v.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  const std::vector<float> v = winograd_kernel(a[2], Ci, Co);
   conv3x3_forward_winograd(isa, typed<float>(a[0], "out", size_t(N) * (H - 2) * (W - 2) * Co).Data(),
                            typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), v.data(),
                            typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[5].ToBoolean().Value());
@@ -313,9 +327,7 @@ void conv_forward_winograd_k(const Napi::CallbackInfo& a) {
 void conv_backward_input_winograd_k(const Napi::CallbackInfo& a) {
   const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
   const Impl isa = require_winograd(a, a[4], H, W, Ci, Co);
-  std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(16) * Ci * Co);
-  flip_kernel_for_input_gradient(flipped.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
-  winograd_kernel_transform(v.data(), flipped.data(), Co, Ci);
+  const std::vector<float> v = winograd_flipped_kernel(a[2], Ci, Co);
   conv3x3_backward_input_winograd(isa, typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
                                   typed<float>(a[1], "dout", size_t(N) * (H - 2) * (W - 2) * Co).Data(), v.data(), N,
                                   H, W, Ci, Co);
@@ -341,8 +353,7 @@ Impl require_winograd_same(const Napi::CallbackInfo& a, const Napi::Value& isa_v
 void conv_same_forward_winograd_k(const Napi::CallbackInfo& a) {
   const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
   const Impl isa = require_winograd_same(a, a[6], H, W, Ci, Co);
-  std::vector<float> v(size_t(16) * Ci * Co);
-  winograd_kernel_transform(v.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  const std::vector<float> v = winograd_kernel(a[2], Ci, Co);
   conv3x3_same_forward_winograd(isa, typed<float>(a[0], "out", size_t(N) * H * W * Co).Data(),
                                 typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), v.data(),
                                 typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[5].ToBoolean().Value());
@@ -351,9 +362,7 @@ void conv_same_forward_winograd_k(const Napi::CallbackInfo& a) {
 void conv_same_backward_input_winograd_k(const Napi::CallbackInfo& a) {
   const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
   const Impl isa = require_winograd_same(a, a[4], H, W, Ci, Co);
-  std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(16) * Ci * Co);
-  flip_kernel_for_input_gradient(flipped.data(), typed<float>(a[2], "w", size_t(9) * Ci * Co).Data(), Ci, Co);
-  winograd_kernel_transform(v.data(), flipped.data(), Co, Ci);
+  const std::vector<float> v = winograd_flipped_kernel(a[2], Ci, Co);
   conv3x3_same_backward_input_winograd(isa, typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
                                        typed<float>(a[1], "dout", size_t(N) * H * W * Co).Data(), v.data(), N, H, W,
                                        Ci, Co);
