@@ -48,9 +48,9 @@ export function decodingReader(
   inputs: readonly ImageInput[],
   opts: DecodeOptions & { concurrency?: number; nameOf?: (i: number) => string } = {},
 ): BatchReader {
-  const size = imageBytes(info);
-  const { nameOf, concurrency = Math.max(4, os.availableParallelism()), ...decode } = opts;
   const pre = preprocessOfModel(info);
+  const size = bytesPerImage(pre);
+  const { nameOf, concurrency = Math.max(4, os.availableParallelism()), ...decode } = opts;
   return async (start, count, dst) => {
     const named = nameOf ? { nameOf: (j: number) => nameOf(start + j) } : {};
     await loadImagesInto(inputs.slice(start, start + count), pre, dst, { ...decode, concurrency, ...named });
