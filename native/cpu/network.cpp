@@ -42,12 +42,6 @@ void bn_sums(Impl k, double* sum, double* sumsq, const T* in, size_t P, int C) {
   else ref::batchnorm_sums(sum, sumsq, in, P, C);
 }
 template <typename T>
-void bn_forward(Impl k, T* out, const T* in, const T* residual, const double* mean, const double* invstd,
-                const T* gamma, const T* beta, size_t P, int C, bool relu) {
-  if constexpr (std::is_same_v<T, float>) batchnorm_forward(k, out, in, residual, mean, invstd, gamma, beta, P, C, relu);
-  else ref::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu);
-}
-template <typename T>
 void bn_backward_sums(Impl k, double* dsum, double* dxhat, const T* dout, const T* relu_out, const T* in,
                       const double* mean, const double* invstd, size_t P, int C) {
   if constexpr (std::is_same_v<T, float>) batchnorm_backward_sums(k, dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
@@ -258,6 +252,20 @@ void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const
 }
 
 template <typename T>
+void Network<T>::batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd) const {
+  const size_t i = size_t(s.op);
+  const Shape& in = layout_.in(i);
+  const T* x = ws.act[size_t(layout_.input(i))];
+  T* y = ws.act[i + size_t(s.ops)];  // the last op's output: the ReLU's or the add's, run in this pass
+  const T* residual = s.residual >= 0 ? ws.act[size_t(s.residual)] : nullptr;
+  const T* gamma = params_.data() + layout_.param_offset[i];
+  const T* beta = gamma + in.c;
+  const size_t P = size_t(N) * in.h * in.w;
+  if constexpr (std::is_same_v<T, float>) batchnorm_forward(s.impl, y, x, residual, mean, invstd, gamma, beta, P, in.c, s.relu);
+  else ref::batchnorm_forward(y, x, residual, mean, invstd, gamma, beta, P, in.c, s.relu);
+}
+
+template <typename T>
 void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, uint64_t step, int image0) {
   const size_t i = size_t(s.op);
   const Shape &in = layout_.in(i), &out = layout_.out(i);
@@ -367,8 +375,7 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
         mean[c] = double(running[c]);
         invstd[c] = 1.0 / std::sqrt(double(running[C + c]) + layout_.op(i).epsilon);
       }
-      bn_forward(s.impl, ws.act[i + size_t(s.ops)], x, s.residual >= 0 ? ws.act[size_t(s.residual)] : nullptr, mean.data(),
-                 invstd.data(), w, w + C, size_t(N) * in.h * in.w, in.c, s.relu);
+      batchnorm_pass(s, ws, N, mean.data(), invstd.data());
       return;
     }
     default:
@@ -682,15 +689,9 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
           }
         }
       });
-      const T* w = params_.data() + layout_.param_offset[op];
       share([&] {
         const BatchStatistics& st = stats_of(op);
-        timed(ws.times.forward, op, [&] {
-          const Step& s = plan_.forward[g];
-          bn_forward(s.impl, ws.act[op + size_t(s.ops)], ws.act[size_t(layout_.input(op))],
-                     s.residual >= 0 ? ws.act[size_t(s.residual)] : nullptr, st.mean.data(), st.invstd.data(), w, w + C,
-                     size_t(N) * hw, int(C), s.relu);
-        });
+        timed(ws.times.forward, op, [&] { batchnorm_pass(plan_.forward[g], ws, N, st.mean.data(), st.invstd.data()); });
       });
       f = g + 1;
     }
