@@ -139,8 +139,8 @@ test('plan in bf16: convolutions of 16 channels each way run fp32 Winograd, wide
   };
   const bf16Kernel = /^(avx512-bf16|amx|amx-emulated)$/;
   const auto = kernels();
-  for (const op of ['b1.c1', 'b1.c2']) // 16 -> 16 at 28x28: Winograd all three ways, on the unpadded input
-    assert.deepEqual(auto(op), { forward: 'winograd-avx512', weight: 'winograd-avx512', input: 'winograd-avx512', copy: false }, op);
+  for (const op of ['b1.c1', 'b1.c2']) // 16 -> 16 at 28x28: fp32 Winograd all three ways (the weights' F(4x4)), on the unpadded input
+    assert.deepEqual(auto(op), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512', copy: false }, op);
   for (const op of ['b2.c1', 'b2.c2', 'b3.c2']) { // 16 -> 32, 32 -> 32, 64 -> 64: the bf16 kernels on a padded copy
     const k = auto(op);
     assert.match(k.forward, bf16Kernel, op);

@@ -111,7 +111,7 @@ test('the fast kernels (padded copies, gemm for 1x1, 5x5 and strided) and the em
   }
 });
 
-test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy (Winograd of even size: on the input, its border read as zeros), 1x1, 5x5, strided and small same 3x3 ones the gemm kernels (the reference in a scalar network)', () => {
+test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy (Winograd of even size: on the input, its border read as zeros), 1x1, 5x5 and strided ones the gemm kernels, small same 3x3 ones Winograd F(4x4) (the reference in a scalar network)', () => {
   const isa = native.buildInfo().isa;
   if (isa === 'scalar') return;
   const plan = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 1, isa: 'avx2', conv: 'direct' })).plan();
@@ -138,9 +138,12 @@ test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy (Winogr
   const wo = odd.steps.find((s) => s.op === 'w' && s.direction === 'forward');
   assert.equal(wo.kernel, 'winograd-avx2');
   assert.equal(wo.workspaceBytes, 4 * 13 * 13 * 8); // an odd 11x11: the padded copy of its input
-  // under Winograd's 8x8 outputs a same 3x3 convolution runs as a matrix product, without a padded copy
-  const small = new native.Trainer(trainerConfig({ spec: { ...wino, input: [6, 6, 2] }, seed: 1, isa: 'avx2' })).plan();
-  const w = small.steps.find((s) => s.op === 'w' && s.direction === 'forward');
-  assert.equal(w.kernel, 'gemm-avx2');
-  assert.equal(w.workspaceBytes, 0);
+  // under F(2x2)'s 8x8 outputs a same 3x3 convolution runs Winograd F(4x4) (native-winograd4.test.mjs), with --conv
+  // direct a matrix product; neither on a padded copy
+  for (const [conv, kernel] of [['winograd', 'winograd4-avx2'], ['direct', 'gemm-avx2']]) {
+    const small = new native.Trainer(trainerConfig({ spec: { ...wino, input: [6, 6, 2] }, seed: 1, isa: 'avx2', conv })).plan();
+    const w = small.steps.find((s) => s.op === 'w' && s.direction === 'forward');
+    assert.equal(w.kernel, kernel, conv);
+    assert.equal(w.workspaceBytes, 0, conv);
+  }
 });

@@ -12,6 +12,7 @@ const char* packing_name(Packing p) {
     case Packing::AmxNarrow: return "amx-narrow";
     case Packing::Flipped: return "flipped";
     case Packing::Winograd: return "winograd";
+    case Packing::Winograd4: return "winograd4";
     case Packing::Transposed: return "transposed";
     case Packing::None: break;
   }

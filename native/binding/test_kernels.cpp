@@ -300,18 +300,25 @@ Impl require_winograd(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int
   return isa == Isa::Avx512 ? Impl::WinogradAvx512 : Impl::WinogradAvx2;
 }
 
-// v [16][Ci][Co]: the raw kernel w transformed, as the network does once per step
-std::vector<float> winograd_kernel(const Napi::Value& w, int Ci, int Co) {
-  std::vector<float> v(size_t(16) * Ci * Co);
-  winograd_kernel_transform(v.data(), typed<float>(w, "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+// The kernel transforms of F(2x2) (16 positions) and F(4x4) (36)
+struct WinogradTransform {
+  int positions;
+  void (*transform)(float* v, const float* w, int Cin, int Cout);
+};
+constexpr WinogradTransform kF2{16, winograd_kernel_transform}, kF4{36, winograd4_kernel_transform};
+
+// v [positions][Ci][Co]: the raw kernel w transformed, as the network does once per step
+std::vector<float> winograd_kernel(const Napi::Value& w, int Ci, int Co, WinogradTransform f = kF2) {
+  std::vector<float> v(size_t(f.positions) * Ci * Co);
+  f.transform(v.data(), typed<float>(w, "w", size_t(9) * Ci * Co).Data(), Ci, Co);
   return v;
 }
 
-// v [16][Co][Ci]: the raw kernel w flipped for the input gradient, then transformed
-std::vector<float> winograd_flipped_kernel(const Napi::Value& w, int Ci, int Co) {
-  std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(16) * Ci * Co);
+// v [positions][Co][Ci]: the raw kernel w flipped for the input gradient, then transformed
+std::vector<float> winograd_flipped_kernel(const Napi::Value& w, int Ci, int Co, WinogradTransform f = kF2) {
+  std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(f.positions) * Ci * Co);
   flip_kernel_for_input_gradient(flipped.data(), typed<float>(w, "w", size_t(9) * Ci * Co).Data(), Ci, Co);
-  winograd_kernel_transform(v.data(), flipped.data(), Co, Ci);
+  f.transform(v.data(), flipped.data(), Co, Ci);
   return v;
 }
 
@@ -375,6 +382,39 @@ void conv_same_backward_weight_winograd_k(const Napi::CallbackInfo& a) {
                                         typed<float>(a[1], "db", Co).Data(),
                                         typed<float>(a[2], "dout", size_t(N) * H * W * Co).Data(),
                                         typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
+}
+
+// The F(4x4) 'same' kernels: the arguments of the 'same' ones above, any H and W
+Impl require_winograd4(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int H, int W, int Ci, int Co) {
+  return require_winograd(a, isa_v, H + 2, W + 2, Ci, Co) == Impl::WinogradAvx512 ? Impl::Winograd4Avx512
+                                                                                   : Impl::Winograd4Avx2;
+}
+
+void conv_same_forward_winograd4_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  const Impl isa = require_winograd4(a, a[6], H, W, Ci, Co);
+  const std::vector<float> v = winograd_kernel(a[2], Ci, Co, kF4);
+  conv3x3_same_forward_winograd4(isa, typed<float>(a[0], "out", size_t(N) * H * W * Co).Data(),
+                                 typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), v.data(),
+                                 typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[5].ToBoolean().Value());
+}
+
+void conv_same_backward_input_winograd4_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
+  const Impl isa = require_winograd4(a, a[4], H, W, Ci, Co);
+  const std::vector<float> v = winograd_flipped_kernel(a[2], Ci, Co, kF4);
+  conv3x3_same_backward_input_winograd4(isa, typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+                                        typed<float>(a[1], "dout", size_t(N) * H * W * Co).Data(), v.data(), N, H, W,
+                                        Ci, Co);
+}
+
+void conv_same_backward_weight_winograd4_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  const Impl isa = require_winograd4(a, a[5], H, W, Ci, Co);
+  conv3x3_same_backward_weight_winograd4(isa, typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+                                         typed<float>(a[1], "db", Co).Data(),
+                                         typed<float>(a[2], "dout", size_t(N) * H * W * Co).Data(),
+                                         typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
 // (dw, db, dpool, code, in, {N, H, W, Cin, Cout}, isa?): H, W are the conv's input size
@@ -649,6 +689,9 @@ Napi::Object test_kernels(Napi::Env env) {
                         std::pair{"conv3x3SameForwardWinograd", conv_same_forward_winograd_k},
                         std::pair{"conv3x3SameBackwardInputWinograd", conv_same_backward_input_winograd_k},
                         std::pair{"conv3x3SameBackwardWeightWinograd", conv_same_backward_weight_winograd_k},
+                        std::pair{"conv3x3SameForwardWinograd4", conv_same_forward_winograd4_k},
+                        std::pair{"conv3x3SameBackwardInputWinograd4", conv_same_backward_input_winograd4_k},
+                        std::pair{"conv3x3SameBackwardWeightWinograd4", conv_same_backward_weight_winograd4_k},
                         std::pair{"conv3x3ForwardAmx", conv_forward_amx_k},
                         std::pair{"conv3x3BackwardInputAmx", conv_backward_input_amx_k},
                         std::pair{"conv3x3ReluMaxpoolForwardAmx", conv_relu_maxpool_forward_amx_k},

@@ -202,6 +202,14 @@ void Network<T>::prepare_step_kernels() {
           winograd_kernel_transform(v + size_t(16) * Cin * Cout, wflip, Cout, Cin);
           break;
         }
+        case Packing::Winograd4: {
+          float* wflip = packed_floats_.data() + pw.offset;  // [9][Cout][Cin], then v [36][Cin][Cout], vflip
+          float* v = wflip + size_t(9) * Cin * Cout;
+          flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
+          winograd4_kernel_transform(v, w, Cin, Cout);
+          winograd4_kernel_transform(v + size_t(36) * Cin * Cout, wflip, Cout, Cin);
+          break;
+        }
         case Packing::Transposed: transpose_dense_kernel(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
         case Packing::None: break;
       }
@@ -300,6 +308,9 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
       if constexpr (std::is_same_v<T, float>) {
         if (s.impl == Impl::GemmAvx2 || s.impl == Impl::GemmAvx512)
           return gemm_conv_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i), s.relu);
+        if (is_winograd4(s.impl))
+          return conv3x3_same_forward_winograd4(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, in.h,
+                                                in.w, in.c, out.c, s.relu);
       }
       if (winograd_same(s)) {
         if constexpr (std::is_same_v<T, float>)
@@ -424,6 +435,16 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
         if (s.impl == Impl::GemmAvx2 || s.impl == Impl::GemmAvx512) {
           gemm_conv_backward_weight(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c, geometry(i));
           if (gin) gemm_conv_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c, geometry(i));
+          return;
+        }
+        if (is_winograd4(s.impl)) {  // the weight gradient on F(4x4); the input gradient on F(4x4) or F(2x2)
+          conv3x3_same_backward_weight_winograd4(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
+          if (gin && is_winograd4(s.input_impl))
+            conv3x3_same_backward_input_winograd4(s.input_impl, gin, g, packed_floats(s) + size_t(9 + 36) * in.c * out.c,
+                                                  N, in.h, in.w, in.c, out.c);
+          else if (gin)
+            conv3x3_same_backward_input_winograd(s.input_impl, gin, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
+                                                 in.h, in.w, in.c, out.c);
           return;
         }
       }

@@ -16,6 +16,8 @@ enum class Impl : uint8_t {
   Avx512,
   WinogradAvx2,
   WinogradAvx512,
+  Winograd4Avx2,  // Winograd F(4x4, 3x3) on small 'same' maps
+  Winograd4Avx512,
   GemmAvx2,     // convolutions as matrix products (gemm_fast.h)
   GemmAvx512,
   Avx512Bf16,
@@ -24,6 +26,7 @@ enum class Impl : uint8_t {
   Cuda,
 };
 const char* impl_name(Impl k);
+inline bool is_winograd4(Impl k) { return k == Impl::Winograd4Avx2 || k == Impl::Winograd4Avx512; }
 
 // Which kernels run a network's bf16 convolutions (the plan's choice, from ENGINE_BF16 or the CPU): AVX512-BF16,
 // AMX tiles, or the AMX code on a C++ model of the tiles (tests).

@@ -18,6 +18,8 @@ const char* impl_name(Impl k) {
     case Impl::Avx512: return "avx512";
     case Impl::WinogradAvx2: return "winograd-avx2";
     case Impl::WinogradAvx512: return "winograd-avx512";
+    case Impl::Winograd4Avx2: return "winograd4-avx2";
+    case Impl::Winograd4Avx512: return "winograd4-avx512";
     case Impl::GemmAvx2: return "gemm-avx2";
     case Impl::GemmAvx512: return "gemm-avx512";
     case Impl::Avx512Bf16: return "avx512-bf16";
@@ -240,13 +242,38 @@ class Planner {
     const Shape& in = L_.in(i);
     return winograd_runs(i) && padding(i) && winograd_same_fits(o_.isa, in.h, in.w, in.c, L_.out(i).c);
   }
+  // A float32 'same' 3x3 convolution with an output under F(2x2)'s minimum (fmnist-res's 7x7 stage)
+  bool small_same(size_t i) const {
+    return !bf16() && conv3x3(i) && padding(i) &&
+           (L_.out(i).h < kMinWinogradOutput || L_.out(i).w < kMinWinogradOutput);
+  }
+  // Winograd F(4x4, 3x3) for a float32 network's 'same' convolutions, per direction, where it measured faster than
+  // F(2x2) (docs/benchmarks.md): on small maps always; else where whole 4x4 tiles waste at most a quarter more
+  // pixels than the map has (28x28, 16x16, 18x18, not 14x14), for the weight gradient (its products then sum over
+  // many tiles) and, with 32 channels or more on a side (below that the transforms cost more than they save),
+  // both ways. In a bf16 network only the weight gradients of the convolutions that run F(2x2) (winograd_runs).
+  bool winograd4_fits(size_t i) const {
+    const Shape& in = L_.in(i);
+    return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && padding(i) &&
+           winograd_fits(o_.isa, in.h + 2, in.w + 2, in.c, L_.out(i).c);
+  }
+  bool whole_tiles(size_t i) const {
+    const Shape& out = L_.out(i);
+    const auto up4 = [](int n) { return (n + 3) / 4 * 4; };
+    return 4 * up4(out.h) * up4(out.w) <= 5 * out.h * out.w;
+  }
+  bool winograd4(size_t i) const {
+    const bool wide = std::max(L_.in(i).c, L_.out(i).c) >= 32;
+    return winograd4_fits(i) && !bf16() && (small_same(i) || (whole_tiles(i) && wide));
+  }
+  bool winograd4_weight(size_t i) const { return winograd4_fits(i) && (small_same(i) || whole_tiles(i)); }
   // Convolutions as matrix products over the pixels of all the images: those other than 3x3 of stride 1 (1x1,
-  // 5x5, strided), and 'same' 3x3 ones with outputs under Winograd's minimum, where the direct kernels' row tiles
-  // are ragged. The 3x3 valid convolutions (the seed's) keep their direct, Winograd and bf16 kernels and their bits.
+  // 5x5, strided), and small 'same' 3x3 ones that F(4x4) does not take, where the direct kernels' row tiles are
+  // ragged. The 3x3 valid convolutions (the seed's) keep their direct, Winograd and bf16 kernels and their bits.
   bool gemm(size_t i) const {
     if (!cpu_float() || o_.isa == Isa::Scalar || L_.op(i).type != OpType::Conv) return false;
     if (!conv3x3(i)) return true;
-    return !bf16() && padding(i) && (L_.out(i).h < kMinWinogradOutput || L_.out(i).w < kMinWinogradOutput);
+    return small_same(i) && !winograd4(i);
   }
   Impl gemm_impl() const { return o_.isa == Isa::Avx512 ? Impl::GemmAvx512 : Impl::GemmAvx2; }
   // Whether an op may overwrite tensor t in place: nothing else reads it, nor the tensor whose storage it shares.
@@ -273,6 +300,7 @@ class Planner {
       case Packing::AmxNarrow: w.size = amx_narrow_kernel_size(out.c); break;
       case Packing::Flipped: w.size = size_t(9) * in.c * out.c; break;
       case Packing::Winograd: w.size = size_t(9 + 32) * in.c * out.c; break;  // flipped, then both transforms
+      case Packing::Winograd4: w.size = size_t(9 + 72) * in.c * out.c; break;
       case Packing::Transposed: w.size = size_t(in.c) * out.c; break;
       case Packing::None: break;
     }
@@ -358,7 +386,11 @@ class Planner {
           Step b = step(Dir::Backward, StepKind::Conv, i, 1, direct(out.c));
           f.relu = relu;
           const bool din = input_needs_grad(i);
-          if (gemm(i)) {
+          if (winograd4(i)) {
+            f.impl = b.impl = o_.isa == Isa::Avx512 ? Impl::Winograd4Avx512 : Impl::Winograd4Avx2;
+            if (din) b.input_impl = f.impl;
+            f.packed = b.packed = pack(i, Packing::Winograd4);
+          } else if (gemm(i)) {
             f.impl = b.impl = gemm_impl();
             if (din) b.input_impl = gemm_impl();
           } else if (!conv3x3(i)) {  // (a double or scalar network) the reference takes any geometry
@@ -371,6 +403,8 @@ class Planner {
             if (din) b.input_impl = k;
           } else if (winograd_runs(i)) {
             f.impl = b.impl = b.input_impl = o_.isa == Isa::Avx512 ? Impl::WinogradAvx512 : Impl::WinogradAvx2;
+            if (winograd_same(i) && winograd4_weight(i))
+              b.impl = o_.isa == Isa::Avx512 ? Impl::Winograd4Avx512 : Impl::Winograd4Avx2;
             f.packed = b.packed = pack(i, Packing::Winograd);
           } else if (din) {
             b.input_impl = direct(in.c);
@@ -384,8 +418,8 @@ class Planner {
             else b.impl = fp32_impl(Isa::Avx512, out.c);
           }
           // a 'same' convolution: the kernels run on a padded copy, or the reference takes the geometry itself
-          // (a double network's reference, gemm and Winograd's 'same' kernels take the geometry)
-          if (padding(i) && cpu_float() && !gemm(i) && !winograd_same(i)) pad_input(f, b, i);
+          // (a double network's reference, gemm and Winograd's 'same' and F(4x4) kernels take the geometry)
+          if (padding(i) && cpu_float() && !gemm(i) && !winograd_same(i) && !winograd4(i)) pad_input(f, b, i);
           if (relu) p_.storage_of[i + 2] = int(i + 1);
           p_.forward.push_back(f);
           p_.backward.push_back(b);

@@ -69,6 +69,7 @@ enum class Packing : uint8_t {
   AmxNarrow,   // amx_pack_kernel_narrow: the first block on tiles
   Flipped,     // flip_kernel_for_input_gradient (fp32 direct input gradient)
   Winograd,    // flipped, then the Winograd transforms of the kernel and of the flipped kernel
+  Winograd4,   // the same with F(4x4)'s transforms
   Transposed,  // transpose_dense_kernel (fast dense input gradients)
 };
 
@@ -101,7 +102,7 @@ struct PackedWeights {
   int op = 0;
   Packing kind = Packing::None;
   bool input = false;  // Bf16: also the input-gradient kernel
-  size_t offset = 0;   // in 32-bit words (Bf16, AmxNarrow) or floats (Flipped, Winograd) of its buffer
+  size_t offset = 0;   // in 32-bit words (Bf16, AmxNarrow) or floats (Flipped, Winograd*) of its buffer
   size_t size = 0;
 };
 
@@ -109,7 +110,7 @@ struct Plan {
   PlanOptions options;
   std::vector<Step> forward, backward;
   std::vector<PackedWeights> packing;
-  size_t packed_words = 0, packed_floats = 0;  // buffers for the Bf16/AmxNarrow and the Flipped/Winograd packing
+  size_t packed_words = 0, packed_floats = 0;  // buffers for the Bf16/AmxNarrow and the Flipped/Winograd* packing
   // [tensors]: whether a tensor is stored (not only inside a fused step), and the tensor whose storage it shares
   // (ReLU in place, flatten), else itself
   std::vector<bool> stored;

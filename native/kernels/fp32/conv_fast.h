@@ -58,6 +58,12 @@ constexpr int kFirstBlockBand = 2;
                                             int W, int Cin, int Cout);                                       \
   bool conv3x3_same_backward_weight_winograd(float* dw, float* db, const float* dout, const float* in, int N,\
                                              int H, int W, int Cin, int Cout);                               \
+  bool conv3x3_same_forward_winograd4(float* out, const float* in, const float* v, const float* b, int N,    \
+                                      int H, int W, int Cin, int Cout, bool relu);                           \
+  bool conv3x3_same_backward_input_winograd4(float* din, const float* dout, const float* vflip, int N, int H,\
+                                             int W, int Cin, int Cout);                                      \
+  bool conv3x3_same_backward_weight_winograd4(float* dw, float* db, const float* dout, const float* in,      \
+                                              int N, int H, int W, int Cin, int Cout);                       \
   void global_avgpool_forward(float* out, const float* in, int N, int HW, int C);                           \
   void global_avgpool_backward(float* din, const float* dout, int N, int HW, int C);                        \
   }

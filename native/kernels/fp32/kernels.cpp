@@ -268,6 +268,56 @@ void conv3x3_same_backward_weight_winograd(Impl k, float* dw, float* db, const f
                       : avx2::conv3x3_same_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout));
 }
 
+void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout) {
+  static constexpr float G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6, -1.f / 6, -1.f / 6}, {-1.f / 6, 1.f / 6, -1.f / 6},
+                                    {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
+  const size_t pos = size_t(Cin) * Cout;
+  constexpr size_t B = 64;  // channel pairs at a time, innermost so that the loops vectorise
+  for (size_t e0 = 0; e0 < pos; e0 += B) {
+    const size_t n = pos - e0 < B ? pos - e0 : B;
+    float t[6][3][B];  // G g
+    for (int i = 0; i < 6; i++)
+      for (int j = 0; j < 3; j++)
+        for (size_t e = 0; e < n; e++)
+          t[i][j][e] = G[i][0] * w[(0 + j) * pos + e0 + e] + G[i][1] * w[(3 + j) * pos + e0 + e] +
+                       G[i][2] * w[(6 + j) * pos + e0 + e];
+    for (int i = 0; i < 6; i++)  // (G g) G^T
+      for (int j = 0; j < 6; j++)
+        for (size_t e = 0; e < n; e++)
+          v[(6 * i + j) * pos + e0 + e] = t[i][0][e] * G[j][0] + t[i][1][e] * G[j][1] + t[i][2][e] * G[j][2];
+  }
+}
+
+static Isa require_winograd4(Impl k, int H, int W, int Cin, int Cout, const char* fn) {
+  const Isa isa = k == Impl::Winograd4Avx512 ? Isa::Avx512 : k == Impl::Winograd4Avx2 ? Isa::Avx2 : Isa::Scalar;
+  if (!winograd_fits(isa, H + 2, W + 2, Cin, Cout))
+    throw std::logic_error(std::string(fn) + ": no " + impl_name(k) + " kernel for this shape (check winograd_fits)");
+  return isa;
+}
+
+void conv3x3_same_forward_winograd4(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
+                                    int W, int Cin, int Cout, bool relu) {
+  const Isa isa = require_winograd4(k, H, W, Cin, Cout, "conv3x3_same_forward_winograd4");
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_same_forward_winograd4(out, in, v, b, N, H, W, Cin, Cout, relu)
+                                     : avx2::conv3x3_same_forward_winograd4(out, in, v, b, N, H, W, Cin, Cout, relu));
+}
+
+void conv3x3_same_backward_input_winograd4(Impl k, float* din, const float* dout, const float* vflip, int N, int H,
+                                           int W, int Cin, int Cout) {
+  const Isa isa = require_winograd4(k, H, W, Cin, Cout, "conv3x3_same_backward_input_winograd4");
+  require_scratch(isa == Isa::Avx512
+                      ? avx512::conv3x3_same_backward_input_winograd4(din, dout, vflip, N, H, W, Cin, Cout)
+                      : avx2::conv3x3_same_backward_input_winograd4(din, dout, vflip, N, H, W, Cin, Cout));
+}
+
+void conv3x3_same_backward_weight_winograd4(Impl k, float* dw, float* db, const float* dout, const float* in, int N,
+                                            int H, int W, int Cin, int Cout) {
+  const Isa isa = require_winograd4(k, H, W, Cin, Cout, "conv3x3_same_backward_weight_winograd4");
+  require_scratch(isa == Isa::Avx512
+                      ? avx512::conv3x3_same_backward_weight_winograd4(dw, db, dout, in, N, H, W, Cin, Cout)
+                      : avx2::conv3x3_same_backward_weight_winograd4(dw, db, dout, in, N, H, W, Cin, Cout));
+}
+
 void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,
                                  int H, int W, int Cin, int Cout, bool relu) {
   if (k != Bf16Kernels::Avx512Bf16 && amx_fits(Cin, Cout))

@@ -1,0 +1,281 @@
+// Winograd F(4x4, 3x3) 'same' convolutions (native/kernels/fp32/conv_simd.inc), and the F(2x2) 'same' weight
+// gradient that sums several tile rows at once, against the double reference convolution on every ISA the machine
+// has. As in native-winograd.test.mjs: a computed output differs from the exact one by at most gamma_n * S_w, S_w the
+// same Winograd evaluated on absolute values with absolute coefficients (computed here in double by a plain,
+// independent Winograd over the same tiles), n the sequential roundings along a path: the channel (or tile) sum
+// plus the transforms'. F(4x4)'s coefficients 1/6, 1/12 and 1/24 are not exact in binary: their rounding counts
+// as one more on the kernel transform's path.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { native, trainerConfig } from '../dist/src/native.js';
+import { rand, randomBatch, rng } from './helpers.mjs';
+import { assertWithinGamma as within } from './numerics.mjs';
+
+const k = native.kernels;
+const TIERS = ['scalar', 'avx2', 'avx512'];
+const cpuIsa = native.buildInfo().cpuIsa;
+const ISAS = ['avx2', 'avx512'].filter((isa) => TIERS.indexOf(isa) <= TIERS.indexOf(cpuIsa));
+
+// |B^T|, |G|, |A^T| of F(2x2, 3x3) and F(4x4, 3x3); m: the output tile's side
+const F2 = { m: 2, BT: [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]], G: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]], AT: [[1, 1, 1, 0], [0, 1, 1, 1]] };
+const F4 = {
+  m: 4,
+  BT: [[4, 0, 5, 0, 1, 0], [0, 4, 4, 1, 1, 0], [0, 4, 4, 1, 1, 0], [0, 2, 1, 2, 1, 0], [0, 2, 1, 2, 1, 0], [0, 4, 0, 5, 0, 1]],
+  G: [[1 / 4, 0, 0], [1 / 6, 1 / 6, 1 / 6], [1 / 6, 1 / 6, 1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, 1 / 12, 1 / 6], [0, 0, 1]],
+  AT: [[1, 1, 1, 1, 1, 0], [0, 1, 1, 2, 2, 0], [0, 1, 1, 4, 4, 0], [0, 1, 1, 8, 8, 1]],
+};
+const transpose = (M) => M[0].map((_, j) => M.map((row) => row[j]));
+/** L X R^T */
+const sandwich = (L, X, R) => L.map((l) => R.map((r) => l.reduce((s, la, a) => s + la * r.reduce((t, rb, b) => t + rb * X[a][b], 0), 0)));
+const abs64 = (a) => Float64Array.from(a, Math.abs);
+
+/** The (m+2)x(m+2) patch of img [H][W][C] (image n, channel c) at (y0, x0), zeros outside */
+function patch(img, n, H, W, C, c, y0, x0, size) {
+  return Array.from({ length: size }, (_, i) =>
+    Array.from({ length: size }, (_, j) => {
+      const [y, x] = [y0 + i, x0 + j];
+      return y >= 0 && y < H && x >= 0 && x < W ? img[((n * H + y) * W + x) * C + c] : 0;
+    }),
+  );
+}
+
+/** S_w [N, H, W, Cout] of a 'same' Winograd forward of tile side f.m on absolute values: tiles at (m ty, m tx) */
+function absSameForward(f, x, w, b, N, H, W, Cin, Cout) {
+  const { m } = f;
+  const a = m + 2;
+  const v = []; // [ci][co] a x a
+  for (let ci = 0; ci < Cin; ci++)
+    for (let co = 0; co < Cout; co++) v[ci * Cout + co] = sandwich(f.G, [0, 1, 2].map((ky) => [0, 1, 2].map((kx) => w[((ky * 3 + kx) * Cin + ci) * Cout + co])), f.G);
+  const out = new Float64Array(N * H * W * Cout);
+  for (let n = 0; n < N; n++)
+    for (let ty = 0; ty < Math.ceil(H / m); ty++)
+      for (let tx = 0; tx < Math.ceil(W / m); tx++) {
+        const acc = Array.from({ length: Cout }, () => Array.from({ length: a }, () => new Float64Array(a)));
+        for (let ci = 0; ci < Cin; ci++) {
+          const td = sandwich(f.BT, patch(x, n, H, W, Cin, ci, m * ty - 1, m * tx - 1, a), f.BT);
+          for (let co = 0; co < Cout; co++) {
+            const tv = v[ci * Cout + co];
+            for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) acc[co][i][j] += td[i][j] * tv[i][j];
+          }
+        }
+        for (let co = 0; co < Cout; co++) {
+          const y = sandwich(f.AT, acc[co], f.AT);
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < m; j++)
+              if (m * ty + i < H && m * tx + j < W) out[((n * H + m * ty + i) * W + m * tx + j) * Cout + co] = y[i][j] + b[co];
+        }
+      }
+  return out;
+}
+
+/** S_w [3, 3, Cin, Cout] of a 'same' Winograd weight gradient of tile side f.m on absolute values, plus |dw0|; and
+ * the number of tiles summed */
+function absSameWeight(f, x, g, dw0, N, H, W, Cin, Cout) {
+  const { m } = f;
+  const a = m + 2;
+  const A = transpose(f.AT);
+  const Gt = transpose(f.G);
+  const td = []; // [tile][ci] a x a
+  const tg = []; // [tile][co] a x a
+  for (let n = 0; n < N; n++)
+    for (let ty = 0; ty < Math.ceil(H / m); ty++)
+      for (let tx = 0; tx < Math.ceil(W / m); tx++) {
+        td.push(Array.from({ length: Cin }, (_, ci) => sandwich(f.BT, patch(x, n, H, W, Cin, ci, m * ty - 1, m * tx - 1, a), f.BT)));
+        tg.push(Array.from({ length: Cout }, (_, co) => sandwich(A, patch(g, n, H, W, Cout, co, m * ty, m * tx, m), A)));
+      }
+  const S = new Float64Array(dw0.length);
+  for (let ci = 0; ci < Cin; ci++)
+    for (let co = 0; co < Cout; co++) {
+      const s = Array.from({ length: a }, () => new Float64Array(a));
+      for (let t = 0; t < td.length; t++)
+        for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) s[i][j] += td[t][ci][i][j] * tg[t][co][i][j];
+      const y = sandwich(Gt, s, Gt);
+      for (let t = 0; t < 9; t++) S[(t * Cin + ci) * Cout + co] = y[Math.floor(t / 3)][t % 3] + Math.abs(dw0[(t * Cin + ci) * Cout + co]);
+    }
+  return { S, tiles: td.length };
+}
+
+/** the exact 'same' convolution and its gradients, by the double reference on a zero-padded copy */
+function pad1(x, N, H, W, C) {
+  const p = new Float64Array(N * (H + 2) * (W + 2) * C);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < H; y++) p.set(x.subarray((n * H + y) * W * C, (n * H + y + 1) * W * C), ((n * (H + 2) + y + 1) * (W + 2) + 1) * C);
+  return p;
+}
+function crop1(x, N, H, W, C) {
+  const p = new Float64Array(N * H * W * C);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < H; y++) {
+      const at = ((n * (H + 2) + y + 1) * (W + 2) + 1) * C;
+      p.set(x.subarray(at, at + W * C), (n * H + y) * W * C);
+    }
+  return p;
+}
+/** wf [3,3,Cout,Cin] = w [2-ky, 2-kx, Cin, Cout] */
+function flip(w, Cin, Cout) {
+  const f = new Float64Array(w.length);
+  for (let t = 0; t < 9; t++)
+    for (let ci = 0; ci < Cin; ci++)
+      for (let co = 0; co < Cout; co++) f[(t * Cout + co) * Cin + ci] = w[((8 - t) * Cin + ci) * Cout + co];
+  return f;
+}
+
+// roundings along a path besides the channel or tile sum (F(4x4)): kernel transform 2 x 3 and its coefficients 2,
+// input transform 2 x 5, product 1, output transform 2 x 5, bias 1 (forward); input 2 x 5, gradient 2 x 4,
+// product 1, inverse kernel transform 2 x 5 and its coefficients 2, accumulation 1 (weights)
+const DEPTH4 = 32;
+
+// [N, H, W, Cin, Cout]: fmnist-res's 7x7 stage (two images a tile product, then a tail image), a map under a tile,
+// ragged maps of both parities, a whole-tile map (28x28: the weight gradient's), 1, 2 and 4 vectors of channels
+const SHAPES = [[3, 7, 7, 64, 64], [9, 7, 7, 32, 64], [1, 3, 3, 16, 16], [2, 5, 6, 16, 32], [1, 9, 10, 64, 16], [1, 28, 28, 16, 16]];
+
+for (const isa of ISAS)
+  for (const [N, H, W, Cin, Cout] of SHAPES) {
+    const shape = `${isa} N=${N} ${H}x${W} Cin=${Cin} Cout=${Cout}`;
+    const sh = { N, H, W, Cin, Cout };
+    const padded = { N, H: H + 2, W: W + 2, Cin, Cout };
+
+    test(`conv3x3SameForwardWinograd4, with and without ReLU, within gamma * S_w of the exact convolution, ${shape}`, () => {
+      const r = rng(H * 31 + W + Cin + Cout + N);
+      const x = rand(N * H * W * Cin, r);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const b = rand(Cout, r);
+      const exact = new Float64Array(N * H * W * Cout);
+      k.conv3x3Forward(exact, pad1(Float64Array.from(x), N, H, W, Cin), Float64Array.from(w), Float64Array.from(b), padded);
+      const Sw = absSameForward(F4, abs64(x), abs64(w), abs64(b), N, H, W, Cin, Cout);
+      for (const relu of [false, true]) {
+        const out = new Float32Array(exact.length).fill(NaN);
+        k.conv3x3SameForwardWinograd4(out, x, w, b, sh, relu, isa);
+        within(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, Sw, Cin + DEPTH4);
+      }
+    });
+
+    test(`conv3x3SameBackwardInputWinograd4 within gamma * S_w of the exact input gradient, ${shape}`, () => {
+      const r = rng(H * 37 + W + Cin + Cout + N);
+      const g = rand(N * H * W * Cout, r);
+      const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+      const exactPadded = new Float64Array(N * (H + 2) * (W + 2) * Cin);
+      k.conv3x3BackwardInput(exactPadded, Float64Array.from(g), Float64Array.from(w), padded);
+      // the kernel is the 'same' forward of the gradient with the flipped kernel
+      const Sw = absSameForward(F4, abs64(g), flip(abs64(w), Cin, Cout), new Float64Array(Cin), N, H, W, Cout, Cin);
+      const din = new Float32Array(N * H * W * Cin).fill(NaN);
+      k.conv3x3SameBackwardInputWinograd4(din, g, w, sh, isa);
+      within('din', din, crop1(exactPadded, N, H, W, Cin), Sw, Cout + DEPTH4);
+    });
+
+    test(`conv3x3SameBackwardWeightWinograd4 accumulates within gamma * S_w of the exact weight gradient, ${shape}`, () => {
+      const r = rng(H * 41 + W + Cin + Cout + N);
+      const x = rand(N * H * W * Cin, r);
+      const g = rand(N * H * W * Cout, r);
+      const dw0 = rand(9 * Cin * Cout, r, -4, 4);
+      const db0 = rand(Cout, r, -4, 4);
+      const [exactW, exactB] = [Float64Array.from(dw0), Float64Array.from(db0)];
+      k.conv3x3BackwardWeight(exactW, exactB, Float64Array.from(g), pad1(Float64Array.from(x), N, H, W, Cin), padded);
+      const { S, tiles } = absSameWeight(F4, abs64(x), abs64(g), dw0, N, H, W, Cin, Cout);
+      const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
+      k.conv3x3SameBackwardWeightWinograd4(dw, db, g, x, sh, isa);
+      within('dw', dw, exactW, S, tiles + DEPTH4);
+      const Sb = Float64Array.from(db0, Math.abs);
+      for (let i = 0; i < g.length; i++) Sb[i % Cout] += Math.abs(g[i]);
+      within('db', db, exactB, Sb, N * H * W + 1);
+    });
+  }
+
+// The F(2x2) 'same' weight gradient sums about 48 tiles (several tile rows) in registers before adding them up:
+// within gamma * S_w of the exact gradient, as the valid kernel's one row at a time
+for (const isa of ISAS)
+  for (const [N, H, W, Cin, Cout] of [[2, 28, 28, 16, 16], [3, 14, 14, 16, 32], [1, 8, 6, 32, 16], [2, 4, 4, 16, 48]]) {
+    test(`conv3x3SameBackwardWeightWinograd accumulates within gamma * S_w of the exact weight gradient, ${isa} N=${N} ${H}x${W} Cin=${Cin} Cout=${Cout}`, () => {
+      const r = rng(H * 43 + W + Cin + Cout + N);
+      const x = rand(N * H * W * Cin, r);
+      const g = rand(N * H * W * Cout, r);
+      const dw0 = rand(9 * Cin * Cout, r, -4, 4);
+      const db0 = rand(Cout, r, -4, 4);
+      const [exactW, exactB] = [Float64Array.from(dw0), Float64Array.from(db0)];
+      k.conv3x3BackwardWeight(exactW, exactB, Float64Array.from(g), pad1(Float64Array.from(x), N, H, W, Cin), { N, H: H + 2, W: W + 2, Cin, Cout });
+      const { S, tiles } = absSameWeight(F2, abs64(x), abs64(g), dw0, N, H, W, Cin, Cout);
+      const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
+      k.conv3x3SameBackwardWeightWinograd(dw, db, g, x, { N, H, W, Cin, Cout }, isa);
+      within('dw', dw, exactW, S, tiles + 12);
+      const Sb = Float64Array.from(db0, Math.abs);
+      for (let i = 0; i < g.length; i++) Sb[i % Cout] += Math.abs(g[i]);
+      within('db', db, exactB, Sb, N * H * W + 1);
+    });
+  }
+
+/** which kernel a conv's steps run: forward, weight gradient, input gradient */
+function kernels(spec, op, extra = {}) {
+  const t = new native.Trainer(trainerConfig({ spec, seed: 1, batchSize: 4, ...extra }));
+  const steps = t.plan().steps.filter((s) => s.op === op && s.kind === 'conv');
+  const f = steps.find((s) => s.direction === 'forward');
+  const b = steps.find((s) => s.direction === 'backward');
+  return { forward: f.kernel, weight: b.kernel, input: b.inputGradient };
+}
+
+const sameNet = (size, cin, cout) => ({
+  name: `same${size}`,
+  input: [size, size, cin],
+  resize: 'none',
+  layers: [
+    { type: 'conv', kernel: 1, filters: cin, name: 'pre' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: cout, name: 'c' },
+    { type: 'globalavgpool' },
+    { type: 'dense', units: 1 },
+  ],
+});
+
+test('the plan: F(4x4) on small maps both ways, its weight gradient on whole-tile maps, F(2x2) where 4x4 tiles waste a quarter or more, F(4x4) both ways from 32 channels', { skip: cpuIsa !== 'avx512' && 'needs AVX-512' }, () => {
+  assert.deepEqual(kernels(sameNet(7, 64, 64), 'c'), { forward: 'winograd4-avx512', weight: 'winograd4-avx512', input: 'winograd4-avx512' });
+  assert.deepEqual(kernels(sameNet(28, 16, 16), 'c'), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512' });
+  assert.deepEqual(kernels(sameNet(14, 32, 32), 'c'), { forward: 'winograd-avx512', weight: 'winograd-avx512', input: 'winograd-avx512' });
+  assert.deepEqual(kernels(sameNet(16, 32, 32), 'c'), { forward: 'winograd4-avx512', weight: 'winograd4-avx512', input: 'winograd4-avx512' });
+  // --conv direct keeps them off; a bf16 network keeps its bf16 kernels where they take the conv
+  assert.notEqual(kernels(sameNet(7, 64, 64), 'c', { conv: 'direct' }).forward, 'winograd4-avx512');
+  if (native.buildInfo().bf16)
+    assert.deepEqual(kernels(sameNet(28, 16, 16), 'c', { precision: 'bf16' }), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512' });
+});
+
+// A float32 network whose steps run these kernels (28x28 16 -> 16: F(2x2) both ways and the F(4x4) weight
+// gradient; 7x7 16 -> 64 and 64 -> 64: F(4x4) all three) follows the float64 reference's gradients
+const MIXED = {
+  name: 'winograd4-net',
+  input: [28, 28, 1],
+  resize: 'none',
+  head: 'softmax',
+  layers: [
+    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'a' },
+    { type: 'relu' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'b' },
+    { type: 'relu' },
+    { type: 'maxpool2x2' },
+    { type: 'maxpool2x2' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 64, name: 'c' },
+    { type: 'relu' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 64, name: 'd' },
+    { type: 'globalavgpool' },
+    { type: 'dense', units: 3 },
+  ],
+};
+
+test('float32 gradients of a network on the F(4x4) and F(2x2) steps within 1e-4 of the float64 reference', { skip: ISAS.length === 0 && 'needs AVX2' }, () => {
+  const { images, labels } = randomBatch(MIXED, 6, 3, 3);
+  const ref = new native.Trainer(trainerConfig({ spec: MIXED, seed: 4, threads: 2, dtype: 'float64' }));
+  const want = ref.computeGradients(images, labels);
+  for (const isa of ISAS) {
+    const t = new native.Trainer(trainerConfig({ spec: MIXED, seed: 4, threads: 2, isa }));
+    const kinds = t.plan().steps.filter((s) => s.kind === 'conv').map((s) => `${s.op} ${s.direction} ${s.kernel}`);
+    assert.ok(kinds.includes(`b backward winograd4-${isa}`) && kinds.includes(`d forward winograd4-${isa}`), kinds.join(', '));
+    const got = t.computeGradients(images, labels);
+    assert.ok(Math.abs(got.loss - want.loss) < 1e-5 * Math.max(1, want.loss), `${isa}: loss ${got.loss} vs ${want.loss}`);
+    for (const p of t.paramLayout()) {
+      let [num, den] = [0, 0];
+      for (let i = p.offset; i < p.offset + p.size; i++) {
+        num += (got.gradients[i] - want.gradients[i]) ** 2;
+        den += want.gradients[i] ** 2;
+      }
+      assert.ok(Math.sqrt(num / den) < 1e-4, `${isa} ${p.name}: ${Math.sqrt(num / den)} from float64`);
+    }
+    t.dispose();
+  }
+  ref.dispose();
+});
