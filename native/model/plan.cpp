@@ -247,11 +247,13 @@ class Planner {
     return !bf16() && conv3x3(i) && padding(i) &&
            (L_.out(i).h < kMinWinogradOutput || L_.out(i).w < kMinWinogradOutput);
   }
-  // Winograd F(4x4, 3x3) for a float32 network's 'same' convolutions, per direction, where it measured faster than
-  // F(2x2) (docs/benchmarks.md): on small maps always; else where whole 4x4 tiles waste at most a quarter more
-  // pixels than the map has (28x28, 16x16, 18x18, not 14x14), for the weight gradient (its products then sum over
-  // many tiles) and, with 32 channels or more on a side (below that the transforms cost more than they save),
-  // both ways. In a bf16 network only the weight gradients of the convolutions that run F(2x2) (winograd_runs).
+  // Winograd F(4x4, 3x3) for a float32 network's 'same' convolutions: all three ways on maps under 8x8, which
+  // F(2x2) does not take (fmnist-res's 7x7 stage); on larger maps whose 4x4 tiles waste at most a quarter more
+  // pixels than the map has (28x28, 16x16, 18x18, not 14x14), for the weight gradient only, where it sums over
+  // many tiles and measured faster (docs/benchmarks.md). Not forward on such maps, though faster there from 32
+  // channels: face-res trained with it scored 0.873 and 0.878 in cross-validation against 0.882-0.897 without
+  // (docs/benchmarks.md), not proven a cost of its larger rounding but not ruled out. In a bf16 network only the
+  // weight gradients of the convolutions that run F(2x2) (winograd_runs).
   bool winograd4_fits(size_t i) const {
     const Shape& in = L_.in(i);
     return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && padding(i) &&
@@ -262,10 +264,7 @@ class Planner {
     const auto up4 = [](int n) { return (n + 3) / 4 * 4; };
     return 4 * up4(out.h) * up4(out.w) <= 5 * out.h * out.w;
   }
-  bool winograd4(size_t i) const {
-    const bool wide = std::max(L_.in(i).c, L_.out(i).c) >= 32;
-    return winograd4_fits(i) && !bf16() && (small_same(i) || (whole_tiles(i) && wide));
-  }
+  bool winograd4(size_t i) const { return winograd4_fits(i) && small_same(i); }
   bool winograd4_weight(size_t i) const { return winograd4_fits(i) && (small_same(i) || whole_tiles(i)); }
   // Convolutions as matrix products over the pixels of all the images: those other than 3x3 of stride 1 (1x1,
   // 5x5, strided), and small 'same' 3x3 ones that F(4x4) does not take, where the direct kernels' row tiles are
