@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
 import { rand, rng } from './helpers.mjs';
-import { assertWithinGamma as within, relativeDifferences, trainImages } from './numerics.mjs';
+import { flipKernel as flip, assertWithinGamma as within, relativeDifferences, sandwich, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
 const TIERS = ['scalar', 'avx2', 'avx512'];
@@ -24,8 +24,6 @@ const abs64 = (a) => Float64Array.from(a, Math.abs);
 const BT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]];
 const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]];
 const AT = [[1, 1, 1, 0], [0, 1, 1, 1]];
-/** M^T-free product: out[i][j] = sum L[i][a] X[a][b] R[j][b] (R given row-wise, so this is L X R^T) */
-const sandwich = (L, X, R) => L.map((l) => R.map((r) => l.reduce((s, la, a) => s + la * r.reduce((t, rb, b) => t + rb * X[a][b], 0), 0)));
 
 /** [N, He, We, C]: x [N, H, W, C] with zero rows and columns appended */
 function padTo(x, N, H, W, C, He, We) {
@@ -91,14 +89,6 @@ function pad2(x, N, H, W, C) {
   return p;
 }
 
-/** wf [3,3,Cout,Cin] = w [2-ky, 2-kx, Cin, Cout] */
-function flip(w, Cin, Cout) {
-  const f = new Float64Array(w.length);
-  for (let t = 0; t < 9; t++)
-    for (let ci = 0; ci < Cin; ci++)
-      for (let co = 0; co < Cout; co++) f[(t * Cout + co) * Cin + ci] = w[((8 - t) * Cin + ci) * Cout + co];
-  return f;
-}
 
 // [N, H, W, Cin, Cout]: one tile; tile rows that are not a multiple of the register tile (14 with AVX-512, 6 with
 // AVX2) and a 2-tile tail; Cin 32 and 64 (fixed at compile time) and 48 (runtime); 1, 2 and 4 vectors of output

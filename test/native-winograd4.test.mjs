@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { rand, randomBatch, rng } from './helpers.mjs';
-import { assertWithinGamma as within } from './numerics.mjs';
+import { flipKernel as flip, assertWithinGamma as within, relativeDifferences, sandwich } from './numerics.mjs';
 
 const k = native.kernels;
 const TIERS = ['scalar', 'avx2', 'avx512'];
@@ -25,8 +25,6 @@ const F4 = {
   AT: [[1, 1, 1, 1, 1, 0], [0, 1, 1, 2, 2, 0], [0, 1, 1, 4, 4, 0], [0, 1, 1, 8, 8, 1]],
 };
 const transpose = (M) => M[0].map((_, j) => M.map((row) => row[j]));
-/** L X R^T */
-const sandwich = (L, X, R) => L.map((l) => R.map((r) => l.reduce((s, la, a) => s + la * r.reduce((t, rb, b) => t + rb * X[a][b], 0), 0)));
 const abs64 = (a) => Float64Array.from(a, Math.abs);
 
 /** The (m+2)x(m+2) patch of img [H][W][C] (image n, channel c) at (y0, x0), zeros outside */
@@ -110,14 +108,6 @@ function crop1(x, N, H, W, C) {
       p.set(x.subarray(at, at + W * C), (n * H + y) * W * C);
     }
   return p;
-}
-/** wf [3,3,Cout,Cin] = w [2-ky, 2-kx, Cin, Cout] */
-function flip(w, Cin, Cout) {
-  const f = new Float64Array(w.length);
-  for (let t = 0; t < 9; t++)
-    for (let ci = 0; ci < Cin; ci++)
-      for (let co = 0; co < Cout; co++) f[(t * Cout + co) * Cin + ci] = w[((8 - t) * Cin + ci) * Cout + co];
-  return f;
 }
 
 // roundings along a path besides the channel or tile sum (F(4x4)): kernel transform 2 x 3 and its coefficients 2,
@@ -268,14 +258,8 @@ test('float32 gradients of a network on the F(4x4) and F(2x2) steps within 1e-4 
     assert.ok(kinds.includes(`b backward winograd4-${isa}`) && kinds.includes(`d forward winograd4-${isa}`), kinds.join(', '));
     const got = t.computeGradients(images, labels);
     assert.ok(Math.abs(got.loss - want.loss) < 1e-5 * Math.max(1, want.loss), `${isa}: loss ${got.loss} vs ${want.loss}`);
-    for (const p of t.paramLayout()) {
-      let [num, den] = [0, 0];
-      for (let i = p.offset; i < p.offset + p.size; i++) {
-        num += (got.gradients[i] - want.gradients[i]) ** 2;
-        den += want.gradients[i] ** 2;
-      }
-      assert.ok(Math.sqrt(num / den) < 1e-4, `${isa} ${p.name}: ${Math.sqrt(num / den)} from float64`);
-    }
+    for (const { name, rel } of relativeDifferences(got.gradients, want.gradients, t.paramLayout()))
+      assert.ok(rel < 1e-4, `${isa} ${name}: ${rel} from float64`);
     t.dispose();
   }
   ref.dispose();
@@ -309,14 +293,8 @@ test('float32 gradients of convolutions with F(4x4) weight gradients between bat
     const a = t.plan().steps.filter((s) => s.op === 'a' && s.kind === 'conv');
     assert.deepEqual(a.map((s) => [s.kernel, s.inputGradient ?? null]), [[`winograd-${isa}`, null], [`winograd4-${isa}`, `winograd-${isa}`]]);
     const got = t.computeGradients(images, labels);
-    for (const p of t.paramLayout().filter((q) => q.name.endsWith('kernel'))) {
-      let [num, den] = [0, 0];
-      for (let i = p.offset; i < p.offset + p.size; i++) {
-        num += (got.gradients[i] - want.gradients[i]) ** 2;
-        den += want.gradients[i] ** 2;
-      }
-      assert.ok(Math.sqrt(num / den) < 2e-5, `${isa} ${p.name}: ${Math.sqrt(num / den)} from float64`);
-    }
+    for (const { name, rel } of relativeDifferences(got.gradients, want.gradients, t.paramLayout().filter((q) => q.name.endsWith('kernel'))))
+      assert.ok(rel < 2e-5, `${isa} ${name}: ${rel} from float64`);
     t.dispose();
   }
   ref.dispose();

@@ -40,6 +40,18 @@ export async function trainImages(n) {
   return loadSplit({ ...list, files: pick.map((i) => list.files[i]), labels: Uint8Array.from(pick, (i) => list.labels[i]) });
 }
 
+/** L X R^T for small matrices given row by row (a Winograd transform: L = B^T, G or A^T) */
+export const sandwich = (L, X, R) => L.map((l) => R.map((r) => l.reduce((s, la, a) => s + la * r.reduce((t, rb, b) => t + rb * X[a][b], 0), 0)));
+
+/** wf [3,3,Cout,Cin] = w [2-ky, 2-kx, Cin, Cout]: the kernel of a convolution's input gradient, in double */
+export function flipKernel(w, Cin, Cout) {
+  const f = new Float64Array(w.length);
+  for (let t = 0; t < 9; t++)
+    for (let ci = 0; ci < Cin; ci++)
+      for (let co = 0; co < Cout; co++) f[(t * Cout + co) * Cin + ci] = w[((8 - t) * Cin + ci) * Cout + co];
+  return f;
+}
+
 /** per parameter tensor of `layout`: ||a - b|| / ||b|| of two gradient vectors */
 export function relativeDifferences(a, b, layout) {
   return layout.map((p) => {

@@ -194,20 +194,14 @@ void Network<T>::prepare_step_kernels() {
           break;
         }
         case Packing::Flipped: flip_kernel_for_input_gradient(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
-        case Packing::Winograd: {
-          float* wflip = packed_floats_.data() + pw.offset;  // [9][Cout][Cin], then v [16][Cin][Cout], vflip
-          float* v = wflip + size_t(9) * Cin * Cout;
-          flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
-          winograd_kernel_transform(v, w, Cin, Cout);
-          winograd_kernel_transform(v + size_t(16) * Cin * Cout, wflip, Cout, Cin);
-          break;
-        }
+        case Packing::Winograd:
         case Packing::Winograd4: {
-          float* wflip = packed_floats_.data() + pw.offset;  // [9][Cout][Cin], then v [36][Cin][Cout], vflip
+          float* wflip = packed_floats_.data() + pw.offset;  // [9][Cout][Cin], then v [P][Cin][Cout], vflip
           float* v = wflip + size_t(9) * Cin * Cout;
+          const auto transform = pw.kind == Packing::Winograd4 ? winograd4_kernel_transform : winograd_kernel_transform;
           flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
-          winograd4_kernel_transform(v, w, Cin, Cout);
-          winograd4_kernel_transform(v + size_t(36) * Cin * Cout, wflip, Cout, Cin);
+          transform(v, w, Cin, Cout);
+          transform(v + size_t(winograd_positions(pw.kind)) * Cin * Cout, wflip, Cout, Cin);
           break;
         }
         case Packing::Transposed: transpose_dense_kernel(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
@@ -309,13 +303,13 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
         if (s.impl == Impl::GemmAvx2 || s.impl == Impl::GemmAvx512)
           return gemm_conv_forward(s.impl, y, x, w, b, N, in.h, in.w, in.c, out.c, geometry(i), s.relu);
         if (is_winograd4(s.impl))
-          return conv3x3_same_forward_winograd4(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, in.h,
-                                                in.w, in.c, out.c, s.relu);
+          return conv3x3_same_forward_winograd4(s.impl, y, x, winograd_kernel(s, false), b, N, in.h, in.w, in.c, out.c,
+                                                s.relu);
       }
       if (winograd_same(s)) {
         if constexpr (std::is_same_v<T, float>)
-          conv3x3_same_forward_winograd(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, in.h, in.w,
-                                        in.c, out.c, s.relu);
+          conv3x3_same_forward_winograd(s.impl, y, x, winograd_kernel(s, false), b, N, in.h, in.w, in.c, out.c,
+                                        s.relu);
         return;
       }
       if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
@@ -336,8 +330,7 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
             return;
           case Impl::WinogradAvx2:
           case Impl::WinogradAvx512:
-            conv3x3_forward_winograd(s.impl, y, x, packed_floats(s) + size_t(9) * in.c * out.c, b, N, k.h, k.w, k.c,
-                                     out.c, s.relu);
+            conv3x3_forward_winograd(s.impl, y, x, winograd_kernel(s, false), b, N, k.h, k.w, k.c, out.c, s.relu);
             return;
           default: break;
         }
@@ -437,24 +430,20 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
           if (gin) gemm_conv_backward_input(s.input_impl, gin, g, w, N, in.h, in.w, in.c, out.c, geometry(i));
           return;
         }
-        if (is_winograd4(s.impl)) {  // the weight gradient on F(4x4); the input gradient on F(4x4) or F(2x2)
-          conv3x3_same_backward_weight_winograd4(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
+        // a 'same' convolution on Winograd: each gradient on F(4x4) or F(2x2), as the plan chose
+        if (is_winograd4(s.impl) || winograd_same(s)) {
+          if (is_winograd4(s.impl))
+            conv3x3_same_backward_weight_winograd4(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
+          else
+            conv3x3_same_backward_weight_winograd(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
           if (gin && is_winograd4(s.input_impl))
-            conv3x3_same_backward_input_winograd4(s.input_impl, gin, g, packed_floats(s) + size_t(9 + 36) * in.c * out.c,
-                                                  N, in.h, in.w, in.c, out.c);
+            conv3x3_same_backward_input_winograd4(s.input_impl, gin, g, winograd_kernel(s, true), N, in.h, in.w, in.c,
+                                                  out.c);
           else if (gin)
-            conv3x3_same_backward_input_winograd(s.input_impl, gin, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
-                                                 in.h, in.w, in.c, out.c);
+            conv3x3_same_backward_input_winograd(s.input_impl, gin, g, winograd_kernel(s, true), N, in.h, in.w, in.c,
+                                                 out.c);
           return;
         }
-      }
-      if (winograd_same(s)) {
-        if constexpr (std::is_same_v<T, float>) {
-          conv3x3_same_backward_weight_winograd(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
-          conv3x3_same_backward_input_winograd(s.input_impl, gin, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
-                                               in.h, in.w, in.c, out.c);
-        }
-        return;
       }
       if (!s.pad && !conv3x3_valid(i)) {  // the reference takes the geometry itself
         ref::conv_backward_weight(dw, db, g, x, N, in.h, in.w, in.c, out.c, geometry(i));
@@ -494,8 +483,7 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
               break;
             case Impl::WinogradAvx2:
             case Impl::WinogradAvx512:
-              conv3x3_backward_input_winograd(s.input_impl, dk, g, packed_floats(s) + size_t(25) * in.c * out.c, N,
-                                              k.h, k.w, k.c, out.c);
+              conv3x3_backward_input_winograd(s.input_impl, dk, g, winograd_kernel(s, true), N, k.h, k.w, k.c, out.c);
               break;
             default:
               if (s.packed >= 0) conv3x3_backward_input_flipped(s.input_impl, dk, g, packed_floats(s), N, k.h, k.w, k.c, out.c);

@@ -142,6 +142,12 @@ class Network {
                        const int32_t* indices, bool update_statistics);
   const uint32_t* packed(const Step& s) const { return packed_words_.data() + plan_.packing[s.packed].offset; }
   const float* packed_floats(const Step& s) const { return packed_floats_.data() + plan_.packing[s.packed].offset; }
+  // a Winograd step's transformed kernel, v or (flipped) vflip, in its packing (winograd_positions)
+  const float* winograd_kernel(const Step& s, bool flipped) const {
+    const PackedWeights& pw = plan_.packing[size_t(s.packed)];
+    const size_t pair = size_t(layout_.in(size_t(pw.op)).c) * layout_.out(size_t(pw.op)).c;
+    return packed_floats(s) + (9 + (flipped ? winograd_positions(pw.kind) : 0)) * pair;
+  }
 
   Layout layout_;
   Plan plan_;

@@ -298,8 +298,8 @@ class Planner {
       case Packing::Bf16: w.size = size_t(2) * avx512bf16::packed_kernel_size(in.c, out.c); break;
       case Packing::AmxNarrow: w.size = amx_narrow_kernel_size(out.c); break;
       case Packing::Flipped: w.size = size_t(9) * in.c * out.c; break;
-      case Packing::Winograd: w.size = size_t(9 + 32) * in.c * out.c; break;  // flipped, then both transforms
-      case Packing::Winograd4: w.size = size_t(9 + 72) * in.c * out.c; break;
+      case Packing::Winograd:
+      case Packing::Winograd4: w.size = size_t(9 + 2 * winograd_positions(kind)) * in.c * out.c; break;
       case Packing::Transposed: w.size = size_t(in.c) * out.c; break;
       case Packing::None: break;
     }

@@ -72,6 +72,8 @@ enum class Packing : uint8_t {
   Winograd4,   // the same with F(4x4)'s transforms
   Transposed,  // transpose_dense_kernel (fast dense input gradients)
 };
+// The transform positions of a Winograd packing: [9][Cout][Cin] flipped, then v [P][Cin][Cout], vflip [P][Cout][Cin]
+inline int winograd_positions(Packing k) { return k == Packing::Winograd4 ? 36 : 16; }
 
 struct Step {
   Dir dir = Dir::Forward;

@@ -24,6 +24,12 @@ void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int C
 // fixes the rounding (relu_maxpool_conv3x3_backward_weight here and in kernels.cpp)
 constexpr int kFirstBlockBand = 2;
 
+// Winograd F(4x4, 3x3)'s G (6x3): the kernel's transform G g G^T (winograd4_kernel_transform, kernels.cpp) and the
+// weight gradient's G^T s G (conv_simd.inc)
+inline constexpr float kWinograd4G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6, -1.f / 6, -1.f / 6},
+                                            {-1.f / 6, 1.f / 6, -1.f / 6}, {1.f / 24, 1.f / 12, 1.f / 6},
+                                            {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
+
 #define ENGINE_DECLARE_FAST_CONV(ns, lanes)                                                                  \
   namespace ns {                                                                                             \
   constexpr int kLanes = lanes;                                                                              \

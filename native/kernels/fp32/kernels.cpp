@@ -207,9 +207,10 @@ void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout) {
   }
 }
 
-// The ISA of a Winograd family, checked against the shape
-static Isa require_winograd(Impl k, int H, int W, int Cin, int Cout, const char* fn) {
-  const Isa isa = k == Impl::WinogradAvx512 ? Isa::Avx512 : k == Impl::WinogradAvx2 ? Isa::Avx2 : Isa::Scalar;
+// The ISA of a Winograd family (F(2x2) unless its two tiers are given), checked against the shape
+static Isa require_winograd(Impl k, int H, int W, int Cin, int Cout, const char* fn,
+                            Impl avx512 = Impl::WinogradAvx512, Impl avx2 = Impl::WinogradAvx2) {
+  const Isa isa = k == avx512 ? Isa::Avx512 : k == avx2 ? Isa::Avx2 : Isa::Scalar;
   if (!winograd_fits(isa, H, W, Cin, Cout))
     throw std::logic_error(std::string(fn) + ": no " + impl_name(k) + " kernel for this shape (check winograd_fits)");
   return isa;
@@ -269,8 +270,7 @@ void conv3x3_same_backward_weight_winograd(Impl k, float* dw, float* db, const f
 }
 
 void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout) {
-  static constexpr float G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6, -1.f / 6, -1.f / 6}, {-1.f / 6, 1.f / 6, -1.f / 6},
-                                    {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
+  const auto& G = kWinograd4G;
   const size_t pos = size_t(Cin) * Cout;
   constexpr size_t B = 64;  // channel pairs at a time, innermost so that the loops vectorise
   for (size_t e0 = 0; e0 < pos; e0 += B) {
@@ -288,11 +288,9 @@ void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout) {
   }
 }
 
+// F(4x4)'s 'same' kernels take any H and W where a padded copy would fit winograd_fits
 static Isa require_winograd4(Impl k, int H, int W, int Cin, int Cout, const char* fn) {
-  const Isa isa = k == Impl::Winograd4Avx512 ? Isa::Avx512 : k == Impl::Winograd4Avx2 ? Isa::Avx2 : Isa::Scalar;
-  if (!winograd_fits(isa, H + 2, W + 2, Cin, Cout))
-    throw std::logic_error(std::string(fn) + ": no " + impl_name(k) + " kernel for this shape (check winograd_fits)");
-  return isa;
+  return require_winograd(k, H + 2, W + 2, Cin, Cout, fn, Impl::Winograd4Avx512, Impl::Winograd4Avx2);
 }
 
 void conv3x3_same_forward_winograd4(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
