@@ -62,8 +62,8 @@ export interface TrainerConfig {
   /** convolution operands: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16 and the avx512 tier) */
   precision: Precision;
   /**
-   * fp32 convolutions on the CPU: 'winograd' (Winograd F(2x2, 3x3) or F(4x4, 3x3) where the plan finds it fits
-   * and pays, direct elsewhere; in bf16, the convolutions of at most 16 channels each way) or 'direct'
+   * convolutions on the CPU: 'winograd' (Winograd F(2x2, 3x3) or F(4x4, 3x3) where the plan finds it fits and
+   * pays, direct elsewhere; in bf16 on AVX512-BF16, F(2x2) with bf16 products on even 'same' maps) or 'direct'
    */
   conv: ConvAlgorithm;
   /** caps the instruction set of the CPU kernels (null: the CPU's best, capped by ENGINE_ISA) */
@@ -106,7 +106,7 @@ export interface PlanStep {
   kind: string;
   /**
    * the kernel family: reference, avx2, avx512, winograd-avx2, winograd-avx512, winograd4-avx2, winograd4-avx512,
-   * gemm-avx2, gemm-avx512, avx512-bf16, amx, amx-emulated, cuda, none
+   * winograd-bf16, gemm-avx2, gemm-avx512, avx512-bf16, amx, amx-emulated, cuda, none
    */
   kernel: string;
   /** backward conv steps: the input gradient's kernel, null where the input needs none */

@@ -129,25 +129,33 @@ test('Trainer precision: a bad value or an ISA below avx512 is a RangeError', ()
   assert.throws(() => new native.Trainer(trainerConfig({ spec: SEED7, precision: 'bf16', dtype: 'float64' })), /float32/);
 });
 
-test('plan in bf16: convolutions of 16 channels each way run fp32 Winograd, wider ones the bf16 kernels; --conv direct keeps them all bf16', { skip }, () => {
+test('plan in bf16: Winograd on the even maps (bf16 products on AVX512-BF16, fp32 beside AMX), the bf16 kernels on the rest; --conv direct keeps them all bf16', { skip }, () => {
   const kernels = (conv) => {
     const t = new native.Trainer(trainerConfig({ spec: FMNIST_RES, seed: 1, precision: 'bf16', ...(conv ? { conv } : {}) }));
-    const plan = t.plan();
+    const [plan, info] = [t.plan(), t.info()];
     t.dispose();
     const of = (op, direction) => plan.steps.find((s) => s.op === op && s.direction === direction && s.kind === 'conv');
-    return (op) => ({ forward: of(op, 'forward').kernel, weight: of(op, 'backward').kernel, input: of(op, 'backward').inputGradient, copy: of(op, 'forward').workspaceBytes > 0 });
+    const at = (op) => ({ forward: of(op, 'forward').kernel, weight: of(op, 'backward').kernel, input: of(op, 'backward').inputGradient, copy: of(op, 'forward').workspaceBytes > 0 });
+    return { at, bf16Kernels: info.bf16Kernels };
   };
   const bf16Kernel = /^(avx512-bf16|amx|amx-emulated)$/;
-  const auto = kernels();
-  for (const op of ['b1.c1', 'b1.c2']) // 16 -> 16 at 28x28: fp32 Winograd all three ways (the weights' F(4x4)), on the unpadded input
-    assert.deepEqual(auto(op), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512', copy: false }, op);
-  for (const op of ['b2.c1', 'b2.c2', 'b3.c2']) { // 16 -> 32, 32 -> 32, 64 -> 64: the bf16 kernels on a padded copy
-    const k = auto(op);
-    assert.match(k.forward, bf16Kernel, op);
-    assert.match(k.input, bf16Kernel, op);
-    assert.equal(k.copy, true, op);
-  }
-  const direct = kernels('direct');
+  const { at, bf16Kernels } = kernels();
+  // 16 -> 16 at 28x28: Winograd forward and back (the weights' F(4x4)), on the unpadded input; in bf16 products
+  // on AVX512-BF16; beside AMX, fp32 (AMX takes the wider convolutions)
+  const winograd = bf16Kernels === 'avx512-bf16' ? 'winograd-bf16' : 'winograd-avx512';
+  for (const op of ['b1.c1', 'b1.c2'])
+    assert.deepEqual(at(op), { forward: winograd, weight: 'winograd4-avx512', input: winograd, copy: false }, op);
+  // 16 -> 32, 32 -> 32 at 14x14: bf16-product Winograd (fp32 weight gradients) on AVX512-BF16, AMX's tiles on a
+  // padded copy beside it
+  for (const op of ['b2.c1', 'b2.c2'])
+    if (bf16Kernels === 'avx512-bf16') assert.deepEqual(at(op), { forward: 'winograd-bf16', weight: 'winograd-avx512', input: 'winograd-bf16', copy: false }, op);
+    else assert.match(at(op).forward, bf16Kernel, op);
+  // 64 -> 64 at 7x7: the bf16 kernels on a padded copy
+  const k = at('b3.c2');
+  assert.match(k.forward, bf16Kernel);
+  assert.match(k.input, bf16Kernel);
+  assert.equal(k.copy, true);
+  const direct = kernels('direct').at;
   assert.match(direct('b1.c1').forward, bf16Kernel);
   assert.match(direct('b1.c1').input, bf16Kernel);
 });

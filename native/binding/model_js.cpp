@@ -13,6 +13,7 @@ const char* packing_name(Packing p) {
     case Packing::Flipped: return "flipped";
     case Packing::Winograd: return "winograd";
     case Packing::Winograd4: return "winograd4";
+    case Packing::WinogradBf16: return "winograd-bf16";
     case Packing::Transposed: return "transposed";
     case Packing::None: break;
   }

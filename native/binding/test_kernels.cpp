@@ -16,6 +16,7 @@
 #include "kernels/augment/augment.h"
 #include "kernels/bf16/bf16_convert.h"
 #include "kernels/bf16/conv_bf16.h"
+#include "kernels/bf16/winograd_bf16.h"
 #include "kernels/fp32/kernels.h"
 #include "model/recipe.h"
 #include "model/rng.h"
@@ -417,6 +418,33 @@ void conv_same_backward_weight_winograd4_k(const Napi::CallbackInfo& a) {
                                          typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
+// The F(2x2) 'same' kernels with bf16 products: the arguments of the fp32 'same' ones without the isa (AVX-512 and
+// AVX512-BF16 only); the binding transforms and packs the raw kernel as the network does once per step
+std::vector<uint32_t> winograd_bf16_kernel(const Napi::CallbackInfo& a, const std::vector<float>& v, int Ci, int Co) {
+  require_bf16(a.Env());
+  std::vector<uint32_t> vp(avx512bf16::winograd_packed_size(Ci, Co));
+  avx512bf16::pack_winograd_kernel(vp.data(), v.data(), Ci, Co);
+  return vp;
+}
+
+void conv_same_forward_winograd_bf16_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[4]);
+  require_winograd_same(a, Napi::String::New(a.Env(), "avx512"), H, W, Ci, Co);
+  const std::vector<uint32_t> vp = winograd_bf16_kernel(a, winograd_kernel(a[2], Ci, Co), Ci, Co);
+  conv3x3_same_forward_winograd_bf16(typed<float>(a[0], "out", size_t(N) * H * W * Co).Data(),
+                                     typed<float>(a[1], "in", size_t(N) * H * W * Ci).Data(), vp.data(),
+                                     typed<float>(a[3], "b", Co).Data(), N, H, W, Ci, Co, a[5].ToBoolean().Value());
+}
+
+void conv_same_backward_input_winograd_bf16_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[3]);
+  require_winograd_same(a, Napi::String::New(a.Env(), "avx512"), H, W, Ci, Co);
+  const std::vector<uint32_t> vp = winograd_bf16_kernel(a, winograd_flipped_kernel(a[2], Ci, Co), Co, Ci);
+  conv3x3_same_backward_input_winograd_bf16(typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
+                                            typed<float>(a[1], "dout", size_t(N) * H * W * Co).Data(), vp.data(), N, H,
+                                            W, Ci, Co);
+}
+
 // (dw, db, dpool, code, in, {N, H, W, Cin, Cout}, isa?): H, W are the conv's input size
 template <typename T>
 void relu_maxpool_conv_backward_weight_k(const Napi::CallbackInfo& a) {
@@ -692,6 +720,8 @@ Napi::Object test_kernels(Napi::Env env) {
                         std::pair{"conv3x3SameForwardWinograd4", conv_same_forward_winograd4_k},
                         std::pair{"conv3x3SameBackwardInputWinograd4", conv_same_backward_input_winograd4_k},
                         std::pair{"conv3x3SameBackwardWeightWinograd4", conv_same_backward_weight_winograd4_k},
+                        std::pair{"conv3x3SameForwardWinogradBf16", conv_same_forward_winograd_bf16_k},
+                        std::pair{"conv3x3SameBackwardInputWinogradBf16", conv_same_backward_input_winograd_bf16_k},
                         std::pair{"conv3x3ForwardAmx", conv_forward_amx_k},
                         std::pair{"conv3x3BackwardInputAmx", conv_backward_input_amx_k},
                         std::pair{"conv3x3ReluMaxpoolForwardAmx", conv_relu_maxpool_forward_amx_k},

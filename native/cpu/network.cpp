@@ -16,6 +16,7 @@
 #include "kernels/amx/conv_amx.h"
 #include "kernels/augment/augment.h"
 #include "kernels/bf16/conv_bf16.h"
+#include "kernels/bf16/winograd_bf16.h"
 #include "kernels/fp32/kernels.h"
 #include "model/rng.h"
 
@@ -204,6 +205,18 @@ void Network<T>::prepare_step_kernels() {
           transform(v + size_t(winograd_positions(pw.kind)) * Cin * Cout, wflip, Cout, Cin);
           break;
         }
+        case Packing::WinogradBf16: {
+          winograd_scratch_.resize(size_t(9 + 16) * Cin * Cout);
+          float* wflip = winograd_scratch_.data();  // [9][Cout][Cin], then v [16][Cin][Cout] of either
+          float* v = wflip + size_t(9) * Cin * Cout;
+          uint32_t* vp = packed_words_.data() + pw.offset;
+          flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
+          winograd_kernel_transform(v, w, Cin, Cout);
+          avx512bf16::pack_winograd_kernel(vp, v, Cin, Cout);
+          winograd_kernel_transform(v, wflip, Cout, Cin);
+          avx512bf16::pack_winograd_kernel(vp + avx512bf16::winograd_packed_size(Cin, Cout), v, Cout, Cin);
+          break;
+        }
         case Packing::Transposed: transpose_dense_kernel(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
         case Packing::None: break;
       }
@@ -305,6 +318,8 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
         if (is_winograd4(s.impl))
           return conv3x3_same_forward_winograd4(s.impl, y, x, winograd_kernel(s, false), b, N, in.h, in.w, in.c, out.c,
                                                 s.relu);
+        if (s.impl == Impl::WinogradBf16)
+          return conv3x3_same_forward_winograd_bf16(y, x, packed(s), b, N, in.h, in.w, in.c, out.c, s.relu);
       }
       if (winograd_same(s)) {
         if constexpr (std::is_same_v<T, float>)
@@ -436,7 +451,10 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
             conv3x3_same_backward_weight_winograd4(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
           else
             conv3x3_same_backward_weight_winograd(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
-          if (gin && is_winograd4(s.input_impl))
+          if (gin && s.input_impl == Impl::WinogradBf16)
+            conv3x3_same_backward_input_winograd_bf16(gin, g, packed(s) + avx512bf16::winograd_packed_size(in.c, out.c), N,
+                                                      in.h, in.w, in.c, out.c);
+          else if (gin && is_winograd4(s.input_impl))
             conv3x3_same_backward_input_winograd4(s.input_impl, gin, g, winograd_kernel(s, true), N, in.h, in.w, in.c,
                                                   out.c);
           else if (gin)

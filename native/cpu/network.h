@@ -158,6 +158,7 @@ class Network {
   std::vector<T> mean_, inv_std_;  // the input normalisation per channel (empty: none)
   AlignedVector<uint32_t> packed_words_;  // bf16 and AMX kernels, each from a 64-byte boundary
   std::vector<float> packed_floats_;      // flipped and Winograd-transformed kernels
+  std::vector<float> winograd_scratch_;   // a kernel's fp32 transforms on the way to its WinogradBf16 packing
   std::vector<Workspace> ws_;
   // per batch-norm op: the batch's mean and 1 / sqrt(variance + epsilon), per channel
   struct BatchStatistics {

@@ -18,6 +18,7 @@ enum class Impl : uint8_t {
   WinogradAvx512,
   Winograd4Avx2,  // Winograd F(4x4, 3x3) on small 'same' maps
   Winograd4Avx512,
+  WinogradBf16,  // F(2x2) 'same', bf16 products (AVX512-BF16; winograd_bf16.h)
   GemmAvx2,     // convolutions as matrix products (gemm_fast.h)
   GemmAvx512,
   Avx512Bf16,

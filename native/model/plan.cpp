@@ -6,6 +6,7 @@
 
 #include "kernels/amx/conv_amx.h"
 #include "kernels/bf16/conv_bf16.h"
+#include "kernels/bf16/winograd_bf16.h"
 #include "kernels/fp32/kernels.h"
 
 namespace engine {
@@ -20,6 +21,7 @@ const char* impl_name(Impl k) {
     case Impl::WinogradAvx512: return "winograd-avx512";
     case Impl::Winograd4Avx2: return "winograd4-avx2";
     case Impl::Winograd4Avx512: return "winograd4-avx512";
+    case Impl::WinogradBf16: return "winograd-bf16";
     case Impl::GemmAvx2: return "gemm-avx2";
     case Impl::GemmAvx512: return "gemm-avx512";
     case Impl::Avx512Bf16: return "avx512-bf16";
@@ -235,7 +237,15 @@ class Planner {
   // Winograd (fmnist-res's first stage, docs/benchmarks.md)
   bool winograd_runs(size_t i) const {
     const bool narrow = L_.in(i).c <= avx512bf16::kLanes && L_.out(i).c <= avx512bf16::kLanes;
-    return winograd(i) && (!bf16_operands(i) || narrow);
+    return winograd(i) && (!bf16_operands(i) || narrow || winograd_bf16(i));
+  }
+  // A bf16 network on AVX512-BF16 runs the forward and input gradient of its even 'same' convolutions as F(2x2)
+  // with bf16 products (winograd_bf16.h), and their weight gradients as a float32 network would: 2.25x fewer
+  // products than its direct bf16 kernels (docs/benchmarks.md). Not on AMX, whose tiles run the direct ones.
+  bool winograd_bf16(size_t i) const {
+    const Shape& in = L_.in(i);
+    return bf16_operands(i) && !amx() && winograd(i) && padding(i) &&
+           winograd_same_fits(o_.isa, in.h, in.w, in.c, L_.out(i).c);
   }
   // A Winograd 'same' convolution of even size reads its input's border as zeros: no padded copy, forward or back
   bool winograd_same(size_t i) const {
@@ -300,10 +310,13 @@ class Planner {
       case Packing::Flipped: w.size = size_t(9) * in.c * out.c; break;
       case Packing::Winograd:
       case Packing::Winograd4: w.size = size_t(9 + 2 * winograd_positions(kind)) * in.c * out.c; break;
+      case Packing::WinogradBf16:
+        w.size = avx512bf16::winograd_packed_size(in.c, out.c) + avx512bf16::winograd_packed_size(out.c, in.c);
+        break;
       case Packing::Transposed: w.size = size_t(in.c) * out.c; break;
       case Packing::None: break;
     }
-    const bool words = kind == Packing::Bf16 || kind == Packing::AmxNarrow;
+    const bool words = kind == Packing::Bf16 || kind == Packing::AmxNarrow || kind == Packing::WinogradBf16;
     size_t& total = words ? p_.packed_words : p_.packed_floats;
     w.offset = total;
     total += (w.size + 15) / 16 * 16;  // each from a 64-byte boundary
@@ -404,7 +417,8 @@ class Planner {
             f.impl = b.impl = b.input_impl = o_.isa == Isa::Avx512 ? Impl::WinogradAvx512 : Impl::WinogradAvx2;
             if (winograd_same(i) && winograd4_weight(i))
               b.impl = o_.isa == Isa::Avx512 ? Impl::Winograd4Avx512 : Impl::Winograd4Avx2;
-            f.packed = b.packed = pack(i, Packing::Winograd);
+            if (winograd_bf16(i)) f.impl = b.input_impl = Impl::WinogradBf16;
+            f.packed = b.packed = pack(i, winograd_bf16(i) ? Packing::WinogradBf16 : Packing::Winograd);
           } else if (din) {
             b.input_impl = direct(in.c);
             // the fp32 fast tiers take the kernel flipped once per step

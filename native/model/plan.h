@@ -70,6 +70,7 @@ enum class Packing : uint8_t {
   Flipped,     // flip_kernel_for_input_gradient (fp32 direct input gradient)
   Winograd,    // flipped, then the Winograd transforms of the kernel and of the flipped kernel
   Winograd4,   // the same with F(4x4)'s transforms
+  WinogradBf16,  // F(2x2)'s transforms of the kernel and of the flipped kernel in bf16 pairs (winograd_bf16.h)
   Transposed,  // transpose_dense_kernel (fast dense input gradients)
 };
 // The transform positions of a Winograd packing: [9][Cout][Cin] flipped, then v [P][Cin][Cout], vflip [P][Cout][Cin]
@@ -104,7 +105,7 @@ struct PackedWeights {
   int op = 0;
   Packing kind = Packing::None;
   bool input = false;  // Bf16: also the input-gradient kernel
-  size_t offset = 0;   // in 32-bit words (Bf16, AmxNarrow) or floats (Flipped, Winograd*) of its buffer
+  size_t offset = 0;   // in 32-bit words (Bf16, AmxNarrow, WinogradBf16) or floats (Flipped, Winograd*) of its buffer
   size_t size = 0;
 };
 
@@ -112,7 +113,7 @@ struct Plan {
   PlanOptions options;
   std::vector<Step> forward, backward;
   std::vector<PackedWeights> packing;
-  size_t packed_words = 0, packed_floats = 0;  // buffers for the Bf16/AmxNarrow and the Flipped/Winograd* packing
+  size_t packed_words = 0, packed_floats = 0;  // buffers for the Bf16/AmxNarrow/WinogradBf16 and the Flipped/Winograd/Winograd4 packing
   // [tensors]: whether a tensor is stored (not only inside a fused step), and the tensor whose storage it shares
   // (ReLU in place, flatten), else itself
   std::vector<bool> stored;

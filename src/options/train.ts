@@ -96,7 +96,7 @@ export const TRAIN_OPTIONS: OptionTable = [
     type: 'string',
     choices: CONV_ALGORITHMS,
     defaultText: 'winograd',
-    description: 'CPU fp32 convolutions (in bf16: those of at most 16 channels each way): winograd (the first conv stays direct) or direct',
+    description: 'CPU convolutions: winograd (the first conv stays direct; in bf16, with bf16 products on even "same" maps) or direct',
   },
   { flag: 'device', type: 'string', choices: DEVICE_CHOICES, yargsChoices: true, default: 'cpu', description: 'where to train (auto: cuda when usable)' },
   { flag: 'gpu', type: 'boolean', only: 'cli', description: 'train on the CUDA device (= --device cuda)' },
@@ -152,9 +152,9 @@ export interface TrainOptions extends RecipeOptions {
   /** operands of the convolutions: fp32, or bf16 with fp32 sums (CPUs with AVX512-BF16); weights stay fp32 */
   precision?: Precision;
   /**
-   * how the CPU runs fp32 convolutions: winograd (default: Winograd F(2x2, 3x3) for the convolutions after the
-   * first with an output of 8x8 or more; in bf16, those of at most 16 channels each way, where it is faster than
-   * the bf16 kernels) or direct (every convolution direct)
+   * how the CPU runs convolutions: winograd (default: Winograd F(2x2, 3x3) or F(4x4, 3x3) for the convolutions
+   * after the first where the plan finds it pays; in bf16 on AVX512-BF16, F(2x2) with bf16 products on even
+   * 'same' maps of 8x8 or more) or direct (every convolution direct)
    */
   conv?: ConvAlgorithm;
   /** continue the interrupted run in this folder (its recorded config; see train/resume.ts) */

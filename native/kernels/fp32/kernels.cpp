@@ -9,6 +9,7 @@
 
 #include "kernels/amx/conv_amx.h"
 #include "kernels/bf16/conv_bf16.h"
+#include "kernels/bf16/winograd_bf16.h"
 #include "kernels/fp32/batchnorm_fast.h"
 #include "kernels/fp32/conv_fast.h"
 #include "kernels/fp32/dense_fast.h"
@@ -314,6 +315,24 @@ void conv3x3_same_backward_weight_winograd4(Impl k, float* dw, float* db, const 
   require_scratch(isa == Isa::Avx512
                       ? avx512::conv3x3_same_backward_weight_winograd4(dw, db, dout, in, N, H, W, Cin, Cout)
                       : avx2::conv3x3_same_backward_weight_winograd4(dw, db, dout, in, N, H, W, Cin, Cout));
+}
+
+static void require_winograd_bf16(int H, int W, int Cin, int Cout, const char* fn) {
+  if (!cpu_has_bf16()) throw std::logic_error(std::string(fn) + ": this CPU has no AVX512-BF16");
+  require_winograd_same(Impl::WinogradAvx512, H, W, Cin, Cout, fn);
+}
+
+void conv3x3_same_forward_winograd_bf16(float* out, const float* in, const uint32_t* vp, const float* b, int N, int H,
+                                        int W, int Cin, int Cout, bool relu) {
+  require_winograd_bf16(H, W, Cin, Cout, "conv3x3_same_forward_winograd_bf16");
+  require_scratch(avx512bf16::conv3x3_same_forward_winograd(out, in, vp, b, N, H, W, Cin, Cout, relu));
+}
+
+// A 'same' convolution's input gradient is the 'same' convolution of the output gradient with the flipped kernel
+void conv3x3_same_backward_input_winograd_bf16(float* din, const float* dout, const uint32_t* vpflip, int N, int H,
+                                               int W, int Cin, int Cout) {
+  require_winograd_bf16(H, W, Cout, Cin, "conv3x3_same_backward_input_winograd_bf16");
+  require_scratch(avx512bf16::conv3x3_same_forward_winograd(din, dout, vpflip, nullptr, N, H, W, Cout, Cin, false));
 }
 
 void conv3x3_forward_bf16_packed(Bf16Kernels k, float* out, const float* in, const uint32_t* wp, const float* b,

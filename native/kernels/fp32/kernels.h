@@ -110,6 +110,13 @@ void conv3x3_same_backward_input_winograd4(Impl k, float* din, const float* dout
                                            int W, int Cin, int Cout);
 void conv3x3_same_backward_weight_winograd4(Impl k, float* dw, float* db, const float* dout, const float* in, int N,
                                             int H, int W, int Cin, int Cout);
+// Winograd F(2x2) 'same' convolutions with bf16 products (winograd_bf16.h) on a CPU with AVX512-BF16, where
+// winograd_same_fits(Isa::Avx512, ...): the kernel's transform packed by avx512bf16::pack_winograd_kernel (the
+// input gradient's: the flipped kernel's, Cin and Cout swapped)
+void conv3x3_same_forward_winograd_bf16(float* out, const float* in, const uint32_t* vp, const float* b, int N, int H,
+                                        int W, int Cin, int Cout, bool relu);
+void conv3x3_same_backward_input_winograd_bf16(float* din, const float* dout, const uint32_t* vpflip, int N, int H,
+                                               int W, int Cin, int Cout);
 
 
 

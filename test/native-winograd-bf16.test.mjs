@@ -1,0 +1,152 @@
+// Winograd F(2x2, 3x3) 'same' convolutions with bf16 products (native/kernels/bf16/winograd_bf16_avx512.cpp) and the
+// plan that gives them a bf16 network's 'same' convolutions. Against the double reference: the transforms run in
+// fp32 (gamma_n * S_w, as in native-winograd4.test.mjs), and the transformed input and kernel are rounded to bf16
+// (relative 2^-8 each), so a computed output is within ((1 + 2^-8)^2 (1 + gamma_n) - 1) * S_w of the exact one, S_w
+// the Winograd on absolute values (winograd-bounds.mjs), n the channel sum plus the transforms' roundings (12).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { native, trainerConfig } from '../dist/src/native.js';
+import { rand, randomBatch, rng } from './helpers.mjs';
+import { flipKernel as flip, gamma, relativeDifferences } from './numerics.mjs';
+import { F2, abs64, absSameForward, crop1, pad1 } from './winograd-bounds.mjs';
+
+const k = native.kernels;
+const skip = native.buildInfo().bf16 ? false : 'this CPU has no AVX512-BF16';
+const DEPTH = 12;
+
+/** |got - exact| within the bound above; and the largest |got - exact| / S_w, which shows the bf16 rounding */
+function withinBf16(name, got, exact, S, K) {
+  const factor = (1 + 2 ** -8) ** 2 * (1 + gamma(K)) - 1 + 1e-12;
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) {
+    const err = Math.abs(got[i] - exact[i]);
+    assert.ok(err <= factor * S[i], `${name}[${i}]: ${got[i]} vs exact ${exact[i]} (S ${S[i]}, K ${K})`);
+    if (S[i] > 0) worst = Math.max(worst, err / S[i]);
+  }
+  return worst;
+}
+
+// [N, H, W, Cin, Cout]: fmnist-res's 28x28 16-channel and 14x14 32-channel convolutions; 4, 1 and 3 vectors of
+// output channels; maps of a few tiles, taller than wide and wider than tall
+const SHAPES = [[2, 28, 28, 16, 16], [3, 14, 14, 32, 32], [2, 8, 6, 16, 64], [1, 4, 10, 64, 16], [2, 6, 4, 32, 48]];
+
+for (const [N, H, W, Cin, Cout] of SHAPES) {
+  const shape = `N=${N} ${H}x${W} Cin=${Cin} Cout=${Cout}`;
+  const sh = { N, H, W, Cin, Cout };
+  const padded = { N, H: H + 2, W: W + 2, Cin, Cout };
+
+  test(`conv3x3SameForwardWinogradBf16, with and without ReLU, within the bf16 bound of the exact convolution, ${shape}`, { skip }, () => {
+    const r = rng(H * 53 + W + Cin + Cout + N);
+    const x = rand(N * H * W * Cin, r);
+    const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+    const b = rand(Cout, r);
+    const exact = new Float64Array(N * H * W * Cout);
+    k.conv3x3Forward(exact, pad1(Float64Array.from(x), N, H, W, Cin), Float64Array.from(w), Float64Array.from(b), padded);
+    const Sw = absSameForward(F2, abs64(x), abs64(w), abs64(b), N, H, W, Cin, Cout);
+    for (const relu of [false, true]) {
+      const out = new Float32Array(exact.length).fill(NaN);
+      k.conv3x3SameForwardWinogradBf16(out, x, w, b, sh, relu);
+      const worst = withinBf16(`out relu=${relu}`, out, relu ? exact.map((v) => Math.max(v, 0)) : exact, Sw, Cin + DEPTH);
+      // float32 products would stay within gamma_n * S_w: under 5e-6 here
+      if (!relu) assert.ok(worst > 2 ** -16, `no bf16 rounding seen: worst |err| / S_w ${worst}`);
+    }
+  });
+
+  test(`conv3x3SameBackwardInputWinogradBf16 within the bf16 bound of the exact input gradient, ${shape}`, { skip }, () => {
+    const r = rng(H * 59 + W + Cin + Cout + N);
+    const g = rand(N * H * W * Cout, r);
+    const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+    const exactPadded = new Float64Array(N * (H + 2) * (W + 2) * Cin);
+    k.conv3x3BackwardInput(exactPadded, Float64Array.from(g), Float64Array.from(w), padded);
+    const Sw = absSameForward(F2, abs64(g), flip(abs64(w), Cin, Cout), new Float64Array(Cin), N, H, W, Cout, Cin);
+    const din = new Float32Array(N * H * W * Cin).fill(NaN);
+    k.conv3x3SameBackwardInputWinogradBf16(din, g, w, sh);
+    withinBf16('din', din, crop1(exactPadded, N, H, W, Cin), Sw, Cout + DEPTH);
+  });
+}
+
+test('conv3x3SameForwardWinogradBf16 refuses shapes it does not take (RangeError)', { skip }, () => {
+  const out = new Float32Array(1000);
+  assert.throws(() => k.conv3x3SameForwardWinogradBf16(out, new Float32Array(5 * 5 * 16), new Float32Array(9 * 256), new Float32Array(16), { N: 1, H: 5, W: 5, Cin: 16, Cout: 16 }, false), RangeError);
+  assert.throws(() => k.conv3x3SameForwardWinogradBf16(out, new Float32Array(4 * 4 * 8), new Float32Array(9 * 128), new Float32Array(16), { N: 1, H: 4, W: 4, Cin: 8, Cout: 16 }, false), RangeError);
+});
+
+/** a Trainer's kernels for conv `op` (forward, weight gradient, input gradient), ENGINE_BF16 set to `bf16` */
+function kernels(spec, op, extra = {}, bf16 = 'avx512-bf16') {
+  const before = process.env.ENGINE_BF16;
+  process.env.ENGINE_BF16 = bf16;
+  try {
+    const t = new native.Trainer(trainerConfig({ spec, seed: 1, batchSize: 4, precision: 'bf16', ...extra }));
+    const steps = t.plan().steps.filter((s) => s.op === op && s.kind === 'conv');
+    t.dispose();
+    const f = steps.find((s) => s.direction === 'forward');
+    const b = steps.find((s) => s.direction === 'backward');
+    return { forward: f.kernel, weight: b.kernel, input: b.inputGradient, copy: f.workspaceBytes > 0 };
+  } finally {
+    if (before === undefined) delete process.env.ENGINE_BF16;
+    else process.env.ENGINE_BF16 = before;
+  }
+}
+
+const sameNet = (size, cin, cout) => ({
+  name: `same${size}`,
+  input: [size, size, cin],
+  resize: 'none',
+  layers: [
+    { type: 'conv', kernel: 1, filters: cin, name: 'pre' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: cout, name: 'c' },
+    { type: 'globalavgpool' },
+    { type: 'dense', units: 1 },
+  ],
+});
+
+test('the plan in bf16 (AVX512-BF16): even "same" maps of 8x8 and more take bf16-product Winograd forward and back, fp32 Winograd weight gradients', { skip }, () => {
+  assert.deepEqual(kernels(sameNet(14, 32, 32), 'c'), { forward: 'winograd-bf16', weight: 'winograd-avx512', input: 'winograd-bf16', copy: false });
+  assert.deepEqual(kernels(sameNet(28, 16, 16), 'c'), { forward: 'winograd-bf16', weight: 'winograd4-avx512', input: 'winograd-bf16', copy: false });
+  // a 7x7 map (odd, under 8x8) and --conv direct keep the direct bf16 kernels on a padded copy
+  assert.deepEqual(kernels(sameNet(7, 64, 64), 'c'), { forward: 'avx512-bf16', weight: 'avx512-bf16', input: 'avx512-bf16', copy: true });
+  assert.equal(kernels(sameNet(14, 32, 32), 'c', { conv: 'direct' }).forward, 'avx512-bf16');
+  // AMX tiles run the direct convolution (here their C++ model)
+  assert.equal(kernels(sameNet(14, 32, 32), 'c', {}, 'amx-emulated').forward, 'amx-emulated');
+});
+
+// A bf16 network on these steps (28x28 16 -> 16, 14x14 16 -> 32 and 32 -> 32) follows the float64 reference's
+// kernel gradients as closely as bf16 operands allow: here 0.3-5% off (the direct bf16 kernels, --conv direct:
+// 0.3-4%); a wrong tile or pair is ~100% off. (The biases before batch norm have no gradient, so no relative one.)
+const NET = {
+  name: 'winograd-bf16-net',
+  input: [28, 28, 1],
+  resize: 'none',
+  head: 'softmax',
+  layers: [
+    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'a' },
+    { type: 'batchnorm', name: 'bna' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'b' },
+    { type: 'batchnorm', name: 'bnb' },
+    { type: 'maxpool2x2' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 32, name: 'c' },
+    { type: 'batchnorm', name: 'bnc' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 32, name: 'd' },
+    { type: 'globalavgpool' },
+    { type: 'dense', units: 3 },
+  ],
+};
+
+test('bf16 kernel gradients of a network on the bf16-product Winograd steps within 10% of the float64 reference', { skip }, () => {
+  const { images, labels } = randomBatch(NET, 8, 7, 3);
+  const ref = new native.Trainer(trainerConfig({ spec: NET, seed: 4, threads: 2, dtype: 'float64' }));
+  const want = ref.computeGradients(images, labels);
+  ref.dispose();
+  const before = process.env.ENGINE_BF16;
+  process.env.ENGINE_BF16 = 'avx512-bf16';
+  const t = new native.Trainer(trainerConfig({ spec: NET, seed: 4, threads: 2, precision: 'bf16' }));
+  if (before === undefined) delete process.env.ENGINE_BF16;
+  else process.env.ENGINE_BF16 = before;
+  const kinds = t.plan().steps.filter((s) => s.kind === 'conv' && s.direction === 'forward').map((s) => `${s.op} ${s.kernel}`);
+  for (const op of ['b', 'c', 'd']) assert.ok(kinds.includes(`${op} winograd-bf16`), kinds.join(', '));
+  const got = t.computeGradients(images, labels);
+  assert.ok(Math.abs(got.loss - want.loss) < 1e-2 * Math.max(1, want.loss), `loss ${got.loss} vs ${want.loss}`);
+  for (const { name, rel } of relativeDifferences(got.gradients, want.gradients, t.paramLayout().filter((p) => p.name.endsWith('kernel'))))
+    assert.ok(rel < 0.1, `${name}: ${rel} from float64`);
+  t.dispose();
+});
