@@ -1,10 +1,10 @@
 // Winograd F(2x2, 3x3) with bf16 products (winograd_bf16.h). Compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512bf16; called only after a CPU check. No inline templates from shared headers (see conv_simd.inc).
 //
-// A tile row at a time, as the fp32 kernel: u [16][T][Cin] = B^T d B (in fp32, stored rounded to bf16:
-// avx512::winograd_input_row_bf16), so that a dword of it is a tile's pair of adjacent channels; m [16][T][Cout] = u x vp
-// position by position (vdpbf16ps: acc[co] += u[2k] vp[k][co][0] + u[2k+1] vp[k][co][1]); then A^T m A + b
-// (fp32, avx512::winograd_output_row).
+// Forward: a tile row at a time, as the fp32 kernel: u [16][T][Cin] = B^T d B (in fp32, stored rounded to bf16:
+// stages::winograd_input_row_bf16), so that a dword of it is a tile's pair of adjacent channels; m [16][T][Cout] =
+// u x vp position by position (vdpbf16ps: acc[co] += u[2k] vp[k][co][0] + u[2k+1] vp[k][co][1]); then A^T m A + b
+// (fp32, stages::winograd_output_row).
 #include <immintrin.h>
 
 #include "kernels/bf16/bf16_convert.h"
@@ -99,9 +99,9 @@ bool conv3x3_same_forward_winograd(float* out, const float* in, const uint32_t* 
   if (!u || !m) return false;
   for (int n = 0; n < N; n++)
     for (int ty = 0; ty < H / 2; ty++) {
-      avx512::winograd_input_row_bf16(u, in + size_t(n) * H * W * Cin, T, 2 * ty - 1, -1, H, W, Cin, pos);
+      avx512::stages::winograd_input_row_bf16(u, in + size_t(n) * H * W * Cin, T, 2 * ty - 1, -1, H, W, Cin, pos);
       products(m, reinterpret_cast<const uint32_t*>(u), vp, T, Cin / 2, Cout);
-      avx512::winograd_output_row(out + (size_t(n) * H + 2 * ty) * W * Cout, m, b, T, W, Cout, relu);
+      avx512::stages::winograd_output_row(out + (size_t(n) * H + 2 * ty) * W * Cout, m, b, T, W, Cout, relu);
     }
   return true;
 }

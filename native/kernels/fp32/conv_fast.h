@@ -71,12 +71,13 @@ inline constexpr float kWinograd4G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6
                                              int W, int Cin, int Cout);                                      \
   bool conv3x3_same_backward_weight_winograd4(float* dw, float* db, const float* dout, const float* in,      \
                                               int N, int H, int W, int Cin, int Cout);                       \
-  /* one tile row's Winograd F(2x2) input transform (fp32, or rounded to bf16) and output transform */    \
-  void winograd_input_row(float* u, const float* img, int T, int y0, int x0, int H, int W, int Cin,          \
-                          size_t pos);                                                                       \
+  /* the Winograd F(2x2) stages (conv_simd.inc) that the bf16-product kernels run around their products: */ \
+  /* one tile row's input transform, stored rounded to bf16, and its output transform */                     \
+  namespace stages {                                                                                         \
   void winograd_input_row_bf16(uint16_t* u, const float* img, int T, int y0, int x0, int H, int W, int Cin,  \
                                size_t pos);                                                                  \
   void winograd_output_row(float* out, const float* m, const float* b, int T, int Wo, int Cout, bool relu);  \
+  }                                                                                                          \
   void global_avgpool_forward(float* out, const float* in, int N, int HW, int C);                           \
   void global_avgpool_backward(float* din, const float* dout, int N, int HW, int C);                        \
   }
