@@ -233,15 +233,17 @@ class Planner {
            out.h >= kMinWinogradOutput && out.w >= kMinWinogradOutput && winograd_fits(o_.isa, in.h, in.w, in.c, out.c);
   }
   // Whether conv i runs Winograd: where it takes the conv, but for a bf16 network's convolutions that its bf16
-  // kernels take, unless they have one bf16 vector of channels each way (16), where those kernels are slower than
-  // Winograd (fmnist-res's first stage, docs/benchmarks.md)
+  // kernels take, unless Winograd with bf16 products takes them (below) or they have one bf16 vector of channels
+  // each way (16), where those kernels are slower than Winograd (fmnist-res's first stage beside AMX)
   bool winograd_runs(size_t i) const {
     const bool narrow = L_.in(i).c <= avx512bf16::kLanes && L_.out(i).c <= avx512bf16::kLanes;
     return winograd(i) && (!bf16_operands(i) || narrow || winograd_bf16(i));
   }
   // A bf16 network on AVX512-BF16 runs the forward and input gradient of its even 'same' convolutions as F(2x2)
   // with bf16 products (winograd_bf16.h), and their weight gradients as a float32 network would: 2.25x fewer
-  // products than its direct bf16 kernels (docs/benchmarks.md). Not on AMX, whose tiles run the direct ones.
+  // products than its direct bf16 kernels (docs/benchmarks.md). Not on AMX, whose tiles run the direct ones; not
+  // F(4x4), whose transforms magnify bf16's rounding: relative error 2.7e-2, F(2x2)'s 4.1e-3, the direct bf16
+  // kernels' 2.2e-3 (scripts/check/winograd-bf16-error.mjs).
   bool winograd_bf16(size_t i) const {
     const Shape& in = L_.in(i);
     return bf16_operands(i) && !amx() && winograd(i) && padding(i) &&
