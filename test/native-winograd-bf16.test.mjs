@@ -65,6 +65,19 @@ for (const [N, H, W, Cin, Cout] of SHAPES) {
   });
 }
 
+test('conv3x3SameForwardWinogradBf16: a NaN in the input (any payload) gives NaN outputs around it, not numbers', { skip }, () => {
+  const [N, H, W, C] = [1, 8, 8, 16];
+  const w = rand(9 * C * C, rng(5), -0.5, 0.5);
+  for (const bits of [0x7fffffff, 0x7f800001, 0xffc00000]) {
+    const x = new Float32Array(N * H * W * C).fill(0.25);
+    new Uint32Array(x.buffer)[(3 * W + 4) * C + 5] = bits; // pixel (3, 4), channel 5
+    const out = new Float32Array(N * H * W * C);
+    k.conv3x3SameForwardWinogradBf16(out, x, w, new Float32Array(C), { N, H, W, Cin: C, Cout: C }, false);
+    for (let c = 0; c < C; c++) assert.ok(Number.isNaN(out[(3 * W + 4) * C + c]), `0x${bits.toString(16)}: out[3, 4, ${c}] = ${out[(3 * W + 4) * C + c]}`);
+    assert.ok(Number.isFinite(out[0]), 'a tile the NaN does not reach');
+  }
+});
+
 test('conv3x3SameForwardWinogradBf16 refuses shapes it does not take (RangeError)', { skip }, () => {
   const out = new Float32Array(1000);
   assert.throws(() => k.conv3x3SameForwardWinogradBf16(out, new Float32Array(5 * 5 * 16), new Float32Array(9 * 256), new Float32Array(16), { N: 1, H: 5, W: 5, Cin: 16, Cout: 16 }, false), RangeError);
