@@ -276,3 +276,22 @@ test('Trainer conv winograd: same loss and gradients as direct on real images, u
   wino.dispose();
   direct.dispose();
 });
+
+// The kernel transforms run every step on vectors (winograd_kernel_simd.inc, no FMA contraction): the plain loops'
+// bits on every tier, for F(2x2) and F(4x4), on random kernels with zeros, signed zeros, denormals and large values
+test('winogradKernelTransform: F(2x2) and F(4x4) give the plain loops\' bits on every tier', () => {
+  for (const [Cin, Cout] of [[16, 16], [32, 64], [8, 24]])
+    for (const which of ['f2', 'f4']) {
+      const r = rng(Cin * 7 + Cout);
+      const w = rand(9 * Cin * Cout, r, -3, 3);
+      for (let i = 0; i < w.length; i += 37) w[i] = [0, -0, 1e-40, -3e38, 2 ** -20][(i / 37) % 5];
+      const positions = which === 'f2' ? 16 : 36;
+      const plain = new Float32Array(positions * Cin * Cout).fill(NaN);
+      k.winogradKernelTransform(plain, w, { Cin, Cout }, which, 'scalar');
+      for (const isa of ISAS) {
+        const v = new Float32Array(plain.length).fill(NaN);
+        k.winogradKernelTransform(v, w, { Cin, Cout }, which, isa);
+        assert.deepEqual(new Uint32Array(v.buffer), new Uint32Array(plain.buffer), `${which} ${isa} Cin=${Cin} Cout=${Cout}`);
+      }
+    }
+});

@@ -304,14 +304,14 @@ Impl require_winograd(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int
 // The kernel transforms of F(2x2) (16 positions) and F(4x4) (36)
 struct WinogradTransform {
   int positions;
-  void (*transform)(float* v, const float* w, int Cin, int Cout);
+  void (*transform)(float* v, const float* w, int Cin, int Cout, Isa isa);
 };
 constexpr WinogradTransform kF2{16, winograd_kernel_transform}, kF4{36, winograd4_kernel_transform};
 
 // v [positions][Ci][Co]: the raw kernel w transformed, as the network does once per step
 std::vector<float> winograd_kernel(const Napi::Value& w, int Ci, int Co, WinogradTransform f = kF2) {
   std::vector<float> v(size_t(f.positions) * Ci * Co);
-  f.transform(v.data(), typed<float>(w, "w", size_t(9) * Ci * Co).Data(), Ci, Co);
+  f.transform(v.data(), typed<float>(w, "w", size_t(9) * Ci * Co).Data(), Ci, Co, cpu_isa());
   return v;
 }
 
@@ -319,8 +319,20 @@ std::vector<float> winograd_kernel(const Napi::Value& w, int Ci, int Co, Winogra
 std::vector<float> winograd_flipped_kernel(const Napi::Value& w, int Ci, int Co, WinogradTransform f = kF2) {
   std::vector<float> flipped(size_t(9) * Ci * Co), v(size_t(f.positions) * Ci * Co);
   flip_kernel_for_input_gradient(flipped.data(), typed<float>(w, "w", size_t(9) * Ci * Co).Data(), Ci, Co);
-  f.transform(v.data(), flipped.data(), Co, Ci);
+  f.transform(v.data(), flipped.data(), Co, Ci, cpu_isa());
   return v;
+}
+
+// (v, w, {Cin, Cout}, 'f2' | 'f4', isa?): v [positions][Cin][Cout] = the kernel transform of w [3][3][Cin][Cout] on a
+// tier (scalar: the plain loops)
+void winograd_kernel_transform_k(const Napi::CallbackInfo& a) {
+  const Napi::Object shape = shape_object(a[2], "{Cin, Cout}");
+  const int Ci = shape_field(shape, "Cin", 1, 4096), Co = shape_field(shape, "Cout", 1, 4096);
+  const std::string which = a[3].IsString() ? a[3].As<Napi::String>().Utf8Value() : "";
+  if (which != "f2" && which != "f4") throw_range(a.Env(), "the transform must be 'f2' or 'f4', got '" + which + "'");
+  const WinogradTransform f = which == "f2" ? kF2 : kF4;
+  f.transform(typed<float>(a[0], "v", size_t(f.positions) * Ci * Co).Data(),
+              typed<float>(a[1], "w", size_t(9) * Ci * Co).Data(), Ci, Co, isa_or_best(a[4]));
 }
 
 void conv_forward_winograd_k(const Napi::CallbackInfo& a) {
@@ -711,6 +723,7 @@ Napi::Object test_kernels(Napi::Env env) {
   for (auto [js, fn] : {std::pair{"conv3x3ForwardBf16", conv_forward_bf16_k},
                         std::pair{"conv3x3BackwardInputBf16", conv_backward_input_bf16_k},
                         std::pair{"conv3x3BackwardWeightBf16", conv_backward_weight_bf16_k},
+                        std::pair{"winogradKernelTransform", winograd_kernel_transform_k},
                         std::pair{"conv3x3ForwardWinograd", conv_forward_winograd_k},
                         std::pair{"conv3x3BackwardInputWinograd", conv_backward_input_winograd_k},
                         std::pair{"conv3x3BackwardWeightWinograd", conv_backward_weight_winograd_k},

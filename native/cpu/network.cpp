@@ -201,8 +201,8 @@ void Network<T>::prepare_step_kernels() {
           float* v = wflip + size_t(9) * Cin * Cout;
           const auto transform = pw.kind == Packing::Winograd4 ? winograd4_kernel_transform : winograd_kernel_transform;
           flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
-          transform(v, w, Cin, Cout);
-          transform(v + size_t(winograd_positions(pw.kind)) * Cin * Cout, wflip, Cout, Cin);
+          transform(v, w, Cin, Cout, plan_.options.isa);
+          transform(v + size_t(winograd_positions(pw.kind)) * Cin * Cout, wflip, Cout, Cin, plan_.options.isa);
           break;
         }
         case Packing::WinogradBf16: {
@@ -211,9 +211,9 @@ void Network<T>::prepare_step_kernels() {
           float* v = wflip + size_t(9) * Cin * Cout;
           uint32_t* vp = packed_words_.data() + pw.offset;
           flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
-          winograd_kernel_transform(v, w, Cin, Cout);
+          winograd_kernel_transform(v, w, Cin, Cout, plan_.options.isa);
           avx512bf16::pack_winograd_kernel(vp, v, Cin, Cout);
-          winograd_kernel_transform(v, wflip, Cout, Cin);
+          winograd_kernel_transform(v, wflip, Cout, Cin, plan_.options.isa);
           avx512bf16::pack_winograd_kernel(vp + avx512bf16::winograd_packed_size(Cin, Cout), v, Cout, Cin);
           break;
         }

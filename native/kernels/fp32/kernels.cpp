@@ -14,6 +14,7 @@
 #include "kernels/fp32/conv_fast.h"
 #include "kernels/fp32/dense_fast.h"
 #include "kernels/fp32/gemm_fast.h"
+#include "kernels/fp32/winograd_kernel_fast.h"
 
 namespace engine {
 
@@ -188,7 +189,20 @@ bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout) {
   return isa >= Isa::Avx2 && Cin % lanes == 0 && Cout % lanes == 0 && H > 2 && W > 2;
 }
 
-void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout) {
+// The Winograd kernel transforms run every step: on vectors where the tier allows (winograd_kernel_simd.inc, the
+// same bits), else the plain loops below
+static Isa transform_tier(Isa isa, int Cin, int Cout) {
+  const size_t pos = size_t(Cin) * Cout;
+  if (isa == Isa::Avx512 && pos % avx512::kLanes == 0) return Isa::Avx512;
+  return isa >= Isa::Avx2 && pos % avx2::kLanes == 0 ? Isa::Avx2 : Isa::Scalar;
+}
+
+void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout, Isa isa) {
+  switch (transform_tier(isa, Cin, Cout)) {
+    case Isa::Avx512: return avx512::winograd_kernel_transform(v, w, Cin, Cout);
+    case Isa::Avx2: return avx2::winograd_kernel_transform(v, w, Cin, Cout);
+    case Isa::Scalar: break;
+  }
   const size_t pos = size_t(Cin) * Cout;
   for (size_t e = 0; e < pos; e++) {
     float g[3][3], t[4][3];
@@ -270,7 +284,12 @@ void conv3x3_same_backward_weight_winograd(Impl k, float* dw, float* db, const f
                       : avx2::conv3x3_same_backward_weight_winograd(dw, db, dout, in, N, H, W, Cin, Cout));
 }
 
-void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout) {
+void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout, Isa isa) {
+  switch (transform_tier(isa, Cin, Cout)) {
+    case Isa::Avx512: return avx512::winograd4_kernel_transform(v, w, Cin, Cout);
+    case Isa::Avx2: return avx2::winograd4_kernel_transform(v, w, Cin, Cout);
+    case Isa::Scalar: break;
+  }
   const auto& G = kWinograd4G;
   const size_t pos = size_t(Cin) * Cout;
   constexpr size_t B = 64;  // channel pairs at a time, innermost so that the loops vectorise

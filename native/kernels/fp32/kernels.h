@@ -82,7 +82,8 @@ void conv3x3_backward_input_flipped(Impl k, float* din, const float* dout, const
 // Cin and Cout swapped). An odd output size is padded to whole tiles. k WinogradAvx2 or WinogradAvx512, only where
 // winograd_fits: an AVX2 or AVX-512 tier and channel counts that are multiples of its vector.
 bool winograd_fits(Isa isa, int H, int W, int Cin, int Cout);
-void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout);
+// isa: the tier that runs the transform (every tier gives the same bits; scalar: the plain loops)
+void winograd_kernel_transform(float* v, const float* w, int Cin, int Cout, Isa isa = cpu_isa());
 void conv3x3_forward_winograd(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
                               int W, int Cin, int Cout, bool relu);
 void conv3x3_backward_input_winograd(Impl k, float* din, const float* dout, const float* vflip, int N, int H, int W,
@@ -103,7 +104,7 @@ void conv3x3_same_backward_weight_winograd(Impl k, float* dw, float* db, const f
 // kernels have too few tiles or pixels a row): 36 products per 4x4 output tile and channel pair, the tiles of
 // several images in one product. The kernel comes transformed (winograd4_kernel_transform: v [36][Cin][Cout]),
 // the input gradient's flipped as above. k Winograd4Avx2 or Winograd4Avx512, where winograd_fits.
-void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout);
+void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout, Isa isa = cpu_isa());
 void conv3x3_same_forward_winograd4(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
                                     int W, int Cin, int Cout, bool relu);
 void conv3x3_same_backward_input_winograd4(Impl k, float* din, const float* dout, const float* vflip, int N, int H,
