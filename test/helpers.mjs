@@ -79,6 +79,20 @@ export function randomBatch(spec, B, seed, classes = 2) {
 /** n float32 values drawn uniformly from [lo, hi) by r (an rng) */
 export const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 
+/** a net whose conv 'c' (3x3 'same', cin -> cout channels, on a size x size map) sits after a 1x1 conv, so its
+ * input needs a gradient: for the plan tests of the convolution kernels */
+export const sameConvNet = (size, cin, cout) => ({
+  name: `same${size}`,
+  input: [size, size, cin],
+  resize: 'none',
+  layers: [
+    { type: 'conv', kernel: 1, filters: cin, name: 'pre' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: cout, name: 'c' },
+    { type: 'globalavgpool' },
+    { type: 'dense', units: 1 },
+  ],
+});
+
 /** Asserts that `promise` rejects with an InputError (exit code 2) whose message contains every one of `parts`. */
 export async function rejectsInput(promise, ...parts) {
   const { InputError } = await import('../dist/src/errors.js');

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
-import { rand, randomBatch, rng } from './helpers.mjs';
+import { rand, randomBatch, rng, sameConvNet } from './helpers.mjs';
 import { flipKernel as flip, gamma, relativeDifferences } from './numerics.mjs';
 import { F2, abs64, absSameForward, crop1, pad1 } from './winograd-bounds.mjs';
 
@@ -84,43 +84,36 @@ test('conv3x3SameForwardWinogradBf16 refuses shapes it does not take (RangeError
   assert.throws(() => k.conv3x3SameForwardWinogradBf16(out, new Float32Array(4 * 4 * 8), new Float32Array(9 * 128), new Float32Array(16), { N: 1, H: 4, W: 4, Cin: 8, Cout: 16 }, false), RangeError);
 });
 
-/** a Trainer's kernels for conv `op` (forward, weight gradient, input gradient), ENGINE_BF16 set to `bf16` */
-function kernels(spec, op, extra = {}, bf16 = 'avx512-bf16') {
+/** a bf16 Trainer of `options` created with ENGINE_BF16 set to `bf16` (the plan reads it once, at creation) */
+function bf16Trainer(options, bf16 = 'avx512-bf16') {
   const before = process.env.ENGINE_BF16;
   process.env.ENGINE_BF16 = bf16;
   try {
-    const t = new native.Trainer(trainerConfig({ spec, seed: 1, batchSize: 4, precision: 'bf16', ...extra }));
-    const steps = t.plan().steps.filter((s) => s.op === op && s.kind === 'conv');
-    t.dispose();
-    const f = steps.find((s) => s.direction === 'forward');
-    const b = steps.find((s) => s.direction === 'backward');
-    return { forward: f.kernel, weight: b.kernel, input: b.inputGradient, copy: f.workspaceBytes > 0 };
+    return new native.Trainer(trainerConfig({ ...options, precision: 'bf16' }));
   } finally {
     if (before === undefined) delete process.env.ENGINE_BF16;
     else process.env.ENGINE_BF16 = before;
   }
 }
 
-const sameNet = (size, cin, cout) => ({
-  name: `same${size}`,
-  input: [size, size, cin],
-  resize: 'none',
-  layers: [
-    { type: 'conv', kernel: 1, filters: cin, name: 'pre' },
-    { type: 'conv', kernel: 3, padding: 'same', filters: cout, name: 'c' },
-    { type: 'globalavgpool' },
-    { type: 'dense', units: 1 },
-  ],
-});
+/** a bf16 Trainer's kernels for conv `op` (forward, weight gradient, input gradient) */
+function kernels(spec, op, extra = {}, bf16 = 'avx512-bf16') {
+  const t = bf16Trainer({ spec, seed: 1, batchSize: 4, ...extra }, bf16);
+  const steps = t.plan().steps.filter((s) => s.op === op && s.kind === 'conv');
+  t.dispose();
+  const f = steps.find((s) => s.direction === 'forward');
+  const b = steps.find((s) => s.direction === 'backward');
+  return { forward: f.kernel, weight: b.kernel, input: b.inputGradient, copy: f.workspaceBytes > 0 };
+}
 
 test('the plan in bf16 (AVX512-BF16): even "same" maps of 8x8 and more take bf16-product Winograd forward and back, fp32 Winograd weight gradients', { skip }, () => {
-  assert.deepEqual(kernels(sameNet(14, 32, 32), 'c'), { forward: 'winograd-bf16', weight: 'winograd-avx512', input: 'winograd-bf16', copy: false });
-  assert.deepEqual(kernels(sameNet(28, 16, 16), 'c'), { forward: 'winograd-bf16', weight: 'winograd4-avx512', input: 'winograd-bf16', copy: false });
+  assert.deepEqual(kernels(sameConvNet(14, 32, 32), 'c'), { forward: 'winograd-bf16', weight: 'winograd-avx512', input: 'winograd-bf16', copy: false });
+  assert.deepEqual(kernels(sameConvNet(28, 16, 16), 'c'), { forward: 'winograd-bf16', weight: 'winograd4-avx512', input: 'winograd-bf16', copy: false });
   // a 7x7 map (odd, under 8x8) and --conv direct keep the direct bf16 kernels on a padded copy
-  assert.deepEqual(kernels(sameNet(7, 64, 64), 'c'), { forward: 'avx512-bf16', weight: 'avx512-bf16', input: 'avx512-bf16', copy: true });
-  assert.equal(kernels(sameNet(14, 32, 32), 'c', { conv: 'direct' }).forward, 'avx512-bf16');
+  assert.deepEqual(kernels(sameConvNet(7, 64, 64), 'c'), { forward: 'avx512-bf16', weight: 'avx512-bf16', input: 'avx512-bf16', copy: true });
+  assert.equal(kernels(sameConvNet(14, 32, 32), 'c', { conv: 'direct' }).forward, 'avx512-bf16');
   // AMX tiles run the direct convolution (here their C++ model)
-  assert.equal(kernels(sameNet(14, 32, 32), 'c', {}, 'amx-emulated').forward, 'amx-emulated');
+  assert.equal(kernels(sameConvNet(14, 32, 32), 'c', {}, 'amx-emulated').forward, 'amx-emulated');
 });
 
 // A bf16 network on these steps (28x28 16 -> 16, 14x14 16 -> 32 and 32 -> 32) follows the float64 reference's
@@ -150,11 +143,7 @@ test('bf16 kernel gradients of a network on the bf16-product Winograd steps with
   const ref = new native.Trainer(trainerConfig({ spec: NET, seed: 4, threads: 2, dtype: 'float64' }));
   const want = ref.computeGradients(images, labels);
   ref.dispose();
-  const before = process.env.ENGINE_BF16;
-  process.env.ENGINE_BF16 = 'avx512-bf16';
-  const t = new native.Trainer(trainerConfig({ spec: NET, seed: 4, threads: 2, precision: 'bf16' }));
-  if (before === undefined) delete process.env.ENGINE_BF16;
-  else process.env.ENGINE_BF16 = before;
+  const t = bf16Trainer({ spec: NET, seed: 4, threads: 2 });
   const kinds = t.plan().steps.filter((s) => s.kind === 'conv' && s.direction === 'forward').map((s) => `${s.op} ${s.kernel}`);
   for (const op of ['b', 'c', 'd']) assert.ok(kinds.includes(`${op} winograd-bf16`), kinds.join(', '));
   const got = t.computeGradients(images, labels);

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
-import { rand, randomBatch, rng } from './helpers.mjs';
+import { rand, randomBatch, rng, sameConvNet } from './helpers.mjs';
 import { flipKernel as flip, assertWithinGamma as within, relativeDifferences } from './numerics.mjs';
 import { F2, F4, abs64, absSameForward, absSameWeight, crop1, pad1 } from './winograd-bounds.mjs';
 
@@ -109,26 +109,14 @@ function kernels(spec, op, extra = {}) {
   return { forward: f.kernel, weight: b.kernel, input: b.inputGradient };
 }
 
-const sameNet = (size, cin, cout) => ({
-  name: `same${size}`,
-  input: [size, size, cin],
-  resize: 'none',
-  layers: [
-    { type: 'conv', kernel: 1, filters: cin, name: 'pre' },
-    { type: 'conv', kernel: 3, padding: 'same', filters: cout, name: 'c' },
-    { type: 'globalavgpool' },
-    { type: 'dense', units: 1 },
-  ],
-});
-
 test('the plan: F(4x4) on small maps all three ways, on whole-tile maps for the weight gradient, else F(2x2)', { skip: cpuIsa !== 'avx512' && 'needs AVX-512' }, () => {
-  assert.deepEqual(kernels(sameNet(7, 64, 64), 'c'), { forward: 'winograd4-avx512', weight: 'winograd4-avx512', input: 'winograd4-avx512' });
-  assert.deepEqual(kernels(sameNet(28, 16, 16), 'c'), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512' });
-  assert.deepEqual(kernels(sameNet(36, 32, 32), 'c'), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512' });
+  assert.deepEqual(kernels(sameConvNet(7, 64, 64), 'c'), { forward: 'winograd4-avx512', weight: 'winograd4-avx512', input: 'winograd4-avx512' });
+  assert.deepEqual(kernels(sameConvNet(28, 16, 16), 'c'), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512' });
+  assert.deepEqual(kernels(sameConvNet(36, 32, 32), 'c'), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512' });
   // 14x14 in 4x4 tiles would compute 16x16
-  assert.deepEqual(kernels(sameNet(14, 32, 32), 'c'), { forward: 'winograd-avx512', weight: 'winograd-avx512', input: 'winograd-avx512' });
+  assert.deepEqual(kernels(sameConvNet(14, 32, 32), 'c'), { forward: 'winograd-avx512', weight: 'winograd-avx512', input: 'winograd-avx512' });
   // --conv direct keeps them off (a bf16 network's plan: native-winograd-bf16.test.mjs)
-  assert.notEqual(kernels(sameNet(7, 64, 64), 'c', { conv: 'direct' }).forward, 'winograd4-avx512');
+  assert.notEqual(kernels(sameConvNet(7, 64, 64), 'c', { conv: 'direct' }).forward, 'winograd4-avx512');
 });
 
 // A float32 network whose steps run these kernels (28x28 16 -> 16: F(2x2) both ways and the F(4x4) weight
