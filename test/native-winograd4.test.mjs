@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { rand, randomBatch, rng, sameConvNet } from './helpers.mjs';
-import { flipKernel as flip, assertWithinGamma as within, relativeDifferences } from './numerics.mjs';
-import { F2, F4, abs64, absSameForward, absSameWeight, crop1, pad1 } from './winograd-bounds.mjs';
+import { assertWithinGamma as within, relativeDifferences } from './numerics.mjs';
+import { F2, F4, exactSameForward, exactSameInput, exactSameWeight } from './winograd-bounds.mjs';
 
 const k = native.kernels;
 const TIERS = ['scalar', 'avx2', 'avx512'];
@@ -30,16 +30,13 @@ for (const isa of ISAS)
   for (const [N, H, W, Cin, Cout] of SHAPES) {
     const shape = `${isa} N=${N} ${H}x${W} Cin=${Cin} Cout=${Cout}`;
     const sh = { N, H, W, Cin, Cout };
-    const padded = { N, H: H + 2, W: W + 2, Cin, Cout };
 
     test(`conv3x3SameForwardWinograd4, with and without ReLU, within gamma * S_w of the exact convolution, ${shape}`, () => {
       const r = rng(H * 31 + W + Cin + Cout + N);
       const x = rand(N * H * W * Cin, r);
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
       const b = rand(Cout, r);
-      const exact = new Float64Array(N * H * W * Cout);
-      k.conv3x3Forward(exact, pad1(Float64Array.from(x), N, H, W, Cin), Float64Array.from(w), Float64Array.from(b), padded);
-      const Sw = absSameForward(F4, abs64(x), abs64(w), abs64(b), N, H, W, Cin, Cout);
+      const { exact, Sw } = exactSameForward(F4, x, w, b, sh);
       for (const relu of [false, true]) {
         const out = new Float32Array(exact.length).fill(NaN);
         k.conv3x3SameForwardWinograd4(out, x, w, b, sh, relu, isa);
@@ -51,13 +48,10 @@ for (const isa of ISAS)
       const r = rng(H * 37 + W + Cin + Cout + N);
       const g = rand(N * H * W * Cout, r);
       const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
-      const exactPadded = new Float64Array(N * (H + 2) * (W + 2) * Cin);
-      k.conv3x3BackwardInput(exactPadded, Float64Array.from(g), Float64Array.from(w), padded);
-      // the kernel is the 'same' forward of the gradient with the flipped kernel
-      const Sw = absSameForward(F4, abs64(g), flip(abs64(w), Cin, Cout), new Float64Array(Cin), N, H, W, Cout, Cin);
+      const { exact, Sw } = exactSameInput(F4, g, w, sh);
       const din = new Float32Array(N * H * W * Cin).fill(NaN);
       k.conv3x3SameBackwardInputWinograd4(din, g, w, sh, isa);
-      within('din', din, crop1(exactPadded, N, H, W, Cin), Sw, Cout + DEPTH4);
+      within('din', din, exact, Sw, Cout + DEPTH4);
     });
 
     test(`conv3x3SameBackwardWeightWinograd4 accumulates within gamma * S_w of the exact weight gradient, ${shape}`, () => {
@@ -66,14 +60,10 @@ for (const isa of ISAS)
       const g = rand(N * H * W * Cout, r);
       const dw0 = rand(9 * Cin * Cout, r, -4, 4);
       const db0 = rand(Cout, r, -4, 4);
-      const [exactW, exactB] = [Float64Array.from(dw0), Float64Array.from(db0)];
-      k.conv3x3BackwardWeight(exactW, exactB, Float64Array.from(g), pad1(Float64Array.from(x), N, H, W, Cin), padded);
-      const { S, tiles } = absSameWeight(F4, abs64(x), abs64(g), dw0, N, H, W, Cin, Cout);
+      const { exactW, exactB, S, tiles, Sb } = exactSameWeight(F4, x, g, dw0, db0, sh);
       const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
       k.conv3x3SameBackwardWeightWinograd4(dw, db, g, x, sh, isa);
       within('dw', dw, exactW, S, tiles + DEPTH4);
-      const Sb = Float64Array.from(db0, Math.abs);
-      for (let i = 0; i < g.length; i++) Sb[i % Cout] += Math.abs(g[i]);
       within('db', db, exactB, Sb, N * H * W + 1);
     });
   }
@@ -88,14 +78,11 @@ for (const isa of ISAS)
       const g = rand(N * H * W * Cout, r);
       const dw0 = rand(9 * Cin * Cout, r, -4, 4);
       const db0 = rand(Cout, r, -4, 4);
-      const [exactW, exactB] = [Float64Array.from(dw0), Float64Array.from(db0)];
-      k.conv3x3BackwardWeight(exactW, exactB, Float64Array.from(g), pad1(Float64Array.from(x), N, H, W, Cin), { N, H: H + 2, W: W + 2, Cin, Cout });
-      const { S, tiles } = absSameWeight(F2, abs64(x), abs64(g), dw0, N, H, W, Cin, Cout);
+      const sh = { N, H, W, Cin, Cout };
+      const { exactW, exactB, S, tiles, Sb } = exactSameWeight(F2, x, g, dw0, db0, sh);
       const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
-      k.conv3x3SameBackwardWeightWinograd(dw, db, g, x, { N, H, W, Cin, Cout }, isa);
+      k.conv3x3SameBackwardWeightWinograd(dw, db, g, x, sh, isa);
       within('dw', dw, exactW, S, tiles + 12);
-      const Sb = Float64Array.from(db0, Math.abs);
-      for (let i = 0; i < g.length; i++) Sb[i % Cout] += Math.abs(g[i]);
       within('db', db, exactB, Sb, N * H * W + 1);
     });
   }

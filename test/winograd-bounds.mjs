@@ -2,7 +2,8 @@
 // S_w, the Winograd of a convolution evaluated in double on absolute values with absolute coefficients over the
 // kernel's own tiles, bounds what the kernel's roundings can move an output; the exact results come from the double
 // reference convolution on a zero-padded copy.
-import { sandwich } from './numerics.mjs';
+import { native } from '../dist/src/native.js';
+import { flipKernel, sandwich } from './numerics.mjs';
 
 // |B^T|, |G|, |A^T| of F(2x2, 3x3) and F(4x4, 3x3); m: the output tile's side
 export const F2 = { m: 2, BT: [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]], G: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]], AT: [[1, 1, 1, 0], [0, 1, 1, 1]] };
@@ -13,7 +14,7 @@ export const F4 = {
   AT: [[1, 1, 1, 1, 1, 0], [0, 1, 1, 2, 2, 0], [0, 1, 1, 4, 4, 0], [0, 1, 1, 8, 8, 1]],
 };
 const transpose = (M) => M[0].map((_, j) => M.map((row) => row[j]));
-export const abs64 = (a) => Float64Array.from(a, Math.abs);
+const abs64 = (a) => Float64Array.from(a, Math.abs);
 
 /** The (m+2)x(m+2) patch of img [H][W][C] (image n, channel c) at (y0, x0), zeros outside */
 function patch(img, n, H, W, C, c, y0, x0, size) {
@@ -26,7 +27,7 @@ function patch(img, n, H, W, C, c, y0, x0, size) {
 }
 
 /** S_w [N, H, W, Cout] of a 'same' Winograd forward of tile side f.m on absolute values: tiles at (m ty, m tx) */
-export function absSameForward(f, x, w, b, N, H, W, Cin, Cout) {
+function absSameForward(f, x, w, b, N, H, W, Cin, Cout) {
   const { m } = f;
   const a = m + 2;
   const v = []; // [ci][co] a x a
@@ -56,7 +57,7 @@ export function absSameForward(f, x, w, b, N, H, W, Cin, Cout) {
 
 /** S_w [3, 3, Cin, Cout] of a 'same' Winograd weight gradient of tile side f.m on absolute values, plus |dw0|; and
  * the number of tiles summed */
-export function absSameWeight(f, x, g, dw0, N, H, W, Cin, Cout) {
+function absSameWeight(f, x, g, dw0, N, H, W, Cin, Cout) {
   const { m } = f;
   const a = m + 2;
   const A = transpose(f.AT);
@@ -81,14 +82,14 @@ export function absSameWeight(f, x, g, dw0, N, H, W, Cin, Cout) {
   return { S, tiles: td.length };
 }
 
-/** the exact 'same' convolution and its gradients, by the double reference on a zero-padded copy */
-export function pad1(x, N, H, W, C) {
+/** x [N, H, W, C] inside a border of one zero pixel (pad1), and the interior back (crop1) */
+function pad1(x, N, H, W, C) {
   const p = new Float64Array(N * (H + 2) * (W + 2) * C);
   for (let n = 0; n < N; n++)
     for (let y = 0; y < H; y++) p.set(x.subarray((n * H + y) * W * C, (n * H + y + 1) * W * C), ((n * (H + 2) + y + 1) * (W + 2) + 1) * C);
   return p;
 }
-export function crop1(x, N, H, W, C) {
+function crop1(x, N, H, W, C) {
   const p = new Float64Array(N * H * W * C);
   for (let n = 0; n < N; n++)
     for (let y = 0; y < H; y++) {
@@ -98,3 +99,35 @@ export function crop1(x, N, H, W, C) {
   return p;
 }
 
+// The exact results of a 'same' convolution (the double reference on a zero-padded copy) with S_w of f's Winograd
+// of them, for sh = {N, H, W, Cin, Cout} (H x W the input's and the output's size)
+const paddedShape = ({ N, H, W, Cin, Cout }) => ({ N, H: H + 2, W: W + 2, Cin, Cout });
+
+/** the forward of x [N, H, W, Cin] by w, b */
+export function exactSameForward(f, x, w, b, sh) {
+  const { N, H, W, Cin, Cout } = sh;
+  const exact = new Float64Array(N * H * W * Cout);
+  native.kernels.conv3x3Forward(exact, pad1(Float64Array.from(x), N, H, W, Cin), Float64Array.from(w), Float64Array.from(b), paddedShape(sh));
+  return { exact, Sw: absSameForward(f, abs64(x), abs64(w), abs64(b), N, H, W, Cin, Cout) };
+}
+
+/** the input gradient from the output gradient g [N, H, W, Cout]: S_w of the 'same' forward of g with the flipped
+ * kernel, which the kernels run */
+export function exactSameInput(f, g, w, sh) {
+  const { N, H, W, Cin, Cout } = sh;
+  const exactPadded = new Float64Array(N * (H + 2) * (W + 2) * Cin);
+  native.kernels.conv3x3BackwardInput(exactPadded, Float64Array.from(g), Float64Array.from(w), paddedShape(sh));
+  return { exact: crop1(exactPadded, N, H, W, Cin), Sw: absSameForward(f, abs64(g), flipKernel(abs64(w), Cin, Cout), new Float64Array(Cin), N, H, W, Cout, Cin) };
+}
+
+/** dw0 + the weight gradient and db0 + the bias gradient of x and g, with S_w and the tiles summed for dw and the
+ * sum of absolute values for db */
+export function exactSameWeight(f, x, g, dw0, db0, sh) {
+  const { N, H, W, Cin, Cout } = sh;
+  const [exactW, exactB] = [Float64Array.from(dw0), Float64Array.from(db0)];
+  native.kernels.conv3x3BackwardWeight(exactW, exactB, Float64Array.from(g), pad1(Float64Array.from(x), N, H, W, Cin), paddedShape(sh));
+  const { S, tiles } = absSameWeight(f, abs64(x), abs64(g), dw0, N, H, W, Cin, Cout);
+  const Sb = Float64Array.from(db0, Math.abs);
+  for (let i = 0; i < g.length; i++) Sb[i % Cout] += Math.abs(g[i]);
+  return { exactW, exactB, S, tiles, Sb };
+}
