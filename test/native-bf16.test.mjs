@@ -145,10 +145,10 @@ test('plan in bf16: Winograd on the even maps (bf16 products on AVX512-BF16, fp3
   const winograd = bf16Kernels === 'avx512-bf16' ? 'winograd-bf16' : 'winograd-avx512';
   for (const op of ['b1.c1', 'b1.c2'])
     assert.deepEqual(at(op), { forward: winograd, weight: 'winograd4-avx512', input: winograd, copy: false }, op);
-  // 16 -> 32, 32 -> 32 at 14x14: bf16-product Winograd (fp32 weight gradients) on AVX512-BF16, AMX's tiles on a
-  // padded copy beside it
+  // 16 -> 32, 32 -> 32 at 14x14: bf16-product Winograd (fp32 F(4x4) weight gradients) on AVX512-BF16, AMX's tiles
+  // on a padded copy beside it
   for (const op of ['b2.c1', 'b2.c2'])
-    if (bf16Kernels === 'avx512-bf16') assert.deepEqual(at(op), { forward: 'winograd-bf16', weight: 'winograd-avx512', input: 'winograd-bf16', copy: false }, op);
+    if (bf16Kernels === 'avx512-bf16') assert.deepEqual(at(op), { forward: 'winograd-bf16', weight: 'winograd4-avx512', input: 'winograd-bf16', copy: false }, op);
     else assert.match(at(op).forward, bf16Kernel, op);
   // 64 -> 64 at 7x7: the bf16 kernels on a padded copy
   const k = at('b3.c2');

@@ -111,7 +111,7 @@ test('the fast kernels (padded copies, gemm for 1x1, 5x5 and strided) and the em
   }
 });
 
-test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy (Winograd of even size: on the input, its border read as zeros), 1x1, 5x5 and strided ones the gemm kernels, small same 3x3 ones Winograd F(4x4) (the reference in a scalar network)', () => {
+test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy (Winograd F(4x4): on the input, its border read as zeros), 1x1, 5x5 and strided ones the gemm kernels (the reference in a scalar network)', () => {
   const isa = native.buildInfo().isa;
   if (isa === 'scalar') return;
   const plan = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 1, isa: 'avx2', conv: 'direct' })).plan();
@@ -128,16 +128,15 @@ test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy (Winogr
   const scalar = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 1, isa: 'scalar' })).plan();
   assert.equal(scalar.steps.find((s) => s.op === 'down5' && s.direction === 'backward').kernel, 'reference');
   assert.equal(backward('same3').inputGradient, null); // its input is the image
-  // Winograd takes the padded 3x3 convolution whose input needs a gradient
+  // Winograd F(4x4) takes the 'same' 3x3 convolution whose input needs a gradient, even or odd, on its unpadded
+  // input (the border read as zeros)
   const wino = { ...GEOMETRY, layers: [{ type: 'conv3x3', filters: 8 }, { type: 'relu' }, { type: 'conv', kernel: 3, padding: 'same', filters: 8, name: 'w' }, { type: 'globalavgpool' }, { type: 'dense', units: 3 }] };
-  const wplan = new native.Trainer(trainerConfig({ spec: { ...wino, input: [12, 12, 2] }, seed: 1, isa: 'avx2' })).plan();
-  const ww = wplan.steps.find((s) => s.op === 'w' && s.direction === 'forward');
-  assert.equal(ww.kernel, 'winograd-avx2');
-  assert.equal(ww.workspaceBytes, 0); // an even size: its kernels read the border as zeros, no padded copy
-  const odd = new native.Trainer(trainerConfig({ spec: { ...wino, input: [13, 13, 2] }, seed: 1, isa: 'avx2' })).plan();
-  const wo = odd.steps.find((s) => s.op === 'w' && s.direction === 'forward');
-  assert.equal(wo.kernel, 'winograd-avx2');
-  assert.equal(wo.workspaceBytes, 4 * 13 * 13 * 8); // an odd 11x11: the padded copy of its input
+  for (const size of [12, 13]) {
+    const p = new native.Trainer(trainerConfig({ spec: { ...wino, input: [size, size, 2] }, seed: 1, isa: 'avx2' })).plan();
+    const w = p.steps.find((s) => s.op === 'w' && s.direction === 'forward');
+    assert.equal(w.kernel, 'winograd4-avx2', `${size - 2}x${size - 2}`);
+    assert.equal(w.workspaceBytes, 0, `${size - 2}x${size - 2}`);
+  }
   // under F(2x2)'s 8x8 outputs a same 3x3 convolution runs Winograd F(4x4) (native-winograd4.test.mjs), with --conv
   // direct a matrix product; neither on a padded copy
   for (const [conv, kernel] of [['winograd', 'winograd4-avx2'], ['direct', 'gemm-avx2']]) {

