@@ -101,14 +101,17 @@ function kernels(spec, op, extra = {}, bf16 = 'avx512-bf16') {
   return { forward: f.kernel, weight: b.kernel, input: b.inputGradient, copy: f.workspaceBytes > 0 };
 }
 
-test('the plan in bf16 (AVX512-BF16): even "same" maps of 8x8 and more take bf16-product Winograd forward and back, fp32 F(4x4) weight gradients', { skip }, () => {
+test('the plan in bf16 (AVX512-BF16): even "same" maps of 8x8 and more take bf16-product Winograd forward and back, fp32 F(4x4) weight gradients; 7x7 maps fp32 F(4x4)', { skip }, () => {
   assert.deepEqual(kernels(sameConvNet(14, 32, 32), 'c'), { forward: 'winograd-bf16', weight: 'winograd4-avx512', input: 'winograd-bf16', copy: false });
   assert.deepEqual(kernels(sameConvNet(28, 16, 16), 'c'), { forward: 'winograd-bf16', weight: 'winograd4-avx512', input: 'winograd-bf16', copy: false });
-  // a 7x7 map (odd, under 8x8) and --conv direct keep the direct bf16 kernels on a padded copy
-  assert.deepEqual(kernels(sameConvNet(7, 64, 64), 'c'), { forward: 'avx512-bf16', weight: 'avx512-bf16', input: 'avx512-bf16', copy: true });
+  // a 7x7 map (odd, under 8x8) runs fp32 F(4x4) all three ways (faster than the direct bf16 kernels there), and
+  // --conv direct keeps the direct bf16 kernels
+  assert.deepEqual(kernels(sameConvNet(7, 64, 64), 'c'), { forward: 'winograd4-avx512', weight: 'winograd4-avx512', input: 'winograd4-avx512', copy: false });
+  assert.deepEqual(kernels(sameConvNet(7, 64, 64), 'c', { conv: 'direct' }), { forward: 'avx512-bf16', weight: 'avx512-bf16', input: 'avx512-bf16', copy: true });
   assert.equal(kernels(sameConvNet(14, 32, 32), 'c', { conv: 'direct' }).forward, 'avx512-bf16');
   // AMX tiles run the direct convolution (here their C++ model)
   assert.equal(kernels(sameConvNet(14, 32, 32), 'c', {}, 'amx-emulated').forward, 'amx-emulated');
+  assert.equal(kernels(sameConvNet(7, 64, 64), 'c', {}, 'amx-emulated').forward, 'amx-emulated');
 });
 
 // A bf16 network on these steps (28x28 16 -> 16, 14x14 16 -> 32 and 32 -> 32) follows the float64 reference's

@@ -264,13 +264,14 @@ class Planner {
   // maps under F(2x2)'s 8x8 (fmnist-res's 7x7 stage) and odd ones without a padded copy. Its larger rounding
   // (relative rms 7e-7 against F(2x2)'s 1.6e-7) is no training concern: bf16 products, thousands of times coarser,
   // train face-res and fmnist-res as well. A bf16 network runs the weight gradients of its Winograd 'same'
-  // convolutions on it.
+  // convolutions on it, and on AVX512-BF16 without AMX the 'same' convolutions that bf16 products do not take
+  // (odd or small maps: fmnist-res's 7x7 stage) all three ways, faster than its direct bf16 kernels there.
   bool winograd4_fits(size_t i) const {
     const Shape& in = L_.in(i);
     return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && padding(i) &&
            winograd_fits(o_.isa, in.h + 2, in.w + 2, in.c, L_.out(i).c);
   }
-  bool winograd4(size_t i) const { return winograd4_fits(i) && !bf16(); }
+  bool winograd4(size_t i) const { return winograd4_fits(i) && (!bf16() || (!amx() && !winograd_bf16(i))); }
   bool winograd4_weight(size_t i) const { return winograd4(i) || (winograd4_fits(i) && winograd_same(i)); }
   // Convolutions as matrix products over the pixels of all the images: those other than 3x3 of stride 1 (1x1,
   // 5x5, strided), and small 'same' 3x3 ones that F(4x4) does not take, where the direct kernels' row tiles are
@@ -420,7 +421,7 @@ class Planner {
             // the fp32 fast tiers take the kernel flipped once per step
             if (!bf16() && b.input_impl != Impl::Reference) b.packed = pack(i, Packing::Flipped);
           }
-          if (bf16() && conv3x3(i) && !winograd_runs(i)) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
+          if (bf16() && conv3x3(i) && !winograd_runs(i) && !winograd4(i)) {  // the weight gradient in bf16 wherever a bf16 kernel takes the shape
             if (amx() && amx_fits(in.c, out.c)) b.impl = amx_impl();
             else if (amx() && amx_fits_narrow(in.c, out.c)) b.impl = amx_impl();
             else if (out.c % avx512bf16::kLanes == 0) b.impl = Impl::Avx512Bf16;
