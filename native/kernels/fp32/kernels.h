@@ -102,8 +102,8 @@ void conv3x3_same_backward_weight_winograd(Impl k, float* dw, float* db, const f
                                            int H, int W, int Cin, int Cout);
 // Winograd F(4x4, 3x3) on a 'same' convolution's unpadded tensors of any size: 36 products per 4x4 output tile and
 // channel pair (F(2x2): 64), a product taking the tiles of several images on small maps, a band of tile rows on
-// large ones. The kernel comes transformed (winograd4_kernel_transform: v [36][Cin][Cout]),
-// the input gradient's flipped as above. k Winograd4Avx2 or Winograd4Avx512, where winograd_fits.
+// large ones. The kernel comes transformed (winograd4_kernel_transform: v [36][Cin][Cout]), the input gradient's
+// flipped as above. k Winograd4Avx2 or Winograd4Avx512, where winograd_fits.
 void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout, Isa isa = cpu_isa());
 void conv3x3_same_forward_winograd4(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
                                     int W, int Cin, int Cout, bool relu);
