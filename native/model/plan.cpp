@@ -260,12 +260,12 @@ class Planner {
            (L_.out(i).h < kMinWinogradOutput || L_.out(i).w < kMinWinogradOutput);
   }
   // Winograd F(4x4, 3x3) for a float32 network's 'same' 3x3 convolutions, all three ways, on the unpadded tensors:
-  // faster than F(2x2) in each direction, 16 to 64 channels on 8x8 to 36x36 maps (docs/benchmarks.md), and it takes
-  // maps under F(2x2)'s 8x8 (fmnist-res's 7x7 stage) and odd ones without a padded copy. Its larger rounding
-  // (relative rms 7e-7 against F(2x2)'s 1.6e-7) is no training concern: bf16 products, thousands of times coarser,
-  // train face-res and fmnist-res as well. A bf16 network runs the weight gradients of its Winograd 'same'
-  // convolutions on it, and on AVX512-BF16 without AMX the 'same' convolutions that bf16 products do not take
-  // (odd or small maps: fmnist-res's 7x7 stage) all three ways, faster than its direct bf16 kernels there.
+  // 0.51-1.03x F(2x2)'s time a call in each direction, 16 to 64 channels on 8x8 to 36x36 maps (docs/benchmarks.md),
+  // and it takes maps under F(2x2)'s 8x8 (fmnist-res's 7x7 stage) and odd ones without a padded copy. Its larger
+  // rounding (relative rms 7e-7 against F(2x2)'s 1.6e-7) is no training concern: bf16 products, thousands of times
+  // coarser, train face-res and fmnist-res as well. A bf16 network runs the weight gradients of its Winograd 'same'
+  // convolutions on it, and on AVX512-BF16 without AMX the 'same' convolutions that bf16 products do not take (odd or
+  // small maps: fmnist-res's 7x7 stage) all three ways, faster than its direct bf16 kernels there.
   bool winograd4_fits(size_t i) const {
     const Shape& in = L_.in(i);
     return cpu_float() && o_.conv == ConvAlgorithm::Winograd && conv3x3(i) && padding(i) &&
