@@ -4,6 +4,8 @@
 //   conv3x3ReluForward              = relu(conv3x3Forward): same tolerance as the convolution (ReLU is exact)
 //   maxpool2x2Forward               : a max is exact, so bit-identical
 //   reluMaxpool2x2Backward          : routing a gradient is exact, so bit-identical (ties: first maximum)
+//   maxpool2x2Backward              : the same without the ReLU (a pool straight after a conv: face-res's stem),
+//                                     bit-identical, -0 gradients routed as the reference's 0 + -0 = +0
 //   conv3x3ReluMaxpoolForward       : the first block in one pass: bit-identical pooled values, and the code of
 //                                     each window's first maximum (4 where it is not positive)
 //   maxpool2x2BackwardCode          : routing by that code is routing by the activations, bit for bit
@@ -68,10 +70,23 @@ for (const isa of ISAS) {
       assert.deepEqual(fast, ref);
       // and the reference is pool-then-ReLU backward
       const pooled = new Float32Array(x.length);
-      k.maxpool2x2Backward(pooled, dout, x, { N, H, W, C });
+      k.maxpool2x2Backward(pooled, dout, x, { N, H, W, C }, 'scalar');
       const composed = new Float32Array(x.length);
       k.reluBackward(composed, pooled, x);
       assert.deepEqual(ref, composed);
+    });
+
+    test(`${isa} maxpool2x2Backward is the reference bit for bit, with ties and signed zeros, ${shape}`, () => {
+      const r = rng(H * 3000 + W * 10 + C);
+      // signed values on a coarse grid so windows have ties; a tenth of the gradients -0
+      const x = Float32Array.from({ length: N * H * W * C }, () => Math.floor(r() * 8) / 4 - 1);
+      const dout = Float32Array.from({ length: N * (H >> 1) * (W >> 1) * C }, () => (r() < 0.1 ? -0 : r() - 0.5));
+      const fast = new Float32Array(x.length).fill(NaN); // every element must be written
+      const ref = new Float32Array(x.length);
+      k.maxpool2x2Backward(fast, dout, x, { N, H, W, C }, isa);
+      k.maxpool2x2Backward(ref, dout, x, { N, H, W, C }, 'scalar');
+      assert.deepEqual(Buffer.from(fast.buffer), Buffer.from(ref.buffer));
+      assert.ok(ref.some((v) => v !== 0), 'some gradient routed');
     });
   }
 

@@ -495,8 +495,9 @@ template <typename T>
 void maxpool_backward_k(const Napi::CallbackInfo& a) {
   const auto [N, H, W, C] = pool_shape(a[3]);
   const size_t ni = size_t(N) * H * W * C;
-  ref::maxpool2x2_backward(typed<T>(a[0], "din", ni).Data(), typed<T>(a[1], "dout", size_t(N) * (H / 2) * (W / 2) * C).Data(),
-                           typed<T>(a[2], "in", ni).Data(), N, H, W, C);
+  maxpool2x2_backward(fp32_impl(isa_or_best(a[4]), C), typed<T>(a[0], "din", ni).Data(),
+                      typed<T>(a[1], "dout", size_t(N) * (H / 2) * (W / 2) * C).Data(), typed<T>(a[2], "in", ni).Data(), N,
+                      H, W, C);
 }
 
 template <typename T>

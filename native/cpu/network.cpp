@@ -525,7 +525,7 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
       const Shape& pin = layout_.in(pool);
       const T* px = ws.act[size_t(layout_.input(pool))];
       if (s.relu) relu_maxpool2x2_backward(s.impl, gin, g, px, N, pin.h, pin.w, pin.c);
-      else ref::maxpool2x2_backward(gin, g, px, N, pin.h, pin.w, pin.c);
+      else maxpool2x2_backward(s.impl, gin, g, px, N, pin.h, pin.w, pin.c);
       return;
     }
     case StepKind::Flatten:

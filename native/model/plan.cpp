@@ -450,8 +450,7 @@ class Planner {
           // after a ReLU that feeds only it: one backward pass for both
           const int r = L_.input(i) - 1;
           const bool relu = r >= 0 && L_.op(size_t(r)).type == OpType::Relu && chained(size_t(r), OpType::MaxPool2x2);
-          Step b = step(Dir::Backward, StepKind::MaxPool, relu ? size_t(r) : i, relu ? 2 : 1,
-                        relu ? direct(in.c) : Impl::Reference);
+          Step b = step(Dir::Backward, StepKind::MaxPool, relu ? size_t(r) : i, relu ? 2 : 1, direct(in.c));
           b.relu = relu;
           p_.backward.push_back(b);
           break;

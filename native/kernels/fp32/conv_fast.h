@@ -2,8 +2,8 @@
 // Shapes they accept (the dispatcher in kernels.cpp falls back to the reference otherwise):
 //   conv3x3_forward, conv3x3_backward_weight: Cout a multiple of kLanes
 //   conv3x3_backward_input: Cin a multiple of kLanes (it runs the forward kernel with Cin and Cout swapped)
-//   maxpool2x2_forward, relu_maxpool2x2_backward, maxpool2x2_forward_code, maxpool2x2_backward_code: C a
-//     multiple of kLanes
+//   maxpool2x2_forward, maxpool2x2_backward, relu_maxpool2x2_backward, maxpool2x2_forward_code,
+//     maxpool2x2_backward_code: C a multiple of kLanes
 //   conv3x3_relu_maxpool_forward, relu_maxpool_conv3x3_backward_weight: Cout a multiple of kLanes (false when
 //     their scratch cannot be allocated)
 // conv3x3_backward_input returns false when its scratch memory cannot be allocated.
@@ -40,6 +40,7 @@ inline constexpr float kWinograd4G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6
                             int Cin, int Cout);                                                              \
   void maxpool2x2_forward(float* out, const float* in, int N, int H, int W, int C);                          \
   void relu_maxpool2x2_backward(float* din, const float* dout, const float* in, int N, int H, int W, int C); \
+  void maxpool2x2_backward(float* din, const float* dout, const float* in, int N, int H, int W, int C);      \
   bool conv3x3_relu_maxpool_forward(float* out, uint8_t* code, const float* in, const float* w,              \
                                     const float* b, int N, int H, int W, int Cin, int Cout);                 \
   void maxpool2x2_forward_code(float* out, uint8_t* code, const float* in, int N, int H, int W, int C);    \

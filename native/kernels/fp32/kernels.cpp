@@ -66,6 +66,14 @@ void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float
   }
 }
 
+void maxpool2x2_backward(Impl k, float* din, const float* dout, const float* in, int N, int H, int W, int C) {
+  switch (tier(k, C, "maxpool2x2_backward")) {
+    case 2: return avx512::maxpool2x2_backward(din, dout, in, N, H, W, C);
+    case 1: return avx2::maxpool2x2_backward(din, dout, in, N, H, W, C);
+    default: return ref::maxpool2x2_backward(din, dout, in, N, H, W, C);
+  }
+}
+
 void flip_kernel_for_input_gradient(float* wflip, const float* w, int Cin, int Cout) {
   for (int ky = 0; ky < 3; ky++)
     for (int kx = 0; kx < 3; kx++)

@@ -30,6 +30,8 @@ void conv3x3_relu_forward(Impl k, float* out, const float* in, const float* w, c
                           int W, int Cin, int Cout);
 void maxpool2x2_forward(Impl k, float* out, const float* in, int N, int H, int W, int C);
 void relu_maxpool2x2_backward(Impl k, float* din, const float* dout, const float* in, int N, int H, int W, int C);
+// din = dout routed to each 2x2 window's first maximum of in (ref::maxpool2x2_backward's bits)
+void maxpool2x2_backward(Impl k, float* din, const float* dout, const float* in, int N, int H, int W, int C);
 
 // dense layers (the reference's sums exactly, whichever tier): k Reference, Avx2 or Avx512 by O (forward, weight
 // gradient) or I (input gradient, which takes the kernel transposed, wT [O, I], when k is not the reference; the
@@ -188,6 +190,9 @@ inline void maxpool2x2_forward(Impl, double* out, const double* in, int N, int H
 inline void relu_maxpool2x2_backward(Impl, double* din, const double* dout, const double* in, int N, int H, int W,
                                      int C) {
   ref::relu_maxpool2x2_backward(din, dout, in, N, H, W, C);
+}
+inline void maxpool2x2_backward(Impl, double* din, const double* dout, const double* in, int N, int H, int W, int C) {
+  ref::maxpool2x2_backward(din, dout, in, N, H, W, C);
 }
 inline void conv3x3_forward(Impl, double* out, const double* in, const double* w, const double* b, int N, int H,
                             int W, int Cin, int Cout) {
