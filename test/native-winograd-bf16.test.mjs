@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { rand, randomBatch, rng, sameConvNet } from './helpers.mjs';
 import { gamma, relativeDifferences } from './numerics.mjs';
-import { F2, exactSameForward, exactSameInput } from './winograd-bounds.mjs';
+import { F2, randomSameForward, randomSameInput } from './winograd-bounds.mjs';
 
 const k = native.kernels;
 const skip = native.buildInfo().bf16 ? false : 'this CPU has no AVX512-BF16';
@@ -35,11 +35,7 @@ for (const [N, H, W, Cin, Cout] of SHAPES) {
   const sh = { N, H, W, Cin, Cout };
 
   test(`conv3x3SameForwardWinogradBf16, with and without ReLU, within the bf16 bound of the exact convolution, ${shape}`, { skip }, () => {
-    const r = rng(H * 53 + W + Cin + Cout + N);
-    const x = rand(N * H * W * Cin, r);
-    const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
-    const b = rand(Cout, r);
-    const { exact, Sw } = exactSameForward(F2, x, w, b, sh);
+    const { x, w, b, exact, Sw } = randomSameForward(F2, sh, rng(H * 53 + W + Cin + Cout + N));
     for (const relu of [false, true]) {
       const out = new Float32Array(exact.length).fill(NaN);
       k.conv3x3SameForwardWinogradBf16(out, x, w, b, sh, relu);
@@ -50,10 +46,7 @@ for (const [N, H, W, Cin, Cout] of SHAPES) {
   });
 
   test(`conv3x3SameBackwardInputWinogradBf16 within the bf16 bound of the exact input gradient, ${shape}`, { skip }, () => {
-    const r = rng(H * 59 + W + Cin + Cout + N);
-    const g = rand(N * H * W * Cout, r);
-    const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
-    const { exact, Sw } = exactSameInput(F2, g, w, sh);
+    const { g, w, exact, Sw } = randomSameInput(F2, sh, rng(H * 59 + W + Cin + Cout + N));
     const din = new Float32Array(N * H * W * Cin).fill(NaN);
     k.conv3x3SameBackwardInputWinogradBf16(din, g, w, sh);
     withinBf16('din', din, exact, Sw, Cout + DEPTH);

@@ -4,6 +4,7 @@
 // reference convolution on a zero-padded copy.
 import { native } from '../dist/src/native.js';
 import { flipKernel, sandwich } from './numerics.mjs';
+import { rand } from './helpers.mjs';
 
 // |B^T|, |G|, |A^T| of F(2x2, 3x3) and F(4x4, 3x3); m: the output tile's side
 export const F2 = { m: 2, BT: [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]], G: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]], AT: [[1, 1, 1, 0], [0, 1, 1, 1]] };
@@ -118,6 +119,23 @@ export function exactSameInput(f, g, w, sh) {
   const exactPadded = new Float64Array(N * (H + 2) * (W + 2) * Cin);
   native.kernels.conv3x3BackwardInput(exactPadded, Float64Array.from(g), Float64Array.from(w), paddedShape(sh));
   return { exact: crop1(exactPadded, N, H, W, Cin), Sw: absSameForward(f, abs64(g), flipKernel(abs64(w), Cin, Cout), new Float64Array(Cin), N, H, W, Cout, Cin) };
+}
+
+/** random x, w, b for sh drawn from r in that order (w in [-0.5, 0.5)), with exactSameForward's results */
+export function randomSameForward(f, sh, r) {
+  const { N, H, W, Cin, Cout } = sh;
+  const x = rand(N * H * W * Cin, r);
+  const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+  const b = rand(Cout, r);
+  return { x, w, b, ...exactSameForward(f, x, w, b, sh) };
+}
+
+/** random g, w for sh drawn from r in that order (w in [-0.5, 0.5)), with exactSameInput's results */
+export function randomSameInput(f, sh, r) {
+  const { N, H, W, Cin, Cout } = sh;
+  const g = rand(N * H * W * Cout, r);
+  const w = rand(9 * Cin * Cout, r, -0.5, 0.5);
+  return { g, w, ...exactSameInput(f, g, w, sh) };
 }
 
 /** dw0 + the weight gradient and db0 + the bias gradient of x and g, with S_w and the tiles summed for dw and the
