@@ -50,6 +50,11 @@ for (const isa of ISAS)
       const din = new Float32Array(N * H * W * Cin).fill(NaN);
       k.conv3x3SameBackwardInputWinograd4(din, g, w, sh, isa);
       within('din', din, exact, Sw, Cout + DEPTH4);
+      // accumulating (where another consumer formed the input's gradient first): the bits of a separate add
+      const before = rand(din.length, rng(N + H), -3, 3);
+      const sum = Float32Array.from(before);
+      k.conv3x3SameBackwardInputWinograd4(sum, g, w, sh, isa, true);
+      assert.deepEqual(sum, before.map((v, i) => v + din[i]));
     });
 
     test(`conv3x3SameBackwardWeightWinograd4 accumulates within gamma * S_w of the exact weight gradient, ${shape}`, () => {
@@ -169,6 +174,69 @@ test('float32 gradients of convolutions on F(4x4) between batch norms within 2e-
     const t = new native.Trainer(trainerConfig({ spec: BN36, seed: 4, threads: 2, isa }));
     const a = t.plan().steps.filter((s) => s.op === 'a' && s.kind === 'conv');
     assert.deepEqual(a.map((s) => [s.kernel, s.inputGradient ?? null]), [[`winograd4-${isa}`, null], [`winograd4-${isa}`, `winograd4-${isa}`]]);
+    const got = t.computeGradients(images, labels);
+    for (const { name, rel } of relativeDifferences(got.gradients, want.gradients, t.paramLayout().filter((q) => q.name.endsWith('kernel'))))
+      assert.ok(rel < 2e-5, `${isa} ${name}: ${rel} from float64`);
+    t.dispose();
+  }
+  ref.dispose();
+});
+
+// A residual net as fmnist-res builds its blocks, on 12x12 maps: an identity block, whose first convolution adds its
+// input gradient into the one the add passed to the block's input, and a projection block, whose two batch norms
+// read the add's gradient from one slot (fmnist-res's stages)
+const RES12 = {
+  name: 'winograd4-res',
+  input: [12, 12, 3],
+  resize: 'none',
+  head: 'softmax',
+  layers: [
+    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'stem' },
+    { type: 'batchnorm', name: 'stem.bn' },
+    { type: 'relu', name: 'stem.relu' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'a.c1' },
+    { type: 'batchnorm', name: 'a.bn1' },
+    { type: 'relu', name: 'a.r1' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'a.c2' },
+    { type: 'batchnorm', name: 'a.bn2' },
+    { type: 'add', name: 'a.add', inputs: ['a.bn2', 'stem.relu'] },
+    { type: 'relu', name: 'a.out' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 32, name: 'b.c1' },
+    { type: 'batchnorm', name: 'b.bn1' },
+    { type: 'relu', name: 'b.r1' },
+    { type: 'conv', kernel: 3, padding: 'same', filters: 32, name: 'b.c2' },
+    { type: 'batchnorm', name: 'b.bn2' },
+    { type: 'conv', kernel: 1, filters: 32, name: 'b.proj', inputs: ['a.out'] },
+    { type: 'batchnorm', name: 'b.bnp' },
+    { type: 'add', name: 'b.add', inputs: ['b.bn2', 'b.bnp'] },
+    { type: 'relu', name: 'b.out' },
+    { type: 'globalavgpool' },
+    { type: 'dense', units: 3, name: 'head' },
+  ],
+};
+
+test('residual blocks on F(4x4): the first convolution adds its input gradient in place of a grad-add, an add passes one slot to both its inputs, and the gradients stay within 2e-5 of float64', { skip: ISAS.length === 0 && 'needs AVX2' }, () => {
+  const { images, labels } = randomBatch(RES12, 12, 7);
+  const ref = new native.Trainer(trainerConfig({ spec: RES12, seed: 3, threads: 2, dtype: 'float64' }));
+  const want = ref.computeGradients(images, labels);
+  // the float64 network adds the gradients of a tensor read twice in a step of their own, and copies an add's
+  assert.deepEqual(ref.plan().steps.filter((s) => s.kind === 'grad-add').map((s) => s.op), ['b.c1', 'a.c1']);
+  for (const isa of ISAS) {
+    const t = new native.Trainer(trainerConfig({ spec: RES12, seed: 3, threads: 2, isa }));
+    const backward = t.plan().steps.filter((s) => s.direction === 'backward');
+    const step = (op, kind) => backward.find((s) => s.op === op && s.kind === kind);
+    assert.equal(backward.filter((s) => s.kind === 'grad-add').length, 0);
+    for (const op of ['a.c1', 'b.c1']) {
+      assert.equal(step(op, 'conv').inputGradient, `winograd4-${isa}`);
+      assert.equal(step(op, 'conv').accumulates, true, op);
+    }
+    // a.c1 adds into the slot a.add passed to stem.relu; b.c1 into the one b.proj's input gradient formed
+    const [aAdd, bAdd] = [step('a.add', 'add'), step('b.add', 'add')];
+    assert.deepEqual(aAdd.gradientSlots.in, [aAdd.gradientSlots.out, aAdd.gradientSlots.out]);
+    assert.deepEqual(bAdd.gradientSlots.in, [bAdd.gradientSlots.out, bAdd.gradientSlots.out]);
+    assert.equal(step('a.c1', 'conv').gradientSlots.in[0], aAdd.gradientSlots.out);
+    assert.equal(step('b.c1', 'conv').gradientSlots.in[0], step('b.proj', 'conv').gradientSlots.in[0]);
+    for (const bn of ['a.bn2', 'b.bn2', 'b.bnp']) assert.equal(step(bn, 'batchnorm').gradientSlots.out, bn === 'a.bn2' ? aAdd.gradientSlots.out : bAdd.gradientSlots.out);
     const got = t.computeGradients(images, labels);
     for (const { name, rel } of relativeDifferences(got.gradients, want.gradients, t.paramLayout().filter((q) => q.name.endsWith('kernel'))))
       assert.ok(rel < 2e-5, `${isa} ${name}: ${rel} from float64`);

@@ -32,6 +32,16 @@ Napi::Object step_to_js(Napi::Env env, const Layout& L, const Plan& p, const Ste
   if (s.dir == Dir::Backward && (s.kind == StepKind::Conv || s.kind == StepKind::ConvBlock))
     o.Set("inputGradient", s.input_impl == Impl::None ? env.Null() : Napi::String::New(env, impl_name(s.input_impl)));
   if (s.relu) o.Set("relu", true);
+  if (s.accumulate) o.Set("accumulates", true);
+  // the gradient slots the step reads and writes (a slot number per input; -1: none): equal numbers, one buffer
+  if (s.dir == Dir::Backward) {
+    Napi::Object slots = Napi::Object::New(env);
+    Napi::Array in = Napi::Array::New(env, 2);
+    for (uint32_t k = 0; k < 2; k++) in[k] = s.grad_in[k];
+    slots.Set("out", s.grad_out);
+    slots.Set("in", in);
+    o.Set("gradientSlots", slots);
+  }
   // the op whose output a batch norm's pass adds (the input image: "input")
   if (s.residual >= 0) o.Set("residual", s.residual == 0 ? std::string("input") : L.names[size_t(s.residual) - 1]);
   if (s.bf16_in) o.Set("bf16In", true);

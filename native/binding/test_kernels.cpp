@@ -397,7 +397,8 @@ void conv_same_backward_weight_winograd_k(const Napi::CallbackInfo& a) {
                                         typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
-// The F(4x4) 'same' kernels: the arguments of the 'same' ones above, any H and W
+// The F(4x4) 'same' kernels: the arguments of the 'same' ones above, any H and W; the input gradient's takes
+// accumulate last (din += the gradient)
 Impl require_winograd4(const Napi::CallbackInfo& a, const Napi::Value& isa_v, int H, int W, int Ci, int Co) {
   return require_winograd(a, isa_v, H + 2, W + 2, Ci, Co) == Impl::WinogradAvx512 ? Impl::Winograd4Avx512
                                                                                    : Impl::Winograd4Avx2;
@@ -418,7 +419,7 @@ void conv_same_backward_input_winograd4_k(const Napi::CallbackInfo& a) {
   const std::vector<float> v = winograd_flipped_kernel(a[2], Ci, Co, kF4);
   conv3x3_same_backward_input_winograd4(isa, typed<float>(a[0], "din", size_t(N) * H * W * Ci).Data(),
                                         typed<float>(a[1], "dout", size_t(N) * H * W * Co).Data(), v.data(), N, H, W,
-                                        Ci, Co);
+                                        Ci, Co, a[5].ToBoolean().Value());
 }
 
 void conv_same_backward_weight_winograd4_k(const Napi::CallbackInfo& a) {

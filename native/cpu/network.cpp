@@ -456,7 +456,7 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
                                                       in.h, in.w, in.c, out.c);
           else if (gin && is_winograd4(s.input_impl))
             conv3x3_same_backward_input_winograd4(s.input_impl, gin, g, winograd_kernel(s, true), N, in.h, in.w, in.c,
-                                                  out.c);
+                                                  out.c, s.accumulate);
           else if (gin)
             conv3x3_same_backward_input_winograd(s.input_impl, gin, g, winograd_kernel(s, true), N, in.h, in.w, in.c,
                                                  out.c);

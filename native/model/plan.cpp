@@ -565,17 +565,36 @@ class Planner {
   // two. A ReLU's and a flatten's input gradient is their output gradient, in place, where nothing else reads
   // their input; so is one input's of an add. A tensor read by several ops gets its gradient from the first of them run backward, and the
   // others' contributions are added into it (GradAdd).
+  // Whether the backward of conv step s may add its input gradient into the slot another consumer formed (no
+  // GradAdd step after it): the float32 F(4x4) input gradient, which writes each element once
+  static bool accumulates_input(const Step& s) { return s.kind == StepKind::Conv && is_winograd4(s.input_impl); }
+  // Whether add op a's output gradient, held in place by the input that op a - 1 produced, may also stand as the
+  // gradient of its other input (no copy): op a - 1 is a batch norm, whose backward step comes next and reads the
+  // slot without writing it; every step that later adds into it or passes it on in place belongs to the other
+  // input's ops, which come before a - 1
+  bool shares_add_gradient(size_t a) const {
+    return L_.op(a).type == OpType::Add && a > 0 && L_.op(a - 1).type == OpType::BatchNorm &&
+           (L_.input(a, 0) == int(a) || L_.input(a, 1) == int(a));
+  }
+
   void plan_gradients() {
     std::vector<Step> backward;
-    std::vector<int> free_slots;
+    std::vector<int> free_slots, holders;  // [slots] tensors whose gradient a slot holds, until their producer's step
     auto take = [&]() {
-      if (free_slots.empty()) return p_.grad_slots++;
+      if (free_slots.empty()) {
+        holders.push_back(0);
+        return p_.grad_slots++;
+      }
       const int s = free_slots.back();
       free_slots.pop_back();
       return s;
     };
+    auto release = [&](int slot) {
+      if (--holders[size_t(slot)] == 0) free_slots.push_back(slot);
+    };
     const size_t n = L_.ops();
     p_.grad_slot[n] = take();  // the loss's gradient of the logits
+    holders[size_t(p_.grad_slot[n])] = 1;
     for (Step s : p_.backward) {
       const size_t last = size_t(s.op + s.ops - 1);
       if (!L_.needs_grad[last + 1]) continue;
@@ -586,19 +605,28 @@ class Planner {
       for (size_t k = 0; k < L_.inputs[size_t(s.op)].size(); k++) {
         const int t = L_.input(size_t(s.op), k);
         if (!L_.needs_grad[t]) continue;
-        // (an add passes its gradient unchanged: one input, read by nothing else, takes it in place)
+        // (an add passes its gradient unchanged: one input, read by nothing else, takes it in place; the other
+        // shares it where shares_add_gradient)
         const bool passes = s.kind == StepKind::Relu || s.kind == StepKind::Flatten || (s.kind == StepKind::Add && !released);
         const bool in_place = passes && L_.consumers[t].size() == 1;
+        const bool shared = !in_place && s.kind == StepKind::Add && p_.grad_slot[t] < 0 && shares_add_gradient(size_t(s.op));
+        if (p_.grad_slot[t] >= 0 && accumulates_input(s)) {  // another consumer formed it first: add into it
+          s.grad_in[k] = p_.grad_slot[t];
+          s.accumulate = true;
+          continue;
+        }
         int slot;
-        if (in_place) {
+        if (in_place || shared) {
           slot = out_slot;
-          released = true;
+          released |= in_place;
         } else {
           slot = take();
         }
         if (p_.grad_slot[t] < 0) {
           p_.grad_slot[t] = slot;
+          holders[size_t(slot)]++;
         } else {  // another consumer formed it first: add this contribution into it
+          holders[size_t(slot)]++;
           Step a;
           a.dir = Dir::Backward;
           a.kind = StepKind::GradAdd;
@@ -611,10 +639,10 @@ class Planner {
         s.grad_in[k] = slot;
       }
       backward.push_back(s);
-      if (!released) free_slots.push_back(out_slot);
+      release(out_slot);
       for (const Step& a : adds) {
         backward.push_back(a);
-        free_slots.push_back(a.grad_out);
+        release(a.grad_out);
       }
     }
     p_.backward = backward;

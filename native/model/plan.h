@@ -99,6 +99,8 @@ struct Step {
   // `out` into slot `in[0]`.
   int grad_out = -1;
   int grad_in[2] = {-1, -1};
+  bool accumulate = false;     // backward conv: adds its input gradient into slot in[0] (formed first by another
+                               // consumer of its input) instead of a GradAdd after it
 };
 
 struct PackedWeights {

@@ -69,7 +69,7 @@ inline constexpr float kWinograd4G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6
   bool conv3x3_same_forward_winograd4(float* out, const float* in, const float* v, const float* b, int N,    \
                                       int H, int W, int Cin, int Cout, bool relu);                           \
   bool conv3x3_same_backward_input_winograd4(float* din, const float* dout, const float* vflip, int N, int H,\
-                                             int W, int Cin, int Cout);                                      \
+                                             int W, int Cin, int Cout, bool accumulate);                     \
   bool conv3x3_same_backward_weight_winograd4(float* dw, float* db, const float* dout, const float* in,      \
                                               int N, int H, int W, int Cin, int Cout);                       \
   /* the Winograd F(2x2) stages (conv_simd.inc) that the bf16-product kernels run around their products: */ \

@@ -329,11 +329,11 @@ void conv3x3_same_forward_winograd4(Impl k, float* out, const float* in, const f
 }
 
 void conv3x3_same_backward_input_winograd4(Impl k, float* din, const float* dout, const float* vflip, int N, int H,
-                                           int W, int Cin, int Cout) {
+                                           int W, int Cin, int Cout, bool accumulate) {
   const Isa isa = require_winograd4(k, H, W, Cin, Cout, "conv3x3_same_backward_input_winograd4");
   require_scratch(isa == Isa::Avx512
-                      ? avx512::conv3x3_same_backward_input_winograd4(din, dout, vflip, N, H, W, Cin, Cout)
-                      : avx2::conv3x3_same_backward_input_winograd4(din, dout, vflip, N, H, W, Cin, Cout));
+                      ? avx512::conv3x3_same_backward_input_winograd4(din, dout, vflip, N, H, W, Cin, Cout, accumulate)
+                      : avx2::conv3x3_same_backward_input_winograd4(din, dout, vflip, N, H, W, Cin, Cout, accumulate));
 }
 
 void conv3x3_same_backward_weight_winograd4(Impl k, float* dw, float* db, const float* dout, const float* in, int N,

@@ -105,12 +105,14 @@ void conv3x3_same_backward_weight_winograd(Impl k, float* dw, float* db, const f
 // Winograd F(4x4, 3x3) on a 'same' convolution's unpadded tensors of any size: 36 products per 4x4 output tile and
 // channel pair (F(2x2): 64), a product taking the tiles of several images on small maps, a band of tile rows on
 // large ones. The kernel comes transformed (winograd4_kernel_transform: v [36][Cin][Cout]), the input gradient's
-// flipped as above. k Winograd4Avx2 or Winograd4Avx512, where winograd_fits.
+// flipped as above; with accumulate, the input gradient is added into din (din's value + the gradient, the bits of
+// a separate add), where another consumer of the input formed its gradient first. k Winograd4Avx2 or
+// Winograd4Avx512, where winograd_fits.
 void winograd4_kernel_transform(float* v, const float* w, int Cin, int Cout, Isa isa = cpu_isa());
 void conv3x3_same_forward_winograd4(Impl k, float* out, const float* in, const float* v, const float* b, int N, int H,
                                     int W, int Cin, int Cout, bool relu);
 void conv3x3_same_backward_input_winograd4(Impl k, float* din, const float* dout, const float* vflip, int N, int H,
-                                           int W, int Cin, int Cout);
+                                           int W, int Cin, int Cout, bool accumulate = false);
 void conv3x3_same_backward_weight_winograd4(Impl k, float* dw, float* db, const float* dout, const float* in, int N,
                                             int H, int W, int Cin, int Cout);
 // Winograd F(2x2) 'same' convolutions with bf16 products (winograd_bf16.h) on a CPU with AVX512-BF16, where
