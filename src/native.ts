@@ -114,6 +114,12 @@ export interface PlanStep {
   relu?: boolean;
   /** a forward batch norm that runs the residual add after it: the op whose output it adds ('input': the image) */
   residual?: string;
+  /** a backward conv that adds its input gradient into the one another consumer of its input formed */
+  accumulates?: boolean;
+  /** a forward batch norm: the images of a thread's share that the phase ending at it takes at a time */
+  chunkImages?: number;
+  /** backward steps: the gradient slots read (out) and written (in, per input; -1 none); equal numbers share a buffer */
+  gradientSlots?: { out: number; in: [number, number] };
   bf16In?: boolean;
   bf16Out?: boolean;
   /** the weights it reads rearranged once per step (bf16, amx-narrow, flipped, winograd), and their bytes */
@@ -133,8 +139,8 @@ export interface Plan {
     conv: ConvAlgorithm;
     bf16Kernels: 'avx512-bf16' | 'amx' | 'amx-emulated' | null;
     threads: number;
-    /** the environment's caps as the plan read them */
-    env: { ENGINE_ISA: string | null; ENGINE_BF16: string | null };
+    /** the environment's caps (and ENGINE_CHUNK, the forward chunks' bytes: 0 for none) as the plan read them */
+    env: { ENGINE_ISA: string | null; ENGINE_BF16: string | null; ENGINE_CHUNK: string | null };
   };
   /** images per kernel call: 1, or 'share' (a thread's whole share of the batch, for batch-coupled models) */
   microBatch: number | 'share';

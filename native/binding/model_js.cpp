@@ -33,6 +33,7 @@ Napi::Object step_to_js(Napi::Env env, const Layout& L, const Plan& p, const Ste
     o.Set("inputGradient", s.input_impl == Impl::None ? env.Null() : Napi::String::New(env, impl_name(s.input_impl)));
   if (s.relu) o.Set("relu", true);
   if (s.accumulate) o.Set("accumulates", true);
+  if (s.chunk > 0) o.Set("chunkImages", s.chunk);
   // the gradient slots the step reads and writes (a slot number per input; -1: none): equal numbers, one buffer
   if (s.dir == Dir::Backward) {
     Napi::Object slots = Napi::Object::New(env);
@@ -113,6 +114,7 @@ Napi::Object plan_to_js(Napi::Env env, const Layout& L, const Plan& p) {
   Napi::Object envs = Napi::Object::New(env);
   envs.Set("ENGINE_ISA", o.env_isa.empty() ? env.Null() : Napi::Value(Napi::String::New(env, o.env_isa)));
   envs.Set("ENGINE_BF16", o.env_bf16.empty() ? env.Null() : Napi::Value(Napi::String::New(env, o.env_bf16)));
+  envs.Set("ENGINE_CHUNK", o.env_chunk.empty() ? env.Null() : Napi::Value(Napi::String::New(env, o.env_chunk)));
   opts.Set("env", envs);
   Napi::Object r = Napi::Object::New(env);
   r.Set("options", opts);

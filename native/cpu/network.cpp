@@ -141,7 +141,7 @@ Shape Network<T>::kernel_input(const Step& s) const {
 
 template <typename T>
 T* Network<T>::padded_input(const Step& s, Workspace& ws) const {
-  return ws.padded.data() + size_t(ws.capacity) * s.padded;
+  return ws.padded.data() + size_t(ws.capacity) * s.padded + ws.n0 * kernel_input(s).size();
 }
 
 template <typename T>
@@ -270,9 +270,9 @@ template <typename T>
 void Network<T>::batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd) const {
   const size_t i = size_t(s.op);
   const Shape& in = layout_.in(i);
-  const T* x = ws.act[size_t(layout_.input(i))];
-  T* y = ws.act[i + size_t(s.ops)];  // the last op's output: the ReLU's or the add's, run in this pass
-  const T* residual = s.residual >= 0 ? ws.act[size_t(s.residual)] : nullptr;
+  const T* x = act(ws, size_t(layout_.input(i)));
+  T* y = act(ws, i + size_t(s.ops));  // the last op's output: the ReLU's or the add's, run in this pass
+  const T* residual = s.residual >= 0 ? act(ws, size_t(s.residual)) : nullptr;
   const T* gamma = params_.data() + layout_.param_offset[i];
   const T* beta = gamma + in.c;
   const size_t P = size_t(N) * in.h * in.w;
@@ -284,14 +284,14 @@ template <typename T>
 void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, uint64_t step, int image0) {
   const size_t i = size_t(s.op);
   const Shape &in = layout_.in(i), &out = layout_.out(i);
-  const T* x = ws.act[size_t(layout_.input(i))];
-  T* y = ws.act[i + 1];
+  const T* x = act(ws, size_t(layout_.input(i)));
+  T* y = act(ws, i + 1);
   const T* w = layout_.param_offset[i] == kNone ? nullptr : params_.data() + layout_.param_offset[i];
   switch (s.kind) {
     case StepKind::ConvBlock: {
       const T* b = w + size_t(9) * in.c * out.c;
-      T* pooled = ws.act[i + 3];
-      uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i];
+      T* pooled = act(ws, i + 3);
+      uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i] + ws.n0 * layout_.out(i + 2).size();
       const Shape k = kernel_input(s);
       if (s.pad) x = pad_input(s, ws, x, N);
       if constexpr (std::is_same_v<T, float>) {
@@ -367,7 +367,7 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
       else ref::dense_forward(y, x, w, w + size_t(in.c) * out.c, N, in.c, out.c);
       return;
     case StepKind::Dropout: {
-      T* mask = ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i];
+      T* mask = ws.mask.data() + size_t(ws.capacity) * layout_.mask_offset[i] + ws.n0 * in.size();
       if (!train) {
         std::memcpy(y, x, sizeof(T) * N * in.size());
         return;
@@ -382,7 +382,7 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
       global_avgpool_forward(s.impl, y, x, N, in.h * in.w, in.c);
       return;
     case StepKind::Add:
-      ref::add_forward(y, x, ws.act[size_t(layout_.input(i, 1))], size_t(N) * in.size());
+      ref::add_forward(y, x, act(ws, size_t(layout_.input(i, 1))), size_t(N) * in.size());
       return;
     case StepKind::BatchNorm: {
       // (training normalises by the batch's statistics, at the network's barrier: run_coupled)
@@ -672,15 +672,22 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       barrier.wait();
     };
 
-    // forward: the steps between batch norms, then each batch norm's statistics, combined, then its normalisation
-    share([&] {
-      const double t0 = now_seconds();
-      for (int n = 0; n < N; n++) {
-        const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
-        preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + augment_params(recipe_.augment) * b : nullptr);
+    // A phase takes the thread's share from one barrier to the next in chunks of images (the plan's, on the batch
+    // norm step that ends it; 0: the whole share), each through all the phase's steps while its tensors are in
+    // cache. Every kernel of a chunked phase treats the images apart, or continues its sums image by image, so the
+    // results do not depend on the chunks.
+    auto chunks = [&](int chunk, const std::function<void(int, int)>& fn) {
+      const int M = chunk > 0 ? chunk : N;
+      for (int n0 = 0; n0 < N; n0 += M) {
+        ws.n0 = size_t(n0);
+        fn(n0, std::min(M, N - n0));
       }
-      ws.times.preprocess += now_seconds() - t0;
-    });
+      ws.n0 = 0;
+    };
+
+    // forward: a phase is the normalising pass of the batch norm before it (the images' preprocessing, first), the
+    // steps up to the next batch norm and that one's statistics, which thread 0 then combines
+    const Step* normalise = nullptr;  // the batch norm whose pass opens the phase
     for (size_t f = 0;;) {
       size_t g = f;
       while (g < plan_.forward.size() && plan_.forward[g].kind != StepKind::BatchNorm) g++;
@@ -688,13 +695,26 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       const size_t op = bn ? size_t(plan_.forward[g].op) : 0;
       const size_t C = bn ? size_t(layout_.in(op).c) : 0, hw = bn ? layout_.in(op).h * size_t(layout_.in(op).w) : 0;
       share([&] {
-        for (size_t k = f; k < g; k++)
-          timed(ws.times.forward, size_t(plan_.forward[k].op), [&] { forward_step(plan_.forward[k], ws, N, true, step, b0); });
-        if (!bn) return;
-        timed(ws.times.forward, op, [&] {
-          sums[size_t(t)].assign(2 * C, 0.0);
-          bn_sums(plan_.forward[g].impl, sums[size_t(t)].data(), sums[size_t(t)].data() + C, ws.act[size_t(layout_.input(op))],
-                  size_t(N) * hw, int(C));
+        if (bn) sums[size_t(t)].assign(2 * C, 0.0);
+        chunks(bn ? plan_.forward[g].chunk : 0, [&](int n0, int m) {
+          if (!normalise) {
+            const double t0 = now_seconds();
+            for (int n = n0; n < n0 + m; n++) {
+              const size_t b = size_t(b0 + n), img = indices ? size_t(indices[b]) : b;
+              preprocess(ws.act[0] + n * isz, images + img * isz, augment ? augment + augment_params(recipe_.augment) * b : nullptr);
+            }
+            ws.times.preprocess += now_seconds() - t0;
+          } else {
+            const BatchStatistics& st = stats_of(size_t(normalise->op));
+            timed(ws.times.forward, size_t(normalise->op), [&] { batchnorm_pass(*normalise, ws, m, st.mean.data(), st.invstd.data()); });
+          }
+          for (size_t k = f; k < g; k++)
+            timed(ws.times.forward, size_t(plan_.forward[k].op), [&] { forward_step(plan_.forward[k], ws, m, true, step, b0 + n0); });
+          if (bn)
+            timed(ws.times.forward, op, [&] {
+              bn_sums(plan_.forward[g].impl, sums[size_t(t)].data(), sums[size_t(t)].data() + C,
+                      act(ws, size_t(layout_.input(op))), size_t(m) * hw, int(C));
+            });
         });
       });
       if (!bn) break;
@@ -716,10 +736,7 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
           }
         }
       });
-      share([&] {
-        const BatchStatistics& st = stats_of(op);
-        timed(ws.times.forward, op, [&] { batchnorm_pass(plan_.forward[g], ws, N, st.mean.data(), st.invstd.data()); });
-      });
+      normalise = &plan_.forward[g];
       f = g + 1;
     }
 

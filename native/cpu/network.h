@@ -105,12 +105,17 @@ class Network {
     AlignedVector<T> padded_grad;   // [capacity, padded gradient size] a padded input gradient, before its crop
     std::vector<T> dparams;         // [P] this thread's gradient sum
     LayerTimes times;
+    // the first image of the chunk the forward steps run on (run_coupled takes a thread's share through a forward
+    // phase in chunks of images); act() points there
+    size_t n0 = 0;
   };
 
   void ensure_capacity(Workspace& ws, int images);
   void prepare_step_kernels();
   void preprocess(T* out, const uint8_t* image, const double* augment) const;
   T* grad(Workspace& ws, int slot) const;
+  // tensor t from the workspace's chunk (its image n0)
+  T* act(const Workspace& ws, size_t t) const { return ws.act[t] + ws.n0 * layout_.shapes[t].size(); }
   // image n's bf16 copy of a tensor (kept by blocks on tiles for the next block)
   uint16_t* bf16_copy(Workspace& ws, int tensor, int n) const;
   // convolutions: 3x3 valid of stride 1 (the seed's kernels run on the input itself); the geometry of any other;

@@ -26,7 +26,7 @@ const char* conv_algorithm_name(ConvAlgorithm a);
 enum class BackendKind { Cpu, Cuda };
 
 // The resolved options a network is planned from (TypeScript resolves the user's flags into these; the
-// environment caps ENGINE_ISA and ENGINE_BF16 are read by plan_options, once, and recorded).
+// environment caps ENGINE_ISA and ENGINE_BF16, and ENGINE_CHUNK, are read by plan_options, once, and recorded).
 struct PlanOptions {
   BackendKind backend = BackendKind::Cpu;
   bool double_precision = false;  // the CPU reference in double, for gradient checks
@@ -35,7 +35,10 @@ struct PlanOptions {
   ConvAlgorithm conv = ConvAlgorithm::Direct;
   Bf16Kernels bf16 = Bf16Kernels::Avx512Bf16;
   int threads = 1;
-  std::string env_isa, env_bf16;  // ENGINE_ISA / ENGINE_BF16 as read ("" when unset)
+  std::string env_isa, env_bf16, env_chunk;  // ENGINE_ISA / ENGINE_BF16 / ENGINE_CHUNK as read ("" when unset)
+  // bytes of a chunk of images in a batch-coupled CPU network's forward phases (plan_chunks); ENGINE_CHUNK sets
+  // it, 0 for none: the same bits either way, a check that tests make
+  size_t chunk_bytes = size_t(1) << 19;
 };
 
 // Checks the requested options against the machine and the environment (SpecError naming the field):
@@ -101,6 +104,8 @@ struct Step {
   int grad_in[2] = {-1, -1};
   bool accumulate = false;     // backward conv: adds its input gradient into slot in[0] (formed first by another
                                // consumer of its input) instead of a GradAdd after it
+  int chunk = 0;               // batch norm (CPU, float): the phase that ends at it runs a thread's share in chunks
+                               // of this many images (run_coupled); 0: all at once
 };
 
 struct PackedWeights {
