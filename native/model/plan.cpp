@@ -569,11 +569,6 @@ class Planner {
     std::reverse(p_.backward.begin(), p_.backward.end());
   }
 
-  // The backward steps that are needed (their output tensor depends on parameters), with their gradient slots:
-  // a slot is taken when a gradient is formed and given back when the step that reads it is done, so a chain uses
-  // two. A ReLU's and a flatten's input gradient is their output gradient, in place, where nothing else reads
-  // their input; so is one input's of an add. A tensor read by several ops gets its gradient from the first of them run backward, and the
-  // others' contributions are added into it (GradAdd).
   // Whether the backward of conv step s may add its input gradient into the slot another consumer formed (no
   // GradAdd step after it): the float32 F(4x4) input gradient, which writes each element once
   static bool accumulates_input(const Step& s) { return s.kind == StepKind::Conv && is_winograd4(s.input_impl); }
@@ -609,6 +604,13 @@ class Planner {
     }
   }
 
+  // The backward steps that are needed (their output tensor depends on parameters), with their gradient slots:
+  // a slot is taken when a gradient is formed and given back when the steps of all the tensors whose gradient it
+  // holds are done, so a chain uses two. A ReLU's and a flatten's input gradient is their output gradient, in
+  // place, where nothing else reads their input; so is one input's of an add, and the other's where
+  // shares_add_gradient. A tensor read by several ops gets its gradient from the first of them run backward, and
+  // the others' contributions are added into it: by the conv step itself where accumulates_input, else by a
+  // GradAdd step.
   void plan_gradients() {
     std::vector<Step> backward;
     std::vector<int> free_slots, holders;  // [slots] tensors whose gradient a slot holds, until their producer's step
@@ -654,11 +656,10 @@ class Planner {
         } else {
           slot = take();
         }
+        holders[size_t(slot)]++;
         if (p_.grad_slot[t] < 0) {
           p_.grad_slot[t] = slot;
-          holders[size_t(slot)]++;
         } else {  // another consumer formed it first: add this contribution into it
-          holders[size_t(slot)]++;
           Step a;
           a.dir = Dir::Backward;
           a.kind = StepKind::GradAdd;
