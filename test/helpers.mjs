@@ -12,6 +12,24 @@ export const SHARED = path.resolve(ROOT, '../shared');
 export const CELEBA = path.join(SHARED, 'data/celeba-575');
 export const CLI = path.join(ROOT, 'dist/src/cli.js');
 
+/** fn()'s result, with the environment variables of `vars` set (undefined: unset) while it runs, then as they were
+ * (a Trainer's plan reads ENGINE_ISA, ENGINE_BF16 and ENGINE_CHUNK once, at its creation) */
+export function withEnv(vars, fn) {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const set = (values) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = String(v);
+    }
+  };
+  set(vars);
+  try {
+    return fn();
+  } finally {
+    set(before);
+  }
+}
+
 /** A temp folder removed after the test. */
 export async function tempDir(t, prefix = 'engine-test-') {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));

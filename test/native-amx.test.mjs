@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { rand, rng } from './helpers.mjs';
+import { rand, rng, withEnv } from './helpers.mjs';
 import { absRounded, assertWithinGamma as within, gamma, relativeDifferences, rounded, trainImages } from './numerics.mjs';
 
 const k = native.kernels;
@@ -328,15 +328,7 @@ const bf16Skip = native.buildInfo().bf16 ? false : 'this CPU has no AVX512-BF16 
 
 /** a Trainer created with ENGINE_BF16 set to `choice` (undefined: unset) */
 function trainerWith(choice, options) {
-  const before = process.env.ENGINE_BF16;
-  if (choice === undefined) delete process.env.ENGINE_BF16;
-  else process.env.ENGINE_BF16 = choice;
-  try {
-    return new native.Trainer(trainerConfig(options));
-  } finally {
-    if (before === undefined) delete process.env.ENGINE_BF16;
-    else process.env.ENGINE_BF16 = before;
-  }
+  return withEnv({ ENGINE_BF16: choice }, () => new native.Trainer(trainerConfig(options)));
 }
 
 test('ENGINE_BF16 picks the bf16 kernels: AMX by default where usable, AVX512-BF16 otherwise; bad choices are RangeErrors', { skip: bf16Skip }, () => {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
-import { rand, randomBatch, rng, sameConvNet } from './helpers.mjs';
+import { rand, randomBatch, rng, sameConvNet, withEnv } from './helpers.mjs';
 import { gamma, relativeDifferences } from './numerics.mjs';
 import { F2, randomSameForward, randomSameInput } from './winograd-bounds.mjs';
 
@@ -74,14 +74,7 @@ test('conv3x3SameForwardWinogradBf16 refuses shapes it does not take (RangeError
 
 /** a bf16 Trainer of `options` created with ENGINE_BF16 set to `bf16` (the plan reads it once, at creation) */
 function bf16Trainer(options, bf16 = 'avx512-bf16') {
-  const before = process.env.ENGINE_BF16;
-  process.env.ENGINE_BF16 = bf16;
-  try {
-    return new native.Trainer(trainerConfig({ ...options, precision: 'bf16' }));
-  } finally {
-    if (before === undefined) delete process.env.ENGINE_BF16;
-    else process.env.ENGINE_BF16 = before;
-  }
+  return withEnv({ ENGINE_BF16: bf16 }, () => new native.Trainer(trainerConfig({ ...options, precision: 'bf16' })));
 }
 
 /** a bf16 Trainer's kernels for conv `op` (forward, weight gradient, input gradient) */

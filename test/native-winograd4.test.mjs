@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
+import { residualBlock } from '../dist/src/model/spec.js';
 import { rand, randomBatch, rng, sameConvNet } from './helpers.mjs';
 import { assertWithinGamma as within, relativeDifferences } from './numerics.mjs';
 import { F2, F4, exactSameWeight, randomSameForward, randomSameInput } from './winograd-bounds.mjs';
@@ -182,9 +183,9 @@ test('float32 gradients of convolutions on F(4x4) between batch norms within 2e-
   ref.dispose();
 });
 
-// A residual net as fmnist-res builds its blocks, on 12x12 maps: an identity block, whose first convolution adds its
-// input gradient into the one the add passed to the block's input, and a projection block, whose two batch norms
-// read the add's gradient from one slot (fmnist-res's stages)
+// A residual net of fmnist-res's blocks (residualBlock) on 12x12 maps: an identity block, whose first convolution adds
+// its input gradient into the one the add passed to the block's input, and a projection block, whose two batch
+// norms read the add's gradient from one slot
 const RES12 = {
   name: 'winograd4-res',
   input: [12, 12, 3],
@@ -194,22 +195,8 @@ const RES12 = {
     { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'stem' },
     { type: 'batchnorm', name: 'stem.bn' },
     { type: 'relu', name: 'stem.relu' },
-    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'a.c1' },
-    { type: 'batchnorm', name: 'a.bn1' },
-    { type: 'relu', name: 'a.r1' },
-    { type: 'conv', kernel: 3, padding: 'same', filters: 16, name: 'a.c2' },
-    { type: 'batchnorm', name: 'a.bn2' },
-    { type: 'add', name: 'a.add', inputs: ['a.bn2', 'stem.relu'] },
-    { type: 'relu', name: 'a.out' },
-    { type: 'conv', kernel: 3, padding: 'same', filters: 32, name: 'b.c1' },
-    { type: 'batchnorm', name: 'b.bn1' },
-    { type: 'relu', name: 'b.r1' },
-    { type: 'conv', kernel: 3, padding: 'same', filters: 32, name: 'b.c2' },
-    { type: 'batchnorm', name: 'b.bn2' },
-    { type: 'conv', kernel: 1, filters: 32, name: 'b.proj', inputs: ['a.out'] },
-    { type: 'batchnorm', name: 'b.bnp' },
-    { type: 'add', name: 'b.add', inputs: ['b.bn2', 'b.bnp'] },
-    { type: 'relu', name: 'b.out' },
+    ...residualBlock('a', 'stem.relu', 16),
+    ...residualBlock('b', 'a.out', 32, { project: true }),
     { type: 'globalavgpool' },
     { type: 'dense', units: 3, name: 'head' },
   ],

@@ -127,8 +127,11 @@ export const FMNIST_RES: ModelSpec = {
   ],
 };
 
-/** A residual block of two 3x3 'same' convolutions with batch norm; `stride` 2 (and a 1x1 projection) halves the map. */
-function residualBlock(name: string, input: string, filters: number, opts: { stride?: number; project?: boolean } = {}): LayerSpec[] {
+/**
+ * A residual block of two 3x3 'same' convolutions with batch norm; `stride` 2 (and a 1x1 projection) halves the map.
+ * Its ops are named `${name}.c1`, `.bn1`, `.r1`, `.c2`, `.bn2` (`.proj`, `.bnp`), `.add` and `.out`.
+ */
+export function residualBlock(name: string, input: string, filters: number, opts: { stride?: number; project?: boolean } = {}): LayerSpec[] {
   const stride = opts.stride ?? 1;
   const shortcut: LayerSpec[] = opts.project
     ? [
