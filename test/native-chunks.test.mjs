@@ -75,3 +75,35 @@ test('chunks of 1 to 5 images (ragged ends), or any, give the bits of none: grad
   }
 });
 
+// Blocks on AMX tiles (here their C++ model) keep bf16 copies of their outputs for the next block, per image: a chunk
+// writes and reads its own images' copies
+const TILES = {
+  name: 'chunks-tiles',
+  input: [20, 20, 3],
+  head: 'softmax',
+  layers: [
+    { type: 'conv3x3', filters: 32, name: 'c1' },
+    { type: 'relu' },
+    { type: 'maxpool2x2' },
+    { type: 'conv3x3', filters: 32, name: 'c2' },
+    { type: 'relu' },
+    { type: 'maxpool2x2' },
+    { type: 'batchnorm', name: 'bn' },
+    { type: 'globalavgpool' },
+    { type: 'dense', units: 3 },
+  ],
+};
+
+test('bf16 blocks on AMX tiles in chunks of one image give the gradients of none', { skip: !native.buildInfo().bf16 && 'this CPU has no AVX512-BF16' }, () => {
+  const { images, labels } = randomBatch(TILES, 12, 3, 3);
+  const runs = [0, 2000].map((bytes) => {
+    const t = withEnv({ ENGINE_CHUNK: bytes, ENGINE_BF16: 'amx-emulated' }, () => new native.Trainer(trainerConfig({ spec: TILES, seed: 1, threads: 2, precision: 'bf16' })));
+    const steps = t.plan().steps.filter((s) => s.direction === 'forward');
+    const g = t.computeGradients(images, labels);
+    t.dispose();
+    return { steps, gradients: g.gradients };
+  });
+  assert.deepEqual(runs[1].steps.filter((s) => s.bf16Out || s.bf16In).map((s) => `${s.op} ${s.kernel}`), ['c1 amx-emulated', 'c2 amx-emulated']);
+  assert.deepEqual(runs.map((r) => r.steps.find((s) => s.op === 'bn').chunkImages ?? 0), [0, 1]);
+  assert.deepEqual(runs[1].gradients, runs[0].gradients);
+});

@@ -176,7 +176,7 @@ template <typename T>
 uint16_t* Network<T>::bf16_copy(Workspace& ws, int tensor, int n) const {
   const Shape& s = layout_.shapes[size_t(tensor)];
   const size_t stride = (amx_block_input_size(s.h, s.w, s.c) + 31) / 32 * 32;  // 64-byte steps
-  return ws.act16.data() + size_t(ws.capacity) * plan_.bf16_offset[size_t(tensor)] + n * stride;
+  return ws.act16.data() + size_t(ws.capacity) * plan_.bf16_offset[size_t(tensor)] + (ws.n0 + size_t(n)) * stride;
 }
 
 template <typename T>

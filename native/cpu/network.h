@@ -116,7 +116,7 @@ class Network {
   T* grad(Workspace& ws, int slot) const;
   // tensor t from the workspace's chunk (its image n0)
   T* act(const Workspace& ws, size_t t) const { return ws.act[t] + ws.n0 * layout_.shapes[t].size(); }
-  // image n's bf16 copy of a tensor (kept by blocks on tiles for the next block)
+  // image n's bf16 copy of a tensor (kept by blocks on tiles for the next block), n counted from the chunk's n0
   uint16_t* bf16_copy(Workspace& ws, int tensor, int n) const;
   // convolutions: 3x3 valid of stride 1 (the seed's kernels run on the input itself); the geometry of any other;
   // the input the kernels see ('same': the zero-padded copy); the copy and the padded input gradient's scratch
