@@ -70,6 +70,22 @@ for (const isa of ISAS)
       within('dw', dw, exactW, S, tiles + DEPTH4);
       within('db', db, exactB, Sb, N * H * W + 1);
     });
+
+    test(`conv3x3SameBackwardWinograd4: both gradients in one pass, the bits of the two calls, ${shape}`, () => {
+      const r = rng(H * 47 + W + Cin + Cout + N);
+      const [x, g, w] = [rand(N * H * W * Cin, r), rand(N * H * W * Cout, r), rand(9 * Cin * Cout, r)];
+      const [dw0, db0, din0] = [rand(9 * Cin * Cout, r, -4, 4), rand(Cout, r, -4, 4), rand(N * H * W * Cin, r, -3, 3)];
+      for (const accumulate of [false, true]) {
+        const [dw, db] = [Float32Array.from(dw0), Float32Array.from(db0)];
+        const din = accumulate ? Float32Array.from(din0) : new Float32Array(din0.length).fill(NaN);
+        k.conv3x3SameBackwardWeightWinograd4(dw, db, g, x, sh, isa);
+        k.conv3x3SameBackwardInputWinograd4(din, g, w, sh, isa, accumulate);
+        const [dw2, db2] = [Float32Array.from(dw0), Float32Array.from(db0)];
+        const din2 = accumulate ? Float32Array.from(din0) : new Float32Array(din0.length).fill(NaN);
+        k.conv3x3SameBackwardWinograd4(dw2, db2, din2, g, x, w, sh, isa, accumulate);
+        assert.deepEqual([dw2, db2, din2], [dw, db, din], `accumulate=${accumulate}`);
+      }
+    });
   }
 
 // The F(2x2) 'same' weight gradient sums about 48 tiles (several tile rows) in registers before adding them up:

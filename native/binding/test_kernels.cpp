@@ -431,6 +431,19 @@ void conv_same_backward_weight_winograd4_k(const Napi::CallbackInfo& a) {
                                          typed<float>(a[3], "in", size_t(N) * H * W * Ci).Data(), N, H, W, Ci, Co);
 }
 
+// (dw, db, din, dout, in, w, shape, isa, accumulate): both gradients in one pass, w the raw kernel
+void conv_same_backward_winograd4_k(const Napi::CallbackInfo& a) {
+  const auto [N, H, W, Ci, Co] = conv_shape(a[6]);
+  const Impl isa = require_winograd4(a, a[7], H, W, Ci, Co);
+  const std::vector<float> v = winograd_flipped_kernel(a[5], Ci, Co, kF4);
+  conv3x3_same_backward_winograd4(isa, typed<float>(a[0], "dw", size_t(9) * Ci * Co).Data(),
+                                  typed<float>(a[1], "db", Co).Data(),
+                                  typed<float>(a[2], "din", size_t(N) * H * W * Ci).Data(),
+                                  typed<float>(a[3], "dout", size_t(N) * H * W * Co).Data(),
+                                  typed<float>(a[4], "in", size_t(N) * H * W * Ci).Data(), v.data(), N, H, W, Ci, Co,
+                                  a[8].ToBoolean().Value());
+}
+
 // The F(2x2) 'same' kernels with bf16 products: the arguments of the fp32 'same' ones without the isa (AVX-512 and
 // AVX512-BF16 only); the binding transforms and packs the raw kernel as the network does once per step
 std::vector<uint32_t> winograd_bf16_kernel(const Napi::CallbackInfo& a, const std::vector<float>& v, int Ci, int Co) {
@@ -735,6 +748,7 @@ Napi::Object test_kernels(Napi::Env env) {
                         std::pair{"conv3x3SameForwardWinograd4", conv_same_forward_winograd4_k},
                         std::pair{"conv3x3SameBackwardInputWinograd4", conv_same_backward_input_winograd4_k},
                         std::pair{"conv3x3SameBackwardWeightWinograd4", conv_same_backward_weight_winograd4_k},
+                        std::pair{"conv3x3SameBackwardWinograd4", conv_same_backward_winograd4_k},
                         std::pair{"conv3x3SameForwardWinogradBf16", conv_same_forward_winograd_bf16_k},
                         std::pair{"conv3x3SameBackwardInputWinogradBf16", conv_same_backward_input_winograd_bf16_k},
                         std::pair{"conv3x3ForwardAmx", conv_forward_amx_k},

@@ -447,6 +447,11 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
         }
         // a 'same' convolution on Winograd: each gradient on F(4x4) or F(2x2), as the plan chose
         if (is_winograd4(s.impl) || winograd_same(s)) {
+          if (is_winograd4(s.impl) && gin && s.input_impl == s.impl) {
+            conv3x3_same_backward_winograd4(s.impl, dw, db, gin, g, x, winograd_kernel(s, true), N, in.h, in.w, in.c,
+                                            out.c, s.accumulate);
+            return;
+          }
           if (is_winograd4(s.impl))
             conv3x3_same_backward_weight_winograd4(s.impl, dw, db, g, x, N, in.h, in.w, in.c, out.c);
           else

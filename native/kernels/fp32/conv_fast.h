@@ -70,8 +70,9 @@ inline constexpr float kWinograd4G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6
                                       int H, int W, int Cin, int Cout, bool relu);                           \
   bool conv3x3_same_backward_input_winograd4(float* din, const float* dout, const float* vflip, int N, int H,\
                                              int W, int Cin, int Cout, bool accumulate);                     \
-  bool conv3x3_same_backward_weight_winograd4(float* dw, float* db, const float* dout, const float* in,      \
-                                              int N, int H, int W, int Cin, int Cout);                       \
+  bool conv3x3_same_backward_winograd4(float* dw, float* db, float* din, const float* dout, const float* in, \
+                                       const float* vflip, int N, int H, int W, int Cin, int Cout,          \
+                                       bool accumulate);                                                    \
   /* the Winograd F(2x2) stages (conv_simd.inc) that the bf16-product kernels run around their products: */ \
   /* one tile row's input transform, stored rounded to bf16, and its output transform */                     \
   namespace stages {                                                                                         \

@@ -336,12 +336,26 @@ void conv3x3_same_backward_input_winograd4(Impl k, float* din, const float* dout
                       : avx2::conv3x3_same_backward_input_winograd4(din, dout, vflip, N, H, W, Cin, Cout, accumulate));
 }
 
+static void backward_winograd4(const char* fn, Impl k, float* dw, float* db, float* din, const float* dout,
+                               const float* in, const float* vflip, int N, int H, int W, int Cin, int Cout,
+                               bool accumulate) {
+  const Isa isa = require_winograd4(k, H, W, Cin, Cout, fn);
+  require_scratch(isa == Isa::Avx512 ? avx512::conv3x3_same_backward_winograd4(dw, db, din, dout, in, vflip, N, H, W,
+                                                                               Cin, Cout, accumulate)
+                                     : avx2::conv3x3_same_backward_winograd4(dw, db, din, dout, in, vflip, N, H, W,
+                                                                             Cin, Cout, accumulate));
+}
+
 void conv3x3_same_backward_weight_winograd4(Impl k, float* dw, float* db, const float* dout, const float* in, int N,
                                             int H, int W, int Cin, int Cout) {
-  const Isa isa = require_winograd4(k, H, W, Cin, Cout, "conv3x3_same_backward_weight_winograd4");
-  require_scratch(isa == Isa::Avx512
-                      ? avx512::conv3x3_same_backward_weight_winograd4(dw, db, dout, in, N, H, W, Cin, Cout)
-                      : avx2::conv3x3_same_backward_weight_winograd4(dw, db, dout, in, N, H, W, Cin, Cout));
+  backward_winograd4("conv3x3_same_backward_weight_winograd4", k, dw, db, nullptr, dout, in, nullptr, N, H, W, Cin,
+                     Cout, false);
+}
+
+void conv3x3_same_backward_winograd4(Impl k, float* dw, float* db, float* din, const float* dout, const float* in,
+                                     const float* vflip, int N, int H, int W, int Cin, int Cout, bool accumulate) {
+  backward_winograd4("conv3x3_same_backward_winograd4", k, dw, db, din, dout, in, vflip, N, H, W, Cin, Cout,
+                     accumulate);
 }
 
 static void require_winograd_bf16(int H, int W, int Cin, int Cout, const char* fn) {

@@ -115,6 +115,10 @@ void conv3x3_same_backward_input_winograd4(Impl k, float* din, const float* dout
                                            int W, int Cin, int Cout, bool accumulate = false);
 void conv3x3_same_backward_weight_winograd4(Impl k, float* dw, float* db, const float* dout, const float* in, int N,
                                             int H, int W, int Cin, int Cout);
+// Both gradients in one pass over the images (the bits of the two calls above): each group of images' input
+// gradient right after its weight products, while its output gradient is in cache
+void conv3x3_same_backward_winograd4(Impl k, float* dw, float* db, float* din, const float* dout, const float* in,
+                                     const float* vflip, int N, int H, int W, int Cin, int Cout, bool accumulate);
 // Winograd F(2x2) 'same' convolutions with bf16 products (winograd_bf16.h) on a CPU with AVX512-BF16, where
 // winograd_same_fits(Isa::Avx512, ...): the kernel's transform packed by avx512bf16::pack_winograd_kernel (the
 // input gradient's: the flipped kernel's, Cin and Cout swapped)
