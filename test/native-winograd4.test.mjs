@@ -88,6 +88,33 @@ for (const isa of ISAS)
     });
   }
 
+// Every tile runs the same operations: a map's border tiles (which read zeros past its edge) give the bits of the
+// same patch as an inside tile of a larger map that holds it in zeros. The map (8x8, 9x7: all border tiles, whole and
+// ragged) sits at row 4, column 4 of a 16x16 one, whose tiles (1..2, 1..2) lie inside it and read the same values.
+for (const isa of ISAS)
+  for (const [H, W] of [[8, 8], [7, 9]]) {
+    test(`F(4x4): border tiles compute as inside ones, forward and input gradient, ${isa} ${H}x${W}`, () => {
+      const [C, B] = [16, 16];
+      const r = rng(H * 53 + W);
+      const small = rand(H * W * C, r);
+      const big = new Float32Array(B * B * C);
+      for (let y = 0; y < H; y++) big.set(small.subarray(y * W * C, (y + 1) * W * C), ((y + 4) * B + 4) * C);
+      const [w, b] = [rand(9 * C * C, r), rand(C, r)];
+      const inner = (out) => Float32Array.from({ length: H * W * C }, (_, i) => {
+        const [p, c] = [Math.floor(i / C), i % C];
+        return out[((Math.floor(p / W) + 4) * B + (p % W) + 4) * C + c];
+      });
+      const [outSmall, outBig] = [new Float32Array(H * W * C), new Float32Array(B * B * C)];
+      k.conv3x3SameForwardWinograd4(outSmall, small, w, b, { N: 1, H, W, Cin: C, Cout: C }, false, isa);
+      k.conv3x3SameForwardWinograd4(outBig, big, w, b, { N: 1, H: B, W: B, Cin: C, Cout: C }, false, isa);
+      assert.deepEqual(inner(outBig), outSmall);
+      const [dinSmall, dinBig] = [new Float32Array(H * W * C), new Float32Array(B * B * C)];
+      k.conv3x3SameBackwardInputWinograd4(dinSmall, small, w, { N: 1, H, W, Cin: C, Cout: C }, isa);
+      k.conv3x3SameBackwardInputWinograd4(dinBig, big, w, { N: 1, H: B, W: B, Cin: C, Cout: C }, isa);
+      assert.deepEqual(inner(dinBig), dinSmall);
+    });
+  }
+
 // The F(2x2) 'same' weight gradient sums about 48 tiles (several tile rows) in registers before adding them up:
 // within gamma * S_w of the exact gradient, as the valid kernel's one row at a time
 for (const isa of ISAS)
