@@ -262,9 +262,11 @@ test('batch norm: training normalises by the batch and keeps running statistics 
   assert.throws(() => trainer.setState({ ...trainer.getState(), state: new Float32Array(5) }), /state\.state must have 6 elements/);
 });
 
-test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (blocks of vectors of channels and a tail, a fused ReLU)', async () => {
+test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (blocks of vectors of channels and a tail, a fused ReLU, its bits kept)', async () => {
   // dense layers (their fast kernels give the reference's bits) around batch norms of 3, 12 and 43 channels (the
-  // kernels' blocks of 4, 2 and 1 vectors of channels, and a tail), the last with a residual add and a ReLU in its pass
+  // kernels' blocks of 4, 2 and 1 vectors of channels, and a tail), the last with a residual add and a ReLU in its
+  // pass; of 16 and 40 channels with a ReLU, whose backward reads the ReLU's bits (one image's a byte or five), the
+  // 12 and 43 the ReLU's output
   const spec = {
     name: 'bn-tiers',
     input: [4, 4, 3],
@@ -273,6 +275,8 @@ test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (block
       { type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 12 }, { type: 'batchnorm' }, { type: 'relu' },
       { type: 'dense', units: 43 }, { type: 'batchnorm' }, { type: 'relu', name: 'r' },
       { type: 'dense', units: 43 }, { type: 'batchnorm', name: 'last' }, { type: 'add', inputs: ['last', 'r'] }, { type: 'relu' },
+      { type: 'dense', units: 16 }, { type: 'batchnorm', name: 'm16' }, { type: 'relu' },
+      { type: 'dense', units: 40 }, { type: 'batchnorm', name: 'm40' }, { type: 'relu' },
       { type: 'dense', units: 3 },
     ],
   };
@@ -283,6 +287,8 @@ test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (block
     const t = new native.Trainer(trainerConfig({ spec, seed: 4, threads: 2, isa }));
     assert.equal(t.plan().steps.find((s) => s.kind === 'batchnorm').kernel, isa === 'scalar' ? 'reference' : isa);
     assert.equal(t.plan().steps.find((s) => s.op === 'last' && s.direction === 'forward').residual, 'r');
+    const masked = t.plan().steps.filter((s) => s.reluMask).map((s) => `${s.direction} ${s.op}`);
+    assert.deepEqual(masked, isa === 'scalar' ? [] : ['forward m16', 'forward m40', 'backward m40', 'backward m16']);
     const g = t.computeGradients(images, labels);
     for (let s = 0; s < 2; s++) await t.trainStep(images, labels, null, OPT);
     runs.push({ isa, gradients: g.gradients, params: t.getParams(), state: t.getState().state, p: await t.predict(images) });

@@ -34,6 +34,7 @@ Napi::Object step_to_js(Napi::Env env, const Layout& L, const Plan& p, const Ste
   if (s.relu) o.Set("relu", true);
   if (s.accumulate) o.Set("accumulates", true);
   if (s.chunk > 0) o.Set("chunkImages", s.chunk);
+  if (s.relu_mask != kNone) o.Set("reluMask", true);
   // the gradient slots the step reads and writes (a slot number per input; -1: none): equal numbers, one buffer
   if (s.dir == Dir::Backward) {
     Napi::Object slots = Napi::Object::New(env);

@@ -42,18 +42,20 @@ void bn_sums(Impl k, double* sum, double* sumsq, const T* in, size_t P, int C) {
   if constexpr (std::is_same_v<T, float>) batchnorm_sums(k, sum, sumsq, in, P, C);
   else ref::batchnorm_sums(sum, sumsq, in, P, C);
 }
+// (relu_mask: float only, where the plan keeps one)
 template <typename T>
-void bn_backward_sums(Impl k, double* dsum, double* dxhat, const T* dout, const T* relu_out, const T* in,
-                      const double* mean, const double* invstd, size_t P, int C) {
-  if constexpr (std::is_same_v<T, float>) batchnorm_backward_sums(k, dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
+void bn_backward_sums(Impl k, double* dsum, double* dxhat, const T* dout, const T* relu_out, const uint8_t* relu_mask,
+                      const T* in, const double* mean, const double* invstd, size_t P, int C) {
+  if constexpr (std::is_same_v<T, float>)
+    batchnorm_backward_sums(k, dsum, dxhat, dout, relu_out, relu_mask, in, mean, invstd, P, C);
   else ref::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
 }
 template <typename T>
-void bn_backward_input(Impl k, T* din, const T* dout, const T* relu_out, const T* in, const double* mean,
-                       const double* invstd, const T* gamma, const double* dsum, const double* dxhat, double count,
-                       size_t P, int C) {
+void bn_backward_input(Impl k, T* din, const T* dout, const T* relu_out, const uint8_t* relu_mask, const T* in,
+                       const double* mean, const double* invstd, const T* gamma, const double* dsum,
+                       const double* dxhat, double count, size_t P, int C) {
   if constexpr (std::is_same_v<T, float>)
-    batchnorm_backward_input(k, din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
+    batchnorm_backward_input(k, din, dout, relu_out, relu_mask, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
   else ref::batchnorm_backward_input(din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
 }
 
@@ -267,7 +269,14 @@ void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const
 }
 
 template <typename T>
-void Network<T>::batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd) const {
+uint8_t* Network<T>::relu_mask(const Step& s, Workspace& ws) const {
+  if (s.relu_mask == kNone) return nullptr;
+  return ws.code.data() + size_t(ws.capacity) * s.relu_mask + ws.n0 * (layout_.in(size_t(s.op)).size() / 8);
+}
+
+template <typename T>
+void Network<T>::batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd,
+                                bool train) const {
   const size_t i = size_t(s.op);
   const Shape& in = layout_.in(i);
   const T* x = act(ws, size_t(layout_.input(i)));
@@ -276,7 +285,9 @@ void Network<T>::batchnorm_pass(const Step& s, Workspace& ws, int N, const doubl
   const T* gamma = params_.data() + layout_.param_offset[i];
   const T* beta = gamma + in.c;
   const size_t P = size_t(N) * in.h * in.w;
-  if constexpr (std::is_same_v<T, float>) batchnorm_forward(s.impl, y, x, residual, mean, invstd, gamma, beta, P, in.c, s.relu);
+  if constexpr (std::is_same_v<T, float>)
+    batchnorm_forward(s.impl, y, x, residual, mean, invstd, gamma, beta, P, in.c, s.relu,
+                      train ? relu_mask(s, ws) : nullptr);
   else ref::batchnorm_forward(y, x, residual, mean, invstd, gamma, beta, P, in.c, s.relu);
 }
 
@@ -394,7 +405,7 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
         mean[c] = double(running[c]);
         invstd[c] = 1.0 / std::sqrt(double(running[C + c]) + layout_.op(i).epsilon);
       }
-      batchnorm_pass(s, ws, N, mean.data(), invstd.data());
+      batchnorm_pass(s, ws, N, mean.data(), invstd.data(), false);
       return;
     }
     default:
@@ -711,7 +722,7 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
             ws.times.preprocess += now_seconds() - t0;
           } else {
             const BatchStatistics& st = stats_of(size_t(normalise->op));
-            timed(ws.times.forward, size_t(normalise->op), [&] { batchnorm_pass(*normalise, ws, m, st.mean.data(), st.invstd.data()); });
+            timed(ws.times.forward, size_t(normalise->op), [&] { batchnorm_pass(*normalise, ws, m, st.mean.data(), st.invstd.data(), true); });
           }
           for (size_t k = f; k < g; k++)
             timed(ws.times.forward, size_t(plan_.forward[k].op), [&] { forward_step(plan_.forward[k], ws, m, true, step, b0 + n0); });
@@ -764,8 +775,10 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
         timed(ws.times.backward, op, [&] {
           std::vector<double>& p = sums[size_t(t)];
           p.assign(2 * C, 0.0);
-          bn_backward_sums(s->impl, p.data(), p.data() + C, grad(ws, s->grad_out), s->relu ? ws.act[op + 2] : nullptr,
-                           ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), size_t(N) * hw, int(C));
+          const uint8_t* mask = relu_mask(*s, ws);
+          bn_backward_sums(s->impl, p.data(), p.data() + C, grad(ws, s->grad_out),
+                           s->relu && !mask ? ws.act[op + 2] : nullptr, mask, ws.act[size_t(layout_.input(op))],
+                           st.mean.data(), st.invstd.data(), size_t(N) * hw, int(C));
           T* dgamma = ws.dparams.data() + layout_.param_offset[op];
           for (size_t c = 0; c < C; c++) {
             dgamma[c] += T(p[C + c]);
@@ -780,8 +793,9 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
         share([&] {
           const BatchStatistics& st = stats_of(op);
           timed(ws.times.backward, op, [&] {
-            bn_backward_input(s->impl, grad(ws, s->grad_in[0]), grad(ws, s->grad_out), s->relu ? ws.act[op + 2] : nullptr,
-                              ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), gamma, total.data(),
+            const uint8_t* mask = relu_mask(*s, ws);
+            bn_backward_input(s->impl, grad(ws, s->grad_in[0]), grad(ws, s->grad_out),
+                              s->relu && !mask ? ws.act[op + 2] : nullptr, mask, ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), gamma, total.data(),
                               total.data() + C, double(B) * double(hw), size_t(N) * hw, int(C));
           });
         });

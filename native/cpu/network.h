@@ -131,7 +131,10 @@ class Network {
   void crop_gradient(const Step& s, T* din, const T* padded, int N) const;
   void forward_step(const Step& s, Workspace& ws, int N, bool train, uint64_t step, int image0);
   // a batch norm step's normalising pass over N images with these statistics (and the add and ReLU it runs)
-  void batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd) const;
+  // train: keeps the ReLU's bits where the plan says (Step::relu_mask), for the backward
+  void batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd, bool train) const;
+  // a batch norm step's ReLU bits of the workspace's chunk (its image n0), null where the plan keeps none
+  uint8_t* relu_mask(const Step& s, Workspace& ws) const;
   void backward_step(const Step& s, Workspace& ws, int N);
   // forward, loss and backward of images [b0, b0 + N) of the batch (N at most the workspace's capacity)
   void run_images(Workspace& ws, const uint8_t* images, const uint8_t* labels, const double* augment, int B,

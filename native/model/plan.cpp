@@ -512,6 +512,13 @@ class Planner {
           Step f = step(Dir::Forward, StepKind::BatchNorm, i, relu ? 2 : 1, k);
           Step b = step(Dir::Backward, StepKind::BatchNorm, i, relu ? 2 : 1, k);
           f.relu = b.relu = relu;
+          // the ReLU's positive bits for the backward: a 32nd of the bytes of its output, which the backward's two
+          // passes otherwise stream (with the gradient and the input) only to test; whole bytes an image and
+          // vector of channels
+          if (relu && k != Impl::Reference && L_.in(i).c % 8 == 0) {
+            f.relu_mask = b.relu_mask = p_.code_size;
+            p_.code_size += L_.in(i).size() / 8;
+          }
           p_.forward.push_back(f);
           p_.backward.push_back(b);
           if (relu) {

@@ -106,6 +106,9 @@ struct Step {
                                // consumer of its input) instead of a GradAdd after it
   int chunk = 0;               // batch norm (CPU, float): the phase that ends at it runs a thread's share in chunks
                                // of this many images (run_coupled); 0: all at once
+  size_t relu_mask = kNone;    // batch norm with a ReLU on the fast CPU tiers: where it keeps which outputs were
+                               // positive (a bit an element) in the network's per-image buffer of codes, which its
+                               // backward reads instead of the ReLU's output; kNone: none kept
 };
 
 struct PackedWeights {
@@ -136,7 +139,8 @@ struct Plan {
   size_t bf16_size = 0;
   // elements per image of the padded input copies, and of the largest padded input gradient (scratch)
   size_t padded_size = 0, padded_grad_size = 0;
-  // [ops]: where a block keeps its pool's code (bytes per image), kNone where it keeps none
+  // [ops]: where a block keeps its pool's code (bytes per image), kNone where it keeps none (a batch norm's ReLU
+  // bits: Step::relu_mask)
   std::vector<size_t> code_offset;
   size_t code_size = 0;
 };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace engine {
 
@@ -11,12 +12,14 @@ namespace engine {
   namespace ns {                                                                                                  \
   void batchnorm_sums(double* sum, double* sumsq, const float* in, size_t P, int C);                              \
   void batchnorm_forward(float* out, const float* in, const float* residual, const double* mean,               \
-                         const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu); \
+                         const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu,  \
+                         uint8_t* relu_mask);                                                                     \
   void batchnorm_backward_sums(double* dsum, double* dxhat, const float* dout, const float* relu_out,            \
-                               const float* in, const double* mean, const double* invstd, size_t P, int C);      \
-  void batchnorm_backward_input(float* din, const float* dout, const float* relu_out, const float* in,           \
-                                const double* mean, const double* invstd, const float* gamma, const double* dsum, \
-                                const double* dxhat, double count, size_t P, int C);                              \
+                               const uint8_t* relu_mask, const float* in, const double* mean,                    \
+                               const double* invstd, size_t P, int C);                                            \
+  void batchnorm_backward_input(float* din, const float* dout, const float* relu_out, const uint8_t* relu_mask,  \
+                                const float* in, const double* mean, const double* invstd, const float* gamma,   \
+                                const double* dsum, const double* dxhat, double count, size_t P, int C);          \
   }
 
 ENGINE_DECLARE_FAST_BATCHNORM(avx512)

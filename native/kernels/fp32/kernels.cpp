@@ -137,6 +137,13 @@ void gemm_conv_backward_weight(Impl k, float* dw, float* db, const float* dout, 
   ref::conv_backward_weight(dw, db, dout, in, N, H, W, Cin, Cout, g);
 }
 
+// A ReLU mask is the fast tiers' alone (the reference reads the ReLU's output), on whole bytes of channels
+static void check_relu_mask(Impl k, const uint8_t* relu_mask, int C, const char* fn) {
+  if (relu_mask && k != Impl::Avx512 && k != Impl::Avx2)
+    throw std::logic_error(std::string(fn) + ": the reference kernel takes no ReLU mask");
+  if (relu_mask && C % 8 != 0) throw std::logic_error(std::string(fn) + ": a ReLU mask needs channels in 8s");
+}
+
 void batchnorm_sums(Impl k, double* sum, double* sumsq, const float* in, size_t P, int C) {
   if (k == Impl::Avx512) return avx512::batchnorm_sums(sum, sumsq, in, P, C);
   if (k == Impl::Avx2) return avx2::batchnorm_sums(sum, sumsq, in, P, C);
@@ -144,26 +151,37 @@ void batchnorm_sums(Impl k, double* sum, double* sumsq, const float* in, size_t 
 }
 
 void batchnorm_forward(Impl k, float* out, const float* in, const float* residual, const double* mean,
-                       const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu) {
-  if (k == Impl::Avx512) return avx512::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu);
-  if (k == Impl::Avx2) return avx2::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu);
+                       const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu,
+                       uint8_t* relu_mask) {
+  check_relu_mask(k, relu_mask, C, "batchnorm_forward");
+  if (k == Impl::Avx512)
+    return avx512::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu, relu_mask);
+  if (k == Impl::Avx2)
+    return avx2::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu, relu_mask);
   ref::batchnorm_forward(out, in, residual, mean, invstd, gamma, beta, P, C, relu);
 }
 
 void batchnorm_backward_sums(Impl k, double* dsum, double* dxhat, const float* dout, const float* relu_out,
-                             const float* in, const double* mean, const double* invstd, size_t P, int C) {
-  if (k == Impl::Avx512) return avx512::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
-  if (k == Impl::Avx2) return avx2::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
+                             const uint8_t* relu_mask, const float* in, const double* mean, const double* invstd,
+                             size_t P, int C) {
+  check_relu_mask(k, relu_mask, C, "batchnorm_backward_sums");
+  if (k == Impl::Avx512)
+    return avx512::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, relu_mask, in, mean, invstd, P, C);
+  if (k == Impl::Avx2)
+    return avx2::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, relu_mask, in, mean, invstd, P, C);
   ref::batchnorm_backward_sums(dsum, dxhat, dout, relu_out, in, mean, invstd, P, C);
 }
 
-void batchnorm_backward_input(Impl k, float* din, const float* dout, const float* relu_out, const float* in,
-                              const double* mean, const double* invstd, const float* gamma, const double* dsum,
-                              const double* dxhat, double count, size_t P, int C) {
+void batchnorm_backward_input(Impl k, float* din, const float* dout, const float* relu_out, const uint8_t* relu_mask,
+                              const float* in, const double* mean, const double* invstd, const float* gamma,
+                              const double* dsum, const double* dxhat, double count, size_t P, int C) {
+  check_relu_mask(k, relu_mask, C, "batchnorm_backward_input");
   if (k == Impl::Avx512)
-    return avx512::batchnorm_backward_input(din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
+    return avx512::batchnorm_backward_input(din, dout, relu_out, relu_mask, in, mean, invstd, gamma, dsum, dxhat,
+                                            count, P, C);
   if (k == Impl::Avx2)
-    return avx2::batchnorm_backward_input(din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
+    return avx2::batchnorm_backward_input(din, dout, relu_out, relu_mask, in, mean, invstd, gamma, dsum, dxhat,
+                                          count, P, C);
   ref::batchnorm_backward_input(din, dout, relu_out, in, mean, invstd, gamma, dsum, dxhat, count, P, C);
 }
 

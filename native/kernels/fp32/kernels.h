@@ -51,15 +51,20 @@ void gemm_conv_backward_input(Impl k, float* din, const float* dout, const float
 void gemm_conv_backward_weight(Impl k, float* dw, float* db, const float* dout, const float* in, int N, int H, int W,
                                int Cin, int Cout, const ref::ConvGeom& g);
 
-// batch norm (ref.h's batchnorm_*), k Avx2, Avx512 (any channel count; the reference's bits) or Reference
+// batch norm (ref.h's batchnorm_*), k Avx2, Avx512 (any channel count; the reference's bits) or Reference. On the
+// fast tiers with a ReLU and C a multiple of 8, relu_mask [P * C / 8] may stand for the ReLU's output: the forward
+// sets bit e (byte e / 8, bit e % 8) of it where output element e is positive, the backward reads that instead of
+// relu_out (null then); the Reference takes none.
 void batchnorm_sums(Impl k, double* sum, double* sumsq, const float* in, size_t P, int C);
 void batchnorm_forward(Impl k, float* out, const float* in, const float* residual, const double* mean,
-                       const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu);
+                       const double* invstd, const float* gamma, const float* beta, size_t P, int C, bool relu,
+                       uint8_t* relu_mask = nullptr);
 void batchnorm_backward_sums(Impl k, double* dsum, double* dxhat, const float* dout, const float* relu_out,
-                             const float* in, const double* mean, const double* invstd, size_t P, int C);
-void batchnorm_backward_input(Impl k, float* din, const float* dout, const float* relu_out, const float* in,
-                              const double* mean, const double* invstd, const float* gamma, const double* dsum,
-                              const double* dxhat, double count, size_t P, int C);
+                             const uint8_t* relu_mask, const float* in, const double* mean, const double* invstd,
+                             size_t P, int C);
+void batchnorm_backward_input(Impl k, float* din, const float* dout, const float* relu_out, const uint8_t* relu_mask,
+                              const float* in, const double* mean, const double* invstd, const float* gamma,
+                              const double* dsum, const double* dxhat, double count, size_t P, int C);
 
 // global average pooling: out [N, C] = mean of in [N, HW, C] over the pixels; din [N, HW, C] = dout / HW
 void global_avgpool_forward(Impl k, float* out, const float* in, int N, int HW, int C);
