@@ -118,6 +118,9 @@ export interface PlanStep {
   accumulates?: boolean;
   /** a forward batch norm: the images of a thread's share that the phase ending at it takes at a time */
   chunkImages?: number;
+  /** a batch norm with a ReLU (fast CPU tiers, channels in 8s): keeps a bit per element of where the ReLU's output
+   * was positive, which its backward reads instead of that output */
+  reluMask?: boolean;
   /** backward steps: the gradient slots read (out) and written (in, per input; -1 none); equal numbers share a buffer */
   gradientSlots?: { out: number; in: [number, number] };
   bf16In?: boolean;
