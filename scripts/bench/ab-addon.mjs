@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Two builds of the native addon, epoch against epoch in one process: how much a kernel change moves a small-image
 // model's training, on a machine whose speed drifts by tens of percent within minutes. Each build gets its own
-// Trainer on the same images; their epochs alternate, so both see the same moments of the machine, and the ratio
-// is the median of the per-round ratios. Also per op (Trainer.layerTimes) and a hash of each build's parameters
-// after all the epochs: equal hashes, the same bits.
+// Trainer on the same images; their epochs alternate (which goes first, too), so both see the same moments of the
+// machine, and the ratio is the median of the per-round ratios. Also per op (Trainer.layerTimes) and a hash of each
+// build's parameters after all the epochs: equal hashes, the same bits.
 //
 //   cp build/Release/engine.node /tmp/old.node    (before the change; rebuild after it)
 //   node scripts/bench/ab-addon.mjs --a /tmp/old.node --b build/Release/engine.node [--arch fmnist-res]
@@ -61,8 +61,11 @@ for (const [label, file, conv] of [['A', args.a, args['conv-a']], ['B', args.b, 
   trainer.layerTimes(true);
   builds.push({ label, file, addon, trainer, rng, times: [] });
 }
+// A then B in odd rounds, B then A in even ones: the second epoch of a round ran up to 7% faster than the first
+// with the same addon on both sides (caches, clocks), which a fixed order would credit to B
 for (let r = 1; r <= rounds; r++)
-  for (const b of builds) b.times.push((await trainEpochIndexed(b.trainer, data, b.rng, cfg, r)).seconds);
+  for (const b of r % 2 ? builds : [...builds].reverse())
+    b.times.push((await trainEpochIndexed(b.trainer, data, b.rng, cfg, r)).seconds);
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
 const hash = (p) => crypto.createHash('sha256').update(Buffer.from(p.buffer, p.byteOffset, p.byteLength)).digest('hex').slice(0, 16);
