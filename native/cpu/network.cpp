@@ -77,6 +77,7 @@ Network<T>::Network(const Layout& layout, const PlanOptions& options, const Reci
   packed_words_.assign(plan_.packed_words, 0);
   packed_floats_.assign(plan_.packed_floats, 0.0f);
   ws_.resize(pool_.size());
+  winograd_scratch_.resize(size_t(pool_.size()));
   for (auto& ws : ws_) ws.dparams.assign(params_.size(), T(0));
   // the plan's images per kernel call; a batch-coupled model grows them to a thread's share at its first step
   for (auto& ws : ws_) ensure_capacity(ws, std::max(plan_.micro_batch, 1));
@@ -182,46 +183,61 @@ uint16_t* Network<T>::bf16_copy(Workspace& ws, int tensor, int n) const {
 }
 
 template <typename T>
-void Network<T>::prepare_step_kernels() {
+void Network<T>::prepare_step_kernels(int t, int nt) {
   if constexpr (std::is_same_v<T, float>) {
-    for (const PackedWeights& pw : plan_.packing) {
-      const Shape &in = layout_.in(size_t(pw.op)), &out = layout_.out(size_t(pw.op));
-      const int Cin = in.c, Cout = out.c;
-      const float* w = params_.data() + layout_.param_offset[size_t(pw.op)];
-      switch (pw.kind) {
-        case Packing::AmxNarrow: amx_pack_kernel_narrow(packed_words_.data() + pw.offset, w, Cin, Cout); break;
-        case Packing::Bf16: {
-          uint32_t* wp = packed_words_.data() + pw.offset;
-          avx512bf16::pack_kernel(wp, w, Cin, Cout);
-          avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
-          break;
-        }
-        case Packing::Flipped: flip_kernel_for_input_gradient(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
-        case Packing::Winograd:
-        case Packing::Winograd4: {
-          float* wflip = packed_floats_.data() + pw.offset;  // [9][Cout][Cin], then v [P][Cin][Cout], vflip
-          float* v = wflip + size_t(9) * Cin * Cout;
-          const auto transform = pw.kind == Packing::Winograd4 ? winograd4_kernel_transform : winograd_kernel_transform;
-          flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
-          transform(v, w, Cin, Cout, plan_.options.isa);
-          transform(v + size_t(winograd_positions(pw.kind)) * Cin * Cout, wflip, Cout, Cin, plan_.options.isa);
-          break;
-        }
-        case Packing::WinogradBf16: {
-          winograd_scratch_.resize(size_t(9 + 16) * Cin * Cout);
-          float* wflip = winograd_scratch_.data();  // [9][Cout][Cin], then v [16][Cin][Cout] of either
-          float* v = wflip + size_t(9) * Cin * Cout;
-          uint32_t* vp = packed_words_.data() + pw.offset;
-          flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
-          winograd_kernel_transform(v, w, Cin, Cout, plan_.options.isa);
-          avx512bf16::pack_winograd_kernel(vp, v, Cin, Cout);
-          winograd_kernel_transform(v, wflip, Cout, Cin, plan_.options.isa);
-          avx512bf16::pack_winograd_kernel(vp + avx512bf16::winograd_packed_size(Cin, Cout), v, Cout, Cin);
-          break;
-        }
-        case Packing::Transposed: transpose_dense_kernel(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
-        case Packing::None: break;
+    const size_t n = plan_.packing.size();
+    std::vector<size_t> order(n);
+    for (size_t k = 0; k < n; k++) order[k] = k;
+    auto size = [&](size_t k) { return plan_.packing[k].size; };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return size(a) > size(b); });
+    std::vector<size_t> load(size_t(nt), 0);
+    for (size_t k : order) {
+      const int to = int(std::min_element(load.begin(), load.end()) - load.begin());
+      load[size_t(to)] += size(k);
+      if (to == t) prepare_packing(plan_.packing[k], winograd_scratch_[size_t(t)]);
+    }
+  }
+}
+
+template <typename T>
+void Network<T>::prepare_packing(const PackedWeights& pw, std::vector<float>& scratch) {
+  if constexpr (std::is_same_v<T, float>) {
+    const Shape &in = layout_.in(size_t(pw.op)), &out = layout_.out(size_t(pw.op));
+    const int Cin = in.c, Cout = out.c;
+    const float* w = params_.data() + layout_.param_offset[size_t(pw.op)];
+    switch (pw.kind) {
+      case Packing::AmxNarrow: amx_pack_kernel_narrow(packed_words_.data() + pw.offset, w, Cin, Cout); break;
+      case Packing::Bf16: {
+        uint32_t* wp = packed_words_.data() + pw.offset;
+        avx512bf16::pack_kernel(wp, w, Cin, Cout);
+        avx512bf16::pack_kernel_for_input_gradient(wp + avx512bf16::packed_kernel_size(Cin, Cout), w, Cin, Cout);
+        break;
       }
+      case Packing::Flipped: flip_kernel_for_input_gradient(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
+      case Packing::Winograd:
+      case Packing::Winograd4: {
+        float* wflip = packed_floats_.data() + pw.offset;  // [9][Cout][Cin], then v [P][Cin][Cout], vflip
+        float* v = wflip + size_t(9) * Cin * Cout;
+        const auto transform = pw.kind == Packing::Winograd4 ? winograd4_kernel_transform : winograd_kernel_transform;
+        flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
+        transform(v, w, Cin, Cout, plan_.options.isa);
+        transform(v + size_t(winograd_positions(pw.kind)) * Cin * Cout, wflip, Cout, Cin, plan_.options.isa);
+        break;
+      }
+      case Packing::WinogradBf16: {
+        scratch.resize(size_t(9 + 16) * Cin * Cout);
+        float* wflip = scratch.data();  // [9][Cout][Cin], then v [16][Cin][Cout] of either
+        float* v = wflip + size_t(9) * Cin * Cout;
+        uint32_t* vp = packed_words_.data() + pw.offset;
+        flip_kernel_for_input_gradient(wflip, w, Cin, Cout);
+        winograd_kernel_transform(v, w, Cin, Cout, plan_.options.isa);
+        avx512bf16::pack_winograd_kernel(vp, v, Cin, Cout);
+        winograd_kernel_transform(v, wflip, Cout, Cin, plan_.options.isa);
+        avx512bf16::pack_winograd_kernel(vp + avx512bf16::winograd_packed_size(Cin, Cout), v, Cout, Cin);
+        break;
+      }
+      case Packing::Transposed: transpose_dense_kernel(packed_floats_.data() + pw.offset, w, Cin, Cout); break;
+      case Packing::None: break;
     }
   }
 }
@@ -662,6 +678,7 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::exception_ptr error;
+  std::vector<double> preparing(static_cast<size_t>(nt));  // [threads] seconds rearranging the step's kernels
   pool_.run([&](int t) {
     Workspace& ws = ws_[size_t(t)];
     const int b0 = begin(t), N = count(t);
@@ -700,6 +717,13 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       }
       ws.n0 = 0;
     };
+
+    // the step's rearranged kernels (transforms, packings), shared out between the threads, before any step reads
+    // them
+    const double t_prepare = now_seconds();
+    guarded([&] { prepare_step_kernels(t, nt); });
+    preparing[size_t(t)] = now_seconds() - t_prepare;
+    barrier.wait();
 
     // forward: a phase is the normalising pass of the batch norm before it (the images' preprocessing, first), the
     // steps up to the next batch norm and that one's statistics, which thread 0 then combines
@@ -803,6 +827,7 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       k0 = g + 1;
     }
   });
+  for (int t = 0; t < nt; t++) kernels_seconds_ += preparing[size_t(t)] / nt;
   if (error) std::rethrow_exception(error);
 }
 
@@ -811,7 +836,7 @@ StepResult Network<T>::run_batch(const uint8_t* images, const uint8_t* labels, c
                                  const int32_t* indices, bool update_statistics) {
   const int nt = pool_.size();
   const double t_kernels = now_seconds();
-  prepare_step_kernels();
+  if (plan_.micro_batch != 0) prepare_step_kernels();  // (a batch-coupled step's threads share it: run_coupled)
   const double t_pool = now_seconds();
   kernels_seconds_ += t_pool - t_kernels;
   std::vector<StepResult> part(nt);

@@ -111,7 +111,10 @@ class Network {
   };
 
   void ensure_capacity(Workspace& ws, int images);
-  void prepare_step_kernels();
+  // the step's rearranged kernels (Plan::packing): thread t of nt prepares its part, the larger ones shared out
+  // first, each to the thread with the least so far (every thread computes the same split)
+  void prepare_step_kernels(int t = 0, int nt = 1);
+  void prepare_packing(const PackedWeights& pw, std::vector<float>& scratch);
   void preprocess(T* out, const uint8_t* image, const double* augment) const;
   T* grad(Workspace& ws, int slot) const;
   // tensor t from the workspace's chunk (its image n0)
@@ -166,7 +169,8 @@ class Network {
   std::vector<T> mean_, inv_std_;  // the input normalisation per channel (empty: none)
   AlignedVector<uint32_t> packed_words_;  // bf16 and AMX kernels, each from a 64-byte boundary
   std::vector<float> packed_floats_;      // flipped and Winograd-transformed kernels
-  std::vector<float> winograd_scratch_;   // a kernel's fp32 transforms on the way to its WinogradBf16 packing
+  // [threads]: a kernel's fp32 transforms on the way to its WinogradBf16 packing
+  std::vector<std::vector<float>> winograd_scratch_;
   std::vector<Workspace> ws_;
   // per batch-norm op: the batch's mean and 1 / sqrt(variance + epsilon), per channel
   struct BatchStatistics {
