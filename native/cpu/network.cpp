@@ -788,6 +788,9 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
       const Step* s = bn ? &plan_.backward[g] : nullptr;
       const size_t op = bn ? size_t(s->op) : 0;
       const size_t C = bn ? size_t(layout_.in(op).c) : 0, hw = bn ? layout_.in(op).h * size_t(layout_.in(op).w) : 0;
+      // what gates the batch norm's gradient by its ReLU: the bits the forward kept, else the ReLU's output
+      const uint8_t* mask = bn ? relu_mask(*s, ws) : nullptr;
+      const T* relu_out = bn && s->relu && !mask ? ws.act[op + 2] : nullptr;
       share([&] {
         if (k0 == 0) loss(ws, labels, indices, B, b0, N, &part[size_t(t)]);
         for (size_t k = k0; k < g; k++) {
@@ -799,10 +802,8 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
         timed(ws.times.backward, op, [&] {
           std::vector<double>& p = sums[size_t(t)];
           p.assign(2 * C, 0.0);
-          const uint8_t* mask = relu_mask(*s, ws);
-          bn_backward_sums(s->impl, p.data(), p.data() + C, grad(ws, s->grad_out),
-                           s->relu && !mask ? ws.act[op + 2] : nullptr, mask, ws.act[size_t(layout_.input(op))],
-                           st.mean.data(), st.invstd.data(), size_t(N) * hw, int(C));
+          bn_backward_sums(s->impl, p.data(), p.data() + C, grad(ws, s->grad_out), relu_out, mask,
+                           ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), size_t(N) * hw, int(C));
           T* dgamma = ws.dparams.data() + layout_.param_offset[op];
           for (size_t c = 0; c < C; c++) {
             dgamma[c] += T(p[C + c]);
@@ -817,9 +818,8 @@ void Network<T>::run_coupled(const uint8_t* images, const uint8_t* labels, const
         share([&] {
           const BatchStatistics& st = stats_of(op);
           timed(ws.times.backward, op, [&] {
-            const uint8_t* mask = relu_mask(*s, ws);
-            bn_backward_input(s->impl, grad(ws, s->grad_in[0]), grad(ws, s->grad_out),
-                              s->relu && !mask ? ws.act[op + 2] : nullptr, mask, ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), gamma, total.data(),
+            bn_backward_input(s->impl, grad(ws, s->grad_in[0]), grad(ws, s->grad_out), relu_out, mask,
+                              ws.act[size_t(layout_.input(op))], st.mean.data(), st.invstd.data(), gamma, total.data(),
                               total.data() + C, double(B) * double(hw), size_t(N) * hw, int(C));
           });
         });
