@@ -10,7 +10,11 @@ import { randomBatch, rng } from './helpers.mjs';
 
 const EPS = 2 ** -52;
 
-/** Every geometry once: 3x3 same (padded copy of the 3x3 kernels), 5x5 same and valid, 1x1, stride-2 3x3 same and 5x5 valid. */
+/**
+ * Every geometry once: 3x3 same (padded copy of the 3x3 kernels), 5x5 same and valid, 1x1, stride-2 3x3 same and 5x5
+ * valid, and a stem as face-res's (5x5 of stride 2 on the 2-channel image: kernel rows of 10 floats, so the gemm
+ * kernels' im2col copies end in a part of a vector with AVX2 and AVX-512 alike), added to the stride-2 3x3's output.
+ */
 const GEOMETRY = {
   name: 'geometry',
   input: [13, 11, 2],
@@ -22,6 +26,8 @@ const GEOMETRY = {
     { type: 'conv', kernel: 1, filters: 8, name: 'one' },
     { type: 'relu' },
     { type: 'conv', kernel: 3, stride: 2, padding: 'same', filters: 8, name: 'down3' },
+    { type: 'conv', kernel: 5, stride: 2, padding: 'same', filters: 8, name: 'stem5', inputs: ['input'] },
+    { type: 'add', inputs: ['down3', 'stem5'], name: 'sum7' },
     { type: 'conv', kernel: 5, filters: 16, name: 'valid5' },
     { type: 'conv', kernel: 5, stride: 2, padding: 'same', filters: 8, name: 'down5', inputs: ['relu2'] },
     { type: 'globalavgpool', name: 'gap5' },
@@ -56,6 +62,7 @@ test('layout: output sizes of valid and same padding at stride 1 and 2 (same: ce
   assert.equal(shape('same5'), '13x11x16');
   assert.equal(shape('one'), '13x11x8');
   assert.equal(shape('down3'), '7x6x8');
+  assert.equal(shape('stem5'), '7x6x8');
   assert.equal(shape('valid5'), '3x2x16');
   assert.equal(shape('down5'), '7x6x8');
   assert.deepEqual(L.params.find((p) => p.name === 'same5.kernel').shape, [5, 5, 8, 16]);
@@ -124,6 +131,7 @@ test('plan: a same 3x3 convolution runs the 3x3 kernels on a padded copy (Winogr
   assert.equal(backward('same5').inputGradient, 'gemm-avx2');
   assert.equal(forward('one').kernel, 'gemm-avx2');
   assert.equal(forward('down3').kernel, 'gemm-avx2');
+  assert.equal(forward('stem5').kernel, 'gemm-avx2');
   assert.equal(backward('down5').kernel, 'gemm-avx2');
   const scalar = new native.Trainer(trainerConfig({ spec: GEOMETRY, seed: 1, isa: 'scalar' })).plan();
   assert.equal(scalar.steps.find((s) => s.op === 'down5' && s.direction === 'backward').kernel, 'reference');

@@ -583,7 +583,7 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
         if (s.grad_in[k] >= 0 && s.grad_in[k] != s.grad_out) std::memcpy(grad(ws, s.grad_in[k]), g, sizeof(T) * N * in.size());
       return;
     case StepKind::GradAdd: {
-      const size_t n = size_t(N) * plan_.grad_slot_size;
+      const size_t n = size_t(N) * in.size();  // (the op's inputs, whose gradient it adds, have one shape)
       T* acc = grad(ws, s.grad_in[0]);
       for (size_t k = 0; k < n; k++) acc[k] += g[k];
       return;

@@ -396,8 +396,8 @@ void GpuNetwork::backward_step(const Step& s, int B) {
         if (s.grad_in[k] >= 0 && s.grad_in[k] != s.grad_out)
           CUDA_CHECK(cudaMemcpyAsync(grad(s.grad_in[k]), g, sizeof(float) * B * in.size(), cudaMemcpyDeviceToDevice, stream_));
       return;
-    case StepKind::GradAdd:
-      add_forward_cuda(grad(s.grad_in[0]), grad(s.grad_in[0]), g, size_t(B) * plan_.grad_slot_size, stream_);
+    case StepKind::GradAdd:  // (the op's inputs, whose gradient it adds, have one shape)
+      add_forward_cuda(grad(s.grad_in[0]), grad(s.grad_in[0]), g, size_t(B) * in.size(), stream_);
       return;
     case StepKind::BatchNorm:
       // g is the fused ReLU's output gradient where the step runs one (its output, in place, masks it)
