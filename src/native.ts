@@ -121,6 +121,9 @@ export interface PlanStep {
   /** a batch norm with a ReLU (fast CPU tiers, channels in 8s): keeps a bit per element of where the ReLU's output
    * was positive, which its backward reads instead of that output */
   reluMask?: boolean;
+  /** a max-pool (fast CPU tiers): its forward keeps a byte per output of which input was the maximum, which its
+   * backward reads instead of the input */
+  poolCode?: boolean;
   /** backward steps: the gradient slots read (out) and written (in, per input; -1 none); equal numbers share a buffer */
   gradientSlots?: { out: number; in: [number, number] };
   bf16In?: boolean;

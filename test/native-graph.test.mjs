@@ -189,6 +189,25 @@ test('gradients (float64) of a batch norm that runs the residual add and its ReL
   gradcheck(trainer, images, labels);
 });
 
+test('gradients (float64) of a batch norm whose ReLU feeds a max-pool (the pool\'s backward takes the ReLU\'s)', () => {
+  // (a plan that gave the ReLU's backward to both the batch norm and the pool corrupted memory at construction)
+  const spec = {
+    name: 'bn-relu-pool',
+    input: [7, 7, 2],
+    head: 'softmax',
+    layers: [
+      { type: 'conv3x3', filters: 4 }, { type: 'batchnorm', name: 'bn' }, { type: 'relu', name: 'r' },
+      { type: 'maxpool2x2', name: 'p' }, { type: 'flatten' }, { type: 'dense', units: 3 },
+    ],
+  };
+  const { images, labels } = randomBatch(spec, 5, 3, 3);
+  const trainer = new native.Trainer(trainerConfig({ spec, seed: 2, threads: 2, dtype: 'float64' }));
+  const steps = trainer.plan().steps.filter((s) => s.direction === 'backward').map((s) => `${s.kind} ${s.op}${s.relu ? ' relu' : ''}`);
+  assert.deepEqual(steps.slice(2, 4), ['maxpool r relu', 'batchnorm bn']);
+  randomize(trainer, 4);
+  gradcheck(trainer, images, labels);
+});
+
 test('gradients (float64) of global average pooling and a residual add without batch norm (one image at a time)', () => {
   const { images, labels } = randomBatch(GAP_ADD, 3, 5);
   const trainer = new native.Trainer(trainerConfig({ spec: GAP_ADD, seed: 3, threads: 2, dtype: 'float64' }));

@@ -35,6 +35,7 @@ Napi::Object step_to_js(Napi::Env env, const Layout& L, const Plan& p, const Ste
   if (s.accumulate) o.Set("accumulates", true);
   if (s.chunk > 0) o.Set("chunkImages", s.chunk);
   if (s.relu_mask != kNone) o.Set("reluMask", true);
+  if (s.pool_code != kNone) o.Set("poolCode", true);
   // the gradient slots the step reads and writes (a slot number per input; -1: none): equal numbers, one buffer
   if (s.dir == Dir::Backward) {
     Napi::Object slots = Napi::Object::New(env);

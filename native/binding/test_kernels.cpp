@@ -496,13 +496,14 @@ void conv_relu_maxpool_forward_k(const Napi::CallbackInfo& a) {
                                Ci, Co);
 }
 
-// (din, dout, code, {N, H, W, C}, isa?)
+// (din, dout, code, {N, H, W, C}, isa?): the codes of a pool after a ReLU (4: no gradient)
 template <typename T>
 void maxpool_backward_code_k(const Napi::CallbackInfo& a) {
   const auto [N, H, W, C] = pool_shape(a[3]);
   const size_t npool = size_t(N) * (H / 2) * (W / 2) * C;
   maxpool2x2_backward_code(fp32_impl(isa_or_best(a[4]), C), typed<T>(a[0], "din", size_t(N) * H * W * C).Data(),
-                           typed<T>(a[1], "dout", npool).Data(), typed<uint8_t>(a[2], "code", npool).Data(), N, H, W, C);
+                           typed<T>(a[1], "dout", npool).Data(), typed<uint8_t>(a[2], "code", npool).Data(), N, H, W, C,
+                           true);
 }
 
 template <typename T>

@@ -291,6 +291,11 @@ uint8_t* Network<T>::relu_mask(const Step& s, Workspace& ws) const {
 }
 
 template <typename T>
+uint8_t* Network<T>::pool_code(const Step& s, Workspace& ws, size_t pool) const {
+  return ws.code.data() + size_t(ws.capacity) * s.pool_code + ws.n0 * layout_.out(pool).size();
+}
+
+template <typename T>
 void Network<T>::batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd,
                                 bool train) const {
   const size_t i = size_t(s.op);
@@ -385,6 +390,8 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
       ref::relu_forward(y, x, size_t(N) * in.size());
       return;
     case StepKind::MaxPool:
+      if constexpr (std::is_same_v<T, float>)
+        if (s.pool_code != kNone) return maxpool2x2_forward_code(s.impl, y, pool_code(s, ws, i), x, N, in.h, in.w, in.c, s.relu);
       maxpool2x2_forward(s.impl, y, x, N, in.h, in.w, in.c);
       return;
     case StepKind::Flatten:
@@ -555,6 +562,8 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
       // with `relu` the step runs the ReLU (op i) and the pool (op i + 1); x is the ReLU's output then
       const size_t pool = s.relu ? i + 1 : i;
       const Shape& pin = layout_.in(pool);
+      if (s.pool_code != kNone)
+        return maxpool2x2_backward_code(s.impl, gin, g, pool_code(s, ws, pool), N, pin.h, pin.w, pin.c, s.relu);
       const T* px = ws.act[size_t(layout_.input(pool))];
       if (s.relu) relu_maxpool2x2_backward(s.impl, gin, g, px, N, pin.h, pin.w, pin.c);
       else maxpool2x2_backward(s.impl, gin, g, px, N, pin.h, pin.w, pin.c);

@@ -138,6 +138,8 @@ class Network {
   void batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd, bool train) const;
   // a batch norm step's ReLU bits of the workspace's chunk (its image n0), null where the plan keeps none
   uint8_t* relu_mask(const Step& s, Workspace& ws) const;
+  // a max-pool step's codes (Step::pool_code) of the chunk's first image; pool: the max-pool's op
+  uint8_t* pool_code(const Step& s, Workspace& ws, size_t pool) const;
   void backward_step(const Step& s, Workspace& ws, int N);
   // forward, loss and backward of images [b0, b0 + N) of the batch (N at most the workspace's capacity)
   void run_images(Workspace& ws, const uint8_t* images, const uint8_t* labels, const double* augment, int B,

@@ -455,12 +455,21 @@ class Planner {
           break;
         }
         case OpType::MaxPool2x2: {
-          p_.forward.push_back(step(Dir::Forward, StepKind::MaxPool, i, 1, direct(in.c)));
+          Step f = step(Dir::Forward, StepKind::MaxPool, i, 1, direct(in.c));
           // after a ReLU that feeds only it: one backward pass for both
           const int r = L_.input(i) - 1;
           const bool relu = r >= 0 && L_.op(size_t(r)).type == OpType::Relu && chained(size_t(r), OpType::MaxPool2x2);
           Step b = step(Dir::Backward, StepKind::MaxPool, relu ? size_t(r) : i, relu ? 2 : 1, direct(in.c));
           b.relu = relu;
+          // where a thread's whole share goes through each step (batch norm), the backward would read the window's
+          // four inputs from memory long after the forward: the fast tiers keep each output's position, a byte
+          // (with a micro-batch the inputs are still in cache, and the codes only cost)
+          if (f.impl != Impl::Reference && L_.has_batch_coupling()) {
+            f.pool_code = b.pool_code = p_.code_size;
+            p_.code_size += L_.out(i).size();
+            f.relu = relu;  // (its codes mark the maxima the ReLU's backward stops)
+          }
+          p_.forward.push_back(f);
           p_.backward.push_back(b);
           break;
         }
@@ -507,15 +516,18 @@ class Planner {
             p_.stored[i + 1] = false;
             break;
           }
-          // a ReLU that reads only it runs in its passes (in place), both ways; the fast tiers take any channels
+          // a ReLU that reads only it runs in its passes (in place), both ways; the fast tiers take any channels.
+          // Where a max-pool alone reads that ReLU, the pool's backward takes the ReLU's (as after a conv).
           const bool relu = chained(i, OpType::Relu);
+          const bool relu_back = relu && !chained(i + 1, OpType::MaxPool2x2);
           Step f = step(Dir::Forward, StepKind::BatchNorm, i, relu ? 2 : 1, k);
-          Step b = step(Dir::Backward, StepKind::BatchNorm, i, relu ? 2 : 1, k);
-          f.relu = b.relu = relu;
+          Step b = step(Dir::Backward, StepKind::BatchNorm, i, relu_back ? 2 : 1, k);
+          f.relu = relu;
+          b.relu = relu_back;
           // the ReLU's positive bits for the backward: a 32nd of the bytes of its output, which the backward's two
           // passes otherwise stream (with the gradient and the input) only to test; whole bytes an image and
           // vector of channels
-          if (relu && k != Impl::Reference && L_.in(i).c % 8 == 0) {
+          if (relu_back && k != Impl::Reference && L_.in(i).c % 8 == 0) {
             f.relu_mask = b.relu_mask = p_.code_size;
             p_.code_size += L_.in(i).size() / 8;
           }

@@ -109,6 +109,9 @@ struct Step {
   size_t relu_mask = kNone;    // batch norm with a ReLU on the fast CPU tiers: where it keeps which outputs were
                                // positive (a bit an element) in the network's per-image buffer of codes, which its
                                // backward reads instead of the ReLU's output; kNone: none kept
+  size_t pool_code = kNone;    // max-pool on the fast CPU tiers: where its forward keeps which of each window's four
+                               // inputs is its output (a byte per output; with `relu`, 4 where that is not positive),
+                               // so that its backward need not read the input again; kNone: none kept
 };
 
 struct PackedWeights {

@@ -43,9 +43,10 @@ inline constexpr float kWinograd4G[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6
   void maxpool2x2_backward(float* din, const float* dout, const float* in, int N, int H, int W, int C);      \
   bool conv3x3_relu_maxpool_forward(float* out, uint8_t* code, const float* in, const float* w,              \
                                     const float* b, int N, int H, int W, int Cin, int Cout);                 \
-  void maxpool2x2_forward_code(float* out, uint8_t* code, const float* in, int N, int H, int W, int C);    \
+  void maxpool2x2_forward_code(float* out, uint8_t* code, const float* in, int N, int H, int W, int C,     \
+                               bool relu);                                                                   \
   void maxpool2x2_backward_code(float* din, const float* dout, const uint8_t* code, int N, int H, int W,     \
-                                int C);                                                                      \
+                                int C, bool relu);                                                           \
   bool relu_maxpool_conv3x3_backward_weight(float* dw, float* db, const float* dpool, const uint8_t* code,   \
                                             const float* in, int N, int H, int W, int Cin, int Cout);        \
   bool conv3x3_backward_input(float* din, const float* dout, const float* w, int N, int H, int W, int Cin,   \

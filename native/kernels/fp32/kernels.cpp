@@ -455,11 +455,12 @@ void conv3x3_relu_maxpool_forward(Impl k, float* out, uint8_t* code, const float
   }
 }
 
-void maxpool2x2_forward_code(Impl k, float* out, uint8_t* code, const float* in, int N, int H, int W, int C) {
+void maxpool2x2_forward_code(Impl k, float* out, uint8_t* code, const float* in, int N, int H, int W, int C,
+                             bool relu) {
   switch (tier(k, C, "maxpool2x2_forward_code")) {
-    case 2: return avx512::maxpool2x2_forward_code(out, code, in, N, H, W, C);
-    case 1: return avx2::maxpool2x2_forward_code(out, code, in, N, H, W, C);
-    default: return ref::maxpool2x2_forward_code(out, code, in, N, H, W, C);
+    case 2: return avx512::maxpool2x2_forward_code(out, code, in, N, H, W, C, relu);
+    case 1: return avx2::maxpool2x2_forward_code(out, code, in, N, H, W, C, relu);
+    default: return ref::maxpool2x2_forward_code(out, code, in, N, H, W, C, relu);
   }
 }
 
@@ -483,11 +484,12 @@ void relu_maxpool_conv3x3_backward_amx(Bf16Kernels k, float* din, float* dw, flo
       din, dw, db, dpool, code, in, in16, wp, 1, H, W, Cin, Cout));
 }
 
-void maxpool2x2_backward_code(Impl k, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C) {
+void maxpool2x2_backward_code(Impl k, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C,
+                              bool relu) {
   switch (tier(k, C, "maxpool2x2_backward_code")) {
-    case 2: return avx512::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
-    case 1: return avx2::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
-    default: return ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+    case 2: return avx512::maxpool2x2_backward_code(din, dout, code, N, H, W, C, relu);
+    case 1: return avx2::maxpool2x2_backward_code(din, dout, code, N, H, W, C, relu);
+    default: return ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C, relu);
   }
 }
 
@@ -516,7 +518,7 @@ void relu_maxpool_conv3x3_backward_weight(Impl k, float* dw, float* db, const fl
     for (int qy = 0; qy < Hq; qy += kFirstBlockBand) {
       const int rows = 2 * (Hq - qy < kFirstBlockBand ? Hq - qy : kFirstBlockBand);  // conv output rows in this band
       const size_t q = (size_t(n) * Hq + qy) * Wq * Cout;
-      maxpool2x2_backward_code(route, band.data(), dpool + q, code + q, 1, rows, Wo, Cout);
+      maxpool2x2_backward_code(route, band.data(), dpool + q, code + q, 1, rows, Wo, Cout, true);
       const float* x = in + (size_t(n) * H + 2 * qy) * W * Cin;
       if (bf16) conv3x3_backward_weight_bf16(bf16_kernels_of(k), dw, db, band.data(), x, rows + 2, W, Cin, Cout);
       else ref::conv3x3_backward_weight(dw, db, band.data(), x, 1, rows + 2, W, Cin, Cout);

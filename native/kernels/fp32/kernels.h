@@ -171,8 +171,10 @@ void conv3x3_backward_weight_bf16(float* dw, float* db, const float* dout, const
 // gradient a band of rows at a time by that code into a buffer the weight gradient consumes while in cache.
 void conv3x3_relu_maxpool_forward(Impl k, float* out, uint8_t* code, const float* in, const float* w, const float* b,
                                   int N, int H, int W, int Cin, int Cout);
-void maxpool2x2_forward_code(Impl k, float* out, uint8_t* code, const float* in, int N, int H, int W, int C);
-void maxpool2x2_backward_code(Impl k, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C);
+// relu: the pool reads a ReLU's output, and its backward is the ReLU's too (ref::maxpool2x2_forward_code)
+void maxpool2x2_forward_code(Impl k, float* out, uint8_t* code, const float* in, int N, int H, int W, int C, bool relu);
+void maxpool2x2_backward_code(Impl k, float* din, const float* dout, const uint8_t* code, int N, int H, int W, int C,
+                              bool relu);
 // k Avx512 or Avx2: fused, band by band; Amx or AmxEmulated: on tiles where amx_fits_narrow, else band by band
 // with the tiles' weight gradient; Avx512Bf16: band by band in bf16; Reference: band by band in the reference
 void relu_maxpool_conv3x3_backward_weight(Impl k, float* dw, float* db, const float* dpool, const uint8_t* code,
@@ -182,8 +184,8 @@ inline void conv3x3_relu_maxpool_forward(Impl, double* out, uint8_t* code, const
   ref::conv3x3_relu_maxpool_forward(out, code, in, w, b, N, H, W, Cin, Cout);
 }
 inline void maxpool2x2_backward_code(Impl, double* din, const double* dout, const uint8_t* code, int N, int H, int W,
-                                     int C) {
-  ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C);
+                                     int C, bool relu) {
+  ref::maxpool2x2_backward_code(din, dout, code, N, H, W, C, relu);
 }
 inline void relu_maxpool_conv3x3_backward_weight(Impl, double* dw, double* db, const double* dpool,
                                                  const uint8_t* code, const double* in, int N, int H, int W, int Cin,

@@ -256,9 +256,10 @@ void relu_maxpool2x2_backward(T* din, const T* dout, const T* in, int N, int H, 
 }
 
 // out [N, H/2, W/2, C] = 2x2 max of in, as maxpool2x2_forward; code [N, H/2, W/2, C] = which of the window's four
-// (row-major) holds its first maximum, or 4 where that maximum is not positive (after a ReLU: no gradient)
+// (row-major) holds its first maximum, or with `relu` (in: a ReLU's output) 4 where that maximum is not positive
+// (no gradient)
 template <typename T>
-void maxpool2x2_forward_code(T* out, uint8_t* code, const T* in, int N, int H, int W, int C) {
+void maxpool2x2_forward_code(T* out, uint8_t* code, const T* in, int N, int H, int W, int C, bool relu) {
   const int Ho = H / 2, Wo = W / 2;
   for (int n = 0; n < N; n++)
     for (int y = 0; y < Ho; y++)
@@ -269,14 +270,15 @@ void maxpool2x2_forward_code(T* out, uint8_t* code, const T* in, int N, int H, i
           const T m = p[window_offset(k, W, C)];
           const size_t o = ((size_t(n) * Ho + y) * Wo + x) * C + c;
           out[o] = m;
-          code[o] = uint8_t(m > 0 ? k : 4);
+          code[o] = uint8_t(!relu || m > 0 ? k : 4);
         }
 }
 
 // din [N, H, W, C] (overwritten) = dout routed to the position code names (0 elsewhere, in an odd last
-// row/column, and where code is 4): the backward of maxpool2x2_forward_code and of the ReLU before it
+// row/column, and where code is 4): the backward of maxpool2x2_forward_code, with `relu` of the ReLU before it
+// too; without, the routed value is 0 + dout, as maxpool2x2_backward's sum into zeros gives it
 template <typename T>
-void maxpool2x2_backward_code(T* din, const T* dout, const uint8_t* code, int N, int H, int W, int C) {
+void maxpool2x2_backward_code(T* din, const T* dout, const uint8_t* code, int N, int H, int W, int C, bool relu) {
   const int Ho = H / 2, Wo = W / 2;
   for (size_t i = 0; i < size_t(N) * H * W * C; i++) din[i] = 0;
   for (int n = 0; n < N; n++)
@@ -285,7 +287,7 @@ void maxpool2x2_backward_code(T* din, const T* dout, const uint8_t* code, int N,
         for (int c = 0; c < C; c++) {
           const size_t o = ((size_t(n) * Ho + y) * Wo + x) * C + c;
           if (code[o] > 3) continue;
-          din[((size_t(n) * H + 2 * y) * W + 2 * x) * C + c + window_offset(code[o], W, C)] = dout[o];
+          din[((size_t(n) * H + 2 * y) * W + 2 * x) * C + c + window_offset(code[o], W, C)] = relu ? dout[o] : T(0) + dout[o];
         }
 }
 
@@ -296,7 +298,7 @@ void conv3x3_relu_maxpool_forward(T* out, uint8_t* code, const T* in, const T* w
                                   int Cin, int Cout) {
   std::vector<T> conv(size_t(N) * (H - 2) * (W - 2) * Cout);
   conv3x3_relu_forward(conv.data(), in, w, b, N, H, W, Cin, Cout);
-  maxpool2x2_forward_code(out, code, conv.data(), N, H - 2, W - 2, Cout);
+  maxpool2x2_forward_code(out, code, conv.data(), N, H - 2, W - 2, Cout, true);
 }
 
 // dw [3,3,Cin,Cout] +=, db [Cout] += of that block from the pool's gradient dpool and its code; in [N, H, W, Cin]
@@ -304,7 +306,7 @@ template <typename T>
 void relu_maxpool_conv3x3_backward_weight(T* dw, T* db, const T* dpool, const uint8_t* code, const T* in, int N,
                                           int H, int W, int Cin, int Cout) {
   std::vector<T> dconv(size_t(N) * (H - 2) * (W - 2) * Cout);
-  maxpool2x2_backward_code(dconv.data(), dpool, code, N, H - 2, W - 2, Cout);
+  maxpool2x2_backward_code(dconv.data(), dpool, code, N, H - 2, W - 2, Cout, true);
   conv3x3_backward_weight(dw, db, dconv.data(), in, N, H, W, Cin, Cout);
 }
 
