@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { native, trainerConfig } from '../../dist/src/native.js';
 import { Rng } from '../../dist/src/data/random.js';
 import { trainEpochIndexed } from '../../dist/src/train/epoch.js';
-import { modelSpec } from '../../dist/src/model/spec.js';
+import { modelSpec, resizeOf } from '../../dist/src/model/spec.js';
 import { readDataSplit } from '../../dist/src/data/dataset.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -73,8 +73,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
 const SETTLE_MS = 300;
 
 const [height, width, channels] = spec.input;
-let data = await readDataSplit(args.data, 'train', { height, width, channels, resize: 'none' });
-if (args.images) data = { images: data.images.subarray(0, Number(args.images) * 784), labels: data.labels.subarray(0, Number(args.images)), size: Number(args.images) };
+// (the spec's resize rule: the seed's faces come as face-res takes them, --data ../shared/data/celeba-575)
+let data = await readDataSplit(args.data, 'train', { height, width, channels, resize: resizeOf(spec) });
+if (args.images) data = { images: data.images.subarray(0, Number(args.images) * height * width * channels), labels: data.labels.subarray(0, Number(args.images)), size: Number(args.images) };
 const layout = native.layout(spec);
 const flops = trainingFlops(layout);
 const peak = native.buildInfo().cpuIsa === 'avx512' ? await native.measurePeak('fp32', threads, 0.5) : undefined;
