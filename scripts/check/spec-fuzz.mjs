@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// Random model specs against the planner and the kernels: each seed draws a small net (3x3/5x5/1x1 and strided
+// convolutions, batch norm, ReLU, max-pool, dropout, residual adds, a GAP or flatten head) on a small grey, colour or
+// 16-channel input, builds it in float64 (the reference) and in float32 on the scalar, AVX2 and AVX-512 tiers, and
+// compares one batch's gradients (relative rms under 1e-3). Each spec runs in a child process, so a crash (a plan
+// that corrupts memory) is reported with its seed instead of ending the run. Exit status 1 if any failed.
+// (It found that batchnorm -> relu -> maxpool2x2 gave the ReLU's backward to two steps: 6eb2216.)
+//
+//   node scripts/check/spec-fuzz.mjs [--seeds 300] [--from 1]
+//   node scripts/check/spec-fuzz.mjs --one SEED     (one spec, printed)
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({ options: { seeds: { type: 'string', default: '300' }, from: { type: 'string', default: '1' }, one: { type: 'string' } } });
+
+if (args.one === undefined) {
+  const from = Number(args.from), to = from + Number(args.seeds);
+  let failed = 0;
+  for (let seed = from; seed < to; seed++) {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', String(seed)], { encoding: 'utf8', timeout: 120_000 });
+    if (r.status !== 0 || /MISMATCH/.test(r.stdout)) {
+      failed++;
+      console.log(`seed ${seed}: ${r.status === null ? `signal ${r.signal}` : `exit ${r.status}`}\n${r.stdout}${r.stderr.split('\n').slice(-3).join('\n')}`);
+    }
+  }
+  console.log(`${to - from} specs, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+const { native, trainerConfig } = await import('../../dist/src/native.js');
+let state = (Number(args.one) * 2654435761) % 4294967296;
+const random = () => (state = (state * 1664525 + 1013904223) % 4294967296) / 4294967296;
+const pick = (a) => a[Math.floor(random() * a.length)];
+
+const size = pick([6, 7, 8, 9, 12]), channels = pick([1, 3, 16]);
+let shape = [size, size, channels];
+const layers = [];
+const outputs = []; // [name, shape] of the layers so far, for residual adds
+let last = 'input';
+const count = 3 + Math.floor(random() * 7);
+for (let i = 0; i < count; i++) {
+  const name = `l${i}`;
+  const filters = pick([4, 8, 16]);
+  let layer;
+  switch (pick(['conv3', 'conv5', 'conv1', 'down3', 'bn', 'relu', 'pool', 'add', 'dropout'])) {
+    case 'conv3': layer = { type: 'conv', kernel: 3, padding: 'same', filters }; shape = [shape[0], shape[1], filters]; break;
+    case 'conv5': layer = { type: 'conv', kernel: 5, padding: 'same', filters }; shape = [shape[0], shape[1], filters]; break;
+    case 'conv1': layer = { type: 'conv', kernel: 1, filters }; shape = [shape[0], shape[1], filters]; break;
+    case 'down3': layer = { type: 'conv', kernel: 3, stride: 2, padding: 'same', filters }; shape = [Math.ceil(shape[0] / 2), Math.ceil(shape[1] / 2), filters]; break;
+    case 'bn': layer = { type: 'batchnorm' }; break;
+    case 'relu': layer = { type: 'relu' }; break;
+    case 'dropout': layer = { type: 'dropout', rate: 0.3 }; break;
+    case 'pool':
+      if (shape[0] < 2) continue;
+      layer = { type: 'maxpool2x2' };
+      shape = [Math.floor(shape[0] / 2), Math.floor(shape[1] / 2), shape[2]];
+      break;
+    case 'add': {
+      const same = outputs.filter(([n, s]) => s.join() === shape.join() && n !== last);
+      if (!same.length) continue;
+      layer = { type: 'add', inputs: [last, pick(same)[0]] };
+      break;
+    }
+  }
+  layers.push({ ...layer, name });
+  last = name;
+  outputs.push([name, [...shape]]);
+}
+if (!layers.some((l) => l.type === 'conv')) layers.unshift({ type: 'conv', kernel: 3, padding: 'same', filters: 8, name: 'c0' });
+layers.push({ type: pick(['globalavgpool', 'flatten']) }, { type: 'dense', units: 3, name: 'head' });
+const spec = { name: 'fuzz', input: [size, size, channels], head: 'softmax', layers };
+console.log(JSON.stringify(spec));
+
+const B = 4;
+const images = Uint8Array.from({ length: B * size * size * channels }, () => Math.floor(random() * 256));
+const labels = Uint8Array.from({ length: B }, (_, i) => i % 3);
+let reference;
+try {
+  reference = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2, dtype: 'float64' }));
+} catch (e) {
+  console.log(`refused: ${e.message}`); // a spec the engine declines with a message is not a failure
+  process.exit(0);
+}
+const params = reference.getParams();
+const want = reference.computeGradients(images, labels).gradients;
+const isas = ['scalar', 'avx2', 'avx512'].slice(0, ['scalar', 'avx2', 'avx512'].indexOf(native.buildInfo().isa) + 1);
+for (const isa of isas) {
+  const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2, isa }));
+  t.setParams(Float32Array.from(params));
+  const got = t.computeGradients(images, labels).gradients;
+  let num = 0, den = 0;
+  for (let i = 0; i < got.length; i++) {
+    num += (got[i] - want[i]) ** 2;
+    den += want[i] ** 2;
+  }
+  const rel = Math.sqrt(num / Math.max(den, 1e-30));
+  console.log(`${isa}: gradients ${rel.toExponential(2)} from float64${rel < 1e-3 ? '' : ' MISMATCH'}`);
+  t.dispose();
+}
