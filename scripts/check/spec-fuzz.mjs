@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Random model specs against the planner and the kernels: each seed draws a small net (3x3/5x5/1x1 and strided
 // convolutions, batch norm, ReLU, max-pool, dropout, residual adds, a GAP or flatten head) on a small grey, colour or
-// 16-channel input, builds it in float64 (the reference) and in float32 on the scalar, AVX2 and AVX-512 tiers, and
-// compares one batch's gradients (relative rms under 1e-3). Each spec runs in a child process, so a crash (a plan
-// that corrupts memory) is reported with its seed instead of ending the run. Exit status 1 if any failed.
+// 16-channel input, builds it in float64 (the reference) and in float32 on the scalar, AVX2 and AVX-512 tiers and
+// the CUDA backend's source on its CPU emulator, and compares one batch's gradients (relative rms under 1e-3); then trains it three steps, exports it to ONNX (batch
+// norm folded, preprocessing embedded) and compares onnxruntime-node's probabilities with the engine's (within
+// 1e-4). Each spec runs in a child process, so a crash (a plan that corrupts memory) is reported with its seed
+// instead of ending the run. Exit status 1 if any failed.
 // (It found that batchnorm -> relu -> maxpool2x2 gave the ReLU's backward to two steps: 6eb2216.)
 //
 //   node scripts/check/spec-fuzz.mjs [--seeds 300] [--from 1]
@@ -29,8 +31,10 @@ if (args.one === undefined) {
 }
 
 const { native, trainerConfig } = await import('../../dist/src/native.js');
-let state = (Number(args.one) * 2654435761) % 4294967296;
-const random = () => (state = (state * 1664525 + 1013904223) % 4294967296) / 4294967296;
+const { buildOnnxModel } = await import('../../dist/src/onnx/graph.js');
+const ort = await import('../../dist/src/eval/runtime.js');
+let seedState = (Number(args.one) * 2654435761) % 4294967296;
+const random = () => (seedState = (seedState * 1664525 + 1013904223) % 4294967296) / 4294967296;
 const pick = (a) => a[Math.floor(random() * a.length)];
 
 const size = pick([6, 7, 8, 9, 12]), channels = pick([1, 3, 16]);
@@ -85,8 +89,9 @@ try {
 const params = reference.getParams();
 const want = reference.computeGradients(images, labels).gradients;
 const isas = ['scalar', 'avx2', 'avx512'].slice(0, ['scalar', 'avx2', 'avx512'].indexOf(native.buildInfo().isa) + 1);
-for (const isa of isas) {
-  const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2, isa }));
+const tiers = [...isas.map((isa) => [isa, { isa }]), ['cuda-emulated', { backend: 'cuda-emulated', conv: 'direct' }]];
+for (const [tier, options] of tiers) {
+  const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2, ...options }));
   t.setParams(Float32Array.from(params));
   const got = t.computeGradients(images, labels).gradients;
   let num = 0, den = 0;
@@ -95,6 +100,27 @@ for (const isa of isas) {
     den += want[i] ** 2;
   }
   const rel = Math.sqrt(num / Math.max(den, 1e-30));
-  console.log(`${isa}: gradients ${rel.toExponential(2)} from float64${rel < 1e-3 ? '' : ' MISMATCH'}`);
+  console.log(`${tier}: gradients ${rel.toExponential(2)} from float64${rel < 1e-3 ? '' : ' MISMATCH'}`);
   t.dispose();
 }
+
+// three RMSprop steps (the batch norms' running statistics move), then the exported model against the engine
+const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2 }));
+t.setParams(Float32Array.from(params));
+for (let step = 0; step < 3; step++) await t.trainStep(images, labels, null, { lr: 0.01, rho: 0.9, epsilon: 1e-7 });
+const expected = await t.predict(images);
+const { state } = t.getState();
+const ckpt = {
+  meta: { spec, config: { seed: 3 }, classes: ['a', 'b', 'c'], epoch: 1, step: 3, metrics: {} },
+  layout: t.paramLayout(),
+  params: t.getParams(),
+  stateLayout: native.layout(spec).state,
+  state,
+};
+t.dispose();
+const session = await ort.InferenceSession.create(buildOnnxModel(ckpt, { embedPreprocessing: true }));
+const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('uint8', images, [B, size, size, channels]) });
+const got = out[session.outputNames[0]].data;
+await session.release();
+const worst = expected.reduce((m, v, i) => Math.max(m, Math.abs(v - got[i])), 0);
+console.log(`onnx: max |P_onnxruntime - P_engine| ${worst.toExponential(2)}${worst <= 1e-4 && got.length === expected.length ? '' : ' MISMATCH'}`);
