@@ -1,4 +1,4 @@
-// A few seeds of scripts/check/spec-fuzz.mjs (random small specs: every float32 tier and the CUDA emulator against
+// A few seeds of scripts/check/spec-fuzz.mjs (random small specs: every float32 tier, the CUDA emulator and bf16 against
 // float64, and the ONNX export under onnxruntime-node against the engine), each in its own process: seeds 182, 286
 // and 364 drew batchnorm -> relu -> maxpool2x2, whose plan corrupted memory before 6eb2216.
 import { test } from 'node:test';
