@@ -9,7 +9,7 @@
 // (It found that batchnorm -> relu -> maxpool2x2 gave the ReLU's backward to two steps: 6eb2216.)
 //
 //   node scripts/check/spec-fuzz.mjs [--seeds 300] [--from 1]
-//   node scripts/check/spec-fuzz.mjs --one SEED     (one spec, printed)
+//   node scripts/check/spec-fuzz.mjs --one SEED     (one spec and its setting, printed)
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -37,7 +37,15 @@ let seedState = (Number(args.one) * 2654435761) % 4294967296;
 const random = () => (seedState = (seedState * 1664525 + 1013904223) % 4294967296) / 4294967296;
 const pick = (a) => a[Math.floor(random() * a.length)];
 
-const size = pick([6, 7, 8, 9, 12]), channels = pick([1, 3, 16]);
+// a second stream for the run's setting (drawn apart, so that a seed's layers stay those it drew before): a quarter
+// of the specs on 28x28 or 33x33 maps, where batch norm's forward phases run in chunks of images; 1-3 threads;
+// 2-9 images
+let settingState = (Number(args.one) * 40503 + 12345) % 4294967296;
+const setting = () => (settingState = (settingState * 1664525 + 1013904223) % 4294967296) / 4294967296;
+const large = setting() < 0.25 ? (setting() < 0.5 ? 28 : 33) : 0;
+const threads = 1 + Math.floor(setting() * 3), B = 2 + Math.floor(setting() * 8);
+const drawnSize = pick([6, 7, 8, 9, 12]), channels = pick([1, 3, 16]);
+const size = large || drawnSize;
 let shape = [size, size, channels];
 const layers = [];
 const outputs = []; // [name, shape] of the layers so far, for residual adds
@@ -74,14 +82,13 @@ for (let i = 0; i < count; i++) {
 if (!layers.some((l) => l.type === 'conv')) layers.unshift({ type: 'conv', kernel: 3, padding: 'same', filters: 8, name: 'c0' });
 layers.push({ type: pick(['globalavgpool', 'flatten']) }, { type: 'dense', units: 3, name: 'head' });
 const spec = { name: 'fuzz', input: [size, size, channels], head: 'softmax', layers };
-console.log(JSON.stringify(spec));
+console.log(`${JSON.stringify(spec)}\n${B} images, ${threads} threads`);
 
-const B = 4;
 const images = Uint8Array.from({ length: B * size * size * channels }, () => Math.floor(random() * 256));
 const labels = Uint8Array.from({ length: B }, (_, i) => i % 3);
 let reference;
 try {
-  reference = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2, dtype: 'float64' }));
+  reference = new native.Trainer(trainerConfig({ spec, seed: 3, threads, dtype: 'float64' }));
 } catch (e) {
   console.log(`refused: ${e.message}`); // a spec the engine declines with a message is not a failure
   process.exit(0);
@@ -94,7 +101,7 @@ const isas = ['scalar', 'avx2', 'avx512'].slice(0, ['scalar', 'avx2', 'avx512'].
 const tiers = [...isas.map((isa) => [isa, { isa }, 1e-3]), ['cuda-emulated', { backend: 'cuda-emulated', conv: 'direct' }, 1e-3]];
 if (native.buildInfo().bf16) tiers.push(['bf16', { precision: 'bf16' }, 0.1]);
 for (const [tier, options, bound] of tiers) {
-  const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2, ...options }));
+  const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads, ...options }));
   t.setParams(Float32Array.from(params));
   const got = t.computeGradients(images, labels).gradients;
   let num = 0, den = 0;
@@ -108,7 +115,7 @@ for (const [tier, options, bound] of tiers) {
 }
 
 // three RMSprop steps (the batch norms' running statistics move), then the exported model against the engine
-const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads: 2 }));
+const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads }));
 t.setParams(Float32Array.from(params));
 for (let step = 0; step < 3; step++) await t.trainStep(images, labels, null, { lr: 0.01, rho: 0.9, epsilon: 1e-7 });
 const expected = await t.predict(images);
