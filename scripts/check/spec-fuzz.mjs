@@ -3,7 +3,8 @@
 // convolutions, batch norm, ReLU, max-pool, dropout, residual adds, a GAP or flatten head) on a small grey, colour or
 // 16-channel input, builds it in float64 (the reference), in float32 on the scalar, AVX2 and AVX-512 tiers and the
 // CUDA backend's source on its CPU emulator, and in bf16 where the CPU has it, and compares one batch's gradients
-// (relative rms under 1e-3; bf16 under 0.1); then trains it three steps, exports it to ONNX (batch norm folded,
+// (relative rms under 1e-3; bf16 under 0.1; past that, a tier that agrees again at parameters nudged by 1e-5 sat on a
+// max-pool tie or ReLU kink that float32 rounding crossed, and passes); then trains it three steps, exports it to ONNX (batch norm folded,
 // preprocessing embedded) and compares onnxruntime-node's probabilities with the engine's (within 1e-4). Each spec runs in a child process, so a crash (a plan that corrupts memory) is reported with its seed
 // instead of ending the run. Exit status 1 if any failed.
 // (It found that batchnorm -> relu -> maxpool2x2 gave the ReLU's backward to two steps: 6eb2216.)
@@ -93,8 +94,32 @@ try {
   console.log(`refused: ${e.message}`); // a spec the engine declines with a message is not a failure
   process.exit(0);
 }
-const params = reference.getParams();
+// float32 parameters for every tier, float64's too (its own draw is not float32-representable)
+const params = Float32Array.from(reference.getParams());
+reference.setParams(Float64Array.from(params));
 const want = reference.computeGradients(images, labels).gradients;
+const relativeRms = (got, from) => {
+  let num = 0, den = 0;
+  for (let i = 0; i < got.length; i++) {
+    num += (got[i] - from[i]) ** 2;
+    den += from[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+};
+// Where float32's rounding puts a max-pool's tie or a ReLU's zero on the other side, the gradients differ by the
+// function's kink, not by a kernel's error: then the tier agrees with float64 again at the parameters nudged by a
+// relative 1e-5 (up to three draws). The best agreement found, or Infinity.
+const agreesNearby = (t, bound) => {
+  let best = Infinity;
+  for (let k = 1; k <= 3 && !(best < bound); k++) {
+    const nudged = Float32Array.from(params, (v, i) => v * (1 + 1e-5 * ((((i + 1) * k * 2654435761) % 2001) / 1000 - 1)));
+    reference.setParams(Float64Array.from(nudged));
+    t.setParams(nudged);
+    best = Math.min(best, relativeRms(t.computeGradients(images, labels).gradients, reference.computeGradients(images, labels).gradients));
+  }
+  reference.setParams(Float64Array.from(params));
+  return best;
+};
 const isas = ['scalar', 'avx2', 'avx512'].slice(0, ['scalar', 'avx2', 'avx512'].indexOf(native.buildInfo().isa) + 1);
 // [name, trainer options, the largest relative rms from float64]: float32 sums in another order; bf16 operands (8
 // bits of mantissa) through a few layers
@@ -102,21 +127,20 @@ const tiers = [...isas.map((isa) => [isa, { isa }, 1e-3]), ['cuda-emulated', { b
 if (native.buildInfo().bf16) tiers.push(['bf16', { precision: 'bf16' }, 0.1]);
 for (const [tier, options, bound] of tiers) {
   const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads, ...options }));
-  t.setParams(Float32Array.from(params));
-  const got = t.computeGradients(images, labels).gradients;
-  let num = 0, den = 0;
-  for (let i = 0; i < got.length; i++) {
-    num += (got[i] - want[i]) ** 2;
-    den += want[i] ** 2;
+  t.setParams(params);
+  const rel = relativeRms(t.computeGradients(images, labels).gradients, want);
+  let verdict = '';
+  if (!(rel < bound)) {
+    const nearby = agreesNearby(t, bound);
+    verdict = nearby < bound ? ` (a tie or kink: ${nearby.toExponential(2)} at parameters nudged by 1e-5)` : ' MISMATCH';
   }
-  const rel = Math.sqrt(num / Math.max(den, 1e-30));
-  console.log(`${tier}: gradients ${rel.toExponential(2)} from float64${rel < bound ? '' : ' MISMATCH'}`);
+  console.log(`${tier}: gradients ${rel.toExponential(2)} from float64${verdict}`);
   t.dispose();
 }
 
 // three RMSprop steps (the batch norms' running statistics move), then the exported model against the engine
 const t = new native.Trainer(trainerConfig({ spec, seed: 3, threads }));
-t.setParams(Float32Array.from(params));
+t.setParams(params);
 for (let step = 0; step < 3; step++) await t.trainStep(images, labels, null, { lr: 0.01, rho: 0.9, epsilon: 1e-7 });
 const expected = await t.predict(images);
 const { state } = t.getState();
