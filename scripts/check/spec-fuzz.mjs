@@ -3,10 +3,11 @@
 // convolutions, batch norm, ReLU, max-pool, dropout, residual adds, a GAP or flatten head) on a small grey, colour or
 // 16-channel input, builds it in float64 (the reference), in float32 on the scalar, AVX2 and AVX-512 tiers and the
 // CUDA backend's source on its CPU emulator, and in bf16 where the CPU has it, and compares one batch's gradients
-// (relative rms under 1e-3; bf16 under 0.1; past that, a tier that agrees again at parameters nudged by 1e-5 sat on a
-// max-pool tie or ReLU kink that float32 rounding crossed, and passes); then trains it three steps, exports it to ONNX (batch norm folded,
-// preprocessing embedded) and compares onnxruntime-node's probabilities with the engine's (within 1e-4). Each spec runs in a child process, so a crash (a plan that corrupts memory) is reported with its seed
-// instead of ending the run. Exit status 1 if any failed.
+// (relative rms under 1e-3; bf16 under 0.1; past that, a tier that agrees again at parameters nudged by 1e-5 sat on
+// a max-pool tie or ReLU kink that float32 rounding crossed, and passes); then trains it three steps, exports it to
+// ONNX (batch norm folded, preprocessing embedded) and compares onnxruntime-node's probabilities with the engine's
+// (within 1e-4). Each spec runs in a child process, so a crash (a plan that corrupts memory) is reported with its
+// seed instead of ending the run. Exit status 1 if any failed.
 // (It found that batchnorm -> relu -> maxpool2x2 gave the ReLU's backward to two steps: 6eb2216.)
 //
 //   node scripts/check/spec-fuzz.mjs [--seeds 300] [--from 1]
