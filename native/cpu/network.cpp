@@ -285,14 +285,18 @@ void Network<T>::preprocess(T* out, const uint8_t* image, const double* a) const
 }
 
 template <typename T>
+uint8_t* Network<T>::codes(Workspace& ws, size_t offset, size_t bytes) const {
+  return ws.code.data() + size_t(ws.capacity) * offset + ws.n0 * bytes;
+}
+
+template <typename T>
 uint8_t* Network<T>::relu_mask(const Step& s, Workspace& ws) const {
-  if (s.relu_mask == kNone) return nullptr;
-  return ws.code.data() + size_t(ws.capacity) * s.relu_mask + ws.n0 * (layout_.in(size_t(s.op)).size() / 8);
+  return s.relu_mask == kNone ? nullptr : codes(ws, s.relu_mask, layout_.in(size_t(s.op)).size() / 8);
 }
 
 template <typename T>
 uint8_t* Network<T>::pool_code(const Step& s, Workspace& ws, size_t pool) const {
-  return ws.code.data() + size_t(ws.capacity) * s.pool_code + ws.n0 * layout_.out(pool).size();
+  return codes(ws, s.pool_code, layout_.out(pool).size());
 }
 
 template <typename T>
@@ -323,7 +327,7 @@ void Network<T>::forward_step(const Step& s, Workspace& ws, int N, bool train, u
     case StepKind::ConvBlock: {
       const T* b = w + size_t(9) * in.c * out.c;
       T* pooled = act(ws, i + 3);
-      uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i] + ws.n0 * layout_.out(i + 2).size();
+      uint8_t* code = codes(ws, plan_.code_offset[i], layout_.out(i + 2).size());
       const Shape k = kernel_input(s);
       if (s.pad) x = pad_input(s, ws, x, N);
       if constexpr (std::is_same_v<T, float>) {
@@ -450,7 +454,7 @@ void Network<T>::backward_step(const Step& s, Workspace& ws, int N) {
     case StepKind::ConvBlock: {
       // from the pool's gradient and code: the ReLU's and the conv's gradients are never stored
       T* db = dw + size_t(9) * in.c * out.c;
-      const uint8_t* code = ws.code.data() + size_t(ws.capacity) * plan_.code_offset[i];
+      const uint8_t* code = codes(ws, plan_.code_offset[i], layout_.out(i + 2).size());
       const Shape& pooled = layout_.out(i + 2);
       const Shape k = kernel_input(s);
       if (s.pad) x = padded_input(s, ws);

@@ -136,6 +136,9 @@ class Network {
   // a batch norm step's normalising pass over N images with these statistics (and the add and ReLU it runs)
   // train: keeps the ReLU's bits where the plan says (Step::relu_mask), for the backward
   void batchnorm_pass(const Step& s, Workspace& ws, int N, const double* mean, const double* invstd, bool train) const;
+  // the region of the code buffer at the plan's offset, `bytes` an image, from the workspace's chunk (its image
+  // n0): a block's pool codes, a batch norm's ReLU bits, a max-pool's codes
+  uint8_t* codes(Workspace& ws, size_t offset, size_t bytes) const;
   // a batch norm step's ReLU bits of the workspace's chunk (its image n0), null where the plan keeps none
   uint8_t* relu_mask(const Step& s, Workspace& ws) const;
   // a max-pool step's codes (Step::pool_code) of the chunk's first image; pool: the max-pool's op

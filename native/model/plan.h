@@ -143,7 +143,7 @@ struct Plan {
   // elements per image of the padded input copies, and of the largest padded input gradient (scratch)
   size_t padded_size = 0, padded_grad_size = 0;
   // [ops]: where a block keeps its pool's code (bytes per image), kNone where it keeps none (a batch norm's ReLU
-  // bits: Step::relu_mask)
+  // bits: Step::relu_mask; a max-pool's codes: Step::pool_code)
   std::vector<size_t> code_offset;
   size_t code_size = 0;
 };
