@@ -94,6 +94,9 @@ export function randomBatch(spec, B, seed, classes = 2) {
   };
 }
 
+/** The kernel tiers up to `isa` (a build's or a CPU's), scalar first: the ones a test can ask for there. */
+export const tiersUpTo = (isa) => ['scalar', 'avx2', 'avx512'].slice(0, ['scalar', 'avx2', 'avx512'].indexOf(isa) + 1);
+
 /** n float32 values drawn uniformly from [lo, hi) by r (an rng) */
 export const rand = (n, r, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 

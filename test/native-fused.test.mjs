@@ -16,13 +16,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native } from '../dist/src/native.js';
-import { rand, rng } from './helpers.mjs';
+import { rand, rng, tiersUpTo } from './helpers.mjs';
 
 const k = native.kernels;
 const U = 2 ** -24;
 const gamma = (K) => (K * U) / (1 - K * U);
 const cpuIsa = native.buildInfo().cpuIsa;
-const ISAS = ['avx2', 'avx512'].filter((isa) => ['scalar', 'avx2', 'avx512'].indexOf(isa) <= ['scalar', 'avx2', 'avx512'].indexOf(cpuIsa));
+const ISAS = tiersUpTo(cpuIsa).slice(1);
 
 /** code [N, H/2, W/2, C] of act: the window's first maximum (row-major), or 4 where it is not positive */
 function codeOf(code, act, N, H, W, C) {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
 import { SEED7 } from '../dist/src/model/spec.js';
-import { randomBatch, rng } from './helpers.mjs';
+import { randomBatch, rng, tiersUpTo } from './helpers.mjs';
 
 const EPS = 2 ** -52;
 const OPT = { lr: 0.001, rho: 0.9, epsilon: 1e-7 };
@@ -300,7 +300,7 @@ test('batch norm: the AVX2 and AVX-512 kernels give the reference\'s bits (block
     ],
   };
   const { images, labels } = randomBatch(spec, 9, 21);
-  const isas = ['scalar', 'avx2', 'avx512'].filter((isa, i) => i <= ['scalar', 'avx2', 'avx512'].indexOf(native.buildInfo().isa));
+  const isas = tiersUpTo(native.buildInfo().isa);
   const runs = [];
   for (const isa of isas) {
     const t = new native.Trainer(trainerConfig({ spec, seed: 4, threads: 2, isa }));

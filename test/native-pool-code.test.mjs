@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, trainerConfig } from '../dist/src/native.js';
-import { randomBatch } from './helpers.mjs';
+import { randomBatch, tiersUpTo } from './helpers.mjs';
 
 const OPT = { lr: 0.001, rho: 0.9, epsilon: 1e-7 };
 
@@ -33,7 +33,7 @@ const POOLS = {
 
 test('max-pool codes: the fast tiers keep them where batch norm couples the batch, with the reference\'s bits', async () => {
   const { images, labels } = randomBatch(POOLS, 7, 31, 3);
-  const isas = ['scalar', 'avx2', 'avx512'].filter((isa, i) => i <= ['scalar', 'avx2', 'avx512'].indexOf(native.buildInfo().isa));
+  const isas = tiersUpTo(native.buildInfo().isa);
   const runs = [];
   for (const isa of isas) {
     const t = new native.Trainer(trainerConfig({ spec: POOLS, seed: 5, threads: 2, isa }));
